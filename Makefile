@@ -1,0 +1,45 @@
+# spctl: two commands set everything up.
+#   make demo   installs everything, starts a 3-node lab, deploys the example pods, shows status
+#   make test   installs everything and runs the whole test suite, lab tests included
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+SPCTL   := $(VENV)/bin/spctl
+PYTEST_ARGS ?=
+
+.PHONY: demo test deps venv lint lab-up lab-down bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps:
+	scripts/host-deps.sh
+
+demo: venv deps
+	$(SPCTL) lab up --nodes 3
+	$(SPCTL) -i .spctl-lab/inventory.yaml deploy --all
+	$(SPCTL) -i .spctl-lab/inventory.yaml status
+
+test: venv deps lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check spctl cli agent lab tests bench
+	$(VENV)/bin/mypy
+
+lab-up: venv deps
+	$(SPCTL) lab up
+
+lab-down: venv
+	$(SPCTL) lab down
+
+bench: venv deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

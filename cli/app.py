@@ -1,0 +1,74 @@
+"""The application object every command receives: options shared by all verbs, and
+all output. Data goes to stdout, progress and messages to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+import yaml
+from rich.console import Console
+
+OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
+
+
+@dataclass
+class App:
+    inventory_path: Optional[Path] = None
+    quiet: bool = False
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    def progress(self, message: str) -> None:
+        if not self.quiet:
+            self.err.print(f"[dim]spctl:[/dim] {message}", markup=True, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/yellow] {click.style('', reset=False)}", end="")
+        self.err.print(message, markup=False)
+
+    def emit(self, data: Any, fmt: str) -> bool:
+        """Print machine output and return True; return False for the table formats."""
+        if fmt == "json":
+            sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+            return True
+        if fmt == "yaml":
+            sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
+            return True
+        return False
+
+    def inventory(self):  # type: ignore[no-untyped-def]
+        from spctl.inventory import load_inventory
+
+        return load_inventory(self.resolved_inventory_path())
+
+    def resolved_inventory_path(self) -> Path:
+        if self.inventory_path is not None:
+            return self.inventory_path
+        for candidate in (Path("spctl.yaml"), Path("inventory.yaml"), Path(".spctl-lab/inventory.yaml")):
+            if candidate.exists():
+                return candidate
+        raise click.UsageError(
+            "no inventory: pass -i FILE (or set SPCTL_INVENTORY), or create spctl.yaml here; "
+            "`spctl lab up` writes .spctl-lab/inventory.yaml"
+        )
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def output_option(*formats: str):  # type: ignore[no-untyped-def]
+    choices = formats or OUTPUT_FORMATS
+    return click.option(
+        "-o",
+        "--output",
+        "fmt",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )

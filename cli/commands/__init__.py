@@ -1,0 +1,10 @@
+"""Every spctl verb, registered explicitly in one list."""
+
+from .deploy import deploy, diff, remove, rollback
+from .inventory import inventory
+from .lab import lab
+from .render import render
+from .status import status
+from .validate import validate
+
+COMMANDS = [deploy, remove, rollback, diff, status, render, validate, inventory, lab]

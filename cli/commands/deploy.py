@@ -1,0 +1,145 @@
+"""spctl deploy, remove, rollback and diff: change what runs on nodes."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..app import App, output_option, pass_app
+from .options import connection, rollout, selection, settings_from
+
+
+def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:  # type: ignore[type-arg]
+    from spctl import fleet
+
+    def done(result: fleet.NodeResult) -> None:  # type: ignore[type-arg]
+        state = "ok" if result.succeeded else f"failed: {result.error}"
+        app.progress(f"{result.node}: {state}")
+
+    results, interrupted = fleet.run(
+        nodes,
+        work,
+        workers=options["workers"],
+        serial=options.get("serial"),
+        max_fail=options.get("max_fail", "0"),
+        on_done=done,
+    )
+    if interrupted:
+        app.err.print("spctl: interrupted; the nodes in flight finished, the others were not started")
+    return results
+
+
+def _finish(app: App, results: list, fmt: str, dry_run: bool = False, show_diff: bool = False,  # type: ignore[type-arg]
+            interrupted: bool = False) -> None:
+    from ..report import outcome_dicts, print_outcomes
+
+    if not app.emit(outcome_dicts(results), fmt):
+        print_outcomes(app, results, dry_run, show_diff)
+    if any(r.failed for r in results):
+        sys.exit(1)
+
+
+@click.command("deploy")
+@click.argument("pods", nargs=-1)
+@selection
+@click.option("--dry-run", is_flag=True, help="Plan only: show what would change, change nothing.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show the diff of every file that changes.")
+@rollout
+@connection
+@output_option("table", "json", "yaml")
+@pass_app
+def deploy(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
+           all_nodes: bool, dry_run: bool, show_diff: bool, fmt: str, **options: Any) -> None:
+    """Render, push and start static pods; wait until they run.
+
+    Points each node's kubelet at its manifest directory first (restarting the kubelet only
+    when that changes). Exit 0 when every node converged, 1 otherwise.
+    """
+    from spctl.operations import deploy_node
+    from spctl.render import render_all
+
+    inv = app.inventory()
+    chosen = inv.select(nodes, selectors, all_nodes)
+    rendered = render_all(chosen, pods)  # every problem is reported before any node is touched
+    settings = settings_from(options, dry_run=dry_run)
+    results = _run(app, chosen, lambda n: deploy_node(n, rendered[n.name], settings), options)
+    _finish(app, results, fmt, dry_run, show_diff or dry_run)
+
+
+@click.command("remove")
+@click.argument("pods", nargs=-1, required=True)
+@selection
+@rollout
+@connection
+@output_option("table", "json", "yaml")
+@pass_app
+def remove(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
+           all_nodes: bool, fmt: str, **options: Any) -> None:
+    """Remove static pods spctl deployed, and wait until they are gone."""
+    from spctl.operations import remove_node
+    from spctl.validate import validate_pod_name
+
+    for pod in pods:
+        problem = validate_pod_name(pod)
+        if problem:
+            raise click.BadParameter(problem, param_hint="POD")
+    chosen = app.inventory().select(nodes, selectors, all_nodes)
+    settings = settings_from(options)
+    results = _run(app, chosen, lambda n: remove_node(n, list(pods), settings), options)
+    _finish(app, results, fmt)
+
+
+@click.command("rollback")
+@click.argument("pods", nargs=-1, required=True)
+@selection
+@rollout
+@connection
+@output_option("table", "json", "yaml")
+@pass_app
+def rollback(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
+             all_nodes: bool, fmt: str, **options: Any) -> None:
+    """Put back the previous version of pods (from the backups on each node)."""
+    from spctl.operations import rollback_node
+
+    chosen = app.inventory().select(nodes, selectors, all_nodes)
+    settings = settings_from(options)
+    results = _run(app, chosen, lambda n: rollback_node(n, list(pods), settings), options)
+    _finish(app, results, fmt)
+
+
+@click.command("diff")
+@click.argument("pods", nargs=-1)
+@selection
+@connection
+@pass_app
+def diff(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
+         all_nodes: bool, **options: Any) -> None:
+    """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
+    from spctl.operations import diff_node
+    from spctl.render import render_all
+
+    inv = app.inventory()
+    chosen = inv.select(nodes, selectors, all_nodes)
+    rendered = render_all(chosen, pods)
+    settings = settings_from(options)
+    results = _run(app, chosen, lambda n: diff_node(n, rendered[n.name], settings), options)
+    changed = False
+    for r in results:
+        if r.value is None:
+            continue
+        plan = r.value
+        if plan.kubelet is not None:
+            changed = True
+            sys.stdout.write(f"# {plan.node}: {plan.kubelet.reason}\n{plan.kubelet_diff()}")
+        for step in plan.pods:
+            if step.changes or step.action == "adopt":
+                changed = changed or step.changes
+                sys.stdout.write(f"# {plan.node}: {step.name}: {step.action}: {step.reason}\n{step.diff}")
+    for r in results:
+        if r.failed:
+            app.err.print(f"{r.node}: {r.error}")
+    if any(r.failed for r in results):
+        sys.exit(2)
+    sys.exit(1 if changed else 0)

@@ -1,0 +1,82 @@
+"""spctl lab: a multi-node lab on the local Docker engine, with the kubelet stand-in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from ..app import App, output_option, pass_app
+
+STATE_DIR = Path(".spctl-lab")
+
+
+@click.group("lab")
+def lab() -> None:
+    """A lab of nodes on the local Docker engine (their kubelet is a stand-in)."""
+
+
+@lab.command("up")
+@click.option("-n", "--nodes", "count", type=int, help="Number of nodes (default: 3, or the current count).")
+@click.option(
+    "-p",
+    "--profile",
+    "profiles",
+    multiple=True,
+    type=click.Choice(["fedora", "kubeadm-deb", "kubeadm-rpm", "k3s"]),
+    help="Profile of each node in turn, repeated (default: fedora, kubeadm-deb, kubeadm-rpm).",
+)
+@pass_app
+def up(app: App, count: Optional[int], profiles: tuple[str, ...]) -> None:
+    """Start (or reconcile) the lab and wait until every node is ready."""
+    import time
+
+    from spctl_lab.cluster import Lab
+
+    started = time.monotonic()
+    lab = Lab(STATE_DIR, progress=app.progress)
+    nodes = lab.up(count, profiles)
+    app.progress(
+        f"lab ready: {len(nodes)} node(s) in {time.monotonic() - started:.1f}s; their kubelet is "
+        "the lab's kubelet stand-in, not a real kubelet"
+    )
+    app.progress(f"inventory: {lab.inventory_path}  (spctl -i {STATE_DIR}/inventory.yaml status)")
+    _print_nodes(app, nodes, "table")
+
+
+@lab.command("down")
+@pass_app
+def down(app: App) -> None:
+    """Remove every container, volume and network of the lab (cached images stay)."""
+    from spctl_lab.cluster import Lab
+
+    removed = Lab(STATE_DIR, progress=app.progress).down()
+    app.progress(f"lab removed ({removed} node(s))")
+
+
+@lab.command("status")
+@output_option("table", "json", "yaml")
+@pass_app
+def status(app: App, fmt: str) -> None:
+    """List the lab's nodes."""
+    from spctl_lab.cluster import Lab
+
+    _print_nodes(app, Lab(STATE_DIR).nodes(), fmt)
+
+
+def _print_nodes(app: App, nodes: list, fmt: str) -> None:  # type: ignore[type-arg]
+    rows = [
+        {"name": n.name, "profile": n.profile, "state": n.state, "ssh": f"127.0.0.1:{n.port}" if n.port else None}
+        for n in nodes
+    ]
+    if app.emit({"nodes": rows}, fmt):
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("NODE", "PROFILE", "STATE", "SSH"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["profile"], row["state"], row["ssh"] or "-")
+    app.out.print(table)

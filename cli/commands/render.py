@@ -1,0 +1,30 @@
+"""spctl render: print rendered manifests."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..app import App, pass_app
+
+
+@click.command("render")
+@click.argument("pods", nargs=-1)
+@click.option("-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all).")
+@pass_app
+def render(app: App, pods: tuple[str, ...], nodes: tuple[str, ...]) -> None:
+    """Print the manifests spctl would write, exactly as they would be written."""
+    from spctl.render import render_all
+
+    inv = app.inventory()
+    chosen = inv.select(nodes, (), all_nodes=not nodes, require=False)
+    rendered = render_all(chosen, pods)
+    first = True
+    for node in chosen:
+        for pod in rendered[node.name]:
+            if not first:
+                sys.stdout.write("---\n")
+            first = False
+            sys.stdout.write(f"# node: {node.name}  file: {pod.file}  template: {pod.template}\n")
+            sys.stdout.write(pod.content)

@@ -1,0 +1,63 @@
+"""spctl status: every node's static pods in one view."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..app import App, output_option, pass_app
+from .options import connection
+
+
+@click.command("status")
+@click.argument("pods", nargs=-1)
+@click.option("-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all).")
+@click.option("-l", "--selector", "selectors", multiple=True, metavar="KEY=VALUE", help="Nodes whose labels match.")
+@connection
+@output_option("table", "wide", "json", "yaml")
+@pass_app
+def status(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...], fmt: str,
+           **options: Any) -> None:
+    """One row per node and pod: manifest state, phase, readiness, restarts, age.
+
+    Unreachable nodes are rows with their error. Exit 0 when every node answered.
+    """
+    from spctl import fleet
+    from spctl.errors import SpctlError
+    from spctl.operations import NodeStatus, status_node
+    from spctl.render import render_node
+
+    from ..report import status_rows
+    from .options import settings_from
+
+    inv = app.inventory()
+    chosen = inv.select(nodes, selectors, all_nodes=not (nodes or selectors), require=False)
+    settings = settings_from(options)
+
+    def work(node: Any) -> NodeStatus:
+        names = [r.name for r in node.pods if not pods or r.name in pods] or list(pods)
+        try:
+            desired = render_node(node, pods)
+        except SpctlError:
+            desired = None  # status still reports; `spctl validate` explains the template problem
+        result = status_node(node, desired, names, settings)
+        if pods:
+            result.pods = [p for p in result.pods if p.name in pods]
+        return result
+
+    results, _ = fleet.run(chosen, work, workers=options["workers"], max_fail=None)
+    statuses = []
+    for r in results:
+        if r.value is not None:
+            statuses.append(r.value)
+        else:
+            statuses.append(NodeStatus(r.node, reachable=False, error=r.error))
+    if not app.emit({"nodes": [s.as_dict() for s in statuses]}, fmt):
+        app.out.print(status_rows(statuses, wide=fmt == "wide"))
+        for s in statuses:
+            for warning in s.warnings:
+                app.warn(f"{s.name}: {warning}")
+    if any(not s.reachable or s.error for s in statuses):
+        sys.exit(1)

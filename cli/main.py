@@ -1,0 +1,54 @@
+"""spctl: Kubernetes static pods on many nodes, over SSH."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from spctl.errors import SpctlError
+
+from .app import App
+from .commands import COMMANDS
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "-i",
+    "--inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SPCTL_INVENTORY",
+    help="Inventory file (default: ./spctl.yaml, ./inventory.yaml, then .spctl-lab/inventory.yaml).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages on stderr.")
+@click.version_option(package_name="spctl")
+@click.pass_context
+def cli(ctx: click.Context, inventory: Optional[Path], quiet: bool) -> None:
+    """Manage Kubernetes static pods on many nodes over SSH."""
+    ctx.obj = App(inventory_path=inventory, quiet=quiet)
+
+
+for command in COMMANDS:
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("spctl: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except SpctlError as exc:
+        click.echo(f"spctl: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("spctl: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)

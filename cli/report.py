@@ -1,0 +1,113 @@
+"""Printing results: per-node summaries of deploy/remove/rollback, and status tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from spctl.fleet import NodeResult
+from spctl.operations import NodeStatus, Outcome
+
+from .app import App
+
+
+def outcome_dicts(results: list[NodeResult[Outcome]]) -> dict[str, Any]:
+    nodes = []
+    for r in results:
+        if r.value is not None:
+            nodes.append(r.value.as_dict())
+        else:
+            nodes.append({"name": r.node, "ok": False, "changed": False, "kubelet_restarted": False,
+                          "started": r.started, "error": r.error, "pods": []})
+    return {"nodes": nodes}
+
+
+def print_outcomes(app: App, results: list[NodeResult[Outcome]], dry_run: bool, show_diff: bool) -> None:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NODE", "RESULT", "KUBELET", "PODS"):
+        table.add_column(column)
+    for r in results:
+        o = r.value
+        if o is None:
+            label = "not started" if not r.started else "[red]failed[/red]"
+            table.add_row(r.node, label, "-", escape(r.error or ""))
+            continue
+        if not o.ok:
+            label = "[red]failed[/red]"
+        elif dry_run:
+            label = "would change" if o.changed else "no change"
+        else:
+            label = "changed" if o.changed else "no change"
+        if o.plan.kubelet is None:
+            kubelet = "unchanged"
+        elif dry_run:
+            kubelet = "would restart"
+        else:
+            kubelet = "restarted" if o.kubelet_restarted else "[red]not restarted[/red]"
+        pods = ", ".join(
+            f"{p.name}: {p.action}" + (f" ({p.phase})" if p.phase else "") for p in o.pods
+        ) or "-"
+        table.add_row(r.node, label, kubelet, escape(pods))
+    app.out.print(table)
+    for r in results:
+        o = r.value
+        if o is None:
+            continue
+        if show_diff:
+            if o.plan.kubelet is not None:
+                app.out.print(f"# {o.node}: {escape(o.plan.kubelet.reason)}")
+                app.out.print(escape(o.plan.kubelet_diff()), end="")
+            for p in o.pods:
+                if p.diff:
+                    app.out.print(escape(p.diff), end="")
+        for warning in o.plan.warnings:
+            app.warn(f"{o.node}: {warning}")
+        if o.error:
+            app.err.print(f"[red]{escape(o.node)}:[/red] {escape(o.error)}")
+
+
+def status_rows(statuses: list[NodeStatus], wide: bool) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    columns = ["NODE", "POD", "MANIFEST", "PHASE", "READY", "RESTARTS", "AGE"]
+    if wide:
+        columns += ["PROFILE", "FILE", "CONTAINERS"]
+    for column in columns:
+        table.add_column(column)
+    for s in statuses:
+        if s.error or not s.reachable:
+            row = [s.name, "-", "-", "[red]unreachable[/red]" if not s.reachable else "[red]error[/red]",
+                   "-", "-", escape(s.error or "")]
+            table.add_row(*row + (["-", "-", "-"] if wide else []))
+            continue
+        if not s.pods:
+            row = [s.name, "(none)", "-", "-", "-", "-", "-"]
+            table.add_row(*row + ([s.profile or "-", s.manifest_dir or "-", "-"] if wide else []))
+        for p in s.pods:
+            phase = {"Running": "[green]Running[/green]", "Failed": "[red]Failed[/red]"}.get(p.phase, p.phase)
+            manifest = {"drifted": "[yellow]drifted[/yellow]", "missing": "[yellow]missing[/yellow]"}.get(
+                p.manifest, p.manifest)
+            row = [s.name, p.name, manifest, phase, "1/1" if p.ready else "0/1" if p.phase != "Absent" else "-",
+                   str(p.restarts), _age(p.age)]
+            if p.containers:
+                ready = sum(1 for c in p.containers if c["state"] == "running")
+                row[4] = f"{ready}/{len(p.containers)}"
+            if wide:
+                containers = ", ".join(f"{c['name']}:{c['state']}" for c in p.containers) or "-"
+                row += [s.profile or "-", p.file or "-", containers]
+            table.add_row(*row)
+    return table
+
+
+def _age(seconds: Any) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

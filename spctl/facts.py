@@ -1,0 +1,162 @@
+"""What a node is, as its agent reported it. Read-only; profiles and plans decide from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    load_state: str
+    active_state: str
+    fragment_path: str
+    drop_in_paths: tuple[str, ...]
+    environment_files: tuple[str, ...]
+    cmdline: Optional[tuple[str, ...]]
+    invocation_id: str
+
+    @property
+    def loaded(self) -> bool:
+        return self.load_state == "loaded"
+
+    @property
+    def active(self) -> bool:
+        return self.active_state == "active"
+
+    @classmethod
+    def from_agent(cls, name: str, props: Mapping[str, Any]) -> Unit:
+        env_files = tuple(
+            part.lstrip("-")
+            for part in str(props.get("EnvironmentFiles", "")).split()
+            if part.startswith(("/", "-/"))
+        )
+        cmdline = props.get("cmdline")
+        return cls(
+            name=name,
+            load_state=str(props.get("LoadState", "")),
+            active_state=str(props.get("ActiveState", "")),
+            fragment_path=str(props.get("FragmentPath", "")),
+            drop_in_paths=tuple(str(props.get("DropInPaths", "")).split()),
+            environment_files=env_files,
+            cmdline=tuple(cmdline) if cmdline else None,
+            invocation_id=str(props.get("InvocationID", "")),
+        )
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    name: str
+    type: str
+    size: int = 0
+    sha256: Optional[str] = None
+    pod_name: Optional[str] = None
+
+    @property
+    def kubelet_reads(self) -> bool:
+        """The kubelet parses every regular file whose name does not start with a dot."""
+        return self.type == "file" and not self.name.startswith(".")
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    name: str
+    state: str
+    restarts: int
+    exit_code: Optional[int]
+
+
+@dataclass(frozen=True)
+class RuntimePod:
+    pod: str
+    namespace: str
+    uid: str
+    phase: str
+    ready: bool
+    restarts: int
+    created: Optional[float]
+    annotations: Mapping[str, str]
+    containers: tuple[ContainerState, ...]
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    hostname: str
+    os_release: Mapping[str, str]
+    files: Mapping[str, Optional[str]]
+    units: Mapping[str, Unit]
+    dirs: Mapping[str, Optional[tuple[DirEntry, ...]]]  # None: the directory does not exist
+    owned: Mapping[str, Mapping[str, Any]]
+    backups: Mapping[str, tuple[str, ...]]
+    runtime: Optional[str]
+    runtime_error: Optional[str]
+    pods: tuple[RuntimePod, ...]
+    healthz: bool
+    lock: Optional[Mapping[str, Any]] = None
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def unit(self, name: str) -> Optional[Unit]:
+        unit = self.units.get(name)
+        return unit if unit is not None and unit.loaded else None
+
+    def file(self, path: str) -> Optional[str]:
+        return self.files.get(path)
+
+    def pod(self, kubelet_name: str) -> Optional[RuntimePod]:
+        for pod in self.pods:
+            if pod.pod == kubelet_name:
+                return pod
+        return None
+
+    @classmethod
+    def from_agent(cls, answer: Mapping[str, Any]) -> NodeFacts:
+        dirs: dict[str, Optional[tuple[DirEntry, ...]]] = {}
+        for path, listing in (answer.get("dirs") or {}).items():
+            if not listing.get("exists"):
+                dirs[path] = None
+                continue
+            dirs[path] = tuple(
+                DirEntry(
+                    name=e["name"],
+                    type=e.get("type", "file"),
+                    size=int(e.get("size") or 0),
+                    sha256=e.get("sha256"),
+                    pod_name=e.get("pod_name"),
+                )
+                for e in listing.get("entries", [])
+            )
+        runtime = answer.get("runtime") or {}
+        pods = tuple(
+            RuntimePod(
+                pod=p["pod"],
+                namespace=p.get("namespace", "default"),
+                uid=p.get("uid", ""),
+                phase=p.get("phase", "Pending"),
+                ready=bool(p.get("ready")),
+                restarts=int(p.get("restarts") or 0),
+                created=p.get("created"),
+                annotations=p.get("annotations") or {},
+                containers=tuple(
+                    ContainerState(c["name"], c["state"], int(c.get("restarts") or 0), c.get("exit_code"))
+                    for c in p.get("containers", [])
+                ),
+            )
+            for p in runtime.get("pods", [])
+        )
+        return cls(
+            hostname=str(answer.get("hostname", "")),
+            os_release=answer.get("os_release") or {},
+            files=answer.get("files") or {},
+            units={name: Unit.from_agent(name, props) for name, props in (answer.get("units") or {}).items()},
+            dirs=dirs,
+            owned=answer.get("owned") or {},
+            backups={k: tuple(v) for k, v in (answer.get("backups") or {}).items()},
+            runtime=runtime.get("runtime"),
+            runtime_error=runtime.get("error"),
+            pods=pods,
+            healthz=bool(answer.get("healthz")),
+            lock=answer.get("lock"),
+            raw=answer,
+        )

@@ -1,0 +1,136 @@
+"""Running one node's work per worker, across the fleet, in batches.
+
+:func:`run` returns a :class:`NodeResult` for every selected node, in the order given: a
+node that failed holds its error as its result (failure is a value, not an exception that
+stops the others), and a node never started says why.
+
+    results = run(nodes, work, workers=20)
+    [r.node for r in results if r.failed]
+
+Batches (``--serial``) and the failure budget (``--max-fail``):
+
+- ``serial`` splits the nodes into batches of N nodes (or N% of them, at least one); each
+  batch starts when the previous one has finished. None means one batch of all nodes.
+- ``max_fail`` is how many failed nodes the rollout tolerates (N, or N% of all selected
+  nodes, rounded down). After a batch, if more nodes have failed than that, no new batch
+  starts; the nodes of later batches are reported as not started. The default, 0, stops
+  after the first batch that has a failure. The batch in flight always completes.
+
+Ctrl-C (:class:`KeyboardInterrupt`) stops starting nodes; the nodes in flight finish (their
+agents complete or roll back their transaction), and the rest are reported as not started.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Optional, TypeVar
+
+from spctl.errors import SpctlError
+from spctl.inventory import Node
+
+T = TypeVar("T")
+DEFAULT_WORKERS = 20
+
+
+@dataclass
+class NodeResult(Generic[T]):
+    node: str
+    value: Optional[T] = None
+    error: Optional[str] = None
+    started: bool = True
+
+    @property
+    def succeeded(self) -> bool:
+        return self.started and self.error is None
+
+    @property
+    def failed(self) -> bool:
+        return not self.succeeded
+
+
+def parse_amount(text: Optional[str], total: int, what: str) -> Optional[int]:
+    """``N`` or ``N%`` of ``total``; None stays None."""
+    if text is None:
+        return None
+    raw = str(text).strip()
+    try:
+        if raw.endswith("%"):
+            percent = float(raw[:-1])
+            if not 0 <= percent <= 100:
+                raise ValueError
+            return int(total * percent / 100)
+        value = int(raw)
+        if value < 0:
+            raise ValueError
+        return value
+    except ValueError:
+        raise SpctlError(f"{what} must be a number N or a percentage N%, got {text!r}") from None
+
+
+def batches(nodes: Sequence[Node], serial: Optional[str]) -> list[list[Node]]:
+    size = parse_amount(serial, len(nodes), "--serial")
+    if not size:
+        size = len(nodes) if serial is None else 1
+    return [list(nodes[i : i + size]) for i in range(0, len(nodes), size)] or [[]]
+
+
+class Interrupted(SpctlError):
+    exit_code = 130
+
+
+def run(
+    nodes: Sequence[Node],
+    work: Callable[[Node], T],
+    *,
+    workers: int = DEFAULT_WORKERS,
+    serial: Optional[str] = None,
+    max_fail: Optional[str] = "0",
+    on_done: Optional[Callable[[NodeResult[T]], None]] = None,
+) -> tuple[list[NodeResult[T]], bool]:
+    """Run ``work`` on every node; return (results in node order, interrupted)."""
+    budget = parse_amount(max_fail, len(nodes), "--max-fail")
+    results: dict[str, NodeResult[T]] = {}
+    stop = threading.Event()
+    interrupted = False
+
+    def one(node: Node) -> NodeResult[T]:
+        if stop.is_set():
+            return NodeResult(node.name, error="not started: interrupted", started=False)
+        try:
+            result = NodeResult(node.name, value=work(node))
+        except SpctlError as exc:
+            result = NodeResult(node.name, error=str(exc))
+        except Exception as exc:  # a bug must not take the other nodes down
+            result = NodeResult(node.name, error=f"internal error: {exc.__class__.__name__}: {exc}")
+        if on_done is not None:
+            on_done(result)
+        return result
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
+        for batch in batches(nodes, serial):
+            failed = sum(1 for r in results.values() if r.failed)
+            if budget is not None and failed > budget:
+                break
+            futures = [pool.submit(one, n) for n in batch]
+            try:
+                for future in futures:
+                    result = future.result()
+                    results[result.node] = result
+            except KeyboardInterrupt:
+                interrupted = True
+                stop.set()
+                # The nodes in flight finish their transaction; a second Ctrl-C is not
+                # caught here and ends the process.
+                for future in futures:
+                    result = future.result()
+                    results[result.node] = result
+                break
+    finally:
+        pool.shutdown(wait=True)
+    reason = "not started: interrupted" if interrupted else "not started: an earlier batch exceeded --max-fail"
+    ordered = [results.get(n.name) or NodeResult(n.name, error=reason, started=False) for n in nodes]
+    return ordered, interrupted

@@ -1,0 +1,360 @@
+"""The inventory: nodes, groups, defaults, and the pods each node should run.
+
+Precedence, lowest first, written once here (``_resolve_node``):
+
+    1. built-in defaults (ssh user root, port 22, the profile's own manifest directory)
+    2. ``defaults:``
+    3. each group the node belongs to, in the order the groups are written in the file
+    4. the node itself
+    5. ``~/.ssh/config`` fills SSH fields that none of the above set (host name, port,
+       user, identity file, known hosts file, ProxyJump)
+
+Mappings (``vars``, ``labels``, ``ssh``) merge key by key, the later level winning per key;
+scalars (``profile``, ``manifest_dir``) are replaced; ``pods`` accumulate, and a later entry
+with the same pod name replaces the earlier one's template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import paramiko
+import yaml
+
+from spctl.errors import InventoryError
+from spctl.manifest import ManifestError, parse_manifest
+from spctl.ssh import DEFAULT_CONNECT_TIMEOUT, SSHTarget
+from spctl.validate import validate_pod_name
+
+TOP_KEYS = {"defaults", "groups", "nodes", "templates"}
+LEVEL_KEYS = {"ssh", "vars", "labels", "pods", "profile", "manifest_dir"}
+GROUP_KEYS = LEVEL_KEYS | {"members"}
+NODE_KEYS = LEVEL_KEYS | {"address"}
+SSH_KEYS = {"user", "port", "key", "known_hosts", "jump", "sudo", "connect_timeout"}
+PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm", "k3s", "rke2")
+
+
+@dataclass(frozen=True)
+class PodRef:
+    name: str
+    template: Path
+
+
+@dataclass(frozen=True)
+class SSHSettings:
+    user: Optional[str] = None
+    port: Optional[int] = None
+    key: Optional[str] = None
+    known_hosts: Optional[str] = None
+    jump: Optional[str] = None
+    sudo: Optional[bool] = None
+    connect_timeout: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    address: str
+    ssh: SSHSettings
+    labels: Mapping[str, str] = field(default_factory=dict)
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    profile: Optional[str] = None
+    manifest_dir: Optional[str] = None
+    pods: tuple[PodRef, ...] = ()
+
+    def target(self, host_key_policy: str = "strict", connect_timeout: Optional[float] = None) -> SSHTarget:
+        return _ssh_target(self.address, self.ssh, host_key_policy, connect_timeout)
+
+    @property
+    def needs_sudo(self) -> bool:
+        if self.ssh.sudo is not None:
+            return self.ssh.sudo
+        return (self.ssh.user or "root") != "root"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "ssh": {k: v for k, v in vars(self.ssh).items() if v is not None},
+            "groups": list(self.groups),
+            "labels": dict(self.labels),
+            "vars": dict(self.vars),
+            "profile": self.profile,
+            "manifest_dir": self.manifest_dir,
+            "pods": [{"name": p.name, "template": str(p.template)} for p in self.pods],
+        }
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    nodes: Mapping[str, Node]
+    groups: Mapping[str, tuple[str, ...]]
+
+    def select(
+        self,
+        names: Iterable[str] = (),
+        selectors: Iterable[str] = (),
+        all_nodes: bool = False,
+        require: bool = True,
+    ) -> list[Node]:
+        """Nodes by name or group name, by ``key=value`` label selectors (all must match),
+        or all. With ``require``, selecting nothing is an error."""
+        names, selectors = list(names), list(selectors)
+        if not (names or selectors or all_nodes):
+            if require:
+                raise InventoryError("select nodes with --node NAME, -l KEY=VALUE or --all")
+            return list(self.nodes.values())
+        chosen: dict[str, Node] = {}
+        for name in names:
+            if name in self.nodes:
+                chosen[name] = self.nodes[name]
+            elif name in self.groups:
+                chosen.update({m: self.nodes[m] for m in self.groups[name]})
+            else:
+                known = ", ".join(sorted(self.nodes)) or "none"
+                raise InventoryError(f"unknown node or group {name!r} in {self.path}; known nodes: {known}")
+        candidates = list(self.nodes.values()) if all_nodes or not names else list(chosen.values())
+        if selectors:
+            wanted = [_parse_selector(s) for s in selectors]
+            matched = [n for n in candidates if all(n.labels.get(k) == v for k, v in wanted)]
+            if not matched:
+                raise InventoryError(f"no node in {self.path} matches -l {','.join(selectors)}")
+            return matched
+        return candidates if all_nodes else list(chosen.values())
+
+
+def _parse_selector(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise InventoryError(f"label selector {text!r} must be KEY=VALUE")
+    return key.strip(), value.strip()
+
+
+def load_inventory(path: Path | str, ssh_config: Optional[Path] = None) -> Inventory:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise InventoryError(f"inventory {path} not found") from None
+    except OSError as exc:
+        raise InventoryError(f"cannot read inventory {path}: {exc.strerror}") from None
+    try:
+        data = parse_manifest(text, source=str(path))
+    except ManifestError as exc:
+        raise InventoryError(str(exc)) from None
+    return _build(path, data, _load_ssh_config(ssh_config))
+
+
+def _load_ssh_config(path: Optional[Path]) -> Optional[paramiko.SSHConfig]:
+    path = path or Path("~/.ssh/config").expanduser()
+    if not path.exists():
+        return None
+    try:
+        return paramiko.SSHConfig.from_path(str(path))
+    except Exception as exc:  # paramiko raises several kinds for a bad file
+        raise InventoryError(f"cannot read {path}: {exc}") from None
+
+
+def _mapping(value: Any, where: str, allowed: Optional[set[str]] = None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InventoryError(f"{where}: expected a mapping, got {type(value).__name__}")
+    if allowed is not None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise InventoryError(
+                f"{where}: unknown key {unknown[0]!r}; expected one of {', '.join(sorted(allowed))}"
+            )
+    return value
+
+
+def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHConfig]) -> Inventory:
+    where = str(path)
+    _mapping(data, where, TOP_KEYS)
+    base = path.parent
+    templates = (base / str(data.get("templates") or "templates")).resolve()
+    defaults = _level(_mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults")
+    raw_nodes = _mapping(data.get("nodes"), f"{where}: nodes")
+    if not raw_nodes:
+        raise InventoryError(f"{where}: no nodes defined (add a `nodes:` mapping)")
+    groups: dict[str, tuple[str, ...]] = {}
+    group_levels: dict[str, dict[str, Any]] = {}
+    for gname, graw in _mapping(data.get("groups"), f"{where}: groups").items():
+        gwhere = f"{where}: groups.{gname}"
+        g = _mapping(graw, gwhere, GROUP_KEYS)
+        members = g.get("members") or []
+        if not isinstance(members, list):
+            raise InventoryError(f"{gwhere}.members: expected a list of node names")
+        for m in members:
+            if m not in raw_nodes:
+                raise InventoryError(f"{gwhere}.members: unknown node {m!r}")
+        if gname in raw_nodes:
+            raise InventoryError(f"{gwhere}: a group may not share its name with a node")
+        groups[gname] = tuple(str(m) for m in members)
+        group_levels[gname] = _level(g, gwhere)
+    nodes = {}
+    for name, nraw in raw_nodes.items():
+        nwhere = f"{where}: nodes.{name}"
+        if not isinstance(name, str) or not name or name.startswith("-"):
+            raise InventoryError(f"{nwhere}: node names must be non-empty strings")
+        n = _mapping(nraw, nwhere, NODE_KEYS)
+        member_of = [g for g in groups if name in groups[g]]
+        levels = [defaults] + [group_levels[g] for g in member_of] + [_level(n, nwhere)]
+        nodes[name] = _resolve_node(
+            name, str(n.get("address") or name), member_of, levels, templates, base, ssh_config
+        )
+    return Inventory(path=path, nodes=nodes, groups=groups)
+
+
+def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """One precedence level, checked and normalised."""
+    level: dict[str, Any] = {}
+    for key in ("vars", "labels"):
+        level[key] = _mapping(raw.get(key), f"{where}.{key}")
+    level["labels"] = {str(k): str(v) for k, v in level["labels"].items()}
+    level["ssh"] = _mapping(raw.get("ssh"), f"{where}.ssh", SSH_KEYS)
+    port = level["ssh"].get("port")
+    if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
+        raise InventoryError(f"{where}.ssh.port: expected a port number, got {port!r}")
+    profile = raw.get("profile")
+    if profile is not None and profile not in PROFILES:
+        raise InventoryError(f"{where}.profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    level["profile"] = profile
+    manifest_dir = raw.get("manifest_dir")
+    if manifest_dir is not None:
+        text = str(manifest_dir)
+        if not text.startswith("/") or any(c.isspace() or c in "\"'$`\\" for c in text):
+            raise InventoryError(
+                f"{where}.manifest_dir: {text!r} must be an absolute path without spaces or quotes"
+            )
+        manifest_dir = text.rstrip("/") or "/"
+    level["manifest_dir"] = manifest_dir
+    pods = raw.get("pods") or []
+    if not isinstance(pods, list):
+        raise InventoryError(f"{where}.pods: expected a list")
+    level["pods"] = []
+    for i, entry in enumerate(pods):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        entry = _mapping(entry, f"{where}.pods[{i}]", {"name", "template"})
+        name = entry.get("name")
+        if not isinstance(name, str):
+            raise InventoryError(f"{where}.pods[{i}]: a pod needs a name")
+        problem = validate_pod_name(name)
+        if problem:
+            raise InventoryError(f"{where}.pods[{i}]: pod name {name!r}: {problem}")
+        level["pods"].append((name, entry.get("template") or f"{name}.yaml.j2"))
+    return level
+
+
+def _resolve_node(
+    name: str,
+    address: str,
+    groups: list[str],
+    levels: list[dict[str, Any]],
+    templates: Path,
+    base: Path,
+    ssh_config: Optional[paramiko.SSHConfig],
+) -> Node:
+    merged: dict[str, Any] = {"vars": {}, "labels": {}, "ssh": {}, "profile": None, "manifest_dir": None}
+    pods: dict[str, str] = {}
+    for level in levels:
+        for key in ("vars", "labels", "ssh"):
+            merged[key].update(level[key])
+        for key in ("profile", "manifest_dir"):
+            if level[key] is not None:
+                merged[key] = level[key]
+        for pod_name, template in level["pods"]:
+            pods[pod_name] = template
+    ssh = merged["ssh"]
+    if ssh_config is not None:
+        address, ssh = _apply_ssh_config(ssh_config, address, ssh)
+    settings = SSHSettings(
+        user=ssh.get("user"),
+        port=ssh.get("port"),
+        key=ssh.get("key"),
+        known_hosts=ssh.get("known_hosts"),
+        jump=ssh.get("jump"),
+        sudo=ssh.get("sudo"),
+        connect_timeout=ssh.get("connect_timeout"),
+    )
+    settings = _absolute_paths(settings, base)
+    refs = []
+    for pod_name, template in pods.items():
+        tpath = Path(template)
+        refs.append(PodRef(pod_name, tpath if tpath.is_absolute() else (templates / tpath)))
+    return Node(
+        name=name,
+        address=address,
+        ssh=settings,
+        labels=merged["labels"],
+        vars=merged["vars"],
+        groups=tuple(groups),
+        profile=merged["profile"],
+        manifest_dir=merged["manifest_dir"],
+        pods=tuple(refs),
+    )
+
+
+def _absolute_paths(settings: SSHSettings, base: Path) -> SSHSettings:
+    """Key and known_hosts paths in the inventory are relative to the inventory file."""
+
+    def fix(p: Optional[str]) -> Optional[str]:
+        if p is None or p.startswith(("~", "/")):
+            return p
+        return str((base / p).resolve())
+
+    return SSHSettings(**{**vars(settings), "key": fix(settings.key), "known_hosts": fix(settings.known_hosts)})
+
+
+def _apply_ssh_config(
+    config: paramiko.SSHConfig, address: str, ssh: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    found = config.lookup(address)
+    ssh = dict(ssh)
+    host = found.get("hostname", address)
+    if "port" not in ssh and "port" in found:
+        ssh["port"] = int(found["port"])
+    if "user" not in ssh and "user" in found:
+        ssh["user"] = found["user"]
+    if "key" not in ssh and found.get("identityfile"):
+        ssh["key"] = found["identityfile"][0]
+    if "known_hosts" not in ssh and found.get("userknownhostsfile"):
+        ssh["known_hosts"] = found["userknownhostsfile"].split()[0]
+    if "jump" not in ssh and found.get("proxyjump") and found["proxyjump"] != "none":
+        ssh["jump"] = found["proxyjump"].split(",")[0]
+    return host, ssh
+
+
+def _ssh_target(
+    address: str, ssh: SSHSettings, host_key_policy: str, connect_timeout: Optional[float]
+) -> SSHTarget:
+    jump = None
+    if ssh.jump:
+        user, _, hostport = ssh.jump.rpartition("@")
+        host, _, port = hostport.partition(":")
+        jump = SSHTarget(
+            host=host,
+            port=int(port) if port else 22,
+            user=user or ssh.user or "root",
+            key_file=ssh.key,
+            known_hosts=ssh.known_hosts,
+            host_key_policy=host_key_policy,
+            connect_timeout=connect_timeout or ssh.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+        )
+    return SSHTarget(
+        host=address,
+        port=ssh.port or 22,
+        user=ssh.user or "root",
+        key_file=ssh.key,
+        known_hosts=ssh.known_hosts,
+        jump=jump,
+        host_key_policy=host_key_policy,
+        connect_timeout=connect_timeout or ssh.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+    )

@@ -1,0 +1,330 @@
+"""One node's work for each verb: connect once, read facts, plan, apply, report.
+
+Each function here handles exactly one node over one SSH connection and returns a value
+(or raises SpctlError, which the fleet turns into that node's failed result). The deploy
+path costs two agent calls on one connection: facts, then apply (skipped when the plan
+changes nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from spctl import profiles
+from spctl.errors import SpctlError
+from spctl.facts import NodeFacts, RuntimePod
+from spctl.inventory import Node
+from spctl.plan import Plan, PodStep, plan_deploy, plan_remove, plan_rollback, stray_files
+from spctl.profiles import detect
+from spctl.remote import Agent, Sudo, holder_name
+from spctl.render import FILE_SUFFIX, DesiredPod
+from spctl.ssh import Connection
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Options that apply to every node of one run."""
+
+    host_key_policy: str = "strict"
+    connect_timeout: Optional[float] = None
+    timeout: float = 300.0  # how long to wait for pods to run (kubeadm's default: 5 minutes)
+    stable_for: float = 5.0  # how long a new pod must run without a restart
+    wait_lock: float = 0.0
+    sudo_password: Optional[str] = None
+    dry_run: bool = False
+
+
+@contextmanager
+def agent_for(node: Node, settings: Settings) -> Iterator[Agent]:
+    target = node.target(settings.host_key_policy, settings.connect_timeout)
+    sudo = Sudo(enabled=node.needs_sudo, password=settings.sudo_password)
+    with Connection(target) as conn:
+        yield Agent(conn, sudo, node.name)
+
+
+def read_facts(agent: Agent, node: Node, pods: list[str]) -> NodeFacts:
+    request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
+    dirs = [node.manifest_dir] if node.manifest_dir else []
+    dirs += ["/etc/kubelet.d", "/etc/kubernetes/manifests"]
+    dirs += [p.fixed_dir for p in profiles.PROFILES.values() if hasattr(p, "fixed_dir")]
+    request["manifest_dirs"] = dirs
+    return NodeFacts.from_agent(agent.call(request))
+
+
+# -- deploy, remove, rollback ---------------------------------------------------------------------
+
+
+@dataclass
+class PodOutcome:
+    name: str
+    action: str
+    phase: Optional[str] = None
+    ok: bool = True
+    error: Optional[str] = None
+    reason: str = ""
+    diff: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "action": self.action, "phase": self.phase, "ok": self.ok,
+                "error": self.error, "reason": self.reason}
+
+
+@dataclass
+class Outcome:
+    """What happened on one node."""
+
+    node: str
+    plan: Plan
+    ok: bool = True
+    changed: bool = False
+    kubelet_restarted: bool = False
+    error: Optional[str] = None
+    pods: list[PodOutcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.node,
+            "ok": self.ok,
+            "changed": self.changed,
+            "kubelet_restarted": self.kubelet_restarted,
+            "error": self.error,
+            "profile": self.plan.profile,
+            "manifest_dir": self.plan.manifest_dir,
+            "kubelet_change": self.plan.kubelet.reason if self.plan.kubelet else None,
+            "warnings": list(self.plan.warnings),
+            "pods": [p.as_dict() for p in self.pods],
+        }
+
+
+_ACTION_NAMES = {"create": "created", "update": "updated", "remove": "removed", "adopt": "unchanged",
+                 "unchanged": "unchanged", "rollback": "rolled-back"}
+
+
+def _phase(facts: NodeFacts, plan: Plan, name: str) -> str:
+    pod = facts.pod(f"{name}-{plan.node_name}")
+    return pod.phase if pod else "Absent"
+
+
+def execute(agent: Agent, facts: NodeFacts, plan: Plan, settings: Settings,
+            wait_running: list[str]) -> Outcome:
+    """Apply ``plan`` through the agent (or describe it, with dry_run)."""
+    outcome = Outcome(plan.node, plan, changed=plan.changed)
+    steps = [s for s in plan.pods if s.action != "unchanged"]
+    if settings.dry_run or not (steps or wait_running or plan.kubelet):
+        outcome.changed = plan.changed
+        for step in plan.pods:
+            action = step.action if settings.dry_run else _ACTION_NAMES[step.action]
+            outcome.pods.append(PodOutcome(step.name, action, _phase(facts, plan, step.name),
+                                           reason=step.reason, diff=step.diff))
+        return outcome
+    request = {
+        "op": "apply",
+        "holder": holder_name(),
+        "wait_lock": settings.wait_lock,
+        "node_name": plan.node_name,
+        "manifest_dir": plan.manifest_dir,
+        "timeout": settings.timeout,
+        "stable_for": settings.stable_for,
+        "changes": [_change(s) for s in steps],
+        "wait_running": wait_running,
+    }
+    if plan.kubelet is not None:
+        request["kubelet"] = {
+            "unit": plan.kubelet.unit,
+            "daemon_reload": plan.kubelet.daemon_reload,
+            "healthz_url": plan.healthz_url,
+            "timeout": min(settings.timeout, 120.0),
+            "files": [
+                {"path": f.path, "content": f.new,
+                 "expected_sha256": _sha(f.old) if f.old is not None else None}
+                for f in plan.kubelet.files
+            ],
+        }
+    budget = settings.wait_lock + 2 * settings.timeout + 180
+    answer = agent.call(request, timeout=budget)
+    outcome.kubelet_restarted = bool(answer.get("kubelet_restarted"))
+    by_name = {step.name: step for step in plan.pods}
+    reported = set()
+    for pod in answer.get("pods", []):
+        step = by_name.get(pod["name"])
+        action = _ACTION_NAMES.get(pod["action"], pod["action"])
+        if not pod.get("ok"):
+            action = "failed" if pod["action"] != "unchanged" else "unchanged"
+        outcome.pods.append(PodOutcome(pod["name"], action, pod.get("phase"), bool(pod.get("ok")),
+                                       pod.get("error"), step.reason if step else "",
+                                       step.diff if step else ""))
+        reported.add(pod["name"])
+    for step in plan.pods:
+        if step.name not in reported:
+            outcome.pods.append(PodOutcome(step.name, _ACTION_NAMES[step.action],
+                                           _phase(facts, plan, step.name), reason=step.reason))
+    failures = [p for p in outcome.pods if not p.ok]
+    if failures:
+        outcome.ok = False
+        outcome.error = "; ".join(f"{p.name}: {p.error}" for p in failures)
+    return outcome
+
+
+def _change(step: PodStep) -> dict[str, Any]:
+    return {"pod": step.name, "file": step.file, "action": step.action, "content": step.content,
+            "expected_sha256": step.expected_sha256}
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+    with agent_for(node, settings) as agent:
+        facts = read_facts(agent, node, [p.name for p in desired])
+        plan = plan_deploy(node, desired, facts)
+        # Pods whose file is unchanged still need a wait when the kubelet is restarted
+        # or when they are not running now (a previous deploy that did not converge).
+        wait_running = [
+            s.name for s in plan.pods
+            if s.action == "unchanged"
+            and (plan.kubelet is not None or _phase(facts, plan, s.name) != "Running")
+        ]
+        return execute(agent, facts, plan, settings, wait_running)
+
+
+def remove_node(node: Node, names: list[str], settings: Settings) -> Outcome:
+    with agent_for(node, settings) as agent:
+        facts = read_facts(agent, node, names)
+        return execute(agent, facts, plan_remove(node, names, facts), settings, [])
+
+
+def rollback_node(node: Node, names: list[str], settings: Settings) -> Outcome:
+    with agent_for(node, settings) as agent:
+        facts = read_facts(agent, node, names)
+        return execute(agent, facts, plan_rollback(node, names, facts), settings, [])
+
+
+def diff_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Plan:
+    with agent_for(node, settings) as agent:
+        facts = read_facts(agent, node, [p.name for p in desired])
+        return plan_deploy(node, desired, facts)
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class PodStatus:
+    name: str
+    pod: str
+    file: Optional[str]
+    manifest: str  # in-sync | drifted | missing | unmanaged
+    phase: str  # Running | Pending | Failed | Succeeded | Absent
+    ready: bool
+    restarts: int
+    age: Optional[float]
+    containers: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "pod": self.pod, "file": self.file, "manifest": self.manifest,
+                "phase": self.phase, "ready": self.ready, "restarts": self.restarts,
+                "age_seconds": None if self.age is None else int(self.age),
+                "containers": self.containers}
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    reachable: bool = True
+    error: Optional[str] = None
+    profile: Optional[str] = None
+    kubelet_active: bool = False
+    kubelet_healthy: bool = False
+    manifest_dir: Optional[str] = None
+    pods: list[PodStatus] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "reachable": self.reachable,
+            "error": self.error,
+            "profile": self.profile,
+            "kubelet": {"active": self.kubelet_active, "healthy": self.kubelet_healthy,
+                        "manifest_dir": self.manifest_dir},
+            "warnings": self.warnings,
+            "pods": [p.as_dict() for p in self.pods],
+        }
+
+
+def status_node(node: Node, desired: Optional[list[DesiredPod]], names: list[str],
+                settings: Settings) -> NodeStatus:
+    with agent_for(node, settings) as agent:
+        facts = read_facts(agent, node, names)
+    return node_status(node, facts, desired, names)
+
+
+def node_status(node: Node, facts: NodeFacts, desired: Optional[list[DesiredPod]],
+                names: list[str], only: tuple[str, ...] = ()) -> NodeStatus:
+    """Pure: the status of one node from its facts."""
+    status = NodeStatus(node.name)
+    try:
+        profile = detect(facts, node.profile)
+    except SpctlError as exc:
+        status.error = str(exc)
+        return status
+    status.profile = profile.name
+    unit = facts.unit(profile.unit(facts))
+    status.kubelet_active = bool(unit and unit.active)
+    status.kubelet_healthy = facts.healthz
+    current = profile.manifest_dir(facts)
+    status.manifest_dir = current
+    directory = node.manifest_dir or current or profile.default_manifest_dir(facts)
+    node_name = profile.node_name(facts)
+    if facts.runtime_error:
+        status.warnings.append(f"container runtime: {facts.runtime_error}")
+    entries = {e.name: e for e in facts.dirs.get(directory) or ()}
+    want = {p.name: p for p in desired or []}
+    seen_pods: set[str] = set()
+    for name in names:
+        file = name + FILE_SUFFIX
+        path = f"{directory}/{file}"
+        entry = entries.get(file)
+        if entry is None:
+            manifest = "missing"
+        elif name in want:
+            manifest = "in-sync" if entry.sha256 == want[name].sha256 else "drifted"
+        else:
+            owned = facts.owned.get(path) or {}
+            manifest = "in-sync" if owned.get("sha256") == entry.sha256 else "drifted"
+        kubelet_name = f"{name}-{node_name}"
+        seen_pods.add(kubelet_name)
+        status.pods.append(_row(name, kubelet_name, path if entry else None, manifest, facts.pod(kubelet_name)))
+    if not only:
+        listed = {name + FILE_SUFFIX for name in names}
+        for entry in facts.dirs.get(directory) or ():
+            if not entry.kubelet_reads or entry.name in listed:
+                continue
+            pod_name = entry.pod_name or entry.name
+            kubelet_name = f"{pod_name}-{node_name}"
+            seen_pods.add(kubelet_name)
+            status.pods.append(_row(pod_name, kubelet_name, f"{directory}/{entry.name}", "unmanaged",
+                                    facts.pod(kubelet_name)))
+        for pod in facts.pods:
+            source = pod.annotations.get("kubernetes.io/config.source")
+            if pod.pod in seen_pods or source not in ("file", "http"):
+                continue
+            base = pod.pod[: -len(node_name) - 1] if pod.pod.endswith("-" + node_name) else pod.pod
+            status.pods.append(_row(base, pod.pod, None, "unmanaged", pod))
+    status.warnings += stray_files(facts, directory)
+    return status
+
+
+def _row(name: str, kubelet_name: str, file: Optional[str], manifest: str,
+         pod: Optional[RuntimePod]) -> PodStatus:
+    if pod is None:
+        return PodStatus(name, kubelet_name, file, manifest, "Absent", False, 0, None, [])
+    age = time.time() - pod.created if pod.created else None
+    containers = [{"name": c.name, "state": c.state, "restarts": c.restarts} for c in pod.containers]
+    return PodStatus(name, kubelet_name, file, manifest, pod.phase, pod.ready, pod.restarts, age, containers)

@@ -1,0 +1,81 @@
+"""What a kubelet profile is: how one distribution tells its kubelet where static pods live.
+
+A profile reads facts and decides; it never talks to a node. Adding a distribution means
+adding one module with one :class:`Profile` subclass and listing it in ``profiles/__init__``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Optional
+
+from spctl.errors import SpctlError
+from spctl.facts import NodeFacts
+from spctl.profiles.envfile import flag_value
+
+DEFAULT_HEALTHZ = "http://127.0.0.1:10248/healthz"
+
+
+class ProfileError(SpctlError):
+    """The node's kubelet cannot be configured as asked."""
+
+
+@dataclass(frozen=True)
+class FileEdit:
+    path: str
+    old: Optional[str]  # None: the file does not exist yet
+    new: str
+
+
+@dataclass(frozen=True)
+class KubeletChange:
+    """Files to rewrite, then restart ``unit`` (after daemon-reload if asked)."""
+
+    unit: str
+    files: tuple[FileEdit, ...]
+    daemon_reload: bool
+    reason: str
+
+
+class Profile:
+    name: ClassVar[str]
+    #: Units whose state the agent reports (the first loaded one is the kubelet's).
+    units: ClassVar[tuple[str, ...]] = ("kubelet",)
+    #: Files the agent reads for detection and configuration.
+    files: ClassVar[tuple[str, ...]] = ()
+
+    def detect(self, facts: NodeFacts) -> bool:
+        raise NotImplementedError
+
+    def unit(self, facts: NodeFacts) -> str:
+        for name in self.units:
+            if facts.unit(name) is not None:
+                return name
+        return self.units[0]
+
+    def manifest_dir(self, facts: NodeFacts) -> Optional[str]:
+        """The directory the kubelet is configured to watch now, or None."""
+        raise NotImplementedError
+
+    def default_manifest_dir(self, facts: NodeFacts) -> str:
+        """The directory to use when the inventory names none."""
+        raise NotImplementedError
+
+    def configure(self, facts: NodeFacts, directory: str) -> Optional[KubeletChange]:
+        """The change that makes the kubelet watch ``directory``; None when it already does."""
+        raise NotImplementedError
+
+    def healthz_url(self, facts: NodeFacts) -> str:
+        return DEFAULT_HEALTHZ
+
+    def node_name(self, facts: NodeFacts) -> str:
+        """The kubelet's node name: --hostname-override, else the host name, lower-cased."""
+        unit = facts.unit(self.unit(facts))
+        override = flag_value(unit.cmdline, "--hostname-override") if unit and unit.cmdline else None
+        return (override or facts.hostname).lower()
+
+
+def same_dir(a: Optional[str], b: Optional[str]) -> bool:
+    if a is None or b is None:
+        return False
+    return a.rstrip("/") == b.rstrip("/")

@@ -1,0 +1,149 @@
+"""Calling the node agent over an SSH connection.
+
+The agent is pushed once per version: it lives at ``/var/lib/spctl/agent-<hash>.py`` and is
+installed by a small bootstrap that reads the source from stdin, checks its hash and renames
+it into place, so the same path works for root and for sudo users and nothing needs SFTP.
+Every call is one command with one JSON request on stdin and one JSON answer on stdout.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Optional
+
+from spctl.errors import NodeError
+from spctl.ssh import Completed, Connection
+
+AGENT_DIR = "/var/lib/spctl"
+MIN_PYTHON = (3, 8)
+
+# Runs with the node's python3: checks the version, then writes the agent atomically.
+# The source is the last <size> bytes of stdin (a sudo password line may precede it).
+_INSTALLER = """\
+import hashlib, os, sys
+if sys.version_info < (3, 8):
+    sys.stderr.write("spctl: python3 %d.%d is too old; 3.8 or newer is needed\\n" % sys.version_info[:2])
+    sys.exit(3)
+path, size, digest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+data = sys.stdin.buffer.read()[-size:]
+if hashlib.sha256(data).hexdigest() != digest:
+    sys.stderr.write("spctl: agent upload corrupted\\n")
+    sys.exit(4)
+os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+tmp = os.path.join(os.path.dirname(path), ".agent-%d.tmp" % os.getpid())
+with open(tmp, "wb") as fh:
+    fh.write(data)
+    fh.flush()
+    os.fsync(fh.fileno())
+os.chmod(tmp, 0o700)
+os.rename(tmp, path)
+"""
+
+
+def agent_source() -> bytes:
+    return resources.files("spctl_agent").joinpath("spctl_agent.py").read_bytes()
+
+
+_SOURCE = agent_source()
+AGENT_HASH = hashlib.sha256(_SOURCE).hexdigest()
+AGENT_PATH = f"{AGENT_DIR}/agent-{AGENT_HASH[:16]}.py"
+
+
+@dataclass(frozen=True)
+class Sudo:
+    """How to become root: not at all (already root), passwordless, or with a password
+    that travels on stdin only."""
+
+    enabled: bool = False
+    password: Optional[str] = None
+
+    def prefix(self) -> list[str]:
+        if not self.enabled:
+            return []
+        if self.password is None:
+            return ["sudo", "-n", "--"]
+        return ["sudo", "-S", "-p", "", "--"]
+
+    def stdin(self) -> bytes:
+        return (self.password + "\n").encode() if self.enabled and self.password is not None else b""
+
+
+def sudo_password_from_env() -> Optional[str]:
+    return os.environ.get("SPCTL_SUDO_PASSWORD")
+
+
+def holder_name() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()})"
+
+
+class Agent:
+    """The agent on one node, reached through an open connection."""
+
+    def __init__(self, conn: Connection, sudo: Sudo, node: str) -> None:
+        self.conn = conn
+        self.sudo = sudo
+        self.node = node
+
+    def call(self, request: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+        payload = json.dumps(request).encode() + b"\n"
+        argv = [*self.sudo.prefix(), "python3", AGENT_PATH]
+        done = self._run(argv, payload, timeout)
+        if done.exit_code == 2 and b"can't open file" in done.stderr:
+            self._install()
+            done = self._run(argv, payload, timeout)
+        if done.exit_code != 0:
+            raise NodeError(f"{self.node}: agent failed (exit {done.exit_code}): {_tail(done.stderr)}")
+        try:
+            answer = json.loads(done.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise NodeError(f"{self.node}: agent gave no answer: {_tail(done.stderr or done.stdout)}") from None
+        if not answer.get("ok"):
+            raise NodeError(f"{self.node}: {answer.get('error')}")
+        return answer
+
+    def _run(self, argv: list[str], payload: bytes, timeout: float) -> Completed:
+        done = self.conn.run(argv, stdin=self.sudo.stdin() + payload, timeout=timeout)
+        self._check_common(done)
+        return done
+
+    def _install(self) -> None:
+        argv = [
+            *self.sudo.prefix(),
+            "python3",
+            "-c",
+            _INSTALLER,
+            AGENT_PATH,
+            str(len(_SOURCE)),
+            AGENT_HASH,
+        ]
+        done = self._run(argv, _SOURCE, 60.0)
+        if done.exit_code != 0:
+            raise NodeError(f"{self.node}: cannot install the agent: {_tail(done.stderr)}")
+
+    def _check_common(self, done: Completed) -> None:
+        err = done.stderr.decode(errors="replace")
+        if done.exit_code == 127 or "python3: command not found" in err or "python3: not found" in err:
+            raise NodeError(
+                f"{self.node}: python3 not found on the node; spctl's agent needs python3 "
+                f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer: install it (e.g. apt-get install python3)"
+            )
+        if done.exit_code == 3 and "too old" in err:
+            raise NodeError(f"{self.node}: {err.strip()}")
+        if "a password is required" in err:
+            raise NodeError(
+                f"{self.node}: sudo needs a password for {self.conn.target.user}: set "
+                "SPCTL_SUDO_PASSWORD or pass --ask-sudo-password"
+            )
+        if "incorrect password" in err or "Sorry, try again" in err:
+            raise NodeError(f"{self.node}: sudo refused the password for {self.conn.target.user}")
+
+
+def _tail(data: bytes, lines: int = 6) -> str:
+    text = data.decode(errors="replace").strip()
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"

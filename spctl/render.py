@@ -1,0 +1,148 @@
+"""Rendering pod templates per node, and checking the result before any node is touched.
+
+A template is Jinja2 with StrictUndefined (an undefined variable is an error, never an empty
+string), rendered in a sandbox. Its context is the node's variables at the top level, plus
+``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). The
+output is parsed with the safe loader, validated, and dumped canonically: the node receives
+exactly the text that was checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+
+from spctl.errors import TemplateError, ValidationError
+from spctl.inventory import Node, PodRef
+from spctl.manifest import ManifestError, dump_manifest, parse_manifest
+from spctl.validate import check_unique_names, validate_pod
+
+FILE_SUFFIX = ".yaml"
+
+
+@dataclass(frozen=True)
+class DesiredPod:
+    """One pod as it should be on one node: its file name and exact content."""
+
+    name: str
+    template: str
+    content: str
+
+    @property
+    def file(self) -> str:
+        return self.name + FILE_SUFFIX
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+@lru_cache(maxsize=64)
+def _environment(directory: str) -> jinja2.Environment:
+    return jinja2.sandbox.SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(directory),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - YAML, not HTML
+    )
+
+
+def context(node: Node, pod: str) -> dict[str, Any]:
+    info = {
+        "name": node.name,
+        "address": node.address,
+        "labels": dict(node.labels),
+        "groups": list(node.groups),
+        "profile": node.profile,
+        "vars": dict(node.vars),
+    }
+    return {**node.vars, "node": info, "pod": {"name": pod}}
+
+
+def render_text(node: Node, ref: PodRef) -> str:
+    where = f"node {node.name}, pod {ref.name}, template {ref.template}"
+    if not ref.template.is_file():
+        raise TemplateError(f"{where}: template file not found; create it or fix the pod's `template:`")
+    env = _environment(str(ref.template.parent))
+    try:
+        template = env.get_template(ref.template.name)
+        return template.render(context(node, ref.name))
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"{where}: line {exc.lineno}: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"{where}: {exc.message}; define it under `vars:` for the node, one of its groups or defaults"
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"{where}: {exc}") from None
+
+
+def render_pod(node: Node, ref: PodRef) -> DesiredPod:
+    """Render, parse, validate and canonicalise one pod for one node."""
+    where = f"node {node.name}, pod {ref.name}, template {ref.template}"
+    text = render_text(node, ref)
+    try:
+        doc = parse_manifest(text, source=where)
+    except ManifestError as exc:
+        raise ValidationError([str(exc)]) from None
+    problems = [f"{where}: {p.field}: {p.message}" for p in validate_pod(doc, node_name=node.name.lower())]
+    name = (doc.get("metadata") or {}).get("name")
+    if name is not None and name != ref.name:
+        problems.append(
+            f"{where}: metadata.name: is {name!r} but the inventory calls this pod {ref.name!r}; "
+            "make them the same (the file on the node is named after the pod)"
+        )
+    if problems:
+        raise ValidationError(problems)
+    return DesiredPod(name=ref.name, template=str(ref.template), content=dump_manifest(doc))
+
+
+def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
+    """Every pod of ``node`` (or only those named), all problems reported together."""
+    refs = [r for r in node.pods if not only or r.name in only]
+    problems: list[str] = []
+    pods: list[DesiredPod] = []
+    for ref in refs:
+        try:
+            pods.append(render_pod(node, ref))
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        except TemplateError as exc:
+            problems.append(str(exc))
+    names = [(p.name, p.template) for p in pods]
+    problems += [f"node {node.name}: {d}" for d in check_unique_names(names)]
+    if problems:
+        raise ValidationError(problems)
+    return pods
+
+
+def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[DesiredPod]]:
+    """Render every selected node; raise one ValidationError listing every problem."""
+    problems: list[str] = []
+    result: dict[str, list[DesiredPod]] = {}
+    if only:
+        known = {r.name for n in nodes for r in n.pods}
+        for name in only:
+            if name not in known:
+                problems.append(
+                    f"pod {name!r} is not assigned to any selected node; known pods: "
+                    f"{', '.join(sorted(known)) or 'none'}"
+                )
+    for node in nodes:
+        try:
+            result[node.name] = render_node(node, only)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ValidationError(problems)
+    return result
+
+
+def template_path(path: Path) -> str:
+    return str(path)

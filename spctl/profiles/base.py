@@ -75,6 +75,13 @@ class Profile:
         return (override or facts.hostname).lower()
 
 
+def norm_dir(path: Optional[str]) -> Optional[str]:
+    """``/etc/kubelet.d/`` and ``/etc/kubelet.d`` are the same directory."""
+    if not path:
+        return None
+    return path.rstrip("/") or "/"
+
+
 def same_dir(a: Optional[str], b: Optional[str]) -> bool:
     if a is None or b is None:
         return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from spctl.facts import NodeFacts
-from spctl.profiles.base import FileEdit, KubeletChange, Profile, same_dir
+from spctl.profiles.base import FileEdit, KubeletChange, Profile, norm_dir, same_dir
 from spctl.profiles.envfile import flag_value, get_var, set_flag, set_var
 
 ENV_FILE = "/etc/kubernetes/kubelet"
@@ -31,7 +31,7 @@ class Fedora(Profile):
 
     def manifest_dir(self, facts: NodeFacts) -> Optional[str]:
         args = get_var(facts.file(ENV_FILE) or "", "KUBELET_ARGS") or ""
-        return flag_value(args, FLAG)
+        return norm_dir(flag_value(args, FLAG))
 
     def default_manifest_dir(self, facts: NodeFacts) -> str:
         return self.manifest_dir(facts) or "/etc/kubelet.d"

@@ -14,7 +14,7 @@ from typing import Optional
 import yaml
 
 from spctl.facts import NodeFacts
-from spctl.profiles.base import FileEdit, KubeletChange, Profile, ProfileError, same_dir
+from spctl.profiles.base import FileEdit, KubeletChange, Profile, ProfileError, norm_dir, same_dir
 from spctl.profiles.envfile import flag_value, get_var, set_flag, set_var
 
 CONFIG = "/var/lib/kubelet/config.yaml"
@@ -64,11 +64,11 @@ class Kubeadm(Profile):
             flag_value(get_var(facts.file(FLAGS_ENV) or "", "KUBELET_KUBEADM_ARGS") or "", FLAG),
         ):
             if value:
-                return value
-        return self._config(facts).get("staticPodPath")
+                return norm_dir(value)
+        return norm_dir(self._config(facts).get("staticPodPath"))
 
     def default_manifest_dir(self, facts: NodeFacts) -> str:
-        return self._config(facts).get("staticPodPath") or DEFAULT_DIR
+        return norm_dir(self._config(facts).get("staticPodPath")) or DEFAULT_DIR
 
     def healthz_url(self, facts: NodeFacts) -> str:
         config = self._config(facts)

@@ -1,0 +1,97 @@
+"""Planning scenarios: each file in tests/cases/plan/ is node facts + desired pods -> the plan.
+
+A case file holds:
+  node:     inventory fields of the node (profile, manifest_dir)
+  units:    systemd units as the agent reports them (name -> properties)
+  files:    configuration files on the node (path -> content)
+  dirs:     manifest directories (path -> {file name: content}); `owned: [file, ...]` marks
+            the files spctl wrote
+  desired:  pods to deploy (name -> manifest text)
+  expect:   profile, manifest_dir, kubelet (null or {file, contains, not_contains,
+            daemon_reload}), pods (name -> action), warnings (substrings), error (substring)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spctl.errors import SpctlError
+from spctl.facts import NodeFacts
+from spctl.inventory import Node, SSHSettings
+from spctl.plan import plan_deploy
+from spctl.render import DesiredPod
+
+CASES = sorted((Path(__file__).parent.parent / "cases" / "plan").glob("*.yaml"))
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def facts_from_case(case: dict) -> NodeFacts:
+    dirs, owned, files = {}, {}, dict(case.get("files") or {})
+    for directory, spec in (case.get("dirs") or {}).items():
+        spec = dict(spec or {})
+        owned_names = spec.pop("owned", [])
+        entries = []
+        for name, content in sorted(spec.items()):
+            entries.append({"name": name, "type": "file", "size": len(content), "sha256": _sha(content),
+                            "pod_name": (yaml.safe_load(content) or {}).get("metadata", {}).get("name")})
+            files[f"{directory}/{name}"] = content
+            if name in owned_names:
+                owned[f"{directory}/{name}"] = {"pod": name.rsplit(".", 1)[0], "sha256": _sha(content)}
+        dirs[directory] = {"exists": True, "entries": entries}
+    units = {}
+    for name, props in (case.get("units") or {}).items():
+        units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}
+    return NodeFacts.from_agent({
+        "hostname": case.get("hostname", "my-node1"),
+        "os_release": case.get("os_release") or {},
+        "files": files,
+        "units": units,
+        "dirs": dirs,
+        "owned": owned,
+        "runtime": {"runtime": "docker", "pods": []},
+        "healthz": True,
+    })
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_plan_case(path: Path) -> None:
+    case = yaml.safe_load(path.read_text())
+    node_fields = case.get("node") or {}
+    node = Node(name="my-node1", address="127.0.0.1", ssh=SSHSettings(),
+                profile=node_fields.get("profile"), manifest_dir=node_fields.get("manifest_dir"))
+    desired = [DesiredPod(name, f"{name}.yaml.j2", text) for name, text in (case.get("desired") or {}).items()]
+    facts = facts_from_case(case)
+    expect = case["expect"]
+    if "error" in expect:
+        with pytest.raises(SpctlError) as raised:
+            plan_deploy(node, desired, facts)
+        assert expect["error"] in str(raised.value)
+        return
+    plan = plan_deploy(node, desired, facts)
+    assert plan.profile == expect["profile"]
+    assert plan.manifest_dir == expect["manifest_dir"]
+    kubelet = expect.get("kubelet")
+    if kubelet is None:
+        assert plan.kubelet is None
+    else:
+        assert plan.kubelet is not None
+        edit = {f.path: f.new for f in plan.kubelet.files}
+        assert kubelet["file"] in edit
+        for text in kubelet.get("contains", []):
+            assert text in edit[kubelet["file"]]
+        for text in kubelet.get("not_contains", []):
+            assert text not in edit[kubelet["file"]]
+        if "daemon_reload" in kubelet:
+            assert plan.kubelet.daemon_reload is kubelet["daemon_reload"]
+    assert {p.name: p.action for p in plan.pods} == expect.get("pods", {})
+    for text in expect.get("warnings", []):
+        assert any(text in w for w in plan.warnings), plan.warnings
+    if not expect.get("warnings"):
+        assert plan.warnings == ()

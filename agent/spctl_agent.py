@@ -162,10 +162,11 @@ def unit_facts(units) -> dict:
     if not units or shutil.which("systemctl") is None:
         return {}
     proc = subprocess.run(
-        ["systemctl", "show", "--no-pager", "-p", UNIT_PROPERTIES] + ["%s.service" % u for u in units],
+        ["systemctl", "show", "--no-pager", "-p", UNIT_PROPERTIES]
+        + ["%s.service" % u for u in units],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        universal_newlines=True,
+        text=True,
         timeout=30,
     )
     blocks = proc.stdout.split("\n\n")
@@ -241,7 +242,7 @@ def guess_pod_name(data: bytes):
         if line.rstrip() != "metadata:":
             continue
         indent = None
-        for child in lines[i + 1:]:
+        for child in lines[i + 1 :]:
             stripped = child.lstrip(" ")
             if not stripped or stripped.startswith("#"):
                 continue
@@ -309,8 +310,11 @@ def pods_from_docker(containers: list) -> dict:
     pods = {}
     for c in containers:
         labels = c.get("Labels") or {}
-        key = (labels.get("io.kubernetes.pod.namespace", "default"), labels["io.kubernetes.pod.name"],
-               labels.get("io.kubernetes.pod.uid", ""))
+        key = (
+            labels.get("io.kubernetes.pod.namespace", "default"),
+            labels["io.kubernetes.pod.name"],
+            labels.get("io.kubernetes.pod.uid", ""),
+        )
         pod = pods.setdefault(key, {"sandbox": None, "containers": {}, "annotations": {}})
         name = (c.get("Names") or ["?"])[0].lstrip("/")
         attempt = _attempt(name)
@@ -327,7 +331,9 @@ def pods_from_docker(containers: list) -> dict:
             if pod["sandbox"] is None or attempt >= pod["sandbox"]["attempt"]:
                 pod["sandbox"] = record
                 pod["annotations"] = {
-                    k[len("annotation."):]: v for k, v in labels.items() if k.startswith("annotation.")
+                    k[len("annotation.") :]: v
+                    for k, v in labels.items()
+                    if k.startswith("annotation.")
                 }
         else:
             cname = labels.get("io.kubernetes.container.name", "?")
@@ -344,8 +350,13 @@ def _attempt(name: str) -> int:
 
 def pods_from_crictl() -> dict:
     def crictl(*args):
-        proc = subprocess.run(["crictl"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=30)
+        proc = subprocess.run(
+            ["crictl"] + list(args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+        )
         if proc.returncode != 0:
             raise AgentError("crictl %s failed: %s" % (" ".join(args), proc.stderr.strip()))
         return json.loads(proc.stdout or "{}")
@@ -356,18 +367,33 @@ def pods_from_crictl() -> dict:
         meta = item.get("metadata", {})
         key = (meta.get("namespace", "default"), meta.get("name", "?"), meta.get("uid", ""))
         state = "running" if item.get("state") == "SANDBOX_READY" else "exited"
-        pods[key] = {"sandbox": {"id": item.get("id", "")[:12], "state": state, "attempt": meta.get("attempt", 0),
-                                 "created": int(item.get("createdAt", 0)) // 10**9, "exit_code": None},
-                     "containers": {}, "annotations": item.get("annotations", {})}
+        pods[key] = {
+            "sandbox": {
+                "id": item.get("id", "")[:12],
+                "state": state,
+                "attempt": meta.get("attempt", 0),
+                "created": int(item.get("createdAt", 0)) // 10**9,
+                "exit_code": None,
+            },
+            "containers": {},
+            "annotations": item.get("annotations", {}),
+        }
         by_sandbox[item.get("id")] = key
     for item in crictl("ps", "-a", "-o", "json").get("containers", []):
         key = by_sandbox.get(item.get("podSandboxId"))
         if key is None:
             continue
         meta = item.get("metadata", {})
-        state = {"CONTAINER_RUNNING": "running", "CONTAINER_CREATED": "created"}.get(item.get("state"), "exited")
-        record = {"id": item.get("id", "")[:12], "state": state, "attempt": meta.get("attempt", 0),
-                  "created": int(item.get("createdAt", 0)) // 10**9, "exit_code": None}
+        state = {"CONTAINER_RUNNING": "running", "CONTAINER_CREATED": "created"}.get(
+            item.get("state"), "exited"
+        )
+        record = {
+            "id": item.get("id", "")[:12],
+            "state": state,
+            "attempt": meta.get("attempt", 0),
+            "created": int(item.get("createdAt", 0)) // 10**9,
+            "exit_code": None,
+        }
         current = pods[key]["containers"].get(meta.get("name"))
         if current is None or record["attempt"] >= current["attempt"]:
             pods[key]["containers"][meta.get("name")] = record
@@ -382,7 +408,11 @@ def runtime_pods() -> dict:
     if shutil.which("crictl"):
         sources.append(("crictl", pods_from_crictl))
     if not sources:
-        return {"runtime": None, "error": "no container runtime found (docker socket or crictl)", "pods": []}
+        return {
+            "runtime": None,
+            "error": "no container runtime found (docker socket or crictl)",
+            "pods": [],
+        }
     errors = []
     for runtime, read in sources:
         try:
@@ -399,8 +429,13 @@ def runtime_pods() -> dict:
 
 def summarize_pod(namespace: str, name: str, uid: str, pod: dict) -> dict:
     containers = [
-        {"name": cname, "state": c["state"], "restarts": c["attempt"], "exit_code": c["exit_code"],
-         "created": c["created"]}
+        {
+            "name": cname,
+            "state": c["state"],
+            "restarts": c["attempt"],
+            "exit_code": c["exit_code"],
+            "created": c["created"],
+        }
         for cname, c in sorted(pod["containers"].items())
     ]
     sandbox = pod["sandbox"]
@@ -436,7 +471,7 @@ def kubelet_dirs(units: dict) -> list:
             for flag in ("--pod-manifest-path", "--config"):
                 value = None
                 if arg.startswith(flag + "="):
-                    value = arg[len(flag) + 1:]
+                    value = arg[len(flag) + 1 :]
                 elif arg == flag and i + 1 < len(cmdline):
                     value = cmdline[i + 1]
                 if value and flag == "--config":
@@ -444,7 +479,9 @@ def kubelet_dirs(units: dict) -> list:
                 elif value:
                     found.append(value.rstrip("/") or "/")
         if config:
-            match = re.search(r"^staticPodPath:\s*['\"]?([^'\"\s#]+)", read_text(config) or "", re.M)
+            match = re.search(
+                r"^staticPodPath:\s*['\"]?([^'\"\s#]+)", read_text(config) or "", re.M
+            )
             if match:
                 found.append(match.group(1).rstrip("/") or "/")
     return found
@@ -527,9 +564,17 @@ class NodeLock:
                         "--wait-lock SECONDS" % (other.get("holder"), other.get("since", "?"))
                     ) from None
                 time.sleep(0.2)
-        atomic_write(LOCK_FILE + ".holder", json.dumps(
-            {"holder": self.holder, "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        ).encode(), 0o600)
+        atomic_write(
+            LOCK_FILE + ".holder",
+            json.dumps(
+                {
+                    "holder": self.holder,
+                    "pid": os.getpid(),
+                    "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ).encode(),
+            0o600,
+        )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -545,8 +590,13 @@ class NodeLock:
 
 
 def systemctl(*args: str) -> None:
-    proc = subprocess.run(["systemctl"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=120)
+    proc = subprocess.run(
+        ["systemctl"] + list(args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         raise AgentError("systemctl %s failed: %s" % (" ".join(args), proc.stderr.strip()))
 
@@ -555,7 +605,9 @@ def wait_healthy(unit: str, url: str, timeout: float) -> bool:
     """True once the unit is active and the kubelet's healthz answers 200."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        active = subprocess.run(["systemctl", "is-active", "--quiet", unit + ".service"]).returncode == 0
+        active = (
+            subprocess.run(["systemctl", "is-active", "--quiet", unit + ".service"]).returncode == 0
+        )
         if active and healthz(url):
             return True
         time.sleep(0.5)
@@ -594,7 +646,9 @@ def apply_kubelet(change: dict) -> dict:
         restart()
         if wait_healthy(unit, url, timeout):
             return {"restarted": True}
-        problem = "the kubelet did not become healthy within %ds after the configuration change" % timeout
+        problem = (
+            "the kubelet did not become healthy within %ds after the configuration change" % timeout
+        )
     except AgentError as exc:
         problem = str(exc)
     # Roll back: the previous configuration, a restart, and a wait for it to be healthy again.
@@ -613,8 +667,13 @@ def apply_kubelet(change: dict) -> dict:
         recovered = False
     raise AgentError(
         "%s; previous configuration restored%s. See `journalctl -u %s` on the node"
-        % (problem, " and the kubelet is healthy again" if recovered else ", but the kubelet is STILL NOT healthy",
-           unit)
+        % (
+            problem,
+            " and the kubelet is healthy again"
+            if recovered
+            else ", but the kubelet is STILL NOT healthy",
+            unit,
+        )
     )
 
 
@@ -654,7 +713,13 @@ class PodChange:
         self.kubelet_name = "%s-%s" % (self.name, node_name)
         self.previous = None  # bytes of the file before this change, None if absent
         self.before_uid = None
-        self.result = {"name": self.name, "action": self.action, "ok": False, "phase": None, "error": None}
+        self.result = {
+            "name": self.name,
+            "action": self.action,
+            "ok": False,
+            "phase": None,
+            "error": None,
+        }
 
     def check(self) -> None:
         try:
@@ -700,7 +765,10 @@ class PodChange:
             state["manifests"].pop(self.path, None)
         else:
             atomic_write(self.path, self.previous)
-            state["manifests"][self.path] = {"pod": self.name, "sha256": sha256_bytes(self.previous)}
+            state["manifests"][self.path] = {
+                "pod": self.name,
+                "sha256": sha256_bytes(self.previous),
+            }
         save_state(state)
 
 
@@ -747,7 +815,9 @@ def wait_for(changes: list, timeout: float, stable_for: float) -> dict:
             verdict = pod_settled(change, pods, stable_since, stable_for, now)
             if verdict is not None:
                 outcome[change.name] = verdict
-                change.result["phase"] = (find_pod(pods, change.kubelet_name) or {}).get("phase", "Absent")
+                change.result["phase"] = (find_pod(pods, change.kubelet_name) or {}).get(
+                    "phase", "Absent"
+                )
         if len(outcome) == len(changes):
             return outcome
         if now >= deadline:
@@ -756,7 +826,9 @@ def wait_for(changes: list, timeout: float, stable_for: float) -> dict:
                     pod = find_pod(pods, change.kubelet_name)
                     change.result["phase"] = pod["phase"] if pod else "Absent"
                     outcome[change.name] = "not settled within %ds (%s)" % (
-                        timeout, "pod %s" % pod["phase"] if pod else "no pod seen")
+                        timeout,
+                        "pod %s" % pod["phase"] if pod else "no pod seen",
+                    )
             return outcome
         time.sleep(0.5)
 
@@ -794,10 +866,14 @@ def apply(request: dict) -> dict:
             for change in reversed(written):
                 change.undo(state)
             remove_stale_temporaries(directory)
-            raise AgentError("cannot write %s: %s; nothing was changed" % (change.path, exc.strerror)) from None
+            raise AgentError(
+                "cannot write %s: %s; nothing was changed" % (change.path, exc.strerror)
+            ) from None
         waits = list(changes)
         for name in request.get("wait_running") or []:
-            extra = PodChange({"pod": name, "action": "unchanged", "file": name + ".yaml"}, directory, node_name)
+            extra = PodChange(
+                {"pod": name, "action": "unchanged", "file": name + ".yaml"}, directory, node_name
+            )
             waits.append(extra)
         outcome = wait_for(waits, timeout, stable_for) if waits else {}
         failed = [c for c in changes if outcome.get(c.name) is not True]
@@ -818,11 +894,17 @@ def apply(request: dict) -> dict:
         for change in changes:
             change.result["ok"] = outcome.get(change.name) is True
             answer["pods"].append(change.result)
-        for change in waits[len(changes):]:
+        for change in waits[len(changes) :]:
             verdict = outcome.get(change.name)
-            answer["pods"].append({"name": change.name, "action": "unchanged", "ok": verdict is True,
-                                   "phase": change.result["phase"],
-                                   "error": None if verdict is True else verdict})
+            answer["pods"].append(
+                {
+                    "name": change.name,
+                    "action": "unchanged",
+                    "ok": verdict is True,
+                    "phase": change.result["phase"],
+                    "error": None if verdict is True else verdict,
+                }
+            )
     return answer
 
 
@@ -841,7 +923,9 @@ def main() -> int:
         request = json.loads(lines[-1]) if lines else {"op": "facts"}
         op = OPS.get(request.get("op"))
         if op is None:
-            raise AgentError("unknown op %r; expected one of %s" % (request.get("op"), ", ".join(OPS)))
+            raise AgentError(
+                "unknown op %r; expected one of %s" % (request.get("op"), ", ".join(OPS))
+            )
         answer = {"ok": True, "error": None}
         answer.update(op(request))
     except AgentError as exc:

@@ -20,7 +20,12 @@ OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
 class App:
     inventory_path: Optional[Path] = None
     quiet: bool = False
-    out: Console = field(default_factory=lambda: Console(soft_wrap=True, highlight=False))
+    # Tables are data: when stdout is not a terminal, never truncate them to 80 columns.
+    out: Console = field(
+        default_factory=lambda: Console(
+            highlight=False, width=None if sys.stdout.isatty() else 1000
+        )
+    )
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
 
     def progress(self, message: str) -> None:
@@ -41,7 +46,7 @@ class App:
             return True
         return False
 
-    def inventory(self):  # type: ignore[no-untyped-def]
+    def inventory(self):
         from spctl.inventory import load_inventory
 
         return load_inventory(self.resolved_inventory_path())
@@ -49,7 +54,11 @@ class App:
     def resolved_inventory_path(self) -> Path:
         if self.inventory_path is not None:
             return self.inventory_path
-        for candidate in (Path("spctl.yaml"), Path("inventory.yaml"), Path(".spctl-lab/inventory.yaml")):
+        for candidate in (
+            Path("spctl.yaml"),
+            Path("inventory.yaml"),
+            Path(".spctl-lab/inventory.yaml"),
+        ):
             if candidate.exists():
                 return candidate
         raise click.UsageError(
@@ -61,7 +70,7 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
-def output_option(*formats: str):  # type: ignore[no-untyped-def]
+def output_option(*formats: str):
     choices = formats or OUTPUT_FORMATS
     return click.option(
         "-o",

@@ -19,12 +19,23 @@ def outcome_dicts(results: list[NodeResult[Outcome]]) -> dict[str, Any]:
         if r.value is not None:
             nodes.append(r.value.as_dict())
         else:
-            nodes.append({"name": r.node, "ok": False, "changed": False, "kubelet_restarted": False,
-                          "started": r.started, "error": r.error, "pods": []})
+            nodes.append(
+                {
+                    "name": r.node,
+                    "ok": False,
+                    "changed": False,
+                    "kubelet_restarted": False,
+                    "started": r.started,
+                    "error": r.error,
+                    "pods": [],
+                }
+            )
     return {"nodes": nodes}
 
 
-def print_outcomes(app: App, results: list[NodeResult[Outcome]], dry_run: bool, show_diff: bool) -> None:
+def print_outcomes(
+    app: App, results: list[NodeResult[Outcome]], dry_run: bool, show_diff: bool
+) -> None:
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NODE", "RESULT", "KUBELET", "PODS"):
         table.add_column(column)
@@ -46,9 +57,12 @@ def print_outcomes(app: App, results: list[NodeResult[Outcome]], dry_run: bool, 
             kubelet = "would restart"
         else:
             kubelet = "restarted" if o.kubelet_restarted else "[red]not restarted[/red]"
-        pods = ", ".join(
-            f"{p.name}: {p.action}" + (f" ({p.phase})" if p.phase else "") for p in o.pods
-        ) or "-"
+        pods = (
+            ", ".join(
+                f"{p.name}: {p.action}" + (f" ({p.phase})" if p.phase else "") for p in o.pods
+            )
+            or "-"
+        )
         table.add_row(r.node, label, kubelet, escape(pods))
     app.out.print(table)
     for r in results:
@@ -77,19 +91,37 @@ def status_rows(statuses: list[NodeStatus], wide: bool) -> Table:
         table.add_column(column)
     for s in statuses:
         if s.error or not s.reachable:
-            row = [s.name, "-", "-", "[red]unreachable[/red]" if not s.reachable else "[red]error[/red]",
-                   "-", "-", escape(s.error or "")]
+            row = [
+                s.name,
+                "-",
+                "-",
+                "[red]unreachable[/red]" if not s.reachable else "[red]error[/red]",
+                "-",
+                "-",
+                escape(s.error or ""),
+            ]
             table.add_row(*row + (["-", "-", "-"] if wide else []))
             continue
         if not s.pods:
             row = [s.name, "(none)", "-", "-", "-", "-", "-"]
             table.add_row(*row + ([s.profile or "-", s.manifest_dir or "-", "-"] if wide else []))
         for p in s.pods:
-            phase = {"Running": "[green]Running[/green]", "Failed": "[red]Failed[/red]"}.get(p.phase, p.phase)
-            manifest = {"drifted": "[yellow]drifted[/yellow]", "missing": "[yellow]missing[/yellow]"}.get(
-                p.manifest, p.manifest)
-            row = [s.name, p.name, manifest, phase, "1/1" if p.ready else "0/1" if p.phase != "Absent" else "-",
-                   str(p.restarts), _age(p.age)]
+            phase = {"Running": "[green]Running[/green]", "Failed": "[red]Failed[/red]"}.get(
+                p.phase, p.phase
+            )
+            manifest = {
+                "drifted": "[yellow]drifted[/yellow]",
+                "missing": "[yellow]missing[/yellow]",
+            }.get(p.manifest, p.manifest)
+            row = [
+                s.name,
+                p.name,
+                manifest,
+                phase,
+                "1/1" if p.ready else "0/1" if p.phase != "Absent" else "-",
+                str(p.restarts),
+                _age(p.age),
+            ]
             if p.containers:
                 ready = sum(1 for c in p.containers if c["state"] == "running")
                 row[4] = f"{ready}/{len(p.containers)}"

@@ -31,6 +31,13 @@ LABEL = "spctl-lab"
 NETWORK = "spctl-lab"
 DEFAULT_PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm")
 READY_TIMEOUT = 180.0
+# Ready: the kubelet stand-in answers healthz and the pod image is in the node's engine.
+READY_PROBE = [
+    "sh",
+    "-c",
+    "curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null && "
+    "docker image inspect spctl-lab/pod:latest spctl-lab/pause:latest >/dev/null",
+]
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -40,6 +47,7 @@ class LabNode:
     profile: str
     port: int | None
     state: str  # the container's state: running, exited, paused, ...
+    image: str = ""
 
     @property
     def container(self) -> str:
@@ -60,7 +68,9 @@ def profiles_for(count: int, chosen: tuple[str, ...] = ()) -> list[str]:
 
 
 class Lab:
-    def __init__(self, state_dir: Path | str = ".spctl-lab", progress: Progress | None = None) -> None:
+    def __init__(
+        self, state_dir: Path | str = ".spctl-lab", progress: Progress | None = None
+    ) -> None:
         self.state_dir = Path(state_dir).resolve()
         self.progress: Progress = progress or (lambda _msg: None)
         self._client: docker.DockerClient | None = None
@@ -88,6 +98,7 @@ class Lab:
                     profile=c.labels.get(f"{LABEL}.profile", "?"),
                     port=int(binding[0]["HostPort"]) if binding else None,
                     state=c.status,
+                    image=c.labels.get(f"{LABEL}.image", ""),
                 )
             )
         return sorted(found, key=lambda n: _index(n.name))
@@ -109,8 +120,9 @@ class Lab:
         self._ensure_network()
 
         for name, node in existing.items():
-            if name not in wanted or wanted[name] != node.profile:
-                self.progress(f"removing {node.container}")
+            if name not in wanted or wanted[name] != node.profile or node.image != image:
+                why = "not wanted" if name not in wanted else "profile or image changed"
+                self.progress(f"removing {node.container} ({why})")
                 self._remove_node(name)
         current = {n.name: n for n in self.nodes()}
         to_create = [n for n in wanted if n not in current]
@@ -173,7 +185,12 @@ class Lab:
             name=f"spctl-lab-{name}",
             hostname=name,
             detach=True,
-            labels={LABEL: "1", f"{LABEL}.node": name, f"{LABEL}.profile": profile},
+            labels={
+                LABEL: "1",
+                f"{LABEL}.node": name,
+                f"{LABEL}.profile": profile,
+                f"{LABEL}.image": image,
+            },
             cap_add=["SYS_ADMIN", "NET_ADMIN"],
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             cgroupns="host",
@@ -185,6 +202,7 @@ class Lab:
             ports={"22/tcp": ("127.0.0.1", None)},
             network=NETWORK,
             environment={"container": "docker"},
+            stop_signal="SIGRTMIN+3",  # how systemd as PID 1 wants to be asked to shut down
         )
         private, public = self._host_key(name)
         files = node_files(profile, name)
@@ -254,11 +272,10 @@ class Lab:
             while time.monotonic() < deadline:
                 try:
                     with Connection(self.target(node)) as conn:
-                        probe = ["curl", "-fsS", "--max-time", "2", "http://127.0.0.1:10248/healthz"]
                         while time.monotonic() < deadline:
-                            if conn.run(probe, timeout=10).exit_code == 0:
+                            if conn.run(READY_PROBE, timeout=10).exit_code == 0:
                                 return
-                            last = "kubelet stand-in healthz not answering"
+                            last = "kubelet stand-in healthz not answering, or pod image not loaded"
                             time.sleep(0.5)
                 except SpctlError as exc:
                     last = str(exc)
@@ -314,7 +331,9 @@ def _index(name: str) -> int:
 
 def _write_private(path: Path, key: ed25519.Ed25519PrivateKey) -> None:
     pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:

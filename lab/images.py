@@ -141,7 +141,11 @@ def pod_image_tar() -> bytes:
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name in ("bin", "www", "tmp"):
             info = tarfile.TarInfo(name)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o1777 if name == "tmp" else 0o755, 0
+            info.type, info.mode, info.mtime = (
+                tarfile.DIRTYPE,
+                0o1777 if name == "tmp" else 0o755,
+                0,
+            )
             tar.addfile(info)
         tar.add(str(BUSYBOX), arcname="bin/busybox", filter=_zero_mtime)
         for applet in ("sh", "sleep", "httpd", "cat", "ls", "wget", "false", "true", "echo"):
@@ -234,7 +238,7 @@ class ImageBuilder:
                 tag="latest",
                 changes=['CMD ["/bin/httpd","-f","-p","80","-h","/www"]'],
             )
-        return b"".join(self.client.images.get(POD_IMAGE).save(named=True))
+        return b"".join(self.client.images.get(POD_IMAGE).save(named=POD_IMAGE))
 
     def _ensure_base(self) -> str:
         suite, mirror = host_suite_and_mirror()
@@ -242,8 +246,12 @@ class ImageBuilder:
         if self._exists(tag):
             return tag
         if shutil.which("debootstrap") is None:
-            raise LabError("debootstrap not found: install it (make deps) to build the lab's node image")
-        self.progress(f"building the base image with debootstrap ({suite}, {mirror}); about 90 s, once")
+            raise LabError(
+                "debootstrap not found: install it (make deps) to build the lab's node image"
+            )
+        self.progress(
+            f"building the base image with debootstrap ({suite}, {mirror}); about 90 s, once"
+        )
         with tempfile.TemporaryDirectory(prefix="spctl-lab-rootfs-", dir="/var/tmp") as tmp:
             rootfs = Path(tmp) / "rootfs"
             cmd = [
@@ -276,10 +284,14 @@ class ImageBuilder:
         if self._exists(tag):
             return tag
         self.progress("building the node image")
-        container = self.client.containers.create(base, command=["/bin/sh", "/usr/share/spctl-lab/setup.sh"])
+        container = self.client.containers.create(
+            base, command=["/bin/sh", "/usr/share/spctl-lab/setup.sh"]
+        )
         try:
             container.put_archive("/", overlay)
-            container.put_archive("/usr/share/spctl-lab", _single_file_tar("pod-image.tar", pod_tar))
+            container.put_archive(
+                "/usr/share/spctl-lab", _single_file_tar("pod-image.tar", pod_tar)
+            )
             container.start()
             result = container.wait(timeout=300)
             if result.get("StatusCode") != 0:
@@ -289,7 +301,7 @@ class ImageBuilder:
             container.commit(
                 repository=repo,
                 tag=version,
-                changes=['CMD ["/sbin/init"]', "STOPSIGNAL SIGRTMIN+3", "ENV container=docker"],
+                changes=['CMD ["/sbin/init"]', "ENV container=docker"],
             )
         finally:
             container.remove(force=True)

@@ -280,7 +280,9 @@ def node_files(profile: str, node: str) -> dict[str, NodeFile]:
         unit_dir = "/lib/systemd/system" if deb else "/usr/lib/systemd/system"
         extra_args = "/etc/default/kubelet" if deb else "/etc/sysconfig/kubelet"
         files[f"{unit_dir}/kubelet.service"] = NodeFile(KUBEADM_UNIT)
-        files[f"{unit_dir}/kubelet.service.d/10-kubeadm.conf"] = NodeFile(kubeadm_dropin(extra_args))
+        files[f"{unit_dir}/kubelet.service.d/10-kubeadm.conf"] = NodeFile(
+            kubeadm_dropin(extra_args)
+        )
         files[extra_args] = NodeFile("KUBELET_EXTRA_ARGS=\n")
         files["/var/lib/kubelet/config.yaml"] = NodeFile(KUBEADM_CONFIG)
         files["/var/lib/kubelet/kubeadm-flags.env"] = NodeFile(KUBEADM_FLAGS)

@@ -139,7 +139,9 @@ class NodeFacts:
                 created=p.get("created"),
                 annotations=p.get("annotations") or {},
                 containers=tuple(
-                    ContainerState(c["name"], c["state"], int(c.get("restarts") or 0), c.get("exit_code"))
+                    ContainerState(
+                        c["name"], c["state"], int(c.get("restarts") or 0), c.get("exit_code")
+                    )
                     for c in p.get("containers", [])
                 ),
             )
@@ -149,7 +151,10 @@ class NodeFacts:
             hostname=str(answer.get("hostname", "")),
             os_release=answer.get("os_release") or {},
             files=answer.get("files") or {},
-            units={name: Unit.from_agent(name, props) for name, props in (answer.get("units") or {}).items()},
+            units={
+                name: Unit.from_agent(name, props)
+                for name, props in (answer.get("units") or {}).items()
+            },
             dirs=dirs,
             owned=answer.get("owned") or {},
             backups={k: tuple(v) for k, v in (answer.get("backups") or {}).items()},

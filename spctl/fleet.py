@@ -44,7 +44,8 @@ class NodeResult(Generic[T]):
 
     @property
     def succeeded(self) -> bool:
-        return self.started and self.error is None
+        # A value may carry its own verdict (a deploy whose pods did not converge).
+        return self.started and self.error is None and getattr(self.value, "ok", True) is not False
 
     @property
     def failed(self) -> bool:
@@ -131,6 +132,12 @@ def run(
                 break
     finally:
         pool.shutdown(wait=True)
-    reason = "not started: interrupted" if interrupted else "not started: an earlier batch exceeded --max-fail"
-    ordered = [results.get(n.name) or NodeResult(n.name, error=reason, started=False) for n in nodes]
+    reason = (
+        "not started: interrupted"
+        if interrupted
+        else "not started: an earlier batch exceeded --max-fail"
+    )
+    ordered = [
+        results.get(n.name) or NodeResult(n.name, error=reason, started=False) for n in nodes
+    ]
     return ordered, interrupted

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import paramiko
-import yaml
 
 from spctl.errors import InventoryError
 from spctl.manifest import ManifestError, parse_manifest
@@ -66,7 +65,9 @@ class Node:
     manifest_dir: Optional[str] = None
     pods: tuple[PodRef, ...] = ()
 
-    def target(self, host_key_policy: str = "strict", connect_timeout: Optional[float] = None) -> SSHTarget:
+    def target(
+        self, host_key_policy: str = "strict", connect_timeout: Optional[float] = None
+    ) -> SSHTarget:
         return _ssh_target(self.address, self.ssh, host_key_policy, connect_timeout)
 
     @property
@@ -117,7 +118,9 @@ class Inventory:
                 chosen.update({m: self.nodes[m] for m in self.groups[name]})
             else:
                 known = ", ".join(sorted(self.nodes)) or "none"
-                raise InventoryError(f"unknown node or group {name!r} in {self.path}; known nodes: {known}")
+                raise InventoryError(
+                    f"unknown node or group {name!r} in {self.path}; known nodes: {known}"
+                )
         candidates = list(self.nodes.values()) if all_nodes or not names else list(chosen.values())
         if selectors:
             wanted = [_parse_selector(s) for s in selectors]
@@ -179,7 +182,9 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
     _mapping(data, where, TOP_KEYS)
     base = path.parent
     templates = (base / str(data.get("templates") or "templates")).resolve()
-    defaults = _level(_mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults")
+    defaults = _level(
+        _mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults"
+    )
     raw_nodes = _mapping(data.get("nodes"), f"{where}: nodes")
     if not raw_nodes:
         raise InventoryError(f"{where}: no nodes defined (add a `nodes:` mapping)")
@@ -224,7 +229,9 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
         raise InventoryError(f"{where}.ssh.port: expected a port number, got {port!r}")
     profile = raw.get("profile")
     if profile is not None and profile not in PROFILES:
-        raise InventoryError(f"{where}.profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+        raise InventoryError(
+            f"{where}.profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}"
+        )
     level["profile"] = profile
     manifest_dir = raw.get("manifest_dir")
     if manifest_dir is not None:
@@ -262,7 +269,13 @@ def _resolve_node(
     base: Path,
     ssh_config: Optional[paramiko.SSHConfig],
 ) -> Node:
-    merged: dict[str, Any] = {"vars": {}, "labels": {}, "ssh": {}, "profile": None, "manifest_dir": None}
+    merged: dict[str, Any] = {
+        "vars": {},
+        "labels": {},
+        "ssh": {},
+        "profile": None,
+        "manifest_dir": None,
+    }
     pods: dict[str, str] = {}
     for level in levels:
         for key in ("vars", "labels", "ssh"):
@@ -310,7 +323,9 @@ def _absolute_paths(settings: SSHSettings, base: Path) -> SSHSettings:
             return p
         return str((base / p).resolve())
 
-    return SSHSettings(**{**vars(settings), "key": fix(settings.key), "known_hosts": fix(settings.known_hosts)})
+    return SSHSettings(
+        **{**vars(settings), "key": fix(settings.key), "known_hosts": fix(settings.known_hosts)}
+    )
 
 
 def _apply_ssh_config(

@@ -70,8 +70,14 @@ class PodOutcome:
     diff: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "action": self.action, "phase": self.phase, "ok": self.ok,
-                "error": self.error, "reason": self.reason}
+        return {
+            "name": self.name,
+            "action": self.action,
+            "phase": self.phase,
+            "ok": self.ok,
+            "error": self.error,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -101,8 +107,14 @@ class Outcome:
         }
 
 
-_ACTION_NAMES = {"create": "created", "update": "updated", "remove": "removed", "adopt": "unchanged",
-                 "unchanged": "unchanged", "rollback": "rolled-back"}
+_ACTION_NAMES = {
+    "create": "created",
+    "update": "updated",
+    "remove": "removed",
+    "adopt": "unchanged",
+    "unchanged": "unchanged",
+    "rollback": "rolled-back",
+}
 
 
 def _phase(facts: NodeFacts, plan: Plan, name: str) -> str:
@@ -110,8 +122,9 @@ def _phase(facts: NodeFacts, plan: Plan, name: str) -> str:
     return pod.phase if pod else "Absent"
 
 
-def execute(agent: Agent, facts: NodeFacts, plan: Plan, settings: Settings,
-            wait_running: list[str]) -> Outcome:
+def execute(
+    agent: Agent, facts: NodeFacts, plan: Plan, settings: Settings, wait_running: list[str]
+) -> Outcome:
     """Apply ``plan`` through the agent (or describe it, with dry_run)."""
     outcome = Outcome(plan.node, plan, changed=plan.changed)
     steps = [s for s in plan.pods if s.action != "unchanged"]
@@ -119,8 +132,15 @@ def execute(agent: Agent, facts: NodeFacts, plan: Plan, settings: Settings,
         outcome.changed = plan.changed
         for step in plan.pods:
             action = step.action if settings.dry_run else _ACTION_NAMES[step.action]
-            outcome.pods.append(PodOutcome(step.name, action, _phase(facts, plan, step.name),
-                                           reason=step.reason, diff=step.diff))
+            outcome.pods.append(
+                PodOutcome(
+                    step.name,
+                    action,
+                    _phase(facts, plan, step.name),
+                    reason=step.reason,
+                    diff=step.diff,
+                )
+            )
         return outcome
     request = {
         "op": "apply",
@@ -140,8 +160,11 @@ def execute(agent: Agent, facts: NodeFacts, plan: Plan, settings: Settings,
             "healthz_url": plan.healthz_url,
             "timeout": min(settings.timeout, 120.0),
             "files": [
-                {"path": f.path, "content": f.new,
-                 "expected_sha256": _sha(f.old) if f.old is not None else None}
+                {
+                    "path": f.path,
+                    "content": f.new,
+                    "expected_sha256": _sha(f.old) if f.old is not None else None,
+                }
                 for f in plan.kubelet.files
             ],
         }
@@ -151,18 +174,32 @@ def execute(agent: Agent, facts: NodeFacts, plan: Plan, settings: Settings,
     by_name = {step.name: step for step in plan.pods}
     reported = set()
     for pod in answer.get("pods", []):
-        step = by_name.get(pod["name"])
+        known = by_name.get(pod["name"])
         action = _ACTION_NAMES.get(pod["action"], pod["action"])
         if not pod.get("ok"):
             action = "failed" if pod["action"] != "unchanged" else "unchanged"
-        outcome.pods.append(PodOutcome(pod["name"], action, pod.get("phase"), bool(pod.get("ok")),
-                                       pod.get("error"), step.reason if step else "",
-                                       step.diff if step else ""))
+        outcome.pods.append(
+            PodOutcome(
+                pod["name"],
+                action,
+                pod.get("phase"),
+                bool(pod.get("ok")),
+                pod.get("error"),
+                known.reason if known else "",
+                known.diff if known else "",
+            )
+        )
         reported.add(pod["name"])
     for step in plan.pods:
         if step.name not in reported:
-            outcome.pods.append(PodOutcome(step.name, _ACTION_NAMES[step.action],
-                                           _phase(facts, plan, step.name), reason=step.reason))
+            outcome.pods.append(
+                PodOutcome(
+                    step.name,
+                    _ACTION_NAMES[step.action],
+                    _phase(facts, plan, step.name),
+                    reason=step.reason,
+                )
+            )
     failures = [p for p in outcome.pods if not p.ok]
     if failures:
         outcome.ok = False
@@ -171,8 +208,13 @@ def execute(agent: Agent, facts: NodeFacts, plan: Plan, settings: Settings,
 
 
 def _change(step: PodStep) -> dict[str, Any]:
-    return {"pod": step.name, "file": step.file, "action": step.action, "content": step.content,
-            "expected_sha256": step.expected_sha256}
+    return {
+        "pod": step.name,
+        "file": step.file,
+        "action": step.action,
+        "content": step.content,
+        "expected_sha256": step.expected_sha256,
+    }
 
 
 def _sha(text: str) -> str:
@@ -186,7 +228,8 @@ def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Ou
         # Pods whose file is unchanged still need a wait when the kubelet is restarted
         # or when they are not running now (a previous deploy that did not converge).
         wait_running = [
-            s.name for s in plan.pods
+            s.name
+            for s in plan.pods
             if s.action == "unchanged"
             and (plan.kubelet is not None or _phase(facts, plan, s.name) != "Running")
         ]
@@ -227,10 +270,17 @@ class PodStatus:
     containers: list[dict[str, Any]]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "pod": self.pod, "file": self.file, "manifest": self.manifest,
-                "phase": self.phase, "ready": self.ready, "restarts": self.restarts,
-                "age_seconds": None if self.age is None else int(self.age),
-                "containers": self.containers}
+        return {
+            "name": self.name,
+            "pod": self.pod,
+            "file": self.file,
+            "manifest": self.manifest,
+            "phase": self.phase,
+            "ready": self.ready,
+            "restarts": self.restarts,
+            "age_seconds": None if self.age is None else int(self.age),
+            "containers": self.containers,
+        }
 
 
 @dataclass
@@ -251,22 +301,31 @@ class NodeStatus:
             "reachable": self.reachable,
             "error": self.error,
             "profile": self.profile,
-            "kubelet": {"active": self.kubelet_active, "healthy": self.kubelet_healthy,
-                        "manifest_dir": self.manifest_dir},
+            "kubelet": {
+                "active": self.kubelet_active,
+                "healthy": self.kubelet_healthy,
+                "manifest_dir": self.manifest_dir,
+            },
             "warnings": self.warnings,
             "pods": [p.as_dict() for p in self.pods],
         }
 
 
-def status_node(node: Node, desired: Optional[list[DesiredPod]], names: list[str],
-                settings: Settings) -> NodeStatus:
+def status_node(
+    node: Node, desired: Optional[list[DesiredPod]], names: list[str], settings: Settings
+) -> NodeStatus:
     with agent_for(node, settings) as agent:
         facts = read_facts(agent, node, names)
     return node_status(node, facts, desired, names)
 
 
-def node_status(node: Node, facts: NodeFacts, desired: Optional[list[DesiredPod]],
-                names: list[str], only: tuple[str, ...] = ()) -> NodeStatus:
+def node_status(
+    node: Node,
+    facts: NodeFacts,
+    desired: Optional[list[DesiredPod]],
+    names: list[str],
+    only: tuple[str, ...] = (),
+) -> NodeStatus:
     """Pure: the status of one node from its facts."""
     status = NodeStatus(node.name)
     try:
@@ -300,7 +359,9 @@ def node_status(node: Node, facts: NodeFacts, desired: Optional[list[DesiredPod]
             manifest = "in-sync" if owned.get("sha256") == entry.sha256 else "drifted"
         kubelet_name = f"{name}-{node_name}"
         seen_pods.add(kubelet_name)
-        status.pods.append(_row(name, kubelet_name, path if entry else None, manifest, facts.pod(kubelet_name)))
+        status.pods.append(
+            _row(name, kubelet_name, path if entry else None, manifest, facts.pod(kubelet_name))
+        )
     if not only:
         listed = {name + FILE_SUFFIX for name in names}
         for entry in facts.dirs.get(directory) or ():
@@ -309,8 +370,15 @@ def node_status(node: Node, facts: NodeFacts, desired: Optional[list[DesiredPod]
             pod_name = entry.pod_name or entry.name
             kubelet_name = f"{pod_name}-{node_name}"
             seen_pods.add(kubelet_name)
-            status.pods.append(_row(pod_name, kubelet_name, f"{directory}/{entry.name}", "unmanaged",
-                                    facts.pod(kubelet_name)))
+            status.pods.append(
+                _row(
+                    pod_name,
+                    kubelet_name,
+                    f"{directory}/{entry.name}",
+                    "unmanaged",
+                    facts.pod(kubelet_name),
+                )
+            )
         for pod in facts.pods:
             source = pod.annotations.get("kubernetes.io/config.source")
             if pod.pod in seen_pods or source not in ("file", "http"):
@@ -321,10 +389,15 @@ def node_status(node: Node, facts: NodeFacts, desired: Optional[list[DesiredPod]
     return status
 
 
-def _row(name: str, kubelet_name: str, file: Optional[str], manifest: str,
-         pod: Optional[RuntimePod]) -> PodStatus:
+def _row(
+    name: str, kubelet_name: str, file: Optional[str], manifest: str, pod: Optional[RuntimePod]
+) -> PodStatus:
     if pod is None:
         return PodStatus(name, kubelet_name, file, manifest, "Absent", False, 0, None, [])
     age = time.time() - pod.created if pod.created else None
-    containers = [{"name": c.name, "state": c.state, "restarts": c.restarts} for c in pod.containers]
-    return PodStatus(name, kubelet_name, file, manifest, pod.phase, pod.ready, pod.restarts, age, containers)
+    containers = [
+        {"name": c.name, "state": c.state, "restarts": c.restarts} for c in pod.containers
+    ]
+    return PodStatus(
+        name, kubelet_name, file, manifest, pod.phase, pod.ready, pod.restarts, age, containers
+    )

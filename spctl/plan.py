@@ -90,15 +90,31 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
         entry = entries.get(pod.file)
         current = facts.file(path)
         if entry is None:
-            steps.append(PodStep(pod.name, pod.file, "create", f"{path} does not exist",
-                                 pod.content, None, unified("", pod.content, path)))
+            steps.append(
+                PodStep(
+                    pod.name,
+                    pod.file,
+                    "create",
+                    f"{path} does not exist",
+                    pod.content,
+                    None,
+                    unified("", pod.content, path),
+                )
+            )
         elif entry.type != "file":
             raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
         elif path not in facts.owned:
             if current is not None and semantically_equal(current, pod.content):
-                steps.append(PodStep(pod.name, pod.file, "adopt",
-                                     f"{path} already has this content; spctl now owns it",
-                                     pod.content, entry.sha256))
+                steps.append(
+                    PodStep(
+                        pod.name,
+                        pod.file,
+                        "adopt",
+                        f"{path} already has this content; spctl now owns it",
+                        pod.content,
+                        entry.sha256,
+                    )
+                )
             else:
                 raise PlanError(
                     f"node {node.name}: {path} exists and spctl did not write it; spctl never "
@@ -106,11 +122,28 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
                     "out of the manifest directory (or delete it) and deploy again"
                 )
         elif entry.sha256 == pod.sha256:
-            steps.append(PodStep(pod.name, pod.file, "unchanged", f"{path} is up to date",
-                                 pod.content, entry.sha256))
+            steps.append(
+                PodStep(
+                    pod.name,
+                    pod.file,
+                    "unchanged",
+                    f"{path} is up to date",
+                    pod.content,
+                    entry.sha256,
+                )
+            )
         else:
-            steps.append(PodStep(pod.name, pod.file, "update", f"{path} differs",
-                                 pod.content, entry.sha256, unified(current or "", pod.content, path)))
+            steps.append(
+                PodStep(
+                    pod.name,
+                    pod.file,
+                    "update",
+                    f"{path} differs",
+                    pod.content,
+                    entry.sha256,
+                    unified(current or "", pod.content, path),
+                )
+            )
     return Plan(
         node=node.name,
         profile=profile.name,
@@ -141,10 +174,27 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
                 "it does not own. Remove it by hand if it should go"
             )
         else:
-            steps.append(PodStep(name, file, "remove", f"{path} is removed", "", entry.sha256,
-                                 unified(facts.file(path) or "", "", path)))
-    return Plan(node.name, profile.name, profile.node_name(facts), directory,
-                profile.healthz_url(facts), profile.unit(facts), None, tuple(steps))
+            steps.append(
+                PodStep(
+                    name,
+                    file,
+                    "remove",
+                    f"{path} is removed",
+                    "",
+                    entry.sha256,
+                    unified(facts.file(path) or "", "", path),
+                )
+            )
+    return Plan(
+        node.name,
+        profile.name,
+        profile.node_name(facts),
+        directory,
+        profile.healthz_url(facts),
+        profile.unit(facts),
+        None,
+        tuple(steps),
+    )
 
 
 def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
@@ -155,12 +205,24 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
         file = name + FILE_SUFFIX
         path = f"{directory}/{file}"
         if path not in facts.owned:
-            raise PlanError(f"node {node.name}: {path} is not managed by spctl; nothing to roll back")
+            raise PlanError(
+                f"node {node.name}: {path} is not managed by spctl; nothing to roll back"
+            )
         if not facts.backups.get(name):
-            raise PlanError(f"node {node.name}: no earlier version of {name} is backed up on the node")
+            raise PlanError(
+                f"node {node.name}: no earlier version of {name} is backed up on the node"
+            )
         steps.append(PodStep(name, file, "rollback", f"{path} goes back to its previous version"))
-    return Plan(node.name, profile.name, profile.node_name(facts), directory,
-                profile.healthz_url(facts), profile.unit(facts), None, tuple(steps))
+    return Plan(
+        node.name,
+        profile.name,
+        profile.node_name(facts),
+        directory,
+        profile.healthz_url(facts),
+        profile.unit(facts),
+        None,
+        tuple(steps),
+    )
 
 
 def _entries(facts: NodeFacts, directory: str) -> dict[str, DirEntry]:

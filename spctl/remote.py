@@ -71,7 +71,9 @@ class Sudo:
         return ["sudo", "-S", "-p", "", "--"]
 
     def stdin(self) -> bytes:
-        return (self.password + "\n").encode() if self.enabled and self.password is not None else b""
+        return (
+            (self.password + "\n").encode() if self.enabled and self.password is not None else b""
+        )
 
 
 def sudo_password_from_env() -> Optional[str]:
@@ -98,11 +100,15 @@ class Agent:
             self._install()
             done = self._run(argv, payload, timeout)
         if done.exit_code != 0:
-            raise NodeError(f"{self.node}: agent failed (exit {done.exit_code}): {_tail(done.stderr)}")
+            raise NodeError(
+                f"{self.node}: agent failed (exit {done.exit_code}): {_tail(done.stderr)}"
+            )
         try:
             answer = json.loads(done.stdout.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
-            raise NodeError(f"{self.node}: agent gave no answer: {_tail(done.stderr or done.stdout)}") from None
+            raise NodeError(
+                f"{self.node}: agent gave no answer: {_tail(done.stderr or done.stdout)}"
+            ) from None
         if not answer.get("ok"):
             raise NodeError(f"{self.node}: {answer.get('error')}")
         return answer
@@ -128,7 +134,11 @@ class Agent:
 
     def _check_common(self, done: Completed) -> None:
         err = done.stderr.decode(errors="replace")
-        if done.exit_code == 127 or "python3: command not found" in err or "python3: not found" in err:
+        if (
+            done.exit_code == 127
+            or "python3: command not found" in err
+            or "python3: not found" in err
+        ):
             raise NodeError(
                 f"{self.node}: python3 not found on the node; spctl's agent needs python3 "
                 f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer: install it (e.g. apt-get install python3)"

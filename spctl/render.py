@@ -68,7 +68,9 @@ def context(node: Node, pod: str) -> dict[str, Any]:
 def render_text(node: Node, ref: PodRef) -> str:
     where = f"node {node.name}, pod {ref.name}, template {ref.template}"
     if not ref.template.is_file():
-        raise TemplateError(f"{where}: template file not found; create it or fix the pod's `template:`")
+        raise TemplateError(
+            f"{where}: template file not found; create it or fix the pod's `template:`"
+        )
     env = _environment(str(ref.template.parent))
     try:
         template = env.get_template(ref.template.name)
@@ -91,7 +93,9 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
         doc = parse_manifest(text, source=where)
     except ManifestError as exc:
         raise ValidationError([str(exc)]) from None
-    problems = [f"{where}: {p.field}: {p.message}" for p in validate_pod(doc, node_name=node.name.lower())]
+    problems = [
+        f"{where}: {p.field}: {p.message}" for p in validate_pod(doc, node_name=node.name.lower())
+    ]
     name = (doc.get("metadata") or {}).get("name")
     if name is not None and name != ref.name:
         problems.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import shlex
 import socket
@@ -26,6 +27,10 @@ import paramiko
 from spctl.errors import NodeError
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+
+# paramiko logs every failed handshake with a traceback; spctl reports failures itself.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 
 class HostKeyError(NodeError):
@@ -84,7 +89,9 @@ class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
     def __init__(self, target: SSHTarget) -> None:
         self.target = target
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         files = known_hosts_files(self.target)
         if self.target.host_key_policy != "accept-new":
             raise HostKeyError(
@@ -156,7 +163,9 @@ class Connection:
             raise
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise NodeError(f"{t.display}: authentication failed ({exc}); check ssh user and key") from None
+            raise NodeError(
+                f"{t.display}: authentication failed ({exc}); check ssh user and key"
+            ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
             raise NodeError(f"{t.display}: cannot connect: {_describe(exc)}") from None
@@ -180,7 +189,9 @@ class Connection:
                 "direct-tcpip", (t.host, t.port), ("127.0.0.1", 0), timeout=t.connect_timeout
             )
         except (paramiko.SSHException, OSError) as exc:
-            raise NodeError(f"{t.display}: jump host {t.jump.display} cannot reach it: {exc}") from None
+            raise NodeError(
+                f"{t.display}: jump host {t.jump.display} cannot reach it: {exc}"
+            ) from None
 
     @property
     def transport(self) -> paramiko.Transport:
@@ -255,7 +266,9 @@ class Connection:
                 self._sftp.remove(tmp)
             except OSError:
                 pass
-            raise NodeError(f"{self.target.display}: cannot upload {path}: {_describe(exc)}") from None
+            raise NodeError(
+                f"{self.target.display}: cannot upload {path}: {_describe(exc)}"
+            ) from None
 
     def close(self) -> None:
         if self._sftp is not None:

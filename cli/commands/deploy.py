@@ -11,11 +11,12 @@ from ..app import App, output_option, pass_app
 from .options import connection, rollout, selection, settings_from
 
 
-def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:  # type: ignore[type-arg]
+def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:
     from spctl import fleet
 
-    def done(result: fleet.NodeResult) -> None:  # type: ignore[type-arg]
-        state = "ok" if result.succeeded else f"failed: {result.error}"
+    def done(result: fleet.NodeResult) -> None:
+        error = result.error or getattr(result.value, "error", None)
+        state = "ok" if result.succeeded else f"failed: {error}"
         app.progress(f"{result.node}: {state}")
 
     results, interrupted = fleet.run(
@@ -27,12 +28,20 @@ def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:  # 
         on_done=done,
     )
     if interrupted:
-        app.err.print("spctl: interrupted; the nodes in flight finished, the others were not started")
+        app.err.print(
+            "spctl: interrupted; the nodes in flight finished, the others were not started"
+        )
     return results
 
 
-def _finish(app: App, results: list, fmt: str, dry_run: bool = False, show_diff: bool = False,  # type: ignore[type-arg]
-            interrupted: bool = False) -> None:
+def _finish(
+    app: App,
+    results: list,
+    fmt: str,
+    dry_run: bool = False,
+    show_diff: bool = False,
+    interrupted: bool = False,
+) -> None:
     from ..report import outcome_dicts, print_outcomes
 
     if not app.emit(outcome_dicts(results), fmt):
@@ -50,8 +59,17 @@ def _finish(app: App, results: list, fmt: str, dry_run: bool = False, show_diff:
 @connection
 @output_option("table", "json", "yaml")
 @pass_app
-def deploy(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
-           all_nodes: bool, dry_run: bool, show_diff: bool, fmt: str, **options: Any) -> None:
+def deploy(
+    app: App,
+    pods: tuple[str, ...],
+    nodes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    all_nodes: bool,
+    dry_run: bool,
+    show_diff: bool,
+    fmt: str,
+    **options: Any,
+) -> None:
     """Render, push and start static pods; wait until they run.
 
     Points each node's kubelet at its manifest directory first (restarting the kubelet only
@@ -75,8 +93,15 @@ def deploy(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: t
 @connection
 @output_option("table", "json", "yaml")
 @pass_app
-def remove(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
-           all_nodes: bool, fmt: str, **options: Any) -> None:
+def remove(
+    app: App,
+    pods: tuple[str, ...],
+    nodes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    all_nodes: bool,
+    fmt: str,
+    **options: Any,
+) -> None:
     """Remove static pods spctl deployed, and wait until they are gone."""
     from spctl.operations import remove_node
     from spctl.validate import validate_pod_name
@@ -98,8 +123,15 @@ def remove(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: t
 @connection
 @output_option("table", "json", "yaml")
 @pass_app
-def rollback(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
-             all_nodes: bool, fmt: str, **options: Any) -> None:
+def rollback(
+    app: App,
+    pods: tuple[str, ...],
+    nodes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    all_nodes: bool,
+    fmt: str,
+    **options: Any,
+) -> None:
     """Put back the previous version of pods (from the backups on each node)."""
     from spctl.operations import rollback_node
 
@@ -114,8 +146,14 @@ def rollback(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors:
 @selection
 @connection
 @pass_app
-def diff(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...],
-         all_nodes: bool, **options: Any) -> None:
+def diff(
+    app: App,
+    pods: tuple[str, ...],
+    nodes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    all_nodes: bool,
+    **options: Any,
+) -> None:
     """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
     from spctl.operations import diff_node
     from spctl.render import render_all
@@ -136,7 +174,9 @@ def diff(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tup
         for step in plan.pods:
             if step.changes or step.action == "adopt":
                 changed = changed or step.changes
-                sys.stdout.write(f"# {plan.node}: {step.name}: {step.action}: {step.reason}\n{step.diff}")
+                sys.stdout.write(
+                    f"# {plan.node}: {step.name}: {step.action}: {step.reason}\n{step.diff}"
+                )
     for r in results:
         if r.failed:
             app.err.print(f"{r.node}: {r.error}")

@@ -12,7 +12,9 @@ from .options import selection
 @selection
 @output_option("yaml", "json")
 @pass_app
-def inventory(app: App, nodes: tuple[str, ...], selectors: tuple[str, ...], all_nodes: bool, fmt: str) -> None:
+def inventory(
+    app: App, nodes: tuple[str, ...], selectors: tuple[str, ...], all_nodes: bool, fmt: str
+) -> None:
     """Print each node as spctl resolves it (defaults, groups, node, ~/.ssh/config)."""
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes, require=False)

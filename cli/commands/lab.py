@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -12,13 +14,27 @@ from ..app import App, output_option, pass_app
 STATE_DIR = Path(".spctl-lab")
 
 
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """Docker engine errors become LabErrors: a message, not a traceback."""
+    import docker.errors
+    from spctl_lab.images import LabError
+
+    try:
+        yield
+    except docker.errors.DockerException as exc:
+        raise LabError(f"Docker engine: {exc}") from None
+
+
 @click.group("lab")
 def lab() -> None:
     """A lab of nodes on the local Docker engine (their kubelet is a stand-in)."""
 
 
 @lab.command("up")
-@click.option("-n", "--nodes", "count", type=int, help="Number of nodes (default: 3, or the current count).")
+@click.option(
+    "-n", "--nodes", "count", type=int, help="Number of nodes (default: 3, or the current count)."
+)
 @click.option(
     "-p",
     "--profile",
@@ -36,7 +52,8 @@ def up(app: App, count: Optional[int], profiles: tuple[str, ...]) -> None:
 
     started = time.monotonic()
     lab = Lab(STATE_DIR, progress=app.progress)
-    nodes = lab.up(count, profiles)
+    with engine_errors():
+        nodes = lab.up(count, profiles)
     app.progress(
         f"lab ready: {len(nodes)} node(s) in {time.monotonic() - started:.1f}s; their kubelet is "
         "the lab's kubelet stand-in, not a real kubelet"
@@ -51,7 +68,8 @@ def down(app: App) -> None:
     """Remove every container, volume and network of the lab (cached images stay)."""
     from spctl_lab.cluster import Lab
 
-    removed = Lab(STATE_DIR, progress=app.progress).down()
+    with engine_errors():
+        removed = Lab(STATE_DIR, progress=app.progress).down()
     app.progress(f"lab removed ({removed} node(s))")
 
 
@@ -62,12 +80,19 @@ def status(app: App, fmt: str) -> None:
     """List the lab's nodes."""
     from spctl_lab.cluster import Lab
 
-    _print_nodes(app, Lab(STATE_DIR).nodes(), fmt)
+    with engine_errors():
+        nodes = Lab(STATE_DIR).nodes()
+    _print_nodes(app, nodes, fmt)
 
 
-def _print_nodes(app: App, nodes: list, fmt: str) -> None:  # type: ignore[type-arg]
+def _print_nodes(app: App, nodes: list, fmt: str) -> None:
     rows = [
-        {"name": n.name, "profile": n.profile, "state": n.state, "ssh": f"127.0.0.1:{n.port}" if n.port else None}
+        {
+            "name": n.name,
+            "profile": n.profile,
+            "state": n.state,
+            "ssh": f"127.0.0.1:{n.port}" if n.port else None,
+        }
         for n in nodes
     ]
     if app.emit({"nodes": rows}, fmt):

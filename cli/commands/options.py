@@ -15,13 +15,23 @@ F = Callable[..., Any]
 
 def selection(func: F) -> F:
     """--node / -l / --all: which nodes a command acts on."""
-    func = click.option("--all", "all_nodes", is_flag=True, help="Every node of the inventory.")(func)
+    func = click.option("--all", "all_nodes", is_flag=True, help="Every node of the inventory.")(
+        func
+    )
     func = click.option(
-        "-l", "--selector", "selectors", multiple=True, metavar="KEY=VALUE",
+        "-l",
+        "--selector",
+        "selectors",
+        multiple=True,
+        metavar="KEY=VALUE",
         help="Nodes whose labels match (repeat to require several).",
     )(func)
     func = click.option(
-        "-n", "--node", "nodes", multiple=True, metavar="NAME",
+        "-n",
+        "--node",
+        "nodes",
+        multiple=True,
+        metavar="NAME",
         help="A node or group name (repeatable).",
     )(func)
     return func
@@ -29,30 +39,65 @@ def selection(func: F) -> F:
 
 def connection(func: F) -> F:
     func = click.option(
-        "--host-key-policy", type=click.Choice(["strict", "accept-new"]), default="strict",
+        "--host-key-policy",
+        type=click.Choice(["strict", "accept-new"]),
+        default="strict",
         show_default=True,
         help="strict: refuse unknown host keys; accept-new: record unknown ones. A changed key is always refused.",
     )(func)
-    func = click.option("--connect-timeout", type=float, metavar="SECONDS",
-                        help="SSH connect timeout (default 10).")(func)
-    func = click.option("--ask-sudo-password", is_flag=True,
-                        help="Prompt for the sudo password (or set SPCTL_SUDO_PASSWORD).")(func)
-    func = click.option("-w", "--workers", type=click.IntRange(1, 500), default=20, show_default=True,
-                        help="Nodes worked on at once.")(func)
+    func = click.option(
+        "--connect-timeout", type=float, metavar="SECONDS", help="SSH connect timeout (default 10)."
+    )(func)
+    func = click.option(
+        "--ask-sudo-password",
+        is_flag=True,
+        help="Prompt for the sudo password (or set SPCTL_SUDO_PASSWORD).",
+    )(func)
+    func = click.option(
+        "-w",
+        "--workers",
+        type=click.IntRange(1, 500),
+        default=20,
+        show_default=True,
+        help="Nodes worked on at once.",
+    )(func)
     return func
 
 
 def rollout(func: F) -> F:
-    func = click.option("--timeout", type=float, default=300.0, show_default=True, metavar="SECONDS",
-                        help="How long to wait for pods to run.")(func)
-    func = click.option("--stable-for", type=float, default=5.0, show_default=True, metavar="SECONDS",
-                        help="How long a new pod must run without a restart to count as up.")(func)
-    func = click.option("--serial", metavar="N|N%",
-                        help="Roll out in batches of N nodes (or N% of them).")(func)
-    func = click.option("--max-fail", default="0", show_default=True, metavar="N|N%",
-                        help="Failed nodes tolerated before no new batch starts.")(func)
-    func = click.option("--wait-lock", type=float, default=0.0, metavar="SECONDS",
-                        help="Wait this long for another spctl run on a node to finish.")(func)
+    func = click.option(
+        "--timeout",
+        type=float,
+        default=300.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long to wait for pods to run.",
+    )(func)
+    func = click.option(
+        "--stable-for",
+        type=float,
+        default=5.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long a new pod must run without a restart to count as up.",
+    )(func)
+    func = click.option(
+        "--serial", metavar="N|N%", help="Roll out in batches of N nodes (or N% of them)."
+    )(func)
+    func = click.option(
+        "--max-fail",
+        default="0",
+        show_default=True,
+        metavar="N|N%",
+        help="Failed nodes tolerated before no new batch starts.",
+    )(func)
+    func = click.option(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="Wait this long for another spctl run on a node to finish.",
+    )(func)
     return func
 
 
@@ -64,7 +109,7 @@ def settings_from(options: dict[str, Any], dry_run: bool = False) -> Settings:
         host_key_policy=options.get("host_key_policy") or "strict",
         connect_timeout=options.get("connect_timeout"),
         timeout=float(options.get("timeout") or 300.0),
-        stable_for=float(options.get("stable_for") if options.get("stable_for") is not None else 5.0),
+        stable_for=5.0 if options.get("stable_for") is None else float(options["stable_for"]),
         wait_lock=float(options.get("wait_lock") or 0.0),
         sudo_password=password,
         dry_run=dry_run,

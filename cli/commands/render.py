@@ -11,7 +11,9 @@ from ..app import App, pass_app
 
 @click.command("render")
 @click.argument("pods", nargs=-1)
-@click.option("-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all).")
+@click.option(
+    "-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all)."
+)
 @pass_app
 def render(app: App, pods: tuple[str, ...], nodes: tuple[str, ...]) -> None:
     """Print the manifests spctl would write, exactly as they would be written."""

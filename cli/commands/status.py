@@ -13,13 +13,28 @@ from .options import connection
 
 @click.command("status")
 @click.argument("pods", nargs=-1)
-@click.option("-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all).")
-@click.option("-l", "--selector", "selectors", multiple=True, metavar="KEY=VALUE", help="Nodes whose labels match.")
+@click.option(
+    "-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all)."
+)
+@click.option(
+    "-l",
+    "--selector",
+    "selectors",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Nodes whose labels match.",
+)
 @connection
 @output_option("table", "wide", "json", "yaml")
 @pass_app
-def status(app: App, pods: tuple[str, ...], nodes: tuple[str, ...], selectors: tuple[str, ...], fmt: str,
-           **options: Any) -> None:
+def status(
+    app: App,
+    pods: tuple[str, ...],
+    nodes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    fmt: str,
+    **options: Any,
+) -> None:
     """One row per node and pod: manifest state, phase, readiness, restarts, age.
 
     Unreachable nodes are rows with their error. Exit 0 when every node answered.

@@ -8,7 +8,9 @@ from ..app import App, pass_app
 
 
 @click.command("validate")
-@click.option("-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all).")
+@click.option(
+    "-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all)."
+)
 @pass_app
 def validate(app: App, nodes: tuple[str, ...]) -> None:
     """Render and validate every pod of every node; connect to nothing."""

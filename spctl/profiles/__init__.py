@@ -13,9 +13,19 @@ from spctl.profiles.fedora import Fedora
 from spctl.profiles.kubeadm import KubeadmDeb, KubeadmRpm
 from spctl.profiles.rancher import K3s, Rke2
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (K3s(), Rke2(), KubeadmRpm(), KubeadmDeb(), Fedora())}
+PROFILES: dict[str, Profile] = {
+    p.name: p for p in (K3s(), Rke2(), KubeadmRpm(), KubeadmDeb(), Fedora())
+}
 
-__all__ = ["PROFILES", "FileEdit", "KubeletChange", "Profile", "ProfileError", "detect", "facts_request"]
+__all__ = [
+    "PROFILES",
+    "FileEdit",
+    "KubeletChange",
+    "Profile",
+    "ProfileError",
+    "detect",
+    "facts_request",
+]
 
 
 def facts_request() -> dict[str, list[str]]:

@@ -71,7 +71,9 @@ class Profile:
     def node_name(self, facts: NodeFacts) -> str:
         """The kubelet's node name: --hostname-override, else the host name, lower-cased."""
         unit = facts.unit(self.unit(facts))
-        override = flag_value(unit.cmdline, "--hostname-override") if unit and unit.cmdline else None
+        override = (
+            flag_value(unit.cmdline, "--hostname-override") if unit and unit.cmdline else None
+        )
         return (override or facts.hostname).lower()
 
 

@@ -25,8 +25,10 @@ class Fedora(Profile):
         unit = facts.unit("kubelet")
         if unit is not None and ENV_FILE in unit.environment_files:
             return True
-        return facts.file(ENV_FILE) is not None and unit is not None and not any(
-            p.endswith("10-kubeadm.conf") for p in unit.drop_in_paths
+        return (
+            facts.file(ENV_FILE) is not None
+            and unit is not None
+            and not any(p.endswith("10-kubeadm.conf") for p in unit.drop_in_paths)
         )
 
     def manifest_dir(self, facts: NodeFacts) -> Optional[str]:

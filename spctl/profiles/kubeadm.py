@@ -31,7 +31,10 @@ class Kubeadm(Profile):
         unit = facts.unit("kubelet")
         if unit is None:
             return False
-        kubeadm = any(p.endswith("10-kubeadm.conf") for p in unit.drop_in_paths) or facts.file(CONFIG) is not None
+        kubeadm = (
+            any(p.endswith("10-kubeadm.conf") for p in unit.drop_in_paths)
+            or facts.file(CONFIG) is not None
+        )
         return kubeadm and self._flavour(facts) == self.name
 
     @staticmethod
@@ -42,7 +45,11 @@ class Kubeadm(Profile):
         if unit is not None and "/etc/default/kubelet" in unit.environment_files:
             return "kubeadm-deb"
         family = f"{facts.os_release.get('ID', '')} {facts.os_release.get('ID_LIKE', '')}"
-        return "kubeadm-rpm" if any(x in family for x in ("rhel", "fedora", "centos", "suse")) else "kubeadm-deb"
+        return (
+            "kubeadm-rpm"
+            if any(x in family for x in ("rhel", "fedora", "centos", "suse"))
+            else "kubeadm-deb"
+        )
 
     def _config(self, facts: NodeFacts) -> dict:
         text = facts.file(CONFIG)
@@ -84,7 +91,10 @@ class Kubeadm(Profile):
         if same_dir(self._config(facts).get("staticPodPath"), directory):
             value, reason = None, f"{FLAG} removed from KUBELET_EXTRA_ARGS (staticPodPath applies)"
         else:
-            value, reason = directory, f"KUBELET_EXTRA_ARGS in {self.extra_args_file} gets {FLAG}={directory}"
+            value, reason = (
+                directory,
+                f"KUBELET_EXTRA_ARGS in {self.extra_args_file} gets {FLAG}={directory}",
+            )
         new = set_var(text, "KUBELET_EXTRA_ARGS", set_flag(args, FLAG, value))
         return KubeletChange(
             unit="kubelet",

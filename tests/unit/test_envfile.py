@@ -12,9 +12,13 @@ def test_get_var_unquotes_and_last_assignment_wins():
 
 
 def test_set_var_keeps_other_lines_and_comments():
-    text = "# comment\nKUBELET_ADDRESS=\"--address=127.0.0.1\"\n" + SEED
+    text = '# comment\nKUBELET_ADDRESS="--address=127.0.0.1"\n' + SEED
     out = set_var(text, "KUBELET_ARGS", "--x=1")
-    assert out.splitlines() == ["# comment", 'KUBELET_ADDRESS="--address=127.0.0.1"', 'KUBELET_ARGS="--x=1"']
+    assert out.splitlines() == [
+        "# comment",
+        'KUBELET_ADDRESS="--address=127.0.0.1"',
+        'KUBELET_ARGS="--x=1"',
+    ]
 
 
 def test_set_var_appends_when_absent():
@@ -24,10 +28,17 @@ def test_set_var_appends_when_absent():
 @pytest.mark.parametrize(
     "args, value, expected",
     [
-        ("--cluster-dns=10.254.0.10 --cluster-domain=kube.local", "/etc/kubelet.d/",
-         "--cluster-dns=10.254.0.10 --cluster-domain=kube.local --pod-manifest-path=/etc/kubelet.d/"),
+        (
+            "--cluster-dns=10.254.0.10 --cluster-domain=kube.local",
+            "/etc/kubelet.d/",
+            "--cluster-dns=10.254.0.10 --cluster-domain=kube.local --pod-manifest-path=/etc/kubelet.d/",
+        ),
         ("--pod-manifest-path=/old --v=2", "/new", "--pod-manifest-path=/new --v=2"),
-        ("--pod-manifest-path /old --v=2 --pod-manifest-path=/older", "/new", "--pod-manifest-path=/new --v=2"),
+        (
+            "--pod-manifest-path /old --v=2 --pod-manifest-path=/older",
+            "/new",
+            "--pod-manifest-path=/new --v=2",
+        ),
         ("--v=2 --pod-manifest-path=/old", None, "--v=2"),
         ("", "/d", "--pod-manifest-path=/d"),
     ],

@@ -45,7 +45,10 @@ def test_failure_is_a_value_and_the_others_finish():
     results, interrupted = run(nodes(3), work, workers=3)
     assert not interrupted
     assert [(r.node, r.value, r.error) for r in results] == [
-        ("n1", "N1", None), ("n2", None, "n2: cannot connect"), ("n3", "N3", None)]
+        ("n1", "N1", None),
+        ("n2", None, "n2: cannot connect"),
+        ("n3", "N3", None),
+    ]
     assert [r.failed for r in results] == [False, True, False]
 
 

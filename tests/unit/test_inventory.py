@@ -54,7 +54,10 @@ def test_precedence_defaults_groups_in_order_then_node(inv, tmp_path):
     assert n1.profile == "kubeadm-deb"
     assert n1.manifest_dir == "/etc/kubelet.d"
     assert n1.groups == ("first", "second")
-    assert {p.name: p.template.name for p in n1.pods} == {"static-web": "other.yaml.j2", "haproxy": "haproxy.yaml.j2"}
+    assert {p.name: p.template.name for p in n1.pods} == {
+        "static-web": "other.yaml.j2",
+        "haproxy": "haproxy.yaml.j2",
+    }
     assert inv.nodes["n2"].address == "n2"
 
 
@@ -73,12 +76,18 @@ def test_ssh_config_fills_what_the_inventory_leaves_open(tmp_path):
         "Host web1\n  HostName 127.0.0.9\n  Port 2200\n  User deploy\n  IdentityFile ~/.ssh/web\n"
         "  ProxyJump ops@bastion:2222\n"
     )
-    (tmp_path / "inv.yaml").write_text("nodes:\n  web1: {}\n  web2: {address: web1, ssh: {user: root}}\n")
+    (tmp_path / "inv.yaml").write_text(
+        "nodes:\n  web1: {}\n  web2: {address: web1, ssh: {user: root}}\n"
+    )
     inv = load_inventory(tmp_path / "inv.yaml", ssh_config=tmp_path / "ssh_config")
     t = inv.nodes["web1"].target()
     assert (t.host, t.port, t.user) == ("127.0.0.9", 2200, "deploy")
     assert t.key_file == str(Path("~/.ssh/web").expanduser())
-    assert t.jump is not None and (t.jump.host, t.jump.port, t.jump.user) == ("bastion", 2222, "ops")
+    assert t.jump is not None and (t.jump.host, t.jump.port, t.jump.user) == (
+        "bastion",
+        2222,
+        "ops",
+    )
     assert inv.nodes["web2"].target().user == "root"  # the inventory wins over ~/.ssh/config
 
 

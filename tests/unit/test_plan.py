@@ -39,34 +39,54 @@ def facts_from_case(case: dict) -> NodeFacts:
         owned_names = spec.pop("owned", [])
         entries = []
         for name, content in sorted(spec.items()):
-            entries.append({"name": name, "type": "file", "size": len(content), "sha256": _sha(content),
-                            "pod_name": (yaml.safe_load(content) or {}).get("metadata", {}).get("name")})
+            entries.append(
+                {
+                    "name": name,
+                    "type": "file",
+                    "size": len(content),
+                    "sha256": _sha(content),
+                    "pod_name": (yaml.safe_load(content) or {}).get("metadata", {}).get("name"),
+                }
+            )
             files[f"{directory}/{name}"] = content
             if name in owned_names:
-                owned[f"{directory}/{name}"] = {"pod": name.rsplit(".", 1)[0], "sha256": _sha(content)}
+                owned[f"{directory}/{name}"] = {
+                    "pod": name.rsplit(".", 1)[0],
+                    "sha256": _sha(content),
+                }
         dirs[directory] = {"exists": True, "entries": entries}
     units = {}
     for name, props in (case.get("units") or {}).items():
         units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}
-    return NodeFacts.from_agent({
-        "hostname": case.get("hostname", "my-node1"),
-        "os_release": case.get("os_release") or {},
-        "files": files,
-        "units": units,
-        "dirs": dirs,
-        "owned": owned,
-        "runtime": {"runtime": "docker", "pods": []},
-        "healthz": True,
-    })
+    return NodeFacts.from_agent(
+        {
+            "hostname": case.get("hostname", "my-node1"),
+            "os_release": case.get("os_release") or {},
+            "files": files,
+            "units": units,
+            "dirs": dirs,
+            "owned": owned,
+            "runtime": {"runtime": "docker", "pods": []},
+            "healthz": True,
+        }
+    )
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_plan_case(path: Path) -> None:
     case = yaml.safe_load(path.read_text())
     node_fields = case.get("node") or {}
-    node = Node(name="my-node1", address="127.0.0.1", ssh=SSHSettings(),
-                profile=node_fields.get("profile"), manifest_dir=node_fields.get("manifest_dir"))
-    desired = [DesiredPod(name, f"{name}.yaml.j2", text) for name, text in (case.get("desired") or {}).items()]
+    node = Node(
+        name="my-node1",
+        address="127.0.0.1",
+        ssh=SSHSettings(),
+        profile=node_fields.get("profile"),
+        manifest_dir=node_fields.get("manifest_dir"),
+    )
+    desired = [
+        DesiredPod(name, f"{name}.yaml.j2", text)
+        for name, text in (case.get("desired") or {}).items()
+    ]
     facts = facts_from_case(case)
     expect = case["expect"]
     if "error" in expect:

@@ -1,0 +1,113 @@
+"""The lab, started once per test session, and helpers to look at its nodes.
+
+Nodes and their roles in the tests (profiles in parentheses):
+  my-node1 (fedora)       the seed walkthrough through spctl
+  my-node2 (kubeadm-deb), my-node3 (kubeadm-rpm), my-node4 (k3s): deploy across profiles
+  my-node5 (fedora)       the seed walkthrough by hand, and the kubelet stand-in's file rules
+  my-node6 (kubeadm-deb)  fault injection
+The session starts the default 3-node lab first (what `make demo` does), then reconciles it
+to six nodes, which must keep the first three untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from spctl_lab.cluster import Lab, LabNode
+
+from spctl.ssh import Completed, Connection
+
+REPO = Path(__file__).resolve().parents[2]
+STATE = REPO / ".spctl-lab"
+INVENTORY = STATE / "inventory.yaml"
+SPCTL = str(Path(sys.executable).parent / "spctl")
+PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm", "k3s", "fedora", "kubeadm-deb")
+
+
+@dataclass
+class LabSession:
+    lab: Lab
+    nodes: dict[str, LabNode]
+    first_ids: dict[str, str]  # container ids after the 3-node `lab up`
+    second_ids: dict[str, str]  # after reconciling to six nodes
+    first_up: subprocess.CompletedProcess
+
+    def conn(self, node: str, user: str = "root") -> Connection:
+        return Connection(self.lab.target(self.nodes[node], user=user))
+
+    def sh(self, node: str, script: str, user: str = "root", timeout: float = 60) -> Completed:
+        with self.conn(node, user) as conn:
+            return conn.run(["sh", "-c", script], timeout=timeout)
+
+    def out(self, node: str, script: str) -> str:
+        done = self.sh(node, script)
+        assert done.exit_code == 0, f"{node}: {script}: {done.stderr.decode()}"
+        return done.stdout.decode()
+
+    def containers(self, node: str) -> list[dict[str, Any]]:
+        """`docker ps -a` on the node, as the seed walkthrough looks at it."""
+        text = self.out(node, "docker ps -a --no-trunc --format '{{json .}}'")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def spctl(
+    *args: str, inventory: Path | None = INVENTORY, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    argv = [SPCTL]
+    if inventory is not None:
+        argv += ["-i", str(inventory)]
+    return subprocess.run(
+        argv + list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def spctl_json(*args: str, inventory: Path | None = INVENTORY, ok: bool = True) -> dict[str, Any]:
+    done = spctl(*args, "-o", "json", inventory=inventory)
+    if ok:
+        assert done.returncode == 0, (
+            f"spctl {' '.join(args)} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
+        )
+    return json.loads(done.stdout)
+
+
+def wait_until(
+    check: Callable[[], Any], timeout: float = 60, interval: float = 0.5, what: str = ""
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
+
+
+def _ids(lab: Lab) -> dict[str, str]:
+    return {
+        c.labels["spctl-lab.node"]: c.id
+        for c in lab.client.containers.list(all=True, filters={"label": "spctl-lab"})
+    }
+
+
+@pytest.fixture(scope="session")
+def lab() -> LabSession:
+    os.chdir(REPO)
+    first = spctl("lab", "up", "--nodes", "3", inventory=None)
+    assert first.returncode == 0, first.stderr
+    session_lab = Lab(STATE)
+    first_ids = _ids(session_lab)
+    profile_args = [arg for p in PROFILES[:4] for arg in ("--profile", p)]
+    second = spctl("lab", "up", "--nodes", str(len(PROFILES)), *profile_args, inventory=None)
+    assert second.returncode == 0, second.stderr
+    nodes = {n.name: n for n in session_lab.nodes()}
+    return LabSession(session_lab, nodes, first_ids, _ids(session_lab), first)

@@ -37,6 +37,10 @@ BASE_REPO = "spctl-lab/base"
 NODE_REPO = "spctl-lab/node"
 POD_IMAGE = "spctl-lab/pod:latest"
 BUSYBOX = Path("/bin/busybox")
+RECIPE_LABEL = "spctl-lab.recipe"
+# busybox httpd ignores SIGTERM; as PID 1 it would make every pod stop take the whole grace
+# period. A shell that traps TERM runs it instead, so pods stop at once, as nginx does.
+POD_CHANGES = ('CMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; /bin/httpd -f -p 80 -h /www & wait"]',)
 
 BASE_PACKAGES = (
     "systemd",
@@ -221,6 +225,12 @@ class ImageBuilder:
         base = self._ensure_base()
         return self._ensure_node(base, pod_tar)
 
+    def _label(self, ref: str, label: str) -> str | None:
+        try:
+            return (self.client.images.get(ref).labels or {}).get(label)
+        except docker.errors.ImageNotFound:
+            return None
+
     def _exists(self, ref: str) -> bool:
         try:
             self.client.images.get(ref)
@@ -230,13 +240,14 @@ class ImageBuilder:
 
     def _ensure_pod_image(self) -> bytes:
         rootfs = pod_image_tar()
-        if not self._exists(POD_IMAGE):
+        recipe = _digest(rootfs, *POD_CHANGES)
+        if self._label(POD_IMAGE, RECIPE_LABEL) != recipe:
             self.progress("building the pod image (busybox httpd)")
             self.client.api.import_image_from_data(
                 rootfs,
                 repository=POD_IMAGE.split(":")[0],
                 tag="latest",
-                changes=['CMD ["/bin/httpd","-f","-p","80","-h","/www"]'],
+                changes=[*POD_CHANGES, f"LABEL {RECIPE_LABEL}={recipe}"],
             )
         return b"".join(self.client.images.get(POD_IMAGE).save(named=POD_IMAGE))
 

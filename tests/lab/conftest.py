@@ -102,6 +102,8 @@ def _ids(lab: Lab) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def lab() -> LabSession:
     os.chdir(REPO)
+    # Start from nothing, as a fresh machine does (the images stay cached).
+    assert spctl("lab", "down", inventory=None).returncode == 0
     first = spctl("lab", "up", "--nodes", "3", inventory=None)
     assert first.returncode == 0, first.stderr
     session_lab = Lab(STATE)

@@ -110,8 +110,10 @@ def test_host_keys_are_verified_and_passwords_refused(lab: LabSession, tmp_path)
         Connection(replace(target, known_hosts=str(empty))).open()
     # A wrong key on record for the node: refused as changed.
     other = lab.nodes["my-node2"]
-    line = lab.lab.state_dir.joinpath("known_hosts").read_text().splitlines()
-    other_key = next(entry for entry in line if f":{other.port}]" in entry).split(" ", 1)[1]
+    lines = lab.lab.state_dir.joinpath("known_hosts").read_text().splitlines()
+    other_key = next(
+        entry for entry in lines if entry.startswith(f"[127.0.0.1]:{other.port} ")
+    ).split(" ", 1)[1]
     empty.write_text(f"[127.0.0.1]:{node.port} {other_key}\n")
     with pytest.raises(HostKeyError, match="HOST KEY CHANGED"):
         Connection(replace(target, known_hosts=str(empty))).open()

@@ -1,0 +1,792 @@
+"""The lab's kubelet stand-in (lab/kubelet_standin.py), without Docker: its command line and
+configuration, the kubelet's file rules, names and UIDs, the restart back-off, pod phases."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+STANDIN = Path(__file__).resolve().parents[2] / "lab" / "kubelet_standin.py"
+_spec = importlib.util.spec_from_file_location("kubelet_standin", STANDIN)
+assert _spec is not None and _spec.loader is not None
+ks = importlib.util.module_from_spec(_spec)
+sys.modules["kubelet_standin"] = ks  # dataclasses look their module up while the file loads
+_spec.loader.exec_module(ks)
+
+NODE = "my-node1"
+SEED: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "static-web", "labels": {"role": "myrole"}},
+    "spec": {
+        "containers": [
+            {
+                "name": "web",
+                "image": "spctl-lab/pod:latest",
+                "ports": [{"name": "web", "containerPort": 80, "protocol": "TCP"}],
+            }
+        ]
+    },
+}
+
+
+def seed(**spec: Any) -> dict[str, Any]:
+    """The seed walkthrough's pod, with spec fields added or replaced."""
+    pod = json.loads(json.dumps(SEED))
+    pod["spec"].update(spec)
+    return pod
+
+
+def write(directory: Path, name: str, pod: Any) -> Path:
+    path = directory / name
+    path.write_text(pod if isinstance(pod, str) else yaml.safe_dump(pod))
+    return path
+
+
+# -- command line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--no-such-flag=1"], "Error: unknown flag: --no-such-flag"),
+        (["--network-plugin=cni"], "Error: unknown flag: --network-plugin"),  # removed in 1.24
+        (["--pod-manifest-path=/etc/kubelet.d", "--bogus"], "Error: unknown flag: --bogus"),
+        (["/etc/kubelet.d"], 'Error: unknown command "/etc/kubelet.d" for "kubelet"'),
+        (["--fail-swap-on", "false"], 'Error: unknown command "false"'),  # pflag booleans
+        (["--pod-manifest-path"], "Error: flag needs an argument: --pod-manifest-path"),
+        (["--healthz-port=ten"], 'Error: invalid argument "ten" for "--healthz-port" flag'),
+        (["--fail-swap-on=maybe"], 'Error: invalid argument "maybe" for "--fail-swap-on" flag'),
+        (["--file-check-frequency=20"], "time: missing unit in duration"),
+        (["-x"], "Error: unknown shorthand flag: 'x' in -x"),
+    ],
+)
+def test_refused_command_lines_exit_1_with_pflags_message(argv, message, capsys) -> None:
+    assert ks.main(argv, env={}) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--pod-manifest-path=/etc/kubelet.d/"], {"pod-manifest-path": "/etc/kubelet.d/"}),
+        (["--pod-manifest-path", "/etc/kubelet.d/"], {"pod-manifest-path": "/etc/kubelet.d/"}),
+        (["--pod_manifest_path=/m"], {"pod-manifest-path": "/m"}),  # the kubelet normalizes _
+        (["--fail-swap-on"], {"fail-swap-on": True}),
+        (["--fail-swap-on=false"], {"fail-swap-on": False}),
+        (["--register-node=true", "--logtostderr=1"], {"register-node": True, "logtostderr": True}),
+        (["--healthz-port", "20248"], {"healthz-port": 20248}),
+        (["--v=2", "--max-pods=110"], {"v": 2, "max-pods": 110}),
+        (["--file-check-frequency=1m30s"], {"file-check-frequency": 90.0}),
+        (
+            ["--cluster-dns=10.254.0.10", "--cluster-domain=kube.local"],
+            {"cluster-dns": "10.254.0.10", "cluster-domain": "kube.local"},
+        ),
+        (
+            ["--manifest-url-header=a:hello,b:again", "--manifest-url-header", "b:beautiful"],
+            {"manifest-url-header": {"a": ["hello"], "b": ["again", "beautiful"]}},
+        ),
+        (["--pod-manifest-path=/a", "--pod-manifest-path=/b"], {"pod-manifest-path": "/b"}),
+    ],
+)
+def test_accepted_command_lines(argv, expected) -> None:
+    assert ks.parse_flags(argv) == expected
+
+
+def test_every_flag_a_real_node_passes_is_accepted() -> None:
+    # Fedora's kubelet env files, kubeadm's drop-in and flags file, as the lab lays them out.
+    command_line = (
+        "--logtostderr=true --v=0 --address=127.0.0.1 --hostname-override=my-node1 "
+        "--cluster-dns=10.254.0.10 --cluster-domain=kube.local --pod-manifest-path=/etc/kubelet.d/ "
+        "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf "
+        "--kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml "
+        "--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock "
+        "--pod-infra-container-image=registry.k8s.io/pause:3.10 --node-ip=10.0.0.1 "
+        "--node-labels=a=b --fail-swap-on=false --cgroup-driver=cgroupfs --register-node "
+        "--max-pods=110 --resolv-conf=/etc/resolv.conf --cert-dir=/var/lib/kubelet/pki "
+        "--runtime-request-timeout=2m --rotate-certificates --port=10250"
+    )
+    argv = command_line.split()
+    flags = ks.parse_flags(argv)
+    assert flags["pod-manifest-path"] == "/etc/kubelet.d/"
+    assert flags["runtime-request-timeout"] == 120.0
+    assert len(flags) == len(argv)
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("20s", 20.0),
+        ("1m30s", 90.0),
+        ("500ms", 0.5),
+        ("1h", 3600.0),
+        ("0", 0.0),
+        ("1.5s", 1.5),
+        ("2h45m", 9900.0),
+        ("100us", 0.0001),
+        ("-1s", -1.0),
+    ],
+)
+def test_go_durations(text, seconds) -> None:
+    assert ks.parse_go_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["20", "", "s", "1x", "1m30", "twenty seconds"])
+def test_bad_go_durations(text) -> None:
+    with pytest.raises(ValueError, match="time: "):
+        ks.parse_go_duration(text)
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+def kubelet_config(tmp_path: Path, **fields: Any) -> str:
+    doc = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", **fields}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def test_defaults_are_the_real_kubelets() -> None:
+    settings = ks.build_settings({}, {}, "My-Node1")
+    assert settings.node_name == "my-node1"  # lower-cased, as the kubelet does
+    assert (settings.file_check_frequency, settings.http_check_frequency) == (20.0, 20.0)
+    assert (settings.healthz_bind_address, settings.healthz_port) == ("127.0.0.1", 10248)
+    assert settings.read_only_port == 0
+    assert settings.root_dir == "/var/lib/kubelet"
+    assert settings.backoff_base == 10.0
+    assert ks.build_settings({"hostname-override": "Edge-7"}, {}, "ignored").node_name == "edge-7"
+
+
+def test_flag_overrides_config_field(tmp_path) -> None:
+    config = kubelet_config(
+        tmp_path,
+        staticPodPath="/etc/kubernetes/manifests",
+        healthzPort=10248,
+        fileCheckFrequency="40s",
+        readOnlyPort=10255,
+        staticPodURL="http://cfg/",
+    )
+    flags = ks.parse_flags(
+        [
+            f"--config={config}",
+            "--pod-manifest-path=/etc/kubelet.d",
+            "--healthz-port=20248",
+            "--file-check-frequency=5s",
+        ]
+    )
+    settings = ks.build_settings(flags, {}, NODE)
+    assert settings.manifest_path == "/etc/kubelet.d"
+    assert settings.healthz_port == 20248
+    assert settings.file_check_frequency == 5.0
+    assert settings.read_only_port == 10255  # no flag: the config field holds
+    assert settings.manifest_url == "http://cfg/"
+
+
+@pytest.mark.parametrize(
+    "config_fields, flags, expected",
+    [
+        ({}, [], 1.0),  # the lab's env var replaces the default ...
+        ({"fileCheckFrequency": "7s"}, [], 7.0),  # ... but not a config field ...
+        ({"fileCheckFrequency": "7s"}, ["--file-check-frequency=3s"], 3.0),  # ... nor a flag
+    ],
+)
+def test_lab_env_var_replaces_only_the_default(tmp_path, config_fields, flags, expected) -> None:
+    config = kubelet_config(tmp_path, **config_fields)
+    parsed = ks.parse_flags([f"--config={config}", *flags])
+    env = {"KUBELET_STANDIN_FILE_CHECK_FREQUENCY": "1s"}
+    assert ks.build_settings(parsed, env, NODE).file_check_frequency == expected
+
+
+def test_backoff_base_env_var(tmp_path) -> None:
+    assert ks.build_settings({}, {"KUBELET_STANDIN_BACKOFF_BASE": "0.5"}, NODE).backoff_base == 0.5
+
+
+def test_config_paths_are_relative_to_the_config_file_and_headers_are_lists(tmp_path) -> None:
+    config = kubelet_config(
+        tmp_path, staticPodPath="manifests", staticPodURLHeader={"X-Token": ["a", "b"]}
+    )
+    settings = ks.build_settings({"config": config}, {}, NODE)
+    assert settings.manifest_path == str(tmp_path / "manifests")
+    assert settings.manifest_url_header == {"X-Token": ["a", "b"]}
+    flags = ks.parse_flags([f"--config={config}", "--manifest-url-header=Y:c"])
+    assert ks.build_settings(flags, {}, NODE).manifest_url_header == {"Y": ["c"]}
+
+
+def test_missing_config_file_is_fatal(tmp_path, capsys) -> None:
+    assert ks.main([f"--config={tmp_path / 'nope.yaml'}"], env={}) == 1
+    err = capsys.readouterr().err
+    assert '"command failed"' in err and "nope.yaml" in err and "No such file" in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n",
+        "kind: KubeletConfiguration\nstaticPodPath: /m\n",  # no apiVersion
+        "- just\n- a list\n",
+        "staticPodPath: [unclosed\n",
+    ],
+)
+def test_config_that_is_not_a_kubelet_configuration_is_fatal(tmp_path, text, capsys) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ks.ConfigError, match="failed to load kubelet config file"):
+        ks.build_settings({"config": str(path)}, {}, NODE)
+    assert ks.main([f"--config={path}"], env={}) == 1
+
+
+def test_config_field_of_the_wrong_type_is_fatal(tmp_path) -> None:
+    config = kubelet_config(tmp_path, fileCheckFrequency=20)  # a number, not "20s"
+    with pytest.raises(ks.ConfigError, match="fileCheckFrequency"):
+        ks.build_settings({"config": config}, {}, NODE)
+
+
+def test_unknown_config_field_warns_and_continues(tmp_path, capsys) -> None:
+    config = kubelet_config(
+        tmp_path, staticPodPath="/m", clusterDNS=["10.96.0.10"], staticPodDir="/typo"
+    )
+    settings = ks.build_settings({"config": config}, {}, NODE)
+    assert settings.manifest_path == "/m"
+    err = capsys.readouterr().err
+    assert err.startswith("W") and 'field="staticPodDir"' in err
+    assert "clusterDNS" not in err  # a real field, merely unused
+
+
+# -- the file rules -----------------------------------------------------------------------
+
+
+def logged_errors(stderr: str) -> list[str]:
+    """The err="..." values of the log lines, unquoted."""
+    return [json.loads(value) for value in re.findall(r'err=("(?:[^"\\]|\\.)*")', stderr)]
+
+
+def listed(directory: Path) -> dict[str, str]:
+    """{pod name: file name} of what a fresh re-list of `directory` would run."""
+    pods = ks.FileSource(str(directory), NODE).relist()
+    return {pod.name: Path(pod.origin).name for pod in pods}
+
+
+def test_which_files_count(tmp_path, capsys) -> None:
+    files = {
+        "web.yaml": "a",
+        "web.yaml.bak": "b",
+        "web.yaml~": "c",
+        "4913": "d",
+        "web.json": "e",
+        ".web.yaml.swp": "f",
+    }
+    for name, pod_name in files.items():
+        pod = seed()
+        pod["metadata"]["name"] = pod_name  # distinct pods: no duplicate rule involved
+        write(tmp_path, name, pod if name != "web.json" else json.dumps(pod))
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub", "nested.yaml", seed())
+    pods = listed(tmp_path)
+    assert sorted(pods.values()) == ["4913", "web.json", "web.yaml", "web.yaml.bak", "web.yaml~"]
+    assert "not recursing into manifest path" in capsys.readouterr().err
+
+
+def test_file_over_10_mib_is_refused(tmp_path, capsys) -> None:
+    big = yaml.safe_dump(seed()) + "#" * (10 << 20) + "\n"
+    write(tmp_path, "big.yaml", big)
+    assert listed(tmp_path) == {}
+    err = capsys.readouterr().err
+    assert '"Could not process manifest file"' in err and "larger than 10 MiB" in err
+
+
+def test_missing_directory_gives_no_pods_and_is_logged(tmp_path, capsys) -> None:
+    source = ks.FileSource(str(tmp_path / "kubelet.d"), NODE)
+    assert source.relist() == []
+    assert "path does not exist, ignoring" in capsys.readouterr().err
+    (tmp_path / "kubelet.d").mkdir()
+    write(tmp_path / "kubelet.d", "static-web.yaml", seed())
+    assert [pod.name for pod in source.relist()] == [f"static-web-{NODE}"]
+
+
+def test_a_path_to_one_file_is_that_pod(tmp_path) -> None:
+    path = write(tmp_path, "only.yaml", seed())
+    assert [pod.origin for pod in ks.FileSource(str(path), NODE).relist()] == [str(path)]
+
+
+NOT_PODS = [
+    ("", "couldn't parse as pod"),
+    ("apiVersion: v1\nkind: Service\nmetadata: {name: x}\n", "couldn't parse as pod"),
+    ("apiVersion: apps/v1\nkind: Pod\nmetadata: {name: x}\n", "couldn't parse as pod"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: x\n", "couldn't parse as pod"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {labels: {a: b}}\n", "name is needed for the pod"),
+    (seed(containers=[]), "spec.containers: Required value"),
+    (seed(containers=[{"name": "web"}]), "spec.containers[0].image: Required value"),
+    (seed(containers=[{"image": "i"}]), "spec.containers[0].name: Required value"),
+    (seed(containers=[{"name": "Web", "image": "i"}]), "spec.containers[0].name: Invalid value"),
+    (
+        seed(containers=[{"name": "a", "image": "i"}, {"name": "a", "image": "i"}]),
+        'spec.containers[1].name: Duplicate value: "a"',
+    ),
+    (seed(restartPolicy="Sometimes"), 'spec.restartPolicy: Unsupported value: "Sometimes"'),
+    (
+        seed(containers=[{"name": "w", "image": "i", "env": [{"name": "N", "value": 1}]}]),
+        "spec.containers[0].env[0].value",
+    ),
+    (
+        seed(
+            containers=[
+                {"name": "w", "image": "i", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}
+            ]
+        ),
+        "spec.containers[0].volumeMounts[0].name: Not found",
+    ),
+]
+
+
+@pytest.mark.parametrize("content, reason", NOT_PODS)
+def test_files_that_are_not_valid_pods_are_refused_and_logged(
+    tmp_path, capsys, content, reason
+) -> None:
+    write(tmp_path, "static-web.yaml", content)
+    assert listed(tmp_path) == {}
+    err = capsys.readouterr().err
+    assert '"Could not process manifest file"' in err and "static-web.yaml" in err
+    assert any(reason in message for message in logged_errors(err)), err
+
+
+API_REFERENCES = [
+    ({"serviceAccountName": "builder"}, "serviceaccounts"),
+    ({"serviceAccountName": "default"}, "serviceaccounts"),
+    ({"imagePullSecrets": [{"name": "regcred"}]}, "secrets"),
+    ({"volumes": [{"name": "s", "secret": {"secretName": "tls"}}]}, "secrets"),
+    ({"volumes": [{"name": "c", "configMap": {"name": "cfg"}}]}, "configmaps"),
+    (
+        {"volumes": [{"name": "p", "projected": {"sources": [{"secret": {"name": "s"}}]}}]},
+        "secrets",
+    ),
+    (
+        {"volumes": [{"name": "p", "projected": {"sources": [{"configMap": {"name": "c"}}]}}]},
+        "configmaps",
+    ),
+    (
+        {
+            "volumes": [
+                {"name": "p", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}
+            ]
+        },
+        "serviceaccounts (via projected volumes)",
+    ),
+    (
+        {
+            "volumes": [
+                {"name": "p", "projected": {"sources": [{"clusterTrustBundle": {"path": "b"}}]}}
+            ]
+        },
+        "clustertrustbundles",
+    ),
+    (
+        {"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "c"}}]},
+        "persistentvolumeclaims",
+    ),
+    ({"resourceClaims": [{"name": "gpu"}]}, "resourceclaims"),
+    (
+        {
+            "containers": [
+                {
+                    "name": "w",
+                    "image": "i",
+                    "env": [
+                        {"name": "P", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+                    ],
+                }
+            ]
+        },
+        "secrets",
+    ),
+    (
+        {
+            "containers": [
+                {
+                    "name": "w",
+                    "image": "i",
+                    "env": [
+                        {"name": "P", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}
+                    ],
+                }
+            ]
+        },
+        "configmaps",
+    ),
+    (
+        {"containers": [{"name": "w", "image": "i", "envFrom": [{"secretRef": {"name": "s"}}]}]},
+        "secrets",
+    ),
+    (
+        {"containers": [{"name": "w", "image": "i", "envFrom": [{"configMapRef": {"name": "c"}}]}]},
+        "configmaps",
+    ),
+]
+
+
+@pytest.mark.parametrize("spec, resource", API_REFERENCES)
+def test_static_pods_may_not_reference_api_objects(tmp_path, capsys, spec, resource) -> None:
+    write(tmp_path, "static-web.yaml", seed(**spec))
+    assert listed(tmp_path) == {}
+    assert f"static pods may not reference {resource}" in capsys.readouterr().err
+
+
+def test_static_pods_may_not_have_ephemeral_containers(tmp_path, capsys) -> None:
+    write(tmp_path, "static-web.yaml", seed(ephemeralContainers=[{"name": "debug", "image": "i"}]))
+    assert listed(tmp_path) == {}
+    assert "spec.ephemeralContainers: Forbidden" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"hostNetwork": True, "restartPolicy": "OnFailure", "terminationGracePeriodSeconds": 5},
+        {
+            "volumes": [
+                {"name": "h", "hostPath": {"path": "/etc/kubernetes"}},
+                {"name": "e", "emptyDir": {}},
+                {"name": "d", "projected": {"sources": [{"downwardAPI": {"items": []}}]}},
+            ]
+        },
+        {
+            "containers": [
+                {
+                    "name": "w",
+                    "image": "i",
+                    "env": [
+                        {"name": "A", "value": "1"},
+                        {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                    ],
+                }
+            ]
+        },
+    ],
+)
+def test_pods_without_api_references_run(tmp_path, spec) -> None:
+    write(tmp_path, "static-web.yaml", seed(**spec))
+    assert listed(tmp_path) == {f"static-web-{NODE}": "static-web.yaml"}
+
+
+def test_duplicates_first_in_file_order_wins_so_a_stale_backup_beats_the_real_file(
+    tmp_path, capsys
+) -> None:
+    write(tmp_path, "static-web.yaml", seed())
+    stale = seed()
+    stale["metadata"]["labels"] = {"role": "stale"}
+    write(tmp_path, "static-web.bak.yaml", stale)  # sorts before static-web.yaml
+    write(tmp_path, "static-web.yaml.orig", seed())  # sorts after it
+    pods = ks.FileSource(str(tmp_path), NODE).relist()
+    assert [Path(pod.origin).name for pod in pods] == ["static-web.bak.yaml"]
+    assert pods[0].manifest["metadata"]["labels"] == {"role": "stale"}
+    err = capsys.readouterr().err
+    assert err.count("duplicate pod name, ignoring") == 2
+    assert 'path="' + str(tmp_path / "static-web.yaml") + '"' in err
+
+
+def test_other_namespace_is_not_a_duplicate(tmp_path) -> None:
+    write(tmp_path, "a.yaml", seed())
+    other = seed()
+    other["metadata"]["namespace"] = "kube-system"
+    write(tmp_path, "b.yaml", other)
+    pods = ks.FileSource(str(tmp_path), NODE).relist()
+    assert sorted(pod.full_name for pod in pods) == [
+        f"default/static-web-{NODE}",
+        f"kube-system/static-web-{NODE}",
+    ]
+
+
+def test_unparseable_file_drops_its_pod_on_relist_but_not_on_an_inotify_event(tmp_path) -> None:
+    path = write(tmp_path, "static-web.yaml", seed())
+    source = ks.FileSource(str(tmp_path), NODE)
+    uid = source.relist()[0].uid
+    path.write_text("apiVersion: v1\nkind: Po")  # caught half-written
+    assert [pod.uid for pod in source.relist(after_event=True)] == [uid]
+    assert source.relist() == []  # the periodic re-list kills it
+
+
+# -- names and UIDs -----------------------------------------------------------------------
+
+
+def pod_at(directory: Path, name: str, pod: Any, node: str = NODE):
+    return ks.read_manifest_file(str(write(directory, name, pod)), node)
+
+
+def test_names_namespace_and_annotations(tmp_path) -> None:
+    pod = pod_at(tmp_path, "static-web.yaml", seed())
+    assert (pod.name, pod.namespace, pod.restart_policy) == (
+        "static-web-my-node1",
+        "default",
+        "Always",
+    )
+    assert len(pod.uid) == 32 and int(pod.uid, 16) >= 0
+    annotations = pod.annotations("2025-01-01T00:00:00Z")
+    assert annotations["kubernetes.io/config.hash"] == pod.uid
+    assert annotations["kubernetes.io/config.source"] == "file"
+    assert annotations["kubernetes.io/config.seen"] == "2025-01-01T00:00:00Z"
+    assert ks.container_name("web", pod, 3) == f"k8s_web_static-web-my-node1_default_{pod.uid}_3"
+    assert ks.container_name("POD", pod, 0) == f"k8s_POD_static-web-my-node1_default_{pod.uid}_0"
+
+
+def test_uid_is_stable_for_same_content_at_same_path(tmp_path) -> None:
+    first = pod_at(tmp_path, "static-web.yaml", seed()).uid
+    assert pod_at(tmp_path, "static-web.yaml", seed()).uid == first
+    # Formatting, key order and comments are not content.
+    reordered = "# the web pod\n" + json.dumps(dict(reversed(list(seed().items()))), indent=4)
+    assert pod_at(tmp_path, "static-web.yaml", reordered).uid == first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: pod_at(d, "renamed.yaml", seed()),
+        lambda d: pod_at(d, "static-web.yaml", seed(), node="my-node2"),
+        lambda d: pod_at(d, "static-web.yaml", seed(restartPolicy="Always")),
+        lambda d: pod_at(
+            d, "static-web.yaml", seed(containers=[{"name": "web", "image": "nginx:2"}])
+        ),
+    ],
+    ids=["renamed file", "other node", "explicit default", "new image"],
+)
+def test_uid_changes_with_path_node_or_content(tmp_path, change) -> None:
+    original = pod_at(tmp_path, "static-web.yaml", seed()).uid
+    assert change(tmp_path).uid != original
+
+
+def test_url_pods_podlist_and_single_pod() -> None:
+    body = yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "PodList",
+            "items": [
+                {"metadata": {"name": "a"}, "spec": SEED["spec"]},
+                {"metadata": {"name": "b", "namespace": "kube-system"}, "spec": SEED["spec"]},
+            ],
+        }
+    ).encode()
+    pods = ks.pods_from_url_body(body, "http://cfg/pods", NODE)
+    assert [(p.full_name, p.source) for p in pods] == [
+        (f"default/a-{NODE}", "http"),
+        (f"kube-system/b-{NODE}", "http"),
+    ]
+    single = ks.pods_from_url_body(json.dumps(seed()).encode(), "http://cfg/pods", NODE)
+    assert [p.name for p in single] == [f"static-web-{NODE}"]
+
+
+def test_one_bad_pod_rejects_the_whole_url_body() -> None:
+    body = json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "PodList",
+            "items": [
+                {"metadata": {"name": "a"}, "spec": SEED["spec"]},
+                {"metadata": {"name": "b"}, "spec": {**SEED["spec"], "serviceAccountName": "x"}},
+            ],
+        }
+    ).encode()
+    with pytest.raises(ks.ManifestError, match="serviceaccounts"):
+        ks.pods_from_url_body(body, "http://cfg/pods", NODE)
+
+
+def test_container_labels_are_cri_dockerds(tmp_path) -> None:
+    pod = pod_at(tmp_path, "static-web.yaml", seed(terminationGracePeriodSeconds=5))
+    sandbox = ks.sandbox_config(pod, pod.annotations("2025-01-01T00:00:00Z"))
+    assert sandbox["Labels"] == {
+        "role": "myrole",
+        "io.kubernetes.pod.name": "static-web-my-node1",
+        "io.kubernetes.pod.namespace": "default",
+        "io.kubernetes.pod.uid": pod.uid,
+        "io.kubernetes.container.name": "POD",
+        "io.kubernetes.docker.type": "podsandbox",
+        "annotation.kubernetes.io/config.hash": pod.uid,
+        "annotation.kubernetes.io/config.source": "file",
+        "annotation.kubernetes.io/config.seen": "2025-01-01T00:00:00Z",
+    }
+    assert sandbox["Image"] == "spctl-lab/pause:latest"
+    assert sandbox["Entrypoint"] == ["/bin/sleep", "2147483647"]
+    assert sandbox["HostConfig"]["NetworkMode"] == "bridge"
+    app = ks.app_config(pod, pod.spec["containers"][0], "sandbox-id", 2, ["/h:/c:ro"])
+    assert app["Labels"] == {
+        "io.kubernetes.pod.name": "static-web-my-node1",
+        "io.kubernetes.pod.namespace": "default",
+        "io.kubernetes.pod.uid": pod.uid,
+        "io.kubernetes.container.name": "web",
+        "io.kubernetes.docker.type": "container",
+        "io.kubernetes.sandbox.id": "sandbox-id",
+        "annotation.io.kubernetes.container.restartCount": "2",
+        "annotation.io.kubernetes.pod.terminationGracePeriod": "5",
+    }
+    assert app["HostConfig"]["NetworkMode"] == "container:sandbox-id"
+    assert app["HostConfig"]["Binds"] == ["/h:/c:ro"]
+
+
+def test_command_args_env_and_host_network(tmp_path) -> None:
+    container = {
+        "name": "job",
+        "image": "i",
+        "command": ["/bin/sh", "-c"],
+        "args": ["echo hi"],
+        "env": [{"name": "A", "value": "1"}],
+        "workingDir": "/w",
+        "securityContext": {"privileged": True},
+    }
+    pod = pod_at(tmp_path, "job.yaml", seed(hostNetwork=True, containers=[container]))
+    app = ks.app_config(pod, container, "sb", 0, [])
+    assert (app["Entrypoint"], app["Cmd"], app["Env"]) == (["/bin/sh", "-c"], ["echo hi"], ["A=1"])
+    assert (app["WorkingDir"], app["HostConfig"]["Privileged"]) == ("/w", True)
+    assert app["HostConfig"]["NetworkMode"] == "host"
+    assert ks.sandbox_config(pod, {})["HostConfig"]["NetworkMode"] == "host"
+
+
+def test_emptydir_lives_under_the_root_dir(tmp_path) -> None:
+    container = {
+        "name": "w",
+        "image": "i",
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }
+    pod = pod_at(
+        tmp_path, "p.yaml", seed(containers=[container], volumes=[{"name": "data", "emptyDir": {}}])
+    )
+    binds = ks.prepare_binds(pod, container, str(tmp_path / "root"))
+    source = tmp_path / "root" / "pods" / pod.uid / "volumes" / "emptydir" / "data"
+    assert binds == [f"{source}:/data"] and source.is_dir()
+
+
+# -- what runs ------------------------------------------------------------------------------
+
+
+def api_entry(name: str, state: str = "running", **labels: str) -> dict[str, Any]:
+    _, container, pod, namespace, uid, _attempt = name.split("_")
+    base = {
+        "io.kubernetes.pod.name": pod,
+        "io.kubernetes.pod.namespace": namespace,
+        "io.kubernetes.pod.uid": uid,
+        "io.kubernetes.container.name": container,
+    }
+    return {
+        "Id": name,
+        "Names": ["/" + name],
+        "State": state,
+        "Created": 0,
+        "Labels": {**base, **labels},
+    }
+
+
+def test_group_by_pod_sorts_attempts_and_ignores_others() -> None:
+    entries = [
+        api_entry("k8s_web_static-web-my-node1_default_u1_0", "exited"),
+        api_entry("k8s_web_static-web-my-node1_default_u1_2"),
+        api_entry("k8s_web_static-web-my-node1_default_u1_1", "exited"),
+        api_entry("k8s_POD_static-web-my-node1_default_u1_0"),
+        api_entry("k8s_web_static-web-my-node2_default_u2_0"),  # another node's pod
+        {"Id": "x", "Names": ["/registry"], "State": "running", "Labels": {"app": "registry"}},
+    ]
+    pods = ks.group_by_pod(entries, NODE)
+    assert list(pods) == ["u1"]
+    assert [c.attempt for c in pods["u1"].containers["web"]] == [2, 1, 0]
+    assert pods["u1"].sandbox is not None and pods["u1"].sandbox.alive
+
+
+class CrashingContainer:
+    """A container that dies `runtime` seconds after each start, on a simulated clock."""
+
+    def __init__(self, backoff) -> None:
+        self.backoff, self.now = backoff, 0.0
+
+    def crash(self, times: int, runtime: float = 0.1) -> list[float]:
+        """How long each restart waits."""
+        waits = []
+        for _ in range(times):
+            exited = self.now + runtime
+            wait = self.backoff.remaining("web", exited, exited)
+            waits.append(round(wait, 6))
+            self.now = exited + wait
+            self.backoff.restarted("web", exited, self.now)
+        return waits
+
+
+def test_backoff_schedule_is_the_kubelets() -> None:
+    waits = CrashingContainer(ks.RestartBackoff()).crash(9)
+    assert waits == [0, 10, 20, 40, 80, 160, 300, 300, 300]
+
+
+def test_backoff_base_for_tests() -> None:
+    assert CrashingContainer(ks.RestartBackoff(initial=1)).crash(5) == [0, 1, 2, 4, 8]
+
+
+@pytest.mark.parametrize("runtime, waits", [(599, [160, 300]), (601, [0, 10])])
+def test_backoff_resets_after_ten_minutes_of_running(runtime, waits) -> None:
+    container = CrashingContainer(ks.RestartBackoff())
+    assert container.crash(5) == [0, 10, 20, 40, 80]
+    assert container.crash(1, runtime=runtime) + container.crash(1) == waits
+
+
+def test_backoff_counts_from_the_exit() -> None:
+    backoff = ks.RestartBackoff()
+    backoff.restarted("web", 0.0, 0.0)  # first restart, immediate: next waits 10 s
+    assert backoff.remaining("web", exited_at=5.0, now=5.0) == 10.0
+    assert backoff.remaining("web", exited_at=5.0, now=12.0) == 3.0
+    assert backoff.remaining("web", exited_at=5.0, now=15.0) == 0.0
+
+
+def state(kind: str, exit_code: int = 0, last: bool = False) -> dict[str, Any]:
+    if kind == "terminated":
+        return {"state": {"terminated": {"exitCode": exit_code}}, "lastState": {}}
+    if kind == "crashloop":
+        return {
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": exit_code}},
+        }
+    return {"state": {kind: {}}, "lastState": {}}
+
+
+@pytest.mark.parametrize(
+    "policy, statuses, phase",
+    [
+        ("Always", [state("running")], "Running"),
+        ("Always", [state("waiting")], "Pending"),
+        ("Always", [state("running"), state("waiting")], "Pending"),
+        ("Always", [state("running"), state("crashloop", 1)], "Running"),
+        ("Always", [state("terminated", 0)], "Running"),  # about to be restarted
+        ("Never", [state("terminated", 0)], "Succeeded"),
+        ("Never", [state("terminated", 0), state("terminated", 2)], "Failed"),
+        ("OnFailure", [state("terminated", 0), state("terminated", 0)], "Succeeded"),
+        ("OnFailure", [state("terminated", 1)], "Running"),  # will be restarted
+        ("Never", [state("running"), state("terminated", 1)], "Running"),
+        ("Always", [], "Pending"),
+    ],
+)
+def test_pod_phase(policy, statuses, phase) -> None:
+    assert ks.pod_phase(policy, statuses) == phase
+
+
+def test_container_detail_from_inspect() -> None:
+    info = {
+        "State": {
+            "Status": "exited",
+            "ExitCode": 137,
+            "StartedAt": "2025-01-01T00:00:00.5Z",
+            "FinishedAt": "2025-01-01T00:00:10.25Z",
+        }
+    }
+    detail = ks.ContainerDetail.from_inspect(info)
+    assert (detail.exit_code, detail.reason) == (137, "Error")
+    assert detail.finished_epoch() == pytest.approx(1735689610.25)
+    never_ran = ks.ContainerDetail.from_inspect(
+        {
+            "State": {
+                "Status": "created",
+                "ExitCode": 0,
+                "Error": "exec: not found",
+                "StartedAt": "0001-01-01T00:00:00Z",
+                "FinishedAt": "0001-01-01T00:00:00Z",
+            }
+        }
+    )
+    assert (never_ran.exit_code, never_ran.reason, never_ran.started_at) == (128, "StartError", "")

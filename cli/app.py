@@ -20,6 +20,7 @@ OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
 class App:
     inventory_path: Optional[Path] = None
     quiet: bool = False
+    interrupted: bool = False
     # Tables are data: when stdout is not a terminal, never truncate them to 80 columns.
     out: Console = field(
         default_factory=lambda: Console(

@@ -46,6 +46,8 @@ def _finish(
 
     if not app.emit(outcome_dicts(results), fmt):
         print_outcomes(app, results, dry_run, show_diff)
+    if app.interrupted:
+        sys.exit(130)
     if any(r.failed for r in results):
         sys.exit(1)
 

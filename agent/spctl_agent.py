@@ -637,6 +637,13 @@ def apply_kubelet(change: dict) -> dict:
     def restart() -> None:
         if change.get("daemon_reload"):
             systemctl("daemon-reload")
+        # A unit that failed to start several times hits its start limit, and systemd
+        # would then refuse this restart too (the rollback's restart above all).
+        subprocess.run(
+            ["systemctl", "reset-failed", unit + ".service"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         systemctl("restart", unit + ".service")
 
     try:
@@ -712,7 +719,9 @@ class PodChange:
         self.expected = spec.get("expected_sha256")
         self.kubelet_name = "%s-%s" % (self.name, node_name)
         self.previous = None  # bytes of the file before this change, None if absent
-        self.before_uid = None
+        self.before_uid = None  # the pod being replaced: the new one has another UID
+        self.want_uid = None  # set for a rollback: the pod that must come back
+        self.original_uid = None
         self.result = {
             "name": self.name,
             "action": self.action,
@@ -773,13 +782,23 @@ class PodChange:
 
 
 def pod_settled(change: PodChange, pods: list, stable_since: dict, stable_for: float, now: float):
-    """None while waiting, True when done, or an error string when the pod failed."""
-    pod = find_pod(pods, change.kubelet_name)
+    """None while waiting, True when done, or an error string when the pod failed.
+
+    While one pod replaces another both can exist under the same name for a moment; the
+    one that counts is the pod with the expected UID (a rollback puts the old content back
+    at the same path, so the old pod's UID returns), or else any UID but the replaced one.
+    """
+    same_name = [p for p in pods if p["pod"] == change.kubelet_name]
     if change.action == "remove":
-        return True if pod is None else None
-    if pod is None or pod["uid"] == change.before_uid:
+        return True if not same_name else None
+    if change.want_uid:
+        candidates = [p for p in same_name if p["uid"] == change.want_uid]
+    else:
+        candidates = [p for p in same_name if p["uid"] != change.before_uid]
+    if not candidates:
         stable_since.pop(change.name, None)
         return None
+    pod = max(candidates, key=lambda p: p["phase"] == "Running")
     if pod["phase"] == "Failed":
         return "the pod failed (%s)" % _container_summary(pod)
     if pod["phase"] != "Running":
@@ -787,8 +806,11 @@ def pod_settled(change: PodChange, pods: list, stable_since: dict, stable_for: f
         if pod["restarts"] >= 2:
             return "containers keep restarting (%s)" % _container_summary(pod)
         return None
-    first = stable_since.setdefault(change.name, (now, pod["restarts"]))
-    if pod["restarts"] != first[1]:
+    first = stable_since.setdefault(change.name, (now, pod["uid"], pod["restarts"]))
+    if first[1] != pod["uid"]:
+        stable_since[change.name] = (now, pod["uid"], pod["restarts"])
+        return None
+    if pod["restarts"] != first[2]:
         return "containers keep restarting (%s)" % _container_summary(pod)
     return True if now - first[0] >= stable_for else None
 
@@ -851,10 +873,11 @@ def apply(request: dict) -> dict:
         current = runtime_pods()["pods"]
         for change in changes:
             pod = find_pod(current, change.kubelet_name)
+            change.original_uid = pod["uid"] if pod else None
             if change.action in ("update", "rollback"):
                 # The new pod is the one with another UID; until then the old one may
                 # still be running and must not be taken for it.
-                change.before_uid = pod["uid"] if pod else None
+                change.before_uid = change.original_uid
         state = load_state()
         written = []
         try:
@@ -886,6 +909,7 @@ def apply(request: dict) -> dict:
             # until that pod runs again before reporting.
             for change in failed:
                 change.before_uid = None
+                change.want_uid = change.original_uid
                 change.action = "remove" if change.previous is None else "restore"
             restored = wait_for(failed, timeout, stable_for)
             for change in failed:

@@ -12,6 +12,7 @@ from typing import Any, Optional
 import click
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
 
@@ -27,15 +28,17 @@ class App:
             highlight=False, width=None if sys.stdout.isatty() else 1000
         )
     )
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    # Messages are never hard-wrapped: an error must stay greppable and copyable.
+    err: Console = field(
+        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
+    )
 
     def progress(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"[dim]spctl:[/dim] {message}", markup=True, highlight=False)
+            self.err.print(f"[dim]spctl:[/dim] {escape(message)}")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {click.style('', reset=False)}", end="")
-        self.err.print(message, markup=False)
+        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
     def emit(self, data: Any, fmt: str) -> bool:
         """Print machine output and return True; return False for the table formats."""

@@ -31,6 +31,7 @@ def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:
         app.err.print(
             "spctl: interrupted; the nodes in flight finished, the others were not started"
         )
+        app.interrupted = True
     return results
 
 
@@ -40,7 +41,6 @@ def _finish(
     fmt: str,
     dry_run: bool = False,
     show_diff: bool = False,
-    interrupted: bool = False,
 ) -> None:
     from ..report import outcome_dicts, print_outcomes
 
@@ -181,7 +181,7 @@ def diff(
                 )
     for r in results:
         if r.failed:
-            app.err.print(f"{r.node}: {r.error}")
+            app.err.print(f"{r.node}: {r.error}", markup=False)
     if any(r.failed for r in results):
         sys.exit(2)
     sys.exit(1 if changed else 0)

@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 
 STATE_DIR = "/var/lib/spctl"
@@ -257,9 +258,13 @@ def guess_pod_name(data: bytes):
     return None
 
 
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def healthz(url: str) -> bool:
+    # The kubelet answers on loopback: never through an http_proxy from the environment.
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL)
+        with _NO_PROXY.open(url, timeout=2) as response:  # noqa: S310 (loopback URL)
             return response.status == 200
     except Exception:
         return False
@@ -348,15 +353,42 @@ def _attempt(name: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+# Where distributions put crictl when it is not on PATH (sudo's secure_path often hides
+# /usr/local/bin), and the crictl configuration that points it at their containerd.
+CRICTL_DIRS = (
+    "/usr/local/bin",
+    "/usr/bin",
+    "/var/lib/rancher/rke2/bin",
+    "/var/lib/rancher/k3s/data/current/bin",
+)
+CRICTL_CONFIGS = (
+    "/var/lib/rancher/k3s/agent/etc/crictl.yaml",
+    "/var/lib/rancher/rke2/agent/etc/crictl.yaml",
+)
+
+
+def find_crictl():
+    return shutil.which("crictl") or shutil.which("crictl", path=os.pathsep.join(CRICTL_DIRS))
+
+
 def pods_from_crictl() -> dict:
+    binary = find_crictl()
+    config = [c for c in CRICTL_CONFIGS if os.path.exists(c)]
+    base = [binary] + (
+        ["--config", config[0]] if config and not os.path.exists("/etc/crictl.yaml") else []
+    )
+
     def crictl(*args):
-        proc = subprocess.run(
-            ["crictl"] + list(args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=30,
-        )
+        try:
+            proc = subprocess.run(
+                base + list(args),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=30,
+            )
+        except subprocess.TimeoutExpired:
+            raise AgentError("crictl %s did not answer within 30s" % " ".join(args)) from None
         if proc.returncode != 0:
             raise AgentError("crictl %s failed: %s" % (" ".join(args), proc.stderr.strip()))
         return json.loads(proc.stdout or "{}")
@@ -405,7 +437,7 @@ def runtime_pods() -> dict:
     sources = []
     if os.path.exists(DOCKER_SOCKET):
         sources.append(("docker", lambda: pods_from_docker(docker_containers(DOCKER_SOCKET))))
-    if shutil.which("crictl"):
+    if find_crictl():
         sources.append(("crictl", pods_from_crictl))
     if not sources:
         return {
@@ -414,16 +446,24 @@ def runtime_pods() -> dict:
             "pods": [],
         }
     errors = []
+    answers = []
     for runtime, read in sources:
         try:
             grouped = read()
         except Exception as exc:  # a runtime that does not answer is a fact, not a crash
             errors.append("%s: %s" % (runtime, exc))
             continue
-        pods = []
-        for (namespace, name, uid), pod in sorted(grouped.items()):
-            pods.append(summarize_pod(namespace, name, uid, pod))
-        return {"runtime": runtime, "error": None, "pods": pods}
+        pods = [
+            summarize_pod(ns, name, uid, pod) for (ns, name, uid), pod in sorted(grouped.items())
+        ]
+        answers.append({"runtime": runtime, "error": None, "pods": pods})
+    # A node may have docker installed beside a containerd kubelet: the runtime that shows
+    # Kubernetes pods is the kubelet's.
+    for answer in answers:
+        if answer["pods"]:
+            return answer
+    if answers:
+        return answers[0]
     return {"runtime": None, "error": "; ".join(errors), "pods": []}
 
 
@@ -519,23 +559,19 @@ def facts(request: dict) -> dict:
 
 
 def lock_holder():
+    """Who holds the node lock, or None. Only reads: taking the lock to test it would make
+    a concurrent deploy fail for no reason."""
     text = read_text(LOCK_FILE + ".holder")
     if not text:
         return None
-    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600) if os.path.isdir(STATE_DIR) else None
-    if fd is None:
-        return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None  # nobody holds it; the holder file is stale
-    except OSError:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return {"holder": text.strip()}
-    finally:
-        os.close(fd)
+        holder = json.loads(text)
+    except ValueError:
+        return {"holder": text.strip()}
+    pid = holder.get("pid") if isinstance(holder, dict) else None
+    if isinstance(pid, int) and not os.path.exists("/proc/%d" % pid):
+        return None  # left by an agent that was killed; the kernel released its flock
+    return holder
 
 
 class NodeLock:
@@ -590,13 +626,16 @@ class NodeLock:
 
 
 def systemctl(*args: str) -> None:
-    proc = subprocess.run(
-        ["systemctl"] + list(args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=120,
-    )
+    try:
+        proc = subprocess.run(
+            ["systemctl"] + list(args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        raise AgentError("systemctl %s did not finish within 120s" % " ".join(args)) from None
     if proc.returncode != 0:
         raise AgentError("systemctl %s failed: %s" % (" ".join(args), proc.stderr.strip()))
 
@@ -614,25 +653,36 @@ def wait_healthy(unit: str, url: str, timeout: float) -> bool:
     return False
 
 
+def check_kubelet_files(change: dict) -> None:
+    for f in change["files"]:
+        content = read_original(f["path"])[0]
+        current_sha = sha256_bytes(content) if content is not None else None
+        if current_sha != f.get("expected_sha256"):
+            raise AgentError("%s changed on the node since spctl read it; rerun" % f["path"])
+
+
+def read_original(path: str):
+    """(bytes, mode) of a file, or (None, 0o644) when it does not exist."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(), os.fstat(fh.fileno()).st_mode & 0o7777
+    except FileNotFoundError:
+        return None, 0o644
+
+
 def apply_kubelet(change: dict) -> dict:
     """Write the kubelet's configuration files, restart it and wait for healthz; on
     failure put every file back, restart again and report."""
     unit = change["unit"]
     url = change.get("healthz_url") or DEFAULT_HEALTHZ
     timeout = float(change.get("timeout", 90))
-    originals = []
-    for f in change["files"]:
-        current = read_text(f["path"])
-        current_sha = sha256_bytes(current.encode()) if current is not None else None
-        if current_sha != f.get("expected_sha256"):
-            raise AgentError("%s changed on the node since spctl read it; rerun" % f["path"])
-        originals.append((f["path"], current))
+    originals = [(f["path"],) + read_original(f["path"]) for f in change["files"]]
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    for path, content in originals:
+    for path, content, _mode in originals:
         if content is not None:
             backup = os.path.join(BACKUP_DIR, "kubelet", stamp + path)
             os.makedirs(os.path.dirname(backup), exist_ok=True)
-            atomic_write(backup, content.encode(), 0o600)
+            atomic_write(backup, content, 0o600)
 
     def restart() -> None:
         if change.get("daemon_reload"):
@@ -647,30 +697,29 @@ def apply_kubelet(change: dict) -> dict:
         systemctl("restart", unit + ".service")
 
     try:
-        for f in change["files"]:
+        for f, (_path, _content, mode) in zip(change["files"], originals):
             os.makedirs(os.path.dirname(f["path"]), exist_ok=True)
-            atomic_write(f["path"], f["content"].encode(), int(f.get("mode", 0o644)))
+            atomic_write(f["path"], f["content"].encode(), mode)
         restart()
         if wait_healthy(unit, url, timeout):
             return {"restarted": True}
         problem = (
             "the kubelet did not become healthy within %ds after the configuration change" % timeout
         )
-    except AgentError as exc:
+    except Exception as exc:  # whatever went wrong, the previous configuration goes back
         problem = str(exc)
     # Roll back: the previous configuration, a restart, and a wait for it to be healthy again.
-    for path, content in originals:
-        if content is None:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        else:
-            atomic_write(path, content.encode())
     try:
+        for path, content, mode in originals:
+            if content is None:
+                if os.path.exists(path):
+                    os.unlink(path)
+            else:
+                atomic_write(path, content, mode)
         restart()
         recovered = wait_healthy(unit, url, timeout)
-    except AgentError:
+    except Exception as exc:
+        problem += "; restoring failed too: %s" % exc
         recovered = False
     raise AgentError(
         "%s; previous configuration restored%s. See `journalctl -u %s` on the node"
@@ -690,7 +739,8 @@ def apply_kubelet(change: dict) -> dict:
 def backup_manifest(pod: str, content: bytes) -> str:
     directory = os.path.join(BACKUP_DIR, "manifests", pod)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "%06dZ" % (time.time() % 1 * 1e6)
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + "%06dZ" % (now % 1 * 1e6)
     path = os.path.join(directory, stamp + ".yaml")
     atomic_write(path, content, 0o600)
     for old in backups_of(pod)[KEEP_BACKUPS:]:
@@ -709,18 +759,24 @@ def find_pod(pods: list, kubelet_name: str):
 
 
 class PodChange:
-    """One manifest's transaction: the file, what was there, and how to undo it."""
+    """One manifest's transaction: the file, what was there, and how to undo it.
+
+    Actions: create, update, remove, rollback (the newest backup that differs goes back),
+    and adopt (the file already holds this pod in other bytes, or was not written by
+    spctl: it is rewritten as rendered and owned from now on; the pod does not change).
+    """
 
     def __init__(self, spec: dict, directory: str, node_name: str) -> None:
         self.name = spec["pod"]
-        self.action = spec["action"]  # create | update | remove | rollback | adopt
+        self.action = spec["action"]
         self.path = os.path.join(directory, spec["file"])
         self.content = spec.get("content", "").encode()
         self.expected = spec.get("expected_sha256")
         self.kubelet_name = "%s-%s" % (self.name, node_name)
         self.previous = None  # bytes of the file before this change, None if absent
+        self.was_owned = None  # the state entry before this change
         self.before_uid = None  # the pod being replaced: the new one has another UID
-        self.want_uid = None  # set for a rollback: the pod that must come back
+        self.want_uid = None  # the pod that must (still) run: after adopt, after a rollback
         self.original_uid = None
         self.result = {
             "name": self.name,
@@ -730,17 +786,20 @@ class PodChange:
             "error": None,
         }
 
-    def check(self) -> None:
+    def check(self, state: dict) -> None:
+        """Read what is there now and refuse when it is not what the plan was made from."""
         try:
             with open(self.path, "rb") as fh:
                 self.previous = fh.read()
         except FileNotFoundError:
             self.previous = None
+        self.was_owned = state["manifests"].get(self.path)
         current = sha256_bytes(self.previous) if self.previous is not None else None
+        if current != self.expected:
+            raise AgentError("%s changed on the node since spctl read it; rerun" % self.path)
         if self.action == "rollback":
-            backups = backups_of(self.name)
             candidates = []
-            for name in backups:
+            for name in backups_of(self.name):
                 with open(os.path.join(BACKUP_DIR, "manifests", self.name, name), "rb") as fh:
                     data = fh.read()
                 if data != self.previous:
@@ -748,15 +807,11 @@ class PodChange:
             if not candidates:
                 raise AgentError("%s: no earlier version backed up on this node" % self.name)
             self.content = candidates[0]
-        elif current != self.expected:
-            raise AgentError("%s changed on the node since spctl read it; rerun" % self.path)
 
     def write(self, state: dict) -> None:
         if self.previous is not None and self.action != "adopt":
             backup_manifest(self.name, self.previous)
-        if self.action == "adopt":
-            state["manifests"][self.path] = {"pod": self.name, "sha256": self.expected}
-        elif self.action == "remove":
+        if self.action == "remove":
             os.unlink(self.path)
             fsync_dir(os.path.dirname(self.path))
             state["manifests"].pop(self.path, None)
@@ -766,18 +821,16 @@ class PodChange:
         save_state(state)
 
     def undo(self, state: dict) -> None:
+        """Put back exactly what was there, ownership included."""
         if self.previous is None:
-            try:
+            if os.path.lexists(self.path):
                 os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+        elif self.action == "remove" or read_original(self.path)[0] != self.previous:
+            atomic_write(self.path, self.previous)
+        if self.was_owned is None:
             state["manifests"].pop(self.path, None)
         else:
-            atomic_write(self.path, self.previous)
-            state["manifests"][self.path] = {
-                "pod": self.name,
-                "sha256": sha256_bytes(self.previous),
-            }
+            state["manifests"][self.path] = self.was_owned
         save_state(state)
 
 
@@ -861,15 +914,21 @@ def apply(request: dict) -> dict:
     timeout = float(request.get("timeout", 300))
     stable_for = float(request.get("stable_for", 5))
     answer = {"kubelet_restarted": False, "pods": []}
+    specs = request.get("changes") or []
+    if (specs or request.get("wait_running")) and not directory:
+        raise AgentError("no manifest directory given for the pods to change")
     with NodeLock(request.get("holder", "spctl"), float(request.get("wait_lock", 0))):
+        # Every check comes before any write: a plan made from stale facts changes nothing.
+        state = load_state()
+        changes = [PodChange(spec, directory, node_name) for spec in specs]
+        for change in changes:
+            change.check(state)
         if request.get("kubelet"):
+            check_kubelet_files(request["kubelet"])
             answer["kubelet_restarted"] = apply_kubelet(request["kubelet"])["restarted"]
         if directory:
             os.makedirs(directory, exist_ok=True)
             remove_stale_temporaries(directory)
-        changes = [PodChange(spec, directory, node_name) for spec in request.get("changes") or []]
-        for change in changes:
-            change.check()
         current = runtime_pods()["pods"]
         for change in changes:
             pod = find_pod(current, change.kubelet_name)
@@ -878,32 +937,42 @@ def apply(request: dict) -> dict:
                 # The new pod is the one with another UID; until then the old one may
                 # still be running and must not be taken for it.
                 change.before_uid = change.original_uid
-        state = load_state()
+            elif change.action == "adopt":
+                change.want_uid = change.original_uid  # same pod: the kubelet hashes the parsed pod
         written = []
         try:
             for change in changes:
-                change.write(state)
                 written.append(change)
+                change.write(state)
         except OSError as exc:
             # A full disk or a read-only directory: undo what was written, keep the old pods.
-            for change in reversed(written):
-                change.undo(state)
+            problems = undo_all(reversed(written), state)
             remove_stale_temporaries(directory)
+            done = (
+                "the kubelet was reconfigured and restarted, but no manifest was changed"
+                if answer["kubelet_restarted"]
+                else "nothing was changed"
+            )
             raise AgentError(
-                "cannot write %s: %s; nothing was changed" % (change.path, exc.strerror)
+                "cannot write %s: %s; %s%s"
+                % (change.path, exc.strerror or exc, done, "".join("; " + p for p in problems))
             ) from None
         waits = list(changes)
         for name in request.get("wait_running") or []:
-            extra = PodChange(
-                {"pod": name, "action": "unchanged", "file": name + ".yaml"}, directory, node_name
+            waits.append(
+                PodChange(
+                    {"pod": name, "action": "unchanged", "file": name + ".yaml"},
+                    directory,
+                    node_name,
+                )
             )
-            waits.append(extra)
         outcome = wait_for(waits, timeout, stable_for) if waits else {}
         failed = [c for c in changes if outcome.get(c.name) is not True]
         for change in failed:
             change.result["error"] = outcome[change.name]
-            change.undo(state)
             change.result["rolled_back"] = True
+        for problem in undo_all(failed, state):
+            answer.setdefault("errors", []).append(problem)
         if failed:
             # The previous version is back at the same path, so it gets its old UID: wait
             # until that pod runs again before reporting.
@@ -932,6 +1001,17 @@ def apply(request: dict) -> dict:
     return answer
 
 
+def undo_all(changes, state: dict) -> list:
+    """Undo each change; one that cannot be undone does not stop the others."""
+    problems = []
+    for change in changes:
+        try:
+            change.undo(state)
+        except OSError as exc:
+            problems.append("could not restore %s: %s" % (change.path, exc.strerror or exc))
+    return problems
+
+
 # -- entry point --------------------------------------------------------------------------------
 
 OPS = {"facts": facts, "apply": apply}
@@ -956,6 +1036,9 @@ def main() -> int:
         answer = {"ok": False, "error": str(exc)}
     except OSError as exc:
         answer = {"ok": False, "error": "%s: %s" % (exc.filename or "I/O", exc.strerror or exc)}
+    except Exception as exc:  # a bug: still one JSON answer, and the traceback on stderr
+        traceback.print_exc()
+        answer = {"ok": False, "error": "agent internal error: %s: %s" % (type(exc).__name__, exc)}
     try:
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()

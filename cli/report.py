@@ -27,6 +27,10 @@ def outcome_dicts(results: list[NodeResult[Outcome]]) -> dict[str, Any]:
                     "kubelet_restarted": False,
                     "started": r.started,
                     "error": r.error,
+                    "profile": None,
+                    "manifest_dir": None,
+                    "kubelet_change": None,
+                    "warnings": [],
                     "pods": [],
                 }
             )

@@ -19,7 +19,15 @@ from spctl import profiles
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
 from spctl.inventory import Node
-from spctl.plan import Plan, PodStep, plan_deploy, plan_remove, plan_rollback, stray_files
+from spctl.plan import (
+    Plan,
+    PodStep,
+    choose_dir,
+    plan_deploy,
+    plan_remove,
+    plan_rollback,
+    stray_files,
+)
 from spctl.profiles import detect
 from spctl.remote import Agent, Sudo, holder_name
 from spctl.render import FILE_SUFFIX, DesiredPod
@@ -35,7 +43,7 @@ class Settings:
     timeout: float = 300.0  # how long to wait for pods to run (kubeadm's default: 5 minutes)
     stable_for: float = 5.0  # how long a new pod must run without a restart
     wait_lock: float = 0.0
-    sudo_password: Optional[str] = None
+    sudo_password: Optional[str] = field(default=None, repr=False)
     dry_run: bool = False
 
 
@@ -168,7 +176,10 @@ def execute(
                 for f in plan.kubelet.files
             ],
         }
-    budget = settings.wait_lock + 2 * settings.timeout + 180
+    # The agent's worst case: the lock, a kubelet change that fails and is undone (two
+    # restarts and two healthz waits), then pods that fail and are rolled back.
+    kubelet_worst = 4 * 120 + 2 * min(settings.timeout, 120.0) if plan.kubelet else 0
+    budget = settings.wait_lock + kubelet_worst + 2 * settings.timeout + 120
     answer = agent.call(request, timeout=budget)
     outcome.kubelet_restarted = bool(answer.get("kubelet_restarted"))
     by_name = {step.name: step for step in plan.pods}
@@ -324,7 +335,6 @@ def node_status(
     facts: NodeFacts,
     desired: Optional[list[DesiredPod]],
     names: list[str],
-    only: tuple[str, ...] = (),
 ) -> NodeStatus:
     """Pure: the status of one node from its facts."""
     status = NodeStatus(node.name)
@@ -339,7 +349,7 @@ def node_status(
     status.kubelet_healthy = facts.healthz
     current = profile.manifest_dir(facts)
     status.manifest_dir = current
-    directory = node.manifest_dir or current or profile.default_manifest_dir(facts)
+    directory = choose_dir(node, profile, facts)
     node_name = profile.node_name(facts)
     if facts.runtime_error:
         status.warnings.append(f"container runtime: {facts.runtime_error}")
@@ -352,6 +362,8 @@ def node_status(
         entry = entries.get(file)
         if entry is None:
             manifest = "missing"
+        elif path not in facts.owned:
+            manifest = "unmanaged"  # a file spctl did not write; deploy will not touch it
         elif name in want:
             manifest = "in-sync" if entry.sha256 == want[name].sha256 else "drifted"
         else:
@@ -362,29 +374,27 @@ def node_status(
         status.pods.append(
             _row(name, kubelet_name, path if entry else None, manifest, facts.pod(kubelet_name))
         )
-    if not only:
-        listed = {name + FILE_SUFFIX for name in names}
-        for entry in facts.dirs.get(directory) or ():
-            if not entry.kubelet_reads or entry.name in listed:
-                continue
-            pod_name = entry.pod_name or entry.name
-            kubelet_name = f"{pod_name}-{node_name}"
-            seen_pods.add(kubelet_name)
-            status.pods.append(
-                _row(
-                    pod_name,
-                    kubelet_name,
-                    f"{directory}/{entry.name}",
-                    "unmanaged",
-                    facts.pod(kubelet_name),
-                )
+    listed = {name + FILE_SUFFIX for name in names}
+    for entry in facts.dirs.get(directory) or ():
+        if not entry.kubelet_reads or entry.name in listed:
+            continue
+        path = f"{directory}/{entry.name}"
+        if path in facts.owned:
+            status.warnings.append(
+                f"{path} was deployed by spctl but the inventory no longer assigns it to this "
+                f"node; `spctl remove {facts.owned[path].get('pod')} --node {node.name}` removes it"
             )
-        for pod in facts.pods:
-            source = pod.annotations.get("kubernetes.io/config.source")
-            if pod.pod in seen_pods or source not in ("file", "http"):
-                continue
-            base = pod.pod[: -len(node_name) - 1] if pod.pod.endswith("-" + node_name) else pod.pod
-            status.pods.append(_row(base, pod.pod, None, "unmanaged", pod))
+        pod_name = entry.pod_name or entry.name
+        kubelet_name = f"{pod_name}-{node_name}"
+        seen_pods.add(kubelet_name)
+        status.pods.append(_row(pod_name, kubelet_name, path, "unmanaged", facts.pod(kubelet_name)))
+    # Static pods of other sources (another directory, a manifest URL) the runtime shows.
+    for pod in facts.pods:
+        source = pod.annotations.get("kubernetes.io/config.source")
+        if pod.pod in seen_pods or source not in ("file", "http"):
+            continue
+        base = pod.pod[: -len(node_name) - 1] if pod.pod.endswith("-" + node_name) else pod.pod
+        status.pods.append(_row(base, pod.pod, None, "unmanaged", pod))
     status.warnings += stray_files(facts, directory)
     return status
 

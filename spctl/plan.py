@@ -76,70 +76,69 @@ def unified(old: str, new: str, path: str) -> str:
 
 
 def choose_dir(node: Node, profile: Profile, facts: NodeFacts) -> str:
-    return node.manifest_dir or profile.default_manifest_dir(facts)
+    """The one rule for where a node's pods live: the inventory's ``manifest_dir``, else
+    the directory the kubelet is configured with now, else the profile's default."""
+    return node.manifest_dir or profile.manifest_dir(facts) or profile.default_manifest_dir(facts)
+
+
+def _step(
+    pod: DesiredPod, action: str, reason: str, expected: Optional[str] = None, diff: str = ""
+) -> PodStep:
+    return PodStep(pod.name, pod.file, action, reason, pod.content, expected, diff)
 
 
 def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
     profile = detect(facts, node.profile)
     directory = choose_dir(node, profile, facts)
     kubelet = profile.configure(facts, directory)
+    if kubelet is not None:
+        _refuse_orphaning(node, facts, profile.manifest_dir(facts))
     entries = _entries(facts, directory)
     steps = []
     for pod in desired:
         path = f"{directory}/{pod.file}"
         entry = entries.get(pod.file)
         current = facts.file(path)
+        others = [
+            e.name
+            for e in entries.values()
+            if e.kubelet_reads and e.pod_name == pod.name and e.name != pod.file
+        ]
+        if others:
+            raise PlanError(
+                f"node {node.name}: {', '.join(f'{directory}/{o}' for o in others)} also define(s) pod "
+                f"{pod.name!r}; the kubelet would run only one of them, and which is undefined. "
+                "Move the other file(s) out of the manifest directory, then deploy again"
+            )
         if entry is None:
             steps.append(
-                PodStep(
-                    pod.name,
-                    pod.file,
-                    "create",
-                    f"{path} does not exist",
-                    pod.content,
-                    None,
-                    unified("", pod.content, path),
-                )
+                _step(pod, "create", f"{path} does not exist", None, unified("", pod.content, path))
             )
         elif entry.type != "file":
             raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
+        elif entry.sha256 == pod.sha256 and path in facts.owned:
+            steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
+        elif current is not None and semantically_equal(current, pod.content):
+            # Same pod, other bytes (another spctl version, a hand-written copy): rewrite it
+            # in canonical form; the kubelet hashes the parsed pod, so nothing restarts.
+            reason = (
+                f"{path} already has this pod; spctl now owns it"
+                if path not in facts.owned
+                else f"{path} has this pod in another form; rewritten as rendered"
+            )
+            steps.append(_step(pod, "adopt", reason, entry.sha256))
         elif path not in facts.owned:
-            if current is not None and semantically_equal(current, pod.content):
-                steps.append(
-                    PodStep(
-                        pod.name,
-                        pod.file,
-                        "adopt",
-                        f"{path} already has this content; spctl now owns it",
-                        pod.content,
-                        entry.sha256,
-                    )
-                )
-            else:
-                raise PlanError(
-                    f"node {node.name}: {path} exists and spctl did not write it; spctl never "
-                    "changes files it does not own. Compare it with `spctl render`, then move it "
-                    "out of the manifest directory (or delete it) and deploy again"
-                )
-        elif entry.sha256 == pod.sha256:
-            steps.append(
-                PodStep(
-                    pod.name,
-                    pod.file,
-                    "unchanged",
-                    f"{path} is up to date",
-                    pod.content,
-                    entry.sha256,
-                )
+            raise PlanError(
+                f"node {node.name}: {path} exists and spctl did not write it; spctl never "
+                "changes files it does not own. Compare it with `spctl render`, then move it "
+                "out of the manifest directory (or delete it) and deploy again"
             )
         else:
             steps.append(
-                PodStep(
-                    pod.name,
-                    pod.file,
+                _step(
+                    pod,
                     "update",
                     f"{path} differs",
-                    pod.content,
                     entry.sha256,
                     unified(current or "", pod.content, path),
                 )
@@ -157,16 +156,43 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
     )
 
 
+def _refuse_orphaning(node: Node, facts: NodeFacts, current: Optional[str]) -> None:
+    """Pointing the kubelet elsewhere stops every pod of its current directory: refuse when
+    that directory holds manifests spctl did not write (etcd, the API server ...)."""
+    if current is None:
+        return
+    entries = facts.dirs.get(current)
+    if not entries:
+        return
+    foreign = [
+        e.name for e in entries if e.kubelet_reads and f"{current}/{e.name}" not in facts.owned
+    ]
+    if foreign:
+        raise PlanError(
+            f"node {node.name}: the kubelet watches {current}, which holds manifests spctl did not "
+            f"write ({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); pointing it at "
+            "another directory would stop those pods. Use that directory (set manifest_dir: "
+            f"{current} for this node) or move them first"
+        )
+
+
+def owned_path(node: Node, name: str, facts: NodeFacts, profile: Profile) -> str:
+    """Where spctl wrote pod ``name`` on this node; remove and rollback act on that file."""
+    for path, meta in sorted(facts.owned.items()):
+        if meta.get("pod") == name:
+            return path
+    return f"{choose_dir(node, profile, facts)}/{name}{FILE_SUFFIX}"
+
+
 def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
     profile = detect(facts, node.profile)
-    directory = profile.manifest_dir(facts) or choose_dir(node, profile, facts)
-    entries = _entries(facts, directory)
-    steps = []
+    steps, directories = [], set()
     for name in names:
-        file = name + FILE_SUFFIX
-        path = f"{directory}/{file}"
-        entry = entries.get(file)
-        if entry is None:
+        path = owned_path(node, name, facts, profile)
+        directory, file = path.rsplit("/", 1)
+        directories.add(directory)
+        entry = _entries(facts, directory).get(file)
+        if entry is None and facts.file(path) is None:
             steps.append(PodStep(name, file, "unchanged", f"{path} is already absent"))
         elif path not in facts.owned:
             raise PlanError(
@@ -174,6 +200,7 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
                 "it does not own. Remove it by hand if it should go"
             )
         else:
+            sha = entry.sha256 if entry else None
             steps.append(
                 PodStep(
                     name,
@@ -181,29 +208,20 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
                     "remove",
                     f"{path} is removed",
                     "",
-                    entry.sha256,
+                    sha,
                     unified(facts.file(path) or "", "", path),
                 )
             )
-    return Plan(
-        node.name,
-        profile.name,
-        profile.node_name(facts),
-        directory,
-        profile.healthz_url(facts),
-        profile.unit(facts),
-        None,
-        tuple(steps),
-    )
+    return _single_dir_plan(node, profile, facts, directories, steps)
 
 
 def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
     profile = detect(facts, node.profile)
-    directory = profile.manifest_dir(facts) or choose_dir(node, profile, facts)
-    steps = []
+    steps, directories = [], set()
     for name in names:
-        file = name + FILE_SUFFIX
-        path = f"{directory}/{file}"
+        path = owned_path(node, name, facts, profile)
+        directory, file = path.rsplit("/", 1)
+        directories.add(directory)
         if path not in facts.owned:
             raise PlanError(
                 f"node {node.name}: {path} is not managed by spctl; nothing to roll back"
@@ -212,7 +230,29 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
             raise PlanError(
                 f"node {node.name}: no earlier version of {name} is backed up on the node"
             )
-        steps.append(PodStep(name, file, "rollback", f"{path} goes back to its previous version"))
+        entry = _entries(facts, directory).get(file)
+        steps.append(
+            PodStep(
+                name,
+                file,
+                "rollback",
+                f"{path} goes back to its previous version",
+                "",
+                entry.sha256 if entry else None,
+            )
+        )
+    return _single_dir_plan(node, profile, facts, directories, steps)
+
+
+def _single_dir_plan(
+    node: Node, profile: Profile, facts: NodeFacts, directories: set[str], steps: list[PodStep]
+) -> Plan:
+    if len(directories) > 1:
+        raise PlanError(
+            f"node {node.name}: these pods live in several directories ({', '.join(sorted(directories))}); "
+            "act on one directory at a time"
+        )
+    directory = directories.pop() if directories else choose_dir(node, profile, facts)
     return Plan(
         node.name,
         profile.name,

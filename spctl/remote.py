@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Optional
 
@@ -61,7 +61,7 @@ class Sudo:
     that travels on stdin only."""
 
     enabled: bool = False
-    password: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
 
     def prefix(self) -> list[str]:
         if not self.enabled:
@@ -134,6 +134,8 @@ class Agent:
 
     def _check_common(self, done: Completed) -> None:
         err = done.stderr.decode(errors="replace")
+        if "sudo: command not found" in err or "sudo: not found" in err:
+            raise NodeError(f"{self.node}: sudo is not installed; connect as root or install sudo")
         if (
             done.exit_code == 127
             or "python3: command not found" in err

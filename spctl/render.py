@@ -96,7 +96,14 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
     problems = [
         f"{where}: {p.field}: {p.message}" for p in validate_pod(doc, node_name=node.name.lower())
     ]
-    name = (doc.get("metadata") or {}).get("name")
+    raw_metadata = doc.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    if "uid" in metadata:
+        problems.append(
+            f"{where}: metadata.uid: the kubelet keeps a UID given in a static pod's manifest, so a "
+            "changed pod would keep it and its restart could not be told apart; remove the field"
+        )
+    name = metadata.get("name")
     if name is not None and name != ref.name:
         problems.append(
             f"{where}: metadata.name: is {name!r} but the inventory calls this pod {ref.name!r}; "

@@ -129,6 +129,13 @@ class Connection:
         self.close()
 
     def open(self) -> None:
+        try:
+            self._open()
+        except BaseException:
+            self.close()  # a jump host connection must not outlive a failed open
+            raise
+
+    def _open(self) -> None:
         t = self.target
         client = paramiko.SSHClient()
         for path in known_hosts_files(t):
@@ -146,7 +153,7 @@ class Connection:
                 timeout=t.connect_timeout,
                 banner_timeout=t.connect_timeout,
                 auth_timeout=t.connect_timeout,
-                allow_agent=t.key_file is None,
+                allow_agent=True,
                 look_for_keys=t.key_file is None,
             )
         except paramiko.BadHostKeyException as exc:
@@ -215,11 +222,12 @@ class Connection:
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
-            channel.settimeout(0.2)
+            channel.settimeout(timeout)
             channel.exec_command(command)
             if stdin:
                 channel.sendall(stdin)
             channel.shutdown_write()
+            channel.settimeout(0.2)
             # Read stdout until EOF; stderr is drained on the way. The exit status arrives
             # after EOF, and by then every byte of stderr is buffered too.
             while True:
@@ -233,7 +241,7 @@ class Connection:
                     break
                 if chunk:
                     out += chunk
-                elif time.monotonic() > deadline:
+                if time.monotonic() > deadline:
                     raise NodeError(
                         f"{self.target.display}: `{argv[0]}` did not finish within {timeout:.0f}s"
                     )

@@ -182,6 +182,8 @@ def diff(
     for r in results:
         if r.failed:
             app.err.print(f"{r.node}: {r.error}", markup=False)
+    if app.interrupted:
+        sys.exit(130)
     if any(r.failed for r in results):
         sys.exit(2)
     sys.exit(1 if changed else 0)

@@ -10,11 +10,29 @@ import click
 
 from spctl.operations import Settings
 
+from ..app import App
+
 F = Callable[..., Any]
 
 
+def _set_inventory(ctx: click.Context, _param: click.Parameter, value: Optional[str]) -> None:
+    if value is not None:
+        from pathlib import Path
+
+        ctx.ensure_object(App).inventory_path = Path(value)
+
+
 def selection(func: F) -> F:
-    """--node / -l / --all: which nodes a command acts on."""
+    """--node / -l / --all: which nodes a command acts on; and -i, also accepted after the verb."""
+    func = click.option(
+        "-i",
+        "--inventory",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        is_eager=True,
+        callback=_set_inventory,
+        help="Inventory file (as the global -i).",
+    )(func)
     func = click.option("--all", "all_nodes", is_flag=True, help="Every node of the inventory.")(
         func
     )

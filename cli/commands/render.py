@@ -7,20 +7,26 @@ import sys
 import click
 
 from ..app import App, pass_app
+from .options import selection
 
 
 @click.command("render")
 @click.argument("pods", nargs=-1)
-@click.option(
-    "-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all)."
-)
+@selection
 @pass_app
-def render(app: App, pods: tuple[str, ...], nodes: tuple[str, ...]) -> None:
-    """Print the manifests spctl would write, exactly as they would be written."""
+def render(
+    app: App,
+    pods: tuple[str, ...],
+    nodes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    all_nodes: bool,
+) -> None:
+    """Print the manifests spctl would write, exactly as they would be written (every node
+    unless -n or -l says otherwise)."""
     from spctl.render import render_all
 
     inv = app.inventory()
-    chosen = inv.select(nodes, (), all_nodes=not nodes, require=False)
+    chosen = inv.select(nodes, selectors, all_nodes or not (nodes or selectors), require=False)
     rendered = render_all(chosen, pods)
     first = True
     for node in chosen:

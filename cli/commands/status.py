@@ -8,22 +8,12 @@ from typing import Any
 import click
 
 from ..app import App, output_option, pass_app
-from .options import connection
+from .options import connection, selection
 
 
 @click.command("status")
 @click.argument("pods", nargs=-1)
-@click.option(
-    "-n", "--node", "nodes", multiple=True, metavar="NAME", help="Node or group (default: all)."
-)
-@click.option(
-    "-l",
-    "--selector",
-    "selectors",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Nodes whose labels match.",
-)
+@selection
 @connection
 @output_option("table", "wide", "json", "yaml")
 @pass_app
@@ -32,12 +22,14 @@ def status(
     pods: tuple[str, ...],
     nodes: tuple[str, ...],
     selectors: tuple[str, ...],
+    all_nodes: bool,
     fmt: str,
     **options: Any,
 ) -> None:
     """One row per node and pod: manifest state, phase, readiness, restarts, age.
 
-    Unreachable nodes are rows with their error. Exit 0 when every node answered.
+    Every node unless -n or -l says otherwise. Unreachable nodes are rows with their error.
+    Exit 0 when every node answered, 1 otherwise.
     """
     from spctl import fleet
     from spctl.errors import SpctlError
@@ -48,7 +40,9 @@ def status(
     from .options import settings_from
 
     inv = app.inventory()
-    chosen = inv.select(nodes, selectors, all_nodes=not (nodes or selectors), require=False)
+    chosen = inv.select(
+        nodes, selectors, all_nodes=all_nodes or not (nodes or selectors), require=False
+    )
     settings = settings_from(options)
 
     def work(node: Any) -> NodeStatus:
@@ -62,7 +56,7 @@ def status(
             result.pods = [p for p in result.pods if p.name in pods]
         return result
 
-    results, _ = fleet.run(chosen, work, workers=options["workers"], max_fail=None)
+    results, interrupted = fleet.run(chosen, work, workers=options["workers"], max_fail=None)
     statuses = []
     for r in results:
         if r.value is not None:
@@ -74,5 +68,7 @@ def status(
         for s in statuses:
             for warning in s.warnings:
                 app.warn(f"{s.name}: {warning}")
+    if interrupted:
+        sys.exit(130)
     if any(not s.reachable or s.error for s in statuses):
         sys.exit(1)

@@ -75,7 +75,7 @@ class Kubeadm(Profile):
         return norm_dir(self._config(facts).get("staticPodPath"))
 
     def default_manifest_dir(self, facts: NodeFacts) -> str:
-        return norm_dir(self._config(facts).get("staticPodPath")) or DEFAULT_DIR
+        return self.manifest_dir(facts) or DEFAULT_DIR
 
     def healthz_url(self, facts: NodeFacts) -> str:
         config = self._config(facts)

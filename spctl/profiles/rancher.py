@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import yaml
+
 from spctl.facts import NodeFacts
 from spctl.profiles.base import KubeletChange, Profile, ProfileError, same_dir
 
@@ -33,6 +35,17 @@ class Rancher(Profile):
                 f"{directory} from this node's inventory entry"
             )
         return None
+
+    def node_name(self, facts: NodeFacts) -> str:
+        """``node-name`` from the distribution's config.yaml, else the kubelet's rule."""
+        for path in self.files:
+            try:
+                config = yaml.safe_load(facts.file(path) or "") or {}
+            except yaml.YAMLError:
+                config = {}
+            if isinstance(config, dict) and config.get("node-name"):
+                return str(config["node-name"]).lower()
+        return super().node_name(facts)
 
 
 class K3s(Rancher):

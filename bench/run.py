@@ -168,9 +168,9 @@ def ensure_peers() -> Path:
 def pyinfra_run(bin_dir: Path, tmp: Path, nodes: list[tuple[str, int]], port: int) -> None:
     inventory = tmp / "pyinfra_inventory.py"
     hosts = ",\n".join(
-        f'    ("127.0.0.1:{p}", {{"ssh_port": {p}, "ssh_user": "root", "ssh_key": "{STATE / "id_ed25519"}", '
+        f'    ("{name}", {{"ssh_hostname": "127.0.0.1", "ssh_port": {p}, "ssh_user": "root", "ssh_key": "{STATE / "id_ed25519"}", '
         f'"ssh_known_hosts_file": "{STATE / "known_hosts"}", "ssh_strict_host_key_checking": "yes"}})'
-        for _, p in nodes
+        for name, p in nodes
     )
     inventory.write_text(f"hosts = [\n{hosts},\n]\n")
     deploy = tmp / f"deploy_{port}.py"

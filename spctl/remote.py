@@ -1,6 +1,6 @@
 """Calling the node agent over an SSH connection.
 
-The agent is pushed once per version: it lives at ``/var/lib/spctl/agent-<hash>.py`` and is
+The agent is pushed once per version: it lives at ``/var/lib/spctl/agent_<hash>.py`` and is
 installed by a small bootstrap that reads the source from stdin, checks its hash and renames
 it into place, so the same path works for root and for sudo users and nothing needs SFTP.
 Every call is one command with one JSON request on stdin and one JSON answer on stdout.
@@ -43,6 +43,9 @@ with open(tmp, "wb") as fh:
     os.fsync(fh.fileno())
 os.chmod(tmp, 0o700)
 os.rename(tmp, path)
+for name in os.listdir(os.path.dirname(path)):
+    if name.startswith("agent") and name.endswith(".py") and name != os.path.basename(path):
+        os.unlink(os.path.join(os.path.dirname(path), name))  # older versions
 """
 
 
@@ -52,7 +55,11 @@ def agent_source() -> bytes:
 
 _SOURCE = agent_source()
 AGENT_HASH = hashlib.sha256(_SOURCE).hexdigest()
-AGENT_PATH = f"{AGENT_DIR}/agent-{AGENT_HASH[:16]}.py"
+AGENT_MODULE = f"agent_{AGENT_HASH[:16]}"
+AGENT_PATH = f"{AGENT_DIR}/{AGENT_MODULE}.py"
+# Imported rather than run as a script, so that python keeps its compiled bytecode in
+# /var/lib/spctl/__pycache__ and each call skips compiling the agent.
+_RUN_AGENT = f"import sys; sys.path[:0] = [{AGENT_DIR!r}]; import {AGENT_MODULE}; sys.exit({AGENT_MODULE}.main())"
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,11 @@ class Agent:
 
     def call(self, request: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
         payload = json.dumps(request).encode() + b"\n"
-        argv = [*self.sudo.prefix(), "python3", AGENT_PATH]
+        # -I -S: no environment variables, no site packages: the standard library only, and
+        # a faster start.
+        argv = [*self.sudo.prefix(), "python3", "-I", "-S", "-c", _RUN_AGENT]
         done = self._run(argv, payload, timeout)
-        if done.exit_code == 2 and b"can't open file" in done.stderr:
+        if done.exit_code == 1 and f"No module named '{AGENT_MODULE}'".encode() in done.stderr:
             self._install()
             done = self._run(argv, payload, timeout)
         if done.exit_code != 0:
@@ -122,6 +131,8 @@ class Agent:
         argv = [
             *self.sudo.prefix(),
             "python3",
+            "-I",
+            "-S",
             "-c",
             _INSTALLER,
             AGENT_PATH,

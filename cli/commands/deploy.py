@@ -88,59 +88,49 @@ def deploy(
     _finish(app, results, fmt, dry_run, show_diff or dry_run)
 
 
-@click.command("remove")
-@click.argument("pods", nargs=-1, required=True)
-@selection
-@rollout
-@connection
-@output_option("table", "json", "yaml")
-@pass_app
-def remove(
-    app: App,
-    pods: tuple[str, ...],
-    nodes: tuple[str, ...],
-    selectors: tuple[str, ...],
-    all_nodes: bool,
-    fmt: str,
-    **options: Any,
-) -> None:
-    """Remove static pods spctl deployed, and wait until they are gone."""
-    from spctl.operations import remove_node
-    from spctl.validate import validate_pod_name
+def _pods_verb(name: str, summary: str, operation: str) -> click.Command:
+    """remove and rollback: the same options, one operation per node on named pods."""
 
-    for pod in pods:
-        problem = validate_pod_name(pod)
-        if problem:
-            raise click.BadParameter(problem, param_hint="POD")
-    chosen = app.inventory().select(nodes, selectors, all_nodes)
-    settings = settings_from(options)
-    results = _run(app, chosen, lambda n: remove_node(n, list(pods), settings), options)
-    _finish(app, results, fmt)
+    @click.command(name, help=summary)
+    @click.argument("pods", nargs=-1, required=True)
+    @selection
+    @rollout
+    @connection
+    @output_option("table", "json", "yaml")
+    @pass_app
+    def command(
+        app: App,
+        pods: tuple[str, ...],
+        nodes: tuple[str, ...],
+        selectors: tuple[str, ...],
+        all_nodes: bool,
+        fmt: str,
+        **options: Any,
+    ) -> None:
+        from spctl import operations
+        from spctl.validate import validate_pod_name
+
+        for pod in pods:
+            problem = validate_pod_name(pod)
+            if problem:
+                raise click.BadParameter(problem, param_hint="POD")
+        work = getattr(operations, operation)
+        chosen = app.inventory().select(nodes, selectors, all_nodes)
+        settings = settings_from(options)
+        results = _run(app, chosen, lambda n: work(n, list(pods), settings), options)
+        _finish(app, results, fmt)
+
+    return command
 
 
-@click.command("rollback")
-@click.argument("pods", nargs=-1, required=True)
-@selection
-@rollout
-@connection
-@output_option("table", "json", "yaml")
-@pass_app
-def rollback(
-    app: App,
-    pods: tuple[str, ...],
-    nodes: tuple[str, ...],
-    selectors: tuple[str, ...],
-    all_nodes: bool,
-    fmt: str,
-    **options: Any,
-) -> None:
-    """Put back the previous version of pods (from the backups on each node)."""
-    from spctl.operations import rollback_node
-
-    chosen = app.inventory().select(nodes, selectors, all_nodes)
-    settings = settings_from(options)
-    results = _run(app, chosen, lambda n: rollback_node(n, list(pods), settings), options)
-    _finish(app, results, fmt)
+remove = _pods_verb(
+    "remove", "Remove static pods spctl deployed, and wait until they are gone.", "remove_node"
+)
+rollback = _pods_verb(
+    "rollback",
+    "Put back the previous version of pods (from the backups on each node).",
+    "rollback_node",
+)
 
 
 @click.command("diff")

@@ -188,6 +188,14 @@ def test_unmanaged_files_are_left_alone_and_reported(lab: LabSession) -> None:
     assert pod_row(status, node, "hand-made")["manifest"] == "unmanaged"
     warnings = node_row(status, node)["warnings"]
     assert any("defined by 2 files" in w for w in warnings), warnings
+    # A second definition of static-web (the .bak copy): deploy refuses, changes nothing.
+    manifest = lab.out(node, "stat -c %Y /etc/kubernetes/manifests/static-web.yaml")
+    refused = spctl("deploy", "--node", node)
+    assert refused.returncode == 1
+    assert "static-web.yaml.bak also define(s) pod 'static-web'" in refused.stderr, refused.stderr
+    assert lab.out(node, "stat -c %Y /etc/kubernetes/manifests/static-web.yaml") == manifest
+    # Without it, deploy goes ahead and still leaves the hand-made pod alone.
+    lab.out(node, "mv /etc/kubernetes/manifests/static-web.yaml.bak /root/")
     deployed = spctl_json("deploy", "--node", node)
     assert node_row(deployed, node)["ok"]
     assert lab.out(node, "sha256sum /etc/kubernetes/manifests/hand-made.yaml") == before
@@ -195,10 +203,7 @@ def test_unmanaged_files_are_left_alone_and_reported(lab: LabSession) -> None:
     refused = spctl("remove", "hand-made", "--node", node)
     assert refused.returncode != 0
     assert "was not written by spctl" in refused.stderr + refused.stdout
-    lab.out(
-        node,
-        "rm /etc/kubernetes/manifests/hand-made.yaml /etc/kubernetes/manifests/static-web.yaml.bak",
-    )
+    lab.out(node, "rm /etc/kubernetes/manifests/hand-made.yaml")
 
 
 def test_unreachable_node_is_a_row_not_a_crash(lab: LabSession, tmp_path: Path) -> None:

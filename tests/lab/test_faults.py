@@ -62,6 +62,27 @@ def web_uid(lab: LabSession, node: str) -> str:
     ).strip()
 
 
+def deploy_in_background(
+    lab: LabSession, inventory: Path, node: str, manifest: str, marker: str, *extra: str
+) -> subprocess.Popen:
+    """Start a deploy and return once its new manifest (holding ``marker``) is on the node."""
+    proc = subprocess.Popen(
+        [SPCTL, "-i", str(inventory), "deploy", "--node", node, *extra],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    container = lab.lab.client.containers.get(f"spctl-lab-{node}")
+    wait_until(
+        lambda: marker in container.exec_run(["cat", manifest]).output.decode(),
+        30,
+        0.1,
+        "the new manifest to land",
+    )
+    return proc
+
+
 def test_crash_looping_update_is_rolled_back(lab: LabSession, tmp_path: Path) -> None:
     node, path = "my-node2", "/etc/kubernetes/manifests/static-web.yaml"
     spctl_json("deploy", "--node", node)
@@ -224,24 +245,7 @@ def test_sshd_killed_mid_deploy_leaves_no_half_written_file(
     node, directory = "my-node3", "/etc/kubernetes/manifests"
     spctl_json("deploy", "--node", node)
     changed = variant(tmp_path, nodes={node: {"vars": {"port": 8088}}})
-    proc = subprocess.Popen(
-        [SPCTL, "-i", str(changed), "deploy", "--node", node],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_until(
-        lambda: (
-            "8088"
-            in lab.lab.client.containers.get(f"spctl-lab-{node}")
-            .exec_run(["cat", f"{directory}/static-web.yaml"])
-            .output.decode()
-        ),
-        30,
-        0.1,
-        "the new manifest to land",
-    )
+    proc = deploy_in_background(lab, changed, node, f"{directory}/static-web.yaml", "8088")
     container = lab.lab.client.containers.get(f"spctl-lab-{node}")
     container.exec_run(["sh", "-c", "pkill -KILL sshd"])
     out, err = proc.communicate(timeout=120)
@@ -266,23 +270,8 @@ def test_sshd_killed_mid_deploy_leaves_no_half_written_file(
 def test_interrupt_stops_cleanly_and_a_rerun_converges(lab: LabSession, tmp_path: Path) -> None:
     node, directory = "my-node2", "/etc/kubernetes/manifests"
     changed = variant(tmp_path, nodes={node: {"vars": {"port": 8090}}})
-    proc = subprocess.Popen(
-        [SPCTL, "-i", str(changed), "deploy", "--node", node, "--stable-for", "8"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_until(
-        lambda: (
-            "8090"
-            in lab.lab.client.containers.get(f"spctl-lab-{node}")
-            .exec_run(["cat", f"{directory}/static-web.yaml"])
-            .output.decode()
-        ),
-        30,
-        0.1,
-        "the new manifest to land",
+    proc = deploy_in_background(
+        lab, changed, node, f"{directory}/static-web.yaml", "8090", "--stable-for", "8"
     )
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)

@@ -663,6 +663,37 @@ def wait_healthy(unit: str, url: str, timeout: float) -> bool:
     return False
 
 
+def kubelet_took_change(unit: str, url: str, flag):
+    """None when the restarted kubelet stays up and runs with the new flag, else why not.
+
+    A healthy kubelet is not enough: one that never read the edited file (a wrong profile,
+    a unit that does not load that file) would run on without the change.
+    """
+    pid = unit_facts([unit]).get(unit, {}).get("MainPID", "0")
+    time.sleep(2)  # a kubelet that dies right after its first healthz answer is not healthy
+    again = unit_facts([unit]).get(unit, {})
+    if again.get("MainPID") != pid or again.get("ActiveState") != "active" or not healthz(url):
+        return "the kubelet did not stay up after the configuration change"
+    if not flag:
+        return None
+    name, value = flag
+    cmdline = again.get("cmdline") or []
+    seen = None
+    for i, arg in enumerate(cmdline):
+        if arg.startswith(name + "="):
+            seen = arg[len(name) + 1 :]
+        elif arg == name and i + 1 < len(cmdline):
+            seen = cmdline[i + 1]
+    if (seen or "").rstrip("/") == (value or "").rstrip("/") and (seen is None) == (value is None):
+        return None
+    expected = "%s=%s" % (name, value) if value is not None else "no %s" % name
+    return (
+        "the restarted kubelet runs with %s instead of %s: it did not read the edited file "
+        "(is the node's profile right?)"
+        % ("%s=%s" % (name, seen) if seen is not None else "no " + name, expected)
+    )
+
+
 def check_kubelet_files(change: dict) -> None:
     for f in change["files"]:
         content = read_original(f["path"])[0]
@@ -712,10 +743,14 @@ def apply_kubelet(change: dict) -> dict:
             atomic_write(f["path"], f["content"].encode(), mode)
         restart()
         if wait_healthy(unit, url, timeout):
-            return {"restarted": True}
-        problem = (
-            "the kubelet did not become healthy within %ds after the configuration change" % timeout
-        )
+            problem = kubelet_took_change(unit, url, change.get("flag"))
+            if problem is None:
+                return {"restarted": True}
+        else:
+            problem = (
+                "the kubelet did not become healthy within %ds after the configuration change"
+                % timeout
+            )
     except Exception as exc:  # whatever went wrong, the previous configuration goes back
         problem = str(exc)
     # Roll back: the previous configuration, a restart, and a wait for it to be healthy again.

@@ -167,6 +167,7 @@ def execute(
             "daemon_reload": plan.kubelet.daemon_reload,
             "healthz_url": plan.healthz_url,
             "timeout": min(settings.timeout, 120.0),
+            "flag": list(plan.kubelet.flag) if plan.kubelet.flag else None,
             "files": [
                 {
                     "path": f.path,

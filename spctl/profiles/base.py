@@ -35,6 +35,9 @@ class KubeletChange:
     files: tuple[FileEdit, ...]
     daemon_reload: bool
     reason: str
+    #: The flag the restarted kubelet must carry on its command line (value None: must
+    #: not carry it), so that a change the kubelet never read is caught and undone.
+    flag: Optional[tuple[str, Optional[str]]] = None
 
 
 class Profile:

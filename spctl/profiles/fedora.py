@@ -50,4 +50,5 @@ class Fedora(Profile):
             files=(FileEdit(ENV_FILE, old, new),),
             daemon_reload=False,
             reason=f"KUBELET_ARGS in {ENV_FILE} gets {FLAG}={directory}",
+            flag=(FLAG, directory),
         )

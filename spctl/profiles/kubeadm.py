@@ -101,6 +101,7 @@ class Kubeadm(Profile):
             files=(FileEdit(self.extra_args_file, old, new),),
             daemon_reload=True,
             reason=reason,
+            flag=(FLAG, value),
         )
 
 

@@ -344,7 +344,20 @@ def _apply_ssh_config(
         ssh["known_hosts"] = found["userknownhostsfile"].split()[0]
     if "jump" not in ssh and found.get("proxyjump") and found["proxyjump"] != "none":
         ssh["jump"] = found["proxyjump"].split(",")[0]
+    if ssh.get("jump"):
+        ssh["jump"] = _resolve_jump(config, str(ssh["jump"]))
     return host, ssh
+
+
+def _resolve_jump(config: paramiko.SSHConfig, jump: str) -> str:
+    """``[user@]alias[:port]`` with the alias's HostName, Port and User from ssh config."""
+    user, _, hostport = jump.rpartition("@")
+    alias, _, port = hostport.partition(":")
+    found = config.lookup(alias)
+    user = user or found.get("user", "")
+    host = found.get("hostname", alias)
+    port = port or found.get("port", "22")
+    return f"{user + '@' if user else ''}{host}:{port}"
 
 
 def _ssh_target(

@@ -75,6 +75,7 @@ def test_ssh_config_fills_what_the_inventory_leaves_open(tmp_path):
     (tmp_path / "ssh_config").write_text(
         "Host web1\n  HostName 127.0.0.9\n  Port 2200\n  User deploy\n  IdentityFile ~/.ssh/web\n"
         "  ProxyJump ops@bastion:2222\n"
+        "Host bastion\n  HostName 127.0.0.5\n  Port 2022\n"
     )
     (tmp_path / "inv.yaml").write_text(
         "nodes:\n  web1: {}\n  web2: {address: web1, ssh: {user: root}}\n"
@@ -83,8 +84,9 @@ def test_ssh_config_fills_what_the_inventory_leaves_open(tmp_path):
     t = inv.nodes["web1"].target()
     assert (t.host, t.port, t.user) == ("127.0.0.9", 2200, "deploy")
     assert t.key_file == str(Path("~/.ssh/web").expanduser())
+    # The jump host's alias is resolved through ssh config too; its explicit port wins.
     assert t.jump is not None and (t.jump.host, t.jump.port, t.jump.user) == (
-        "bastion",
+        "127.0.0.5",
         2222,
         "ops",
     )

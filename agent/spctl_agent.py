@@ -51,6 +51,30 @@ class AgentError(Exception):
     pass
 
 
+def run_command(argv: list, timeout: float) -> str:
+    """stdout of argv, or an AgentError that names the command and says what went wrong."""
+    try:
+        proc = subprocess.run(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise AgentError("%s did not finish within %ds" % (" ".join(argv), timeout)) from None
+    if proc.returncode != 0:
+        raise AgentError("%s failed: %s" % (" ".join(argv), proc.stderr.strip()))
+    return proc.stdout
+
+
+def flag_value(cmdline: list, name: str):
+    """The value of ``--name=value`` or ``--name value`` on a command line (the last wins)."""
+    value = None
+    for i, arg in enumerate(cmdline):
+        if arg.startswith(name + "="):
+            value = arg[len(name) + 1 :]
+        elif arg == name and i + 1 < len(cmdline):
+            value = cmdline[i + 1]
+    return value
+
+
 # -- small file helpers -------------------------------------------------------------------------
 
 
@@ -389,19 +413,7 @@ def pods_from_crictl() -> dict:
     )
 
     def crictl(*args):
-        try:
-            proc = subprocess.run(
-                base + list(args),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                timeout=30,
-            )
-        except subprocess.TimeoutExpired:
-            raise AgentError("crictl %s did not answer within 30s" % " ".join(args)) from None
-        if proc.returncode != 0:
-            raise AgentError("crictl %s failed: %s" % (" ".join(args), proc.stderr.strip()))
-        return json.loads(proc.stdout or "{}")
+        return json.loads(run_command(base + list(args), timeout=30) or "{}")
 
     pods = {}
     by_sandbox = {}
@@ -516,18 +528,10 @@ def kubelet_dirs(units: dict) -> list:
     found = []
     for props in units.values():
         cmdline = props.get("cmdline") or []
-        config = None
-        for i, arg in enumerate(cmdline):
-            for flag in ("--pod-manifest-path", "--config"):
-                value = None
-                if arg.startswith(flag + "="):
-                    value = arg[len(flag) + 1 :]
-                elif arg == flag and i + 1 < len(cmdline):
-                    value = cmdline[i + 1]
-                if value and flag == "--config":
-                    config = value
-                elif value:
-                    found.append(value.rstrip("/") or "/")
+        path = flag_value(cmdline, "--pod-manifest-path")
+        if path:
+            found.append(path.rstrip("/") or "/")
+        config = flag_value(cmdline, "--config")
         if config:
             match = re.search(
                 r"^staticPodPath:\s*['\"]?([^'\"\s#]+)", read_text(config) or "", re.M
@@ -636,18 +640,7 @@ class NodeLock:
 
 
 def systemctl(*args: str) -> None:
-    try:
-        proc = subprocess.run(
-            ["systemctl"] + list(args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=120,
-        )
-    except subprocess.TimeoutExpired:
-        raise AgentError("systemctl %s did not finish within 120s" % " ".join(args)) from None
-    if proc.returncode != 0:
-        raise AgentError("systemctl %s failed: %s" % (" ".join(args), proc.stderr.strip()))
+    run_command(["systemctl"] + list(args), timeout=120)
 
 
 def wait_healthy(unit: str, url: str, timeout: float) -> bool:
@@ -677,13 +670,7 @@ def kubelet_took_change(unit: str, url: str, flag):
     if not flag:
         return None
     name, value = flag
-    cmdline = again.get("cmdline") or []
-    seen = None
-    for i, arg in enumerate(cmdline):
-        if arg.startswith(name + "="):
-            seen = arg[len(name) + 1 :]
-        elif arg == name and i + 1 < len(cmdline):
-            seen = cmdline[i + 1]
+    seen = flag_value(again.get("cmdline") or [], name)
     if (seen or "").rstrip("/") == (value or "").rstrip("/") and (seen is None) == (value is None):
         return None
     expected = "%s=%s" % (name, value) if value is not None else "no %s" % name

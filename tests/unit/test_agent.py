@@ -226,3 +226,21 @@ def test_docker_containers_are_grouped_into_pods(agent):
         summary["restarts"],
         summary["annotations"]["kubernetes.io/config.source"],
     ) == ("Running", 1, "file")
+
+
+@pytest.mark.parametrize(
+    "cmdline, value",
+    [
+        (["kubelet", "--pod-manifest-path=/etc/kubelet.d/"], "/etc/kubelet.d/"),
+        (["kubelet", "--pod-manifest-path", "/a", "--pod-manifest-path=/b"], "/b"),
+        (["kubelet", "--pod-manifest-path-other=/x"], None),
+        (["kubelet", "--pod-manifest-path"], None),
+    ],
+)
+def test_flag_value(agent, cmdline, value):
+    assert agent.flag_value(cmdline, "--pod-manifest-path") == value
+
+
+def test_failing_command_names_itself(agent):
+    with pytest.raises(agent.AgentError, match=r"sh -c exit 3 failed"):
+        agent.run_command(["sh", "-c", "exit 3"], timeout=5)

@@ -57,10 +57,8 @@ def agent_for(node: Node, settings: Settings) -> Iterator[Agent]:
 
 def read_facts(agent: Agent, node: Node, pods: list[str]) -> NodeFacts:
     request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
-    dirs = [node.manifest_dir] if node.manifest_dir else []
-    dirs += ["/etc/kubelet.d", "/etc/kubernetes/manifests"]
-    dirs += [p.fixed_dir for p in profiles.PROFILES.values() if hasattr(p, "fixed_dir")]
-    request["manifest_dirs"] = dirs
+    if node.manifest_dir:
+        request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
     return NodeFacts.from_agent(agent.call(request))
 
 

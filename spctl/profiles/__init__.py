@@ -29,13 +29,16 @@ __all__ = [
 
 
 def facts_request() -> dict[str, list[str]]:
-    """What the agent must read so that any profile can detect and configure."""
+    """What the agent must read so that any profile can detect and configure. (The agent
+    adds the directories the running kubelet was started with.)"""
     units: list[str] = []
     files: list[str] = []
+    dirs: list[str] = []
     for profile in PROFILES.values():
         units += [u for u in profile.units if u not in units]
         files += [f for f in profile.files if f not in files]
-    return {"units": units, "read": files}
+        dirs += [d for d in profile.known_dirs if d not in dirs]
+    return {"units": units, "read": files, "manifest_dirs": dirs}
 
 
 def detect(facts: NodeFacts, forced: Optional[str] = None) -> Profile:

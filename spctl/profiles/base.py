@@ -46,6 +46,8 @@ class Profile:
     units: ClassVar[tuple[str, ...]] = ("kubelet",)
     #: Files the agent reads for detection and configuration.
     files: ClassVar[tuple[str, ...]] = ()
+    #: Manifest directories worth listing before the profile is known (its defaults).
+    known_dirs: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, facts: NodeFacts) -> bool:
         raise NotImplementedError

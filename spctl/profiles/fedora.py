@@ -20,6 +20,7 @@ FLAG = "--pod-manifest-path"
 class Fedora(Profile):
     name = "fedora"
     files = (ENV_FILE, "/etc/kubernetes/config")
+    known_dirs = ("/etc/kubelet.d",)
 
     def detect(self, facts: NodeFacts) -> bool:
         unit = facts.unit("kubelet")

@@ -26,6 +26,7 @@ DEFAULT_DIR = "/etc/kubernetes/manifests"
 class Kubeadm(Profile):
     extra_args_file = "/etc/default/kubelet"
     files = (CONFIG, FLAGS_ENV, "/etc/default/kubelet", "/etc/sysconfig/kubelet")
+    known_dirs = (DEFAULT_DIR,)
 
     def detect(self, facts: NodeFacts) -> bool:
         unit = facts.unit("kubelet")

@@ -53,6 +53,7 @@ class K3s(Rancher):
     units = ("k3s", "k3s-agent")
     files = ("/etc/rancher/k3s/config.yaml",)
     fixed_dir = "/var/lib/rancher/k3s/agent/pod-manifests"
+    known_dirs = (fixed_dir,)
 
 
 class Rke2(Rancher):
@@ -60,3 +61,4 @@ class Rke2(Rancher):
     units = ("rke2-server", "rke2-agent")
     files = ("/etc/rancher/rke2/config.yaml",)
     fixed_dir = "/var/lib/rancher/rke2/agent/pod-manifests"
+    known_dirs = (fixed_dir,)

@@ -1,0 +1,65 @@
+"""Status from facts: the manifest state of each row (pure, no node)."""
+
+from __future__ import annotations
+
+from spctl.inventory import Node, SSHSettings
+from spctl.operations import node_status
+from spctl.render import DesiredPod
+
+from .test_plan import facts_from_case
+
+FEDORA = {
+    "units": {"kubelet": {"EnvironmentFiles": "/etc/kubernetes/kubelet (ignore_errors=yes)"}},
+    "files": {"/etc/kubernetes/kubelet": 'KUBELET_ARGS="--pod-manifest-path=/etc/kubelet.d/"\n'},
+}
+NODE = Node(name="my-node1", address="127.0.0.1", ssh=SSHSettings())
+
+
+def rows(case: dict, desired: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    facts = facts_from_case({**FEDORA, **case})
+    pods = [DesiredPod(name, f"{name}.yaml.j2", text) for name, text in desired.items()]
+    status = node_status(NODE, facts, pods, list(desired))
+    return {p.name: (p.manifest, p.file) for p in status.pods}
+
+
+def test_manifest_states():
+    web = "metadata: {name: static-web}\n"
+    case = {
+        "dirs": {
+            "/etc/kubelet.d": {
+                "owned": ["static-web.yaml", "lb.yaml"],
+                "static-web.yaml": web,
+                "lb.yaml": "metadata: {name: lb}\nspec: {old: true}\n",
+                "hand.yaml": "metadata: {name: hand}\n",
+            }
+        }
+    }
+    got = rows(
+        case, {"static-web": web, "lb": "metadata: {name: lb}\n", "api": "metadata: {name: api}\n"}
+    )
+    assert got == {
+        "static-web": ("in-sync", "/etc/kubelet.d/static-web.yaml"),
+        "lb": ("drifted", "/etc/kubelet.d/lb.yaml"),
+        "api": ("missing", None),
+        "hand": ("unmanaged", "/etc/kubelet.d/hand.yaml"),
+    }
+
+
+def test_a_file_spctl_did_not_write_at_the_pods_path_is_unmanaged():
+    web = "metadata: {name: static-web}\n"
+    got = rows({"dirs": {"/etc/kubelet.d": {"static-web.yaml": web}}}, {"static-web": web})
+    assert got == {"static-web": ("unmanaged", "/etc/kubelet.d/static-web.yaml")}
+
+
+def test_a_pod_no_longer_in_the_inventory_is_reported():
+    facts = facts_from_case(
+        {
+            **FEDORA,
+            "dirs": {
+                "/etc/kubelet.d": {"owned": ["old.yaml"], "old.yaml": "metadata: {name: old}\n"}
+            },
+        }
+    )
+    status = node_status(NODE, facts, [], [])
+    assert [(p.name, p.manifest) for p in status.pods] == [("old", "unmanaged")]
+    assert any("no longer assigns it" in w and "spctl remove old" in w for w in status.warnings)

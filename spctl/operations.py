@@ -135,7 +135,6 @@ def execute(
     outcome = Outcome(plan.node, plan, changed=plan.changed)
     steps = [s for s in plan.pods if s.action != "unchanged"]
     if settings.dry_run or not (steps or wait_running or plan.kubelet):
-        outcome.changed = plan.changed
         for step in plan.pods:
             action = step.action if settings.dry_run else _ACTION_NAMES[step.action]
             outcome.pods.append(
@@ -210,10 +209,11 @@ def execute(
                     reason=step.reason,
                 )
             )
-    failures = [p for p in outcome.pods if not p.ok]
-    if failures:
+    # Problems the agent met while undoing a failed change (a file it could not restore).
+    problems = [f"{p.name}: {p.error}" for p in outcome.pods if not p.ok] + answer.get("errors", [])
+    if problems:
         outcome.ok = False
-        outcome.error = "; ".join(f"{p.name}: {p.error}" for p in failures)
+        outcome.error = "; ".join(problems)
     return outcome
 
 

@@ -92,14 +92,6 @@ def read_text(path: str):
         return None if exc.errno in (errno.ENOENT, errno.EACCES) else None
 
 
-def file_sha(path: str):
-    try:
-        with open(path, "rb") as fh:
-            return sha256_bytes(fh.read())
-    except OSError:
-        return None
-
-
 def fsync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -78,10 +78,6 @@ def batches(nodes: Sequence[Node], serial: Optional[str]) -> list[list[Node]]:
     return [list(nodes[i : i + size]) for i in range(0, len(nodes), size)] or [[]]
 
 
-class Interrupted(SpctlError):
-    exit_code = 130
-
-
 def run(
     nodes: Sequence[Node],
     work: Callable[[Node], T],

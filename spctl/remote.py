@@ -83,10 +83,6 @@ class Sudo:
         )
 
 
-def sudo_password_from_env() -> Optional[str]:
-    return os.environ.get("SPCTL_SUDO_PASSWORD")
-
-
 def holder_name() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()})"
 

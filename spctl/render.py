@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -153,7 +152,3 @@ def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[
     if problems:
         raise ValidationError(problems)
     return result
-
-
-def template_path(path: Path) -> str:
-    return str(path)

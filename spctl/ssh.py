@@ -1,7 +1,7 @@
 """One SSH connection per node, with host keys verified.
 
 A :class:`Connection` carries bytes and nothing else: it runs one argv (quoted here, never
-by callers), feeds it stdin, and uploads files over SFTP on the same transport. Host keys
+by callers) and feeds it stdin; the agent itself arrives that way too. Host keys
 are always checked against a known_hosts file; an unknown key is refused with its
 fingerprint, or recorded when the operator chose ``accept-new``; a changed key is always
 refused.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import os
 import shlex
 import socket
 import threading
@@ -119,7 +118,6 @@ class Connection:
         self.target = target
         self._client: Optional[paramiko.SSHClient] = None
         self._jump: Optional[Connection] = None
-        self._sftp: Optional[paramiko.SFTPClient] = None
 
     def __enter__(self) -> Connection:
         self.open()
@@ -256,32 +254,7 @@ class Connection:
             channel.close()
         return Completed(code, bytes(out), bytes(err))
 
-    def put(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Upload ``data`` to ``path`` atomically: a dot-prefixed temporary file, then rename."""
-        if self._sftp is None:
-            self._sftp = self._client.open_sftp() if self._client else None
-        if self._sftp is None:
-            raise NodeError(f"{self.target.display}: not connected")
-        directory, name = os.path.split(path)
-        tmp = f"{directory}/.{name}.spctl-tmp-{os.getpid()}"
-        try:
-            with self._sftp.open(tmp, "wb") as fh:
-                fh.write(data)
-            self._sftp.chmod(tmp, mode)
-            self._sftp.posix_rename(tmp, path)
-        except OSError as exc:
-            try:
-                self._sftp.remove(tmp)
-            except OSError:
-                pass
-            raise NodeError(
-                f"{self.target.display}: cannot upload {path}: {_describe(exc)}"
-            ) from None
-
     def close(self) -> None:
-        if self._sftp is not None:
-            self._sftp.close()
-            self._sftp = None
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -1,0 +1,1 @@
+"""How the agent reads a node's container runtime."""

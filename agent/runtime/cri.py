@@ -1,0 +1,264 @@
+"""Pods as the kubelet sees them, read from the container runtime through the CRI.
+
+Talks to containerd, CRI-O, k3s or rke2 over the socket the kubelet uses, with the agent's own
+gRPC client (runtime/grpc.py): no crictl, no library beyond Python's.
+
+Facts come from the kubelet, kubernetes/kubernetes `pkg/kubelet/kuberuntime/`:
+- labels.go: the kubelet labels every sandbox and container with io.kubernetes.pod.name,
+  .namespace and .uid (newPodLabels, newContainerLabels), containers also with
+  io.kubernetes.container.name, and writes the restart count into the container *annotation*
+  io.kubernetes.container.restartCount (newContainerAnnotations); a value that does not parse
+  reads as 0 (getIntValueFromLabel).
+- kuberuntime_sandbox.go / kuberuntime_manager.go: a pod's sandboxes sorted newest first by
+  created_at (podSandboxByCreated in helpers.go); the newest one is the pod's sandbox.
+- kuberuntime_container.go (getPodContainerStatuses) and helpers.go (containerStatusByCreated):
+  a pod's containers newest first, so the newest container of a name is its current state;
+  the exit code, reason and message come from ContainerStatus.
+"""
+
+import os
+
+# Where runtimes listen by default, in the order a node is most likely to use them.
+DEFAULT_ENDPOINTS = (
+    # containerd `defaults/defaults_unix.go` DefaultAddress; also the kubelet's default
+    # containerRuntimeEndpoint (`pkg/kubelet/apis/config/v1beta1/defaults_linux.go`) and the
+    # first of crictl's defaults (kubernetes-sigs/cri-tools `cmd/crictl/main_unix.go`).
+    "unix:///run/containerd/containerd.sock",
+    # CRI-O: crictl's default spelling, and CRI-O's own CrioSocketPath
+    # (cri-o/cri-o `pkg/config/config_unix.go`); /var/run is usually a link to /run.
+    "unix:///run/crio/crio.sock",
+    "unix:///var/run/crio/crio.sock",
+    # k3s runs its embedded containerd with state /run/k3s/containerd and the socket inside it
+    # (k3s-io/k3s `pkg/agent/config/config_linux.go` applyContainerdStateAndAddress); rke2 runs
+    # k3s's agent code, so its containerd listens there too.
+    "unix:///run/k3s/containerd/containerd.sock",
+)
+
+SERVICE = "/runtime.v1.RuntimeService/"
+
+POD_NAME_LABEL = "io.kubernetes.pod.name"
+POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
+POD_UID_LABEL = "io.kubernetes.pod.uid"
+CONTAINER_NAME_LABEL = "io.kubernetes.container.name"
+RESTART_COUNT_ANNOTATION = "io.kubernetes.container.restartCount"
+
+# api.proto enums PodSandboxState and ContainerState.
+SANDBOX_STATES = {0: "running", 1: "exited"}  # SANDBOX_READY, SANDBOX_NOTREADY
+CONTAINER_STATES = {0: "created", 1: "running", 2: "exited", 3: "unknown"}
+
+
+class EndpointError(ValueError):
+    """A runtime endpoint the agent cannot use."""
+
+
+def socket_path(endpoint):
+    """The unix socket path of a CRI endpoint ("unix:///run/x.sock" or "/run/x.sock")."""
+    endpoint = endpoint.strip()
+    if endpoint.startswith("unix://"):
+        path = endpoint[len("unix://"):]
+    elif "://" in endpoint:
+        raise EndpointError(
+            "container runtime endpoint %r: only unix sockets are supported (unix:///path)"
+            % endpoint)
+    else:
+        path = endpoint
+    if not path.startswith("/"):
+        raise EndpointError("container runtime endpoint %r: the socket path must be absolute"
+                            % endpoint)
+    return path
+
+
+def find_socket(endpoints=DEFAULT_ENDPOINTS):
+    """The first endpoint whose socket exists, as a path; None when none does."""
+    import stat
+
+    for endpoint in endpoints:
+        path = socket_path(endpoint)
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                return path
+        except OSError:
+            continue
+    return None
+
+
+class _Client:
+    """One connection, one deadline for all the calls of a read."""
+
+    def __init__(self, path, timeout):
+        import time
+
+        from . import grpc
+
+        self._time = time
+        self.deadline = time.monotonic() + timeout
+        self.conn = grpc.Connection(path, timeout)
+
+    def call(self, method, request_type, request, response_type):
+        from . import proto
+
+        left = max(0.001, self.deadline - self._time.monotonic())
+        answer = self.conn.call(SERVICE + method, proto.encode(request_type, request), left)
+        return proto.decode(response_type, answer)
+
+    def close(self):
+        self.conn.close()
+
+
+def version(path, timeout=10.0):
+    """{"runtime_name", "runtime_version", "runtime_api_version"} of the runtime at path."""
+    client = _Client(path, timeout)
+    try:
+        answer = client.call("Version", "VersionRequest", {"version": "v1"}, "VersionResponse")
+    finally:
+        client.close()
+    return {key: answer[key] for key in ("runtime_name", "runtime_version", "runtime_api_version")}
+
+
+def _pod_key(labels, metadata):
+    metadata = metadata or {}
+    return (labels.get(POD_NAMESPACE_LABEL) or metadata.get("namespace", ""),
+            labels.get(POD_NAME_LABEL) or metadata.get("name", ""),
+            labels.get(POD_UID_LABEL) or metadata.get("uid", ""))
+
+
+def _newest_first(items):
+    return sorted(items, key=lambda item: (item["created_at"], item["id"]), reverse=True)
+
+
+def _restarts(container):
+    # labels.go: the kubelet's own count; attempt only for containers the kubelet did not label.
+    value = container["annotations"].get(RESTART_COUNT_ANNOTATION)
+    if value is None:
+        return (container["metadata"] or {}).get("attempt", 0)
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+def _sandbox_record(sandbox):
+    return {
+        "id": sandbox["id"],
+        "state": SANDBOX_STATES.get(sandbox["state"], "unknown"),
+        "attempt": (sandbox["metadata"] or {}).get("attempt", 0),
+        "created": sandbox["created_at"] // 10 ** 9,
+        "created_ns": sandbox["created_at"],
+    }
+
+
+def _container_record(container):
+    return {
+        "id": container["id"],
+        "state": CONTAINER_STATES.get(container["state"], "unknown"),
+        "attempt": (container["metadata"] or {}).get("attempt", 0),
+        "restarts": _restarts(container),
+        "created": container["created_at"] // 10 ** 9,
+        "created_ns": container["created_at"],
+        "exit_code": None,
+        "reason": "",
+        "message": "",
+        "started": None,
+        "finished": None,
+        "sandbox_id": container["pod_sandbox_id"],
+    }
+
+
+def read_pods(path, timeout=10.0):
+    """Every pod the runtime at `path` holds, keyed by (namespace, pod name, pod uid).
+
+    Each value: {"sandboxes": [sandbox records, newest first], "sandbox": the newest or None,
+    "containers": {container name: record of its newest container},
+    "annotations": and "labels": of the newest sandbox}. One ListPodSandbox, one
+    ListContainers, and one ContainerStatus per exited container that is the newest of its name.
+    """
+    from . import grpc
+
+    client = _Client(path, timeout)
+    try:
+        sandboxes = client.call("ListPodSandbox", "ListPodSandboxRequest", {},
+                                "ListPodSandboxResponse")["items"]
+        containers = client.call("ListContainers", "ListContainersRequest", {},
+                                 "ListContainersResponse")["containers"]
+        pods = {}
+        sandbox_keys = {}
+        for sandbox in _newest_first(sandboxes):
+            key = _pod_key(sandbox["labels"], sandbox["metadata"])
+            sandbox_keys[sandbox["id"]] = key
+            pod = pods.get(key)
+            if pod is None:
+                pod = pods[key] = {"sandboxes": [], "sandbox": None, "containers": {},
+                                   "annotations": dict(sandbox["annotations"]),
+                                   "labels": dict(sandbox["labels"])}
+            pod["sandboxes"].append(_sandbox_record(sandbox))
+        for pod in pods.values():
+            pod["sandbox"] = pod["sandboxes"][0]
+
+        exited = []
+        for container in _newest_first(containers):
+            labels = container["labels"]
+            if POD_UID_LABEL in labels or POD_NAME_LABEL in labels:
+                key = _pod_key(labels, None)
+            else:
+                key = sandbox_keys.get(container["pod_sandbox_id"])
+                if key is None:
+                    continue  # not a pod's container
+            pod = pods.get(key)
+            if pod is None:
+                pod = pods[key] = {"sandboxes": [], "sandbox": None, "containers": {},
+                                   "annotations": {}, "labels": {}}
+            name = labels.get(CONTAINER_NAME_LABEL) or (container["metadata"] or {}).get("name", "")
+            if name in pod["containers"]:
+                continue  # an older container of this name
+            record = pod["containers"][name] = _container_record(container)
+            if record["state"] == "exited":
+                exited.append(record)
+
+        for record in exited:
+            try:
+                status = client.call("ContainerStatus", "ContainerStatusRequest",
+                                     {"container_id": record["id"]},
+                                     "ContainerStatusResponse")["status"]
+            except grpc.GrpcError as e:
+                if e.status == "NOT_FOUND":
+                    continue  # removed since the list: keep what the list said
+                raise
+            if status:
+                record["exit_code"] = status["exit_code"]
+                record["reason"] = status["reason"]
+                record["message"] = status["message"]
+                record["started"] = status["started_at"] // 10 ** 9 or None
+                record["finished"] = status["finished_at"] // 10 ** 9 or None
+        return pods
+    finally:
+        client.close()
+
+
+def sandbox_status(path, sandbox_id, timeout=10.0):
+    """{"id", "state", "ip", "created_ns", "labels", "annotations"} of one sandbox."""
+    client = _Client(path, timeout)
+    try:
+        status = client.call("PodSandboxStatus", "PodSandboxStatusRequest",
+                             {"pod_sandbox_id": sandbox_id}, "PodSandboxStatusResponse")["status"]
+    finally:
+        client.close()
+    status = status or {}
+    return {
+        "id": status.get("id", sandbox_id),
+        "state": SANDBOX_STATES.get(status.get("state"), "unknown"),
+        "ip": (status.get("network") or {}).get("ip", ""),
+        "created_ns": status.get("created_at", 0),
+        "labels": status.get("labels", {}),
+        "annotations": status.get("annotations", {}),
+    }
+
+
+def exec_sync(path, container_id, cmd, timeout=10.0):
+    """Run cmd in a container; {"stdout", "stderr" (bytes), "exit_code"}."""
+    client = _Client(path, timeout + 5)
+    try:
+        return client.call("ExecSync", "ExecSyncRequest",
+                           {"container_id": container_id, "cmd": list(cmd),
+                            "timeout": int(timeout)}, "ExecSyncResponse")
+    finally:
+        client.close()

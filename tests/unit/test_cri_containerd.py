@@ -293,7 +293,9 @@ def test_pods_with_recreated_sandbox_restarts_and_exit_codes(containerd):
     job = _container(call, new, "job", 0, "echo bye >&2; exit 42", restart_count=5)
     _wait_exited(call, job)
     # Made without the kubelet's labels: identity from the metadata, restarts from attempt.
-    bare = _sandbox(call, "bare", "uid-2", 0, {}, kubelet_labels=False)
+    # Its 300 kB annotation makes the answers span many DATA frames and the default windows.
+    bare = _sandbox(call, "bare", "uid-2", 0, {"spctl.test/big": "x" * 300000},
+                    kubelet_labels=False)
     bare_app = _container(call, bare, "app", 4, "exec sleep 3600")
 
     pods = cri.read_pods(sock, timeout=10)
@@ -324,6 +326,7 @@ def test_pods_with_recreated_sandbox_restarts_and_exit_codes(containerd):
     assert bare_pod["containers"]["app"]["id"] == bare_app
     assert bare_pod["containers"]["app"]["restarts"] == 4  # no annotation: metadata.attempt
     assert bare_pod["sandbox"]["id"] == bare[0]
+    assert bare_pod["annotations"]["spctl.test/big"] == "x" * 300000
 
     status = cri.sandbox_status(sock, new[0])
     assert status["state"] == "running" and status["annotations"]["spctl.test/sandbox"] == "new"

@@ -1,0 +1,206 @@
+"""The gRPC client against a scripted HTTP/2 peer on a unix socket: the frames containerd's Go
+server may send (SETTINGS, PING, CONTINUATION, padding, Huffman-coded and indexed trailers) and
+the ways a call can fail (RST_STREAM, GOAWAY, a connection closed early)."""
+
+import os
+import socket
+import struct
+import threading
+
+import pytest
+from spctl_agent.runtime import grpc, hpack
+
+METHOD = "/runtime.v1.RuntimeService/Version"
+
+
+def frame(ftype, flags, stream, payload=b""):
+    return struct.pack(">I", len(payload))[1:] + struct.pack(">BBI", ftype, flags, stream) + payload
+
+
+def literal_indexed_huffman(name, value):
+    """A literal header field with incremental indexing, new name, both strings Huffman-coded."""
+    out = bytearray([0x40])
+    for text in (name, value):
+        coded = hpack.huffman_encode(text.encode())
+        out += hpack.encode_integer(len(coded), 7, 0x80) + coded
+    return bytes(out)
+
+
+class Peer:
+    """Accepts one connection, reads the client's request, then runs `answer(peer, stream)`."""
+
+    def __init__(self, tmp_path, answer, calls=1):
+        self.path = os.path.join(str(tmp_path), "peer.sock")
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(1)
+        self.frames = []  # (type, flags, stream, payload) the client sent
+        self.answer = answer
+        self.calls = calls
+        self.buffer = b""
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _read(self, size):
+        while len(self.buffer) < size:
+            chunk = self.conn.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        return data
+
+    def read_frame(self):
+        head = self._read(9)
+        length = struct.unpack(">I", b"\0" + head[:3])[0]
+        got = (head[3], head[4], struct.unpack(">I", head[5:9])[0], self._read(length))
+        self.frames.append(got)
+        return got
+
+    def send(self, data):
+        self.conn.sendall(data)
+
+    def _run(self):
+        self.conn, _ = self.server.accept()
+        try:
+            assert self._read(24) == grpc.PREFACE
+            for _ in range(self.calls):
+                while True:
+                    ftype, flags, stream, _ = self.read_frame()
+                    if ftype == grpc.DATA and flags & grpc.END_STREAM:
+                        break
+                self.answer(self, stream)
+            while True:  # the acknowledgements and window updates that follow
+                self.read_frame()
+        except (EOFError, OSError):
+            pass
+        finally:
+            self.conn.close()
+
+    def sent(self, ftype):
+        return [f for f in self.frames if f[0] == ftype]
+
+    def close(self):
+        self.server.close()
+        self.thread.join(5)
+
+
+def ok_answer(message):
+    def answer(peer, stream):
+        head = hpack.encode([(":status", "200"), ("content-type", "application/grpc")])
+        body = struct.pack(">BI", 0, len(message)) + message
+        trailers = literal_indexed_huffman("grpc-status", "0")
+        peer.send(frame(grpc.HEADERS, grpc.END_HEADERS, stream, head)
+                  + frame(grpc.DATA, 0, stream, body)
+                  + frame(grpc.HEADERS, grpc.END_HEADERS | grpc.END_STREAM, stream, trailers))
+    return answer
+
+
+def test_request_shape_settings_ping_continuation_and_padding(tmp_path):
+    def answer(peer, stream):
+        peer.send(frame(grpc.SETTINGS, 0, 0, struct.pack(">HI", grpc.SETTINGS_MAX_FRAME_SIZE, 20000))
+                  + frame(grpc.PING, 0, 0, b"12345678"))
+        head = hpack.encode([(":status", "200"), ("content-type", "application/grpc")])
+        padded = bytes([3]) + head[:5] + b"\0\0\0"  # PADDED: pad length, fragment, padding
+        body = struct.pack(">BI", 0, 6) + b"answer"
+        trailers = literal_indexed_huffman("grpc-status", "0") + literal_indexed_huffman(
+            "grpc-message", "")
+        peer.send(frame(grpc.HEADERS, grpc.PADDED, stream, padded)
+                  + frame(grpc.CONTINUATION, grpc.END_HEADERS, stream, head[5:])
+                  + frame(grpc.DATA, grpc.PADDED, stream, bytes([2]) + body[:4] + b"\0\0")
+                  + frame(grpc.DATA, 0, stream, body[4:])
+                  + frame(grpc.HEADERS, grpc.END_HEADERS | grpc.END_STREAM, stream, trailers))
+
+    peer = Peer(tmp_path, answer)
+    try:
+        with grpc.Connection(peer.path, timeout=5) as conn:
+            assert conn.call(METHOD, b"\x0a\x02v1", timeout=3) == b"answer"
+            assert conn.peer_max_frame == 20000
+    finally:
+        peer.close()
+    settings = [f for f in peer.sent(grpc.SETTINGS) if not f[1] & grpc.ACK][0][3]
+    assert struct.pack(">HI", grpc.SETTINGS_INITIAL_WINDOW_SIZE, grpc.RECEIVE_WINDOW) in settings
+    assert peer.sent(grpc.WINDOW_UPDATE)[0][2:] == (0, struct.pack(">I", grpc.RECEIVE_WINDOW - 65535))
+    assert [f for f in peer.sent(grpc.SETTINGS) if f[1] & grpc.ACK]
+    assert (grpc.PING, grpc.ACK, 0, b"12345678") in peer.frames
+    (_, flags, stream, block), = peer.sent(grpc.HEADERS)
+    assert stream == 1 and flags & grpc.END_HEADERS
+    headers = dict(hpack.Decoder().decode(block))
+    assert headers == {":method": "POST", ":scheme": "http", ":path": METHOD,
+                       ":authority": "localhost", "content-type": "application/grpc",
+                       "te": "trailers", "grpc-timeout": "3000m"}
+    (_, flags, _, data), = peer.sent(grpc.DATA)
+    assert flags & grpc.END_STREAM and data == b"\0\0\0\0\x04\x0a\x02v1"
+
+
+def test_one_connection_serves_calls_on_odd_streams(tmp_path):
+    peer = Peer(tmp_path, ok_answer(b"x"), calls=3)
+    try:
+        with grpc.Connection(peer.path, timeout=5) as conn:
+            assert [conn.call(METHOD, b"") for _ in range(3)] == [b"x"] * 3
+    finally:
+        peer.close()
+    assert [f[2] for f in peer.sent(grpc.HEADERS)] == [1, 3, 5]
+    # Each answer's bytes are given back to the connection window.
+    assert [f[3] for f in peer.sent(grpc.WINDOW_UPDATE)][1:] == [struct.pack(">I", 6)] * 3
+
+
+def test_error_status_with_percent_encoded_message(tmp_path):
+    def answer(peer, stream):
+        # Trailers-only, as Go servers answer an error: one HEADERS with END_STREAM.
+        block = hpack.encode([(":status", "200"), ("content-type", "application/grpc")])
+        block += literal_indexed_huffman("grpc-status", "5")
+        block += hpack.encode([("grpc-message", "caf%C3%A9 50%25 %zz done")])
+        peer.send(frame(grpc.HEADERS, grpc.END_HEADERS | grpc.END_STREAM, stream, block))
+
+    peer = Peer(tmp_path, answer)
+    try:
+        with pytest.raises(grpc.GrpcError) as raised:
+            grpc.unary(peer.path, METHOD, b"", timeout=5)
+    finally:
+        peer.close()
+    assert (raised.value.status, raised.value.code) == ("NOT_FOUND", 5)
+    assert raised.value.message == "café 50% %zz done"
+    assert str(raised.value) == METHOD + ": NOT_FOUND: café 50% %zz done"
+
+
+@pytest.mark.parametrize(
+    "script, status, text",
+    [
+        (lambda stream: frame(grpc.RST_STREAM, 0, stream, struct.pack(">I", 7)),
+         "UNAVAILABLE", "RST_STREAM REFUSED_STREAM"),
+        (lambda stream: frame(grpc.RST_STREAM, 0, stream, struct.pack(">I", 2)),
+         "INTERNAL", "RST_STREAM INTERNAL_ERROR"),
+        (lambda stream: frame(grpc.GOAWAY, 0, 0, struct.pack(">II", 0, 11) + b"too many pings"),
+         "UNAVAILABLE", "GOAWAY ENHANCE_YOUR_CALM: too many pings"),
+        (lambda stream: frame(grpc.HEADERS, grpc.END_HEADERS, stream,
+                              hpack.encode([(":status", "200")]))
+         + frame(grpc.DATA, 0, stream, b"\0\0\0\0\x09abc"),
+         "UNAVAILABLE", "closed the connection before the answer ended"),
+        (lambda stream: frame(grpc.HEADERS, grpc.END_HEADERS | grpc.END_STREAM, stream,
+                              hpack.encode([(":status", "503")])),
+         "UNAVAILABLE", "HTTP status 503"),
+        (lambda stream: frame(grpc.HEADERS, grpc.END_HEADERS | grpc.END_STREAM, stream,
+                              hpack.encode([(":status", "200")])),
+         "INTERNAL", "without a grpc-status"),
+    ],
+    ids=["refused", "reset", "goaway", "closed early", "http 503", "no status"],
+)
+def test_failures_are_grpc_errors(tmp_path, script, status, text):
+    def answer(peer, stream):
+        peer.send(script(stream))
+        if status == "UNAVAILABLE" and "closed" in text:
+            peer.conn.shutdown(socket.SHUT_RDWR)
+
+    peer = Peer(tmp_path, answer)
+    try:
+        conn = grpc.Connection(peer.path, timeout=5)
+        with pytest.raises(grpc.GrpcError) as raised:
+            conn.call(METHOD, b"")
+        # A transport failure closes the connection; a status that ended its stream does not.
+        assert (conn.sock is None) == (text.startswith(("RST", "GOAWAY", "closed")))
+        conn.close()
+    finally:
+        peer.close()
+    assert raised.value.status == status
+    assert text in str(raised.value)

@@ -366,3 +366,37 @@ def test_silent_socket_times_out():
             conn.close()
         server.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    "endpoint, path",
+    [("unix:///run/containerd/containerd.sock", "/run/containerd/containerd.sock"),
+     ("/run/crio/crio.sock", "/run/crio/crio.sock"),
+     (" unix:///run/k3s/containerd/containerd.sock\n", "/run/k3s/containerd/containerd.sock")],
+)
+def test_socket_path(endpoint, path):
+    assert cri.socket_path(endpoint) == path
+
+
+@pytest.mark.parametrize(
+    "endpoint, why",
+    [("tcp://10.0.0.1:2375", "only unix sockets"), ("npipe:////./pipe/x", "only unix sockets"),
+     ("unix://relative.sock", "must be absolute"), ("crio.sock", "must be absolute")],
+)
+def test_socket_path_refuses_other_transports(endpoint, why):
+    with pytest.raises(cri.EndpointError, match=why):
+        cri.socket_path(endpoint)
+
+
+def test_find_socket_takes_the_first_that_is_a_socket(tmp_path):
+    not_socket = tmp_path / "file.sock"
+    not_socket.write_text("")
+    real = tmp_path / "real.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(real))
+    try:
+        endpoints = ["unix://%s" % (tmp_path / "absent.sock"), str(not_socket), "unix://" + str(real)]
+        assert cri.find_socket(endpoints) == str(real)
+        assert cri.find_socket(endpoints[:2]) is None
+    finally:
+        server.close()

@@ -238,7 +238,7 @@ class Connection:
         headers = [
             (":method", "POST"), (":scheme", "http"), (":path", method),
             (":authority", self.authority), ("content-type", "application/grpc"),
-            ("te", "trailers"), ("grpc-timeout", "%dm" % max(1, int(timeout * 1000))),
+            ("te", "trailers"), ("grpc-timeout", "%dm" % min(99999999, max(1, int(timeout * 1000)))),
         ]
         self._send_headers(stream, hpack.encode(headers), deadline)
         body = struct.pack(">BI", 0, len(request)) + request
@@ -284,7 +284,7 @@ class Connection:
                     name = H2_ERRORS[code] if code < len(H2_ERRORS) else str(code)
                     raise GrpcError(_RST_STATUS.get(name, "INTERNAL"),
                                     "%s reset the stream (RST_STREAM %s)" % (self.path, name))
-            elif sid == 0 or ftype in (SETTINGS, PING, WINDOW_UPDATE, GOAWAY):
+            elif sid == 0:  # stream-level WINDOW_UPDATE and PRIORITY need nothing from us
                 self._connection_frame(ftype, flags, payload, deadline)
                 if self.goaway is not None and (self.goaway[0] < stream or self.goaway[1]):
                     raise self._goaway_error(method)
@@ -312,10 +312,15 @@ class Connection:
                 ftype, flags, sid, payload = self._read_frame(deadline)
                 if ftype == WINDOW_UPDATE and sid == stream:
                     stream_window += struct.unpack(">I", payload[:4])[0] & 0x7FFFFFFF
-                elif sid == 0 or ftype in (SETTINGS, PING, GOAWAY):
+                elif sid == 0:
                     self._connection_frame(ftype, flags, payload, deadline)
                     if self.goaway is not None:
                         raise self._goaway_error("")
+                elif ftype in (HEADERS, CONTINUATION, DATA, RST_STREAM):
+                    # Answering before taking the whole request means failing it; a unary
+                    # client has no use for the rest of that answer.
+                    raise GrpcError("INTERNAL", "%s answered before taking the whole request"
+                                    % self.path)
                 continue
             chunk = body[pos:pos + room]
             pos += len(chunk)

@@ -29,7 +29,7 @@ def literal_indexed_huffman(name, value):
 class Peer:
     """Accepts one connection, reads the client's request, then runs `answer(peer, stream)`."""
 
-    def __init__(self, tmp_path, answer, calls=1):
+    def __init__(self, tmp_path, answer, calls=1, on_data=None):
         self.path = os.path.join(str(tmp_path), "peer.sock")
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.server.bind(self.path)
@@ -37,6 +37,7 @@ class Peer:
         self.frames = []  # (type, flags, stream, payload) the client sent
         self.answer = answer
         self.calls = calls
+        self.on_data = on_data
         self.buffer = b""
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -66,9 +67,11 @@ class Peer:
             assert self._read(24) == grpc.PREFACE
             for _ in range(self.calls):
                 while True:
-                    ftype, flags, stream, _ = self.read_frame()
+                    ftype, flags, stream, payload = self.read_frame()
                     if ftype == grpc.DATA and flags & grpc.END_STREAM:
                         break
+                    if ftype == grpc.DATA and self.on_data:
+                        self.on_data(self, stream, payload)
                 self.answer(self, stream)
             while True:  # the acknowledgements and window updates that follow
                 self.read_frame()
@@ -204,3 +207,30 @@ def test_failures_are_grpc_errors(tmp_path, script, status, text):
         peer.close()
     assert raised.value.status == status
     assert text in str(raised.value)
+
+
+def test_a_request_larger_than_the_window_waits_for_window_updates(tmp_path):
+    window = [65535]  # what the client may still send; below zero is a flow-control error
+    lowest = [65535]
+
+    def grant(peer, stream, payload):
+        # A stingy server: it opens the windows again only once the client has used them up.
+        window[0] -= len(payload)
+        lowest[0] = min(lowest[0], window[0])
+        if window[0] <= 0:
+            size = struct.pack(">I", 65535 - window[0])
+            window[0] = 65535
+            peer.send(frame(grpc.WINDOW_UPDATE, 0, 0, size)
+                      + frame(grpc.WINDOW_UPDATE, 0, stream, size))
+
+    peer = Peer(tmp_path, ok_answer(b"done"), on_data=grant)
+    request = bytes(range(256)) * 400  # 102400 bytes: more than the default 65535 window
+    try:
+        assert grpc.unary(peer.path, METHOD, request, timeout=5) == b"done"
+    finally:
+        peer.close()
+    data = peer.sent(grpc.DATA)
+    assert lowest[0] >= 0 and window[0] - len(data[-1][3]) >= 0
+    assert max(len(f[3]) for f in data) <= 16384
+    assert b"".join(f[3] for f in data) == struct.pack(">BI", 0, len(request)) + request
+    assert [f[1] & grpc.END_STREAM for f in data] == [0] * (len(data) - 1) + [grpc.END_STREAM]

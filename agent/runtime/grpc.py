@@ -49,11 +49,14 @@ _RST_STATUS = {"REFUSED_STREAM": "UNAVAILABLE", "CANCEL": "CANCELLED",
 class GrpcError(Exception):
     """A call that failed: `status` is the gRPC status name, `message` the server's or ours."""
 
-    def __init__(self, status, message, method=""):
+    def __init__(self, status, message, method="", from_server=False):
         Exception.__init__(self, status, message, method)
         self.status = status
         self.message = message
         self.method = method
+        # True when the server ended the call's stream with this status: the connection is
+        # still good. False for transport failures, after which it is closed.
+        self.from_server = from_server
 
     @property
     def code(self):
@@ -121,10 +124,15 @@ class Connection:
         settings = struct.pack(">HIHIHI", SETTINGS_ENABLE_PUSH, 0,
                                SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW,
                                SETTINGS_HEADER_TABLE_SIZE, self.decoder.max_allowed)
-        self._send(PREFACE
-                   + _frame(SETTINGS, 0, 0, settings)
-                   + _frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", RECEIVE_WINDOW - DEFAULT_WINDOW)),
-                   deadline)
+        try:
+            self._send(PREFACE
+                       + _frame(SETTINGS, 0, 0, settings)
+                       + _frame(WINDOW_UPDATE, 0, 0,
+                                struct.pack(">I", RECEIVE_WINDOW - DEFAULT_WINDOW)),
+                       deadline)
+        except GrpcError:
+            self.close()
+            raise
 
     def close(self):
         if self.sock is not None:
@@ -228,7 +236,7 @@ class Connection:
             return self._call(method, request, timeout, time.monotonic() + timeout)
         except GrpcError as e:
             e.method = method
-            if not getattr(e, "from_server", False):
+            if not e.from_server:
                 self.close()  # the connection's state is unknown after a transport failure
             raise
 
@@ -374,10 +382,7 @@ def _answer(blocks, data, method):
 
 
 def _server_error(status, message):
-    # The stream ended cleanly: the connection stays usable for the next call.
-    error = GrpcError(status, message)
-    error.from_server = True
-    return error
+    return GrpcError(status, message, from_server=True)
 
 
 def unary(path, method, request, timeout=10.0):

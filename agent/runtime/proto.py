@@ -21,7 +21,6 @@ class ProtoError(ValueError):
     """Bytes that are not a valid encoding of the expected message."""
 
 
-
 # api.proto: the messages of RuntimeService calls Version, ListPodSandbox, PodSandboxStatus,
 # ListContainers, ContainerStatus and ExecSync, reduced to the fields the agent uses.
 MESSAGES = {

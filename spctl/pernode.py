@@ -49,6 +49,7 @@ class _Input:
 
 
 _ALL = "*"
+_DICT_METHODS = {"items", "keys", "values", "get"}
 
 
 def per_node_differences(
@@ -89,7 +90,25 @@ def per_node_differences(
         offenders = _offenders(nodes, rendering, value, set_on_node)
         if offenders:
             problems.append(_refusal(inp, pod, offenders, value))
-    return problems
+    return problems or _same_groups_differ(nodes, pod, rendering)
+
+
+def _same_groups_differ(nodes: list[Node], pod: str, rendering: dict[str, int]) -> list[str]:
+    """The safety net under the analysis above: nodes in the same groups get the same values
+    from defaults and groups, so if they still render differently, something set on a node
+    itself did it, whether or not the template analysis could name it."""
+    seen: dict[tuple[str, ...], Node] = {}
+    for node in nodes:
+        first = seen.setdefault(node.groups, node)
+        if rendering[first.name] != rendering[node.name]:
+            return [
+                f"{first.name} and {node.name} belong to the same groups but render {pod} "
+                "differently, through something set on the nodes themselves; a DaemonSet's "
+                f"template is the same on every node it selects; compare `spctl render {pod} "
+                f"--node {first.name} --node {node.name}`, then move what differs into a "
+                "group's vars, or keep the pod static on one of them"
+            ]
+    return []
 
 
 def _offenders(
@@ -208,7 +227,9 @@ def _template_inputs(path: Path, seen: Optional[set[str]] = None) -> set[_Input]
             and _key(base) in ("vars", "labels")
         ):
             kind = str(_key(base))[:-1]
-            found.add(_Input(kind, key if key is not None else _ALL))
+            # A dict method (node.vars.items()) reads every entry.
+            whole = key is None or key in _DICT_METHODS
+            found.add(_Input(kind, _ALL if whole else str(key)))
     for name in tree.find_all(ast.Name):
         if name.name == "node" and name.ctx == "load" and id(name) not in bases:
             found |= _everything()

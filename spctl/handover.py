@@ -75,9 +75,10 @@ class Handover:
         return "\n".join(lines) + "\n"
 
 
-def plan_handover(export: Export) -> Handover:
+def plan_handover(export: Export, spctl: str = "spctl") -> Handover:
     """The commands that hand ``export.pod`` over from its static pods to ``export``'s
-    DaemonSets, in the order the pod's host ports allow."""
+    DaemonSets, in the order the pod's host ports allow. ``spctl`` is how to call spctl
+    (with its -i, when the inventory is not found by default)."""
     q = shlex.quote
     pod = export.pod
     file = f"{pod}-daemonset.yaml"
@@ -96,15 +97,15 @@ def plan_handover(export: Export) -> Handover:
         Step(
             "Check that every node runs what the inventory renders (exit 0: no change), so the "
             "DaemonSet runs the very same pod",
-            (f"spctl diff {q(pod)} {selection}",),
+            (f"{spctl} diff {q(pod)} {selection}",),
         )
     ]
     gate = export.handover_label
-    save = f"spctl export daemonset {q(pod)} {selection}{options} > {q(file)}"
+    save = f"{spctl} export daemonset {q(pod)} {selection}{options} > {q(file)}"
     if gate is None:
         steps.append(
             Step(
-                f"Save and apply {names}: its pod starts on every node beside the static pod",
+                f"Save and apply {names}: pods start on every node beside the static pods",
                 (save, f"kubectl apply -f {q(file)}"),
             )
         )
@@ -114,7 +115,7 @@ def plan_handover(export: Export) -> Handover:
                     Step(
                         f"{node}: wait until the DaemonSet's pod is Ready there, then remove the "
                         "static pod",
-                        (*_wait(ds, node), f"spctl remove {q(pod)} --node {q(node)}"),
+                        (*_wait(ds, node), f"{spctl} remove {q(pod)} --node {q(node)}"),
                         node,
                     )
                 )
@@ -141,7 +142,7 @@ def plan_handover(export: Export) -> Handover:
                     f"{node}: remove the static pod, then let the DaemonSet in (the pod is down "
                     "on this node until its new pod is Ready)",
                     (
-                        f"spctl remove {q(pod)} --node {q(node)}",
+                        f"{spctl} remove {q(pod)} --node {q(node)}",
                         f"kubectl label node {q(kubelet_node_name(node))} {q(label)}",
                         *_wait(ds, node),
                     ),

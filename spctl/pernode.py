@@ -139,7 +139,7 @@ def _offenders(
 def _refusal(inp: _Input, pod: str, offenders: list[Node], value: Any) -> str:
     shown = ", ".join(f"{n.name} ({_show(value(n))})" for n in offenders)
     names = ", ".join(n.name for n in offenders)
-    keep = f"or keep {pod} a static pod on {names} (leave them out of the selection)"
+    keep = f"or keep {pod} a static pod on {names} (select only the other nodes)"
     if inp.kind == "node" and inp.name in ("name", "address"):
         how = (
             "read the node's name at run time instead (env valueFrom.fieldRef.fieldPath: "

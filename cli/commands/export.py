@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import Optional
 
@@ -67,7 +68,10 @@ def daemonset(
     if plan:
         from spctl.handover import plan_handover
 
-        handover = plan_handover(result)
+        spctl = "spctl"
+        if app.inventory_path is not None:
+            spctl += f" -i {shlex.quote(str(app.inventory_path))}"
+        handover = plan_handover(result, spctl)
         if fmt == "json":
             sys.stdout.write(json.dumps(handover.as_dict(), indent=2) + "\n")
         else:

@@ -178,11 +178,13 @@ def test_cli_two_renderings_print_a_list_in_json(tmp_path: Path) -> None:
 
 
 def test_cli_plan_is_printed_not_run(tmp_path: Path) -> None:
-    done = run("-i", str(_inventory(tmp_path)), "export", "daemonset", "web", "--plan")
+    inventory = str(_inventory(tmp_path))
+    done = run("-i", inventory, "export", "daemonset", "web", "--plan")
     assert done.returncode == 0, done.stderr
     assert "(apply-then-remove)" in done.stdout
     assert "kubectl apply -f web-daemonset.yaml\n" in done.stdout
-    assert done.stdout.index("spctl remove web --node n1") > done.stdout.index("kubectl apply")
+    remove = f"spctl -i {inventory} remove web --node n1\n"  # the plan's spctl finds it too
+    assert done.stdout.index(remove) > done.stdout.index("kubectl apply")
     assert "cannot connect" not in done.stderr  # nothing reached for the nodes
 
 

@@ -106,10 +106,6 @@ class DaemonSetExport:
     manifest: dict[str, Any]
     selector: dict[str, str]
 
-    @property
-    def kubelet_names(self) -> tuple[str, ...]:
-        return tuple(kubelet_node_name(n) for n in self.nodes)
-
 
 @dataclass(frozen=True)
 class Export:
@@ -266,7 +262,9 @@ def _build(
             f"add --namespace {CRITICAL_NAMESPACE}, or choose a priority class of your own"
         )
     spec["affinity"] = _with_node_affinity(spec.get("affinity"), nodes, gate)
-    app_name = str((metadata.get("labels") or {}).get(NAME_LABEL) or metadata_name(pod))
+    app_name = str(
+        (metadata.get("labels") or {}).get(NAME_LABEL) or _label_value(_metadata_name(pod))
+    )
     selector = {NAME_LABEL: app_name, DAEMONSET_LABEL: _label_value(name)}
     metadata["labels"] = {**(metadata.get("labels") or {}), **selector}
     ds_spec: dict[str, Any] = {
@@ -291,7 +289,7 @@ def _build(
     return DaemonSetExport(name, namespace, tuple(nodes), manifest, selector), notes, []
 
 
-def metadata_name(pod: dict[str, Any]) -> str:
+def _metadata_name(pod: dict[str, Any]) -> str:
     return str((pod.get("metadata") or {}).get("name"))
 
 

@@ -63,6 +63,10 @@ def daemonset(
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes or not (nodes or selectors), require=False)
     result = export_daemonsets(inv, chosen, pod, priority_class, namespace)
+    if nodes or selectors:
+        for node in chosen:
+            if all(ref.name != pod for ref in node.pods):
+                app.warn(f"{node.name} does not have {pod}: left out")
     for note in result.notes:
         app.warn(note)
     if plan:

@@ -177,6 +177,17 @@ def test_cli_two_renderings_print_a_list_in_json(tmp_path: Path) -> None:
     assert [d["metadata"]["name"] for d in data["items"]][1] == "web-big"
 
 
+def test_cli_names_selected_nodes_left_out(tmp_path: Path) -> None:
+    path = _inventory(tmp_path)
+    text = path.read_text().replace("  pods: [web]\n", "")
+    text = text.replace("n1: {", "n1: {pods: [web], ").replace("n2: {", "n2: {pods: [], ")
+    path.write_text(text)
+    done = run("-i", str(path), "export", "daemonset", "web", "-n", "n1", "-n", "n2")
+    assert done.returncode == 0, done.stderr
+    assert "n2 does not have web: left out" in done.stderr
+    assert "- n1\n" in done.stdout and "- n2\n" not in done.stdout
+
+
 def test_cli_plan_is_printed_not_run(tmp_path: Path) -> None:
     inventory = str(_inventory(tmp_path))
     done = run("-i", inventory, "export", "daemonset", "web", "--plan")
@@ -237,3 +248,25 @@ def test_nodes_in_the_same_groups_rendering_differently_are_refused(tmp_path: Pa
     assert per_node_differences(inventory, [web1, edge2], "static-web", [[web1, edge2]]) == []
     (problem,) = per_node_differences(inventory, [web1, edge2], "static-web", [[web1], [edge2]])
     assert "web1 and Edge-2 belong to the same groups but render static-web differently" in problem
+
+
+def test_long_pod_names_give_valid_label_values(tmp_path: Path) -> None:
+    # Pod names may have 253 characters; label values and label names only 63.
+    pod = "a" * 70 + ".example"
+    case = {
+        "inventory": {"defaults": {"pods": [pod]}, "nodes": {"n1": {}}},
+        "templates": {
+            f"{pod}.yaml.j2": f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, "
+            "labels: {app: x}}\nspec:\n  hostNetwork: true\n"
+            "  containers: [{name: c, image: 'busybox:1.36'}]\n"
+        },
+    }
+    inventory = _setup(case, tmp_path)
+    result = export_daemonsets(inventory, inventory.nodes.values(), pod)
+    (ds,) = result.daemonsets
+    assert ds.name == pod
+    assert all(len(v) <= 63 for v in ds.selector.values()), ds.selector
+    assert ds.selector["app.kubernetes.io/name"].startswith("a" * 54 + "-")
+    gate = result.handover_label
+    assert gate is not None and len(gate.split("/", 1)[1]) <= 63
+    assert daemonset_problems(ds.manifest) == []

@@ -18,7 +18,7 @@ def export() -> None:
     """Print a static pod as another kind of Kubernetes object (nothing is applied)."""
 
 
-@export.command("daemonset")
+@export.command("daemonset", short_help="Print the DaemonSets that can take over a static pod.")
 @click.argument("pod")
 @selection
 @click.option(
@@ -57,7 +57,8 @@ def daemonset(
 ) -> None:
     """Print one DaemonSet per distinct rendering of POD on the selected nodes that have it
     (every such node unless -n, -l or --all says otherwise), placed on exactly those nodes.
-    Exit 0: printed; 2: bad input, or the pod cannot be a DaemonSet (the reasons are printed)."""
+    Exit 0: printed; 2: bad input, or the pod cannot be a DaemonSet (the reasons are printed);
+    1: a DaemonSet failed the DaemonSet schema (a bug in spctl)."""
     from spctl.export import export_daemonsets
 
     inv = app.inventory()

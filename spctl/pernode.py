@@ -141,9 +141,10 @@ def _refusal(inp: _Input, pod: str, offenders: list[Node], value: Any) -> str:
     names = ", ".join(n.name for n in offenders)
     keep = f"or keep {pod} a static pod on {names} (select only the other nodes)"
     if inp.kind == "node" and inp.name in ("name", "address"):
+        field = "spec.nodeName" if inp.name == "name" else "status.hostIP"
         how = (
-            "read the node's name at run time instead (env valueFrom.fieldRef.fieldPath: "
-            "spec.nodeName works in a static pod and a DaemonSet alike), " + keep
+            f"read it at run time instead (env valueFrom.fieldRef.fieldPath: {field} works "
+            "in a static pod and a DaemonSet alike), " + keep
         )
         return (
             f"the template uses {inp}, which differs on every node: {shown}; a DaemonSet's "

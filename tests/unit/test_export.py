@@ -1,0 +1,272 @@
+"""spctl export daemonset: the scenarios in tests/cases/export/, the schema check, and the CLI.
+
+A case file holds:
+  inventory:  an inventory (its `templates:` is set by the runner)
+  templates:  template files (name -> text)
+  export:     pod, and optionally nodes, selectors, all, priority_class, namespace
+  expect:     either `refused` (one entry per problem, each a list of substrings; nothing else
+              may be reported), or `daemonsets` (the exact DaemonSets, in order), optionally
+              `notes` (substrings, each in some note) and `plan` (order, substrings of its
+              reason in `why`, and the exact commands of each step).
+Every DaemonSet a case produces must also pass the DaemonSet schema.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from spctl.export import ExportBug, ExportRefused, daemonset_problems, export_daemonsets
+from spctl.handover import plan_handover
+from spctl.inventory import Inventory, load_inventory
+from spctl.manifest import parse_manifest
+
+CASES = sorted((Path(__file__).parent.parent / "cases" / "export").glob("*.yaml"))
+SPCTL = str(Path(sys.executable).parent / "spctl")
+
+
+def _setup(case: dict[str, Any], tmp_path: Path) -> Inventory:
+    (tmp_path / "tpl").mkdir()
+    for name, text in (case.get("templates") or {}).items():
+        (tmp_path / "tpl" / name).write_text(text)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({"templates": "tpl", **case["inventory"]}, sort_keys=False))
+    return load_inventory(path, ssh_config=tmp_path / "no-ssh-config")
+
+
+def _export(case: dict[str, Any], inventory: Inventory):
+    args = case["export"]
+    names, selectors = args.get("nodes", []), args.get("selectors", [])
+    chosen = inventory.select(
+        names, selectors, args.get("all", False) or not (names or selectors), require=False
+    )
+    return export_daemonsets(
+        inventory, chosen, args["pod"], args.get("priority_class"), args.get("namespace")
+    )
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_export_case(path: Path, tmp_path: Path) -> None:
+    case = parse_manifest(path.read_text(encoding="utf-8"), source=str(path))
+    assert set(case) <= {"inventory", "templates", "export", "expect"}, path.name
+    expect = case["expect"]
+    inventory = _setup(case, tmp_path)
+    if "refused" in expect:
+        with pytest.raises(ExportRefused) as refused:
+            _export(case, inventory)
+        problems = refused.value.problems
+        assert len(problems) == len(expect["refused"]), problems
+        for wanted, problem in zip(expect["refused"], problems):
+            for part in wanted:
+                assert part in problem, (part, problem)
+        return
+    result = _export(case, inventory)
+    manifests = [ds.manifest for ds in result.daemonsets]
+    assert manifests == expect["daemonsets"], yaml.safe_dump(manifests, sort_keys=False)
+    for manifest in manifests:
+        assert daemonset_problems(manifest) == []
+    for note in expect.get("notes", []):
+        assert any(note in n for n in result.notes), result.notes
+    if not expect.get("notes"):
+        assert result.notes == ()
+    if "plan" in expect:
+        plan = plan_handover(result)
+        assert plan.order == expect["plan"]["order"]
+        for part in expect["plan"].get("why", []):
+            assert part in plan.why
+        assert [list(step.commands) for step in plan.steps] == expect["plan"]["steps"]
+
+
+def _valid_daemonset() -> dict[str, Any]:
+    labels = {"app.kubernetes.io/name": "web"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": dict(labels)},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["spec"]["template"]["spec"].update(nodeNme="n1"), "nodeNme"),
+        (lambda d: d["spec"].update(replicas=3), "replicas"),
+        (lambda d: d["spec"]["selector"]["matchLabels"].update(x="y"), "selector does not match"),
+        (lambda d: d["spec"]["template"]["spec"].update(restartPolicy="Never"), "must be Always"),
+        (lambda d: d["spec"].pop("selector"), "selector"),
+    ],
+    ids=["unknown-template-field", "unknown-spec-field", "selector", "restart", "no-selector"],
+)
+def test_schema_check_finds_broken_daemonsets(change: Any, message: str) -> None:
+    assert daemonset_problems(_valid_daemonset()) == []
+    broken = _valid_daemonset()
+    change(broken)
+    problems = daemonset_problems(broken)
+    assert any(message in p for p in problems), problems
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+TEMPLATE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+    - name: web
+      image: {{ image }}
+      ports: [{containerPort: {{ port }}}]
+"""
+
+
+def _inventory(tmp_path: Path, n2_vars: str = "{}") -> Path:
+    (tmp_path / "tpl").mkdir(exist_ok=True)
+    (tmp_path / "tpl" / "web.yaml.j2").write_text(TEMPLATE)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(
+        "templates: tpl\n"
+        "defaults:\n  vars: {image: 'nginx:1.27', port: 80}\n  pods: [web]\n"
+        "nodes:\n"
+        "  n1: {address: 127.0.0.1, ssh: {port: 1}}\n"
+        f"  n2: {{address: 127.0.0.1, ssh: {{port: 1}}, vars: {n2_vars}}}\n"
+    )
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SPCTL, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_prints_a_valid_daemonset(tmp_path: Path) -> None:
+    inventory = str(_inventory(tmp_path))
+    done = run("-i", inventory, "export", "daemonset", "web")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# DaemonSet web: web on n1, n2\n")
+    (doc,) = list(yaml.safe_load_all(done.stdout))
+    assert doc["kind"] == "DaemonSet" and daemonset_problems(doc) == []
+    as_json = run("-i", inventory, "export", "daemonset", "web", "-n", "n1", "-o", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    terms = json.loads(as_json.stdout)["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    expressions = terms["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert expressions[0]["matchExpressions"][0]["values"] == ["n1"]
+
+
+def test_cli_two_renderings_print_a_list_in_json(tmp_path: Path) -> None:
+    # n2's own port would be refused; the same value as everyone's is not a difference at all,
+    # so a different image from a group is needed for two DaemonSets: make n2 a group.
+    path = _inventory(tmp_path)
+    path.write_text(path.read_text() + "groups:\n  big: {members: [n2], vars: {port: 8080}}\n")
+    done = run("-i", str(path), "export", "daemonset", "web", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["kind"] == "List"
+    assert [d["metadata"]["name"] for d in data["items"]][1] == "web-big"
+
+
+def test_cli_names_selected_nodes_left_out(tmp_path: Path) -> None:
+    path = _inventory(tmp_path)
+    text = path.read_text().replace("  pods: [web]\n", "")
+    text = text.replace("n1: {", "n1: {pods: [web], ").replace("n2: {", "n2: {pods: [], ")
+    path.write_text(text)
+    done = run("-i", str(path), "export", "daemonset", "web", "-n", "n1", "-n", "n2")
+    assert done.returncode == 0, done.stderr
+    assert "n2 does not have web: left out" in done.stderr
+    assert "- n1\n" in done.stdout and "- n2\n" not in done.stdout
+
+
+def test_cli_plan_is_printed_not_run(tmp_path: Path) -> None:
+    inventory = str(_inventory(tmp_path))
+    done = run("-i", inventory, "export", "daemonset", "web", "--plan")
+    assert done.returncode == 0, done.stderr
+    assert "(apply-then-remove)" in done.stdout
+    assert "kubectl apply -f web-daemonset.yaml\n" in done.stdout
+    remove = f"spctl -i {inventory} remove web --node n1\n"  # the plan's spctl finds it too
+    assert done.stdout.index(remove) > done.stdout.index("kubectl apply")
+    assert "cannot connect" not in done.stderr  # nothing reached for the nodes
+
+
+@pytest.mark.parametrize(
+    "args, n2_vars, message",
+    [
+        ([], "{port: 8080}", "variable 'port' is set per node"),
+        (["--priority-class", "system-node-critical"], "{}", "add --namespace kube-system"),
+        (["--namespace", "Bad_NS"], "{}", "is not a namespace name"),
+        (["-n", "nope"], "{}", "unknown node or group 'nope'"),
+    ],
+    ids=["per-node-variable", "priority-class", "namespace", "unknown-node"],
+)
+def test_cli_refusals_exit_2(tmp_path: Path, args: list[str], n2_vars: str, message: str) -> None:
+    done = run("-i", str(_inventory(tmp_path, n2_vars)), "export", "daemonset", "web", *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_schema_failure_is_a_bug_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spctl_cli.main import main
+
+    import spctl.export
+
+    monkeypatch.setattr(spctl.export, "daemonset_problems", lambda doc: ["spec.x: broken"])
+    monkeypatch.setattr(
+        sys, "argv", ["spctl", "-i", str(_inventory(tmp_path)), "export", "daemonset", "web"]
+    )
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == ExportBug.exit_code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "DaemonSet web: spec.x: broken" in captured.err and "a bug in spctl" in captured.err
+
+
+def test_nodes_in_the_same_groups_rendering_differently_are_refused(tmp_path: Path) -> None:
+    # The safety net under the template analysis: were it to miss an input, two nodes of the
+    # same groups that render differently are still refused (here the split is given directly).
+    from spctl.pernode import per_node_differences
+
+    path = Path(__file__).parent.parent / "cases" / "export" / "same-rendering-everywhere.yaml"
+    case = parse_manifest(path.read_text(encoding="utf-8"), source=str(path))
+    inventory = _setup(case, tmp_path)
+    web1, edge2 = inventory.nodes["web1"], inventory.nodes["Edge-2"]
+    assert per_node_differences(inventory, [web1, edge2], "static-web", [[web1, edge2]]) == []
+    (problem,) = per_node_differences(inventory, [web1, edge2], "static-web", [[web1], [edge2]])
+    assert "web1 and Edge-2 belong to the same groups but render static-web differently" in problem
+
+
+def test_long_pod_names_give_valid_label_values(tmp_path: Path) -> None:
+    # Pod names may have 253 characters; label values and label names only 63.
+    pod = "a" * 70 + ".example"
+    case = {
+        "inventory": {"defaults": {"pods": [pod]}, "nodes": {"n1": {}}},
+        "templates": {
+            f"{pod}.yaml.j2": f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}, "
+            "labels: {app: x}}\nspec:\n  hostNetwork: true\n"
+            "  containers: [{name: c, image: 'busybox:1.36'}]\n"
+        },
+    }
+    inventory = _setup(case, tmp_path)
+    result = export_daemonsets(inventory, inventory.nodes.values(), pod)
+    (ds,) = result.daemonsets
+    assert ds.name == pod
+    assert all(len(v) <= 63 for v in ds.selector.values()), ds.selector
+    assert ds.selector["app.kubernetes.io/name"].startswith("a" * 54 + "-")
+    gate = result.handover_label
+    assert gate is not None and len(gate.split("/", 1)[1]) <= 63
+    assert daemonset_problems(ds.manifest) == []

@@ -157,14 +157,21 @@ AGENT_HASH = hashlib.sha256(agent_archive()).hexdigest()
 AGENT_NAME = f"agent-{AGENT_HASH[:16]}"
 AGENT_PYZ = f"{AGENT_DIR}/{AGENT_NAME}.pyz"
 AGENT_HOME = f"{AGENT_DIR}/{AGENT_NAME}"
-# Imported from the extracted directory rather than run from the archive, so that python
-# keeps its compiled bytecode there and each call skips compiling the agent.
-_RUN_AGENT = (
-    _VERSION_GATE
-    + f"sys.path[:0] = [{AGENT_HOME!r}]\n"
-    + f"from {AGENT_PACKAGE}.main import main\n"
-    + "sys.exit(main())\n"
-)
+
+
+def run_code(home: str) -> str:
+    """The python code of one call: import the agent from its extracted directory ``home``
+    rather than run the archive, so that python keeps its compiled bytecode there and each
+    call skips compiling the agent."""
+    return (
+        _VERSION_GATE
+        + f"sys.path[:0] = [{home!r}]\n"
+        + f"from {AGENT_PACKAGE}.main import main\n"
+        + "sys.exit(main())\n"
+    )
+
+
+_RUN_AGENT = run_code(AGENT_HOME)
 _MISSING = f"No module named '{AGENT_PACKAGE}'".encode()
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from spctl_agent import pods as podlib
-from spctl_agent.runtime import DOCKER_SOCKET, Runtime, Source, candidates, kubelet_endpoint
-from spctl_agent.runtime import docker
+from spctl_agent.runtime import DOCKER_SOCKET, Runtime, Source, candidates, docker, kubelet_endpoint
 
 DATA = Path(__file__).parent / "data"
 # Docker Engine 20.10's GET /containers/json?all=1 on a node whose kubelet runs through
@@ -207,9 +206,7 @@ def test_else_its_config_file_names_it(tmp_path):
 def test_candidates_kubelet_first_then_defaults_that_exist_then_docker():
     cmdlines = [["kubelet", "--container-runtime-endpoint", "unix:///custom/cri.sock"]]
     existing = {"/custom/cri.sock", "/run/k3s/containerd/containerd.sock", DOCKER_SOCKET}
-    found = candidates(
-        cmdlines, exists=existing.__contains__, cri=fake_cri(), docker=fake_docker()
-    )
+    found = candidates(cmdlines, exists=existing.__contains__, cri=fake_cri(), docker=fake_docker())
     assert [(s.kind, s.path) for s in found] == [
         ("cri", "/custom/cri.sock"),
         ("cri", "/run/k3s/containerd/containerd.sock"),
@@ -228,7 +225,12 @@ def test_the_first_source_with_pods_wins_and_is_asked_first_from_then_on():
     cri = fake_cri({"/run/containerd/containerd.sock": {}})
     runtime = Runtime(
         [
-            Source("cri", "unix:///run/containerd/containerd.sock", "/run/containerd/containerd.sock", cri.read_pods),
+            Source(
+                "cri",
+                "unix:///run/containerd/containerd.sock",
+                "/run/containerd/containerd.sock",
+                cri.read_pods,
+            ),
             Source("docker", "unix://" + DOCKER_SOCKET, DOCKER_SOCKET, fake_docker(web).read_pods),
         ]
     )
@@ -242,7 +244,14 @@ def test_no_runtime_and_failing_runtimes_are_reported_not_raised():
     assert "no container runtime found" in Runtime([]).read()["error"]
     cri = fake_cri(failing={"/run/containerd/containerd.sock"})
     runtime = Runtime(
-        [Source("cri", "unix:///run/containerd/containerd.sock", "/run/containerd/containerd.sock", cri.read_pods)]
+        [
+            Source(
+                "cri",
+                "unix:///run/containerd/containerd.sock",
+                "/run/containerd/containerd.sock",
+                cri.read_pods,
+            )
+        ]
     )
     answer = runtime.read()
     assert answer["pods"] == [] and "Connection refused" in answer["error"]

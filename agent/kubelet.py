@@ -87,8 +87,14 @@ def apply_kubelet(node, change):
     for live, content, _mode in originals:
         if content is not None:
             backup = node.paths.kubelet_backup(stamp, live)
-            fs.makedirs(os.path.dirname(backup), 0o700)
-            atomic_write(backup, content, 0o600, fs)
+            try:
+                fs.makedirs(os.path.dirname(backup), 0o700)
+                atomic_write(backup, content, 0o600, fs)
+            except OSError as exc:
+                raise AgentError(
+                    "cannot back up %s to %s: %s; nothing was changed"
+                    % (live, backup, exc.strerror or exc)
+                ) from None
 
     def restart():
         node.systemd.restart(unit, bool(change.get("daemon_reload")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from spctl_agent.files import FileSystem
+from spctl_agent.files import TEMP_MARK, FileSystem, is_temporary
 from spctl_agent.node import Node, Paths
 
 
@@ -74,17 +74,27 @@ class FakeRuntime:
 
 
 class FailingFileSystem(FileSystem):
-    """Fails the ``n``-th call (1-based) of one step whose path contains ``where``."""
+    """Fails the ``n``-th call (1-based) of one step for one file: the file whose live path
+    is ``where`` (its temporary's too), or with ``anywhere``, any path containing ``where``."""
 
-    def __init__(self, step: str | None = None, where: str = "", n: int = 1) -> None:
+    def __init__(self, step: str, where: str, n: int = 1, anywhere: bool = False) -> None:
         self.step = step
         self.where = where
         self.n = n
+        self.anywhere = anywhere
         self.calls: dict[str, int] = {}
         self._fd_paths: dict[int, str] = {}
 
+    def _matches(self, path: str) -> bool:
+        if self.anywhere:
+            return self.where in path
+        directory, name = os.path.split(path)
+        if is_temporary(name):
+            name = name[1:].split(TEMP_MARK)[0]
+        return os.path.join(directory, name) == self.where
+
     def _hit(self, step: str, path: str) -> None:
-        if step != self.step or self.where not in path:
+        if step != self.step or not self._matches(path):
             return
         self.calls[step] = self.calls.get(step, 0) + 1
         if self.calls[step] == self.n:

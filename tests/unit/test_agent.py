@@ -94,7 +94,7 @@ def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_failure(tmp_path
     atomic_write(str(target), b"one")
     assert target.read_bytes() == b"one" and os.listdir(target.parent) == ["web.yaml"]
     with pytest.raises(OSError):
-        atomic_write(str(target), b"two", fs=FailingFileSystem("fsync"))
+        atomic_write(str(target), b"two", fs=FailingFileSystem("fsync", str(target)))
     assert target.read_bytes() == b"one" and os.listdir(target.parent) == ["web.yaml"]
 
 

@@ -15,7 +15,10 @@ metadata in Docker's names and labels:
   (pkg/kubelet/kuberuntime/labels.go, ``io.kubernetes.container.restartCount``): the count
   is read from that label, never from a name.
 
-The records have the shapes ``runtime.cri`` gives (see ``pods``).
+Exit codes come from the container's State (Docker's inspect), with the reasons
+core/container_status.go gives the kubelet: OOMKilled, else Error or Completed; the
+list's Status text ("Exited (3) 2 seconds ago") is the fallback. The records have the
+shapes ``runtime.cri`` gives (see ``pods``).
 """
 
 import json

@@ -95,7 +95,8 @@ def test_crash_looping_update_is_rolled_back(lab: LabSession, tmp_path: Path) ->
     done = spctl("deploy", "--node", node, "-o", "json", "--timeout", "60", inventory=inventory)
     assert done.returncode == 1, done.stderr
     pod = node_row(json.loads(done.stdout), node)["pods"][0]
-    assert pod["action"] == "failed" and "keep restarting" in pod["error"], pod
+    # Failed with its exit code (an exit code other than 0 fails the pod, restarting or not).
+    assert pod["action"] == "failed" and "exit code 3" in pod["error"], pod
     # The previous manifest is back, and the previous pod (same UID) runs again.
     assert manifest_sha(lab, node, path) == before
     assert web_uid(lab, node) == uid

@@ -11,36 +11,47 @@ from . import protocol
 def summarize(namespace, name, uid, pod):
     """One pod's summary, in the facts answer's shape.
 
-    Phase, as the kubelet's own reading of its containers would give it
-    (pkg/kubelet/kubelet_pods.go getPhase, simplified to what the runtime shows):
-    Running when the newest sandbox is ready and every container's newest instance runs;
-    Failed when a container exited with a non-zero code and the pod is not running;
-    Succeeded when every container exited with code 0; Pending otherwise.
+    Phase, from what the runtime shows (the kubelet's own getPhase in
+    pkg/kubelet/kubelet_pods.go reads the same container states):
+
+    - Running: the newest sandbox is ready and every container's newest instance runs.
+    - Failed: a container of the running sandbox exited with a non-zero code (it crashed;
+      the kubelet may restart it, but the pod is not up), or the sandbox is down and its
+      containers all stopped, one with a non-zero code.
+    - Succeeded: the sandbox is down and every container stopped with code 0.
+    - Pending: anything else, such as a sandbox being recreated.
+
+    When the kubelet recreates a sandbox it recreates every container in it
+    (pkg/kubelet/kuberuntime/kuberuntime_manager.go, computePodActions), so while the
+    sandbox runs, a container instance of an older sandbox only means "not created yet":
+    a pod coming back after a rollback must not read Failed from the exit code its
+    previous containers got when they were stopped.
     """
-    containers = [
-        {
-            "name": cname,
-            "state": c["state"],
-            "restarts": int(c.get("restarts") or 0),
-            "exit_code": c.get("exit_code"),
-            "reason": c.get("reason"),
-            "created": c.get("created"),
-        }
-        for cname, c in sorted(pod["containers"].items())
-    ]
     sandbox = pod.get("sandbox")
     sandbox_up = sandbox is not None and sandbox["state"] == "running"
+    containers = []
+    for cname, c in sorted(pod["containers"].items()):
+        stale = sandbox_up and c.get("sandbox_id") not in (None, "", sandbox["id"])
+        containers.append(
+            {
+                "name": cname,
+                "state": "created" if stale else c["state"],
+                "restarts": int(c.get("restarts") or 0),
+                "exit_code": None if stale else c.get("exit_code"),
+                "reason": None if stale else c.get("reason"),
+                "created": c.get("created"),
+            }
+        )
     running = [c["state"] == "running" for c in containers]
+    crashed = [c["state"] == "exited" and (c["exit_code"] or 0) != 0 for c in containers]
+    stopped = bool(containers) and not any(running)
     if sandbox_up and containers and all(running):
         phase = "Running"
-    elif (
-        containers
-        and not all(running)
-        and any(c["state"] != "running" and (c["exit_code"] or 0) != 0 for c in containers)
-    ):
+    elif sandbox_up and any(crashed):
         phase = "Failed"
-    elif containers and all(c["state"] == "exited" and c["exit_code"] == 0 for c in containers):
-        phase = "Succeeded"
+    elif not sandbox_up and stopped:
+        failed = any((c["exit_code"] or 0) != 0 for c in containers)
+        phase = "Failed" if failed else "Succeeded"
     else:
         phase = "Pending"
     annotations = pod.get("annotations") or {}

@@ -99,11 +99,18 @@ def test_attempt_is_the_names_sixth_field_random_suffix_or_not(name, attempt):
 
 
 def sandbox(state="running", created=1):
-    return {"id": "s", "state": state, "attempt": 0, "created": created, "created_ns": created}
+    return {"id": "s2", "state": state, "attempt": 1, "created": created, "created_ns": created}
 
 
-def container(state="running", exit_code=None, restarts=0):
-    return {"id": "c", "state": state, "exit_code": exit_code, "restarts": restarts, "created": 1}
+def container(state="running", exit_code=None, restarts=0, sandbox_id="s2"):
+    return {
+        "id": "c",
+        "state": state,
+        "exit_code": exit_code,
+        "restarts": restarts,
+        "created": 1,
+        "sandbox_id": sandbox_id,
+    }
 
 
 @pytest.mark.parametrize(
@@ -111,11 +118,15 @@ def container(state="running", exit_code=None, restarts=0):
     [
         ("running", {"a": container(), "b": container()}, "Running"),
         ("running", {"a": container(), "b": container("created")}, "Pending"),
-        ("exited", {"a": container()}, "Pending"),  # sandbox being recreated
+        ("exited", {"a": container()}, "Pending"),  # the sandbox is being replaced
+        # A crash in the running pod fails it, restart or not.
         ("running", {"a": container(), "b": container("exited", 1)}, "Failed"),
+        # A container stopped with its previous sandbox is one not created yet in the
+        # new sandbox: a pod coming back after a rollback is Pending, not Failed.
+        ("running", {"a": container("exited", 137, sandbox_id="s1")}, "Pending"),
+        ("running", {"a": container("exited", 0), "b": container()}, "Pending"),
         ("exited", {"a": container("exited", 2)}, "Failed"),
         ("exited", {"a": container("exited", 0), "b": container("exited", 0)}, "Succeeded"),
-        ("running", {"a": container("exited", 0), "b": container()}, "Pending"),
         ("running", {}, "Pending"),
     ],
 )

@@ -31,6 +31,8 @@ test: venv deps lint
 lint: venv
 	$(VENV)/bin/ruff check spctl cli agent lab tests bench
 	$(VENV)/bin/mypy
+	# The agent runs on the node's own python: fail if it needs more than 3.6.
+	$(VENV)/bin/vermin -t=3.6- --no-tips --violations agent/
 
 lab-up: venv deps
 	$(SPCTL) lab up

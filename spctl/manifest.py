@@ -24,6 +24,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from spctl_agent.protocol import MAX_MANIFEST_BYTES
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.error import Mark, MarkedYAMLError
@@ -32,10 +33,6 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from yaml.resolver import Resolver
 
 from spctl.errors import SpctlError
-
-# The kubelet reads a manifest file with a 10 MiB limit (maxConfigLength) and refuses a file once
-# it has read that many bytes, so the largest file it accepts is one byte shorter.
-MAX_MANIFEST_BYTES = 10 * 1024 * 1024
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"

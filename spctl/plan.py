@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from spctl_agent.protocol import MAX_MANIFEST_BYTES
+
 from spctl.errors import SpctlError
 from spctl.facts import DirEntry, NodeFacts
 from spctl.inventory import Node
@@ -295,7 +297,7 @@ def stray_files(facts: NodeFacts, directory: str) -> list[str]:
                 "parses every file here whose name does not start with a dot; move it out of "
                 "the directory"
             )
-        elif entry.size > 10 * 1024 * 1024:
+        elif entry.size > MAX_MANIFEST_BYTES:
             warnings.append(f"{directory}/{entry.name} is over 10 MiB; the kubelet refuses it")
     for pod, files in sorted(by_pod.items()):
         if len(files) > 1:

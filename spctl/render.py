@@ -16,13 +16,12 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
+from spctl_agent.protocol import MANIFEST_SUFFIX as FILE_SUFFIX
 
 from spctl.errors import TemplateError, ValidationError
 from spctl.inventory import Node, PodRef
 from spctl.manifest import ManifestError, dump_manifest, parse_manifest
 from spctl.validate import check_unique_names, validate_pod
-
-FILE_SUFFIX = ".yaml"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spctl_agent.protocol import MANIFEST_SUFFIX as FILE_SUFFIX
+
 from spctl.errors import SpctlError
 from spctl.manifest import MAX_MANIFEST_BYTES, ManifestError, dump_manifest
 
@@ -37,7 +39,6 @@ SCHEMA_VERSION = "1.37.0"
 
 MAX_NAME_LENGTH = 253  # DNS-1123 subdomain, and the static pod's name `<name>-<node>`
 MAX_LABEL_LENGTH = 63  # DNS-1123 label: container names
-FILE_SUFFIX = ".yaml"
 MAX_FILE_NAME_BYTES = 255  # NAME_MAX on Linux file systems
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

@@ -1,1 +1,119 @@
-"""How the agent reads a node's container runtime."""
+"""Which container runtime the kubelet uses, and its pods.
+
+The kubelet's own endpoint comes first: ``--container-runtime-endpoint`` on its command line,
+else ``containerRuntimeEndpoint`` in its ``--config`` file (KubeletConfiguration, since
+1.27). Then the usual CRI sockets that exist (``cri.DEFAULT_ENDPOINTS``: containerd, CRI-O,
+k3s, rke2), then the Docker Engine socket (Docker nodes whose kubelet talks to cri-dockerd,
+which names and labels Docker containers as the kubelet's pods). A node may run Docker
+beside a containerd kubelet: the first candidate that shows pods wins, and is asked first
+for the rest of the call.
+"""
+
+import os
+import re
+
+from ..files import read_text
+from ..pods import summarize_all
+from ..protocol import flag_value
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+_CONFIG_ENDPOINT = re.compile(r"^containerRuntimeEndpoint:\s*['\"]?([^'\"\s#]+)", re.M)
+
+
+def kubelet_endpoint(cmdlines, read=read_text):
+    """The runtime endpoint a kubelet was started with (a flag beats its config file)."""
+    for cmdline in cmdlines:
+        endpoint = flag_value(cmdline, "--container-runtime-endpoint")
+        if endpoint:
+            return endpoint
+        config = flag_value(cmdline, "--config")
+        if config:
+            match = _CONFIG_ENDPOINT.search(read(config) or "")
+            if match:
+                return match.group(1)
+    return None
+
+
+def _cri():
+    from . import cri
+
+    return cri
+
+
+class Source:
+    """One place pods can be read from: a CRI socket, or the Docker Engine socket."""
+
+    def __init__(self, kind, endpoint, path, read):
+        self.kind = kind  # "cri" or "docker"
+        self.endpoint = endpoint
+        self.path = path
+        self._read = read
+
+    def read(self):
+        return self._read(self.path)
+
+
+def candidates(cmdlines, exists=os.path.exists, read=read_text, cri=None, docker=None):
+    """The sources to ask, in order (see the module's docstring)."""
+    cri = cri or _cri()
+    if docker is None:
+        from . import docker
+    found = []
+    seen = set()
+
+    def add(kind, endpoint, path, reader):
+        if path and path not in seen and exists(path):
+            seen.add(path)
+            found.append(Source(kind, endpoint, path, reader))
+
+    endpoint = kubelet_endpoint(cmdlines, read)
+    if endpoint:
+        add("cri", endpoint, cri.socket_path(endpoint), cri.read_pods)
+    for default in cri.DEFAULT_ENDPOINTS:
+        add("cri", default, cri.socket_path(default), cri.read_pods)
+    add("docker", "unix://" + DOCKER_SOCKET, DOCKER_SOCKET, docker.read_pods)
+    return found
+
+
+class Runtime:
+    """The pods of the kubelet's runtime, asked of the sources in order."""
+
+    def __init__(self, sources):
+        self.sources = list(sources)
+
+    @classmethod
+    def for_kubelet(cls, cmdlines, **kwargs):
+        return cls(candidates(cmdlines, **kwargs))
+
+    def read(self):
+        """{"runtime", "endpoint", "error", "pods": [summary...]}"""
+        if not self.sources:
+            return {
+                "runtime": None,
+                "endpoint": None,
+                "error": "no container runtime found (no CRI socket, no docker socket)",
+                "pods": [],
+            }
+        errors = []
+        answers = []
+        for source in self.sources:
+            try:
+                grouped = source.read()
+            except Exception as exc:  # a runtime that does not answer is a fact, not a crash
+                errors.append("%s: %s" % (source.endpoint, exc))
+                continue
+            answer = {
+                "runtime": source.kind,
+                "endpoint": source.endpoint,
+                "error": None,
+                "pods": summarize_all(grouped),
+            }
+            if answer["pods"]:
+                # Ask this one first from now on.
+                self.sources.remove(source)
+                self.sources.insert(0, source)
+                return answer
+            answers.append(answer)
+        if answers:
+            return answers[0]
+        return {"runtime": None, "endpoint": None, "error": "; ".join(errors), "pods": []}

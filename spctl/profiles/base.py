@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Optional
 
+from spctl_agent.protocol import DEFAULT_HEALTHZ_URL as DEFAULT_HEALTHZ
+
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.profiles.envfile import flag_value
-
-DEFAULT_HEALTHZ = "http://127.0.0.1:10248/healthz"
 
 
 class ProfileError(SpctlError):

@@ -11,6 +11,11 @@ import re
 import shlex
 from typing import Optional
 
+# One reading of kubelet flags for the control host and the agent.
+from spctl_agent.protocol import flag_value
+
+__all__ = ["flag_value", "get_var", "set_flag", "set_var"]
+
 _ASSIGN = re.compile(r"^(?P<lead>\s*)(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
 
 
@@ -46,18 +51,6 @@ def _unquote(raw: str) -> str:
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         return raw[1:-1]
     return raw
-
-
-def flag_value(args: str | list[str] | tuple[str, ...], flag: str) -> Optional[str]:
-    """The value of ``--flag`` in an argument string or list (the last one wins)."""
-    words = shlex.split(args) if isinstance(args, str) else list(args)
-    value = None
-    for i, word in enumerate(words):
-        if word.startswith(flag + "="):
-            value = word[len(flag) + 1 :]
-        elif word == flag and i + 1 < len(words):
-            value = words[i + 1]
-    return value
 
 
 def set_flag(args: str, flag: str, value: Optional[str]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 import yaml
+from spctl_agent.protocol import HEALTHZ_ADDRESS, HEALTHZ_PORT
 
 from spctl.facts import NodeFacts
 from spctl.profiles.base import FileEdit, KubeletChange, Profile, ProfileError, norm_dir, same_dir
@@ -80,8 +81,8 @@ class Kubeadm(Profile):
 
     def healthz_url(self, facts: NodeFacts) -> str:
         config = self._config(facts)
-        address = config.get("healthzBindAddress") or "127.0.0.1"
-        return f"http://{address}:{config.get('healthzPort') or 10248}/healthz"
+        address = config.get("healthzBindAddress") or HEALTHZ_ADDRESS
+        return f"http://{address}:{config.get('healthzPort') or HEALTHZ_PORT}/healthz"
 
     def configure(self, facts: NodeFacts, directory: str) -> Optional[KubeletChange]:
         if same_dir(self.manifest_dir(facts), directory):

@@ -95,7 +95,8 @@ def test_crash_looping_update_is_rolled_back(lab: LabSession, tmp_path: Path) ->
     done = spctl("deploy", "--node", node, "-o", "json", "--timeout", "60", inventory=inventory)
     assert done.returncode == 1, done.stderr
     pod = node_row(json.loads(done.stdout), node)["pods"][0]
-    assert pod["action"] == "failed" and "keep restarting" in pod["error"], pod
+    # Failed with its exit code (an exit code other than 0 fails the pod, restarting or not).
+    assert pod["action"] == "failed" and "exit code 3" in pod["error"], pod
     # The previous manifest is back, and the previous pod (same UID) runs again.
     assert manifest_sha(lab, node, path) == before
     assert web_uid(lab, node) == uid
@@ -363,13 +364,16 @@ def test_sudo_user(lab: LabSession, tmp_path: Path) -> None:
 
 def test_node_without_python3_or_kubelet(lab: LabSession) -> None:
     node = "my-node6"
-    lab.out(node, "mv /usr/bin/python3 /usr/bin/python3.away")
+    # Every python the agent's finder would try (python3, python3.N) goes away.
+    hide = "mkdir -p /root/python-away && mv /usr/bin/python3 /usr/bin/python3.[0-9]* /root/python-away/"
+    lab.out(node, hide)
     try:
         done = spctl("deploy", "--node", node)
-        assert done.returncode == 1 and "python3 not found on the node" in done.stderr, done.stderr
+        assert done.returncode == 1 and "no python3 on this node (" in done.stderr, done.stderr
+        assert "use a node image that has python3" in done.stderr, done.stderr
     finally:
         lab.lab.client.containers.get(f"spctl-lab-{node}").exec_run(
-            ["mv", "/usr/bin/python3.away", "/usr/bin/python3"]
+            ["sh", "-c", "mv /root/python-away/* /usr/bin/"]
         )
     lab.out(
         node,

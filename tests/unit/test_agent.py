@@ -1,53 +1,35 @@
-"""The node agent's decisions and file handling, without a node: its state directory is
-moved into a temporary directory, and the runtime's pod list is given as data."""
+"""The node agent's decisions and file handling, without a node: its state directory is a
+temporary directory, and the runtime's pod list is given as data (tests/unit/agent_fakes)."""
 
 from __future__ import annotations
 
-import ast
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
+from spctl_agent import facts as agent_facts
+from spctl_agent.commands import run_command
+from spctl_agent.errors import AgentError
+from spctl_agent.files import atomic_write
+from spctl_agent.lock import NodeLock, lock_holder
+from spctl_agent.main import handle
+from spctl_agent.manifests import PodChange, backups_of, pod_settled
+from spctl_agent.protocol import flag_value
+from spctl_agent.state import load_state
 
-from spctl.remote import agent_source
-
-AGENT = Path(__file__).resolve().parents[2] / "agent" / "spctl_agent.py"
+from tests.unit.agent_fakes import FailingFileSystem, make_node, pod
 
 
 @pytest.fixture
-def agent(tmp_path, monkeypatch):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("spctl_agent_under_test", AGENT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    state = tmp_path / "state"
-    monkeypatch.setattr(module, "STATE_DIR", str(state))
-    monkeypatch.setattr(module, "STATE_FILE", str(state / "state.json"))
-    monkeypatch.setattr(module, "LOCK_FILE", str(state / "lock"))
-    monkeypatch.setattr(module, "BACKUP_DIR", str(state / "backups"))
-    return module
+def node(tmp_path):
+    return make_node(tmp_path)
 
 
-def test_agent_parses_as_python_3_8():
-    ast.parse(agent_source().decode(), feature_version=(3, 8))
-
-
-def pod(name="static-web-n1", uid="u1", phase="Running", restarts=0):
-    return {
-        "pod": name,
-        "uid": uid,
-        "phase": phase,
-        "restarts": restarts,
-        "containers": [
-            {"name": "web", "state": "running", "restarts": restarts, "exit_code": None}
-        ],
-    }
-
-
-def change(agent, action="update", tmp="/tmp"):
-    return agent.PodChange(
+def change(node, action="update", directory="/tmp"):
+    return PodChange(
+        node,
         {
             "pod": "static-web",
             "file": "static-web.yaml",
@@ -55,72 +37,71 @@ def change(agent, action="update", tmp="/tmp"):
             "content": "x",
             "expected_sha256": None,
         },
-        tmp,
+        directory,
         "n1",
     )
 
 
-def test_update_waits_for_a_new_uid_then_a_stable_window(agent):
-    c = change(agent)
+def test_update_waits_for_a_new_uid_then_a_stable_window(node):
+    c = change(node)
     c.before_uid = "old"
     since: dict = {}
-    assert (
-        agent.pod_settled(c, [pod(uid="old")], since, 5, now=0) is None
-    )  # the old pod is not the new one
-    assert agent.pod_settled(c, [pod(uid="old"), pod(uid="new")], since, 5, now=1) is None
-    assert agent.pod_settled(c, [pod(uid="new")], since, 5, now=5.9) is None
-    assert agent.pod_settled(c, [pod(uid="new")], since, 5, now=6.1) is True
+    assert pod_settled(c, [pod(uid="old")], since, 5, now=0) is None  # not the new one
+    assert pod_settled(c, [pod(uid="old"), pod(uid="new")], since, 5, now=1) is None
+    assert pod_settled(c, [pod(uid="new")], since, 5, now=5.9) is None
+    assert pod_settled(c, [pod(uid="new")], since, 5, now=6.1) is True
 
 
-def test_a_restart_in_the_stable_window_is_a_crash_loop(agent):
-    c = change(agent)
+def test_a_pod_of_the_same_name_from_another_source_is_not_the_static_pod(node):
+    c = change(node)
     since: dict = {}
-    assert agent.pod_settled(c, [pod(uid="new")], since, 5, now=0) is None
-    verdict = agent.pod_settled(c, [pod(uid="new", restarts=1)], since, 5, now=2)
+    assert pod_settled(c, [pod(uid="api", source="api")], since, 0, now=0) is None
+    assert pod_settled(c, [pod(uid="api", source="api"), pod(uid="f")], since, 0, now=1) is True
+
+
+def test_a_restart_in_the_stable_window_is_a_crash_loop(node):
+    c = change(node)
+    since: dict = {}
+    assert pod_settled(c, [pod(uid="new")], since, 5, now=0) is None
+    verdict = pod_settled(c, [pod(uid="new", restarts=1)], since, 5, now=2)
     assert isinstance(verdict, str) and "keep restarting" in verdict
-    pending = agent.pod_settled(
-        change(agent), [pod(uid="x", phase="Pending", restarts=2)], {}, 5, now=0
-    )
+    pending = pod_settled(change(node), [pod(uid="x", phase="Pending", restarts=2)], {}, 5, now=0)
     assert "keep restarting" in pending
 
 
-def test_rollback_waits_for_the_previous_uid(agent):
-    c = change(agent, action="restore")
+def test_a_failed_pod_fails_the_change_with_its_exit_code(node):
+    verdict = pod_settled(change(node), [pod(uid="x", phase="Failed", exit_code=3)], {}, 5, now=0)
+    assert verdict.startswith("the pod failed") and "exit code 3" in verdict
+
+
+def test_rollback_waits_for_the_previous_uid(node):
+    c = change(node, action="restore")
     c.want_uid = "old"
     since: dict = {}
-    assert agent.pod_settled(c, [pod(uid="crashing", restarts=3)], since, 0, now=0) is None
-    assert agent.pod_settled(c, [pod(uid="old")], since, 0, now=1) is True
+    assert pod_settled(c, [pod(uid="crashing", restarts=3)], since, 0, now=0) is None
+    assert pod_settled(c, [pod(uid="old")], since, 0, now=1) is True
 
 
-def test_remove_waits_until_no_pod_has_the_name(agent):
-    c = change(agent, action="remove")
-    assert agent.pod_settled(c, [pod()], {}, 0, now=0) is None
-    assert agent.pod_settled(c, [pod(name="other-n1")], {}, 0, now=0) is True
+def test_remove_waits_until_no_pod_has_the_name(node):
+    c = change(node, action="remove")
+    assert pod_settled(c, [pod()], {}, 0, now=0) is None
+    assert pod_settled(c, [pod(name="other-n1")], {}, 0, now=0) is True
 
 
-def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_failure(
-    agent, tmp_path, monkeypatch
-):
+def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_failure(tmp_path):
     target = tmp_path / "m" / "web.yaml"
     target.parent.mkdir()
-    agent.atomic_write(str(target), b"one")
+    atomic_write(str(target), b"one")
     assert target.read_bytes() == b"one" and os.listdir(target.parent) == ["web.yaml"]
-
-    def fail(*_a, **_k):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(agent.os, "fsync", fail)
     with pytest.raises(OSError):
-        agent.atomic_write(str(target), b"two")
+        atomic_write(str(target), b"two", fs=FailingFileSystem("fsync", str(target)))
     assert target.read_bytes() == b"one" and os.listdir(target.parent) == ["web.yaml"]
 
 
-def test_pod_change_backs_up_and_undo_restores_bytes_and_ownership(agent, tmp_path):
+def test_pod_change_backs_up_and_undo_restores_bytes_and_ownership(node, tmp_path):
     directory = tmp_path / "manifests"
     directory.mkdir()
     (directory / "static-web.yaml").write_text("old\n")
-    import hashlib
-
     spec = {
         "pod": "static-web",
         "file": "static-web.yaml",
@@ -128,23 +109,21 @@ def test_pod_change_backs_up_and_undo_restores_bytes_and_ownership(agent, tmp_pa
         "content": "new\n",
         "expected_sha256": hashlib.sha256(b"old\n").hexdigest(),
     }
-    c = agent.PodChange(spec, str(directory), "n1")
-    state = agent.load_state()
+    c = PodChange(node, spec, str(directory), "n1")
+    state = load_state(node)
     c.check(state)
     c.write(state)
     assert (directory / "static-web.yaml").read_text() == "new\n"
-    assert (
-        agent.load_state()["manifests"][str(directory / "static-web.yaml")]["pod"] == "static-web"
-    )
-    backups = agent.backups_of("static-web")
-    assert len(backups) == 1
+    live = str(directory / "static-web.yaml")
+    assert load_state(node)["manifests"][live]["pod"] == "static-web"
+    assert len(backups_of(node, "static-web")) == 1
     c.undo(state)
     assert (directory / "static-web.yaml").read_text() == "old\n"
     # The file was not spctl's before: after the undo spctl does not own it either.
-    assert str(directory / "static-web.yaml") not in agent.load_state()["manifests"]
+    assert live not in load_state(node)["manifests"]
 
 
-def test_stale_facts_are_refused(agent, tmp_path):
+def test_stale_facts_are_refused(node, tmp_path):
     directory = tmp_path / "manifests"
     directory.mkdir()
     (directory / "static-web.yaml").write_text("edited by hand\n")
@@ -155,21 +134,21 @@ def test_stale_facts_are_refused(agent, tmp_path):
         "content": "new\n",
         "expected_sha256": "0" * 64,
     }
-    with pytest.raises(agent.AgentError, match="changed on the node since spctl read it"):
-        agent.PodChange(spec, str(directory), "n1").check(agent.load_state())
+    with pytest.raises(AgentError, match="changed on the node since spctl read it"):
+        PodChange(node, spec, str(directory), "n1").check(load_state(node))
 
 
-def test_lock_names_its_holder_and_a_dead_holder_is_stale(agent):
-    with agent.NodeLock("alice@ctl (pid 1)", wait=0):
+def test_lock_names_its_holder_and_a_dead_holder_is_stale(node):
+    with NodeLock(node, "alice@ctl (pid 1)", wait=0):
         with (
-            pytest.raises(agent.AgentError, match=r"node is locked by alice@ctl \(pid 1\)"),
-            agent.NodeLock("bob@ctl", wait=0.3),
+            pytest.raises(AgentError, match=r"node is locked by alice@ctl \(pid 1\)"),
+            NodeLock(node, "bob@ctl", wait=0.3),
         ):
             pass
-        assert agent.lock_holder()["holder"] == "alice@ctl (pid 1)"
-    assert agent.lock_holder() is None
-    Path(agent.LOCK_FILE + ".holder").write_text(json.dumps({"holder": "ghost", "pid": 2**22 + 7}))
-    assert agent.lock_holder() is None
+        assert lock_holder(node)["holder"] == "alice@ctl (pid 1)"
+    assert lock_holder(node) is None
+    Path(node.paths.holder_file).write_text(json.dumps({"holder": "ghost", "pid": 2**22 + 7}))
+    assert lock_holder(node) is None
 
 
 @pytest.mark.parametrize(
@@ -184,48 +163,8 @@ def test_lock_names_its_holder_and_a_dead_holder_is_stale(agent):
         ("kind: Pod\n", None),
     ],
 )
-def test_guess_pod_name(agent, text, name):
-    assert agent.guess_pod_name(text.encode()) == name
-
-
-def test_docker_containers_are_grouped_into_pods(agent):
-    def container(name, kind, state, status="Up 1 second"):
-        labels = {
-            "io.kubernetes.pod.name": "static-web-n1",
-            "io.kubernetes.pod.namespace": "default",
-            "io.kubernetes.pod.uid": "u1",
-            "io.kubernetes.docker.type": kind,
-            "io.kubernetes.container.name": "POD" if kind == "podsandbox" else "web",
-            "annotation.kubernetes.io/config.source": "file",
-        }
-        return {
-            "Id": name,
-            "Names": ["/" + name],
-            "Labels": labels,
-            "State": state,
-            "Status": status,
-            "Created": 1,
-        }
-
-    grouped = agent.pods_from_docker(
-        [
-            container("k8s_POD_static-web-n1_default_u1_0", "podsandbox", "running"),
-            container(
-                "k8s_web_static-web-n1_default_u1_0",
-                "container",
-                "exited",
-                "Exited (137) 3 seconds ago",
-            ),
-            container("k8s_web_static-web-n1_default_u1_1", "container", "running"),
-        ]
-    )
-    ((key, raw),) = grouped.items()
-    summary = agent.summarize_pod(*key, raw)
-    assert (
-        summary["phase"],
-        summary["restarts"],
-        summary["annotations"]["kubernetes.io/config.source"],
-    ) == ("Running", 1, "file")
+def test_guess_pod_name(text, name):
+    assert agent_facts.guess_pod_name(text.encode()) == name
 
 
 @pytest.mark.parametrize(
@@ -235,12 +174,39 @@ def test_docker_containers_are_grouped_into_pods(agent):
         (["kubelet", "--pod-manifest-path", "/a", "--pod-manifest-path=/b"], "/b"),
         (["kubelet", "--pod-manifest-path-other=/x"], None),
         (["kubelet", "--pod-manifest-path"], None),
+        ("--a=1 --pod-manifest-path '/with space'", "/with space"),
     ],
 )
-def test_flag_value(agent, cmdline, value):
-    assert agent.flag_value(cmdline, "--pod-manifest-path") == value
+def test_flag_value(cmdline, value):
+    assert flag_value(cmdline, "--pod-manifest-path") == value
 
 
-def test_failing_command_names_itself(agent):
-    with pytest.raises(agent.AgentError, match=r"sh -c exit 3 failed"):
-        agent.run_command(["sh", "-c", "exit 3"], timeout=5)
+def test_failing_command_names_itself():
+    with pytest.raises(AgentError, match=r"sh -c exit 3 failed"):
+        run_command(["sh", "-c", "exit 3"], timeout=5)
+
+
+def test_facts_lists_manifests_owned_files_and_the_runtimes_pods(tmp_path):
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "static-web.yaml").write_text("metadata:\n  name: static-web\n")
+    (manifests / ".hidden").write_text("x")
+    node = make_node(tmp_path)
+    node._runtime.pods = [pod()]
+    answer = handle(
+        {"op": "facts", "pods": ["static-web"], "manifest_dirs": [str(manifests)]}, node
+    )
+    assert answer["ok"], answer
+    entries = {e["name"]: e for e in answer["dirs"][str(manifests)]["entries"]}
+    assert entries["static-web.yaml"]["pod_name"] == "static-web"
+    assert "sha256" not in entries[".hidden"]  # the kubelet ignores dot files: so do we
+    assert answer["files"][str(manifests / "static-web.yaml")].startswith("metadata:")
+    assert [p["uid"] for p in answer["runtime"]["pods"]] == ["u1"]
+
+
+def test_an_unknown_op_is_an_answer_not_a_crash(node):
+    answer = handle({"op": "reboot"}, node)
+    assert answer == {
+        "ok": False,
+        "error": "unknown op 'reboot'; expected one of facts, apply",
+    }

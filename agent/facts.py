@@ -1,0 +1,119 @@
+"""The facts call: what the node is, read and never changed."""
+
+import json
+import os
+import sys
+
+from .files import read_text, sha256_bytes
+from .kubelet import kubelet_dirs
+from .lock import lock_holder
+from .manifests import KEEP_BACKUPS, backups_of
+from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
+from .state import load_state
+from .systemd import kubelet_cmdlines
+
+
+def os_release():
+    text = read_text("/etc/os-release") or read_text("/usr/lib/os-release") or ""
+    result = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            result[key.strip()] = value.strip().strip('"')
+    return result
+
+
+def dir_listing(directory):
+    """Every entry of a manifest directory, as the kubelet would see it."""
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return {"exists": False, "entries": []}
+    except OSError as exc:
+        return {"exists": True, "error": str(exc), "entries": []}
+    entries = []
+    for name in names:
+        path = os.path.join(directory, name)
+        entry = {"name": name}
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if os.path.isdir(path):
+            entry["type"] = "dir"
+        elif os.path.islink(path) and not os.path.exists(path):
+            entry["type"] = "broken-link"
+        else:
+            entry["type"] = "file"
+            entry["size"] = st.st_size
+            entry["mtime"] = st.st_mtime
+            if st.st_size <= MAX_MANIFEST_BYTES and not name.startswith("."):
+                try:
+                    with open(path, "rb") as fh:
+                        data = fh.read()
+                except OSError:
+                    data = None
+                if data is not None:
+                    entry["sha256"] = sha256_bytes(data)
+                    entry["pod_name"] = guess_pod_name(data)
+        entries.append(entry)
+    return {"exists": True, "entries": entries}
+
+
+def guess_pod_name(data):
+    """metadata.name of a manifest, without a YAML parser (the agent has only the standard
+    library): JSON exactly, block-style YAML by pattern. Used to warn about two files that
+    define the same pod, so a miss only costs a warning."""
+    try:
+        doc = json.loads(data.decode("utf-8", "replace"))
+        return doc.get("metadata", {}).get("name") if isinstance(doc, dict) else None
+    except ValueError:
+        pass
+    lines = data.decode("utf-8", "replace").splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip() != "metadata:":
+            continue
+        indent = None
+        for child in lines[i + 1 :]:
+            stripped = child.lstrip(" ")
+            if not stripped or stripped.startswith("#"):
+                continue
+            depth = len(child) - len(stripped)
+            if depth == 0:
+                break
+            if indent is None:
+                indent = depth
+            if depth == indent and stripped.startswith("name:"):
+                return stripped[5:].split("#")[0].strip().strip("'\"") or None
+        break
+    return None
+
+
+def facts(node, request):
+    state = load_state(node)
+    pods_wanted = request.get("pods") or []
+    units = node.systemd.show(request.get("units") or [])
+    manifest_dirs = []
+    for d in (request.get("manifest_dirs") or []) + kubelet_dirs(units):
+        if d not in manifest_dirs:
+            manifest_dirs.append(d)
+    files = {path: read_text(path) for path in request.get("read") or []}
+    for d in manifest_dirs:
+        for pod in pods_wanted:
+            path = os.path.join(d, pod + MANIFEST_SUFFIX)
+            files[path] = read_text(path)
+    if units:
+        node.choose_runtime(kubelet_cmdlines(units))
+    return {
+        "hostname": os.uname()[1],
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "os_release": os_release(),
+        "files": files,
+        "units": units,
+        "dirs": {d: dir_listing(d) for d in manifest_dirs},
+        "owned": state["manifests"],
+        "backups": {pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},
+        "runtime": node.pods(),
+        "healthz": node.healthz(request.get("healthz_url") or DEFAULT_HEALTHZ_URL),
+        "lock": lock_holder(node),
+    }

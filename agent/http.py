@@ -1,0 +1,49 @@
+"""The smallest HTTP client the agent needs: the kubelet's healthz and the Docker Engine API.
+
+http.client would double the agent's start-up time (it imports the email package).
+HTTP/1.0 keeps answers unchunked; the server closes the connection at the end.
+"""
+
+import re
+
+from .errors import AgentError
+
+_URL = re.compile(r"http://([^/:]+)(?::(\d+))?(/.*)?$")
+
+
+def get(address, path, timeout=10.0):
+    """(status, body) of a GET to a unix socket path or a (host, port) pair."""
+    import socket
+
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(address)
+        sock.sendall(("GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % path).encode())
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        raise AgentError("malformed HTTP answer from %s" % (address,)) from None
+    return status, body
+
+
+def url_ok(url, timeout=2.0):
+    """True when ``url`` (http://HOST:PORT/PATH) answers 200."""
+    match = _URL.match(url)
+    if not match:
+        return False
+    host, port, path = match.group(1), int(match.group(2) or 80), match.group(3) or "/"
+    try:
+        return get((host, port), path, timeout=timeout)[0] == 200
+    except (OSError, AgentError):
+        return False

@@ -1,0 +1,68 @@
+"""One agent call: read the request, run its op, write one answer."""
+
+import json
+import sys
+
+from . import protocol
+from .errors import AgentError
+
+
+def _op(name):
+    # Each op imports only what it needs: a facts call never loads the apply machinery.
+    if name == protocol.OP_FACTS:
+        from .facts import facts
+
+        return facts
+    if name == protocol.OP_APPLY:
+        from .apply import apply
+
+        return apply
+    return None
+
+
+def handle(request, node=None):
+    """The answer to one request (a dict), errors included."""
+    try:
+        op = _op(request.get("op"))
+        if op is None:
+            raise AgentError(
+                "unknown op %r; expected one of %s" % (request.get("op"), ", ".join(protocol.OPS))
+            )
+        if node is None:
+            from .node import Node
+
+            node = Node()
+        answer = {"ok": True, "error": None}
+        answer.update(op(node, request))
+    except AgentError as exc:
+        answer = {"ok": False, "error": str(exc)}
+    except OSError as exc:
+        answer = {"ok": False, "error": "%s: %s" % (exc.filename or "I/O", exc.strerror or exc)}
+    except Exception as exc:  # a bug: still one JSON answer, and the traceback on stderr
+        import traceback
+
+        traceback.print_exc()
+        answer = {"ok": False, "error": "agent internal error: %s: %s" % (type(exc).__name__, exc)}
+    return answer
+
+
+def main():
+    import signal
+
+    # The control host may go away mid-run (Ctrl-C, a dropped connection): finish the
+    # transaction, including any rollback, rather than die half-way.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
+    try:
+        request = json.loads(lines[-1]) if lines else {"op": protocol.OP_FACTS}
+    except ValueError as exc:
+        answer = {"ok": False, "error": "the request is not JSON: %s" % exc}
+    else:
+        answer = handle(request if isinstance(request, dict) else {})
+    try:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    except OSError:
+        pass
+    return 0

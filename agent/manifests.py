@@ -1,0 +1,196 @@
+"""Changing static pod manifests as transactions: check, back up, write, wait for the pod,
+and put the previous file back when the pod does not come up.
+
+Read as kubeadm's upgrade of one static pod (cmd/kubeadm/app/phases/upgrade/
+staticpods.go): every check comes before any write; the live file is replaced by a rename
+from its temporary path; after every step that can fail, the previous bytes go back.
+"""
+
+import os
+
+from . import pods as podlib
+from .errors import AgentError
+from .files import atomic_write, read_bytes, read_original, remove, sha256_bytes
+from .protocol import MANIFEST_SUFFIX
+from .state import save_state
+
+KEEP_BACKUPS = 5
+
+
+def backups_of(node, pod):
+    """Backup file names of one pod, newest first."""
+    try:
+        names = os.listdir(node.paths.manifest_backups(pod))
+    except OSError:
+        return []
+    return sorted((n for n in names if n.endswith(MANIFEST_SUFFIX)), reverse=True)
+
+
+def backup_manifest(node, pod, content):
+    import time
+
+    directory = node.paths.manifest_backups(pod)
+    node.fs.makedirs(directory, 0o700)
+    now = node.clock.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + "%06dZ" % (now % 1 * 1e6)
+    path = os.path.join(directory, stamp + MANIFEST_SUFFIX)
+    atomic_write(path, content, 0o600, node.fs)
+    for old in backups_of(node, pod)[KEEP_BACKUPS:]:
+        try:
+            os.unlink(os.path.join(directory, old))
+        except OSError:
+            pass
+    return path
+
+
+class PodChange:
+    """One manifest's transaction: the file, what was there, and how to undo it.
+
+    Actions: create, update, remove, rollback (the newest backup that differs goes back),
+    and adopt (the file already holds this pod in other bytes, or was not written by
+    spctl: it is rewritten as rendered and owned from now on; the pod does not change).
+    """
+
+    def __init__(self, node, spec, directory, node_name):
+        self.node = node
+        self.name = spec["pod"]
+        self.action = spec["action"]
+        self.path = os.path.join(directory, spec["file"])  # the live path
+        self.content = spec.get("content", "").encode()
+        self.expected = spec.get("expected_sha256")
+        self.namespace = spec.get("namespace")  # None: any namespace
+        self.kubelet_name = "%s-%s" % (self.name, node_name)
+        self.previous = None  # bytes of the file before this change, None if absent
+        self.was_owned = None  # the state entry before this change
+        self.before_uid = None  # the pod being replaced: the new one has another UID
+        self.want_uid = None  # the pod that must (still) run: after adopt, after a rollback
+        self.original_uid = None
+        self.result = {
+            "name": self.name,
+            "action": self.action,
+            "ok": False,
+            "phase": None,
+            "error": None,
+        }
+
+    def find(self, pods):
+        return podlib.find(pods, self.kubelet_name, self.namespace)
+
+    def check(self, state):
+        """Read what is there now and refuse when it is not what the plan was made from."""
+        self.previous = read_bytes(self.path)
+        self.was_owned = state["manifests"].get(self.path)
+        current = sha256_bytes(self.previous) if self.previous is not None else None
+        if current != self.expected:
+            raise AgentError("%s changed on the node since spctl read it; rerun" % self.path)
+        if self.action == "rollback":
+            directory = self.node.paths.manifest_backups(self.name)
+            candidates = []
+            for name in backups_of(self.node, self.name):
+                data = read_bytes(os.path.join(directory, name))
+                if data is not None and data != self.previous:
+                    candidates.append(data)
+            if not candidates:
+                raise AgentError("%s: no earlier version backed up on this node" % self.name)
+            self.content = candidates[0]
+
+    def write(self, state):
+        fs = self.node.fs
+        if self.previous is not None and self.action != "adopt":
+            backup_manifest(self.node, self.name, self.previous)
+        if self.action == "remove":
+            remove(self.path, fs)
+            state["manifests"].pop(self.path, None)
+        else:
+            atomic_write(self.path, self.content, 0o644, fs)
+            state["manifests"][self.path] = {"pod": self.name, "sha256": sha256_bytes(self.content)}
+        save_state(self.node, state)
+
+    def undo(self, state):
+        """Put back exactly what was there, ownership included."""
+        if self.previous is None:
+            if os.path.lexists(self.path):
+                remove(self.path, self.node.fs)
+        elif read_original(self.path)[0] != self.previous:
+            atomic_write(self.path, self.previous, 0o644, self.node.fs)
+        if self.was_owned is None:
+            state["manifests"].pop(self.path, None)
+        else:
+            state["manifests"][self.path] = self.was_owned
+        save_state(self.node, state)
+
+
+def pod_settled(change, pods, stable_since, stable_for, now):
+    """None while waiting, True when done, or an error string when the pod failed.
+
+    While one pod replaces another both can exist under the same name for a moment; the
+    one that counts is the pod with the expected UID (a rollback puts the old content back
+    at the same path, so the old pod's UID returns), or else any UID but the replaced one.
+    """
+    same_name = [p for p in pods if podlib.is_static(p, change.kubelet_name, change.namespace)]
+    if change.action == "remove":
+        return True if not same_name else None
+    if change.want_uid:
+        candidates = [p for p in same_name if p["uid"] == change.want_uid]
+    else:
+        candidates = [p for p in same_name if p["uid"] != change.before_uid]
+    if not candidates:
+        stable_since.pop(change.name, None)
+        return None
+    pod = max(candidates, key=lambda p: p["phase"] == "Running")
+    if pod["phase"] == "Failed":
+        return "the pod failed (%s)" % podlib.container_summary(pod)
+    if pod["phase"] != "Running":
+        stable_since.pop(change.name, None)
+        if pod["restarts"] >= 2:
+            return "containers keep restarting (%s)" % podlib.container_summary(pod)
+        return None
+    first = stable_since.setdefault(change.name, (now, pod["uid"], pod["restarts"]))
+    if first[1] != pod["uid"]:
+        stable_since[change.name] = (now, pod["uid"], pod["restarts"])
+        return None
+    if pod["restarts"] != first[2]:
+        return "containers keep restarting (%s)" % podlib.container_summary(pod)
+    return True if now - first[0] >= stable_for else None
+
+
+def wait_for(node, changes, timeout, stable_for):
+    """Poll the runtime until every change settles; return {pod name: True | error}."""
+    clock = node.clock
+    deadline = clock.monotonic() + timeout
+    stable_since = {}
+    outcome = {}
+    while True:
+        pods = node.pods()["pods"]
+        now = clock.monotonic()
+        for change in changes:
+            if change.name in outcome:
+                continue
+            verdict = pod_settled(change, pods, stable_since, stable_for, now)
+            if verdict is not None:
+                outcome[change.name] = verdict
+                change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
+        if len(outcome) == len(changes):
+            return outcome
+        if now >= deadline:
+            for change in changes:
+                if change.name not in outcome:
+                    pod = change.find(pods)
+                    change.result["phase"] = pod["phase"] if pod else "Absent"
+                    outcome[change.name] = "not settled within %ds (%s)" % (
+                        timeout,
+                        "pod %s" % pod["phase"] if pod else "no pod seen",
+                    )
+            return outcome
+        clock.sleep(0.5)
+
+
+def undo_all(changes, state):
+    """Undo each change; one that cannot be undone does not stop the others."""
+    problems = []
+    for change in changes:
+        try:
+            change.undo(state)
+        except OSError as exc:
+            problems.append("could not restore %s: %s" % (change.path, exc.strerror or exc))
+    return problems

@@ -1,0 +1,83 @@
+"""The contract between spctl on the control host and its agent on a node.
+
+Both sides import this module (the control host as ``spctl_agent.protocol``), so every fact
+they must agree on is written here once. It runs on the node's python (3.6 or newer) and
+imports nothing at module level, so importing it costs nothing on either side.
+
+One call is one JSON request on the agent's stdin (the last non-empty line) and one JSON
+answer on its stdout: ``{"ok": true, "error": null, ...}`` plus the op's fields, or
+``{"ok": false, "error": "what went wrong"}``.
+
+``facts`` request::
+
+    {"op": "facts", "pods": [name...], "units": [unit...], "read": [path...],
+     "manifest_dirs": [dir...], "healthz_url": url}
+
+answer: hostname, python, os_release, files {path: text|null}, units {unit: systemd
+properties + "cmdline"}, dirs {dir: {"exists", "entries": [{name, type, size, mtime,
+sha256, pod_name}]}}, owned {path: {pod, sha256}}, backups {pod: [name...]}, runtime
+{"runtime", "endpoint", "error", "pods": [summary...]} (see ``pods.summarize``), healthz,
+lock.
+
+``apply`` request::
+
+    {"op": "apply", "node_name", "manifest_dir", "holder", "wait_lock", "timeout",
+     "stable_for", "kubelet": {unit, files: [{path, content, expected_sha256}],
+     daemon_reload, healthz_url, timeout, flag: [name, value]} | null,
+     "changes": [{pod, action, file, content, expected_sha256}], "wait_running": [pod...]}
+
+answer: kubelet_restarted, pods [{name, action, ok, phase, error, rolled_back?}], errors?
+"""
+
+OP_FACTS = "facts"
+OP_APPLY = "apply"
+OPS = (OP_FACTS, OP_APPLY)
+
+#: What a change may do to one manifest (``apply`` request, ``changes[].action``).
+ACTIONS = ("create", "update", "remove", "rollback", "adopt")
+
+#: Where the agent keeps its state, its lock, its backups and itself.
+STATE_DIR = "/var/lib/spctl"
+
+#: The kubelet reads a manifest file with a 10 MiB limit (pkg/kubelet/config/common.go,
+#: maxConfigLength) and refuses a file once it has read that many bytes.
+MAX_MANIFEST_BYTES = 10 * 1024 * 1024
+
+#: The suffix of the files spctl writes into a manifest directory.
+MANIFEST_SUFFIX = ".yaml"
+
+#: The kubelet's healthz port and address when its configuration sets none
+#: (KubeletConfiguration healthzPort / healthzBindAddress defaults).
+HEALTHZ_PORT = 10248
+HEALTHZ_ADDRESS = "127.0.0.1"
+DEFAULT_HEALTHZ_URL = "http://%s:%d/healthz" % (HEALTHZ_ADDRESS, HEALTHZ_PORT)
+
+#: Where static pods come from, as the kubelet annotates them
+#: (pkg/kubelet/types/pod_update.go: ConfigSourceAnnotationKey, FileSource, HTTPSource).
+CONFIG_SOURCE_ANNOTATION = "kubernetes.io/config.source"
+SOURCE_FILE = "file"
+SOURCE_HTTP = "http"
+
+
+def flag_value(args, name):
+    """The value of ``--name=value`` or ``--name value`` in a command line (a list of
+    words, or one string split as a shell would); the last occurrence wins; None if
+    absent."""
+    if isinstance(args, str):
+        import shlex
+
+        words = shlex.split(args)
+    else:
+        words = list(args)
+    value = None
+    for i, word in enumerate(words):
+        if word.startswith(name + "="):
+            value = word[len(name) + 1 :]
+        elif word == name and i + 1 < len(words):
+            value = words[i + 1]
+    return value
+
+
+#: The systemd units a kubelet runs as (kubeadm's packages, k3s, rke2), for the agent to
+#: find the running kubelet's command line when a request names none.
+KUBELET_UNITS = ("kubelet", "k3s", "k3s-agent", "rke2-server", "rke2-agent")

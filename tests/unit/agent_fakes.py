@@ -1,0 +1,164 @@
+"""Stand-ins for what the agent touches on a node: systemd, the clock, the runtime, and a
+file system whose steps fail on cue. Each records what was asked of it."""
+
+from __future__ import annotations
+
+import os
+
+from spctl_agent.files import TEMP_MARK, FileSystem, is_temporary
+from spctl_agent.node import Node, Paths
+
+
+class FakeClock:
+    """Time that passes only when the agent sleeps."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeSystemd:
+    """A kubelet unit: restarts bump its pid; ``restart_fails`` makes restart raise."""
+
+    def __init__(self, cmdline=("kubelet",)) -> None:
+        self.cmdline = list(cmdline)
+        self.pid = 100
+        self.active = True
+        self.restarts: list[str] = []
+        self.restart_fails = 0  # how many restarts fail before they work again
+
+    def show(self, units):
+        return {
+            u: {
+                "LoadState": "loaded",
+                "ActiveState": "active" if self.active else "failed",
+                "MainPID": str(self.pid),
+                "cmdline": list(self.cmdline),
+            }
+            for u in units
+        }
+
+    def is_active(self, unit):
+        return self.active
+
+    def restart(self, unit, daemon_reload=False):
+        self.restarts.append(unit)
+        if self.restart_fails:
+            self.restart_fails -= 1
+            from spctl_agent.errors import AgentError
+
+            raise AgentError(f"systemctl restart {unit}.service failed: Job failed")
+        self.pid += 1
+
+
+class FakeRuntime:
+    """Answers with ``self.pods`` (summaries), or with what ``script`` returns."""
+
+    def __init__(self, pods=None, script=None) -> None:
+        self.pods = list(pods or [])
+        self.script = script
+        self.reads = 0
+
+    def read(self):
+        self.reads += 1
+        pods = self.script(self.reads) if self.script else self.pods
+        return {"runtime": "fake", "endpoint": None, "error": None, "pods": pods}
+
+
+class FailingFileSystem(FileSystem):
+    """Fails the ``n``-th call (1-based) of one step for one file: the file whose live path
+    is ``where`` (its temporary's too), or with ``anywhere``, any path containing ``where``."""
+
+    def __init__(self, step: str, where: str, n: int = 1, anywhere: bool = False) -> None:
+        self.step = step
+        self.where = where
+        self.n = n
+        self.anywhere = anywhere
+        self.calls: dict[str, int] = {}
+        self._fd_paths: dict[int, str] = {}
+
+    def _matches(self, path: str) -> bool:
+        if self.anywhere:
+            return self.where in path
+        directory, name = os.path.split(path)
+        if is_temporary(name):
+            name = name[1:].split(TEMP_MARK)[0]
+        return os.path.join(directory, name) == self.where
+
+    def _hit(self, step: str, path: str) -> None:
+        if step != self.step or not self._matches(path):
+            return
+        self.calls[step] = self.calls.get(step, 0) + 1
+        if self.calls[step] == self.n:
+            raise OSError(28, f"No space left on device (injected at {step})", path)
+
+    def create(self, path, mode):
+        self._hit("create", path)
+        fd = super().create(path, mode)
+        self._fd_paths[fd] = path
+        return fd
+
+    def write(self, fd, data):
+        self._hit("write", self._fd_paths.get(fd, ""))
+        super().write(fd, data)
+
+    def fsync(self, fd):
+        self._hit("fsync", self._fd_paths.get(fd, ""))
+        super().fsync(fd)
+
+    def rename(self, src, dst):
+        self._hit("rename", dst)
+        super().rename(src, dst)
+
+    def unlink(self, path):
+        self._hit("unlink", path)
+        super().unlink(path)
+
+
+def pod(name="static-web-n1", uid="u1", phase="Running", restarts=0, source="file", **extra):
+    summary = {
+        "pod": name,
+        "namespace": "default",
+        "uid": uid,
+        "phase": phase,
+        "restarts": restarts,
+        "created": 1,
+        "annotations": {"kubernetes.io/config.source": source},
+        "containers": [
+            {
+                "name": "web",
+                "state": "running" if phase == "Running" else "exited",
+                "restarts": restarts,
+                "exit_code": extra.get("exit_code"),
+            }
+        ],
+    }
+    return summary
+
+
+def make_node(tmp_path, **kwargs) -> Node:
+    kwargs.setdefault("paths", Paths(str(tmp_path / "state")))
+    kwargs.setdefault("systemd", FakeSystemd())
+    kwargs.setdefault("clock", FakeClock())
+    kwargs.setdefault("runtime", FakeRuntime())
+    kwargs.setdefault("healthz", lambda url: True)
+    return Node(**kwargs)
+
+
+def tree(root) -> dict[str, bytes]:
+    """Every file under ``root``: {relative path: bytes}."""
+    found = {}
+    for directory, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as fh:
+                found[os.path.relpath(path, root)] = fh.read()
+    return found

@@ -1,0 +1,249 @@
+"""The agent's two transactions, failed at each step, as kubeadm's staticpods_test.go fails
+its upgrade (cmd/kubeadm/app/phases/upgrade/staticpods_test.go: a path manager whose
+MoveFile fails for one component, a waiter that never sees the new hash; each case asserts
+the error and whether the live manifest changed).
+
+The agent runs on a temporary directory tree through its seam (``node.Node``): a file system
+whose write, fsync or rename fails on cue, a systemd and a kubelet whose restart, health and
+command line follow the configuration file, and a runtime whose pods follow the manifest on
+disk, as the kubelet's would. Every case asserts the answer's error and that the live
+manifest and the kubelet's configuration file hold exactly the bytes they held before (or
+the new ones, when the change completed), with no temporary file left anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from spctl_agent.files import is_temporary
+from spctl_agent.main import handle
+
+from tests.unit.agent_fakes import (
+    FailingFileSystem,
+    FakeClock,
+    FakeRuntime,
+    FakeSystemd,
+    make_node,
+    pod,
+    tree,
+)
+
+OLD_MANIFEST = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n# v1\n"
+NEW_MANIFEST = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n# v2\n"
+OLD_FLAGS = b"--a=1\n"
+MANIFEST = "manifests/static-web.yaml"
+FLAGS = "etc/kubelet-flags"
+NEW_FLAGS = b"--a=1 --pod-manifest-path=/new\n"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Kubelet(FakeSystemd):
+    """A kubelet whose command line is its flags file, read at each (re)start, and healthy
+    unless its flags are in ``sick``; ``ignores_file`` keeps the first flags forever."""
+
+    def __init__(self, flags_file: Path, sick=(), ignores_file=False) -> None:
+        super().__init__()
+        self.flags_file = flags_file
+        self.sick = set(sick)
+        self.ignores_file = ignores_file
+        self.flags = flags_file.read_bytes()
+
+    def restart(self, unit, daemon_reload=False):
+        super().restart(unit, daemon_reload)
+        if not self.ignores_file:
+            self.flags = self.flags_file.read_bytes()
+        self.cmdline = ["kubelet", *self.flags.decode().split()]
+        self.active = self.flags not in self.sick
+
+    def healthy(self, url) -> bool:
+        return self.active
+
+
+def pods_from_disk(manifest: Path, new_pod: dict):
+    """The static pod the kubelet runs for what the manifest holds now: the old pod (UID
+    "old") for the old bytes, ``new_pod`` for the new ones, none without a file."""
+
+    def script(_reads):
+        if not manifest.exists():
+            return []
+        if manifest.read_bytes() == NEW_MANIFEST:
+            return [new_pod]
+        return [pod(uid="old")]
+
+    return script
+
+
+RUNNING = pod(uid="new")
+FAILED = pod(uid="new", phase="Failed", exit_code=1)
+PENDING = pod(uid="new", phase="Pending")
+
+MANIFEST_CASES = {
+    # name: (the failing step and file, the new pod, expected error or None, the manifest
+    # changes); a file is relative to the tree, or "*part" for any path containing part.
+    "write fails": (
+        ("write", MANIFEST),
+        RUNNING,
+        "(injected at write); nothing was changed",
+        False,
+    ),
+    "fsync fails": (
+        ("fsync", MANIFEST),
+        RUNNING,
+        "(injected at fsync); nothing was changed",
+        False,
+    ),
+    "rename fails": (
+        ("rename", MANIFEST),
+        RUNNING,
+        "(injected at rename); nothing was changed",
+        False,
+    ),
+    "backup fails": (("write", "*backups"), RUNNING, "cannot write", False),
+    "state fails": (("rename", "*state.json"), RUNNING, "cannot write", False),
+    "pod never runs": (None, PENDING, "not settled within 30s (pod Pending)", False),
+    "pod fails": (None, FAILED, "the pod failed (web: exited, 0 restarts, exit code 1)", False),
+    "pod runs": (None, RUNNING, None, True),
+}
+
+
+@pytest.fixture
+def tree_root(tmp_path):
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "static-web.yaml").write_bytes(OLD_MANIFEST)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "kubelet-flags").write_bytes(OLD_FLAGS)
+    return tmp_path
+
+
+def request(root: Path, kubelet: dict | None = None) -> dict:
+    return {
+        "op": "apply",
+        "node_name": "n1",
+        "manifest_dir": str(root / "manifests"),
+        "holder": "test",
+        "timeout": 30,
+        "stable_for": 2,
+        "kubelet": kubelet,
+        "changes": [
+            {
+                "pod": "static-web",
+                "action": "update",
+                "file": "static-web.yaml",
+                "content": NEW_MANIFEST.decode(),
+                "expected_sha256": sha(OLD_MANIFEST),
+            }
+        ],
+    }
+
+
+def failing_fs(root: Path, failing) -> FailingFileSystem | None:
+    if failing is None:
+        return None
+    step, where = failing
+    if where.startswith("*"):
+        return FailingFileSystem(step, where[1:], anywhere=True)
+    return FailingFileSystem(step, str(root / where))
+
+
+def assert_no_temporaries(root: Path) -> None:
+    left = [p for p in tree(root) if is_temporary(Path(p).name)]
+    assert left == [], left
+
+
+@pytest.mark.parametrize("case", MANIFEST_CASES, ids=list(MANIFEST_CASES))
+def test_manifest_transaction(tree_root, case):
+    failing, new_pod, error, changes = MANIFEST_CASES[case]
+    fs = failing_fs(tree_root, failing)
+    live = tree_root / "manifests" / "static-web.yaml"
+    node = make_node(tree_root, fs=fs, runtime=FakeRuntime(script=pods_from_disk(live, new_pod)))
+    answer = handle(request(tree_root), node)
+    if error is None:
+        assert answer["ok"] and answer["pods"][0]["ok"], answer
+        assert live.read_bytes() == NEW_MANIFEST
+        assert (
+            len(list((tree_root / "state" / "backups" / "manifests" / "static-web").iterdir())) == 1
+        )
+    elif answer["ok"]:  # the change was made, the pod did not come up: rolled back
+        result = answer["pods"][0]
+        assert (result["ok"], result["rolled_back"]) == (False, True)
+        assert error in result["error"], result["error"]
+        assert "after rollback" not in result["error"]  # the old pod runs again
+    else:
+        assert error in answer["error"], answer["error"]
+    assert live.read_bytes() == (NEW_MANIFEST if changes else OLD_MANIFEST)
+    assert (tree_root / "etc" / "kubelet-flags").read_bytes() == OLD_FLAGS
+    assert_no_temporaries(tree_root)
+
+
+KUBELET_CASES = {
+    # name: (the failing step and file, kubelet options, restarts that fail, expected error)
+    "backup fails": (("write", "*backups/kubelet"), {}, 0, "cannot back up"),
+    "write fails": (("write", FLAGS), {}, 0, "injected at write"),
+    "fsync fails": (("fsync", FLAGS), {}, 0, "injected at fsync"),
+    "rename fails": (("rename", FLAGS), {}, 0, "injected at rename"),
+    "restart fails": (None, {}, 1, "systemctl restart kubelet.service failed"),
+    "kubelet not healthy": (
+        None,
+        {"sick": [NEW_FLAGS]},
+        0,
+        "the kubelet did not become healthy within 20s",
+    ),
+    "kubelet ignores the file": (
+        None,
+        {"ignores_file": True},
+        0,
+        "runs with no --pod-manifest-path instead of --pod-manifest-path=/new",
+    ),
+    "kubelet takes the change": (None, {}, 0, None),
+}
+
+
+@pytest.mark.parametrize("case", KUBELET_CASES, ids=list(KUBELET_CASES))
+def test_kubelet_transaction(tree_root, case):
+    failing, options, restart_fails, error = KUBELET_CASES[case]
+    fs = failing_fs(tree_root, failing)
+    flags = tree_root / "etc" / "kubelet-flags"
+    live = tree_root / "manifests" / "static-web.yaml"
+    kubelet = Kubelet(flags, **options)
+    kubelet.restart_fails = restart_fails
+    node = make_node(
+        tree_root,
+        fs=fs,
+        systemd=kubelet,
+        healthz=kubelet.healthy,
+        clock=FakeClock(),
+        runtime=FakeRuntime(script=pods_from_disk(live, RUNNING)),
+    )
+    change = {
+        "unit": "kubelet",
+        "files": [
+            {"path": str(flags), "content": NEW_FLAGS.decode(), "expected_sha256": sha(OLD_FLAGS)}
+        ],
+        "timeout": 20,
+        "flag": ["--pod-manifest-path", "/new"],
+    }
+    answer = handle(request(tree_root, change), node)
+    if error is None:
+        assert answer["ok"] and answer["kubelet_restarted"], answer
+        assert flags.read_bytes() == NEW_FLAGS and live.read_bytes() == NEW_MANIFEST
+        backups = tree(tree_root / "state" / "backups" / "kubelet")
+        assert list(backups.values()) == [OLD_FLAGS]
+    else:
+        assert not answer["ok"]
+        assert error in answer["error"], answer["error"]
+        if case != "backup fails":  # which fails before anything is written
+            assert (
+                "previous configuration restored and the kubelet is healthy again"
+                in (answer["error"])
+            )
+        assert flags.read_bytes() == OLD_FLAGS
+        assert (
+            live.read_bytes() == OLD_MANIFEST
+        )  # no manifest is written after a failed kubelet change
+        assert kubelet.active and kubelet.flags == OLD_FLAGS  # running on the old flags
+    assert_no_temporaries(tree_root)

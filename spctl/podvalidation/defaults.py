@@ -5,9 +5,10 @@ Two layers, in the kubelet's order:
 - ``pkg/apis/core/v1/defaults.go`` (the scheme's defaulting, run while the file is decoded):
   a volume with no source becomes an emptyDir, a port without protocol is TCP, empty policies
   get their defaults (restartPolicy Always, dnsPolicy ClusterFirst, imagePullPolicy from the
-  tag, terminationMessagePolicy File), probe numbers of 0 become their defaults, a container's
-  requests default to its limits, and with hostNetwork a port's hostPort defaults to its
-  containerPort;
+  tag, terminationMessagePolicy File), probe numbers of 0 become their defaults, and with
+  hostNetwork a port's hostPort defaults to its containerPort (a container's requests also
+  default to its limits; :mod:`.resources` checks only the requests written, which is the
+  same verdict without reporting a bad limit twice);
 - ``pkg/kubelet/config/common.go`` applyDefaults: the pod is named ``<name>-<node>``, the
   namespace defaults to ``default``, ``spec.nodeName`` is set to the node and a toleration of
   every NoExecute taint is added.
@@ -97,14 +98,6 @@ def _default_container(container: dict[str, Any], host_network: bool) -> None:
             port["protocol"] = "TCP"
         if host_network and not port.get("hostPort"):
             port["hostPort"] = port.get("containerPort")
-    resources = container.get("resources")
-    if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
-        requests = resources.get("requests")
-        if requests is None:
-            requests = resources["requests"] = {}
-        if isinstance(requests, dict):
-            for key, value in resources["limits"].items():
-                requests.setdefault(key, value)
     for key in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = container.get(key)
         if isinstance(probe, dict):

@@ -181,10 +181,12 @@ def field_ref_problems(path: str, ref: dict[str, Any], allowed: tuple[str, ...])
             )
         ]
     base, _, subscript = field_path.partition("[")
+    # fieldpath.SplitMaybeSubscriptedPath: only path['key'] is a subscript
+    if subscript and not (len(subscript) >= 3 and subscript[0] == "'" and subscript.endswith("']")):
+        base, subscript = field_path, ""
     if subscript:
-        key = subscript[:-1] if subscript.endswith("']") else ""
-        key = key[1:] if key.startswith("'") else ""
-        if base not in ("metadata.labels", "metadata.annotations") or base not in allowed:
+        key = subscript[1:-2]
+        if base not in ("metadata.labels", "metadata.annotations"):
             return [
                 problem(
                     f"{path}.fieldPath",

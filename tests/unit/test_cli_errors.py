@@ -60,6 +60,17 @@ CASES = {
         GOOD_TEMPLATE + "  hostname: {{ 'x' * (11 * 1024 * 1024) }}\n",
         "10 MiB",
     ),
+    # The kubelet's own validation (ValidatePodCreate): it would ignore these files on the node.
+    "no-containers": (
+        "web.yaml.j2",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ pod.name }}\nspec:\n  containers: []\n",
+        "spec.containers: required: a pod needs at least one container",
+    ),
+    "port-protocol": (
+        "web.yaml.j2",
+        GOOD_TEMPLATE + "      ports: [{containerPort: 80, protocol: tcp}]\n",
+        "'tcp' is not a port protocol",
+    ),
     "name-mismatch": (
         "web.yaml.j2",
         GOOD_TEMPLATE.replace("{{ pod.name }}", "other"),

@@ -17,11 +17,12 @@ from typing import Any
 from spctl.podvalidation.containers import container_problems
 from spctl.podvalidation.defaults import kubelet_defaults
 from spctl.podvalidation.env import env_problems
-from spctl.podvalidation.metadata import metadata_problems
+from spctl.podvalidation.metadata import annotation_field_problems, metadata_problems
 from spctl.podvalidation.podspec import spec_problems
 from spctl.podvalidation.ports import port_problems
 from spctl.podvalidation.probes_lifecycle import probe_problems
 from spctl.podvalidation.resources import resource_problems
+from spctl.podvalidation.scheduling import scheduling_problems
 from spctl.podvalidation.security import security_problems
 from spctl.podvalidation.volumes import mount_problems, volume_problems
 from spctl.validate import Problem
@@ -51,4 +52,7 @@ def kubelet_problems(doc: dict[str, Any], node_name: str | None = None) -> list[
     problems += env_problems(spec)
     problems += security_problems(spec)
     problems += spec_problems(spec)
+    problems += scheduling_problems(spec)
+    if isinstance(metadata, dict):
+        problems += annotation_field_problems(metadata, spec)
     return problems

@@ -28,6 +28,7 @@ def container_problems(spec: dict[str, Any]) -> list[Problem]:
         for i, container in items(spec.get(key)):
             prefix = f"spec.{key}[{i}]"
             problems += _common(prefix, container)
+            problems += _resize_policy(prefix, container, spec.get("restartPolicy"))
             if key == "containers":
                 problems += _regular(prefix, container)
             else:
@@ -117,4 +118,58 @@ def _init(prefix: str, container: dict[str, Any]) -> list[Problem]:
                 "validateInitContainers",
             )
         )
+    return problems
+
+
+RESIZE_RESOURCES = ("cpu", "memory")
+RESIZE_RESTART_POLICIES = ("NotRequired", "RestartContainer")
+
+
+def _resize_policy(prefix: str, container: dict[str, Any], pod_restart: Any) -> list[Problem]:
+    """validateResizePolicy: cpu or memory, each once, NotRequired or RestartContainer (only
+    NotRequired when the pod never restarts)."""
+    problems = []
+    seen: set[str] = set()
+    for j, policy in items(container.get("resizePolicy")):
+        path = f"{prefix}.resizePolicy[{j}]"
+        resource, restart = policy.get("resourceName"), policy.get("restartPolicy")
+        if isinstance(resource, str):
+            if resource not in RESIZE_RESOURCES:
+                problems.append(
+                    problem(
+                        f"{path}.resourceName",
+                        f"{show(resource)} cannot be resized",
+                        "write cpu or memory",
+                        "validateResizePolicy",
+                    )
+                )
+            elif resource in seen:
+                problems.append(
+                    problem(
+                        f"{path}.resourceName",
+                        f"{resource} has a policy already",
+                        "give each resource one policy",
+                        "validateResizePolicy",
+                    )
+                )
+            seen.add(resource)
+        if isinstance(restart, str):
+            if restart not in RESIZE_RESTART_POLICIES:
+                problems.append(
+                    problem(
+                        f"{path}.restartPolicy",
+                        f"{show(restart)} is not a resize policy",
+                        "write NotRequired or RestartContainer",
+                        "validateResizePolicy",
+                    )
+                )
+            elif pod_restart == "Never" and restart != "NotRequired":
+                problems.append(
+                    problem(
+                        f"{path}.restartPolicy",
+                        "the pod never restarts containers (restartPolicy: Never)",
+                        "write NotRequired",
+                        "validateResizePolicy",
+                    )
+                )
     return problems

@@ -157,6 +157,78 @@ def _annotations(annotations: dict[str, Any], spec: dict[str, Any]) -> list[Prob
     return problems
 
 
+def _profile_matches(profile: dict[str, Any], annotation: str, seccomp: bool) -> bool:
+    kind = profile.get("type")
+    if kind == "Unconfined":
+        return annotation == "unconfined"
+    if kind == "RuntimeDefault":
+        return annotation in (
+            ("runtime/default", "docker/default") if seccomp else ("runtime/default",)
+        )
+    if kind == "Localhost":
+        return annotation == "localhost/" + text(profile.get("localhostProfile"))
+    return True  # an unknown type is reported by the field's own rule
+
+
+def annotation_field_problems(metadata: dict[str, Any], spec: dict[str, Any]) -> list[Problem]:
+    """ValidatePodCreate's validateSeccompAnnotationsAndFields and
+    validateAppArmorAnnotationsAndFieldsMatchOnCreate: when both the old annotation and the
+    field are set, they must say the same."""
+    annotations = mapping(metadata.get("annotations"))
+    pod_context = mapping(spec.get("securityContext"))
+    problems = []
+    checks: list[tuple[str, str, Any, bool]] = []  # (field, annotation key, profile, seccomp)
+    checks.append(
+        (
+            "spec.securityContext.seccompProfile",
+            SECCOMP_POD,
+            pod_context.get("seccompProfile"),
+            True,
+        )
+    )
+    windows = mapping(spec.get("os")).get("name") == "windows"
+    for prefix, container in containers(spec):
+        context = mapping(container.get("securityContext"))
+        name = text(container.get("name"))
+        checks.append(
+            (
+                f"{prefix}.securityContext.seccompProfile",
+                SECCOMP_CONTAINER + name,
+                context.get("seccompProfile"),
+                True,
+            )
+        )
+        if not windows:
+            profile = context.get("appArmorProfile") or pod_context.get("appArmorProfile")
+            checks.append(
+                (
+                    f"{prefix}.securityContext.appArmorProfile",
+                    APPARMOR_CONTAINER + name,
+                    profile,
+                    False,
+                )
+            )
+    for field, key, profile, seccomp in checks:
+        annotation = annotations.get(key)
+        if (
+            isinstance(profile, dict)
+            and isinstance(annotation, str)
+            and not _profile_matches(profile, annotation, seccomp)
+        ):
+            problems.append(
+                problem(
+                    field,
+                    f"the annotation {key} says {annotation!r}, the field says "
+                    f"{text(profile.get('type'))}",
+                    "remove the annotation (the field replaces it)",
+                    "validateSeccompAnnotationsAndFields"
+                    if seccomp
+                    else "validateAppArmorAnnotationsAndFieldsMatchOnCreate",
+                )
+            )
+    return problems
+
+
 def _int32(value: str) -> bool:
     try:
         number = int(value, 10)

@@ -53,6 +53,18 @@ def items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield i, item
 
 
+def entries(value: Any) -> list[tuple[int, Any]]:
+    """The entries of a list field with their indexes; nothing when it is not a list."""
+    return list(enumerate(value)) if isinstance(value, list) else []
+
+
+def string_keys(value: Any) -> list[tuple[str, Any]]:
+    """The string-keyed entries of a mapping field."""
+    return (
+        [(k, v) for k, v in value.items() if isinstance(k, str)] if isinstance(value, dict) else []
+    )
+
+
 def text(value: Any) -> str:
     """A string field as Go sees it: null and absent are the empty string."""
     return value if isinstance(value, str) else ""

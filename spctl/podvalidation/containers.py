@@ -78,7 +78,8 @@ def _regular(prefix: str, container: dict[str, Any]) -> list[Problem]:
     return [
         problem(
             f"{prefix}.restartPolicy",
-            "a container-level restartPolicy may be set only on init containers",
+            "a container-level restartPolicy may be set only on init containers (unless the "
+            "kubelet enables the alpha ContainerRestartRules gate)",
             "remove it (spec.restartPolicy applies to the containers; for a sidecar, make it "
             "an init container with restartPolicy: Always)",
             "validateContainers",

@@ -119,7 +119,8 @@ def _env_var(path: str, env: dict[str, Any]) -> list[Problem]:
         return problems
     sources = [
         key
-        for key in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
+        # fileKeyRef (EnvFiles, 1.34 and later) counts as a source like the others
+        for key in ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef", "fileKeyRef")
         if value_from.get(key) is not None
     ]
     if not sources:

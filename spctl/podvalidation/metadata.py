@@ -12,6 +12,7 @@ from spctl.podvalidation.common import (
     QUALIFIED_HINT,
     containers,
     dns1123_label_error,
+    entries,
     has_backsteps,
     key_path,
     label_value_error,
@@ -19,6 +20,7 @@ from spctl.podvalidation.common import (
     problem,
     qualified_name_error,
     show,
+    string_keys,
     text,
 )
 from spctl.validate import Problem
@@ -49,7 +51,7 @@ def metadata_problems(metadata: dict[str, Any], spec: dict[str, Any]) -> list[Pr
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
         problems += _annotations(annotations, spec)
-    for i, name in enumerate(metadata.get("finalizers") or []):
+    for i, name in entries(metadata.get("finalizers")):
         if not isinstance(name, str):
             continue
         error = qualified_name_error(name)
@@ -70,7 +72,7 @@ def metadata_problems(metadata: dict[str, Any], spec: dict[str, Any]) -> list[Pr
 
 def label_problems(prefix: str, labels: Any, source: str) -> list[Problem]:
     problems: list[Problem] = []
-    for key, value in mapping(labels).items():
+    for key, value in string_keys(labels):
         field = key_path(prefix, key)
         error = qualified_name_error(key)
         if error:
@@ -85,7 +87,7 @@ def label_problems(prefix: str, labels: Any, source: str) -> list[Problem]:
 def _annotations(annotations: dict[str, Any], spec: dict[str, Any]) -> list[Problem]:
     problems = []
     size = 0
-    for key, value in annotations.items():
+    for key, value in string_keys(annotations):
         size += len(key.encode()) + len(text(value).encode())
         error = qualified_name_error(key.lower())
         if error:
@@ -117,7 +119,7 @@ def _annotations(annotations: dict[str, Any], spec: dict[str, Any]) -> list[Prob
             )
         )
     names = {text(c.get("name")) for _, c in containers(spec)}
-    for key, value in annotations.items():
+    for key, value in string_keys(annotations):
         if not isinstance(value, str):
             continue
         seccomp = key == SECCOMP_POD or key.startswith(SECCOMP_CONTAINER)

@@ -16,6 +16,7 @@ from spctl.podvalidation.common import (
     containers,
     dns1123_label_error,
     dns1123_subdomain_error,
+    entries,
     integer,
     ip_error,
     items,
@@ -311,7 +312,7 @@ def _host_aliases(spec: dict[str, Any]) -> list[Problem]:
                 problems.append(
                     problem(f"spec.hostAliases[{i}].ip", error, IP_HINT, "ValidateHostAliases")
                 )
-        for j, hostname in enumerate(alias.get("hostnames") or []):
+        for j, hostname in entries(alias.get("hostnames")):
             error = dns1123_subdomain_error(hostname) if isinstance(hostname, str) else None
             if error:
                 problems.append(

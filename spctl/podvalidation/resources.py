@@ -12,10 +12,10 @@ from spctl.podvalidation.common import (
     QUALIFIED_HINT,
     containers,
     key_path,
-    mapping,
     problem,
     qualified_name_error,
     show,
+    string_keys,
 )
 from spctl.podvalidation.quantity import (
     QUANTITY_HINT,
@@ -64,7 +64,7 @@ def _requirements(path: str, resources: dict[str, Any]) -> list[Problem]:
     values: dict[str, dict[str, Fraction]] = {}
     for kind in ("limits", "requests"):
         values[kind] = {}
-        for name, raw in mapping(resources.get(kind)).items():
+        for name, raw in string_keys(resources.get(kind)):
             field = key_path(f"{path}.{kind}", name)
             found = _name_problems(field, name)
             parsed = _quantity(field, name, raw, found)

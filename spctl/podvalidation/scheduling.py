@@ -17,6 +17,7 @@ from spctl.podvalidation.common import (
     SUBDOMAIN_HINT,
     dns1123_label_error,
     dns1123_subdomain_error,
+    entries,
     integer,
     items,
     label_value_error,
@@ -103,7 +104,7 @@ def _node_term(path: str, term: dict[str, Any]) -> list[Problem]:
     problems = []
     for j, requirement in items(term.get("matchExpressions")):
         where = f"{path}.matchExpressions[{j}]"
-        operator, values = text(requirement.get("operator")), requirement.get("values") or []
+        operator, values = text(requirement.get("operator")), requirement.get("values")
         problems += _operator_values(
             where, operator, values, NODE_OPERATORS, "ValidateNodeSelectorRequirement"
         )
@@ -114,7 +115,8 @@ def _node_term(path: str, term: dict[str, Any]) -> list[Problem]:
             )
     for j, requirement in items(term.get("matchFields")):
         where = f"{path}.matchFields[{j}]"
-        operator, values = text(requirement.get("operator")), requirement.get("values") or []
+        operator = text(requirement.get("operator"))
+        values = [v for _, v in entries(requirement.get("values"))]
         if operator not in ("In", "NotIn"):
             problems.append(
                 problem(
@@ -142,7 +144,7 @@ def _node_term(path: str, term: dict[str, Any]) -> list[Problem]:
                     "ValidateNodeFieldSelectorRequirement",
                 )
             )
-        for k, value in enumerate(values if isinstance(values, list) else []):
+        for k, value in enumerate(values):
             error = dns1123_subdomain_error(value) if isinstance(value, str) else None
             if error:
                 problems.append(
@@ -230,7 +232,7 @@ def _label_selector(path: str, selector: Any) -> list[Problem]:
 def _pod_term(path: str, term: dict[str, Any]) -> list[Problem]:
     problems = _label_selector(f"{path}.labelSelector", term.get("labelSelector"))
     problems += _label_selector(f"{path}.namespaceSelector", term.get("namespaceSelector"))
-    for k, namespace in enumerate(term.get("namespaces") or []):
+    for k, namespace in entries(term.get("namespaces")):
         error = dns1123_label_error(namespace) if isinstance(namespace, str) else None
         if error:
             problems.append(

@@ -9,6 +9,7 @@ from typing import Any
 
 from spctl.podvalidation.common import (
     containers,
+    entries,
     has_backsteps,
     integer,
     items,
@@ -39,7 +40,7 @@ def security_problems(spec: dict[str, Any]) -> list[Problem]:
     host_users = spec.get("hostUsers") is not False
     if isinstance(context, dict):
         problems += _ids("spec.securityContext", context, ("runAsUser", "runAsGroup", "fsGroup"))
-        for i, gid in enumerate(context.get("supplementalGroups") or []):
+        for i, gid in entries(context.get("supplementalGroups")):
             if integer(gid) is not None and not 0 <= gid <= MAX_ID:
                 problems.append(
                     problem(

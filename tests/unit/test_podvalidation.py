@@ -4,10 +4,14 @@ syntax, defaulting on a copy, and limits too large for a case file."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from spctl.manifest import parse_manifest
 from spctl.podvalidation import kubelet_problems
 from spctl.podvalidation.quantity import QuantityError, parse_quantity
 from spctl.validate import validate_pod
@@ -77,3 +81,37 @@ def test_one_problem_per_field_when_an_earlier_check_spoke() -> None:
     assert [p.field for p in kubelet_problems(pod)] == ["spec.containers[0].volumeMounts[0].name"]
     found = [p for p in validate_pod(pod) if p.field == "spec.containers[0].volumeMounts[0].name"]
     assert len(found) == 1 and "no volume named 'nope'" in found[0].message
+
+
+def _paths(value: Any, path: tuple = ()) -> Iterator[tuple]:
+    yield path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _paths(item, (*path, i))
+
+
+def _replaced(doc: Any, path: tuple, new: Any) -> Any:
+    doc = copy.deepcopy(doc)
+    target = doc
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = new
+    return doc
+
+
+def test_values_of_any_wrong_type_are_reported_not_crashed_on() -> None:
+    # Every field of a pod that uses most of the rules, replaced in turn by values of other
+    # types: the schema reports them; the kubelet rules must skip them without an exception.
+    case = Path(__file__).parent.parent / "cases" / "validate" / "kubelet-accepts-everything-here.yaml"
+    pod = parse_manifest(case.read_text(encoding="utf-8"), source=str(case))["manifest"]
+    checked = 0
+    for path in list(_paths(pod))[1:]:
+        for new in (None, -1, "x y", [None], {"k": None}, 1.5):
+            mutated = _replaced(pod, path, new)
+            problems = kubelet_problems(mutated, node_name="n1")
+            assert all(p.field and p.message for p in problems)
+            checked += 1
+    assert checked > 1000  # about 245 fields, 6 values each

@@ -10,10 +10,13 @@ from spctl.podvalidation.common import (
     LABEL_HINT,
     LABEL_VALUE_HINT,
     QUALIFIED_HINT,
+    SUBDOMAIN_HINT,
     containers,
     dns1123_label_error,
+    dns1123_subdomain_error,
     entries,
     has_backsteps,
+    items,
     key_path,
     label_value_error,
     mapping,
@@ -48,6 +51,20 @@ def metadata_problems(metadata: dict[str, Any], spec: dict[str, Any]) -> list[Pr
                 )
             )
     problems += label_problems("metadata.labels", metadata.get("labels"), "ValidateLabels")
+    generate = text(metadata.get("generateName"))
+    # NameIsDNSSubdomain with prefix: a trailing '-' is fine, a suffix is appended
+    error = dns1123_subdomain_error(generate[:-1] + "a" if generate.endswith("-") else generate)
+    if generate and error:
+        problems.append(
+            problem(
+                "metadata.generateName",
+                error,
+                SUBDOMAIN_HINT + " (it may end in '-'); "
+                "the kubelet names a static pod from metadata.name anyway",
+                "ValidateObjectMeta",
+            )
+        )
+    problems += _owner_references(metadata.get("ownerReferences"))
     annotations = metadata.get("annotations")
     if isinstance(annotations, dict):
         problems += _annotations(annotations, spec)
@@ -67,6 +84,53 @@ def metadata_problems(metadata: dict[str, Any], spec: dict[str, Any]) -> list[Pr
                     "validateKubeFinalizerName",
                 )
             )
+    return problems
+
+
+def _owner_references(references: Any) -> list[Problem]:
+    """apimachinery's ValidateOwnerReferences."""
+    problems = []
+    controller = ""
+    for i, ref in items(references):
+        path = f"metadata.ownerReferences[{i}]"
+        api_version = text(ref.get("apiVersion"))
+        for key, empty in (
+            ("apiVersion", not api_version.rpartition("/")[2]),
+            ("kind", not text(ref.get("kind"))),
+            ("name", not text(ref.get("name"))),
+            ("uid", not text(ref.get("uid"))),
+        ):
+            if empty:
+                problems.append(
+                    problem(
+                        f"{path}.{key}",
+                        "must not be empty",
+                        f"write the owner's {key}",
+                        "ValidateOwnerReferences",
+                    )
+                )
+        if api_version == "v1" and ref.get("kind") == "Event":
+            problems.append(
+                problem(
+                    path,
+                    "an Event may not own anything",
+                    "remove the reference",
+                    "ValidateOwnerReferences",
+                )
+            )
+        if ref.get("controller") is True:
+            name = f"{text(ref.get('kind'))}/{text(ref.get('name'))}"
+            if controller:
+                problems.append(
+                    problem(
+                        f"{path}.controller",
+                        f"{controller} is the controller already; only "
+                        "one reference may have controller: true",
+                        "remove one",
+                        "ValidateOwnerReferences",
+                    )
+                )
+            controller = controller or name
     return problems
 
 

@@ -51,12 +51,26 @@ def _overcommit_allowed(name: str) -> bool:
 
 
 def resource_problems(spec: dict[str, Any]) -> list[Problem]:
-    problems = []
+    problems = overhead_problems(spec)
     for prefix, container in containers(spec):
         resources = container.get("resources")
         if isinstance(resources, dict):
             problems += _requirements(f"{prefix}.resources", resources)
     return problems
+
+
+def overhead_problems(spec: dict[str, Any]) -> list[Problem]:
+    """validateOverhead: the same names and quantities as a container's limits."""
+    overhead = spec.get("overhead")
+    if not isinstance(overhead, dict):
+        return []
+    found: list[Problem] = []
+    for name, raw in string_keys(overhead):
+        field = key_path("spec.overhead", name)
+        problems = _name_problems(field, name)
+        _quantity(field, name, raw, problems)
+        found += problems
+    return found
 
 
 def _requirements(path: str, resources: dict[str, Any]) -> list[Problem]:

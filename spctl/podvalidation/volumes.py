@@ -97,11 +97,18 @@ def _source_problems(prefix: str, volume: dict[str, Any]) -> list[Problem]:
         for j, item in items(source.get("items")):
             problems += _downward_file(f"{path}.items[{j}]", item)
     elif sources[0] == "projected" and isinstance(source, dict):
-        problems += _mode(f"{path}.defaultMode", source.get("defaultMode"))
-        for j, projection in items(source.get("sources")):
-            downward = projection.get("downwardAPI")
-            for k, item in items(mapping(downward).get("items")):
-                problems += _downward_file(f"{path}.sources[{j}].downwardAPI.items[{k}]", item)
+        problems += _projected(path, source)
+    elif sources[0] == "image" and isinstance(source, dict):
+        policy = source.get("pullPolicy")
+        if isinstance(policy, str) and policy and policy not in ("Always", "IfNotPresent", "Never"):
+            problems.append(
+                problem(
+                    f"{path}.pullPolicy",
+                    f"{show(policy)} is not a pull policy",
+                    "write Always, IfNotPresent or Never",
+                    "validateImageVolumeSource",
+                )
+            )
     elif sources[0] == "nfs" and isinstance(source, dict):
         nfs_path = text(source.get("path"))
         if not text(source.get("server")):
@@ -142,6 +149,34 @@ def _source_problems(prefix: str, volume: dict[str, Any]) -> list[Problem]:
                     "validateLocalDescendingPath",
                 )
             )
+    return problems
+
+
+def _projected(path: str, source: dict[str, Any]) -> list[Problem]:
+    """validateProjectedVolumeSource: the mode, the downward API items, and no file path
+    twice across the sources (the API-object sources are refused as such elsewhere)."""
+    problems = _mode(f"{path}.defaultMode", source.get("defaultMode"))
+    seen: dict[str, str] = {}
+    for j, projection in items(source.get("sources")):
+        for kind, projected in projection.items():
+            key = "path" if kind in ("serviceAccountToken", "clusterTrustBundle") else None
+            files = [(None, projected)] if key else items(mapping(projected).get("items"))
+            for k, item in files:
+                where = f"{path}.sources[{j}].{kind}" + ("" if k is None else f".items[{k}]")
+                if kind == "downwardAPI":
+                    problems += _downward_file(where, item)
+                file_path = text(mapping(item).get("path"))
+                if file_path in seen:
+                    problems.append(
+                        problem(
+                            f"{where}.path",
+                            f"{file_path!r} is also projected by {seen[file_path]}",
+                            "give each projected file its own path",
+                            "validateProjectionSources",
+                        )
+                    )
+                elif file_path:
+                    seen[file_path] = where
     return problems
 
 

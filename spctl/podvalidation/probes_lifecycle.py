@@ -162,7 +162,7 @@ def _handler(
                     problem(
                         f"{where}.httpHeaders[{j}].name",
                         error,
-                        "use letters, digits and !#$%&'*+-.^_`|~ (e.g. X-Probe)",
+                        "use letters, digits and '-' (e.g. X-Probe)",
                         "validateHTTPGetAction",
                     )
                 )

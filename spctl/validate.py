@@ -108,6 +108,7 @@ def validate_pod(doc: dict[str, Any], node_name: str | None = None) -> list[Prob
     problems += _api_reference_problems(doc)
     problems += _name_problems(doc, node_name)
     problems += _container_problems(doc)
+    problems += _kubelet_problems(doc, node_name, problems)
     problems += _size_problems(doc)
     return list(dict.fromkeys(problems))  # the schema can report one field twice
 
@@ -582,3 +583,15 @@ def _containers(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for key in ("initContainers", "containers"):
         for i, container in _items(spec.get(key)):
             yield f"spec.{key}[{i}]", container
+
+
+# --- the kubelet's own validation, family by family, in spctl/podvalidation ----------------------
+
+
+def _kubelet_problems(
+    doc: dict[str, Any], node_name: str | None, found: list[Problem]
+) -> list[Problem]:
+    from spctl.podvalidation import kubelet_problems  # it imports Problem from this module
+
+    reported = {p.field for p in found}  # one problem per field: the checks above go first
+    return [p for p in kubelet_problems(doc, node_name) if p.field not in reported]

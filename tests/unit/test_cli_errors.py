@@ -60,6 +60,17 @@ CASES = {
         GOOD_TEMPLATE + "  hostname: {{ 'x' * (11 * 1024 * 1024) }}\n",
         "10 MiB",
     ),
+    # The kubelet's own validation (ValidatePodCreate): it would ignore these files on the node.
+    "no-containers": (
+        "web.yaml.j2",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ pod.name }}\nspec:\n  containers: []\n",
+        "spec.containers: required: a pod needs at least one container",
+    ),
+    "port-protocol": (
+        "web.yaml.j2",
+        GOOD_TEMPLATE + "      ports: [{containerPort: 80, protocol: tcp}]\n",
+        "'tcp' is not a port protocol",
+    ),
     "name-mismatch": (
         "web.yaml.j2",
         GOOD_TEMPLATE.replace("{{ pod.name }}", "other"),
@@ -161,3 +172,36 @@ def test_malformed_inventory(tmp_path: Path, text: str, message: str) -> None:
 def test_missing_inventory_names_the_file(tmp_path: Path) -> None:
     done = run("-i", str(tmp_path / "nope.yaml"), "status")
     assert done.returncode == 2 and "nope.yaml not found" in done.stderr
+
+
+def test_every_refused_validate_case_is_refused_by_spctl_validate(tmp_path: Path) -> None:
+    # Each case of tests/cases/validate that expects problems becomes a template of one pod on
+    # one node; one `spctl validate` must exit 2 and name every expected field for its pod.
+    # Cases about the pod's identity (kind, apiVersion, metadata.name) are left out: the
+    # inventory names the pod.
+    from spctl.manifest import dump_manifest, parse_manifest
+
+    cases = Path(__file__).parent.parent / "cases" / "validate"
+    (tmp_path / "tpl").mkdir()
+    expected: dict[str, list[str]] = {}
+    for path in sorted(cases.glob("*.yaml")):
+        case = parse_manifest(path.read_text(encoding="utf-8"), source=str(path))
+        fields = [e["field"] for e in case["expect"]]
+        if not fields or any(f in ("kind", "apiVersion", "metadata.name") for f in fields):
+            continue
+        manifest = case["manifest"]
+        manifest["metadata"]["name"] = path.stem
+        (tmp_path / "tpl" / f"{path.stem}.yaml.j2").write_text(dump_manifest(manifest))
+        expected[path.stem] = fields
+    assert len(expected) >= 150
+    done = run("-i", str(write_inventory(tmp_path, pods=f"[{', '.join(expected)}]")), "validate")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot connect" not in done.stderr and "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    missing = [
+        (pod, field)
+        for pod, fields in expected.items()
+        for field in fields
+        if not any(f"pod {pod}, template" in line and f": {field}: " in line for line in lines)
+    ]
+    assert not missing, missing

@@ -91,7 +91,8 @@ def test_a_manifest_that_is_not_a_mapping_is_one_problem() -> None:
 
 def test_a_manifest_too_large_to_write_is_refused() -> None:
     pod = _seed()
-    pod["metadata"]["annotations"] = {"blob": "x" * MAX_MANIFEST_BYTES}
+    # In args: annotations that large break the kubelet's 256 KiB annotation limit first.
+    pod["spec"]["containers"][0]["args"] = ["x" * MAX_MANIFEST_BYTES]
     problems = validate_pod(pod)
     assert [p.field for p in problems] == ["(root)"]
     assert "kubelet refuses files of 10485760 bytes" in problems[0].message

@@ -49,14 +49,19 @@ first_available() {
 
 # kubernetes1.NN for the requested minor, else the newest kubernetes1.NN this release has,
 # else the legacy kubernetes-node (Fedora 40 and older).
-newest_versioned=$(dnf -q repoquery --available --qf '%{name}\n' 'kubernetes1.*' 2>/dev/null \
-  | grep -E '^kubernetes1\.[0-9]+$' | sort -V | tail -n 1 || true)
-kubelet_pkg=$(first_available "kubernetes${K8S_MINOR}" ${newest_versioned:+"$newest_versioned"} kubernetes-node)
+# repoquery's default output is name-epoch:version-release.arch in dnf 4 and dnf 5 alike.
+newest_versioned=$(dnf -q repoquery --available 'kubernetes1.*' 2>/dev/null \
+  | sed -E 's/-[0-9]+:.*$//' | grep -E '^kubernetes1\.[0-9]+$' | sort -uV | tail -n 1 || true)
+kubelet_pkg=$(first_available "kubernetes${K8S_MINOR}" ${newest_versioned:+"$newest_versioned"} kubernetes-node) || {
+  echo "${SPCTL_LAB_PREFIX}: no kubernetes1.NN or kubernetes-node package in this Fedora's repositories" >&2
+  exit 1
+}
 if [ "$kubelet_pkg" != "kubernetes${K8S_MINOR}" ]; then
   echo "${SPCTL_LAB_PREFIX}: this Fedora has no kubernetes${K8S_MINOR}; installing ${kubelet_pkg}" >&2
 fi
-# crictl: Fedora versions cri-tools like Kubernetes (cri-tools1.NN) on newer releases.
-crictl_pkg=$(first_available "cri-tools${kubelet_pkg#kubernetes}" cri-tools)
+# crictl: a cri-tools1.NN matching the kubelet if this release versions cri-tools too, else
+# cri-tools.
+crictl_pkg=$(first_available "cri-tools${kubelet_pkg#kubernetes}" cri-tools) || crictl_pkg=cri-tools
 
 # SELinux permissive, as for the other rpm node (the kubeadm install guide does the same).
 setenforce 0 || true
@@ -131,6 +136,7 @@ CFG
 }
 
 mkdir -p /etc/systemd/system/kubelet.service.d
+config_file=""
 if [ "$layout" = legacy ]; then
   write_seed_layout
   if [ "$packaged" != legacy ]; then
@@ -173,6 +179,7 @@ cat > /etc/spctl-lab-layout <<LAYOUT
 package=${kubelet_pkg}
 packaged_layout=${packaged}
 layout=${layout}
+config_file=${config_file:-}
 LAYOUT
 echo "${SPCTL_LAB_PREFIX}: ${kubelet_pkg}: packaged layout ${packaged}, node set up as ${layout}"
 

@@ -5,7 +5,10 @@
 #     configuration API (check/vagrantfile.rb), declares four machines with distinct
 #     hostnames and addresses whose provisioning scripts exist;
 #  2. the provisioning scripts, inventory.sh and this script pass shellcheck;
-#  3. inventory.sh, fed recorded `vagrant ssh-config` output, writes an inventory that spctl's
+#  3. containerd reads the configuration the VMs get as meant (`containerd config dump`:
+#     SystemdCgroup, sandbox image, CNI directories), and the CNI conflist is the intended
+#     bridge/host-local network, with portmap only where the plugin exists;
+#  4. inventory.sh, fed recorded `vagrant ssh-config` output, writes an inventory that spctl's
 #     own loader accepts (`spctl inventory`) with the addresses, ports, users and keys of that
 #     output, whose pods render and validate (`spctl validate`); and it refuses output that
 #     lacks a host's port, or has no hosts.
@@ -14,8 +17,8 @@
 # `vagrant ssh-config` does) for a VirtualBox run (NAT ports, one box still on Vagrant's two
 # insecure keys) and a libvirt run from a directory whose path has a space.
 #
-# Needs ruby and shellcheck (Debian packages of those names): installed with apt-get when
-# missing and run as root, as scripts/host-deps.sh installs the lab's tools.
+# Needs ruby, shellcheck and containerd (Debian packages of those names): installed with
+# apt-get when missing and run as root, as scripts/host-deps.sh installs the lab's tools.
 # SPCTL names the spctl to use (default: the repository's .venv/bin/spctl).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,6 +29,7 @@ PYTHON="${PYTHON:-python3}"
 need=()
 command -v ruby >/dev/null 2>&1 || need+=(ruby)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "vagrant-check: need ${need[*]}; run as root, or: apt-get install ${need[*]}" >&2
@@ -49,9 +53,72 @@ echo "== shellcheck"
 (cd "$here" && shellcheck -x -P SCRIPTDIR provision/*.sh inventory.sh check.sh)
 echo "shellcheck: provisioning scripts, inventory.sh and check.sh are clean"
 
-echo "== inventory.sh"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+
+echo "== containerd and CNI configuration"
+mkdir -p "$work/cni-full" "$work/cni-bare"
+for plugin in bridge host-local loopback portmap; do
+  install -m 755 /dev/null "$work/cni-full/$plugin"
+done
+for plugin in bridge host-local loopback; do
+  install -m 755 /dev/null "$work/cni-bare/$plugin"
+done
+(
+  # shellcheck disable=SC2034 # read by common.sh
+  SPCTL_LAB_FUNCTIONS_ONLY=1
+  # shellcheck source=provision/common.sh
+  . "$here/provision/common.sh"
+  containerd_config "$work/cni-full" registry.k8s.io/pause:3.10.1 > "$work/with-sandbox.toml"
+  containerd_config "$work/cni-bare" > "$work/without-sandbox.toml"
+  cni_conflist "$work/cni-full" > "$work/full.conflist"
+  cni_conflist "$work/cni-bare" > "$work/bare.conflist"
+)
+containerd --config "$work/with-sandbox.toml" config dump > "$work/with-sandbox.dump"
+containerd --config "$work/without-sandbox.toml" config dump > "$work/without-sandbox.dump"
+"$PYTHON" - "$work" <<'PY'
+import json, sys
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: pip's vendored copy
+    from pip._vendor import tomli as tomllib
+work = sys.argv[1]
+errors = []
+def cri(name):
+    with open("%s/%s.dump" % (work, name), "rb") as f:
+        return tomllib.load(f)["plugins"]["io.containerd.grpc.v1.cri"]
+for name, bin_dir, sandbox in (
+    ("with-sandbox", work + "/cni-full", "registry.k8s.io/pause:3.10.1"),
+    ("without-sandbox", work + "/cni-bare", None),
+):
+    c = cri(name)
+    opts = c["containerd"]["runtimes"]["runc"]["options"]
+    if opts.get("SystemdCgroup") is not True:
+        errors.append("%s: SystemdCgroup is %r" % (name, opts.get("SystemdCgroup")))
+    if c["containerd"]["runtimes"]["runc"].get("runtime_type") != "io.containerd.runc.v2":
+        errors.append("%s: runc runtime_type %r" % (name, c["containerd"]["runtimes"]["runc"].get("runtime_type")))
+    if (c["cni"]["bin_dir"], c["cni"]["conf_dir"]) != (bin_dir, "/etc/cni/net.d"):
+        errors.append("%s: cni dirs %r" % (name, c["cni"]))
+    if sandbox and c["sandbox_image"] != sandbox:
+        errors.append("%s: sandbox_image %r" % (name, c["sandbox_image"]))
+    if not sandbox and not c["sandbox_image"].startswith("registry.k8s.io/pause:"):
+        errors.append("%s: default sandbox_image %r" % (name, c["sandbox_image"]))
+for name, want in (("full", ["bridge", "portmap"]), ("bare", ["bridge"])):
+    conf = json.load(open("%s/%s.conflist" % (work, name)))
+    types = [p["type"] for p in conf["plugins"]]
+    if types != want:
+        errors.append("%s.conflist: plugins %r, want %r" % (name, types, want))
+    bridge = conf["plugins"][0]
+    if bridge.get("ipam", {}).get("type") != "host-local" or not bridge.get("isGateway") or not bridge.get("ipMasq"):
+        errors.append("%s.conflist: bridge %r" % (name, bridge))
+    if conf.get("cniVersion") != "1.0.0":
+        errors.append("%s.conflist: cniVersion %r" % (name, conf.get("cniVersion")))
+if errors:
+    sys.exit("\n".join(errors))
+PY
+echo "containerd $(containerd --version | awk '{print $3}') reads the lab's configuration as meant; the conflists are valid"
+
+echo "== inventory.sh"
 
 # inventory.sh on SAMPLE must give spctl these nodes: "name address port user key" per line.
 check_inventory() {

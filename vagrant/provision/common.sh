@@ -1,13 +1,16 @@
 # shellcheck shell=bash
 # Shared by every VM (sourced, not run): kernel settings the kubelet and the bridge CNI plugin
 # need, and helpers for containerd, CNI and the kubelet's health. Each helper names the source
-# it follows.
-set -euxo pipefail
+# it follows. With SPCTL_LAB_FUNCTIONS_ONLY=1 it only defines them (vagrant/check.sh uses the
+# configuration printers that way, to have containerd read what the VMs get).
 # Sourced once, whichever script sources it first.
 if [ -n "${SPCTL_LAB_COMMON:-}" ]; then
   return 0
 fi
 SPCTL_LAB_COMMON=1
+if [ -z "${SPCTL_LAB_FUNCTIONS_ONLY:-}" ]; then
+  set -euxo pipefail
+fi
 
 SPCTL_LAB_PREFIX="spctl-lab"
 CONTAINERD_SOCK="unix:///run/containerd/containerd.sock"
@@ -67,35 +70,38 @@ cni_bin_dir() {
 #  - cni bin_dir/conf_dir: where this distribution's plugins are and where the conflist goes.
 #    The CRI plugin adds the loopback interface itself (containerd/go-cni WithLoNetwork), which
 #    runs the loopback binary from bin_dir.
+# Args: CNI_BIN_DIR [SANDBOX_IMAGE]; prints the file.
+containerd_config() {
+  local bin_dir=$1 sandbox=${2:-}
+  echo "# Written by the spctl Vagrant lab (vagrant/provision/common.sh)."
+  echo "version = 2"
+  echo
+  echo '[plugins."io.containerd.grpc.v1.cri"]'
+  if [ -n "$sandbox" ]; then
+    echo "  sandbox_image = \"$sandbox\""
+  fi
+  echo
+  echo '[plugins."io.containerd.grpc.v1.cri".containerd]'
+  echo '  default_runtime_name = "runc"'
+  echo
+  echo '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]'
+  echo '  runtime_type = "io.containerd.runc.v2"'
+  echo
+  echo '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]'
+  echo '  SystemdCgroup = true'
+  echo
+  echo '[plugins."io.containerd.grpc.v1.cri".cni]'
+  echo "  bin_dir = \"$bin_dir\""
+  echo '  conf_dir = "/etc/cni/net.d"'
+}
+
 # Args: CNI_BIN_DIR [SANDBOX_IMAGE]
 configure_containerd() {
-  local bin_dir=$1 sandbox=${2:-}
   mkdir -p /etc/containerd
   if [ -f /etc/containerd/config.toml ] && [ ! -f /etc/containerd/config.toml.orig ]; then
     cp -p /etc/containerd/config.toml /etc/containerd/config.toml.orig
   fi
-  {
-    echo "# Written by the spctl Vagrant lab (vagrant/provision/common.sh)."
-    echo "version = 2"
-    echo
-    echo '[plugins."io.containerd.grpc.v1.cri"]'
-    if [ -n "$sandbox" ]; then
-      echo "  sandbox_image = \"$sandbox\""
-    fi
-    echo
-    echo '[plugins."io.containerd.grpc.v1.cri".containerd]'
-    echo '  default_runtime_name = "runc"'
-    echo
-    echo '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]'
-    echo '  runtime_type = "io.containerd.runc.v2"'
-    echo
-    echo '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]'
-    echo '  SystemdCgroup = true'
-    echo
-    echo '[plugins."io.containerd.grpc.v1.cri".cni]'
-    echo "  bin_dir = \"$bin_dir\""
-    echo '  conf_dir = "/etc/cni/net.d"'
-  } > /etc/containerd/config.toml
+  containerd_config "$@" > /etc/containerd/config.toml
   systemctl enable containerd
   systemctl restart containerd
 }
@@ -108,16 +114,15 @@ configure_containerd() {
 # cniVersion 1.0.0 needs plugins 1.0 or newer, which containerd 1.7+ requires anyway for the
 # loopback network it configures itself; kubernetes-cni on pkgs.k8s.io is >= 1.2.0
 # (kubernetes/release cmd/krel/templates/latest/metadata.yaml).
-# Args: CNI_BIN_DIR
-write_cni_conflist() {
+# Args: CNI_BIN_DIR; prints the conflist.
+cni_conflist() {
   local bin_dir=$1 portmap=""
   # portmap serves hostPort; the example pod has none, so it is added only where installed.
   if [ -x "$bin_dir/portmap" ]; then
     portmap=',
     {"type": "portmap", "capabilities": {"portMappings": true}}'
   fi
-  mkdir -p /etc/cni/net.d
-  cat > "/etc/cni/net.d/10-${SPCTL_LAB_PREFIX}.conflist" <<CNI
+  cat <<CNI
 {
   "cniVersion": "1.0.0",
   "name": "${SPCTL_LAB_PREFIX}",
@@ -137,6 +142,12 @@ write_cni_conflist() {
   ]
 }
 CNI
+}
+
+# Args: CNI_BIN_DIR
+write_cni_conflist() {
+  mkdir -p /etc/cni/net.d
+  cni_conflist "$1" > "/etc/cni/net.d/10-${SPCTL_LAB_PREFIX}.conflist"
 }
 
 # crictl, which spctl's agent may use, talks to containerd.
@@ -165,5 +176,7 @@ wait_kubelet_healthy() {
   return 1
 }
 
-disable_swap
-kernel_settings
+if [ -z "${SPCTL_LAB_FUNCTIONS_ONLY:-}" ]; then
+  disable_swap
+  kernel_settings
+fi

@@ -66,7 +66,10 @@ crictl_pkg=$(first_available "cri-tools${kubelet_pkg#kubernetes}" cri-tools) || 
 # SELinux permissive, as for the other rpm node (the kubeadm install guide does the same).
 setenforce 0 || true
 sed -i 's/^SELINUX=enforcing/SELINUX=permissive/' /etc/selinux/config
-dnf install -y python3 curl containerd containernetworking-plugins "$crictl_pkg" "$kubelet_pkg"
+# iptables: the bridge plugin's ipMasq (and portmap) use it, nftables only where iptables is
+# missing and the plugins are new enough (containernetworking/plugins pkg/ip/ipmasq_linux.go,
+# SetupIPMasqForNetworks); a cloud image need not have it.
+dnf install -y python3 curl iptables-nft containerd containernetworking-plugins "$crictl_pkg" "$kubelet_pkg"
 
 bin_dir=$(cni_bin_dir)
 # No kubeadm on this node to name the pause image: containerd's default sandbox image.
@@ -74,6 +77,16 @@ configure_containerd "$bin_dir"
 write_cni_conflist "$bin_dir"
 write_crictl_config
 
+# A unit that Requires= docker or CRI-O (the legacy kubelet.service required docker.service)
+# would not start on this containerd node, and a drop-in cannot remove a dependency
+# (systemd.unit(5): dependency lists cannot be reset): the unit is copied to /etc with that
+# dependency on containerd instead, every other line as packaged.
+fragment=$(systemctl show -P FragmentPath kubelet.service)
+if grep -Eq '^(Requires|BindsTo)=.*(docker|crio)\.service' "$fragment"; then
+  sed -E '/^(Requires|BindsTo)=/ s/(docker|crio)\.service/containerd.service/g' "$fragment" > /etc/systemd/system/kubelet.service.tmp
+  mv /etc/systemd/system/kubelet.service.tmp /etc/systemd/system/kubelet.service
+  systemctl daemon-reload
+fi
 unit_text=$(systemctl cat kubelet.service)
 if grep -q '^EnvironmentFile=-\?/etc/kubernetes/kubelet$' <<<"$unit_text"; then
   packaged=legacy
@@ -152,28 +165,24 @@ ExecStart=/usr/bin/kubelet $KUBE_LOGTOSTDERR $KUBE_LOG_LEVEL $KUBELET_ADDRESS $K
 DROPIN
   fi
 else
-  # The --config file the packaged unit names, if it names one; else a drop-in names ours.
+  # The --config file the packaged unit names, if it names one, else one of ours; either way
+  # a drop-in makes it the kubelet's only setting, so that nothing the package passes (a
+  # kubeconfig, a bootstrap kubeconfig) has it look for an API server.
   config_file=$(grep -o -- '--config[= ][^ "]*' <<<"$unit_text" | head -n 1 | sed 's/^--config[= ]//' || true)
-  if [ -n "$config_file" ] && [ "${config_file#\$}" = "$config_file" ]; then
-    if [ -f "$config_file" ] && [ ! -f "$config_file.rpm-default" ]; then
-      cp -p "$config_file" "$config_file.rpm-default"
-    fi
-  else
+  if [ -z "$config_file" ] || [ "${config_file#\$}" != "$config_file" ]; then
     config_file=/etc/kubernetes/kubelet-config.yaml
-    cat > /etc/systemd/system/kubelet.service.d/20-standalone.conf <<DROPIN
+  fi
+  if [ -f "$config_file" ] && [ ! -f "$config_file.rpm-default" ]; then
+    cp -p "$config_file" "$config_file.rpm-default"
+  fi
+  mkdir -p "$(dirname "$config_file")"
+  standalone_config > "$config_file"
+  cat > /etc/systemd/system/kubelet.service.d/20-standalone.conf <<DROPIN
 # spctl Vagrant lab: no API server; the kubelet reads only this configuration file.
 [Service]
 ExecStart=
 ExecStart=/usr/bin/kubelet --config=${config_file}
 DROPIN
-  fi
-  mkdir -p "$(dirname "$config_file")"
-  standalone_config > "$config_file"
-  # A --kubeconfig in the packaged unit would make the kubelet wait for an API server that
-  # does not exist; say so rather than guess how to remove it.
-  if grep -q -- '--kubeconfig' <<<"$unit_text"; then
-    echo "${SPCTL_LAB_PREFIX}: kubelet.service passes --kubeconfig; the kubelet will look for an API server" >&2
-  fi
 fi
 cat > /etc/spctl-lab-layout <<LAYOUT
 package=${kubelet_pkg}

@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 SPCTL   := $(VENV)/bin/spctl
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps venv lint lab-up lab-down bench clean
+.PHONY: demo test deps venv lint lab-up lab-down bench clean vagrant-check
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,6 +42,12 @@ lab-down: venv
 
 bench: venv deps
 	$(PY) bench/run.py
+
+# The Vagrant lab as far as it can be checked without a hypervisor: the Vagrantfile, the
+# provisioning scripts (shellcheck), the inventory script's output (spctl's own loader).
+# Installs ruby and shellcheck with apt-get if missing (as root). Not part of `make test`.
+vagrant-check: venv
+	SPCTL=$(SPCTL) PYTHON=$(PY) vagrant/check.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

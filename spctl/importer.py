@@ -1,6 +1,6 @@
 """Taking over a static pod that already runs on several nodes: one template for all of them.
 
-``spctl import POD`` reads POD's manifest on each selected node (:func:`read_pod_manifest`,
+``spctl import POD`` reads POD's manifest on each selected node (``spctl.importing``,
 one agent facts call, a second only when the file is not called ``POD.yaml``) and
 :func:`synthesize` writes one Jinja template from them:
 
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -45,10 +45,7 @@ import jinja2.sandbox
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
-from spctl import profiles
 from spctl.errors import SpctlError
-from spctl.facts import NodeFacts
-from spctl.inventory import Node
 from spctl.manifest import (
     ManifestError,
     ManifestLoader,
@@ -56,8 +53,6 @@ from spctl.manifest import (
     parse_manifest,
     semantically_equal,
 )
-from spctl.plan import choose_dir
-from spctl.render import FILE_SUFFIX
 from spctl.validate import validate_pod
 
 
@@ -88,86 +83,6 @@ class Imported:
     variables: tuple[Variable, ...]
     byte_exact: tuple[str, ...]  # nodes whose file the template renders byte for byte
     base: str  # the node whose text the template keeps
-
-
-# -- reading the manifest on a node ---------------------------------------------------------------
-
-AgentCall = Callable[[dict[str, Any]], Mapping[str, Any]]
-
-
-def facts_request(node: Node, pods: list[str], read: Sequence[str] = ()) -> dict[str, Any]:
-    """The agent's facts request that ``deploy`` sends (``operations.read_facts``), plus files
-    to read."""
-    request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
-    if node.manifest_dir:
-        request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
-    request["read"] = [*request["read"], *read]
-    return request
-
-
-def read_pod_manifest(node: Node, pod: str, call: AgentCall) -> tuple[str, Optional[NodeManifest]]:
-    """Find pod ``pod`` in the node's manifest directory as spctl resolves it (the inventory's
-    ``manifest_dir``, else the kubelet's, else the profile's default): ``POD.yaml``, else the
-    file whose ``metadata.name`` is ``pod``. Returns (the directory, the manifest or None).
-
-    ``call`` sends one request to the node's agent and returns its answer (``Agent.call``).
-    """
-    facts = NodeFacts.from_agent(call(facts_request(node, [pod])))
-    profile = profiles.detect(facts, node.profile)
-    directory = choose_dir(node, profile, facts)
-    path = f"{directory}/{pod}{FILE_SUFFIX}"
-    text = facts.file(path)
-    if text is not None:
-        return directory, NodeManifest(node.name, path, text)
-    # The agent guesses each file's pod name without a YAML parser; a file it could not
-    # guess is read too, and parsed here.
-    candidates = [
-        f"{directory}/{e.name}"
-        for e in facts.dirs.get(directory) or ()
-        if e.kubelet_reads and e.pod_name in (pod, None)
-    ]
-    if not candidates:
-        return directory, None
-    more = NodeFacts.from_agent(call(facts_request(node, [pod], candidates)))
-    for candidate in candidates:
-        content = more.file(candidate)
-        if content is None:
-            continue
-        try:
-            doc = parse_manifest(content, source=f"{node.name}:{candidate}")
-        except ManifestError:
-            continue
-        metadata = doc.get("metadata")
-        if isinstance(metadata, dict) and metadata.get("name") == pod:
-            return directory, NodeManifest(node.name, candidate, content)
-    return directory, None
-
-
-def check_found(
-    pod: str, found: Mapping[str, tuple[str, Optional[NodeManifest]]]
-) -> list[NodeManifest]:
-    """Every node must have the pod, each in ``POD.yaml``; refuse otherwise."""
-    missing = [n for n, (_, m) in found.items() if m is None]
-    if missing:
-        have = [n for n, (_, m) in found.items() if m is not None]
-        where = "; ".join(f"{n}: {found[n][0]}" for n in missing)
-        raise ImportRefused(
-            f"pod {pod!r} is not on {', '.join(missing)} (looked in {where}); it is on "
-            f"{', '.join(have) or 'no selected node'}. Select only the nodes that run it"
-        )
-    manifests = [m for _, m in found.values() if m is not None]
-    moved = [m for m in manifests if not m.path.endswith(f"/{pod}{FILE_SUFFIX}")]
-    if moved:
-        first = moved[0]
-        directory = first.path.rsplit("/", 1)[0]
-        raise ImportRefused(
-            f"pod {pod!r} is defined by {', '.join(f'{m.node}:{m.path}' for m in moved)}, not "
-            f"{pod}{FILE_SUFFIX}; spctl keeps a pod in <name>{FILE_SUFFIX}, and the kubelet's UID "
-            "of a static pod includes its file's path, so taking it over restarts the pod. When "
-            f"a restart is acceptable, rename it on the node (mv {first.path} "
-            f"{directory}/{pod}{FILE_SUFFIX}) and import again"
-        )
-    return manifests
 
 
 # -- the template --------------------------------------------------------------------------------

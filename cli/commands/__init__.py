@@ -1,10 +1,11 @@
 """Every spctl verb, registered explicitly in one list."""
 
 from .deploy import deploy, diff, remove, rollback
+from .import_pod import import_pod
 from .inventory import inventory
 from .lab import lab
 from .render import render
 from .status import status
 from .validate import validate
 
-COMMANDS = [deploy, remove, rollback, diff, status, render, validate, inventory, lab]
+COMMANDS = [deploy, remove, rollback, diff, status, render, validate, inventory, import_pod, lab]

@@ -91,6 +91,7 @@ Path_ = tuple[Any, ...]  # keys and list indices from the document's root
 
 _TOKEN = re.compile(r"[A-Za-z0-9._-]+|[^A-Za-z0-9._-]+")
 _WORD = re.compile(r"[A-Za-z0-9._-]+")
+_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
 _FLAG = re.compile(r"^(--?[A-Za-z][A-Za-z0-9._-]*)=")
 # A value written as a plain scalar that reads back as the same string for spctl and the kubelet.
 _PLAIN_SAFE = re.compile(r"^[A-Za-z/][A-Za-z0-9._/@%+-]*$")
@@ -249,7 +250,9 @@ class _Var:
     """One variable: its values per node (in node order) and the candidate names seen."""
 
     values: tuple[Any, ...]
-    names: list[tuple[int, int, str]] = field(default_factory=list)  # (rank, order, name)
+    # (rank, order, name), the lowest rank names the variable: a flag's whole value (0), an
+    # address inside a flag's value (1), a part of a string (2), a whole value (3).
+    names: list[tuple[int, int, str]] = field(default_factory=list)
     fields: list[str] = field(default_factory=list)
     name: str = ""
 
@@ -298,10 +301,14 @@ def _spots(
                         resolved.append(piece)
                         continue
                     if flag:
-                        name, rank = _identifier(flag.group(1).lstrip("-")), 0
-                        if len(parts) > 1:
-                            name, rank = f"{name}_{parts.index(piece) + 1}", 1
+                        name = _identifier(flag.group(1).lstrip("-"))
                         label = f"{where} ({flag.group(1)})"
+                        if pieces == [flag.group(0), piece]:
+                            rank = 0  # the flag's whole value: --advertise-address=IP
+                        elif all(_IPV4.fullmatch(x) for x in piece):
+                            name, rank = "address", 1  # an address inside URLs: etcd's flags
+                        else:
+                            name, rank = f"{name}_{parts.index(piece) + 1}", 2
                     else:
                         name, rank, label = base, 2, where
                     resolved.append(var(piece, rank, name, label))

@@ -140,8 +140,8 @@ class ImportPlan:
             difflib.unified_diff(
                 self.inventory_before.splitlines(keepends=True),
                 self.inventory_after.splitlines(keepends=True),
-                fromfile=f"a/{name}",
-                tofile=f"b/{name}",
+                fromfile=name,
+                tofile=name,
             )
         )
 

@@ -98,6 +98,13 @@ def import_pod(
     for variable in imported.variables:
         values = ", ".join(f"{n}={v}" for n, v in variable.values.items())
         app.progress(f"variable {variable.name}: {values} (in {', '.join(variable.fields)})")
+    others = [f.node for f in found if f.node not in imported.byte_exact]
+    app.progress(
+        f"the template keeps {imported.base}'s text and renders "
+        + ", ".join(imported.byte_exact or ["no node"])
+        + " byte for byte"
+        + (f", {', '.join(others)} as the same pod in other bytes" if others else "")
+    )
     for warning in plan.warnings:
         app.warn(warning)
     if print_only:

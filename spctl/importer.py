@@ -117,18 +117,21 @@ def synthesize(
             "cannot render it for every node:\n  " + "\n  ".join(shown)
         )
     prefix = _identifier(var_prefix if var_prefix is not None else pod)
-    spots = _spots(leaves, docs[0], nodes)
-    variables = _name_variables(spots, prefix, nodes)
-    attempts = [manifests[0].text, dump_manifest(docs[0])]
     failure = ""
-    for base in attempts:
-        try:
-            template = _template(base, spots, variables)
-        except _Unsupported as exc:
-            failure = str(exc)
-            continue
-        failure = _check(template, pod, manifests, variables)
-        if not failure:
+    # The first node's text with only the differing parts as variables, else spctl's
+    # canonical form of it; else the same with whole values as variables.
+    for split in (True, False):
+        spots = _spots(leaves, docs[0], split)
+        variables = _name_variables(spots, prefix)
+        for base in (manifests[0].text, dump_manifest(docs[0])):
+            try:
+                template = _template(base, spots)
+            except _Unsupported as exc:
+                failure = str(exc)
+                continue
+            failure = _check(template, pod, manifests, variables)
+            if failure:
+                continue
             values = _per_node(variables, nodes)
             exact = tuple(
                 m.node
@@ -138,7 +141,7 @@ def synthesize(
             return Imported(
                 pod=pod,
                 template=template,
-                variables=tuple(v.as_variable(nodes) for v in _unique(variables)),
+                variables=tuple(v.as_variable(nodes) for v in variables),
                 byte_exact=exact,
                 base=manifests[0].node,
             )
@@ -271,8 +274,10 @@ class _Spot:
 
 
 def _spots(
-    leaves: list[tuple[Path_, tuple[Any, ...]]], doc: dict[str, Any], nodes: list[str]
+    leaves: list[tuple[Path_, tuple[Any, ...]]], doc: dict[str, Any], split: bool = True
 ) -> list[_Spot]:
+    """Each differing scalar, as literal pieces and variables (``split``: only the parts
+    that differ, where that is clean; else each whole value)."""
     by_values: dict[tuple[Any, ...], _Var] = {}
     spots: list[_Spot] = []
     order = 0
@@ -287,34 +292,59 @@ def _spots(
         order += 1
         return found
 
+    def line(values: tuple[str, ...], where: str, base: str) -> Optional[list[Any]]:
+        """One line's pieces, its variables named: None when it has no clean part."""
+        pieces = _split(values)
+        if pieces is None:
+            return None
+        flag = _FLAG.match(values[0])
+        parts = [p for p in pieces if not isinstance(p, str)]
+        resolved: list[Any] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                resolved.append(piece)
+                continue
+            if flag:
+                name = _identifier(flag.group(1).lstrip("-"))
+                label = f"{where} ({flag.group(1)})"
+                if pieces == [flag.group(0), piece]:
+                    rank = 0  # the flag's whole value: --advertise-address=IP
+                elif all(_IPV4.fullmatch(x) for x in piece):
+                    name, rank = "address", 1  # an address inside URLs: etcd's flags
+                else:
+                    name, rank = f"{name}_{parts.index(piece) + 1}", 2
+            elif base in ("args", "command") and all(_IPV4.fullmatch(x) for x in piece):
+                name, rank, label = "address", 1, where  # in a script or a config file
+            else:
+                name, rank, label = base, 2, where
+            resolved.append(var(piece, rank, name, label))
+        return resolved
+
     for path, values in leaves:
         where = _show_path(path)
         base = _leaf_name(path, doc)
-        if all(isinstance(v, str) and "\n" not in v for v in values):
-            pieces = _split(values)
-            if pieces is not None:
-                flag = _FLAG.match(values[0])
-                resolved: list[Any] = []
-                parts = [p for p in pieces if not isinstance(p, str)]
-                for piece in pieces:
-                    if isinstance(piece, str):
-                        resolved.append(piece)
+        pieces: Optional[list[Any]] = None
+        if split and all(isinstance(v, str) for v in values):
+            lines = [v.split("\n") for v in values]
+            if len({len(x) for x in lines}) == 1:
+                # Line by line (a configuration file in an argument): the lines that differ
+                # are split like one-line strings; every line must have a clean part.
+                pieces = []
+                for i, column in enumerate(zip(*lines)):
+                    if i:
+                        pieces.append("\n")
+                    if all(c == column[0] for c in column):
+                        pieces.append(column[0])
                         continue
-                    if flag:
-                        name = _identifier(flag.group(1).lstrip("-"))
-                        label = f"{where} ({flag.group(1)})"
-                        if pieces == [flag.group(0), piece]:
-                            rank = 0  # the flag's whole value: --advertise-address=IP
-                        elif all(_IPV4.fullmatch(x) for x in piece):
-                            name, rank = "address", 1  # an address inside URLs: etcd's flags
-                        else:
-                            name, rank = f"{name}_{parts.index(piece) + 1}", 2
-                    else:
-                        name, rank, label = base, 2, where
-                    resolved.append(var(piece, rank, name, label))
-                spots.append(_Spot(path, resolved, whole=False))
-                continue
-        spots.append(_Spot(path, [var(values, 3, base, where)], whole=True))
+                    part = line(column, where, base)
+                    if part is None:
+                        pieces = None
+                        break
+                    pieces.extend(part)
+        if pieces is not None:
+            spots.append(_Spot(path, _merge_literals(pieces), whole=False))
+        else:
+            spots.append(_Spot(path, [var(values, 3, base, where)], whole=True))
     return spots
 
 
@@ -391,7 +421,7 @@ def _identifier(text: str) -> str:
     return name if not name[0].isdigit() else f"v_{name}"
 
 
-def _name_variables(spots: list[_Spot], prefix: str, nodes: list[str]) -> list[_Var]:
+def _name_variables(spots: list[_Spot], prefix: str) -> list[_Var]:
     variables = _unique([p for s in spots for p in s.pieces if isinstance(p, _Var)])
     taken: set[str] = {"node", "pod"}
     for v in sorted(variables, key=lambda v: min(v.names)):
@@ -421,7 +451,7 @@ class _Unsupported(Exception):
     """The base text writes a differing value in a way this module cannot substitute."""
 
 
-def _template(base: str, spots: list[_Spot], variables: list[_Var]) -> str:
+def _template(base: str, spots: list[_Spot]) -> str:
     loader = ManifestLoader(base)
     try:
         root = loader.get_single_node()
@@ -468,6 +498,8 @@ def _replacement(spot: _Spot, node: ScalarNode, span: str) -> str:
         )
         text = f"{{{{ {v.name} }}}}" if plain else f"{{{{ {v.name} | tojson }}}}"
         return text + ("\n" if style in ("|", ">") and span.endswith("\n") else "")
+    if style == "|":
+        return _block_replacement(spot, value, span)
     quote = {"": "", '"': '"', "'": "'"}.get(style)
     if quote is None or span != f"{quote}{value}{quote}":
         raise _Unsupported(f"{_show_path(spot.path)} is written in a form spctl cannot split")
@@ -487,6 +519,53 @@ def _replacement(spot: _Spot, node: ScalarNode, span: str) -> str:
                 raise _Unsupported(f"{_show_path(spot.path)}: {x!r} cannot be written in its place")
         body.append(f"{{{{ {piece.name} }}}}")
     return quote + "".join(body) + quote
+
+
+def _block_replacement(spot: _Spot, value: str, span: str) -> str:
+    """A literal block scalar (``|``) with variables inside its lines: each line of the value
+    is a line of the text behind the block's indentation."""
+    header, *content = span.split("\n")
+    value_lines = value.split("\n")
+    indent: Optional[int] = None
+    for i, text in enumerate(value_lines):
+        if i >= len(content):
+            raise _Unsupported(f"{_show_path(spot.path)}: its block has fewer lines than its value")
+        if text == "":
+            if content[i].strip():
+                raise _Unsupported(f"{_show_path(spot.path)}: its block does not match its value")
+            continue
+        if indent is None:
+            indent = len(content[i]) - len(content[i].lstrip(" "))
+        if content[i] != " " * indent + text:
+            raise _Unsupported(f"{_show_path(spot.path)}: its block does not match its value")
+    rows: list[list[Any]] = [[]]
+    for piece in spot.pieces:
+        if isinstance(piece, str):
+            for j, part in enumerate(piece.split("\n")):
+                if j:
+                    rows.append([])
+                if part:
+                    rows[-1].append(part)
+        else:
+            if any("\n" in x or x != x.strip() for x in piece.values):
+                raise _Unsupported(
+                    f"{_show_path(spot.path)}: a value cannot be written in its place"
+                )
+            rows[-1].append(piece)
+    out = [escape_jinja(header)]
+    for i, row in enumerate(rows):
+        if not value_lines[i]:
+            out.append(content[i])
+            continue
+        line = [" " * (indent or 0)]
+        for k, piece in enumerate(row):
+            if isinstance(piece, str):
+                line.append(escape_jinja(piece, before_expression=k + 1 < len(row)))
+            else:
+                line.append(f"{{{{ {piece.name} }}}}")
+        out.append("".join(line))
+    out.extend(escape_jinja(rest) for rest in content[len(rows) :])
+    return "\n".join(out)
 
 
 def _reads_as(text: str) -> bool:

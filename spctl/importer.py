@@ -6,14 +6,17 @@ one agent facts call, a second only when the file is not called ``POD.yaml``) an
 
 - where the nodes' files agree, the template is the first node's text, kept literally (its
   comments and layout included); ``{{``, ``{%`` and ``{#`` in it are escaped, so Jinja
-  gives them back unchanged;
+  gives them back unchanged. (When a differing value is written in a form that cannot be
+  split in place, a plain scalar folded over lines, the text is spctl's canonical dump of
+  that node's pod instead: the same data, without the comments.);
 - where they differ in a value, the template takes a variable, and each node's value goes
   into the inventory under that node's ``vars``. Inside a string the variable covers only the
   part that differs when that part is clean: one token of ``--advertise-address=10.0.0.11``
   or of ``https://10.0.0.11:2379``, or the value of a flag that is the same flag on every
-  node. One value that differs the same way in several places (kubeadm writes the node's
-  address into a flag, the probes' ``host`` and an annotation) is one variable, named after
-  the flag that carries it (``kube_apiserver_advertise_address``);
+  node, or the differing part of a line inside a literal block (a script or a configuration
+  file in an argument). One value that differs the same way in several places (kubeadm
+  writes the node's address into a flag, the probes' ``host`` and an annotation) is one
+  variable, named after the flag that carries it (``kube_apiserver_advertise_address``);
 - a pod that differs in structure (other keys, other list lengths, other containers) cannot
   be one template with values, and is refused, as is a file that is not a valid static pod.
 
@@ -22,9 +25,10 @@ the rendered text, validates it and writes the canonical dump (``spctl.manifest`
 file spctl did not write, the plan (``spctl.plan.plan_deploy``) compares the *parsed* content:
 when the file on the node reads as the same data as the rendered pod, the step is ``adopt``
 (the file is rewritten in canonical form and owned from then on), not ``update``. kubeadm
-writes its manifests through sigs.k8s.io/yaml, so their bytes differ from spctl's dump in
-places (quoting, comments, key order); that does not matter, because the kubelet does not
-hash bytes either: the UID of a static pod is a hash of the decoded pod, the node name and the
+writes its manifests through sigs.k8s.io/yaml (keys sorted, lists not indented), which for
+its own pods often gives the very bytes of spctl's dump; a hand edit, another quoting style,
+comments or a JSON file give other bytes. That does not matter, because the kubelet does
+not hash bytes either: the UID of a static pod is a hash of the decoded pod, the node name and the
 file path (``pkg/kubelet/config/common.go``, ``applyDefaults``), and the agent waits for the
 *same* UID after an adopt. So the template must render each node's file as the same data (it
 does, and :func:`synthesize` checks it for every node before returning), and the file must

@@ -18,6 +18,7 @@ Three steps, each its own function, so the CLI and the tests run the same code:
 from __future__ import annotations
 
 import difflib
+import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -196,10 +197,9 @@ def plan_import(
     imported = synthesize(pod, manifests, var_prefix)
     template_entry: Optional[str] = None
     if directory != default_dir:
-        try:
-            template_entry = str(template_path.relative_to(default_dir))
-        except ValueError:
-            template_entry = str(template_path)
+        # Relative to the templates directory, as the inventory resolves it, so that the
+        # inventory and its templates can move together.
+        template_entry = os.path.relpath(template_path, default_dir)
     node_names = [f.node for f in found]
     node_vars = {n: {v.name: v.values[n] for v in imported.variables} for n in node_names}
     after = add_pod(

@@ -107,3 +107,24 @@ def test_an_existing_template_is_refused_before_any_node_is_contacted(
     assert case["contacted"] == []
     assert template.read_text() == "kept\n"
     assert inventory.read_text() == case["inventory"]
+
+
+def test_template_dir_writes_elsewhere_and_the_inventory_points_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spctl.inventory import load_inventory
+
+    inventory, _ = setup(tmp_path, monkeypatch, "identical-nodes")
+    other = tmp_path / "imported"
+    code = run(
+        monkeypatch, "-i", str(inventory), "import", "kube-scheduler", "-n", "cp1",
+        "--template-dir", str(other),
+    )  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert (other / "kube-scheduler.yaml.j2").is_file()
+    assert "template: ../imported/kube-scheduler.yaml.j2" in inventory.read_text()
+    node = load_inventory(inventory).nodes["cp1"]
+    assert [(r.name, r.template.resolve()) for r in node.pods] == [
+        ("kube-scheduler", (other / "kube-scheduler.yaml.j2").resolve())
+    ]

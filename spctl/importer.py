@@ -99,7 +99,6 @@ _IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
 _FLAG = re.compile(r"^(--?[A-Za-z][A-Za-z0-9._-]*)=")
 # A value written as a plain scalar that reads back as the same string for spctl and the kubelet.
 _PLAIN_SAFE = re.compile(r"^[A-Za-z/][A-Za-z0-9._/@%+-]*$")
-_NAMED_LISTS = ("containers", "initContainers", "env", "volumes", "volumeMounts", "ports")
 _GENERIC_KEYS = {"host", "name", "value", "path", "port", "ip", "address", "image", "command"}
 
 
@@ -391,30 +390,24 @@ def _merge_literals(pieces: list[Any]) -> list[Any]:
 
 
 def _leaf_name(path: Path_, doc: dict[str, Any]) -> str:
-    """A variable name from a field path: the last key, with its parent's when generic, or
-    the name of the list item (an env variable, a container) that holds it."""
+    """A variable name from a field path: an env variable's name for its value, else the
+    last key, with its parent's when it says little alone (``http_get_host``)."""
     keys: list[str] = []
     value: Any = doc
-    named: Optional[str] = None
+    env_name: Optional[str] = None
     for part in path:
         if isinstance(part, int):
             item = value[part]
-            if (
-                isinstance(item, dict)
-                and isinstance(item.get("name"), str)
-                and keys
-                and keys[-1] in _NAMED_LISTS
-            ):
-                named = item["name"] if keys[-1] == "env" else named
+            if keys and keys[-1] == "env" and isinstance(item, dict):
+                name = item.get("name")
+                env_name = name if isinstance(name, str) else None
         else:
             keys.append(str(part))
         value = value[part]
-    if named is not None:
-        return _identifier(named)
+    if env_name is not None and keys and keys[-1] == "value":
+        return _identifier(env_name)
     last = keys[-1] if keys else "value"
-    if last in _GENERIC_KEYS and len(keys) > 1:
-        if keys[-2] == "annotations" or keys[-2] == "labels":
-            return _identifier(last.rsplit("/", 1)[-1])
+    if last in _GENERIC_KEYS and len(keys) > 1 and keys[-2] not in ("annotations", "labels"):
         return _identifier(f"{keys[-2]}_{last}")
     return _identifier(last.rsplit("/", 1)[-1])
 

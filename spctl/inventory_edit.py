@@ -84,7 +84,10 @@ def add_pod(
     inventory's templates directory.
     """
     y = _yaml(text)
-    data = y.load(text)
+    try:
+        data = y.load(text)
+    except Exception as exc:  # ruamel has many error classes; spctl's reader read it already
+        raise InventoryError(f"{source}: cannot edit it in place: {exc}") from None
     if not isinstance(data, CommentedMap):
         raise InventoryError(f"{source}: not a mapping")
     all_nodes = data.get("nodes")

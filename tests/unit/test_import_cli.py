@@ -128,3 +128,27 @@ def test_template_dir_writes_elsewhere_and_the_inventory_points_there(
     assert [(r.name, r.template.resolve()) for r in node.pods] == [
         ("kube-scheduler", (other / "kube-scheduler.yaml.j2").resolve())
     ]
+
+
+def test_an_unreachable_node_exits_1_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spctl.errors import NodeError
+
+    inventory, case = setup(tmp_path, monkeypatch, "identical-nodes")
+    reachable = importing.agent_for
+
+    @contextmanager
+    def agent_for(node, settings):
+        if node.name == "cp2":
+            raise NodeError("cannot connect to 10.0.0.12:22: connection refused")
+        with reachable(node, settings) as agent:
+            yield agent
+
+    monkeypatch.setattr(importing, "agent_for", agent_for)
+    code = run(monkeypatch, "-i", str(inventory), "import", "kube-scheduler", "-n", "control-plane")
+    _, err = capsys.readouterr()
+    assert code == 1
+    assert "cp2: cannot connect to 10.0.0.12:22" in err and "nothing was written" in err
+    assert inventory.read_text() == case["inventory"]
+    assert list((tmp_path / "templates").iterdir()) == []

@@ -2,10 +2,23 @@
 
 from .deploy import deploy, diff, remove, rollback
 from .export import export
+from .import_pod import import_pod
 from .inventory import inventory
 from .lab import lab
 from .render import render
 from .status import status
 from .validate import validate
 
-COMMANDS = [deploy, remove, rollback, diff, status, render, validate, inventory, lab, export]
+COMMANDS = [
+    deploy,
+    remove,
+    rollback,
+    diff,
+    status,
+    render,
+    validate,
+    inventory,
+    import_pod,
+    export,
+    lab,
+]

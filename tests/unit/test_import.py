@@ -1,0 +1,209 @@
+"""Import scenarios: each file in tests/cases/import/ is nodes' manifests + inventory -> the
+template and the inventory spctl import writes, or its refusal.
+
+A case file holds:
+  pod:          the pod to import
+  select:       {nodes: [...]} or {group: NAME}: as --node NAME ... on the command line
+  var_prefix:   optional, as --var-prefix
+  manifest:     the manifest as kubeadm (or a person) wrote it, the same on every node but for
+  substitute:   node -> {placeholder: value}; or, instead of both,
+  manifests:    node -> the file's text
+  file_name:    optional, the file's name on the nodes (default POD.yaml)
+  other_files:  optional, node -> {file name: text}: more files in the manifest directory
+  inventory:    the inventory's text, comments included
+  existing_template: optional, text of a template already in the templates directory
+  expect:
+    refused:    a substring of the refusal; nothing is written
+    template:   the template's exact text
+    variables:  name -> {node: value}
+    byte_exact: nodes whose file the template renders byte for byte (default: every node)
+    inventory:  the inventory's exact text afterwards
+
+Every node is a kubeadm node (deb) whose kubelet reads /etc/kubernetes/manifests; its
+agent answers facts requests as the agent does (`fake_agent`). For every case that imports,
+the runner then loads the written inventory, renders the written template for each node
+through spctl.render (the deploy path), checks the result is that node's file (byte for byte
+where expected, and as the same pod always), and plans the next deploy against the node's
+facts: each node adopts its file, and nothing restarts or changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from spctl_agent.spctl_agent import guess_pod_name
+
+from spctl.errors import SpctlError
+from spctl.facts import NodeFacts
+from spctl.importing import apply_import, plan_import, read_pod_manifest
+from spctl.inventory import load_inventory
+from spctl.manifest import semantically_equal
+from spctl.plan import plan_deploy
+from spctl.render import render_pod, render_text
+
+CASES = sorted((Path(__file__).parent.parent / "cases" / "import").glob("*.yaml"))
+MANIFESTS = "/etc/kubernetes/manifests"
+KUBELET_CONFIG = f"""\
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+staticPodPath: {MANIFESTS}
+"""
+
+
+def node_files(case: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """node -> {file name: text} in the manifest directory."""
+    pod = case["pod"]
+    name = case.get("file_name", f"{pod}.yaml")
+    if "manifests" in case:
+        texts = dict(case["manifests"])
+    else:
+        texts = {}
+        for node, subs in case["substitute"].items():
+            text = case["manifest"]
+            for placeholder, value in (subs or {}).items():
+                text = text.replace(placeholder, str(value))
+            texts[node] = text
+    files = {node: {name: text} for node, text in texts.items() if text is not None}
+    for node, extra in (case.get("other_files") or {}).items():
+        files.setdefault(node, {}).update(extra)
+    for node in texts:
+        files.setdefault(node, {})
+    return files
+
+
+def fake_agent(hostname: str, files: dict[str, str]):
+    """A kubeadm-deb node's agent: answers `facts` as agent/spctl_agent.py does, for a
+    manifest directory holding ``files``."""
+    on_disk = {f"{MANIFESTS}/{name}": text for name, text in files.items()}
+    on_disk["/var/lib/kubelet/config.yaml"] = KUBELET_CONFIG
+    calls: list[dict[str, Any]] = []
+
+    def call(request: dict[str, Any]) -> dict[str, Any]:
+        assert request["op"] == "facts"
+        calls.append(request)
+        dirs = list(dict.fromkeys([*request["manifest_dirs"], MANIFESTS]))
+        read = {path: on_disk.get(path) for path in request.get("read") or []}
+        for d in dirs:
+            for pod in request.get("pods") or []:
+                read[f"{d}/{pod}.yaml"] = on_disk.get(f"{d}/{pod}.yaml")
+        listing = {
+            d: {
+                "exists": d == MANIFESTS,
+                "entries": [
+                    {
+                        "name": name,
+                        "type": "file",
+                        "size": len(text.encode()),
+                        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                        "pod_name": guess_pod_name(text.encode()),
+                    }
+                    for name, text in sorted(files.items())
+                ]
+                if d == MANIFESTS
+                else [],
+            }
+            for d in dirs
+        }
+        return {
+            "hostname": hostname,
+            "os_release": {"ID": "debian"},
+            "files": read,
+            "units": {
+                "kubelet": {
+                    "LoadState": "loaded",
+                    "ActiveState": "active",
+                    "FragmentPath": "/lib/systemd/system/kubelet.service",
+                    "DropInPaths": "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
+                    "EnvironmentFiles": "/var/lib/kubelet/kubeadm-flags.env (ignore_errors=yes) "
+                    "/etc/default/kubelet (ignore_errors=yes)",
+                    "cmdline": [
+                        "/usr/bin/kubelet",
+                        "--config=/var/lib/kubelet/config.yaml",
+                    ],
+                }
+            },
+            "dirs": listing,
+            "owned": {},
+            "backups": {},
+            "runtime": {"runtime": "docker", "pods": []},
+            "healthz": True,
+        }
+
+    call.calls = calls  # type: ignore[attr-defined]
+    return call
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_import_case(path: Path, tmp_path: Path) -> None:
+    case = yaml.safe_load(path.read_text())
+    expect = case["expect"]
+    pod = case["pod"]
+    inventory_path = tmp_path / "inventory.yaml"
+    inventory_path.write_text(case["inventory"])
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    template_path = templates / f"{pod}.yaml.j2"
+    if "existing_template" in case:
+        template_path.write_text(case["existing_template"])
+    inventory = load_inventory(inventory_path)
+    select = case["select"]
+    group = select.get("group")
+    chosen = inventory.select([group] if group else select["nodes"])
+    files = node_files(case)
+    agents = {n.name: fake_agent(n.name, files[n.name]) for n in chosen}
+    found = [read_pod_manifest(n, pod, agents[n.name]) for n in chosen]
+
+    def run():
+        return plan_import(
+            inventory,
+            case["inventory"],
+            pod,
+            found,
+            group=group,
+            var_prefix=case.get("var_prefix"),
+        )
+
+    if "refused" in expect:
+        with pytest.raises(SpctlError) as raised:
+            run()
+        assert expect["refused"] in str(raised.value)
+        assert inventory_path.read_text() == case["inventory"]
+        assert template_path.exists() == ("existing_template" in case)
+        if "existing_template" in case:
+            assert template_path.read_text() == case["existing_template"]
+        return
+
+    plan = run()
+    assert plan.imported.template == expect["template"]
+    assert {v.name: dict(v.values) for v in plan.imported.variables} == (
+        expect.get("variables") or {}
+    )
+    assert plan.inventory_after == expect["inventory"]
+    assert plan.warnings == ()
+    apply_import(plan)
+    assert template_path.read_text() == expect["template"]
+    assert inventory_path.read_text() == expect["inventory"]
+
+    # The next deploy, as `spctl deploy` would run it with the written files.
+    updated = load_inventory(inventory_path)
+    byte_exact = expect.get("byte_exact", [n.name for n in chosen])
+    assert sorted(plan.imported.byte_exact) == sorted(byte_exact)
+    for f in found:
+        node = updated.nodes[f.node]
+        ref = next(r for r in node.pods if r.name == pod)
+        assert ref.template == template_path.resolve()
+        on_node = files[f.node][case.get("file_name", f"{pod}.yaml")]
+        rendered = render_text(node, ref)
+        if f.node in byte_exact:
+            assert rendered == on_node
+        desired = render_pod(node, ref)
+        assert semantically_equal(desired.content, on_node)
+        facts = NodeFacts.from_agent(agents[f.node]({**agents[f.node].calls[0]}))
+        deploy = plan_deploy(node, [desired], facts)
+        assert [(s.name, s.action) for s in deploy.pods] == [(pod, "adopt")]
+        assert deploy.kubelet is None
+        assert not deploy.changed  # adopt rewrites the bytes; the pod (its UID) stays

@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 import yaml
-from spctl_agent.spctl_agent import guess_pod_name
+from spctl_agent.facts import guess_pod_name
 
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts

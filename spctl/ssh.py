@@ -15,8 +15,8 @@ import logging
 import shlex
 import socket
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -26,6 +26,18 @@ import paramiko
 from spctl.errors import NodeError
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# A command's answer: large enough for facts carrying a few manifests of up to 10 MiB each
+# (the kubelet's limit), small enough that 20 nodes at once cannot exhaust the control host.
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+MAX_STDERR_BYTES = 1024 * 1024
+# Liveness: an SSH keepalive every KEEPALIVE_INTERVAL seconds; the kernel drops the TCP
+# connection when sent data stays unacknowledged for TCP_USER_TIMEOUT_S (a frozen node), or
+# when an idle connection misses TCP_KEEPCNT probes.
+KEEPALIVE_INTERVAL = 15
+TCP_KEEPIDLE_S = 30
+TCP_KEEPINTVL_S = 10
+TCP_KEEPCNT = 3
+TCP_USER_TIMEOUT_S = 60
 
 # paramiko logs every failed handshake with a traceback; spctl reports failures itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -118,6 +130,8 @@ class Connection:
         self.target = target
         self._client: Optional[paramiko.SSHClient] = None
         self._jump: Optional[Connection] = None
+        self._sock: Optional[socket.socket] = None
+        self._aborted = threading.Event()
 
     def __enter__(self) -> Connection:
         self.open()
@@ -127,8 +141,20 @@ class Connection:
         self.close()
 
     def open(self) -> None:
+        # Each step of connecting has its own timeout in paramiko, but not every wait
+        # between them does: the whole of it gets a deadline too.
+        t = self.target
         try:
-            self._open()
+            with self._deadline(3 * t.connect_timeout) as expired:
+                try:
+                    self._open()
+                except NodeError:
+                    if expired.is_set():
+                        raise NodeError(
+                            f"{t.display}: cannot connect: no answer within "
+                            f"{3 * t.connect_timeout:g}s"
+                        ) from None
+                    raise
         except BaseException:
             self.close()  # a jump host connection must not outlive a failed open
             raise
@@ -148,7 +174,9 @@ class Connection:
                 username=t.user,
                 key_filename=str(Path(t.key_file).expanduser()) if t.key_file else None,
                 sock=sock,
-                timeout=t.connect_timeout,
+                # The whole handshake; longer than the banner's own timeout, so that a
+                # missing banner is reported as such and not as "No existing session".
+                timeout=2 * t.connect_timeout,
                 banner_timeout=t.connect_timeout,
                 auth_timeout=t.connect_timeout,
                 allow_agent=True,
@@ -173,26 +201,31 @@ class Connection:
             ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
-            raise NodeError(f"{t.display}: cannot connect: {_describe(exc)}") from None
+            raise NodeError(f"{t.display}: cannot connect: {_describe_handshake(exc, t)}") from None
         transport = client.get_transport()
         assert transport is not None
-        transport.set_keepalive(15)
+        transport.set_keepalive(KEEPALIVE_INTERVAL)
         self._client = client
 
     def _open_socket(self) -> Optional[socket.socket]:
         t = self.target
         if t.jump is None:
             try:
-                return socket.create_connection((t.host, t.port), timeout=t.connect_timeout)
+                sock = socket.create_connection((t.host, t.port), timeout=t.connect_timeout)
             except OSError as exc:
                 raise NodeError(f"{t.display}: cannot connect: {_describe(exc)}") from None
+            enable_tcp_keepalive(sock)
+            self._sock = sock
+            return sock
         self._jump = Connection(t.jump)
         self._jump.open()
         transport = self._jump.transport
         try:
-            return transport.open_channel(  # type: ignore[return-value]
+            channel = transport.open_channel(
                 "direct-tcpip", (t.host, t.port), ("127.0.0.1", 0), timeout=t.connect_timeout
             )
+            self._sock = channel  # type: ignore[assignment]
+            return channel  # type: ignore[return-value]
         except (paramiko.SSHException, OSError) as exc:
             raise NodeError(
                 f"{t.display}: jump host {t.jump.display} cannot reach it: {exc}"
@@ -206,28 +239,56 @@ class Connection:
         assert transport is not None
         return transport
 
-    def run(self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float = 60.0) -> Completed:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes = b"",
+        timeout: float = 60.0,
+        max_output: int = MAX_OUTPUT_BYTES,
+    ) -> Completed:
         """Run argv (each element quoted for the remote shell) and wait for it.
 
-        A command still running after ``timeout`` seconds raises NodeError; its channel
-        is closed, which sends the remote process SIGHUP through sshd.
+        ``timeout`` is a deadline for the whole command: opening the channel, sending stdin,
+        reading the output and the exit status. When it passes, the transport is closed
+        (channel and socket, so no call stays blocked on a node that stopped answering) and
+        NodeError is raised; the connection cannot be used again. sshd sends the remote
+        process SIGHUP. Output beyond ``max_output`` bytes (stdout) or
+        ``MAX_STDERR_BYTES`` (stderr) is a NodeError too, never a control host out of memory.
         """
         command = " ".join(shlex.quote(a) for a in argv)
+        what = f"`{argv[0]}`" if argv else "the command"
+        with self._deadline(timeout) as expired:
+            try:
+                return self._run(command, stdin, max_output)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if expired.is_set():
+                    raise NodeError(
+                        f"{self.target.display}: no answer: {what} did not finish within "
+                        f"{timeout:g}s; the connection was closed (is the node frozen or "
+                        "its network down?)"
+                    ) from None
+                raise NodeError(
+                    f"{self.target.display}: connection lost: {_describe(exc)}"
+                ) from None
+
+    def _run(self, command: str, stdin: bytes, max_output: int) -> Completed:
         try:
             channel = self.transport.open_session(timeout=self.target.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            if self._aborted.is_set():
+                raise
             raise NodeError(f"{self.target.display}: session refused: {_describe(exc)}") from None
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + timeout
         try:
-            channel.settimeout(timeout)
             channel.exec_command(command)
             if stdin:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            channel.settimeout(0.2)
             # Read stdout until EOF; stderr is drained on the way. The exit status arrives
-            # after EOF, and by then every byte of stderr is buffered too.
+            # after EOF, and by then every byte of stderr is buffered too. A closed
+            # transport (the deadline) ends recv() with EOF, and status_event is set then.
+            channel.settimeout(0.2)
             while True:
                 try:
                     chunk = channel.recv(65536)
@@ -235,24 +296,63 @@ class Connection:
                     chunk = None
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
+                    _cap(err, MAX_STDERR_BYTES, "error output", self.target.display)
                 if chunk == b"":
                     break
                 if chunk:
                     out += chunk
-                if time.monotonic() > deadline:
-                    raise NodeError(
-                        f"{self.target.display}: `{argv[0]}` did not finish within {timeout:.0f}s"
-                    )
-            if not channel.status_event.wait(max(0.0, deadline - time.monotonic()) + 1.0):
-                raise NodeError(f"{self.target.display}: `{argv[0]}` gave no exit status")
+                    _cap(out, max_output, "output", self.target.display)
+            channel.status_event.wait()
+            if self._aborted.is_set():
+                raise EOFError("transport closed")
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
+                _cap(err, MAX_STDERR_BYTES, "error output", self.target.display)
+            if not channel.exit_status_ready():
+                raise EOFError("the node closed the channel without an exit status")
             code = channel.recv_exit_status()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise NodeError(f"{self.target.display}: connection lost: {_describe(exc)}") from None
         finally:
             channel.close()
         return Completed(code, bytes(out), bytes(err))
+
+    @contextmanager
+    def _deadline(self, seconds: float) -> Iterator[threading.Event]:
+        """Abort the connection (see :meth:`abort`) if the block runs past ``seconds``."""
+        expired = threading.Event()
+
+        def fire() -> None:
+            expired.set()
+            self.abort()
+
+        timer = threading.Timer(max(0.0, seconds), fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield expired
+        finally:
+            timer.cancel()
+
+    def abort(self) -> None:
+        """Close the transport under any call blocked on it, from any thread.
+
+        The socket is shut down first: paramiko's reader thread and every waiting channel
+        then see the connection end at once, whatever the node does (or does not) send.
+        """
+        self._aborted.set()
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        client = self._client
+        if client is not None:
+            transport = client.get_transport()
+            if transport is not None:
+                transport.close()
+        if self._jump is not None:
+            self._jump.abort()
 
     def close(self) -> None:
         if self._client is not None:
@@ -261,6 +361,44 @@ class Connection:
         if self._jump is not None:
             self._jump.close()
             self._jump = None
+        self._sock = None
+
+
+def enable_tcp_keepalive(sock: socket.socket) -> None:
+    """TCP keepalive and a bound on unacknowledged data, where the platform has them."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", TCP_KEEPIDLE_S),
+        ("TCP_KEEPINTVL", TCP_KEEPINTVL_S),
+        ("TCP_KEEPCNT", TCP_KEEPCNT),
+        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_S * 1000),  # Linux, in milliseconds
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            except OSError:
+                pass
+
+
+def _cap(buffer: bytearray, limit: int, what: str, display: str) -> None:
+    if len(buffer) > limit:
+        raise NodeError(
+            f"{display}: the command's {what} passed {limit // (1024 * 1024)} MiB; stopped "
+            "reading it (is something on the node printing without end?)"
+        )
+
+
+def _describe_handshake(exc: BaseException, t: SSHTarget) -> str:
+    text = _describe(exc)
+    if "protocol banner" in text:
+        return (
+            f"no SSH banner within {t.connect_timeout:g}s (is port {t.port} an SSH server, "
+            "and is it overloaded?)"
+        )
+    if "No existing session" in text:  # paramiko: the handshake ended without a reason
+        return f"the SSH handshake did not complete within {2 * t.connect_timeout:g}s"
+    return text
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:
         serial=options.get("serial"),
         max_fail=options.get("max_fail", "0"),
         on_done=done,
+        on_interrupt=app.interrupted_once,
     )
     if interrupted:
         app.err.print(

@@ -10,20 +10,25 @@ refused.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import logging
 import shlex
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import paramiko
 
+from spctl import known_hosts
 from spctl.errors import NodeError
+from spctl.known_hosts import HostKeyError
+
+__all__ = ["Completed", "Connection", "HostKeyError", "SSHTarget", "fingerprint"]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # A command's answer: large enough for facts carrying a few manifests of up to 10 MiB each
@@ -42,10 +47,6 @@ TCP_USER_TIMEOUT_S = 60
 # paramiko logs every failed handshake with a traceback; spctl reports failures itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
-
-
-class HostKeyError(NodeError):
-    """The node's host key is unknown or has changed."""
 
 
 @dataclass(frozen=True)
@@ -92,31 +93,75 @@ def known_hosts_files(target: SSHTarget) -> list[Path]:
 
 
 class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
-    """Called by paramiko only for hosts absent from known_hosts (changed keys raise
-    BadHostKeyException before this is asked)."""
+    """Every host key decision: the client holds no keys of its own, so paramiko asks this
+    policy about every node, and :mod:`spctl.known_hosts` decides (known, changed, revoked,
+    certified by a listed CA, or unknown)."""
 
     _append_lock = threading.Lock()
 
-    def __init__(self, target: SSHTarget) -> None:
+    def __init__(self, target: SSHTarget, entries: list[known_hosts.Entry]) -> None:
         self.target = target
+        self.entries = entries
+        self.trusted_by = ""
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
-        files = known_hosts_files(self.target)
-        if self.target.host_key_policy != "accept-new":
+        t = self.target
+        try:
+            self.trusted_by = known_hosts.verify(self.entries, t.known_hosts_name, t.host, key)
+            return
+        except known_hosts.Unknown as unknown:
+            hint = f" ({unknown.hint})" if unknown.hint else ""
+        files = known_hosts_files(t)
+        if t.host_key_policy != "accept-new":
             raise HostKeyError(
-                f"{self.target.known_hosts_name}: host key not known "
-                f"({key.get_name()} {fingerprint(key)}); nothing was sent. Check the fingerprint "
-                f"on the node (ssh-keygen -lf /etc/ssh/ssh_host_{_short(key)}_key.pub), then add "
-                f"it to {files[0]} or rerun with --host-key-policy accept-new"
+                f"{t.known_hosts_name}: host key not known "
+                f"({key.get_name()} {fingerprint(key)}){hint}; nothing was sent. Check the "
+                f"fingerprint on the node (ssh-keygen -lf /etc/ssh/ssh_host_{_short(key)}_key.pub), "
+                f"then add it to {files[0]} or rerun with --host-key-policy accept-new"
             )
-        line = f"{self.target.known_hosts_name} {key.get_name()} {key.get_base64()}\n"
-        path = files[0]
-        with self._append_lock:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with open(path, "a", encoding="ascii") as fh:
-                fh.write(line)
+        self.trusted_by = "recorded (accept-new)"
+        append_known_host(files[0], t.known_hosts_name, key)
+
+
+def append_known_host(path: Path, name: str, key: paramiko.PKey) -> bool:
+    """Record ``name``'s key once, even when many connections (threads or spctl processes)
+    accept it at the same moment: under an exclusive lock the file is read again, and the
+    line is appended only when no line has it yet. Returns whether it was appended."""
+    line = f"{name} {key.get_name()} {key.get_base64()}\n"
+    with _HostKeyCheck._append_lock:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(path, "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                for existing in fh.read().decode(errors="replace").splitlines():
+                    fields = existing.split()
+                    if fields[:1] == [name] and fields[2:3] == [key.get_base64()]:
+                        return False
+                fh.seek(0, 2)
+                fh.write(line.encode("ascii"))
+                fh.flush()
+                return True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _transport_with_host_key_order(order: list[str]) -> Callable[..., paramiko.Transport]:
+    """paramiko asks for the host key algorithms in its own order, with certificates last;
+    OpenSSH asks first for the kinds known_hosts can vouch for. This does the same."""
+
+    class OrderedTransport(paramiko.Transport):
+        @property
+        def preferred_keys(self) -> tuple[str, ...]:
+            known = self._key_info  # type: ignore[attr-defined]  # what paramiko can verify
+            return tuple(a for a in order if a in known)
+
+    def factory(sock: Any, **kwargs: Any) -> paramiko.Transport:
+        return OrderedTransport(sock, **kwargs)
+
+    return factory
 
 
 def _short(key: paramiko.PKey) -> str:
@@ -161,11 +206,10 @@ class Connection:
 
     def _open(self) -> None:
         t = self.target
+        entries = known_hosts.load(known_hosts_files(t))
+        order = known_hosts.host_key_order(entries, t.known_hosts_name)
         client = paramiko.SSHClient()
-        for path in known_hosts_files(t):
-            if path.exists():
-                client.load_host_keys(str(path))
-        client.set_missing_host_key_policy(_HostKeyCheck(t))
+        client.set_missing_host_key_policy(_HostKeyCheck(t, entries))
         sock = self._open_socket()
         try:
             client.connect(
@@ -181,16 +225,8 @@ class Connection:
                 auth_timeout=t.connect_timeout,
                 allow_agent=True,
                 look_for_keys=t.key_file is None,
+                transport_factory=_transport_with_host_key_order(order),
             )
-        except paramiko.BadHostKeyException as exc:
-            client.close()
-            raise HostKeyError(
-                f"{t.known_hosts_name}: HOST KEY CHANGED: known_hosts has "
-                f"{fingerprint(exc.expected_key)}, the node offered {fingerprint(exc.key)}; "
-                "nothing was sent. If the node was reinstalled, remove its old line "
-                f"(ssh-keygen -R '{t.known_hosts_name}' -f {known_hosts_files(t)[0]}) and verify "
-                "the new key"
-            ) from None
         except HostKeyError:
             client.close()
             raise

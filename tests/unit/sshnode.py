@@ -197,3 +197,55 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+class CertHostKey(paramiko.Ed25519Key):
+    """An ed25519 host key that presents its OpenSSH certificate (paramiko's server side
+    only ever presents plain keys; the signature is the plain key's, as PROTOCOL.certkeys
+    says)."""
+
+    def get_name(self) -> str:
+        if self.public_blob is None:  # while the certificate is being loaded
+            return super().get_name()
+        return str(self.public_blob.key_type)
+
+    def asbytes(self) -> bytes:
+        if self.public_blob is None:
+            return super().asbytes()
+        return bytes(self.public_blob.key_blob)
+
+
+def ssh_keygen(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", *args], check=True, capture_output=True)
+
+
+def make_key(directory: Path, name: str) -> Path:
+    """An ed25519 key pair made by OpenSSH's ssh-keygen; returns the private key's path."""
+    path = directory / name
+    ssh_keygen("-t", "ed25519", "-N", "", "-C", name, "-f", str(path))
+    return path
+
+
+def sign_host_key(
+    ca: Path,
+    key: Path,
+    principals: str,
+    *,
+    validity: str = "-5m:+1h",
+    host: bool = True,
+) -> CertHostKey:
+    """``ssh-keygen -s CA -h``: a host certificate for ``key``, loaded for the server side."""
+    args = ["-s", str(ca), "-I", f"{key.name}-id", "-n", principals, "-V", validity]
+    if host:
+        args.append("-h")
+    ssh_keygen(*args, f"{key}.pub")
+    cert = CertHostKey.from_private_key_file(str(key))
+    cert.load_certificate(f"{key}-cert.pub")
+    return cert
+
+
+def public_line(path: Path) -> str:
+    """``type base64`` of the public key next to a private key file."""
+    return " ".join(Path(f"{path}.pub").read_text().split()[:2])

@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any, Optional
 
 from spctl.errors import NodeError
-from spctl.ssh import Completed, Connection
+from spctl.ssh import Completed, Connection, Dialog
 
 AGENT_DIR = "/var/lib/spctl"
 MIN_PYTHON = (3, 8)
@@ -62,10 +62,18 @@ AGENT_PATH = f"{AGENT_DIR}/{AGENT_MODULE}.py"
 _RUN_AGENT = f"import sys; sys.path[:0] = [{AGENT_DIR!r}]; import {AGENT_MODULE}; sys.exit({AGENT_MODULE}.main())"
 
 
+# sudo's prompt, and the line a root shell prints once sudo let it run: until then, the
+# command's stdin is held back (ssh.Dialog), so sudo reads the password once and never the
+# request, and a password sudo did not ask for never reaches the command.
+SUDO_PROMPT = "[spctl] sudo password for the agent:"
+SUDO_READY = "[spctl] sudo: authenticated"
+_SUDO_THEN = f'printf "%s\\n" "{SUDO_READY}" >&2 && exec "$@"'
+
+
 @dataclass(frozen=True)
 class Sudo:
     """How to become root: not at all (already root), passwordless, or with a password
-    that travels on stdin only."""
+    that sudo reads from stdin, exactly once (the password is never on a command line)."""
 
     enabled: bool = False
     password: Optional[str] = field(default=None, repr=False)
@@ -75,11 +83,18 @@ class Sudo:
             return []
         if self.password is None:
             return ["sudo", "-n", "--"]
-        return ["sudo", "-S", "-p", "", "--"]
+        return ["sudo", "-S", "-p", SUDO_PROMPT, "--", "sh", "-c", _SUDO_THEN, "spctl-sudo"]
 
-    def stdin(self) -> bytes:
-        return (
-            (self.password + "\n").encode() if self.enabled and self.password is not None else b""
+    def dialog(self) -> Optional[Dialog]:
+        if not self.enabled or self.password is None:
+            return None
+        return Dialog(
+            prompt=SUDO_PROMPT.encode(),
+            answer=(self.password + "\n").encode(),
+            ready=SUDO_READY.encode(),
+            # Refused at the first wrong password: the channel closes while sudo waits for
+            # a second one, so PAM (and faillock) count one failed attempt, not three.
+            refused=(b"Sorry, try again", b"incorrect password", b"no password was provided"),
         )
 
 
@@ -119,7 +134,7 @@ class Agent:
         return answer
 
     def _run(self, argv: list[str], payload: bytes, timeout: float) -> Completed:
-        done = self.conn.run(argv, stdin=self.sudo.stdin() + payload, timeout=timeout)
+        done = self.conn.run(argv, stdin=payload, timeout=timeout, dialog=self.sudo.dialog())
         self._check_common(done)
         return done
 
@@ -160,7 +175,12 @@ class Agent:
                 "SPCTL_SUDO_PASSWORD or pass --ask-sudo-password"
             )
         if "incorrect password" in err or "Sorry, try again" in err:
-            raise NodeError(f"{self.node}: sudo refused the password for {self.conn.target.user}")
+            raise NodeError(
+                f"{self.node}: sudo refused the password for {self.conn.target.user} (one "
+                "attempt; nothing was run): check SPCTL_SUDO_PASSWORD or --ask-sudo-password"
+            )
+        if "no password was provided" in err:
+            raise NodeError(f"{self.node}: sudo asked for a password and got none")
 
 
 def _tail(data: bytes, lines: int = 6) -> str:

@@ -18,7 +18,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -71,6 +71,20 @@ class SSHTarget:
     def known_hosts_name(self) -> str:
         """The host name as OpenSSH writes it in known_hosts."""
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """A conversation on stderr before the command gets its stdin (sudo asking for a
+    password): when ``prompt`` appears, ``answer`` is sent, once; when ``ready`` appears,
+    the command's stdin follows. A second prompt, or any of ``refused``, ends the command
+    at once: the channel is closed while the asker waits for another answer, so it reads
+    the answer exactly once and never reads the stdin meant for the command."""
+
+    prompt: bytes
+    answer: bytes = field(repr=False)
+    ready: bytes
+    refused: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -282,6 +296,7 @@ class Connection:
         stdin: bytes = b"",
         timeout: float = 60.0,
         max_output: int = MAX_OUTPUT_BYTES,
+        dialog: Optional[Dialog] = None,
     ) -> Completed:
         """Run argv (each element quoted for the remote shell) and wait for it.
 
@@ -296,7 +311,7 @@ class Connection:
         what = f"`{argv[0]}`" if argv else "the command"
         with self._deadline(timeout) as expired:
             try:
-                return self._run(command, stdin, max_output)
+                return self._run(command, stdin, max_output, dialog)
             except (paramiko.SSHException, OSError, EOFError) as exc:
                 if expired.is_set():
                     raise NodeError(
@@ -308,7 +323,9 @@ class Connection:
                     f"{self.target.display}: connection lost: {_describe(exc)}"
                 ) from None
 
-    def _run(self, command: str, stdin: bytes, max_output: int) -> Completed:
+    def _run(
+        self, command: str, stdin: bytes, max_output: int, dialog: Optional[Dialog]
+    ) -> Completed:
         try:
             channel = self.transport.open_session(timeout=self.target.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -318,6 +335,11 @@ class Connection:
         out, err = bytearray(), bytearray()
         try:
             channel.exec_command(command)
+            if dialog is not None:
+                ended, said = self._converse(channel, dialog)
+                if ended is not None:  # refused, or ended before it was ready
+                    return ended
+                err += said
             if stdin:
                 channel.sendall(stdin)
             channel.shutdown_write()
@@ -350,6 +372,38 @@ class Connection:
         finally:
             channel.close()
         return Completed(code, bytes(out), bytes(err))
+
+    def _converse(
+        self, channel: paramiko.Channel, dialog: Dialog
+    ) -> tuple[Optional[Completed], bytes]:
+        """Hold stdin back until ``dialog.ready``: (None, stderr after it) when the command
+        may go on, or (what it ended with, b"") when it was refused or ended first."""
+        said = bytearray()
+        answered = False
+        channel.settimeout(0.2)
+        while True:
+            try:
+                chunk = channel.recv_stderr(4096)
+            except socket.timeout:
+                continue
+            said += chunk
+            _cap(said, MAX_STDERR_BYTES, "error output", self.target.display)
+            if dialog.ready in said:
+                return None, bytes(said).split(dialog.ready, 1)[1].lstrip(b"\n")
+            text = bytes(said).replace(dialog.prompt, b"")
+            prompts = said.count(dialog.prompt)
+            if prompts > 1 or any(r in said for r in dialog.refused):
+                channel.close()
+                return Completed(1, b"", text), b""
+            if prompts == 1 and not answered:
+                channel.sendall(dialog.answer)
+                answered = True
+            if not chunk:  # the channel ended: the command exited before it was ready
+                channel.status_event.wait()
+                if self._aborted.is_set():
+                    raise EOFError("transport closed")
+                code = channel.recv_exit_status() if channel.exit_status_ready() else 1
+                return Completed(code, b"", text), b""
 
     @contextmanager
     def _deadline(self, seconds: float) -> Iterator[threading.Event]:

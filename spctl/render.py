@@ -24,7 +24,7 @@ import jinja2.sandbox
 from spctl.errors import TemplateError, ValidationError
 from spctl.inventory import Node, PodRef
 from spctl.manifest import MAX_MANIFEST_BYTES, ManifestError, dump_manifest, parse_manifest
-from spctl.validate import check_unique_names, validate_pod
+from spctl.validate import check_unique_names, dangerous_settings, validate_pod
 
 FILE_SUFFIX = ".yaml"
 
@@ -36,6 +36,9 @@ class DesiredPod:
     name: str
     template: str
     content: str
+    # Settings that hand the node to the pod (validate.dangerous_settings), each naming
+    # node, pod, template and field: warnings, or errors under --strict.
+    warnings: tuple[str, ...] = ()
 
     @property
     def file(self) -> str:
@@ -275,7 +278,10 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
         )
     if problems:
         raise ValidationError(problems)
-    return DesiredPod(name=ref.name, template=str(ref.template), content=dump_manifest(doc))
+    warnings = tuple(f"{where}: {p}" for p in dangerous_settings(doc))
+    return DesiredPod(
+        name=ref.name, template=str(ref.template), content=dump_manifest(doc), warnings=warnings
+    )
 
 
 def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
@@ -295,6 +301,19 @@ def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
     if problems:
         raise ValidationError(problems)
     return pods
+
+
+def dangerous_pods(rendered: dict[str, list[DesiredPod]], strict: bool = False) -> list[str]:
+    """The warnings of every rendered pod; with ``strict``, a ValidationError instead."""
+    warnings = [w for pods in rendered.values() for p in pods for w in p.warnings]
+    if strict and warnings:
+        raise ValidationError(
+            [
+                *warnings,
+                "--strict: refusing pods that hand the node to the pod; nothing was touched",
+            ]
+        )
+    return warnings
 
 
 def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[DesiredPod]]:

@@ -159,3 +159,12 @@ def settings_from(options: dict[str, Any], dry_run: bool = False) -> Settings:
         sudo_password=password,
         dry_run=dry_run,
     )
+
+
+def strict(func: F) -> F:
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Refuse pods with a privileged container, hostPID or a hostPath of / (exit 2) "
+        "instead of warning.",
+    )(func)

@@ -104,7 +104,10 @@ class _Interface(paramiko.ServerInterface):
         except (OSError, EOFError, paramiko.SSHException):
             pass
         finally:
-            channel.close()
+            try:
+                channel.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass  # the client is gone already
 
 
 class FakeNode:

@@ -220,6 +220,11 @@ class Connection:
 
     def _open(self) -> None:
         t = self.target
+        if t.key_file and not Path(t.key_file).expanduser().is_file():
+            raise NodeError(
+                f"{t.display}: the ssh key {Path(t.key_file).expanduser()} is not a file "
+                "(ssh.key in the inventory, or IdentityFile in ~/.ssh/config)"
+            )
         entries = known_hosts.load(known_hosts_files(t))
         order = known_hosts.host_key_order(entries, t.known_hosts_name)
         client = paramiko.SSHClient()
@@ -251,7 +256,13 @@ class Connection:
             ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
-            raise NodeError(f"{t.display}: cannot connect: {_describe_handshake(exc, t)}") from None
+            text = _describe_handshake(exc, t)
+            if t.key_file and "key" in text and self._client is None and _is_key_problem(exc):
+                raise NodeError(
+                    f"{t.display}: cannot use the ssh key {t.key_file}: {text} (a key with a "
+                    "passphrase must be added to ssh-agent)"
+                ) from None
+            raise NodeError(f"{t.display}: cannot connect: {text}") from None
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE_INTERVAL)
@@ -477,6 +488,14 @@ def _cap(buffer: bytearray, limit: int, what: str, display: str) -> None:
             f"{display}: the command's {what} passed {limit // (1024 * 1024)} MiB; stopped "
             "reading it (is something on the node printing without end?)"
         )
+
+
+def _is_key_problem(exc: BaseException) -> bool:
+    """paramiko reports a key file it could not load as the reason authentication failed."""
+    return isinstance(exc, paramiko.SSHException) and any(
+        word in str(exc)
+        for word in ("private key", "expected OPENSSH key", "encountered", "password")
+    )
 
 
 def _describe_handshake(exc: BaseException, t: SSHTarget) -> str:

@@ -141,34 +141,37 @@ def run(
         return result
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
+    futures: list[concurrent.futures.Future[NodeResult[T]]] = []
+
+    def collect() -> None:
+        for future in futures:
+            result = future.result()
+            results[result.node] = result
+
     try:
         for batch in batches(nodes, serial):
             failed = sum(1 for r in results.values() if r.failed)
             if budget is not None and failed > budget:
                 break
-            futures = [pool.submit(one, n) for n in batch]
-            try:
-                for future in futures:
-                    result = future.result()
-                    results[result.node] = result
-            except KeyboardInterrupt:
-                interrupted = True
-                stop.set()
-                with lock:
-                    flying = list(in_flight)
-                if on_interrupt is not None:
-                    on_interrupt(flying)
-                # The nodes in flight finish their transaction; a second Ctrl-C stops waiting.
-                try:
-                    for future in futures:
-                        result = future.result()
-                        results[result.node] = result
-                except KeyboardInterrupt:
-                    abandoned = True
-                    with lock:
-                        flying = list(in_flight)
-                    raise Abandoned(flying) from None
-                break
+            futures = []
+            for n in batch:
+                futures.append(pool.submit(one, n))
+            collect()
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        with lock:
+            flying = list(in_flight)
+        try:
+            if on_interrupt is not None:
+                on_interrupt(flying)
+            # The nodes in flight finish their transaction; a second Ctrl-C stops waiting.
+            collect()
+        except KeyboardInterrupt:
+            abandoned = True
+            with lock:
+                flying = list(in_flight)
+            raise Abandoned(flying) from None
     finally:
         # After a second Ctrl-C nothing more is awaited: queued nodes are dropped, and the
         # threads in flight are left to the process's exit.

@@ -77,6 +77,7 @@ class Sudo:
 
     enabled: bool = False
     password: Optional[str] = field(default=None, repr=False)
+    patience: float = 30.0  # for sudo's prompt, then for sudo to let the command run
 
     def prefix(self) -> list[str]:
         if not self.enabled:
@@ -92,9 +93,13 @@ class Sudo:
             prompt=SUDO_PROMPT.encode(),
             answer=(self.password + "\n").encode(),
             ready=SUDO_READY.encode(),
+            patience=self.patience,
             # Refused at the first wrong password: the channel closes while sudo waits for
             # a second one, so PAM (and faillock) count one failed attempt, not three.
             refused=(b"Sorry, try again", b"incorrect password", b"no password was provided"),
+            stuck="sudo did not ask with spctl's prompt, or asked again after the password "
+            "(does sudoers set passprompt_override, or a PAM module ask its own question, "
+            "such as a second factor?)",
         )
 
 
@@ -181,6 +186,8 @@ class Agent:
             )
         if "no password was provided" in err:
             raise NodeError(f"{self.node}: sudo asked for a password and got none")
+        if "spctl: sudo did not ask" in err:
+            raise NodeError(f"{self.node}: {_tail(done.stderr, 1)}")
 
 
 def _tail(data: bytes, lines: int = 6) -> str:

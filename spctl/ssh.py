@@ -16,6 +16,7 @@ import logging
 import shlex
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -85,6 +86,10 @@ class Dialog:
     answer: bytes = field(repr=False)
     ready: bytes
     refused: tuple[bytes, ...] = ()
+    # How long to wait for the prompt, and then for ``ready``, before giving up: something
+    # else may be asking (a PAM module's own question, a second factor).
+    patience: float = 30.0
+    stuck: str = "the command asked something spctl cannot answer"
 
 
 @dataclass(frozen=True)
@@ -391,11 +396,17 @@ class Connection:
         may go on, or (what it ended with, b"") when it was refused or ended first."""
         said = bytearray()
         answered = False
+        waited_since = time.monotonic()
         channel.settimeout(0.2)
         while True:
             try:
                 chunk = channel.recv_stderr(4096)
             except socket.timeout:
+                if time.monotonic() - waited_since > dialog.patience:
+                    channel.close()
+                    text = bytes(said).replace(dialog.prompt, b"").strip()
+                    note = f"spctl: {dialog.stuck} (waited {dialog.patience:g}s)".encode()
+                    return Completed(1, b"", text + b"\n" + note if text else note), b""
                 continue
             said += chunk
             _cap(said, MAX_STDERR_BYTES, "error output", self.target.display)
@@ -409,6 +420,7 @@ class Connection:
             if prompts == 1 and not answered:
                 channel.sendall(dialog.answer)
                 answered = True
+                waited_since = time.monotonic()
             if not chunk:  # the channel ended: the command exited before it was ready
                 channel.status_event.wait()
                 if self._aborted.is_set():

@@ -29,13 +29,19 @@ def read_line(channel: paramiko.Channel) -> bytes | None:
             return bytes(line)
 
 
-def fake_sudo(password: str, asks: bool = True):
+def fake_sudo(password: str, asks: bool = True, own_prompt: bool = False):
     def handler(node: FakeNode, command: str, channel: paramiko.Channel) -> None:
         argv = shlex.split(command)
         assert argv[:3] == ["sudo", "-S", "-p"]
         assert password not in command  # never on a command line
         prompt = argv[3].encode()
         attempts = node.sudo_attempts  # type: ignore[attr-defined]
+        if own_prompt:  # a PAM module asking its own question, then waiting for an answer
+            channel.sendall_stderr(b"Verification code: ")
+            line = read_line(channel)
+            if line is not None:
+                attempts.append(line)
+            return
         if asks:
             while len(attempts) < 3:  # sudo's default passwd_tries
                 channel.sendall_stderr(prompt)
@@ -62,7 +68,7 @@ def fake_sudo(password: str, asks: bool = True):
     return handler
 
 
-def agent(node: FakeNode, tmp_path: Path, password: str | None) -> Agent:
+def agent(node: FakeNode, tmp_path: Path, password: str | None, patience: float = 30) -> Agent:
     known = tmp_path / "known_hosts"
     known.write_text(node.known_hosts_line())
     target = SSHTarget(
@@ -74,7 +80,7 @@ def agent(node: FakeNode, tmp_path: Path, password: str | None) -> Agent:
     )
     conn = Connection(target)
     conn.open()
-    return Agent(conn, Sudo(enabled=True, password=password), "node1")
+    return Agent(conn, Sudo(enabled=True, password=password, patience=patience), "node1")
 
 
 def test_the_right_password_is_read_once_and_the_request_arrives_intact(tmp_path: Path) -> None:
@@ -122,3 +128,19 @@ def test_the_password_is_not_in_the_sudo_object_repr() -> None:
     assert "s3cret" not in repr(sudo)
     assert "s3cret" not in repr(sudo.dialog())
     assert "s3cret" not in " ".join(sudo.prefix())
+
+
+def test_a_question_that_is_not_sudo_prompt_is_not_answered(tmp_path: Path) -> None:
+    with FakeNode(fake_sudo("s3cret", own_prompt=True)) as node:
+        node.sudo_attempts = []  # type: ignore[attr-defined]
+        a = agent(node, tmp_path, "s3cret", patience=1.0)
+        try:
+            with pytest.raises(NodeError) as caught:
+                a.call({"op": "facts"}, timeout=20)
+        finally:
+            a.conn.close()
+    assert node.sudo_attempts == []  # type: ignore[attr-defined]
+    assert node.stdin == []
+    message = str(caught.value)
+    assert message.startswith("node1: spctl: sudo did not ask with spctl's prompt")
+    assert "waited 1s" in message

@@ -37,6 +37,16 @@ class App:
         if not self.quiet:
             self.err.print(f"[dim]spctl:[/dim] {escape(message)}")
 
+    def interrupted_once(self, in_flight: list[str]) -> None:
+        """The first Ctrl-C: say what spctl waits for and how to stop waiting."""
+        self.interrupted = True
+        waiting = ", ".join(in_flight) or "no node"
+        self.err.print(
+            f"spctl: interrupted: no new node starts; waiting for the nodes in flight to finish "
+            f"their transaction ({waiting}); Ctrl-C again to stop waiting",
+            markup=False,
+        )
+
     def warn(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -44,6 +45,14 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except SpctlError as exc:
+        if exc.exit_code == 130:
+            # fleet.Abandoned, a second Ctrl-C: the threads of the nodes in flight still wait
+            # on their connections and the interpreter would join them at exit, so the
+            # process ends here, output flushed.
+            click.echo(f"spctl: {exc}", err=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         click.echo(f"spctl: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install and start what spctl's lab needs on a Debian machine: Docker's engine (Debian's
 # docker.io), debootstrap (node image), busybox-static (pod image), containerd (the CRI runtime
-# the agent's CRI client is tested against). Idempotent; run as root.
+# the agent's CRI client is tested against), openssh-client (ssh-keygen, for tests).
+# Idempotent; run as root.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,8 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || need+=(busybox-static)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need+=(containerd)
+# ssh-keygen makes the CA-signed host certificates of the unit tests.
+command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "spctl: need ${need[*]}; run 'make deps' as root or install them yourself" >&2

@@ -18,6 +18,8 @@ Batches (``--serial``) and the failure budget (``--max-fail``):
 
 Ctrl-C (:class:`KeyboardInterrupt`) stops starting nodes; the nodes in flight finish (their
 agents complete or roll back their transaction), and the rest are reported as not started.
+A second Ctrl-C stops waiting: :func:`run` raises :class:`Abandoned`, which names the nodes
+still in flight (their agents ignore SIGHUP and finish their transaction on their own).
 """
 
 from __future__ import annotations
@@ -33,6 +35,20 @@ from spctl.inventory import Node
 
 T = TypeVar("T")
 DEFAULT_WORKERS = 20
+
+
+class Abandoned(SpctlError):
+    """A second Ctrl-C: spctl stopped waiting for the nodes in flight."""
+
+    exit_code = 130
+
+    def __init__(self, in_flight: list[str]) -> None:
+        self.in_flight = in_flight
+        names = ", ".join(in_flight) or "none"
+        super().__init__(
+            f"interrupted twice: stopped waiting. Nodes that may still be finishing their "
+            f"transaction on their own: {names}; run `spctl status` on them to see the outcome"
+        )
 
 
 @dataclass
@@ -86,16 +102,34 @@ def run(
     serial: Optional[str] = None,
     max_fail: Optional[str] = "0",
     on_done: Optional[Callable[[NodeResult[T]], None]] = None,
+    on_interrupt: Optional[Callable[[list[str]], None]] = None,
 ) -> tuple[list[NodeResult[T]], bool]:
-    """Run ``work`` on every node; return (results in node order, interrupted)."""
+    """Run ``work`` on every node; return (results in node order, interrupted).
+
+    ``on_interrupt`` is called after the first Ctrl-C with the nodes in flight. After a
+    second Ctrl-C, :class:`Abandoned` is raised without waiting for them; the worker threads
+    are left running, so the caller must end the process (``os._exit``) soon after.
+    """
     budget = parse_amount(max_fail, len(nodes), "--max-fail")
     results: dict[str, NodeResult[T]] = {}
     stop = threading.Event()
     interrupted = False
+    abandoned = False
+    in_flight: dict[str, None] = {}  # ordered set
+    lock = threading.Lock()
 
     def one(node: Node) -> NodeResult[T]:
         if stop.is_set():
             return NodeResult(node.name, error="not started: interrupted", started=False)
+        with lock:
+            in_flight[node.name] = None
+        try:
+            return _one(node)
+        finally:
+            with lock:
+                in_flight.pop(node.name, None)
+
+    def _one(node: Node) -> NodeResult[T]:
         try:
             result = NodeResult(node.name, value=work(node))
         except SpctlError as exc:
@@ -107,27 +141,41 @@ def run(
         return result
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
+    futures: list[concurrent.futures.Future[NodeResult[T]]] = []
+
+    def collect() -> None:
+        for future in futures:
+            result = future.result()
+            results[result.node] = result
+
     try:
         for batch in batches(nodes, serial):
             failed = sum(1 for r in results.values() if r.failed)
             if budget is not None and failed > budget:
                 break
-            futures = [pool.submit(one, n) for n in batch]
-            try:
-                for future in futures:
-                    result = future.result()
-                    results[result.node] = result
-            except KeyboardInterrupt:
-                interrupted = True
-                stop.set()
-                # The nodes in flight finish their transaction; a second Ctrl-C is not
-                # caught here and ends the process.
-                for future in futures:
-                    result = future.result()
-                    results[result.node] = result
-                break
+            futures = []
+            for n in batch:
+                futures.append(pool.submit(one, n))
+            collect()
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        with lock:
+            flying = list(in_flight)
+        try:
+            if on_interrupt is not None:
+                on_interrupt(flying)
+            # The nodes in flight finish their transaction; a second Ctrl-C stops waiting.
+            collect()
+        except KeyboardInterrupt:
+            abandoned = True
+            with lock:
+                flying = list(in_flight)
+            raise Abandoned(flying) from None
     finally:
-        pool.shutdown(wait=True)
+        # After a second Ctrl-C nothing more is awaited: queued nodes are dropped, and the
+        # threads in flight are left to the process's exit.
+        pool.shutdown(wait=not abandoned, cancel_futures=abandoned)
     reason = (
         "not started: interrupted"
         if interrupted

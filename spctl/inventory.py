@@ -141,15 +141,30 @@ def _parse_selector(text: str) -> tuple[str, str]:
 def load_inventory(path: Path | str, ssh_config: Optional[Path] = None) -> Inventory:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InventoryError(f"inventory {path} not found") from None
+    except IsADirectoryError:
+        raise InventoryError(f"inventory {path} is a directory, not a file") from None
     except OSError as exc:
         raise InventoryError(f"cannot read inventory {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise InventoryError(
+            f"{path}: line {line}: byte {exc.object[exc.start]:#04x} is not UTF-8; save the "
+            "inventory as UTF-8 text"
+        ) from None
     try:
         data = parse_manifest(text, source=str(path))
     except ManifestError as exc:
-        raise InventoryError(str(exc)) from None
+        message = str(exc)
+        if "expected a mapping" in message:  # the wording is a Pod's; say it for an inventory
+            found = message.split("the manifest is ", 1)[-1].split(", expected", 1)[0]
+            message = (
+                f"{path}: the inventory is {found}; expected a mapping with `nodes:` "
+                "(see inventory/example.yaml)"
+            )
+        raise InventoryError(message) from None
     return _build(path, data, _load_ssh_config(ssh_config))
 
 
@@ -181,7 +196,12 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
     where = str(path)
     _mapping(data, where, TOP_KEYS)
     base = path.parent
-    templates = (base / str(data.get("templates") or "templates")).resolve()
+    templates_dir = data.get("templates") or "templates"
+    if not isinstance(templates_dir, str):
+        raise InventoryError(
+            f"{where}: templates: expected a directory path, got {_kind(templates_dir)}"
+        )
+    templates = (base / templates_dir).resolve()
     defaults = _level(
         _mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults"
     )
@@ -197,6 +217,8 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
         if not isinstance(members, list):
             raise InventoryError(f"{gwhere}.members: expected a list of node names")
         for m in members:
+            if not isinstance(m, str):
+                raise InventoryError(f"{gwhere}.members: expected node names, got {_kind(m)}")
             if m not in raw_nodes:
                 raise InventoryError(f"{gwhere}.members: unknown node {m!r}")
         if gname in raw_nodes:
@@ -209,6 +231,11 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
         if not isinstance(name, str) or not name or name.startswith("-"):
             raise InventoryError(f"{nwhere}: node names must be non-empty strings")
         n = _mapping(nraw, nwhere, NODE_KEYS)
+        address = n.get("address")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise InventoryError(
+                f"{nwhere}.address: expected a host name or IP address, got {_kind(address)}"
+            )
         member_of = [g for g in groups if name in groups[g]]
         levels = [defaults] + [group_levels[g] for g in member_of] + [_level(n, nwhere)]
         nodes[name] = _resolve_node(
@@ -222,11 +249,11 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
     level: dict[str, Any] = {}
     for key in ("vars", "labels"):
         level[key] = _mapping(raw.get(key), f"{where}.{key}")
+    for k, v in level["labels"].items():
+        if isinstance(v, (dict, list)) or v is None:
+            raise InventoryError(f"{where}.labels.{k}: expected a string, got {_kind(v)}")
     level["labels"] = {str(k): str(v) for k, v in level["labels"].items()}
-    level["ssh"] = _mapping(raw.get("ssh"), f"{where}.ssh", SSH_KEYS)
-    port = level["ssh"].get("port")
-    if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
-        raise InventoryError(f"{where}.ssh.port: expected a port number, got {port!r}")
+    level["ssh"] = _ssh_level(_mapping(raw.get("ssh"), f"{where}.ssh", SSH_KEYS), f"{where}.ssh")
     profile = raw.get("profile")
     if profile is not None and profile not in PROFILES:
         raise InventoryError(
@@ -253,11 +280,61 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
         name = entry.get("name")
         if not isinstance(name, str):
             raise InventoryError(f"{where}.pods[{i}]: a pod needs a name")
+        template = entry.get("template")
+        if template is not None and (not isinstance(template, str) or not template):
+            raise InventoryError(
+                f"{where}.pods[{i}].template: expected a file name, got {_kind(template)}"
+            )
         problem = validate_pod_name(name)
         if problem:
             raise InventoryError(f"{where}.pods[{i}]: pod name {name!r}: {problem}")
         level["pods"].append((name, entry.get("template") or f"{name}.yaml.j2"))
     return level
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return f"a {'mapping' if isinstance(value, dict) else 'list'}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _ssh_level(ssh: dict[str, Any], where: str) -> dict[str, Any]:
+    """Each ssh field with its type checked, so that a wrong one is named here and not met
+    later as an error deep inside a connection."""
+    for key in ("user", "key", "known_hosts", "jump"):
+        value = ssh.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InventoryError(f"{where}.{key}: expected a string, got {_kind(value)}")
+    port = ssh.get("port")
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536
+    ):
+        raise InventoryError(f"{where}.port: expected a port number, got {_kind(port)}")
+    sudo = ssh.get("sudo")
+    if sudo is not None and not isinstance(sudo, bool):
+        raise InventoryError(f"{where}.sudo: expected true or false, got {_kind(sudo)}")
+    timeout = ssh.get("connect_timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= 3600
+    ):
+        raise InventoryError(
+            f"{where}.connect_timeout: expected seconds (more than 0, at most 3600), got "
+            f"{_kind(timeout)}"
+        )
+    if ssh.get("jump"):
+        _check_jump(ssh["jump"], f"{where}.jump")
+    return ssh
+
+
+def _check_jump(jump: str, where: str) -> None:
+    _, _, hostport = jump.rpartition("@")
+    host, _, port = hostport.partition(":")
+    if not host or any(c.isspace() for c in jump):
+        raise InventoryError(f"{where}: expected [user@]host[:port], got {jump!r}")
+    if port and (not port.isdigit() or not 0 < int(port) < 65536):
+        raise InventoryError(f"{where}: {port!r} is not a port number (in {jump!r})")
 
 
 def _resolve_node(
@@ -335,6 +412,10 @@ def _apply_ssh_config(
     ssh = dict(ssh)
     host = found.get("hostname", address)
     if "port" not in ssh and "port" in found:
+        if not str(found["port"]).isdigit():
+            raise InventoryError(
+                f"~/.ssh/config: Port {found['port']!r} for {address} is not a port number"
+            )
         ssh["port"] = int(found["port"])
     if "user" not in ssh and "user" in found:
         ssh["user"] = found["user"]
@@ -346,6 +427,7 @@ def _apply_ssh_config(
         ssh["jump"] = found["proxyjump"].split(",")[0]
     if ssh.get("jump"):
         ssh["jump"] = _resolve_jump(config, str(ssh["jump"]))
+        _check_jump(ssh["jump"], f"the jump host of {address} (with ~/.ssh/config)")
     return host, ssh
 
 

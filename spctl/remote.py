@@ -27,7 +27,7 @@ from typing import Any, Optional
 from spctl_agent.protocol import STATE_DIR
 
 from spctl.errors import NodeError
-from spctl.ssh import Completed, Connection
+from spctl.ssh import Completed, Connection, Dialog
 
 AGENT_DIR = STATE_DIR
 AGENT_PACKAGE = "spctl_agent"
@@ -74,7 +74,7 @@ _VERSION_GATE = f"import sys\nif sys.version_info < {MIN_PYTHON!r}:\n    sys.exi
 
 # Writes the archive atomically, extracts it beside itself (extract into a temporary
 # directory, then rename), and removes older versions. The archive is the last <size>
-# bytes of stdin (a sudo password line may precede it).
+# bytes of stdin.
 _INSTALLER = (
     _VERSION_GATE
     + """import hashlib, io, os, shutil, zipfile
@@ -180,24 +180,44 @@ def python_argv(*args: str) -> list[str]:
     return ["sh", "-c", FIND_PYTHON, "spctl", OS_RELEASE, *args]
 
 
+# sudo's prompt, and the line a root shell prints once sudo let it run: until then, the
+# command's stdin is held back (ssh.Dialog), so sudo reads the password once and never the
+# request, and a password sudo did not ask for never reaches the command.
+SUDO_PROMPT = "[spctl] sudo password for the agent:"
+SUDO_READY = "[spctl] sudo: authenticated"
+_SUDO_THEN = f'printf "%s\\n" "{SUDO_READY}" >&2 && exec "$@"'
+
+
 @dataclass(frozen=True)
 class Sudo:
     """How to become root: not at all (already root), passwordless, or with a password
-    that travels on stdin only."""
+    that sudo reads from stdin, exactly once (the password is never on a command line)."""
 
     enabled: bool = False
     password: Optional[str] = field(default=None, repr=False)
+    patience: float = 30.0  # for sudo's prompt, then for sudo to let the command run
 
     def prefix(self) -> list[str]:
         if not self.enabled:
             return []
         if self.password is None:
             return ["sudo", "-n", "--"]
-        return ["sudo", "-S", "-p", "", "--"]
+        return ["sudo", "-S", "-p", SUDO_PROMPT, "--", "sh", "-c", _SUDO_THEN, "spctl-sudo"]
 
-    def stdin(self) -> bytes:
-        return (
-            (self.password + "\n").encode() if self.enabled and self.password is not None else b""
+    def dialog(self) -> Optional[Dialog]:
+        if not self.enabled or self.password is None:
+            return None
+        return Dialog(
+            prompt=SUDO_PROMPT.encode(),
+            answer=(self.password + "\n").encode(),
+            ready=SUDO_READY.encode(),
+            patience=self.patience,
+            # Refused at the first wrong password: the channel closes while sudo waits for
+            # a second one, so PAM (and faillock) count one failed attempt, not three.
+            refused=(b"Sorry, try again", b"incorrect password", b"no password was provided"),
+            stuck="sudo did not ask with spctl's prompt, or asked again after the password "
+            "(does sudoers set passprompt_override, or a PAM module ask its own question, "
+            "such as a second factor?)",
         )
 
 
@@ -237,7 +257,7 @@ class Agent:
         return answer
 
     def _run(self, argv: list[str], payload: bytes, timeout: float) -> Completed:
-        done = self.conn.run(argv, stdin=self.sudo.stdin() + payload, timeout=timeout)
+        done = self.conn.run(argv, stdin=payload, timeout=timeout, dialog=self.sudo.dialog())
         self._check_python(done)
         self._check_common(done)
         return done
@@ -280,7 +300,14 @@ class Agent:
                 "SPCTL_SUDO_PASSWORD or pass --ask-sudo-password"
             )
         if "incorrect password" in err or "Sorry, try again" in err:
-            raise NodeError(f"{self.node}: sudo refused the password for {self.conn.target.user}")
+            raise NodeError(
+                f"{self.node}: sudo refused the password for {self.conn.target.user} (one "
+                "attempt; nothing was run): check SPCTL_SUDO_PASSWORD or --ask-sudo-password"
+            )
+        if "no password was provided" in err:
+            raise NodeError(f"{self.node}: sudo asked for a password and got none")
+        if "spctl: sudo did not ask" in err:
+            raise NodeError(f"{self.node}: {_tail(done.stderr, 1)}")
 
 
 def _tail(data: bytes, lines: int = 6) -> str:

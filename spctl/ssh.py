@@ -10,30 +10,44 @@ refused.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import logging
 import shlex
 import socket
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import paramiko
 
+from spctl import known_hosts
 from spctl.errors import NodeError
+from spctl.known_hosts import HostKeyError
+
+__all__ = ["Completed", "Connection", "HostKeyError", "SSHTarget", "fingerprint"]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+# A command's answer: large enough for facts carrying a few manifests of up to 10 MiB each
+# (the kubelet's limit), small enough that 20 nodes at once cannot exhaust the control host.
+MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+MAX_STDERR_BYTES = 1024 * 1024
+# Liveness: an SSH keepalive every KEEPALIVE_INTERVAL seconds; the kernel drops the TCP
+# connection when sent data stays unacknowledged for TCP_USER_TIMEOUT_S (a frozen node), or
+# when an idle connection misses TCP_KEEPCNT probes.
+KEEPALIVE_INTERVAL = 15
+TCP_KEEPIDLE_S = 30
+TCP_KEEPINTVL_S = 10
+TCP_KEEPCNT = 3
+TCP_USER_TIMEOUT_S = 60
 
 # paramiko logs every failed handshake with a traceback; spctl reports failures itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
-
-
-class HostKeyError(NodeError):
-    """The node's host key is unknown or has changed."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,24 @@ class SSHTarget:
 
 
 @dataclass(frozen=True)
+class Dialog:
+    """A conversation on stderr before the command gets its stdin (sudo asking for a
+    password): when ``prompt`` appears, ``answer`` is sent, once; when ``ready`` appears,
+    the command's stdin follows. A second prompt, or any of ``refused``, ends the command
+    at once: the channel is closed while the asker waits for another answer, so it reads
+    the answer exactly once and never reads the stdin meant for the command."""
+
+    prompt: bytes
+    answer: bytes = field(repr=False)
+    ready: bytes
+    refused: tuple[bytes, ...] = ()
+    # How long to wait for the prompt, and then for ``ready``, before giving up: something
+    # else may be asking (a PAM module's own question, a second factor).
+    patience: float = 30.0
+    stuck: str = "the command asked something spctl cannot answer"
+
+
+@dataclass(frozen=True)
 class Completed:
     exit_code: int
     stdout: bytes
@@ -80,31 +112,75 @@ def known_hosts_files(target: SSHTarget) -> list[Path]:
 
 
 class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
-    """Called by paramiko only for hosts absent from known_hosts (changed keys raise
-    BadHostKeyException before this is asked)."""
+    """Every host key decision: the client holds no keys of its own, so paramiko asks this
+    policy about every node, and :mod:`spctl.known_hosts` decides (known, changed, revoked,
+    certified by a listed CA, or unknown)."""
 
     _append_lock = threading.Lock()
 
-    def __init__(self, target: SSHTarget) -> None:
+    def __init__(self, target: SSHTarget, entries: list[known_hosts.Entry]) -> None:
         self.target = target
+        self.entries = entries
+        self.trusted_by = ""
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
-        files = known_hosts_files(self.target)
-        if self.target.host_key_policy != "accept-new":
+        t = self.target
+        try:
+            self.trusted_by = known_hosts.verify(self.entries, t.known_hosts_name, t.host, key)
+            return
+        except known_hosts.Unknown as unknown:
+            hint = f" ({unknown.hint})" if unknown.hint else ""
+        files = known_hosts_files(t)
+        if t.host_key_policy != "accept-new":
             raise HostKeyError(
-                f"{self.target.known_hosts_name}: host key not known "
-                f"({key.get_name()} {fingerprint(key)}); nothing was sent. Check the fingerprint "
-                f"on the node (ssh-keygen -lf /etc/ssh/ssh_host_{_short(key)}_key.pub), then add "
-                f"it to {files[0]} or rerun with --host-key-policy accept-new"
+                f"{t.known_hosts_name}: host key not known "
+                f"({key.get_name()} {fingerprint(key)}){hint}; nothing was sent. Check the "
+                f"fingerprint on the node (ssh-keygen -lf /etc/ssh/ssh_host_{_short(key)}_key.pub), "
+                f"then add it to {files[0]} or rerun with --host-key-policy accept-new"
             )
-        line = f"{self.target.known_hosts_name} {key.get_name()} {key.get_base64()}\n"
-        path = files[0]
-        with self._append_lock:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with open(path, "a", encoding="ascii") as fh:
-                fh.write(line)
+        self.trusted_by = "recorded (accept-new)"
+        append_known_host(files[0], t.known_hosts_name, key)
+
+
+def append_known_host(path: Path, name: str, key: paramiko.PKey) -> bool:
+    """Record ``name``'s key once, even when many connections (threads or spctl processes)
+    accept it at the same moment: under an exclusive lock the file is read again, and the
+    line is appended only when no line has it yet. Returns whether it was appended."""
+    line = f"{name} {key.get_name()} {key.get_base64()}\n"
+    with _HostKeyCheck._append_lock:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(path, "a+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                for existing in fh.read().decode(errors="replace").splitlines():
+                    fields = existing.split()
+                    if fields[:1] == [name] and fields[2:3] == [key.get_base64()]:
+                        return False
+                fh.seek(0, 2)
+                fh.write(line.encode("ascii"))
+                fh.flush()
+                return True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _transport_with_host_key_order(order: list[str]) -> Callable[..., paramiko.Transport]:
+    """paramiko asks for the host key algorithms in its own order, with certificates last;
+    OpenSSH asks first for the kinds known_hosts can vouch for. This does the same."""
+
+    class OrderedTransport(paramiko.Transport):
+        @property
+        def preferred_keys(self) -> tuple[str, ...]:
+            known = self._key_info  # type: ignore[attr-defined]  # what paramiko can verify
+            return tuple(a for a in order if a in known)
+
+    def factory(sock: Any, **kwargs: Any) -> paramiko.Transport:
+        return OrderedTransport(sock, **kwargs)
+
+    return factory
 
 
 def _short(key: paramiko.PKey) -> str:
@@ -118,6 +194,8 @@ class Connection:
         self.target = target
         self._client: Optional[paramiko.SSHClient] = None
         self._jump: Optional[Connection] = None
+        self._sock: Optional[socket.socket] = None
+        self._aborted = threading.Event()
 
     def __enter__(self) -> Connection:
         self.open()
@@ -127,19 +205,35 @@ class Connection:
         self.close()
 
     def open(self) -> None:
+        # Each step of connecting has its own timeout in paramiko, but not every wait
+        # between them does: the whole of it gets a deadline too.
+        t = self.target
         try:
-            self._open()
+            with self._deadline(3 * t.connect_timeout) as expired:
+                try:
+                    self._open()
+                except NodeError:
+                    if expired.is_set():
+                        raise NodeError(
+                            f"{t.display}: cannot connect: no answer within "
+                            f"{3 * t.connect_timeout:g}s"
+                        ) from None
+                    raise
         except BaseException:
             self.close()  # a jump host connection must not outlive a failed open
             raise
 
     def _open(self) -> None:
         t = self.target
+        if t.key_file and not Path(t.key_file).expanduser().is_file():
+            raise NodeError(
+                f"{t.display}: the ssh key {Path(t.key_file).expanduser()} is not a file "
+                "(ssh.key in the inventory, or IdentityFile in ~/.ssh/config)"
+            )
+        entries = known_hosts.load(known_hosts_files(t))
+        order = known_hosts.host_key_order(entries, t.known_hosts_name)
         client = paramiko.SSHClient()
-        for path in known_hosts_files(t):
-            if path.exists():
-                client.load_host_keys(str(path))
-        client.set_missing_host_key_policy(_HostKeyCheck(t))
+        client.set_missing_host_key_policy(_HostKeyCheck(t, entries))
         sock = self._open_socket()
         try:
             client.connect(
@@ -148,21 +242,15 @@ class Connection:
                 username=t.user,
                 key_filename=str(Path(t.key_file).expanduser()) if t.key_file else None,
                 sock=sock,
-                timeout=t.connect_timeout,
+                # The whole handshake; longer than the banner's own timeout, so that a
+                # missing banner is reported as such and not as "No existing session".
+                timeout=2 * t.connect_timeout,
                 banner_timeout=t.connect_timeout,
                 auth_timeout=t.connect_timeout,
                 allow_agent=True,
                 look_for_keys=t.key_file is None,
+                transport_factory=_transport_with_host_key_order(order),
             )
-        except paramiko.BadHostKeyException as exc:
-            client.close()
-            raise HostKeyError(
-                f"{t.known_hosts_name}: HOST KEY CHANGED: known_hosts has "
-                f"{fingerprint(exc.expected_key)}, the node offered {fingerprint(exc.key)}; "
-                "nothing was sent. If the node was reinstalled, remove its old line "
-                f"(ssh-keygen -R '{t.known_hosts_name}' -f {known_hosts_files(t)[0]}) and verify "
-                "the new key"
-            ) from None
         except HostKeyError:
             client.close()
             raise
@@ -173,26 +261,37 @@ class Connection:
             ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
-            raise NodeError(f"{t.display}: cannot connect: {_describe(exc)}") from None
+            text = _describe_handshake(exc, t)
+            if t.key_file and "key" in text and self._client is None and _is_key_problem(exc):
+                raise NodeError(
+                    f"{t.display}: cannot use the ssh key {t.key_file}: {text} (a key with a "
+                    "passphrase must be added to ssh-agent)"
+                ) from None
+            raise NodeError(f"{t.display}: cannot connect: {text}") from None
         transport = client.get_transport()
         assert transport is not None
-        transport.set_keepalive(15)
+        transport.set_keepalive(KEEPALIVE_INTERVAL)
         self._client = client
 
     def _open_socket(self) -> Optional[socket.socket]:
         t = self.target
         if t.jump is None:
             try:
-                return socket.create_connection((t.host, t.port), timeout=t.connect_timeout)
+                sock = socket.create_connection((t.host, t.port), timeout=t.connect_timeout)
             except OSError as exc:
                 raise NodeError(f"{t.display}: cannot connect: {_describe(exc)}") from None
+            enable_tcp_keepalive(sock)
+            self._sock = sock
+            return sock
         self._jump = Connection(t.jump)
         self._jump.open()
         transport = self._jump.transport
         try:
-            return transport.open_channel(  # type: ignore[return-value]
+            channel = transport.open_channel(
                 "direct-tcpip", (t.host, t.port), ("127.0.0.1", 0), timeout=t.connect_timeout
             )
+            self._sock = channel  # type: ignore[assignment]
+            return channel  # type: ignore[return-value]
         except (paramiko.SSHException, OSError) as exc:
             raise NodeError(
                 f"{t.display}: jump host {t.jump.display} cannot reach it: {exc}"
@@ -206,28 +305,64 @@ class Connection:
         assert transport is not None
         return transport
 
-    def run(self, argv: Sequence[str], *, stdin: bytes = b"", timeout: float = 60.0) -> Completed:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: bytes = b"",
+        timeout: float = 60.0,
+        max_output: int = MAX_OUTPUT_BYTES,
+        dialog: Optional[Dialog] = None,
+    ) -> Completed:
         """Run argv (each element quoted for the remote shell) and wait for it.
 
-        A command still running after ``timeout`` seconds raises NodeError; its channel
-        is closed, which sends the remote process SIGHUP through sshd.
+        ``timeout`` is a deadline for the whole command: opening the channel, sending stdin,
+        reading the output and the exit status. When it passes, the transport is closed
+        (channel and socket, so no call stays blocked on a node that stopped answering) and
+        NodeError is raised; the connection cannot be used again. sshd sends the remote
+        process SIGHUP. Output beyond ``max_output`` bytes (stdout) or
+        ``MAX_STDERR_BYTES`` (stderr) is a NodeError too, never a control host out of memory.
         """
         command = " ".join(shlex.quote(a) for a in argv)
+        what = f"`{argv[0]}`" if argv else "the command"
+        with self._deadline(timeout) as expired:
+            try:
+                return self._run(command, stdin, max_output, dialog)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                if expired.is_set():
+                    raise NodeError(
+                        f"{self.target.display}: no answer: {what} did not finish within "
+                        f"{timeout:g}s; the connection was closed (is the node frozen or "
+                        "its network down?)"
+                    ) from None
+                raise NodeError(
+                    f"{self.target.display}: connection lost: {_describe(exc)}"
+                ) from None
+
+    def _run(
+        self, command: str, stdin: bytes, max_output: int, dialog: Optional[Dialog]
+    ) -> Completed:
         try:
             channel = self.transport.open_session(timeout=self.target.connect_timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
+            if self._aborted.is_set():
+                raise
             raise NodeError(f"{self.target.display}: session refused: {_describe(exc)}") from None
         out, err = bytearray(), bytearray()
-        deadline = time.monotonic() + timeout
         try:
-            channel.settimeout(timeout)
             channel.exec_command(command)
+            if dialog is not None:
+                ended, said = self._converse(channel, dialog)
+                if ended is not None:  # refused, or ended before it was ready
+                    return ended
+                err += said
             if stdin:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            channel.settimeout(0.2)
             # Read stdout until EOF; stderr is drained on the way. The exit status arrives
-            # after EOF, and by then every byte of stderr is buffered too.
+            # after EOF, and by then every byte of stderr is buffered too. A closed
+            # transport (the deadline) ends recv() with EOF, and status_event is set then.
+            channel.settimeout(0.2)
             while True:
                 try:
                     chunk = channel.recv(65536)
@@ -235,24 +370,102 @@ class Connection:
                     chunk = None
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
+                    _cap(err, MAX_STDERR_BYTES, "error output", self.target.display)
                 if chunk == b"":
                     break
                 if chunk:
                     out += chunk
-                if time.monotonic() > deadline:
-                    raise NodeError(
-                        f"{self.target.display}: `{argv[0]}` did not finish within {timeout:.0f}s"
-                    )
-            if not channel.status_event.wait(max(0.0, deadline - time.monotonic()) + 1.0):
-                raise NodeError(f"{self.target.display}: `{argv[0]}` gave no exit status")
+                    _cap(out, max_output, "output", self.target.display)
+            channel.status_event.wait()
+            if self._aborted.is_set():
+                raise EOFError("transport closed")
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
+                _cap(err, MAX_STDERR_BYTES, "error output", self.target.display)
+            if not channel.exit_status_ready():
+                raise EOFError("the node closed the channel without an exit status")
             code = channel.recv_exit_status()
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise NodeError(f"{self.target.display}: connection lost: {_describe(exc)}") from None
         finally:
             channel.close()
         return Completed(code, bytes(out), bytes(err))
+
+    def _converse(
+        self, channel: paramiko.Channel, dialog: Dialog
+    ) -> tuple[Optional[Completed], bytes]:
+        """Hold stdin back until ``dialog.ready``: (None, stderr after it) when the command
+        may go on, or (what it ended with, b"") when it was refused or ended first."""
+        said = bytearray()
+        answered = False
+        waited_since = time.monotonic()
+        channel.settimeout(0.2)
+        while True:
+            try:
+                chunk = channel.recv_stderr(4096)
+            except socket.timeout:
+                if time.monotonic() - waited_since > dialog.patience:
+                    channel.close()
+                    text = bytes(said).replace(dialog.prompt, b"").strip()
+                    note = f"spctl: {dialog.stuck} (waited {dialog.patience:g}s)".encode()
+                    return Completed(1, b"", text + b"\n" + note if text else note), b""
+                continue
+            said += chunk
+            _cap(said, MAX_STDERR_BYTES, "error output", self.target.display)
+            if dialog.ready in said:
+                return None, bytes(said).split(dialog.ready, 1)[1].lstrip(b"\n")
+            text = bytes(said).replace(dialog.prompt, b"")
+            prompts = said.count(dialog.prompt)
+            if prompts > 1 or any(r in said for r in dialog.refused):
+                channel.close()
+                return Completed(1, b"", text), b""
+            if prompts == 1 and not answered:
+                channel.sendall(dialog.answer)
+                answered = True
+                waited_since = time.monotonic()
+            if not chunk:  # the channel ended: the command exited before it was ready
+                channel.status_event.wait()
+                if self._aborted.is_set():
+                    raise EOFError("transport closed")
+                code = channel.recv_exit_status() if channel.exit_status_ready() else 1
+                return Completed(code, b"", text), b""
+
+    @contextmanager
+    def _deadline(self, seconds: float) -> Iterator[threading.Event]:
+        """Abort the connection (see :meth:`abort`) if the block runs past ``seconds``."""
+        expired = threading.Event()
+
+        def fire() -> None:
+            expired.set()
+            self.abort()
+
+        timer = threading.Timer(max(0.0, seconds), fire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield expired
+        finally:
+            timer.cancel()
+
+    def abort(self) -> None:
+        """Close the transport under any call blocked on it, from any thread.
+
+        The socket is shut down first: paramiko's reader thread and every waiting channel
+        then see the connection end at once, whatever the node does (or does not) send.
+        """
+        self._aborted.set()
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        client = self._client
+        if client is not None:
+            transport = client.get_transport()
+            if transport is not None:
+                transport.close()
+        if self._jump is not None:
+            self._jump.abort()
 
     def close(self) -> None:
         if self._client is not None:
@@ -261,6 +474,52 @@ class Connection:
         if self._jump is not None:
             self._jump.close()
             self._jump = None
+        self._sock = None
+
+
+def enable_tcp_keepalive(sock: socket.socket) -> None:
+    """TCP keepalive and a bound on unacknowledged data, where the platform has them."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", TCP_KEEPIDLE_S),
+        ("TCP_KEEPINTVL", TCP_KEEPINTVL_S),
+        ("TCP_KEEPCNT", TCP_KEEPCNT),
+        ("TCP_USER_TIMEOUT", TCP_USER_TIMEOUT_S * 1000),  # Linux, in milliseconds
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            except OSError:
+                pass
+
+
+def _cap(buffer: bytearray, limit: int, what: str, display: str) -> None:
+    if len(buffer) > limit:
+        raise NodeError(
+            f"{display}: the command's {what} passed {limit // (1024 * 1024)} MiB; stopped "
+            "reading it (is something on the node printing without end?)"
+        )
+
+
+def _is_key_problem(exc: BaseException) -> bool:
+    """paramiko reports a key file it could not load as the reason authentication failed."""
+    return isinstance(exc, paramiko.SSHException) and any(
+        word in str(exc)
+        for word in ("private key", "expected OPENSSH key", "encountered", "password")
+    )
+
+
+def _describe_handshake(exc: BaseException, t: SSHTarget) -> str:
+    text = _describe(exc)
+    if "protocol banner" in text:
+        return (
+            f"no SSH banner within {t.connect_timeout:g}s (is port {t.port} an SSH server, "
+            "and is it overloaded?)"
+        )
+    if "No existing session" in text:  # paramiko: the handshake ended without a reason
+        return f"the SSH handshake did not complete within {2 * t.connect_timeout:g}s"
+    return text
 
 
 def _describe(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ import difflib
 import functools
 import importlib.util
 import json
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,6 +112,54 @@ def validate_pod(doc: dict[str, Any], node_name: str | None = None) -> list[Prob
     problems += _kubelet_problems(doc, node_name, problems)
     problems += _size_problems(doc)
     return list(dict.fromkeys(problems))  # the schema can report one field twice
+
+
+# Static pods are not admitted by the API server: no Pod Security admission, no policy
+# engine, sees them (pkg/kubelet/config/file.go reads the file; the mirror pod is created
+# after the pod already runs). These settings give a pod the node itself.
+_UNADMITTED = "static pods bypass admission control, so no Pod Security policy will stop it"
+
+
+def dangerous_settings(doc: dict[str, Any]) -> list[Problem]:
+    """Settings that hand the node to the pod: a privileged container, the host's PID
+    namespace, the host's root directory mounted. Warnings, errors under ``--strict``."""
+    found: list[Problem] = []
+    spec = doc.get("spec") if isinstance(doc, dict) else None
+    if not isinstance(spec, dict):
+        return found
+    if spec.get("hostPID") is True:
+        found.append(
+            Problem(
+                "spec.hostPID",
+                f"the pod sees and can signal every process of the node; {_UNADMITTED}",
+            )
+        )
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for i, container in _items(spec.get(key)):
+            context = container.get("securityContext")
+            if isinstance(context, dict) and context.get("privileged") is True:
+                found.append(
+                    Problem(
+                        f"spec.{key}[{i}].securityContext.privileged",
+                        f"a privileged container has every device and capability of the node; "
+                        f"{_UNADMITTED}",
+                    )
+                )
+    for i, volume in _items(spec.get("volumes")):
+        host_path = volume.get("hostPath")
+        path = host_path.get("path") if isinstance(host_path, dict) else None
+        if (
+            isinstance(path, str)
+            and path.startswith("/")
+            and posixpath.normpath(path) in ("/", "//")
+        ):
+            found.append(
+                Problem(
+                    f"spec.volumes[{i}].hostPath.path",
+                    f"{path!r} mounts the node's whole file system into the pod; {_UNADMITTED}",
+                )
+            )
+    return found
 
 
 def validate_pod_name(name: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..app import App, output_option, pass_app
-from .options import connection, rollout, selection, settings_from
+from .options import connection, rollout, selection, settings_from, strict
 
 
 def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:
@@ -26,6 +26,7 @@ def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:
         serial=options.get("serial"),
         max_fail=options.get("max_fail", "0"),
         on_done=done,
+        on_interrupt=app.interrupted_once,
     )
     if interrupted:
         app.err.print(
@@ -57,6 +58,7 @@ def _finish(
 @selection
 @click.option("--dry-run", is_flag=True, help="Plan only: show what would change, change nothing.")
 @click.option("--diff", "show_diff", is_flag=True, help="Show the diff of every file that changes.")
+@strict
 @rollout
 @connection
 @output_option("table", "json", "yaml")
@@ -69,6 +71,7 @@ def deploy(
     all_nodes: bool,
     dry_run: bool,
     show_diff: bool,
+    strict: bool,
     fmt: str,
     **options: Any,
 ) -> None:
@@ -78,11 +81,13 @@ def deploy(
     when that changes). Exit 0 when every node converged, 1 otherwise.
     """
     from spctl.operations import deploy_node
-    from spctl.render import render_all
+    from spctl.render import dangerous_pods, render_all
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
     rendered = render_all(chosen, pods)  # every problem is reported before any node is touched
+    for warning in dangerous_pods(rendered, strict):
+        app.warn(warning)
     settings = settings_from(options, dry_run=dry_run)
     results = _run(app, chosen, lambda n: deploy_node(n, rendered[n.name], settings), options)
     _finish(app, results, fmt, dry_run, show_diff or dry_run)

@@ -15,6 +15,30 @@ from ..app import App
 F = Callable[..., Any]
 
 
+class Seconds(click.ParamType):
+    """A finite number of seconds within bounds (NaN and infinity are refused too)."""
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float, allow_zero: bool = True) -> None:
+        self.low, self.high, self.allow_zero = low, high, allow_zero
+
+    def convert(
+        self, value: Any, param: Optional[click.Parameter], ctx: Optional[click.Context]
+    ) -> float:
+        import math
+
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        bad = not math.isfinite(seconds) or seconds < self.low or seconds > self.high
+        if bad or (seconds == 0 and not self.allow_zero):
+            low = f"at least {self.low:g}" if self.allow_zero else f"more than {self.low:g}"
+            self.fail(f"{value!r}: expected {low} and at most {self.high:g} seconds", param, ctx)
+        return seconds
+
+
 def _set_inventory(ctx: click.Context, _param: click.Parameter, value: Optional[str]) -> None:
     if value is not None:
         from pathlib import Path
@@ -64,7 +88,10 @@ def connection(func: F) -> F:
         help="strict: refuse unknown host keys; accept-new: record unknown ones. A changed key is always refused.",
     )(func)
     func = click.option(
-        "--connect-timeout", type=float, metavar="SECONDS", help="SSH connect timeout (default 10)."
+        "--connect-timeout",
+        type=Seconds(0, 3600, allow_zero=False),
+        metavar="SECONDS",
+        help="SSH connect timeout (default 10).",
     )(func)
     func = click.option(
         "--ask-sudo-password",
@@ -85,7 +112,7 @@ def connection(func: F) -> F:
 def rollout(func: F) -> F:
     func = click.option(
         "--timeout",
-        type=float,
+        type=Seconds(0, 7 * 86400, allow_zero=False),
         default=300.0,
         show_default=True,
         metavar="SECONDS",
@@ -93,7 +120,7 @@ def rollout(func: F) -> F:
     )(func)
     func = click.option(
         "--stable-for",
-        type=float,
+        type=Seconds(0, 86400),
         default=5.0,
         show_default=True,
         metavar="SECONDS",
@@ -111,7 +138,7 @@ def rollout(func: F) -> F:
     )(func)
     func = click.option(
         "--wait-lock",
-        type=float,
+        type=Seconds(0, 7 * 86400),
         default=0.0,
         metavar="SECONDS",
         help="Wait this long for another spctl run on a node to finish.",
@@ -132,3 +159,12 @@ def settings_from(options: dict[str, Any], dry_run: bool = False) -> Settings:
         sudo_password=password,
         dry_run=dry_run,
     )
+
+
+def strict(func: F) -> F:
+    return click.option(
+        "--strict",
+        is_flag=True,
+        help="Refuse pods with a privileged container, hostPID or a hostPath of / (exit 2) "
+        "instead of warning.",
+    )(func)

@@ -56,7 +56,9 @@ def status(
             result.pods = [p for p in result.pods if p.name in pods]
         return result
 
-    results, interrupted = fleet.run(chosen, work, workers=options["workers"], max_fail=None)
+    results, interrupted = fleet.run(
+        chosen, work, workers=options["workers"], max_fail=None, on_interrupt=app.interrupted_once
+    )
     statuses = []
     for r in results:
         if r.value is not None:

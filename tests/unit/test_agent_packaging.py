@@ -140,7 +140,8 @@ class LocalConnection:
         self.path = str(bin_dir)
         self.commands: list[list[str]] = []
 
-    def run(self, argv, *, stdin=b"", timeout=60.0):
+    def run(self, argv, *, stdin=b"", timeout=60.0, dialog=None):
+        assert dialog is None  # no sudo here
         argv = [a.replace(remote.AGENT_DIR, self.home) for a in argv]
         argv[0] = "/bin/sh" if argv[0] == "sh" else argv[0]
         self.commands.append(argv)

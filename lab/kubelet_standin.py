@@ -1418,7 +1418,10 @@ def cri_container_annotations(
         "io.kubernetes.container.type": "container",
     }
     if spec.get("ports"):
-        annotations["io.kubernetes.container.ports"] = json.dumps(spec["ports"])
+        # compact, as Go's json.Marshal writes it
+        annotations["io.kubernetes.container.ports"] = json.dumps(
+            spec["ports"], separators=(",", ":")
+        )
     return annotations
 
 

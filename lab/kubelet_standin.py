@@ -1418,10 +1418,14 @@ def cri_container_annotations(
         "io.kubernetes.container.type": "container",
     }
     if spec.get("ports"):
-        # compact, as Go's json.Marshal writes it
-        annotations["io.kubernetes.container.ports"] = json.dumps(
-            spec["ports"], separators=(",", ":")
-        )
+        # compact, in v1.ContainerPort's field order, protocol defaulted: as Go writes it
+        order = ("name", "hostPort", "containerPort", "protocol", "hostIP")
+        ports = [
+            {k: p[k] for k in order if k in p or k == "protocol"}
+            | {"protocol": p.get("protocol") or "TCP"}
+            for p in spec["ports"]
+        ]
+        annotations["io.kubernetes.container.ports"] = json.dumps(ports, separators=(",", ":"))
     return annotations
 
 

@@ -7,7 +7,9 @@ os-release of the distribution it imitates. The base system stays Debian, so onl
 files differ; spctl's detection and configuration read exactly these files on real nodes.
 
 The kubelet these units start is the lab's kubelet stand-in (``/usr/bin/kubelet``), not a
-real kubelet.
+real kubelet. The layout also picks the node's container runtime: Docker on fedora nodes
+(the seed walkthrough's ``docker ps``), containerd with its CRI plugin on kubeadm nodes, and
+k3s's own containerd on k3s nodes, each with its configuration where the real thing keeps it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """`spctl lab up | down | status`: several real nodes on one machine.
 
 Each node is a container named ``spctl-lab-<node>`` running systemd as PID 1, sshd, its own
-dockerd and the kubelet stand-in, laid out like the distribution of its profile. SSH is
+container runtime (dockerd on fedora nodes; containerd with its CRI plugin on kubeadm nodes,
+k3s's embedded containerd on k3s nodes) and the kubelet stand-in, laid out like the
+distribution of its profile. SSH is
 published on 127.0.0.1. ``lab up`` writes, in ``.spctl-lab/`` of the directory it runs
 from, the lab's client key, the nodes' host keys in ``known_hosts``, and ``inventory.yaml``:
 an ordinary spctl inventory, so spctl verifies host keys in the lab as it does anywhere.
@@ -25,19 +27,48 @@ from spctl.errors import SpctlError
 from spctl.ssh import Connection, SSHTarget
 
 from .images import ImageBuilder, LabError, Progress, connect_engine, tar_of
-from .layouts import PROFILES, NodeFile, node_files
+from .layouts import (
+    CRI_SOCKETS,
+    PAUSE_IMAGE_REF,
+    POD_IMAGE_REF,
+    PROFILES,
+    RUNTIMES,
+    NodeFile,
+    node_files,
+    runtime_state_dir,
+)
 
 LABEL = "spctl-lab"
 NETWORK = "spctl-lab"
 DEFAULT_PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm")
 READY_TIMEOUT = 180.0
-# Ready: the kubelet stand-in answers healthz and the pod image is in the node's engine.
-READY_PROBE = [
-    "sh",
-    "-c",
-    "curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null && "
-    "docker image inspect spctl-lab/pod:latest spctl-lab/pause:latest >/dev/null",
-]
+HEALTHZ = "curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null"
+
+
+def _cri_images_present(socket: str) -> str:
+    listing = f"ctr --address {socket} --namespace k8s.io images ls -q"
+    return " && ".join(f"{listing} | grep -qxF {ref}" for ref in (POD_IMAGE_REF, PAUSE_IMAGE_REF))
+
+
+# Ready: the kubelet stand-in answers healthz and the pod and pause images are in the node's
+# runtime: its Docker engine, or containerd's k8s.io namespace (where the CRI looks).
+READY_PROBES = {
+    "docker": [
+        "sh",
+        "-c",
+        f"{HEALTHZ} && docker image inspect spctl-lab/pod:latest spctl-lab/pause:latest >/dev/null",
+    ],
+    **{
+        runtime: ["sh", "-c", f"{HEALTHZ} && {_cri_images_present(socket)}"]
+        for runtime, socket in CRI_SOCKETS.items()
+    },
+}
+
+
+def ready_probe(profile: str) -> list[str]:
+    return READY_PROBES[RUNTIMES[profile]]
+
+
 REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -178,7 +209,7 @@ class Lab:
             self.client.networks.create(NETWORK, driver="bridge", labels={LABEL: "1"})
 
     def _create_node(self, name: str, profile: str, image: str, user_key: str) -> None:
-        volume = f"spctl-lab-{name}-docker"
+        volume = f"spctl-lab-{name}-runtime"
         self.client.volumes.create(volume, labels={LABEL: "1"})
         container = self.client.containers.create(
             image,
@@ -196,7 +227,8 @@ class Lab:
             cgroupns="host",
             volumes={
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-                volume: {"bind": "/var/lib/docker", "mode": "rw"},
+                # the runtime's state on a volume: overlayfs on the node's overlay root fails
+                volume: {"bind": runtime_state_dir(profile), "mode": "rw"},
             },
             tmpfs={"/run": "", "/run/lock": ""},
             ports={"22/tcp": ("127.0.0.1", None)},
@@ -273,9 +305,12 @@ class Lab:
                 try:
                     with Connection(self.target(node)) as conn:
                         while time.monotonic() < deadline:
-                            if conn.run(READY_PROBE, timeout=10).exit_code == 0:
+                            if conn.run(ready_probe(node.profile), timeout=10).exit_code == 0:
                                 return
-                            last = "kubelet stand-in healthz not answering, or pod image not loaded"
+                            last = (
+                                "kubelet stand-in healthz not answering, "
+                                "or the pod and pause images not loaded"
+                            )
                             time.sleep(0.5)
                 except SpctlError as exc:
                     last = str(exc)
@@ -301,7 +336,7 @@ class Lab:
         except docker.errors.NotFound:
             pass
         try:
-            self.client.volumes.get(f"spctl-lab-{name}-docker").remove(force=True)
+            self.client.volumes.get(f"spctl-lab-{name}-runtime").remove(force=True)
         except docker.errors.NotFound:
             pass
 

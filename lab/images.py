@@ -3,11 +3,14 @@
 - base: a Debian rootfs made with debootstrap (systemd, sshd, python3, docker.io), imported
   with ``docker import``. Slow (about a minute and a half), so cached by the hash of its
   recipe: a second ``lab up`` builds nothing.
-- node: the base plus what every lab node shares (the kubelet stand-in, sshd settings, the
-  ``ops`` user, the pod image to load at boot), committed as a thin layer. Cached the same way.
-- pod: busybox-static serving HTTP with ``httpd``, imported from a tarball made in memory and
-  loaded into every node's own engine at boot; the same image is tagged ``spctl-lab/pause``
-  for the stand-in's pod sandboxes.
+- node: the base plus what every lab node shares (the kubelet stand-in and its CRI module,
+  the ``spctl-lab-cri`` inspection tool, sshd settings, the ``ops`` user, the pod and pause
+  images to load at boot), committed as a thin layer. Cached the same way.
+- pod: busybox-static serving HTTP with ``httpd``, imported from a tarball made in memory.
+- pause: the same files, running only ``sleep``: the pod sandboxes' image (containerd's
+  ``sandbox_image``; on Docker nodes the stand-in gives the sandbox that command itself).
+Both are loaded at boot into each node's runtime: its own dockerd, or containerd's
+``k8s.io`` namespace (``ctr images import``).
 """
 
 from __future__ import annotations
@@ -32,15 +35,20 @@ from .layouts import NodeFile
 
 HERE = Path(__file__).resolve().parent
 STANDIN = HERE / "kubelet_standin.py"
+STANDIN_CRI = HERE / "standin_cri.py"
+STANDIN_DIR = "/usr/lib/spctl-lab"
 
 BASE_REPO = "spctl-lab/base"
 NODE_REPO = "spctl-lab/node"
 POD_IMAGE = "spctl-lab/pod:latest"
+PAUSE_IMAGE = "spctl-lab/pause:latest"
 BUSYBOX = Path("/bin/busybox")
 RECIPE_LABEL = "spctl-lab.recipe"
 # busybox httpd ignores SIGTERM; as PID 1 it would make every pod stop take the whole grace
 # period. A shell that traps TERM runs it instead, so pods stop at once, as nginx does.
 POD_CHANGES = ('CMD ["/bin/sh", "-c", "trap \'exit 0\' TERM; /bin/httpd -f -p 80 -h /www & wait"]',)
+# The sandbox holds the pod's namespaces and does nothing else, as registry.k8s.io/pause does.
+PAUSE_CHANGES = ('CMD ["/bin/sleep", "2147483647"]',)
 
 BASE_PACKAGES = (
     "systemd",
@@ -50,6 +58,10 @@ BASE_PACKAGES = (
     "python3",
     "python3-yaml",
     "docker.io",
+    "containerd",
+    "containernetworking-plugins",
+    "python3-grpcio",
+    "python3-protobuf",
     "sudo",
     "iproute2",
     "iptables",
@@ -69,8 +81,9 @@ chmod 0440 /etc/sudoers.d/ops
 install -d -m 0700 /root/.ssh
 install -d -m 0700 -o ops -g ops /home/ops/.ssh
 install -d /var/lib/kubelet /etc/kubernetes
-chmod 0755 /usr/bin/kubelet
-systemctl enable ssh.service docker.service spctl-lab-images.service
+chmod 0755 /usr/bin/kubelet /usr/local/bin/spctl-lab-cri
+python3 -m compileall -q /usr/lib/spctl-lab
+systemctl enable ssh.service docker.service containerd.service spctl-lab-images.service
 systemctl mask getty@tty1.service console-getty.service serial-getty@.service \
     apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer fstrim.timer \
     systemd-logind.service 2>/dev/null || true
@@ -90,7 +103,7 @@ MaxSessions 64
 
 IMAGES_UNIT = """\
 [Unit]
-Description=spctl lab: load the lab pod image into this node's Docker engine
+Description=spctl lab: load the lab's pod and pause images into this node's Docker engine
 After=docker.service
 Requires=docker.service
 Before=kubelet.service k3s.service
@@ -99,7 +112,7 @@ Before=kubelet.service k3s.service
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/sh -c 'docker image inspect spctl-lab/pod:latest >/dev/null 2>&1 || docker load -i /usr/share/spctl-lab/pod-image.tar'
-ExecStart=/usr/bin/docker tag spctl-lab/pod:latest spctl-lab/pause:latest
+ExecStart=/bin/sh -c 'docker image inspect spctl-lab/pause:latest >/dev/null 2>&1 || docker load -i /usr/share/spctl-lab/pause-image.tar'
 
 [Install]
 WantedBy=multi-user.target
@@ -221,9 +234,10 @@ class ImageBuilder:
 
     def ensure(self) -> str:
         """Build what is missing; return the node image's tag."""
-        pod_tar = self._ensure_pod_image()
+        pod_tar = self._ensure_image(POD_IMAGE, POD_CHANGES, "the pod image (busybox httpd)")
+        pause_tar = self._ensure_image(PAUSE_IMAGE, PAUSE_CHANGES, "the pause image")
         base = self._ensure_base()
-        return self._ensure_node(base, pod_tar)
+        return self._ensure_node(base, pod_tar, pause_tar)
 
     def _label(self, ref: str, label: str) -> str | None:
         try:
@@ -238,18 +252,20 @@ class ImageBuilder:
         except docker.errors.ImageNotFound:
             return False
 
-    def _ensure_pod_image(self) -> bytes:
+    def _ensure_image(self, ref: str, changes: tuple[str, ...], what: str) -> bytes:
+        """The busybox image ``ref`` with these Dockerfile changes, as a `docker save` tar."""
         rootfs = pod_image_tar()
-        recipe = _digest(rootfs, *POD_CHANGES)
-        if self._label(POD_IMAGE, RECIPE_LABEL) != recipe:
-            self.progress("building the pod image (busybox httpd)")
+        recipe = _digest(rootfs, *changes)
+        if self._label(ref, RECIPE_LABEL) != recipe:
+            self.progress(f"building {what}")
+            repository, tag = ref.split(":")
             self.client.api.import_image_from_data(
                 rootfs,
-                repository=POD_IMAGE.split(":")[0],
-                tag="latest",
-                changes=[*POD_CHANGES, f"LABEL {RECIPE_LABEL}={recipe}"],
+                repository=repository,
+                tag=tag,
+                changes=[*changes, f"LABEL {RECIPE_LABEL}={recipe}"],
             )
-        return b"".join(self.client.images.get(POD_IMAGE).save(named=POD_IMAGE))
+        return b"".join(self.client.images.get(ref).save(named=ref))
 
     def _ensure_base(self) -> str:
         suite, mirror = host_suite_and_mirror()
@@ -283,15 +299,19 @@ class ImageBuilder:
             self.client.api.import_image_from_file(str(archive), repository=repo, tag=version)
         return tag
 
-    def _ensure_node(self, base: str, pod_tar: bytes) -> str:
+    def _ensure_node(self, base: str, pod_tar: bytes, pause_tar: bytes) -> str:
         files = {
-            "/usr/bin/kubelet": NodeFile(STANDIN.read_text(), 0o755),
+            f"{STANDIN_DIR}/kubelet_standin.py": NodeFile(STANDIN.read_text(), 0o755),
+            f"{STANDIN_DIR}/standin_cri.py": NodeFile(STANDIN_CRI.read_text(), 0o755),
+            "/usr/bin/kubelet": NodeFile(symlink=f"{STANDIN_DIR}/kubelet_standin.py"),
+            "/usr/local/bin/spctl-lab-cri": NodeFile(symlink=f"{STANDIN_DIR}/standin_cri.py"),
             "/etc/ssh/sshd_config.d/spctl-lab.conf": NodeFile(SSHD_CONFIG),
             "/etc/systemd/system/spctl-lab-images.service": NodeFile(IMAGES_UNIT),
             "/usr/share/spctl-lab/setup.sh": NodeFile(NODE_SETUP, 0o755),
         }
         overlay = tar_of(files)
-        tag = f"{NODE_REPO}:{_digest(base, overlay, hashlib.sha256(pod_tar).hexdigest())}"
+        images = hashlib.sha256(pod_tar + pause_tar).hexdigest()
+        tag = f"{NODE_REPO}:{_digest(base, overlay, images)}"
         if self._exists(tag):
             return tag
         self.progress("building the node image")
@@ -300,9 +320,8 @@ class ImageBuilder:
         )
         try:
             container.put_archive("/", overlay)
-            container.put_archive(
-                "/usr/share/spctl-lab", _single_file_tar("pod-image.tar", pod_tar)
-            )
+            for name, data in (("pod-image.tar", pod_tar), ("pause-image.tar", pause_tar)):
+                container.put_archive("/usr/share/spctl-lab", _single_file_tar(name, data))
             container.start()
             result = container.wait(timeout=300)
             if result.get("StatusCode") != 0:

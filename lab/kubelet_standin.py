@@ -13,13 +13,19 @@ static-pod behaviour where a tool managing static pods can observe it:
   that fails to parse dropped on the next re-list, duplicate pod names, and the
   PreventStaticPodAPIReferences restrictions;
 - pod names `<name>-<node>`, content-hash UIDs, the kubernetes.io/config.* annotations;
-- pods run through the node's own dockerd with cri-dockerd container names and labels:
-  restartPolicy with the kubelet's back-off, replacement when the content changes, removal
-  when the file goes, adoption of running pods when the stand-in restarts;
+- pods run through the node's runtime: containerd through the CRI (gRPC on the socket that
+  --container-runtime-endpoint / containerRuntimeEndpoint names), with the kubelet's labels,
+  annotations and attempts; or, when the endpoint names cri-dockerd (or none is set: the
+  seed walkthrough's Fedora node), the node's own dockerd with cri-dockerd's container names
+  and labels. Either way: restartPolicy with the kubelet's back-off, a new sandbox (attempt
+  + 1) when the sandbox dies, the kubelet's container garbage collection (a dead sandbox is
+  kept while it holds a dead container), replacement when the content changes, removal when
+  the file goes, adoption of running pods when the stand-in restarts;
 - /healthz, and /pods on the read-only port.
 
 It has no API server client (no mirror pods), no probes, no init containers, no image pulls,
-no hostPort mapping, no resource limits and no DNS setup. Standard library and PyYAML only;
+no hostPort mapping, no resource limits and no DNS setup. Standard library and PyYAML, and
+for the CRI python3-grpcio through standin_cri.py (installed beside this file);
 Python 3.9 or newer (Debian bookworm has 3.11).
 """
 
@@ -50,6 +56,10 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
+# standin_cri.py lives beside this file (on lab nodes /usr/bin/kubelet is a symlink to it).
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import standin_cri as cri  # noqa: E402
+
 VERSION = "v1.34.0-spctl-lab-standin"  # the kubelet release whose behaviour is mirrored
 MAX_MANIFEST_BYTES = 10 << 20  # the kubelet's maxConfigLength
 DEFAULT_CHECK_FREQUENCY = 20.0  # fileCheckFrequency and httpCheckFrequency defaults
@@ -62,6 +72,9 @@ MAX_STOP_GRACE = 120  # cap on `docker stop -t`, so a lab pod never takes ages t
 SANDBOX_IMAGE = "spctl-lab/pause:latest"
 SANDBOX_COMMAND = ["/bin/sleep", "2147483647"]  # holds the pod's network namespace, like pause
 GRACE_LABEL = "annotation.io.kubernetes.pod.terminationGracePeriod"
+POD_LOGS_DIR = "/var/log/pods"  # the kubelet's podLogsRootDirectory
+# Endpoints that mean "Docker through cri-dockerd": the lab runs dockerd directly there.
+DOCKER_ENDPOINTS = ("unix:///var/run/cri-dockerd.sock", "unix:///run/cri-dockerd.sock")
 
 # -- command line ---------------------------------------------------------------------------
 
@@ -84,6 +97,7 @@ HONOURED_FLAGS: Dict[str, str] = {
     "healthz-bind-address": "string",
     "read-only-port": "int",
     "root-dir": "string",
+    "container-runtime-endpoint": "string",
 }
 
 # Flags that real nodes' unit and environment files pass (Fedora's kubernetes-node rpm,
@@ -93,7 +107,6 @@ HONOURED_FLAGS: Dict[str, str] = {
 IGNORED_FLAGS: Dict[str, str] = {
     "kubeconfig": "string",
     "bootstrap-kubeconfig": "string",
-    "container-runtime-endpoint": "string",
     "pod-infra-container-image": "string",
     "cluster-dns": "string",
     "cluster-domain": "string",
@@ -270,6 +283,7 @@ class Settings:
     read_only_port: int = 0
     root_dir: str = "/var/lib/kubelet"
     backoff_base: float = BACKOFF_INITIAL
+    runtime_endpoint: str = ""
 
 
 # KubeletConfiguration field -> (Settings attribute, kind); flag -> Settings attribute.
@@ -282,6 +296,7 @@ CONFIG_FIELDS: Dict[str, Tuple[str, str]] = {
     "healthzPort": ("healthz_port", "int"),
     "healthzBindAddress": ("healthz_bind_address", "string"),
     "readOnlyPort": ("read_only_port", "int"),
+    "containerRuntimeEndpoint": ("runtime_endpoint", "string"),
 }
 FLAG_SETTINGS: Dict[str, str] = {
     "pod-manifest-path": "manifest_path",
@@ -293,6 +308,7 @@ FLAG_SETTINGS: Dict[str, str] = {
     "healthz-bind-address": "healthz_bind_address",
     "read-only-port": "read_only_port",
     "root-dir": "root_dir",
+    "container-runtime-endpoint": "runtime_endpoint",
 }
 
 # Real fields the stand-in has no use for (kubeadm writes most of them); any other field
@@ -300,7 +316,7 @@ FLAG_SETTINGS: Dict[str, str] = {
 CONFIG_FIELDS_IGNORED = frozenset(
     words(
         "apiVersion kind address port enableServer authentication authorization cgroupDriver "
-        "cgroupRoot clusterDNS clusterDomain containerRuntimeEndpoint cpuManagerPolicy "
+        "cgroupRoot clusterDNS clusterDomain cpuManagerPolicy "
         "cpuManagerReconcilePeriod evictionHard evictionPressureTransitionPeriod failSwapOn "
         "featureGates imageGCHighThresholdPercent imageGCLowThresholdPercent imageMaximumGCAge "
         "imageMinimumGCAge kubeReserved logging maxPods memorySwap nodeStatusReportFrequency "
@@ -866,10 +882,17 @@ class URLSource:
 # -- the Docker Engine API ------------------------------------------------------------------
 
 
-class DockerError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"docker API {status}: {message}")
+class RuntimeCallError(Exception):
+    """A call to the container runtime failed (Docker's API or the CRI)."""
+
+    def __init__(self, status: Any, message: str, text: str = "") -> None:
+        super().__init__(text or f"runtime {status}: {message}")
         self.status, self.message = status, message
+
+
+class DockerError(RuntimeCallError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, message, f"docker API {status}: {message}")
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -1107,6 +1130,7 @@ def container_status(
     history: List[RuntimeContainer],
     detail: Callable[[RuntimeContainer], ContainerDetail],
     waiting: Optional[Tuple[str, str]],
+    runtime: str = "docker",
 ) -> Dict[str, Any]:
     """A v1 ContainerStatus from the container's attempts (newest first)."""
     latest = history[0] if history else None
@@ -1115,7 +1139,7 @@ def container_status(
     previous = history[1] if len(history) > 1 and not history[1].alive else None
     status["lastState"] = _terminated(detail(previous)) if previous else {}
     if latest is not None:
-        status["containerID"] = f"docker://{latest.id}"
+        status["containerID"] = f"{runtime}://{latest.id}"
     if latest is not None and latest.alive:
         running = {"startedAt": detail(latest).started_at}
         status.update(ready=True, started=True, state={"running": running})
@@ -1224,10 +1248,11 @@ class VolumeError(Exception):
     pass
 
 
-def prepare_binds(pod: StaticPod, c: Dict[str, Any], root_dir: str) -> List[str]:
-    """Docker binds for the container's hostPath and emptyDir volume mounts."""
+def prepare_mounts(pod: StaticPod, c: Dict[str, Any], root_dir: str) -> List[Tuple[str, str, bool]]:
+    """(host path, container path, read-only) for the container's hostPath and emptyDir
+    volume mounts, with their host side made ready."""
     volumes = {v["name"]: v for v in pod.spec.get("volumes") or []}
-    binds = []
+    mounts = []
     for mount in c.get("volumeMounts") or []:
         volume = volumes[mount["name"]]
         if "hostPath" in volume:
@@ -1245,8 +1270,19 @@ def prepare_binds(pod: StaticPod, c: Dict[str, Any], root_dir: str) -> List[str]
         if mount.get("subPath"):
             source = os.path.join(source, mount["subPath"])
             os.makedirs(source, exist_ok=True)
-        binds.append(f"{source}:{mount['mountPath']}" + (":ro" if mount.get("readOnly") else ""))
-    return binds
+        mounts.append((source, mount["mountPath"], bool(mount.get("readOnly"))))
+    return mounts
+
+
+def docker_binds(mounts: List[Tuple[str, str, bool]]) -> List[str]:
+    return [
+        f"{source}:{target}" + (":ro" if readonly else "") for source, target, readonly in mounts
+    ]
+
+
+def prepare_binds(pod: StaticPod, c: Dict[str, Any], root_dir: str) -> List[str]:
+    """Docker binds for the container's hostPath and emptyDir volume mounts."""
+    return docker_binds(prepare_mounts(pod, c, root_dir))
 
 
 def detect_host_ip() -> str:
@@ -1259,6 +1295,434 @@ def detect_host_ip() -> str:
         return "127.0.0.1"
 
 
+# -- the kubelet's container garbage collection -------------------------------------------------
+
+
+def garbage(current: PodContainers) -> List[RuntimeContainer]:
+    """What the kubelet's container GC removes from a pod that still exists, oldest first
+    (pkg/kubelet/kuberuntime/kuberuntime_gc.go, with the kubelet's default policy: MinAge 0,
+    MaxPerPodContainer 1, MaxContainers -1):
+
+    - evictContainers: of each container name, every dead (not running) container but the
+      newest by attempt goes;
+    - evictSandboxes: the pod's newest sandbox stays; an older one goes once it is not ready
+      and no remaining container belongs to it. So a dead sandbox stays while it holds the
+      dead container kept above, and a pod can have several sandboxes.
+    The stand-in runs this after each sync of the pod instead of once a minute."""
+    doomed: List[RuntimeContainer] = []
+    kept: List[RuntimeContainer] = []
+    for history in current.containers.values():  # newest first
+        dead = [c for c in history if not c.alive]
+        doomed += reversed(dead[1:])
+        kept += [c for c in history if c.alive] + dead[:1]
+    holding = {c.sandbox_id for c in kept}
+    for sandbox in reversed(current.sandboxes[1:]):
+        if not sandbox.alive and sandbox.id not in holding:
+            doomed.append(sandbox)
+    return doomed
+
+
+# -- the kubelet's labels and annotations on CRI sandboxes and containers ----------------------
+
+
+def pod_logs_directory(pod: StaticPod) -> str:
+    """BuildPodLogsDirectory (pkg/kubelet/kuberuntime/helpers.go): <ns>_<name>_<uid>."""
+    return os.path.join(POD_LOGS_DIR, f"{pod.namespace}_{pod.name}_{pod.uid}")
+
+
+def hash_container(spec: Dict[str, Any]) -> str:
+    """io.kubernetes.container.hash: FNV-1a (32 bit) of the container's JSON, in hex, as
+    kubecontainer.HashContainer does (Go's field order differs, so the values do too)."""
+    digest = 0x811C9DC5
+    for byte in json.dumps(spec, sort_keys=True, separators=(",", ":")).encode():
+        digest = ((digest ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return format(digest, "x")
+
+
+def namespace_options(pod: StaticPod) -> Dict[str, int]:
+    """namespacesForPod (pkg/kubelet/kuberuntime/util.go): the pod's network and IPC
+    namespaces unless hostNetwork/hostIPC (NODE); a PID namespace per container unless
+    hostPID (NODE) or shareProcessNamespace (POD)."""
+    spec = pod.spec
+    pid = cri.NAMESPACE_CONTAINER
+    if spec.get("hostPID"):
+        pid = cri.NAMESPACE_NODE
+    elif spec.get("shareProcessNamespace"):
+        pid = cri.NAMESPACE_POD
+    return {
+        "network": cri.NAMESPACE_NODE if spec.get("hostNetwork") else cri.NAMESPACE_POD,
+        "pid": pid,
+        "ipc": cri.NAMESPACE_NODE if spec.get("hostIPC") else cri.NAMESPACE_POD,
+    }
+
+
+def _privileged(c: Dict[str, Any]) -> bool:
+    return bool((c.get("securityContext") or {}).get("privileged"))
+
+
+def cri_sandbox_config(pod: StaticPod, attempt: int, annotations: Dict[str, str]) -> Dict[str, Any]:
+    """The PodSandboxConfig the kubelet sends (generatePodSandboxConfig in
+    pkg/kubelet/kuberuntime/kuberuntime_sandbox.go): metadata with the attempt, the pod's
+    labels plus io.kubernetes.pod.name/namespace/uid (newPodLabels in labels.go), the pod's
+    annotations (newPodAnnotations, kubernetes.io/config.* included), the log directory, a
+    hostname unless hostNetwork, and the namespace options."""
+    labels = dict(pod.manifest["metadata"].get("labels") or {})
+    labels.update(
+        {
+            "io.kubernetes.pod.name": pod.name,
+            "io.kubernetes.pod.namespace": pod.namespace,
+            "io.kubernetes.pod.uid": pod.uid,
+        }
+    )
+    containers = pod.spec.get("containers") or []
+    config: Dict[str, Any] = {
+        "metadata": {
+            "name": pod.name,
+            "uid": pod.uid,
+            "namespace": pod.namespace,
+            "attempt": attempt,
+        },
+        "log_directory": pod_logs_directory(pod),
+        "labels": labels,
+        "annotations": dict(annotations),
+        "linux": {
+            "security_context": {
+                "namespace_options": namespace_options(pod),
+                "privileged": any(_privileged(c) for c in containers),
+            }
+        },
+    }
+    if not pod.spec.get("hostNetwork"):
+        config["hostname"] = (pod.spec.get("hostname") or pod.name)[:63].rstrip("-.")
+    return config
+
+
+def cri_container_labels(pod: StaticPod, container: str) -> Dict[str, str]:
+    """newContainerLabels (labels.go)."""
+    return pod_labels(pod, container)
+
+
+def cri_container_annotations(
+    pod: StaticPod, spec: Dict[str, Any], restart_count: int
+) -> Dict[str, str]:
+    """newContainerAnnotations (labels.go). The API server defaults terminationMessagePath,
+    terminationMessagePolicy and terminationGracePeriodSeconds, so they are always set."""
+    annotations = {
+        "io.kubernetes.container.hash": hash_container(spec),
+        "io.kubernetes.container.restartCount": str(restart_count),
+        "io.kubernetes.container.terminationMessagePath": spec.get("terminationMessagePath")
+        or "/dev/termination-log",
+        "io.kubernetes.container.terminationMessagePolicy": spec.get("terminationMessagePolicy")
+        or "File",
+        "io.kubernetes.pod.terminationGracePeriod": str(pod.grace_period),
+        "io.kubernetes.container.type": "container",
+    }
+    if spec.get("ports"):
+        # compact, in v1.ContainerPort's field order, protocol defaulted: as Go writes it
+        order = ("name", "hostPort", "containerPort", "protocol", "hostIP")
+        ports = [
+            {k: p[k] for k in order if k in p or k == "protocol"}
+            | {"protocol": p.get("protocol") or "TCP"}
+            for p in spec["ports"]
+        ]
+        annotations["io.kubernetes.container.ports"] = json.dumps(ports, separators=(",", ":"))
+    return annotations
+
+
+def cri_container_config(
+    pod: StaticPod, spec: Dict[str, Any], restart_count: int, mounts: List[Tuple[str, str, bool]]
+) -> Dict[str, Any]:
+    """The ContainerConfig of generateContainerConfig (kuberuntime_container.go): metadata
+    with attempt = restart count, the log path <container>/<restart count>.log under the
+    sandbox's log directory, command/args/env/working dir, mounts, and the security context."""
+    config: Dict[str, Any] = {
+        "metadata": {"name": spec["name"], "attempt": restart_count},
+        "image": {"image": spec["image"]},
+        "command": list(spec.get("command") or []),
+        "args": list(spec.get("args") or []),
+        "working_dir": spec.get("workingDir") or "",
+        "envs": [{"key": e["name"], "value": e.get("value") or ""} for e in spec.get("env") or []],
+        "mounts": [
+            {"container_path": target, "host_path": source, "readonly": readonly}
+            for source, target, readonly in mounts
+        ],
+        "labels": cri_container_labels(pod, spec["name"]),
+        "annotations": cri_container_annotations(pod, spec, restart_count),
+        "log_path": os.path.join(spec["name"], f"{restart_count}.log"),
+        "linux": {
+            "security_context": {
+                "privileged": _privileged(spec),
+                "namespace_options": namespace_options(pod),
+            }
+        },
+    }
+    return config
+
+
+# -- the runtimes: Docker (cri-dockerd's way) and the CRI ---------------------------------------
+
+
+class StartFailure(Exception):
+    """A container could not be created or started: the kubelet's waiting reason and why;
+    ``created`` when a container was made (it shows as a failed attempt)."""
+
+    def __init__(self, reason: str, message: str, created: bool) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason, self.message, self.created = reason, message, created
+
+
+class DockerRuntime:
+    """Pods as the node's dockerd containers, named and labelled as cri-dockerd does."""
+
+    name = "docker"
+
+    def __init__(self, docker: DockerClient) -> None:
+        self.docker = docker
+
+    def pods(self, node: str) -> Dict[str, PodContainers]:
+        return group_by_pod(self.docker.list_pod_containers(), node)
+
+    def detail(self, c: RuntimeContainer) -> ContainerDetail:
+        return ContainerDetail.from_inspect(self.docker.call("GET", f"/containers/{c.id}/json"))
+
+    def run_sandbox(self, pod: StaticPod, attempt: int, annotations: Dict[str, str]) -> str:
+        sandbox_id = self._create(
+            container_name("POD", pod, attempt), sandbox_config(pod, annotations)
+        )
+        self.docker.start(sandbox_id)
+        return sandbox_id
+
+    def start_container(
+        self,
+        pod: StaticPod,
+        spec: Dict[str, Any],
+        sandbox_id: str,
+        attempt: int,
+        mounts: List[Tuple[str, str, bool]],
+    ) -> str:
+        cid = ""
+        try:
+            config = app_config(pod, spec, sandbox_id, attempt, docker_binds(mounts))
+            cid = self._create(container_name(spec["name"], pod, attempt), config)
+            self.docker.start(cid)
+        except DockerError as exc:
+            if not cid and exc.status == 404 and "no such image" in exc.message.lower():
+                why = f'Container image "{spec["image"]}" is not present with pull policy of Never'
+                raise StartFailure("ErrImageNeverPull", why, False) from None  # never pull
+            # A container that failed to start stays "created": the next sync restarts it.
+            reason = "RunContainerError" if cid else "CreateContainerError"
+            raise StartFailure(reason, exc.message, bool(cid)) from None
+        return cid
+
+    def _create(self, name: str, config: Dict[str, Any]) -> str:
+        try:
+            return self.docker.create(name, config)
+        except DockerError as exc:
+            if exc.status != 409:
+                raise
+            self.docker.remove(name)  # a leftover of an interrupted sync holds the name
+            return self.docker.create(name, config)
+
+    def stop_container(self, c: RuntimeContainer, grace: int) -> None:
+        self.docker.stop(c.id, grace)
+
+    def stop_sandbox(self, sandbox: RuntimeContainer) -> None:
+        self.docker.stop(sandbox.id, 0)
+
+    def remove(self, c: RuntimeContainer) -> None:
+        self.docker.remove(c.id)  # the sandbox's sleep ignores SIGTERM as PID 1: just kill it
+
+
+def _cri_state(state: int) -> str:
+    """CRI container states in the words RuntimeContainer uses (Docker's)."""
+    return {
+        cri.CONTAINER_CREATED: "created",
+        cri.CONTAINER_RUNNING: "running",
+        cri.CONTAINER_EXITED: "exited",
+    }.get(state, "unknown")
+
+
+def runtime_containers_from_cri(
+    sandboxes: List[Dict[str, Any]], containers: List[Dict[str, Any]], node: str
+) -> Dict[str, PodContainers]:
+    """ListPodSandbox and ListContainers answers grouped into pods, like group_by_pod."""
+    pods: Dict[str, PodContainers] = {}
+    for s in sandboxes:
+        labels, meta = s["labels"], s["metadata"] or {}
+        uid, name = labels.get("io.kubernetes.pod.uid"), labels.get("io.kubernetes.pod.name")
+        if not uid or not name or not name.endswith("-" + node):
+            continue
+        ready = s["state"] == cri.SANDBOX_READY
+        pods.setdefault(uid, PodContainers()).sandboxes.append(
+            RuntimeContainer(
+                id=s["id"],
+                pod_uid=uid,
+                pod_name=name,
+                namespace=labels.get("io.kubernetes.pod.namespace", "default"),
+                container="POD",
+                attempt=meta.get("attempt", 0),
+                state="running" if ready else "exited",
+                created=s["created_at"],
+                sandbox_id=s["id"],
+                ip="",
+                grace=DEFAULT_GRACE,
+            )
+        )
+    for c in containers:
+        labels, meta = c["labels"], c["metadata"] or {}
+        uid, name = labels.get("io.kubernetes.pod.uid"), labels.get("io.kubernetes.pod.name")
+        if not uid or not name or not name.endswith("-" + node):
+            continue
+        grace = c["annotations"].get("io.kubernetes.pod.terminationGracePeriod", "")
+        container = RuntimeContainer(
+            id=c["id"],
+            pod_uid=uid,
+            pod_name=name,
+            namespace=labels.get("io.kubernetes.pod.namespace", "default"),
+            container=labels.get("io.kubernetes.container.name") or meta.get("name", ""),
+            attempt=meta.get("attempt", 0),
+            state=_cri_state(c["state"]),
+            created=c["created_at"],
+            sandbox_id=c["pod_sandbox_id"],
+            ip="",
+            grace=int(grace) if grace.isdigit() else DEFAULT_GRACE,
+        )
+        pods.setdefault(uid, PodContainers()).containers.setdefault(container.container, []).append(
+            container
+        )
+    for pod in pods.values():
+        for history in [pod.sandboxes, *pod.containers.values()]:
+            history.sort(key=lambda c: (c.attempt, c.created), reverse=True)
+    return pods
+
+
+def detail_from_cri(status: Dict[str, Any]) -> ContainerDetail:
+    """ContainerStatus as a ContainerDetail: containerd gives the reason itself (Completed,
+    Error, OOMKilled, StartError)."""
+    if status.get("state") == cri.CONTAINER_CREATED:
+        return ContainerDetail("", "", 128, "StartError")  # made, never started
+    return ContainerDetail(
+        cri.rfc3339(status.get("started_at", 0)),
+        cri.rfc3339(status.get("finished_at", 0)),
+        int(status.get("exit_code", 0)),
+        status.get("reason", ""),
+    )
+
+
+class CRIRuntime:
+    """Pods through the CRI, as the kubelet's kuberuntime manager runs them."""
+
+    name = "containerd"
+
+    def __init__(self, client: Any) -> None:
+        self.cri = client
+        self._ips: Dict[str, str] = {}  # sandbox id -> pod IP (it never changes)
+        self._attempts: Dict[str, int] = {}  # sandbox id -> attempt
+        self._annotations: Dict[str, Dict[str, str]] = {}  # sandbox id -> its annotations
+
+    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return method(*args)
+        except cri.CRIError as exc:
+            raise RuntimeCallError(exc.code, exc.message, str(exc)) from None
+
+    def pods(self, node: str) -> Dict[str, PodContainers]:
+        sandboxes = self._call(self.cri.list_pod_sandbox)
+        containers = self._call(self.cri.list_containers)
+        pods = runtime_containers_from_cri(sandboxes, containers, node)
+        live = set()
+        for s in sandboxes:
+            live.add(s["id"])
+            self._attempts[s["id"]] = (s["metadata"] or {}).get("attempt", 0)
+            self._annotations[s["id"]] = s["annotations"]
+        for pod in pods.values():
+            sandbox = pod.sandbox
+            if sandbox is not None and sandbox.alive:
+                if sandbox.id not in self._ips:
+                    status = self._call(self.cri.pod_sandbox_status, sandbox.id)
+                    self._ips[sandbox.id] = (status.get("network") or {}).get("ip", "")
+                sandbox.ip = self._ips[sandbox.id]
+        for cache in (self._ips, self._attempts, self._annotations):
+            for key in set(cache) - live:
+                del cache[key]
+        return pods
+
+    def detail(self, c: RuntimeContainer) -> ContainerDetail:
+        return detail_from_cri(self._call(self.cri.container_status, c.id))
+
+    def run_sandbox(self, pod: StaticPod, attempt: int, annotations: Dict[str, str]) -> str:
+        config = cri_sandbox_config(pod, attempt, annotations)
+        os.makedirs(config["log_directory"], mode=0o755, exist_ok=True)  # the kubelet makes it
+        sandbox_id = self._call(self.cri.run_pod_sandbox, config)
+        self._attempts[sandbox_id] = attempt
+        self._annotations[sandbox_id] = annotations
+        return sandbox_id
+
+    def start_container(
+        self,
+        pod: StaticPod,
+        spec: Dict[str, Any],
+        sandbox_id: str,
+        attempt: int,
+        mounts: List[Tuple[str, str, bool]],
+    ) -> str:
+        # EnsureImageExists with the stand-in's policy, Never: no registry to pull from.
+        try:
+            present = self.cri.image_present(spec["image"])
+        except cri.CRIError as exc:
+            raise StartFailure("ErrImageInspect", str(exc), False) from None
+        if not present:
+            why = f'Container image "{spec["image"]}" is not present with pull policy of Never'
+            raise StartFailure("ErrImageNeverPull", why, False)
+        sandbox_config = cri_sandbox_config(
+            pod, self._attempts.get(sandbox_id, 0), self._annotations.get(sandbox_id, {})
+        )
+        config = cri_container_config(pod, spec, attempt, mounts)
+        os.makedirs(
+            os.path.join(sandbox_config["log_directory"], spec["name"]), mode=0o755, exist_ok=True
+        )
+        try:
+            cid = self.cri.create_container(sandbox_id, config, sandbox_config)
+        except cri.CRIError as exc:
+            raise StartFailure("CreateContainerError", exc.message, False) from None
+        try:
+            self.cri.start_container(cid)
+        except cri.CRIError as exc:
+            raise StartFailure("RunContainerError", exc.message, True) from None
+        return cid
+
+    def stop_container(self, c: RuntimeContainer, grace: int) -> None:
+        self._call(self.cri.stop_container, c.id, grace)
+
+    def stop_sandbox(self, sandbox: RuntimeContainer) -> None:
+        self._call(self.cri.stop_pod_sandbox, sandbox.id)
+
+    def remove(self, c: RuntimeContainer) -> None:
+        """RemoveContainer, or for a sandbox what the GC's removeSandbox does: StopPodSandbox
+        then RemovePodSandbox. Gone already counts as removed."""
+        try:
+            if c.container == "POD":
+                self.cri.stop_pod_sandbox(c.id)
+                self.cri.remove_pod_sandbox(c.id)
+            else:
+                self.cri.remove_container(c.id)
+        except cri.CRIError as exc:
+            if exc.code != "NOT_FOUND":
+                raise RuntimeCallError(exc.code, exc.message, str(exc)) from None
+
+
+def make_runtime(settings: Settings, env: Mapping[str, str]) -> Any:
+    """The CRI on the endpoint the kubelet is given; Docker when that endpoint is cri-dockerd's
+    or none is set (the lab's Fedora node runs dockerd, as in the seed walkthrough)."""
+    endpoint = settings.runtime_endpoint
+    if not endpoint or endpoint in DOCKER_ENDPOINTS:
+        return DockerRuntime(DockerClient(env))
+    try:
+        return CRIRuntime(cri.CRIClient(endpoint))
+    except cri.CRIError as exc:
+        raise ConfigError(f"container runtime endpoint {endpoint}: {exc.message}") from None
+
+
 # -- the kubelet: sources in, containers out --------------------------------------------------
 
 
@@ -1266,8 +1730,8 @@ class Terminator:
     """Stops pods and containers in background threads, as the kubelet's pod workers do, so
     that one pod's 30 s grace period does not stall the sync loop for all the others."""
 
-    def __init__(self, docker: DockerClient, root_dir: str) -> None:
-        self.docker, self.root_dir = docker, root_dir
+    def __init__(self, runtime: Any, root_dir: str) -> None:
+        self.runtime, self.root_dir = runtime, root_dir
         self._busy: set = set()
         self._lock = threading.Lock()
 
@@ -1284,7 +1748,7 @@ class Terminator:
         def run() -> None:
             try:
                 work()
-            except (DockerError, OSError) as exc:
+            except (RuntimeCallError, OSError) as exc:
                 log("E", "pod_workers.go", "Termination failed, will retry", key=key, err=exc)
             finally:
                 with self._lock:
@@ -1302,7 +1766,7 @@ class Terminator:
         grace = max(0, min(c.grace, MAX_STOP_GRACE))
         kv = {"pod": c.full_name, "containerName": c.container, "gracePeriod": grace}
         log("I", "kuberuntime_container.go", "Killing container with a grace period", **kv)
-        self.docker.stop(c.id, grace)
+        self.runtime.stop_container(c, grace)
 
     def _kill_pod(self, uid: str, pod: PodContainers) -> None:
         apps = [c for c in pod.everything() if c.alive and c.container != "POD"]
@@ -1311,17 +1775,19 @@ class Terminator:
             thread.start()
         for thread in stoppers:
             thread.join()
-        for c in pod.everything():  # the sandbox's sleep ignores SIGTERM as PID 1: just kill it
-            self.docker.remove(c.id)
+        for c in pod.everything():  # containers first, then the sandboxes
+            self.runtime.remove(c)
         shutil.rmtree(os.path.join(self.root_dir, "pods", uid), ignore_errors=True)
+        namespace, name = pod.full_name.split("/", 1)
+        shutil.rmtree(os.path.join(POD_LOGS_DIR, f"{namespace}_{name}_{uid}"), ignore_errors=True)
         log("I", "kubelet.go", "Pod terminated", pod=pod.full_name, podUID=uid)
 
 
 class Kubelet:
     """The sync loop: read the sources, compare with the engine, act, publish the status."""
 
-    def __init__(self, settings: Settings, docker: DockerClient) -> None:
-        self.settings, self.docker, self.node = settings, docker, settings.node_name
+    def __init__(self, settings: Settings, runtime: Any) -> None:
+        self.settings, self.runtime, self.node = settings, runtime, settings.node_name
         self.host_ip = detect_host_ip()
         path, url = settings.manifest_path, settings.manifest_url
         self.file_source = FileSource(path, self.node) if path else None
@@ -1329,7 +1795,7 @@ class Kubelet:
         headers, period = settings.manifest_url_header, settings.http_check_frequency
         self.url_source = URLSource(url, headers, self.node, period) if url else None
         self.backoff = RestartBackoff(settings.backoff_base, BACKOFF_MAX)
-        self.terminator = Terminator(docker, settings.root_dir)
+        self.terminator = Terminator(runtime, settings.root_dir)
         self.quiet = QuietLog()
         self.first_sync = threading.Event()
         self.last_sync = 0.0
@@ -1400,7 +1866,7 @@ class Kubelet:
         return desired
 
     def observe(self) -> Dict[str, PodContainers]:
-        return group_by_pod(self.docker.list_pod_containers(), self.node)
+        return self.runtime.pods(self.node)
 
     def sync_once(self) -> None:
         desired, observed = self.desired_pods(), self.observe()
@@ -1414,7 +1880,7 @@ class Kubelet:
                 continue
             try:
                 changed |= self.sync_pod(pod, observed.get(pod.uid) or PodContainers())
-            except (DockerError, OSError) as exc:
+            except (RuntimeCallError, OSError) as exc:
                 self._log("E", "Error syncing pod, skipping", pod, err=exc)
         self._publish(desired, self.observe() if changed else observed)
         self.last_sync = time.monotonic()
@@ -1437,13 +1903,15 @@ class Kubelet:
         sandbox = current.sandbox
         if self._finished(pod, current):  # a finished pod keeps no sandbox, as in the kubelet
             if sandbox is not None and sandbox.alive:
-                self.docker.stop(sandbox.id, 0)
+                self.runtime.stop_sandbox(sandbox)
             return False
         changed = False
         if sandbox is None or not sandbox.alive:
             for c in current.everything():
-                if c.alive:  # left in a dead sandbox's namespace: they restart in the new one
-                    self.terminator.kill_container(c)
+                if c.alive and c.container != "POD":  # left in a dead sandbox: they restart
+                    self.terminator.kill_container(c)  # in the new one
+            if sandbox is not None:  # releases its network, as killPodWithSyncResult does
+                self.runtime.stop_sandbox(sandbox)
             sandbox_id = self._start_sandbox(pod, sandbox.attempt + 1 if sandbox else 0)
             if sandbox_id is None:
                 return False
@@ -1466,11 +1934,10 @@ class Kubelet:
         return True
 
     def _start_sandbox(self, pod: StaticPod, attempt: int) -> Optional[str]:
-        config = sandbox_config(pod, pod.annotations(self._seen.get(pod.uid) or now_rfc3339()))
+        annotations = pod.annotations(self._seen.get(pod.uid) or now_rfc3339())
         try:
-            sandbox_id = self._create(container_name("POD", pod, attempt), config)
-            self.docker.start(sandbox_id)
-        except DockerError as exc:
+            sandbox_id = self.runtime.run_sandbox(pod, attempt, annotations)
+        except (RuntimeCallError, OSError) as exc:
             self._warn(("sandbox", pod.uid), "Failed to create pod sandbox", pod, err=exc)
             return None
         self.quiet.clear(("sandbox", pod.uid))
@@ -1505,24 +1972,21 @@ class Kubelet:
         return self._start_container(pod, spec, sandbox_id, attempt)
 
     def _start_container(self, pod: StaticPod, spec: Dict[str, Any], sandbox: str, n: int) -> bool:
-        key, cid = (pod.uid, spec["name"]), ""
+        key = (pod.uid, spec["name"])
         try:
-            binds = prepare_binds(pod, spec, self.settings.root_dir)
+            mounts = prepare_mounts(pod, spec, self.settings.root_dir)
         except (VolumeError, OSError) as exc:
             return self._cannot_start(
                 pod, spec, "ContainerCreating", f"MountVolume.SetUp failed: {exc}"
             )
         try:
-            config = app_config(pod, spec, sandbox, n, binds)
-            cid = self._create(container_name(spec["name"], pod, n), config)
-            self.docker.start(cid)
-        except DockerError as exc:
-            if not cid and exc.status == 404 and "no such image" in exc.message.lower():
-                why = f'Container image "{spec["image"]}" is not present with pull policy of Never'
-                return self._cannot_start(pod, spec, "ErrImageNeverPull", why)  # never pull
-            # A container that failed to start stays "created": the next sync restarts it.
-            reason = "RunContainerError" if cid else "CreateContainerError"
-            return self._cannot_start(pod, spec, reason, exc.message) or bool(cid)
+            self.runtime.start_container(pod, spec, sandbox, n, mounts)
+        except StartFailure as exc:
+            # A container that failed to start stays as a failed attempt: the next sync
+            # restarts it.
+            return self._cannot_start(pod, spec, exc.reason, exc.message) or exc.created
+        except RuntimeCallError as exc:
+            return self._cannot_start(pod, spec, "CreateContainerError", exc.message)
         self._waiting.pop(key, None)
         self.quiet.clear(key)
         self._log("I", "Started container", pod, container=spec["name"], attempt=n)
@@ -1537,33 +2001,21 @@ class Kubelet:
         )
         return False
 
-    def _create(self, name: str, config: Dict[str, Any]) -> str:
-        try:
-            return self.docker.create(name, config)
-        except DockerError as exc:
-            if exc.status != 409:
-                raise
-            self.docker.remove(name)  # a leftover of an interrupted sync holds the name
-            return self.docker.create(name, config)
-
     def _collect_garbage(self, current: PodContainers, sandbox_id: str) -> bool:
-        """Keep the most recent dead container of each name and no dead sandbox but the
-        current one: the kubelet's container GC, run eagerly."""
-        doomed = [c for c in current.sandboxes if c.id != sandbox_id and not c.alive]
-        for history in current.containers.values():
-            doomed += [c for c in history if not c.alive][1:]
+        """The kubelet's container GC for this pod (see garbage()), run after each sync."""
+        doomed = garbage(current)
         for c in doomed:
-            self.docker.remove(c.id)
+            if c.id != sandbox_id and not self.terminator.busy(c.id):
+                self.runtime.remove(c)
         return bool(doomed)
 
     def detail(self, c: RuntimeContainer) -> ContainerDetail:
         key = (c.id, c.state)
         if key not in self._details:
             try:
-                info = self.docker.call("GET", f"/containers/{c.id}/json")
-            except DockerError:
+                self._details[key] = self.runtime.detail(c)
+            except RuntimeCallError:
                 return ContainerDetail()
-            self._details[key] = ContainerDetail.from_inspect(info)
         return self._details[key]
 
     def _publish(self, desired: Dict[str, StaticPod], observed: Dict[str, PodContainers]) -> None:
@@ -1582,7 +2034,9 @@ class Kubelet:
         for spec in pod.spec["containers"]:
             history = current.containers.get(spec["name"], [])
             waiting = self._waiting.get((pod.uid, spec["name"]))
-            statuses.append(container_status(spec, history, self.detail, waiting))
+            statuses.append(
+                container_status(spec, history, self.detail, waiting, self.runtime.name)
+            )
         phase = pod_phase(pod.restart_policy, statuses)
         unready = [s["name"] for s in statuses if not s["ready"]]
         ready = {"type": "Ready", "status": str(phase == "Running" and not unready)}
@@ -1689,7 +2143,7 @@ def main(argv: Optional[List[str]] = None, env: Optional[Mapping[str, str]] = No
         return 0
     try:
         settings = build_settings(flags, env, socket.gethostname())
-        kubelet = Kubelet(settings, DockerClient(env))
+        kubelet = Kubelet(settings, make_runtime(settings, env))
     except ConfigError as exc:
         log("E", "run.go", "command failed", err=exc)
         return 1
@@ -1710,6 +2164,8 @@ def main(argv: Optional[List[str]] = None, env: Optional[Mapping[str, str]] = No
         staticPodURL=settings.manifest_url,
         fileCheckFrequency=settings.file_check_frequency,
         backoffBase=settings.backoff_base,
+        runtime=kubelet.runtime.name,
+        containerRuntimeEndpoint=settings.runtime_endpoint,
     )
     kubelet.run()
     log("I", "server.go", "Stopping; pods are left running")

@@ -7,7 +7,9 @@ os-release of the distribution it imitates. The base system stays Debian, so onl
 files differ; spctl's detection and configuration read exactly these files on real nodes.
 
 The kubelet these units start is the lab's kubelet stand-in (``/usr/bin/kubelet``), not a
-real kubelet.
+real kubelet. The layout also picks the node's container runtime: Docker on fedora nodes
+(the seed walkthrough's ``docker ps``), containerd with its CRI plugin on kubeadm nodes, and
+k3s's own containerd on k3s nodes, each with its configuration where the real thing keeps it.
 """
 
 from __future__ import annotations
@@ -156,10 +158,94 @@ rotateCertificates: true
 staticPodPath: /etc/kubernetes/manifests
 """
 
+# As kubeadm writes it (cmd/kubeadm/app/phases/kubelet/flags.go, buildKubeletArgsCommon): the
+# node's CRI socket as --container-runtime-endpoint, and the pause image.
 KUBEADM_FLAGS = (
-    'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock '
+    'KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///var/run/containerd/containerd.sock '
     '--pod-infra-container-image=registry.k8s.io/pause:3.10"\n'
 )
+
+
+# -- containerd with its CRI plugin (Debian's containerd and containernetworking-plugins) ------
+
+# The lab builds its pause image (no registry can be reached); ctr names an imported
+# "spctl-lab/pause:latest" docker.io/spctl-lab/pause:latest, as the CRI looks it up.
+PAUSE_IMAGE_REF = "docker.io/spctl-lab/pause:latest"
+POD_IMAGE_REF = "docker.io/spctl-lab/pod:latest"
+
+
+def containerd_config(cni_conf_dir: str, note: str) -> str:
+    """containerd's config for the kubelet: the CRI plugin with Debian's CNI plugins
+    (/usr/lib/cni) and the lab's pause image. The lab's nodes are containers without the
+    rights to load AppArmor profiles or lower OOM scores; the CRI plugin's own switches turn
+    those off."""
+    return f"""\
+# {note}
+version = 2
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "{PAUSE_IMAGE_REF}"
+    disable_apparmor = true
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "{cni_conf_dir}"
+"""
+
+
+# Docker's own containerd package ships with the CRI plugin off: the Fedora (Docker) node's
+# containerd serves dockerd only, so no CRI socket answers there.
+CONTAINERD_CONFIG_DOCKER = """\
+# containerd for dockerd only, as Docker's containerd package ships it: no CRI.
+version = 2
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+"""
+
+# A bridge with host-local addresses; containerd's CRI plugin adds the loopback network
+# itself (go-cni's WithLoNetwork, with /usr/lib/cni/loopback).
+CNI_CONFLIST = """\
+{
+  "cniVersion": "0.4.0",
+  "name": "spctl-lab",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni0",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "10.88.0.0/16"}]],
+        "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+"""
+
+IMAGES_UNIT_CONTAINERD = """\
+[Unit]
+Description=spctl lab: load the lab's pod and pause images into containerd's k8s.io namespace
+After=containerd.service
+Requires=containerd.service
+Before=kubelet.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/ctr --namespace k8s.io images import /usr/share/spctl-lab/pod-image.tar
+ExecStart=/usr/bin/ctr --namespace k8s.io images import /usr/share/spctl-lab/pause-image.tar
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+MASKED = "/dev/null"
 
 
 # -- k3s: the install script's layout ---------------------------------------------------------
@@ -169,7 +255,7 @@ K3S_UNIT = """\
 Description=Lightweight Kubernetes
 Documentation=https://k3s.io
 Wants=network-online.target
-After=network-online.target docker.service
+After=network-online.target
 
 [Install]
 WantedBy=multi-user.target
@@ -193,13 +279,58 @@ K3S_CONFIG = """\
 write-kubeconfig-mode: "0644"
 """
 
-# The lab's k3s is a stand-in too: it runs the kubelet stand-in the way k3s runs its
-# embedded kubelet, with the fixed manifest directory and the config's kubelet-arg list.
+K3S_DATA_DIR = "/var/lib/rancher/k3s"
+# k3s's embedded containerd: config and root under the data dir (pkg/agent/config/config.go),
+# state and socket under /run/k3s/containerd (pkg/agent/config/config_linux.go).
+K3S_CONTAINERD_CONFIG = f"{K3S_DATA_DIR}/agent/etc/containerd/config.toml"
+K3S_CONTAINERD_ROOT = f"{K3S_DATA_DIR}/agent/containerd"
+K3S_CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"
+K3S_CNI_CONF_DIR = f"{K3S_DATA_DIR}/agent/etc/cni/net.d"
+K3S_IMAGES_DIR = f"{K3S_DATA_DIR}/agent/images"  # pre-loaded ("air-gap") image tarballs
+
+# The lab's k3s is a stand-in too: like k3s, it starts its own containerd (k3s's
+# pkg/agent/containerd/containerd.go: `containerd -c CONFIG -a ADDRESS --state STATE --root
+# ROOT`, logging to ROOT/containerd.log), imports the tarballs in agent/images, then runs
+# the kubelet stand-in the way k3s runs its embedded kubelet: the fixed manifest directory,
+# the containerd socket, and the config's kubelet-arg list.
 K3S_STANDIN = """\
 #!/usr/bin/python3
-\"\"\"k3s stand-in for the spctl lab: runs the lab's kubelet stand-in, not Kubernetes.\"\"\"
-import os, socket, sys
+\"\"\"k3s stand-in for the spctl lab: runs containerd and the lab's kubelet stand-in, not
+Kubernetes.\"\"\"
+import glob, os, socket, subprocess, sys, time
 import yaml
+
+DATA = "/var/lib/rancher/k3s"
+STATE = "/run/k3s/containerd"
+ADDRESS = STATE + "/containerd.sock"
+CONFIG = DATA + "/agent/etc/containerd/config.toml"
+ROOT = DATA + "/agent/containerd"
+
+
+def containerd_answers():
+    probe = socket.socket(socket.AF_UNIX)
+    try:
+        probe.connect(ADDRESS)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+if not containerd_answers():  # one survives a restart of k3s (KillMode=process)
+    os.makedirs(ROOT, exist_ok=True)
+    logfile = open(ROOT + "/containerd.log", "ab")
+    subprocess.Popen(["containerd", "-c", CONFIG, "-a", ADDRESS, "--state", STATE,
+                      "--root", ROOT], stdout=logfile, stderr=logfile)
+    deadline = time.monotonic() + 60
+    while not containerd_answers():
+        if time.monotonic() > deadline:
+            sys.exit("k3s stand-in: containerd did not start; see " + ROOT + "/containerd.log")
+        time.sleep(0.2)
+for tarball in sorted(glob.glob(DATA + "/agent/images/*.tar")):
+    subprocess.run(["ctr", "--address", ADDRESS, "--namespace", "k8s.io", "images", "import",
+                    tarball], check=True, stdout=subprocess.DEVNULL)
 
 args = []
 try:
@@ -213,6 +344,7 @@ node = config.get("node-name") or socket.gethostname()
 os.makedirs("/var/lib/rancher/k3s/agent/pod-manifests", exist_ok=True)
 os.execv("/usr/bin/kubelet", ["kubelet",
          "--pod-manifest-path=/var/lib/rancher/k3s/agent/pod-manifests",
+         "--container-runtime-endpoint=unix://" + ADDRESS,
          "--hostname-override=" + node] + args)
 """
 
@@ -258,9 +390,56 @@ Environment=KUBELET_STANDIN_FILE_CHECK_FREQUENCY=1s
 """
 
 
+# Each node's container runtime, and where it keeps its state: a volume of its own there,
+# since overlayfs on the node's own overlay root fails.
+RUNTIMES = {
+    "fedora": "docker",
+    "kubeadm-deb": "containerd",
+    "kubeadm-rpm": "containerd",
+    "k3s": "k3s",
+}
+RUNTIME_STATE_DIRS = {
+    "docker": "/var/lib/docker",
+    "containerd": "/var/lib/containerd",
+    "k3s": K3S_CONTAINERD_ROOT,
+}
+CRI_SOCKETS = {"containerd": "/run/containerd/containerd.sock", "k3s": K3S_CONTAINERD_SOCKET}
+
+
+def runtime_state_dir(profile: str) -> str:
+    return RUNTIME_STATE_DIRS[RUNTIMES[profile]]
+
+
+def _runtime_files(profile: str) -> dict[str, NodeFile]:
+    runtime = RUNTIMES[profile]
+    if runtime == "docker":
+        return {"/etc/containerd/config.toml": NodeFile(CONTAINERD_CONFIG_DOCKER)}
+    # No dockerd on CRI nodes: the kubelet talks to containerd only.
+    files = {
+        "/etc/systemd/system/docker.service": NodeFile(symlink=MASKED),
+        "/etc/systemd/system/docker.socket": NodeFile(symlink=MASKED),
+    }
+    if runtime == "containerd":
+        note = "containerd for the kubelet (CRI), as on a kubeadm node; spctl lab"
+        files["/etc/containerd/config.toml"] = NodeFile(containerd_config("/etc/cni/net.d", note))
+        files["/etc/cni/net.d/10-spctl-lab.conflist"] = NodeFile(CNI_CONFLIST)
+        files["/etc/systemd/system/spctl-lab-images.service"] = NodeFile(IMAGES_UNIT_CONTAINERD)
+    else:  # k3s runs its own containerd; the system's stays off
+        note = "k3s's embedded containerd; spctl lab"
+        files[K3S_CONTAINERD_CONFIG] = NodeFile(containerd_config(K3S_CNI_CONF_DIR, note))
+        files[f"{K3S_CNI_CONF_DIR}/10-spctl-lab.conflist"] = NodeFile(CNI_CONFLIST)
+        files["/etc/systemd/system/containerd.service"] = NodeFile(symlink=MASKED)
+        files["/etc/systemd/system/spctl-lab-images.service"] = NodeFile(symlink=MASKED)
+        for name in ("pod-image.tar", "pause-image.tar"):
+            files[f"{K3S_IMAGES_DIR}/{name}"] = NodeFile(symlink=f"/usr/share/spctl-lab/{name}")
+    return files
+
+
 def node_files(profile: str, node: str) -> dict[str, NodeFile]:
     """Every file that gives ``node`` the layout of ``profile``."""
-    files: dict[str, NodeFile] = {}
+    if profile not in PROFILES:
+        raise ValueError(f"unknown lab profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    files: dict[str, NodeFile] = _runtime_files(profile)
     release = OS_RELEASE[profile]
     if release is not None:
         # /etc/os-release is a symlink to /usr/lib/os-release on Debian; replace both.

@@ -7,6 +7,10 @@ Nodes and their roles in the tests (profiles in parentheses):
   my-node6 (kubeadm-deb)  fault injection
 The session starts the default 3-node lab first (what `make demo` does), then reconciles it
 to six nodes, which must keep the first three untouched.
+
+Fedora nodes run Docker (cri-dockerd's names: `docker ps` shows the pods); kubeadm nodes run
+containerd and the k3s node k3s's embedded containerd, both read through the CRI with the
+lab's `spctl-lab-cri` tool (and `ctr -n k8s.io`), independently of spctl.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 import pytest
 from spctl_lab.cluster import Lab, LabNode
+from spctl_lab.layouts import CRI_SOCKETS, RUNTIMES
 
 from spctl.ssh import Completed, Connection
 
@@ -53,10 +58,59 @@ class LabSession:
         assert done.exit_code == 0, f"{node}: {script}: {done.stderr.decode()}"
         return done.stdout.decode()
 
+    def runtime(self, node: str) -> str:
+        """docker, containerd or k3s (k3s's embedded containerd)."""
+        return RUNTIMES[self.nodes[node].profile]
+
+    def cri_socket(self, node: str) -> str:
+        return CRI_SOCKETS[self.runtime(node)]
+
     def containers(self, node: str) -> list[dict[str, Any]]:
-        """`docker ps -a` on the node, as the seed walkthrough looks at it."""
+        """`docker ps -a` on a Docker node, as the seed walkthrough looks at it."""
+        assert self.runtime(node) == "docker", f"{node} runs {self.runtime(node)}: use cri()"
         text = self.out(node, "docker ps -a --no-trunc --format '{{json .}}'")
         return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def cri(self, node: str) -> dict[str, Any]:
+        """The CRI runtime's sandboxes and containers on the node (`spctl-lab-cri`)."""
+        socket = self.cri_socket(node)
+        return json.loads(self.out(node, f"spctl-lab-cri -r unix://{socket}"))
+
+    def ctr(self, node: str, args: str) -> str:
+        """`ctr` in containerd's k8s.io namespace (where the CRI keeps pods), on the node."""
+        return self.out(node, f"ctr --address {self.cri_socket(node)} --namespace k8s.io {args}")
+
+    def running_pod_uids(self, node: str, container: str = "web") -> list[str]:
+        """Pod UIDs of the running containers with this name, from the node's runtime."""
+        if self.runtime(node) == "docker":
+            text = self.out(
+                node,
+                f"docker ps --filter label=io.kubernetes.container.name={container} "
+                "--format '{{.Label \"io.kubernetes.pod.uid\"}}'",
+            )
+            return text.split()
+        return [
+            c["labels"]["io.kubernetes.pod.uid"]
+            for c in self.cri(node)["containers"]
+            if c["name"] == container and c["state"] == "CONTAINER_RUNNING"
+        ]
+
+    def kill_container(self, node: str, container: str = "web") -> None:
+        """Stop the running container of this name behind the kubelet's back: `docker stop`
+        on Docker nodes, its task killed with `ctr` on containerd nodes."""
+        if self.runtime(node) == "docker":
+            cid = self.out(
+                node, f"docker ps -q --filter label=io.kubernetes.container.name={container}"
+            ).strip()
+            self.out(node, f"docker stop -t 1 {cid}")
+            return
+        running = [
+            c
+            for c in self.cri(node)["containers"]
+            if c["name"] == container and c["state"] == "CONTAINER_RUNNING"
+        ]
+        assert len(running) == 1, running
+        self.ctr(node, f"tasks kill --signal KILL {running[0]['id']}")
 
 
 def spctl(

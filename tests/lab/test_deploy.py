@@ -80,10 +80,7 @@ def test_seed_walkthrough_through_spctl(lab: LabSession) -> None:
     assert lab.out(node, "systemctl show -p InvocationID kubelet") == invocation
 
     # docker stop the pod's container: the kubelet restarts it; status shows it.
-    container = lab.out(
-        node, "docker ps -q --filter label=io.kubernetes.container.name=web"
-    ).strip()
-    lab.out(node, f"docker stop -t 1 {container}")
+    lab.kill_container(node, "web")
 
     def restarted() -> dict | None:
         p = pod_row(spctl_json("status", "--node", node), node, "static-web")
@@ -131,11 +128,7 @@ def test_changed_variable_updates_the_pod(lab: LabSession, tmp_path: Path) -> No
     node = "my-node2"
     spctl_json("deploy", "--node", node)
     before = pod_row(spctl_json("status", "--node", node), node, "static-web")
-    uid_before = lab.out(
-        node,
-        "docker ps --filter label=io.kubernetes.container.name=web "
-        "--format '{{.Label \"io.kubernetes.pod.uid\"}}'",
-    ).strip()
+    uid_before = "".join(lab.running_pod_uids(node, "web"))
     assert before["phase"] == "Running" and uid_before
 
     inventory = yaml.safe_load(INVENTORY.read_text())
@@ -151,11 +144,7 @@ def test_changed_variable_updates_the_pod(lab: LabSession, tmp_path: Path) -> No
     result = spctl_json("deploy", "--node", node, inventory=changed)
     row = node_row(result, node)
     assert row["pods"][0]["action"] == "updated" and row["pods"][0]["phase"] == "Running", row
-    uid_after = lab.out(
-        node,
-        "docker ps --filter label=io.kubernetes.container.name=web "
-        "--format '{{.Label \"io.kubernetes.pod.uid\"}}'",
-    ).strip()
+    uid_after = "".join(lab.running_pod_uids(node, "web"))
     assert uid_after and uid_after != uid_before
     assert "containerPort: 8080" in lab.out(node, "cat /etc/kubernetes/manifests/static-web.yaml")
     # The lab inventory still has port 80: drifted until deployed again.

@@ -55,11 +55,7 @@ def temporaries(lab: LabSession, node: str, directory: str) -> list[str]:
 
 
 def web_uid(lab: LabSession, node: str) -> str:
-    return lab.out(
-        node,
-        "docker ps --filter label=io.kubernetes.container.name=web "
-        "--format '{{.Label \"io.kubernetes.pod.uid\"}}'",
-    ).strip()
+    return "".join(lab.running_pod_uids(node, "web"))
 
 
 def deploy_in_background(

@@ -62,10 +62,21 @@ def test_lab_up_again_changes_nothing(lab: LabSession) -> None:
 def test_node_is_a_real_machine(lab: LabSession, node: str) -> None:
     assert lab.out(node, "ps -p 1 -o comm=").strip() == "systemd"
     assert lab.out(node, "hostname").strip() == node
-    assert lab.out(node, "systemctl is-active ssh docker").split() == ["active", "active"]
-    # Its own dockerd: `docker ps` on the node shows that node's containers only.
-    names = [c["Names"] for c in lab.containers(node)]
-    assert all(node in n for n in names if n.startswith("k8s_")), names
+    runtime = lab.runtime(node)
+    # Its own runtime, showing that node's pods only: dockerd on fedora nodes, containerd on
+    # kubeadm nodes, k3s's own containerd on k3s nodes (and no dockerd on those).
+    unit = {"docker": "docker", "containerd": "containerd", "k3s": "k3s"}[runtime]
+    assert lab.out(node, f"systemctl is-active ssh {unit}").split() == ["active", "active"]
+    if runtime == "docker":
+        names = [c["Names"] for c in lab.containers(node)]
+        assert all(node in n for n in names if n.startswith("k8s_")), names
+    else:
+        assert lab.sh(node, "systemctl is-active docker").stdout.decode().strip() != "active"
+        seen = lab.cri(node)
+        names = [s["name"] for s in seen["sandboxes"]]
+        assert all(n.endswith("-" + node) for n in names), names
+        images = lab.ctr(node, "images ls -q").split()
+        assert {"docker.io/spctl-lab/pod:latest", "docker.io/spctl-lab/pause:latest"} <= set(images)
     assert lab.out(node, "curl -fsS http://127.0.0.1:10248/healthz").strip() == "ok"
 
 
@@ -225,6 +236,9 @@ def test_standin_refuses_unknown_flags(lab: LabSession) -> None:
     assert done.exit_code != 0
     assert "unknown flag: --no-such-flag" in done.stderr.decode()
     assert "stand-in" in lab.out("my-node5", "head -20 /usr/bin/kubelet")
+    assert lab.out("my-node5", "readlink -f /usr/bin/kubelet").strip() == (
+        "/usr/lib/spctl-lab/kubelet_standin.py"
+    )
 
 
 def test_connection_errors_are_values_not_hangs(lab: LabSession) -> None:

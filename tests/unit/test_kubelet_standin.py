@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -790,3 +793,458 @@ def test_container_detail_from_inspect() -> None:
         }
     )
     assert (never_ran.exit_code, never_ran.reason, never_ran.started_at) == (128, "StartError", "")
+
+
+# -- the CRI: codec, the kubelet's labels and annotations, garbage collection ------------------
+
+cri = ks.cri  # lab/standin_cri.py, as the stand-in imports it
+
+
+def test_codec_writes_protobuf_wire_format() -> None:
+    # PodSandboxMetadata{name: "a", attempt: 1}: field 1 length-delimited, field 4 varint.
+    assert cri.encode(cri.POD_SANDBOX_METADATA, {"name": "a", "attempt": 1}) == b"\x0a\x01a\x20\x01"
+    # Defaults are left out, as proto3 does.
+    assert cri.encode(cri.POD_SANDBOX_METADATA, {"name": "", "attempt": 0}) == b""
+    # A map<string, string> is repeated entries {1: key, 2: value}; 300 is a two-byte varint.
+    assert cri.encode(cri.POD_SANDBOX_FILTER, {"label_selector": {"k": "v"}}) == (
+        b"\x1a\x06\x0a\x01k\x12\x01v"
+    )
+    assert cri.encode(cri.STOP_CONTAINER_REQUEST, {"timeout": 300}) == b"\x10\xac\x02"
+    # A negative int64 is ten bytes of two's complement.
+    assert (
+        cri.encode(cri.STOP_CONTAINER_REQUEST, {"timeout": -1}) == b"\x10" + b"\xff" * 9 + b"\x01"
+    )
+    with pytest.raises(KeyError):
+        cri.encode(cri.POD_SANDBOX_METADATA, {"nmae": "typo"})
+
+
+def test_codec_reads_what_it_writes_and_skips_unknown_fields() -> None:
+    config = {
+        "metadata": {"name": "web", "attempt": 3},
+        "image": {"image": "spctl-lab/pod:latest"},
+        "command": ["/bin/sh", "-c"],
+        "envs": [{"key": "A", "value": "1"}],
+        "labels": {"io.kubernetes.pod.uid": "u1"},
+        "linux": {"security_context": {"namespace_options": {"network": 2, "pid": 1}}},
+    }
+    back = cri.decode(cri.CONTAINER_CONFIG, cri.encode(cri.CONTAINER_CONFIG, config))
+    assert back["metadata"] == {"name": "web", "attempt": 3}
+    assert back["command"] == ["/bin/sh", "-c"] and back["args"] == []
+    assert back["envs"] == [{"key": "A", "value": b"1"}]
+    assert back["labels"] == {"io.kubernetes.pod.uid": "u1"}
+    assert back["linux"]["security_context"]["namespace_options"] == {
+        "network": 2,
+        "pid": 1,
+        "ipc": 0,
+    }
+    # Fields this schema does not know (here 99, a string, and 98, a fixed64) are skipped.
+    extra = b"\x9a\x06\x02hi" + b"\x91\x06" + b"\x00" * 8
+    status = cri.decode(cri.CONTAINER_STATUS, extra + b"\x38\x01")
+    assert status["exit_code"] == 1 and status["reason"] == ""
+    negative = cri.decode(cri.CONTAINER_STATUS, b"\x38" + b"\xff" * 9 + b"\x01")
+    assert negative["exit_code"] == -1
+
+
+def test_codec_refuses_truncated_messages() -> None:
+    with pytest.raises(ValueError, match="truncated"):
+        cri.decode(cri.POD_SANDBOX_METADATA, b"\x0a\x05ab")
+
+
+def test_cri_sandbox_config_is_the_kubelets(tmp_path) -> None:
+    pod = pod_at(tmp_path, "static-web.yaml", seed())
+    annotations = pod.annotations("2025-01-01T00:00:00Z")
+    config = ks.cri_sandbox_config(pod, 2, annotations)
+    assert config["metadata"] == {
+        "name": "static-web-my-node1",
+        "uid": pod.uid,
+        "namespace": "default",
+        "attempt": 2,
+    }
+    assert config["labels"] == {
+        "role": "myrole",
+        "io.kubernetes.pod.name": "static-web-my-node1",
+        "io.kubernetes.pod.namespace": "default",
+        "io.kubernetes.pod.uid": pod.uid,
+    }
+    assert config["annotations"] == {
+        "kubernetes.io/config.hash": pod.uid,
+        "kubernetes.io/config.source": "file",
+        "kubernetes.io/config.seen": "2025-01-01T00:00:00Z",
+    }
+    assert config["log_directory"] == f"/var/log/pods/default_static-web-my-node1_{pod.uid}"
+    assert config["hostname"] == "static-web-my-node1"
+    assert config["linux"]["security_context"]["namespace_options"] == {
+        "network": cri.NAMESPACE_POD,
+        "pid": cri.NAMESPACE_CONTAINER,
+        "ipc": cri.NAMESPACE_POD,
+    }
+    # It survives the wire.
+    wire = cri.encode(cri.POD_SANDBOX_CONFIG, config)
+    assert cri.decode(cri.POD_SANDBOX_CONFIG, wire)["annotations"] == config["annotations"]
+
+
+def test_cri_host_network_pod_shares_the_nodes_namespaces_and_has_no_hostname(tmp_path) -> None:
+    pod = pod_at(tmp_path, "h.yaml", seed(hostNetwork=True, hostPID=True))
+    config = ks.cri_sandbox_config(pod, 0, {})
+    assert "hostname" not in config
+    assert config["linux"]["security_context"]["namespace_options"] == {
+        "network": cri.NAMESPACE_NODE,
+        "pid": cri.NAMESPACE_NODE,
+        "ipc": cri.NAMESPACE_POD,
+    }
+
+
+def test_cri_container_config_carries_the_restart_count(tmp_path) -> None:
+    pod = pod_at(tmp_path, "static-web.yaml", seed(terminationGracePeriodSeconds=5))
+    spec = pod.spec["containers"][0]
+    config = ks.cri_container_config(pod, spec, 3, [("/h", "/c", True)])
+    assert config["metadata"] == {"name": "web", "attempt": 3}
+    assert config["log_path"] == "web/3.log"
+    assert config["labels"] == {
+        "io.kubernetes.pod.name": "static-web-my-node1",
+        "io.kubernetes.pod.namespace": "default",
+        "io.kubernetes.pod.uid": pod.uid,
+        "io.kubernetes.container.name": "web",
+    }
+    notes = config["annotations"]
+    assert notes["io.kubernetes.container.restartCount"] == "3"
+    assert notes["io.kubernetes.pod.terminationGracePeriod"] == "5"
+    assert notes["io.kubernetes.container.terminationMessagePath"] == "/dev/termination-log"
+    assert notes["io.kubernetes.container.ports"] == (
+        '[{"name":"web","containerPort":80,"protocol":"TCP"}]'
+    )
+    assert notes["io.kubernetes.container.hash"] == ks.hash_container(spec)
+    assert ks.hash_container({**spec, "image": "other"}) != ks.hash_container(spec)
+    assert config["mounts"] == [{"container_path": "/c", "host_path": "/h", "readonly": True}]
+
+
+def rc(cid: str, container: str, attempt: int, alive: bool, sandbox: str = "s0") -> Any:
+    return ks.RuntimeContainer(
+        id=cid,
+        pod_uid="u1",
+        pod_name="p-my-node1",
+        namespace="default",
+        container=container,
+        attempt=attempt,
+        state="running" if alive else "exited",
+        created=attempt,
+        sandbox_id=cid if container == "POD" else sandbox,
+        ip="",
+        grace=30,
+    )
+
+
+def pod_of(*items: Any) -> Any:
+    pod = ks.PodContainers()
+    for c in items:
+        if c.container == "POD":
+            pod.sandboxes.append(c)
+        else:
+            pod.containers.setdefault(c.container, []).append(c)
+    for history in [pod.sandboxes, *pod.containers.values()]:
+        history.sort(key=lambda c: c.attempt, reverse=True)
+    return pod
+
+
+def test_gc_keeps_the_newest_dead_container_of_each_name() -> None:
+    pod = pod_of(
+        rc("s0", "POD", 0, True),
+        rc("w0", "web", 0, False),
+        rc("w1", "web", 1, False),
+        rc("w2", "web", 2, True),
+        rc("x0", "side", 0, False),
+    )
+    assert [c.id for c in ks.garbage(pod)] == ["w0"]
+
+
+def test_gc_keeps_a_dead_sandbox_while_it_holds_a_dead_container() -> None:
+    # The sandbox died; a new one runs the restarted container; the old one holds w0.
+    pod = pod_of(
+        rc("s0", "POD", 0, False),
+        rc("s1", "POD", 1, True),
+        rc("w0", "web", 0, False, "s0"),
+        rc("w1", "web", 1, True, "s1"),
+    )
+    assert ks.garbage(pod) == []
+    # Once w1 has died too, w0 goes, and with it the sandbox that held it.
+    pod = pod_of(
+        rc("s0", "POD", 0, False),
+        rc("s1", "POD", 1, True),
+        rc("w0", "web", 0, False, "s0"),
+        rc("w1", "web", 1, False, "s1"),
+    )
+    assert [c.id for c in ks.garbage(pod)] == ["w0", "s0"]
+
+
+def test_gc_never_removes_the_newest_sandbox_and_removes_older_empty_ones() -> None:
+    pod = pod_of(rc("s0", "POD", 0, False), rc("s1", "POD", 1, False), rc("s2", "POD", 2, False))
+    assert [c.id for c in ks.garbage(pod)] == ["s0", "s1"]
+
+
+def cri_sandbox(sid: str, attempt: int, ready: bool, pod: str = "p-my-node1") -> dict:
+    return {
+        "id": sid,
+        "metadata": {"name": pod, "uid": "u1", "namespace": "default", "attempt": attempt},
+        "state": cri.SANDBOX_READY if ready else cri.SANDBOX_NOTREADY,
+        "created_at": attempt,
+        "labels": {
+            "io.kubernetes.pod.name": pod,
+            "io.kubernetes.pod.namespace": "default",
+            "io.kubernetes.pod.uid": "u1",
+        },
+        "annotations": {},
+    }
+
+
+def cri_container(cid: str, sandbox: str, attempt: int, state: int) -> dict:
+    return {
+        "id": cid,
+        "pod_sandbox_id": sandbox,
+        "metadata": {"name": "web", "attempt": attempt},
+        "state": state,
+        "created_at": attempt,
+        "labels": {
+            "io.kubernetes.pod.name": "p-my-node1",
+            "io.kubernetes.pod.namespace": "default",
+            "io.kubernetes.pod.uid": "u1",
+            "io.kubernetes.container.name": "web",
+        },
+        "annotations": {"io.kubernetes.pod.terminationGracePeriod": "7"},
+    }
+
+
+def test_cri_listing_grouped_into_pods() -> None:
+    sandboxes = [
+        cri_sandbox("s1", 1, True),
+        cri_sandbox("s0", 0, False),
+        cri_sandbox("other", 0, True, pod="p-my-node2"),  # another node's pod
+    ]
+    containers = [
+        cri_container("w0", "s0", 0, cri.CONTAINER_EXITED),
+        cri_container("w1", "s1", 1, cri.CONTAINER_RUNNING),
+    ]
+    pods = ks.runtime_containers_from_cri(sandboxes, containers, NODE)
+    assert list(pods) == ["u1"]
+    pod = pods["u1"]
+    assert [(s.id, s.attempt, s.alive) for s in pod.sandboxes] == [
+        ("s1", 1, True),
+        ("s0", 0, False),
+    ]
+    web = pod.containers["web"]
+    assert [(c.id, c.attempt, c.state, c.sandbox_id, c.grace) for c in web] == [
+        ("w1", 1, "running", "s1", 7),
+        ("w0", 0, "exited", "s0", 7),
+    ]
+
+
+def test_cri_container_status_as_detail() -> None:
+    exited = {
+        "state": cri.CONTAINER_EXITED,
+        "started_at": 1_700_000_000_000_000_000,
+        "finished_at": 1_700_000_001_500_000_000,
+        "exit_code": 1,
+        "reason": "Error",
+    }
+    detail = ks.detail_from_cri(exited)
+    assert (detail.exit_code, detail.reason) == (1, "Error")
+    assert detail.finished_at == "2023-11-14T22:13:21.500000000Z"
+    assert detail.finished_epoch() == pytest.approx(1_700_000_001.5)
+    never = ks.detail_from_cri({"state": cri.CONTAINER_CREATED})
+    assert (never.exit_code, never.reason) == (128, "StartError")
+
+
+@pytest.mark.parametrize(
+    "argv, config, runtime",
+    [
+        ([], "", "docker"),  # the seed's Fedora node sets none
+        (["--container-runtime-endpoint=unix:///var/run/cri-dockerd.sock"], "", "docker"),
+        (["--container-runtime-endpoint=unix:///run/containerd/containerd.sock"], "", "cri"),
+        ([], "containerRuntimeEndpoint: unix:///run/k3s/containerd/containerd.sock\n", "cri"),
+    ],
+)
+def test_runtime_follows_the_container_runtime_endpoint(
+    tmp_path, monkeypatch, argv, config, runtime
+) -> None:
+    monkeypatch.setattr(cri, "CRIClient", lambda endpoint: SimpleNamespace(endpoint=endpoint))
+    if config:
+        path = tmp_path / "config.yaml"
+        path.write_text(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n" + config
+        )
+        argv = [*argv, f"--config={path}"]
+    settings = ks.build_settings(ks.parse_flags(argv), {}, NODE)
+    made = ks.make_runtime(settings, {})
+    assert isinstance(made, ks.DockerRuntime if runtime == "docker" else ks.CRIRuntime)
+    if runtime == "cri":
+        assert made.cri.endpoint == settings.runtime_endpoint
+        assert made.cri.endpoint.endswith("/containerd.sock")
+
+
+class FakeContainerd:
+    """In memory: the CRI calls the stand-in makes, answered as containerd answers them."""
+
+    def __init__(self) -> None:
+        self.sandboxes: dict[str, dict] = {}
+        self.containers: dict[str, dict] = {}
+        self.status: dict[str, dict] = {}
+        self.images = {"spctl-lab/pod:latest"}
+        self.made = 0
+
+    def _id(self) -> str:
+        self.made += 1
+        return f"id{self.made}"
+
+    def run_pod_sandbox(self, config: dict) -> str:
+        wire = cri.decode(cri.POD_SANDBOX_CONFIG, cri.encode(cri.POD_SANDBOX_CONFIG, config))
+        sid = self._id()
+        self.sandboxes[sid] = {
+            "id": sid,
+            "metadata": wire["metadata"],
+            "state": cri.SANDBOX_READY,
+            "created_at": self.made,
+            "labels": wire["labels"],
+            "annotations": wire["annotations"],
+        }
+        return sid
+
+    def list_pod_sandbox(self) -> list[dict]:
+        return list(self.sandboxes.values())
+
+    def pod_sandbox_status(self, sid: str) -> dict:
+        return {"network": {"ip": "10.88.0.9"}}
+
+    def stop_pod_sandbox(self, sid: str) -> None:
+        if sid in self.sandboxes:
+            self.sandboxes[sid]["state"] = cri.SANDBOX_NOTREADY
+
+    def remove_pod_sandbox(self, sid: str) -> None:
+        self.sandboxes.pop(sid, None)
+        for cid in [c for c, v in self.containers.items() if v["pod_sandbox_id"] == sid]:
+            self.remove_container(cid)
+
+    def image_present(self, image: str) -> bool:
+        return image in self.images
+
+    def create_container(self, sid: str, config: dict, sandbox_config: dict) -> str:
+        assert sid in self.sandboxes
+        wire = cri.decode(cri.CONTAINER_CONFIG, cri.encode(cri.CONTAINER_CONFIG, config))
+        cid = self._id()
+        self.containers[cid] = {
+            "id": cid,
+            "pod_sandbox_id": sid,
+            "metadata": wire["metadata"],
+            "state": cri.CONTAINER_CREATED,
+            "created_at": self.made,
+            "labels": wire["labels"],
+            "annotations": wire["annotations"],
+        }
+        self.status[cid] = {"state": cri.CONTAINER_CREATED}
+        return cid
+
+    def start_container(self, cid: str) -> None:
+        self.containers[cid]["state"] = cri.CONTAINER_RUNNING
+        self.status[cid] = {"state": cri.CONTAINER_RUNNING, "started_at": time.time_ns()}
+
+    def exit(self, cid: str, code: int) -> None:
+        """The container's task ends (as `ctr tasks kill` makes it)."""
+        self.containers[cid]["state"] = cri.CONTAINER_EXITED
+        self.status[cid] = {
+            "state": cri.CONTAINER_EXITED,
+            "started_at": self.status[cid].get("started_at", 0),
+            "finished_at": time.time_ns(),
+            "exit_code": code,
+            "reason": "Error" if code else "Completed",
+        }
+
+    def stop_container(self, cid: str, timeout: int) -> None:
+        if self.containers[cid]["state"] == cri.CONTAINER_RUNNING:
+            self.exit(cid, 137)
+
+    def remove_container(self, cid: str) -> None:
+        self.containers.pop(cid, None)
+
+    def list_containers(self) -> list[dict]:
+        return list(self.containers.values())
+
+    def container_status(self, cid: str) -> dict:
+        return self.status[cid]
+
+    def web(self) -> list[tuple[str, str, int, int]]:
+        """(id, sandbox, attempt, state) of the web containers, oldest first."""
+        return [
+            (c["id"], c["pod_sandbox_id"], c["metadata"]["attempt"], c["state"])
+            for c in self.containers.values()
+        ]
+
+
+def cri_kubelet(tmp_path, monkeypatch) -> tuple[Any, FakeContainerd]:
+    monkeypatch.setattr(ks, "POD_LOGS_DIR", str(tmp_path / "logs"))
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    write(manifests, "static-web.yaml", SEED)
+    settings = ks.Settings(
+        node_name=NODE, manifest_path=str(manifests), root_dir=str(tmp_path / "root")
+    )
+    fake = FakeContainerd()
+    kubelet = ks.Kubelet(settings, ks.CRIRuntime(fake))
+    return kubelet, fake
+
+
+def sync(kubelet: Any) -> None:
+    kubelet._read_file_source()
+    kubelet.sync_once()
+    deadline = time.monotonic() + 5
+    while kubelet.terminator._busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_cri_kubelet_runs_restarts_and_recreates_the_sandbox(tmp_path, monkeypatch) -> None:
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    sync(kubelet)
+    (s0,) = fake.sandboxes
+    assert fake.web() == [("id2", s0, 0, cri.CONTAINER_RUNNING)]
+    assert (tmp_path / "logs").joinpath(next(iter(os.listdir(tmp_path / "logs"))), "web").is_dir()
+    pod = kubelet.pod_list[0]
+    assert pod["status"]["phase"] == "Running" and pod["status"]["podIP"] == "10.88.0.9"
+    assert pod["status"]["containerStatuses"][0]["containerID"] == "containerd://id2"
+
+    # The container's task is killed: restarted at once in the same sandbox, attempt 1.
+    fake.exit("id2", 137)
+    sync(kubelet)
+    assert fake.web() == [
+        ("id2", s0, 0, cri.CONTAINER_EXITED),
+        ("id3", s0, 1, cri.CONTAINER_RUNNING),
+    ]
+    assert fake.containers["id3"]["annotations"]["io.kubernetes.container.restartCount"] == "1"
+
+    # The sandbox dies: its container is stopped, a new sandbox (attempt 1) is made, and the
+    # container restarts there after the back-off; the old sandbox stays (it holds id3).
+    fake.sandboxes[s0]["state"] = cri.SANDBOX_NOTREADY
+    sync(kubelet)
+    s1 = next(s for s in fake.sandboxes if s != s0)
+    assert fake.sandboxes[s1]["metadata"]["attempt"] == 1
+    assert fake.containers["id3"]["state"] == cri.CONTAINER_EXITED
+    sync(kubelet)
+    waiting = kubelet.pod_list[0]["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CrashLoopBackOff" and "back-off 10s" in waiting["message"]
+    assert set(fake.sandboxes) == {s0, s1}
+
+    kubelet.backoff = ks.RestartBackoff(initial=0.0)  # skip the wait
+    sync(kubelet)
+    assert fake.web()[-1][1:] == (s1, 2, cri.CONTAINER_RUNNING)
+    assert set(fake.sandboxes) == {s0, s1}  # id3 is the newest dead container, in s0
+
+    # The file goes: the pod goes, every sandbox and container with it.
+    os.remove(tmp_path / "manifests" / "static-web.yaml")
+    kubelet._next_relist = 0
+    sync(kubelet)
+    assert fake.sandboxes == {} and fake.containers == {}
+
+
+def test_cri_kubelet_never_pulls(tmp_path, monkeypatch) -> None:
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    fake.images = set()
+    sync(kubelet)
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ErrImageNeverPull"
+    assert fake.containers == {}

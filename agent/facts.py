@@ -10,7 +10,11 @@ from .lock import lock_holder
 from .manifests import KEEP_BACKUPS, backups_of
 from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 from .state import load_state
-from .systemd import kubelet_cmdlines
+from .systemd import environment_file_paths, kubelet_cmdlines
+
+#: The most the agent reads of one configuration file (the kubelet's own limit for a
+#: manifest; no configuration file spctl reads comes near it).
+MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES
 
 
 def os_release():
@@ -89,6 +93,32 @@ def guess_pod_name(data):
     return None
 
 
+def read_capped(path):
+    """The file as text, or None when it cannot be read or is larger than MAX_CONFIG_BYTES."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_CONFIG_BYTES:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def read_globs(patterns):
+    """{pattern: [matching regular files, sorted]} and {path: text} for each of them
+    (``config.yaml.d/*`` drop-in directories, read in the order their owner reads them)."""
+    import glob
+
+    matched, texts = {}, {}
+    for pattern in patterns:
+        paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        matched[pattern] = paths
+        for path in paths:
+            texts[path] = read_capped(path)
+    return matched, texts
+
+
 def facts(node, request):
     state = load_state(node)
     pods_wanted = request.get("pods") or []
@@ -98,6 +128,13 @@ def facts(node, request):
         if d not in manifest_dirs:
             manifest_dirs.append(d)
     files = {path: read_text(path) for path in request.get("read") or []}
+    if request.get("read_env_files"):
+        for props in units.values():
+            for path in environment_file_paths(props):
+                if path not in files:
+                    files[path] = read_capped(path)
+    globs, globbed = read_globs(request.get("read_globs") or [])
+    files.update(globbed)
     for d in manifest_dirs:
         for pod in pods_wanted:
             path = os.path.join(d, pod + MANIFEST_SUFFIX)
@@ -110,6 +147,7 @@ def facts(node, request):
         "os_release": os_release(),
         "files": files,
         "units": units,
+        "globs": globs,
         "dirs": {d: dir_listing(d) for d in manifest_dirs},
         "owned": state["manifests"],
         "backups": {pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},

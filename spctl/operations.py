@@ -59,6 +59,14 @@ def read_facts(agent: Agent, node: Node, pods: list[str]) -> NodeFacts:
     request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
     if node.manifest_dir:
         request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
+    facts = NodeFacts.from_agent(agent.call(request))
+    # A data dir, config file or manifest directory other than the defaults is known only
+    # from the first answer: read it with a second call.
+    extra = profiles.follow_up(facts, node.profile)
+    if extra is None:
+        return facts
+    for key, values in extra.items():
+        request[key] = [*request.get(key, []), *values]
     return NodeFacts.from_agent(agent.call(request))
 
 

@@ -7,12 +7,18 @@ A case file holds:
   dirs:     manifest directories (path -> {file name: content}); `owned: [file, ...]` marks
             the files spctl wrote
   desired:  pods to deploy (name -> manifest text)
-  expect:   profile, manifest_dir, kubelet (null or {file, contains, not_contains,
+  hostname, os_release: as the agent reports them
+  expect:   profile, manifest_dir, node_name, kubelet (null or {file, contains, not_contains,
             daemon_reload}), pods (name -> action), warnings (substrings), error (substring)
+
+Facts are read as ``operations.read_facts`` reads them: the profiles' request first (files,
+drop-in globs), then the follow-up the first answer asks for (a custom data dir or config
+file): a file or directory the case does not hold is absent on the node.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from pathlib import Path
 
@@ -20,9 +26,10 @@ import pytest
 import yaml
 
 from spctl.errors import SpctlError
-from spctl.facts import NodeFacts
+from spctl.facts import NodeFacts, environment_files
 from spctl.inventory import Node, SSHSettings
 from spctl.plan import plan_deploy
+from spctl.profiles import facts_request, follow_up
 from spctl.render import DesiredPod
 
 CASES = sorted((Path(__file__).parent.parent / "cases" / "plan").glob("*.yaml"))
@@ -58,18 +65,45 @@ def facts_from_case(case: dict) -> NodeFacts:
     units = {}
     for name, props in (case.get("units") or {}).items():
         units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}
-    return NodeFacts.from_agent(
-        {
-            "hostname": case.get("hostname", "my-node1"),
-            "os_release": case.get("os_release") or {},
-            "files": files,
-            "units": units,
-            "dirs": dirs,
-            "owned": owned,
-            "runtime": {"runtime": "docker", "pods": []},
-            "healthz": True,
+
+    def answer(request: dict) -> NodeFacts:
+        globs = {
+            pattern: sorted(p for p in files if fnmatch.fnmatch(p, pattern))
+            for pattern in request.get("read_globs", [])
         }
-    )
+        listed = dict(dirs)
+        for d in request.get("manifest_dirs", []):
+            listed.setdefault(d, {"exists": False, "entries": []})
+        wanted = set(request.get("read", [])) | {p for paths in globs.values() for p in paths}
+        for props in units.values():
+            wanted |= set(environment_files(props.get("EnvironmentFiles")))
+        read = {
+            path: text
+            for path, text in files.items()
+            if path in wanted or path.rsplit("/", 1)[0] in listed
+        }
+        return NodeFacts.from_agent(
+            {
+                "hostname": case.get("hostname", "my-node1"),
+                "os_release": case.get("os_release") or {},
+                "files": read,
+                "globs": globs,
+                "units": units,
+                "dirs": listed,
+                "owned": owned,
+                "runtime": {"runtime": "docker", "pods": []},
+                "healthz": True,
+            }
+        )
+
+    request = facts_request()
+    facts = answer(request)
+    extra = follow_up(facts, (case.get("node") or {}).get("profile"))
+    if extra:
+        for key, values in extra.items():
+            request[key] = [*request.get(key, []), *values]
+        facts = answer(request)
+    return facts
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -97,6 +131,8 @@ def test_plan_case(path: Path) -> None:
     plan = plan_deploy(node, desired, facts)
     assert plan.profile == expect["profile"]
     assert plan.manifest_dir == expect["manifest_dir"]
+    if "node_name" in expect:
+        assert plan.node_name == expect["node_name"]
     kubelet = expect.get("kubelet")
     if kubelet is None:
         assert plan.kubelet is None

@@ -61,13 +61,16 @@ def read_facts(agent: Agent, node: Node, pods: list[str]) -> NodeFacts:
         request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
     facts = NodeFacts.from_agent(agent.call(request))
     # A data dir, config file or manifest directory other than the defaults is known only
-    # from the first answer: read it with a second call.
-    extra = profiles.follow_up(facts, node.profile)
-    if extra is None:
-        return facts
-    for key, values in extra.items():
-        request[key] = [*request.get(key, []), *values]
-    return NodeFacts.from_agent(agent.call(request))
+    # from an answer (a config file named on the command line, then the directory that file
+    # names): read it with another call, at most two more.
+    for _ in range(2):
+        extra = profiles.follow_up(facts, node.profile)
+        if extra is None:
+            break
+        for key, values in extra.items():
+            request[key] = [*request.get(key, []), *values]
+        facts = NodeFacts.from_agent(agent.call(request))
+    return facts
 
 
 # -- deploy, remove, rollback ---------------------------------------------------------------------

@@ -115,11 +115,14 @@ class Fedora(Profile):
         return self.manifest_dir(facts) or "/etc/kubelet.d"
 
     def follow_up(self, facts: NodeFacts) -> dict[str, list[str]]:
-        extra = super().follow_up(facts)
         config = self.config_file(facts)
-        if config:
-            extra["read"] = [config]
-        return extra
+        if config and facts.file(config) is None:
+            # Its staticPodPath (the directory to list) is known once the file is read: the
+            # follow-up reads the file, and the directory the running kubelet was started
+            # with is listed by the agent itself.
+            flag = flag_value(self.kubelet_argv(facts), FLAG)
+            return {"read": [config], "manifest_dirs": [norm_dir(flag) or ""][: 1 if flag else 0]}
+        return super().follow_up(facts)
 
     # -- changing it ------------------------------------------------------------------------
 
@@ -162,9 +165,15 @@ class Fedora(Profile):
                     "set, then deploy again"
                 )
             edits.append(
-                FileEdit(ENV_FILE, facts.file(ENV_FILE), set_var(env_text, "KUBELET_ARGS", set_flag(args, FLAG, None)))
+                FileEdit(
+                    ENV_FILE,
+                    facts.file(ENV_FILE),
+                    set_var(env_text, "KUBELET_ARGS", set_flag(args, FLAG, None)),
+                )
             )
-            reasons.append(f"{FLAG} removed from KUBELET_ARGS in {ENV_FILE} (the config file applies)")
+            reasons.append(
+                f"{FLAG} removed from KUBELET_ARGS in {ENV_FILE} (the config file applies)"
+            )
         return KubeletChange(
             unit="kubelet",
             files=tuple(edits),

@@ -146,9 +146,9 @@ class Rancher(Profile):
     # -- the profile ---------------------------------------------------------------------
 
     def data_dir(self, facts: NodeFacts) -> str:
-        return (
-            self.setting(facts, ("data-dir", "d"), "DATA_DIR") or self.default_data_dir
-        ).rstrip("/") or "/"
+        return (self.setting(facts, ("data-dir", "d"), "DATA_DIR") or self.default_data_dir).rstrip(
+            "/"
+        ) or "/"
 
     def manifest_dir(self, facts: NodeFacts) -> Optional[str]:
         return f"{self.data_dir(facts)}/agent/pod-manifests"

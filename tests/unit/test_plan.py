@@ -8,6 +8,7 @@ A case file holds:
             the files spctl wrote
   desired:  pods to deploy (name -> manifest text)
   hostname, os_release: as the agent reports them
+  running_dirs: directories the running kubelet was started with (the agent lists them)
   expect:   profile, manifest_dir, node_name, kubelet (null or {file, contains, not_contains,
             daemon_reload}), pods (name -> action), warnings (substrings), error (substring)
 
@@ -71,9 +72,12 @@ def facts_from_case(case: dict) -> NodeFacts:
             pattern: sorted(p for p in files if fnmatch.fnmatch(p, pattern))
             for pattern in request.get("read_globs", [])
         }
-        listed = dict(dirs)
-        for d in request.get("manifest_dirs", []):
-            listed.setdefault(d, {"exists": False, "entries": []})
+        # The agent lists the requested directories and those the running kubelet was
+        # started with (``running_dirs`` in a case).
+        listed = {
+            d: dirs.get(d, {"exists": False, "entries": []})
+            for d in [*request.get("manifest_dirs", []), *case.get("running_dirs", [])]
+        }
         wanted = set(request.get("read", [])) | {p for paths in globs.values() for p in paths}
         for props in units.values():
             wanted |= set(environment_files(props.get("EnvironmentFiles")))
@@ -97,9 +101,14 @@ def facts_from_case(case: dict) -> NodeFacts:
         )
 
     request = facts_request()
+    node_dir = (case.get("node") or {}).get("manifest_dir")
+    if node_dir:
+        request["manifest_dirs"] = [node_dir, *request["manifest_dirs"]]
     facts = answer(request)
-    extra = follow_up(facts, (case.get("node") or {}).get("profile"))
-    if extra:
+    for _ in range(2):  # as operations.read_facts
+        extra = follow_up(facts, (case.get("node") or {}).get("profile"))
+        if not extra:
+            break
         for key, values in extra.items():
             request[key] = [*request.get(key, []), *values]
         facts = answer(request)

@@ -6,7 +6,10 @@ start is the unit's ExecStart (``systemctl show``, unexpanded) with the variable
 EnvironmentFiles, read in order, a later assignment winning (systemd.exec(5),
 EnvironmentFile=). Expansion follows systemd.service(5), "Command lines": ``$FOO`` as a word
 of its own becomes the value split at whitespace (zero or more words); ``${FOO}`` becomes
-the exact value, one word.
+the exact value, one word; an unbraced ``$FOO`` inside a longer word stays as written
+(src/basic/env-util.c: ``replace_env_argv`` splits a word that is exactly ``$FOO`` and
+calls ``replace_env`` without REPLACE_ENV_ALLOW_BRACELESS for every other word). Values in
+an environment file are not expanded themselves (``load_env_file``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,229 @@
+"""Reading what systemd and the distributions really print and write, and the facts calls
+the profiles make (plan scenarios are in tests/cases/plan/)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spctl import profiles
+from spctl.errors import NodeError
+from spctl.facts import NodeFacts, Unit, environment_files, exec_start
+from spctl.inventory import Node, SSHSettings
+from spctl.operations import read_facts
+from spctl.profiles.fedora import set_static_pod_path
+from spctl.profiles.rancher import _flag
+from spctl.profiles.unitexec import expand
+from spctl.remote import Agent, Sudo
+from spctl.ssh import Completed, SSHTarget
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from agent import facts as agent_facts  # noqa: E402
+from agent.systemd import environment_file_paths, parse_show  # noqa: E402
+
+# `systemctl show --no-pager -p LoadState,...,EnvironmentFiles,ExecStart,MainPID kubelet.service
+# k3s.service` in systemd's format (src/systemctl/systemctl-show.c): one EnvironmentFiles=
+# line per file, one ExecStart= line per command, a blank line between units.
+SHOW = """LoadState=loaded
+ActiveState=active
+DropInPaths=/etc/systemd/system/kubelet.service.d/http-proxy.conf
+EnvironmentFiles=/etc/kubernetes/config (ignore_errors=yes)
+EnvironmentFiles=/etc/kubernetes/kubelet (ignore_errors=yes)
+EnvironmentFiles=/etc/proxy settings/kubelet.env (ignore_errors=no)
+ExecStart={ path=/usr/bin/kubelet ; argv[]=/usr/bin/kubelet $KUBE_LOGTOSTDERR $KUBELET_ARGS ; ignore_errors=no ; start_time=[Sat 2026-11-28 04:00:00 UTC] ; stop_time=[n/a] ; pid=811 ; code=(null) ; status=0/0 }
+MainPID=811
+
+LoadState=loaded
+ActiveState=active
+DropInPaths=
+EnvironmentFiles=/etc/systemd/system/k3s.service.env (ignore_errors=yes)
+ExecStart={ path=/usr/local/bin/k3s ; argv[]=/usr/local/bin/k3s server --node-name a ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
+MainPID=0
+"""
+
+
+def test_every_environment_files_line_is_kept_by_the_agent_and_parsed_by_spctl():
+    kubelet, k3s = (parse_show(block) for block in SHOW.split("\n\n"))
+    assert len(kubelet["EnvironmentFiles"]) == 3
+    expected = (
+        "/etc/kubernetes/config",
+        "/etc/kubernetes/kubelet",
+        "/etc/proxy settings/kubelet.env",
+    )
+    assert tuple(environment_file_paths(kubelet)) == expected
+    unit = Unit.from_agent("kubelet", kubelet)
+    assert unit.environment_files == expected
+    assert unit.exec_start == (("/usr/bin/kubelet", "$KUBE_LOGTOSTDERR", "$KUBELET_ARGS"),)
+    assert Unit.from_agent("k3s", k3s).exec_start[0][-2:] == ("--node-name", "a")
+    assert k3s["DropInPaths"] == ""
+
+
+def test_exec_start_of_the_ex_property_and_of_several_commands():
+    lines = [
+        "{ path=/bin/true ; argv[]=/bin/true ; flags= ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
+        "{ path=/usr/bin/kubelet ; argv[]=/usr/bin/kubelet --v=2 ; ignore_errors=yes ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
+    ]
+    assert exec_start(lines) == (("/bin/true",), ("/usr/bin/kubelet", "--v=2"))
+    assert exec_start([]) == () and exec_start(None) == ()
+    # An agent of the previous version reported one string: still read.
+    assert environment_files("/a (ignore_errors=yes)") == ("/a",)
+
+
+def test_unit_variables_expand_as_systemd_expands_them():
+    env = {"ARGS": "--a=1  --b=2", "ONE": "x y", "EMPTY": ""}
+    argv = ("/bin/k", "$ARGS", "${ONE}", "--c=${ONE}", "$EMPTY", "$UNSET", "--d=$ARGS")
+    # $FOO alone: split at whitespace, zero or more words; ${FOO}: one word, exactly;
+    # an unbraced $FOO inside a word is not expanded (systemd.service(5), "Command lines").
+    assert expand(argv, env) == ["/bin/k", "--a=1", "--b=2", "x y", "--c=x y", "--d=$ARGS"]
+
+
+def test_static_pod_path_is_set_in_yaml_and_json_kubelet_configurations():
+    yaml_text = "# keep me\nkind: KubeletConfiguration\nstaticPodPath: /old\naddress: 127.0.0.1\n"
+    assert set_static_pod_path(yaml_text, "/etc/kubelet.d") == yaml_text.replace(
+        "/old", "/etc/kubelet.d"
+    )
+    assert set_static_pod_path("kind: KubeletConfiguration", "/d").endswith(
+        "KubeletConfiguration\nstaticPodPath: /d\n"
+    )
+    out = set_static_pod_path('{"kind": "KubeletConfiguration", "staticPodPath": "/old"}', "/d")
+    assert json.loads(out) == {"kind": "KubeletConfiguration", "staticPodPath": "/d"}
+
+
+@pytest.mark.parametrize(
+    "args, names, boolean, value",
+    [
+        (["--node-name", "a", "--node-name=b"], ("node-name",), False, "b"),
+        (["-d", "/x"], ("data-dir", "d"), False, "/x"),
+        (["--data-dir=/y", "-d=/z"], ("data-dir", "d"), False, "/z"),
+        (["--with-node-id"], ("with-node-id",), True, "true"),
+        (["--with-node-id=false"], ("with-node-id",), True, "false"),
+        (["--with-node-id", "server"], ("with-node-id",), True, "true"),
+        (["--node-name"], ("node-name",), False, None),
+        (["node-name", "x"], ("node-name",), False, None),
+    ],
+)
+def test_k3s_flags_are_read_as_gos_flag_package_reads_them(args, names, boolean, value):
+    assert _flag(args, names, boolean) == value
+
+
+def test_the_facts_request_reads_env_files_and_drop_in_directories():
+    request = profiles.facts_request()
+    assert request["read_env_files"] is True
+    assert "/etc/rancher/k3s/config.yaml.d/*" in request["read_globs"]
+    assert "/etc/rancher/rke2/config.yaml.d/*" in request["read_globs"]
+    assert "/etc/rancher/node/id" in request["read"]
+
+
+def test_the_agent_reads_globbed_drop_ins_sorted_and_skips_oversized_files(tmp_path, monkeypatch):
+    d = tmp_path / "config.yaml.d"
+    d.mkdir()
+    (d / "20-b.yaml").write_text("node-name: b\n")
+    (d / "10-a.yml").write_text("node-name: a\n")
+    (d / "sub").mkdir()
+    monkeypatch.setattr(agent_facts, "MAX_CONFIG_BYTES", 20)
+    (d / "30-big.yaml").write_text("x" * 21)
+    matched, texts = agent_facts.read_globs([f"{d}/*", f"{tmp_path}/none/*"])
+    assert matched == {
+        f"{d}/*": [f"{d}/10-a.yml", f"{d}/20-b.yaml", f"{d}/30-big.yaml"],
+        f"{tmp_path}/none/*": [],
+    }
+    assert texts[f"{d}/20-b.yaml"] == "node-name: b\n"
+    assert texts[f"{d}/30-big.yaml"] is None
+
+
+class FakeAgent:
+    """Answers facts calls from a dict of files, recording each request."""
+
+    def __init__(self, files: dict[str, str], units: dict[str, Any]) -> None:
+        self.files = files
+        self.units = units
+        self.requests: list[dict[str, Any]] = []
+
+    def call(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.requests.append(json.loads(json.dumps(request)))
+        import fnmatch
+
+        globs = {
+            g: sorted(p for p in self.files if fnmatch.fnmatch(p, g)) for g in request["read_globs"]
+        }
+        wanted = set(request["read"]) | {p for ps in globs.values() for p in ps}
+        wanted |= {p for u in self.units.values() for p in environment_files(u["EnvironmentFiles"])}
+        return {
+            "hostname": "n1",
+            "files": {p: self.files.get(p) for p in wanted},
+            "globs": globs,
+            "units": self.units,
+            "dirs": {d: {"exists": False, "entries": []} for d in request["manifest_dirs"]},
+        }
+
+
+def _k3s(argv: str) -> dict[str, Any]:
+    return {
+        "LoadState": "loaded",
+        "ActiveState": "active",
+        "EnvironmentFiles": ["/etc/systemd/system/k3s.service.env (ignore_errors=yes)"],
+        "ExecStart": [
+            f"{{ path=/usr/local/bin/k3s ; argv[]={argv} ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }}"
+        ],
+        "cmdline": ["/usr/local/bin/k3s server"],  # the rewritten process title
+    }
+
+
+NODE = Node(name="n1", address="127.0.0.1", ssh=SSHSettings())
+
+
+def test_a_default_k3s_node_costs_one_facts_call():
+    agent = FakeAgent(
+        {"/etc/systemd/system/k3s.service.env": "K3S_NODE_NAME=Edge\n"},
+        {"k3s": _k3s("/usr/local/bin/k3s server")},
+    )
+    facts = read_facts(agent, NODE, ["web"])  # type: ignore[arg-type]
+    assert len(agent.requests) == 1
+    assert profiles.detect(facts).node_name(facts) == "edge"
+
+
+def test_a_custom_config_file_and_data_dir_take_the_calls_they_need():
+    files = {
+        "/etc/systemd/system/k3s.service.env": "K3S_CONFIG_FILE=/opt/k3s.yaml\n",
+        "/opt/k3s.yaml": "data-dir: /srv/k3s\n",
+        "/opt/k3s.yaml.d/10.yaml": "node-name: from-drop-in\n",
+    }
+    agent = FakeAgent(files, {"k3s": _k3s("/usr/local/bin/k3s server")})
+    facts: NodeFacts = read_facts(agent, NODE, ["web"])  # type: ignore[arg-type]
+    assert len(agent.requests) == 3
+    assert agent.requests[1]["read"][-1] == "/opt/k3s.yaml"
+    assert agent.requests[1]["read_globs"][-1] == "/opt/k3s.yaml.d/*"
+    assert agent.requests[2]["manifest_dirs"][-1] == "/srv/k3s/agent/pod-manifests"
+    profile = profiles.detect(facts)
+    assert profile.node_name(facts) == "from-drop-in"
+    assert profile.manifest_dir(facts) == "/srv/k3s/agent/pod-manifests"
+
+
+class TtyConnection:
+    """A node whose sudoers says `Defaults requiretty`: sudo answers as sudo does."""
+
+    def __init__(self) -> None:
+        self.target = SSHTarget(host="n1", user="ops")
+        self.calls = 0
+
+    def run(self, argv, *, stdin=b"", timeout=60.0):
+        self.calls += 1
+        assert argv[:2] == ["sudo", "-n"]
+        # plugins/sudoers/sudoers.c: sudo_warnx("%s", U_("sorry, you must have a tty to run
+        # sudo")), after the program name; the policy fails, sudo exits 1.
+        return Completed(1, b"", b"sudo: sorry, you must have a tty to run sudo\n")
+
+
+def test_sudo_requiretty_is_named_with_the_sudoers_line_to_change():
+    conn = TtyConnection()
+    agent = Agent(conn, Sudo(enabled=True), "n1")  # type: ignore[arg-type]
+    with pytest.raises(NodeError) as raised:
+        agent.call({"op": "facts"})
+    message = str(raised.value)
+    assert "`Defaults:ops !requiretty`" in message
+    assert "visudo -f /etc/sudoers.d/spctl" in message
+    assert conn.calls == 1  # no install attempt, no retry

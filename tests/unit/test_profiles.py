@@ -4,11 +4,12 @@ the profiles make (plan scenarios are in tests/cases/plan/)."""
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from spctl_agent import facts as agent_facts
+from spctl_agent.main import handle
+from spctl_agent.systemd import environment_file_paths, parse_show
 
 from spctl import profiles
 from spctl.errors import NodeError
@@ -20,10 +21,7 @@ from spctl.profiles.rancher import _flag
 from spctl.profiles.unitexec import expand
 from spctl.remote import Agent, Sudo
 from spctl.ssh import Completed, SSHTarget
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from agent import facts as agent_facts  # noqa: E402
-from agent.systemd import environment_file_paths, parse_show  # noqa: E402
+from tests.unit.agent_fakes import FakeSystemd, make_node
 
 # `systemctl show --no-pager -p LoadState,...,EnvironmentFiles,ExecStart,MainPID kubelet.service
 # k3s.service` in systemd's format (src/systemctl/systemctl-show.c): one EnvironmentFiles=
@@ -133,6 +131,34 @@ def test_the_agent_reads_globbed_drop_ins_sorted_and_skips_oversized_files(tmp_p
     }
     assert texts[f"{d}/20-b.yaml"] == "node-name: b\n"
     assert texts[f"{d}/30-big.yaml"] is None
+
+
+class K3sSystemd(FakeSystemd):
+    """A k3s unit as the agent's systemctl reader reports it: two environment files."""
+
+    def __init__(self, env_files) -> None:
+        super().__init__(cmdline=["/usr/local/bin/k3s server"])
+        self.env_files = env_files
+
+    def show(self, units):
+        shown = super().show(units)
+        for props in shown.values():
+            props["EnvironmentFiles"] = [f"{p} (ignore_errors=yes)" for p in self.env_files]
+        return shown
+
+
+def test_the_agent_reads_every_environment_file_of_its_units_when_asked(tmp_path):
+    first, second = tmp_path / "k3s.service.env", tmp_path / "proxy env"
+    first.write_text("K3S_NODE_NAME=edge\n")
+    second.write_text("HTTPS_PROXY=http://proxy:3128\n")
+    node = make_node(tmp_path, systemd=K3sSystemd([str(first), str(second), "/nonexistent"]))
+    request = {"op": "facts", "units": ["k3s"], "read_env_files": True, "read_globs": []}
+    answer = handle(request, node)
+    assert answer["ok"], answer
+    assert answer["files"][str(first)] == "K3S_NODE_NAME=edge\n"
+    assert answer["files"][str(second)].startswith("HTTPS_PROXY=")
+    assert answer["files"]["/nonexistent"] is None
+    assert str(first) not in handle({**request, "read_env_files": False}, node)["files"]
 
 
 class FakeAgent:

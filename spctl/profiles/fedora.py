@@ -19,7 +19,9 @@ Which layout a node has is read from what the kubelet really runs: the unit's Ex
 its environment files (``unitexec``), else its running command line. The directory watched
 now is ``--pod-manifest-path`` when present (a flag overrides the config file), else the
 config file's ``staticPodPath``: so the guard that refuses to move the kubelet away from a
-directory of foreign manifests holds in both layouts. Environment files are read at each
+directory of foreign manifests holds in both layouts. Drop-ins of ``--config-dir`` (``*.conf``,
+merged over the file in lexical order) count too, and the last one that sets
+``staticPodPath`` is the file spctl edits. Environment files are read at each
 start, so a restart suffices (no daemon-reload).
 """
 
@@ -86,6 +88,24 @@ class Fedora(Profile):
         """The ``--config`` file the kubelet reads, or None (the legacy layout)."""
         return flag_value(self.kubelet_argv(facts), "--config")
 
+    def config_dir(self, facts: NodeFacts) -> Optional[str]:
+        """The ``--config-dir`` of drop-ins merged over the config file, or None."""
+        value = flag_value(self.kubelet_argv(facts), "--config-dir")
+        return value.rstrip("/") if value else None
+
+    def _dropins(self, facts: NodeFacts) -> list[str]:
+        """The drop-ins that set staticPodPath, in the order the kubelet merges them
+        (cmd/kubelet/app/server.go, mergeKubeletConfigurations: every ``*.conf`` in lexical
+        order, a later one winning; files in subdirectories are not read here)."""
+        directory = self.config_dir(facts)
+        if directory is None:
+            return []
+        found = []
+        for path in sorted(facts.globs.get(f"{directory}/*.conf", ())):
+            if "staticPodPath" in _load(path, facts.file(path)):
+                found.append(path)
+        return found
+
     def layout(self, facts: NodeFacts) -> str:
         return "config-file" if self.config_file(facts) else "legacy"
 
@@ -99,11 +119,10 @@ class Fedora(Profile):
                 f"the kubelet runs with --config={path}, which the agent could not read on the "
                 "node; the kubelet does not start without it"
             )
-        try:
-            data = yaml.safe_load(text)  # YAML or JSON, as the kubelet accepts
-        except yaml.YAMLError as exc:
-            raise ProfileError(f"{path} on the node is not valid YAML: {exc}") from None
-        return data if isinstance(data, dict) else {}
+        data = dict(_load(path, text))
+        for dropin in self._dropins(facts):
+            data["staticPodPath"] = _load(dropin, facts.file(dropin))["staticPodPath"]
+        return data
 
     def manifest_dir(self, facts: NodeFacts) -> Optional[str]:
         flag = flag_value(self.kubelet_argv(facts), FLAG)
@@ -115,13 +134,19 @@ class Fedora(Profile):
         return self.manifest_dir(facts) or "/etc/kubelet.d"
 
     def follow_up(self, facts: NodeFacts) -> dict[str, list[str]]:
-        config = self.config_file(facts)
+        # The config file and its drop-ins are named on the command line: read them first;
+        # the directory they name is listed by the call after (or by the agent itself, for
+        # a running kubelet).
+        extra: dict[str, list[str]] = {}
+        config, directory = self.config_file(facts), self.config_dir(facts)
+        if directory and f"{directory}/*.conf" not in facts.globs:
+            extra["read_globs"] = [f"{directory}/*.conf"]
         if config and facts.file(config) is None:
-            # Its staticPodPath (the directory to list) is known once the file is read: the
-            # follow-up reads the file, and the directory the running kubelet was started
-            # with is listed by the agent itself.
+            extra["read"] = [config]
+        if extra:
             flag = flag_value(self.kubelet_argv(facts), FLAG)
-            return {"read": [config], "manifest_dirs": [norm_dir(flag) or ""][: 1 if flag else 0]}
+            extra["manifest_dirs"] = [norm_dir(flag) or ""] if flag else []
+            return extra
         return super().follow_up(facts)
 
     # -- changing it ------------------------------------------------------------------------
@@ -152,9 +177,12 @@ class Fedora(Profile):
         reasons = []
         config = self._config(facts)
         if not same_dir(config.get("staticPodPath"), directory):
-            old = facts.file(path) or ""
-            edits.append(FileEdit(path, old, set_static_pod_path(old, directory)))
-            reasons.append(f"staticPodPath in {path} becomes {directory}")
+            # The file whose staticPodPath the kubelet ends up with: the last drop-in that
+            # sets it, else the config file.
+            target = (self._dropins(facts) or [path])[-1]
+            old = facts.file(target) or ""
+            edits.append(FileEdit(target, old, set_static_pod_path(old, directory)))
+            reasons.append(f"staticPodPath in {target} becomes {directory}")
         if flag_value(self.kubelet_argv(facts), FLAG) is not None:
             env_text = facts.file(ENV_FILE) or ""
             args = get_var(env_text, "KUBELET_ARGS") or ""
@@ -181,6 +209,14 @@ class Fedora(Profile):
             reason="; ".join(reasons),
             flag=(FLAG, None),
         )
+
+
+def _load(path: str, text: Optional[str]) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text or "")  # YAML or JSON, as the kubelet accepts
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path} on the node is not valid YAML: {exc}") from None
+    return data if isinstance(data, dict) else {}
 
 
 def set_static_pod_path(text: str, directory: str) -> str:

@@ -3,8 +3,8 @@
 from .commands import run_command, succeeds, which
 
 UNIT_PROPERTIES = (
-    "LoadState,ActiveState,SubState,FragmentPath,DropInPaths,EnvironmentFiles,ExecStart,"
-    "MainPID,InvocationID,NRestarts"
+    "LoadState,ActiveState,SubState,FragmentPath,DropInPaths,Environment,EnvironmentFiles,"
+    "ExecStart,MainPID,InvocationID,NRestarts"
 )
 
 #: Properties that ``systemctl show`` prints once per entry, one ``Name=value`` line each

@@ -55,6 +55,11 @@ class Unit:
     invocation_id: str
     #: argv of each ExecStart= command, ``$VAR`` unexpanded (see ``exec_start``).
     exec_start: tuple[tuple[str, ...], ...] = ()
+    #: The unit's ``Environment=`` assignments, ``KEY=value``. systemctl show prints them on
+    #: one line separated by spaces and a value holding a space or newline as
+    #: "[unprintable]" (src/shared/bus-print-properties.c, bus_print_property): those are
+    #: left out.
+    environment: tuple[str, ...] = ()
 
     @property
     def loaded(self) -> bool:
@@ -77,6 +82,11 @@ class Unit:
             cmdline=tuple(cmdline) if cmdline else None,
             invocation_id=str(props.get("InvocationID", "")),
             exec_start=exec_start(props.get("ExecStart")),
+            environment=tuple(
+                word
+                for word in str(props.get("Environment") or "").split(" ")
+                if "=" in word and word != "[unprintable]"
+            ),
         )
 
 

@@ -25,9 +25,10 @@ _BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def unit_env(facts: NodeFacts, unit: Unit) -> dict[str, str]:
-    """The variables the unit's environment files set (files the agent could not read
-    count as empty, as systemd does for ``-/path``)."""
-    env: dict[str, str] = {}
+    """The variables of the unit's ``Environment=``, then of its environment files, which
+    override them (systemd.exec(5), EnvironmentFile=); files the agent could not read count
+    as empty, as systemd does for ``-/path``."""
+    env: dict[str, str] = dict(item.split("=", 1) for item in unit.environment)
     for path in unit.environment_files:
         env.update(parse_env(facts.file(path) or ""))
     return env

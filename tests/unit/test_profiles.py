@@ -37,7 +37,8 @@ MainPID=811
 
 LoadState=loaded
 ActiveState=active
-DropInPaths=
+DropInPaths=/etc/systemd/system/k3s.service.d/env.conf
+Environment=K3S_NODE_NAME=a [unprintable] HTTPS_PROXY=http://proxy:3128
 EnvironmentFiles=/etc/systemd/system/k3s.service.env (ignore_errors=yes)
 ExecStart={ path=/usr/local/bin/k3s ; argv[]=/usr/local/bin/k3s server --node-name a ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }
 MainPID=0
@@ -57,7 +58,12 @@ def test_every_environment_files_line_is_kept_by_the_agent_and_parsed_by_spctl()
     assert unit.environment_files == expected
     assert unit.exec_start == (("/usr/bin/kubelet", "$KUBE_LOGTOSTDERR", "$KUBELET_ARGS"),)
     assert Unit.from_agent("k3s", k3s).exec_start[0][-2:] == ("--node-name", "a")
-    assert k3s["DropInPaths"] == ""
+    # A value with a space is printed as "[unprintable]" and left out.
+    assert Unit.from_agent("k3s", k3s).environment == (
+        "K3S_NODE_NAME=a",
+        "HTTPS_PROXY=http://proxy:3128",
+    )
+    assert unit.environment == ()
 
 
 def test_exec_start_of_the_ex_property_and_of_several_commands():

@@ -43,7 +43,7 @@ import yaml
 
 from spctl.facts import NodeFacts, Unit
 from spctl.profiles.base import KubeletChange, Profile, ProfileError, same_dir
-from spctl.profiles.unitexec import unit_argv
+from spctl.profiles.unitexec import unit_argv, unit_env
 
 NODE_ID_FILE = "/etc/rancher/node/id"
 SUBCOMMANDS = ("server", "agent")
@@ -72,8 +72,6 @@ class Rancher(Profile):
         return facts.unit(self.unit(facts))
 
     def _env(self, facts: NodeFacts) -> dict[str, str]:
-        from spctl.profiles.unitexec import unit_env
-
         unit = self._unit(facts)
         return unit_env(facts, unit) if unit is not None else {}
 
@@ -119,7 +117,8 @@ class Rancher(Profile):
             for raw_key, value in data.items():
                 key = str(raw_key)
                 append = key.endswith("+")
-                key = key.rstrip("+")
+                if append:
+                    key = key[:-1]
                 if key not in values:
                     order.append(key)
                 if append and key in values:
@@ -146,9 +145,8 @@ class Rancher(Profile):
     # -- the profile ---------------------------------------------------------------------
 
     def data_dir(self, facts: NodeFacts) -> str:
-        return (self.setting(facts, ("data-dir", "d"), "DATA_DIR") or self.default_data_dir).rstrip(
-            "/"
-        ) or "/"
+        value = self.setting(facts, ("data-dir", "d"), "DATA_DIR") or self.default_data_dir
+        return value.rstrip("/") or "/"
 
     def manifest_dir(self, facts: NodeFacts) -> Optional[str]:
         return f"{self.data_dir(facts)}/agent/pod-manifests"

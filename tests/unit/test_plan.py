@@ -81,11 +81,8 @@ def facts_from_case(case: dict) -> NodeFacts:
         wanted = set(request.get("read", [])) | {p for paths in globs.values() for p in paths}
         for props in units.values():
             wanted |= set(environment_files(props.get("EnvironmentFiles")))
-        read = {
-            path: text
-            for path, text in files.items()
-            if path in wanted or path.rsplit("/", 1)[0] in listed
-        }
+        read = {path: files.get(path) for path in wanted}  # None: not on the node
+        read.update((p, t) for p, t in files.items() if p.rsplit("/", 1)[0] in listed)
         return NodeFacts.from_agent(
             {
                 "hostname": case.get("hostname", "my-node1"),

@@ -259,3 +259,30 @@ def test_sudo_requiretty_is_named_with_the_sudoers_line_to_change():
     assert "`Defaults:ops !requiretty`" in message
     assert "visudo -f /etc/sudoers.d/spctl" in message
     assert conn.calls == 1  # no install attempt, no retry
+
+
+def test_k3s_config_drop_ins_replace_keys_and_plus_keys_append():
+    # k3s pkg/configfilearg/parser.go readConfigFile: the first file's key order, a later
+    # file replacing a value, "key+" appending; drop-ins in lexical order, *.yaml and *.yml.
+    d = "/etc/rancher/k3s/config.yaml.d"
+    facts = NodeFacts.from_agent(
+        {
+            "hostname": "n1",
+            "units": {"k3s": _k3s("/usr/local/bin/k3s server --kubelet-arg=v=2")},
+            "files": {
+                "/etc/rancher/k3s/config.yaml": "kubelet-arg: [max-pods=110]\nnode-label: [a=1]\n",
+                f"{d}/10.yaml": "kubelet-arg+: [image-gc-high-threshold=80]\nnode-label: [b=2]\n",
+                f"{d}/20.YML": "kubelet-arg+: eviction-hard=memory.available<5%\nwith-node-id: true\n",
+            },
+            "globs": {f"{d}/*": [f"{d}/20.YML", f"{d}/10.yaml", f"{d}/notes.txt"]},
+        }
+    )
+    k3s = profiles.PROFILES["k3s"]
+    assert k3s._config_args(facts) == [  # type: ignore[attr-defined]
+        "--kubelet-arg=max-pods=110",
+        "--kubelet-arg=image-gc-high-threshold=80",
+        "--kubelet-arg=eviction-hard=memory.available<5%",
+        "--node-label=b=2",
+        "--with-node-id=true",
+    ]
+    assert k3s._cli(facts) == ["--kubelet-arg=v=2"]  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 
 from .files import read_text, sha256_bytes
@@ -105,9 +106,33 @@ def read_capped(path):
     return data.decode("utf-8", errors="replace")
 
 
+#: Settings whose values spctl never needs and must not carry off the node: k3s's
+#: ``K3S_TOKEN`` (install.sh writes it into the unit's environment file) and ``token:``,
+#: ``agent-token``, ``etcd-s3-secret-key``, ``datastore-endpoint`` (it may hold a password) in
+#: its config files, and their like elsewhere.
+_SECRET_WORDS = ("token", "passw", "secret", "key", "endpoint", "credential")
+_SETTING = re.compile(r"^(\s*(?:export\s+)?[\"']?)([A-Za-z0-9_.+-]+)([\"']?\s*[=:]\s*)(\S.*)$")
+
+
+def redact(text):
+    """``text`` with the value of every ``KEY=value`` or ``key: value`` line whose key names a
+    secret replaced; every other line as it was."""
+    if text is None:
+        return None
+    lines = []
+    for line in text.splitlines(True):
+        match = _SETTING.match(line)
+        if match and any(w in match.group(2).lower() for w in _SECRET_WORDS):
+            end = "\n" if line.endswith("\n") else ""
+            line = match.group(1) + match.group(2) + match.group(3) + "REDACTED-BY-SPCTL" + end
+        lines.append(line)
+    return "".join(lines)
+
+
 def read_globs(patterns):
     """{pattern: [matching regular files, sorted]} and {path: text} for each of them
-    (``config.yaml.d/*`` drop-in directories, read in the order their owner reads them)."""
+    (``config.yaml.d/*`` drop-in directories, read in the order their owner reads them),
+    secrets redacted: spctl reads these files and never writes them."""
     import glob
 
     matched, texts = {}, {}
@@ -115,7 +140,7 @@ def read_globs(patterns):
         paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
         matched[pattern] = paths
         for path in paths:
-            texts[path] = read_capped(path)
+            texts[path] = redact(read_capped(path))
     return matched, texts
 
 
@@ -131,8 +156,8 @@ def facts(node, request):
     if request.get("read_env_files"):
         for props in units.values():
             for path in environment_file_paths(props):
-                if path not in files:
-                    files[path] = read_capped(path)
+                if path not in files:  # a file to edit is in "read", verbatim
+                    files[path] = redact(read_capped(path))
     globs, globbed = read_globs(request.get("read_globs") or [])
     files.update(globbed)
     for d in manifest_dirs:

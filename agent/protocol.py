@@ -16,7 +16,8 @@ answer on its stdout: ``{"ok": true, "error": null, ...}`` plus the op's fields,
 
 answer: hostname, python, os_release, files {path: text|null} (the "read" paths, every
 file a "read_globs" pattern matches, and with "read_env_files" every EnvironmentFiles path
-of the units), globs {pattern: [path...]}, units {unit: systemd properties, EnvironmentFiles
+of the units; those two with the values of secret-looking settings such as K3S_TOKEN or
+``token:`` redacted, see ``facts.redact``), globs {pattern: [path...]}, units {unit: systemd properties, EnvironmentFiles
 and ExecStart as lists of lines, + "cmdline"}, dirs {dir: {"exists", "entries": [{name, type, size, mtime,
 sha256, pod_name}]}}, owned {path: {pod, sha256}}, backups {pod: [name...]}, runtime
 {"runtime", "endpoint", "error", "pods": [summary...]} (see ``pods.summarize``), healthz,

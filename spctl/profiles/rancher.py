@@ -186,11 +186,11 @@ class Rancher(Profile):
             )
 
     def follow_up(self, facts: NodeFacts) -> dict[str, list[str]]:
-        """A config file elsewhere than the default: read it and its drop-ins too."""
+        """A config file elsewhere than the default: read it and its drop-ins too. Config
+        files are read as globs, so the agent redacts their secrets (``token:``)."""
         extra = super().follow_up(facts)
         path = self.config_path(facts)
-        extra["read"] = [path]
-        extra["read_globs"] = [f"{path}.d/*"]
+        extra["read_globs"] = [path, f"{path}.d/*"]
         return extra
 
 
@@ -237,8 +237,8 @@ class K3s(Rancher):
     name = "k3s"
     program = "k3s"
     units = ("k3s", "k3s-agent")
-    files = ("/etc/rancher/k3s/config.yaml", NODE_ID_FILE)
-    globs = ("/etc/rancher/k3s/config.yaml.d/*",)
+    files = (NODE_ID_FILE,)
+    globs = ("/etc/rancher/k3s/config.yaml", "/etc/rancher/k3s/config.yaml.d/*")
     default_data_dir = "/var/lib/rancher/k3s"
     known_dirs = ("/var/lib/rancher/k3s/agent/pod-manifests",)
 
@@ -247,8 +247,8 @@ class Rke2(Rancher):
     name = "rke2"
     program = "rke2"
     units = ("rke2-server", "rke2-agent")
-    files = ("/etc/rancher/rke2/config.yaml", NODE_ID_FILE)
-    globs = ("/etc/rancher/rke2/config.yaml.d/*",)
+    files = (NODE_ID_FILE,)
+    globs = ("/etc/rancher/rke2/config.yaml", "/etc/rancher/rke2/config.yaml.d/*")
     default_data_dir = "/var/lib/rancher/rke2"
     known_dirs = ("/var/lib/rancher/rke2/agent/pod-manifests",)
     owned_pods = (

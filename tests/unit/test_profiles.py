@@ -120,6 +120,9 @@ def test_the_facts_request_reads_env_files_and_drop_in_directories():
     assert "/etc/rancher/k3s/config.yaml.d/*" in request["read_globs"]
     assert "/etc/rancher/rke2/config.yaml.d/*" in request["read_globs"]
     assert "/etc/rancher/node/id" in request["read"]
+    # Config files are read as globs: the agent redacts their secrets.
+    assert "/etc/rancher/k3s/config.yaml" in request["read_globs"]
+    assert "/etc/rancher/k3s/config.yaml" not in request["read"]
 
 
 def test_the_agent_reads_globbed_drop_ins_sorted_and_skips_oversized_files(tmp_path, monkeypatch):
@@ -165,6 +168,36 @@ def test_the_agent_reads_every_environment_file_of_its_units_when_asked(tmp_path
     assert answer["files"][str(second)].startswith("HTTPS_PROXY=")
     assert answer["files"]["/nonexistent"] is None
     assert str(first) not in handle({**request, "read_env_files": False}, node)["files"]
+
+
+def test_secrets_in_env_files_and_config_files_stay_on_the_node(tmp_path):
+    env = tmp_path / "k3s.service.env"
+    env.write_text("K3S_TOKEN='K10abc::server:xyz'\nK3S_NODE_NAME=edge\n")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "token: abc\nagent-token: def\ndatastore-endpoint: mysql://u:pw@tcp(db)/k3s\n"
+        "node-name: edge\nkubelet-arg:\n  - max-pods=150\n"
+    )
+    kept = tmp_path / "kubelet"  # a file spctl edits: read verbatim
+    kept.write_text("KUBELET_ARGS=--v=2\nKUBELET_TOKEN_FILE=/x\n")
+    node = make_node(tmp_path, systemd=K3sSystemd([str(env), str(kept)]))
+    answer = handle(
+        {
+            "op": "facts",
+            "units": ["k3s"],
+            "read": [str(kept)],
+            "read_env_files": True,
+            "read_globs": [str(config)],
+        },
+        node,
+    )
+    assert answer["files"][str(env)] == "K3S_TOKEN=REDACTED-BY-SPCTL\nK3S_NODE_NAME=edge\n"
+    assert answer["files"][str(config)] == (
+        "token: REDACTED-BY-SPCTL\nagent-token: REDACTED-BY-SPCTL\n"
+        "datastore-endpoint: REDACTED-BY-SPCTL\nnode-name: edge\nkubelet-arg:\n  - max-pods=150\n"
+    )
+    assert answer["files"][str(kept)] == kept.read_text()
+    assert "xyz" not in json.dumps(answer) and "pw@" not in json.dumps(answer)
 
 
 class FakeAgent:
@@ -227,8 +260,7 @@ def test_a_custom_config_file_and_data_dir_take_the_calls_they_need():
     agent = FakeAgent(files, {"k3s": _k3s("/usr/local/bin/k3s server")})
     facts: NodeFacts = read_facts(agent, NODE, ["web"])  # type: ignore[arg-type]
     assert len(agent.requests) == 3
-    assert agent.requests[1]["read"][-1] == "/opt/k3s.yaml"
-    assert agent.requests[1]["read_globs"][-1] == "/opt/k3s.yaml.d/*"
+    assert agent.requests[1]["read_globs"][-2:] == ["/opt/k3s.yaml", "/opt/k3s.yaml.d/*"]
     assert agent.requests[2]["manifest_dirs"][-1] == "/srv/k3s/agent/pod-manifests"
     profile = profiles.detect(facts)
     assert profile.node_name(facts) == "from-drop-in"

@@ -32,6 +32,7 @@ import re
 from typing import Any, Optional
 
 import yaml
+from spctl_agent.protocol import HEALTHZ_ADDRESS, HEALTHZ_PORT
 
 from spctl.facts import NodeFacts
 from spctl.profiles.base import (
@@ -129,6 +130,19 @@ class Fedora(Profile):
         if flag:
             return norm_dir(flag)
         return norm_dir(self._config(facts).get("staticPodPath"))
+
+    def healthz_url(self, facts: NodeFacts) -> str:
+        """healthz where this kubelet serves it: its flags over its config file's
+        ``healthzBindAddress``/``healthzPort`` over the kubelet's defaults."""
+        argv = self.kubelet_argv(facts)
+        config = self._config(facts)
+        address = (
+            flag_value(argv, "--healthz-bind-address")
+            or config.get("healthzBindAddress")
+            or HEALTHZ_ADDRESS
+        )
+        port = flag_value(argv, "--healthz-port") or config.get("healthzPort") or HEALTHZ_PORT
+        return f"http://{address}:{port}/healthz"
 
     def default_manifest_dir(self, facts: NodeFacts) -> str:
         return self.manifest_dir(facts) or "/etc/kubelet.d"

@@ -318,3 +318,30 @@ def test_k3s_config_drop_ins_replace_keys_and_plus_keys_append():
         "--with-node-id=true",
     ]
     assert k3s._cli(facts) == ["--kubelet-arg=v=2"]  # type: ignore[attr-defined]
+
+
+def test_fedora_healthz_follows_the_config_file_and_a_flag_over_it():
+    def facts(args: str) -> NodeFacts:
+        return NodeFacts.from_agent(
+            {
+                "units": {
+                    "kubelet": {
+                        "LoadState": "loaded",
+                        "EnvironmentFiles": ["/etc/kubernetes/kubelet (ignore_errors=yes)"],
+                        "cmdline": ["/usr/bin/kubelet", *args.split()],
+                    }
+                },
+                "files": {
+                    "/etc/kubernetes/kubelet": 'KUBELET_ARGS=""\n',
+                    "/etc/kubernetes/kubelet.conf": "healthzPort: 10300\n",
+                },
+            }
+        )
+
+    fedora = profiles.PROFILES["fedora"]
+    assert fedora.healthz_url(facts("--v=2")) == "http://127.0.0.1:10248/healthz"
+    config = "--config=/etc/kubernetes/kubelet.conf"
+    assert fedora.healthz_url(facts(config)) == "http://127.0.0.1:10300/healthz"
+    assert fedora.healthz_url(facts(f"{config} --healthz-port=10400")) == (
+        "http://127.0.0.1:10400/healthz"
+    )

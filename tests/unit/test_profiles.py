@@ -345,3 +345,29 @@ def test_fedora_healthz_follows_the_config_file_and_a_flag_over_it():
     assert fedora.healthz_url(facts(f"{config} --healthz-port=10400")) == (
         "http://127.0.0.1:10400/healthz"
     )
+
+
+def test_the_agent_reads_systemctl_show_for_several_units(tmp_path, monkeypatch):
+    from spctl_agent.systemd import UNIT_PROPERTIES, Systemd
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "show.txt").write_text(SHOW)
+    args = tmp_path / "args.txt"
+    systemctl = bin_dir / "systemctl"
+    systemctl.write_text(f'#!/bin/sh\necho "$@" > {args}\ncat {tmp_path / "show.txt"}\n')
+    systemctl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    shown = Systemd().show(["kubelet", "k3s"])
+    assert args.read_text().split() == [
+        "show",
+        "--no-pager",
+        "-p",
+        UNIT_PROPERTIES,
+        "kubelet.service",
+        "k3s.service",
+    ]
+    assert "ExecStart" in UNIT_PROPERTIES.split(",") and "Environment" in UNIT_PROPERTIES.split(",")
+    assert len(shown["kubelet"]["EnvironmentFiles"]) == 3
+    assert shown["k3s"]["ExecStart"][0].startswith("{ path=/usr/local/bin/k3s ;")
+    assert shown["k3s"]["cmdline"] is None  # MainPID=0: not running

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 
 from .files import read_text, sha256_bytes
@@ -10,7 +11,11 @@ from .lock import lock_holder
 from .manifests import KEEP_BACKUPS, backups_of
 from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 from .state import load_state
-from .systemd import kubelet_cmdlines
+from .systemd import environment_file_paths, kubelet_cmdlines
+
+#: The most the agent reads of one configuration file (the kubelet's own limit for a
+#: manifest; no configuration file spctl reads comes near it).
+MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES
 
 
 def os_release():
@@ -89,6 +94,56 @@ def guess_pod_name(data):
     return None
 
 
+def read_capped(path):
+    """The file as text, or None when it cannot be read or is larger than MAX_CONFIG_BYTES."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_CONFIG_BYTES:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+#: Settings whose values spctl never needs and must not carry off the node: k3s's
+#: ``K3S_TOKEN`` (install.sh writes it into the unit's environment file) and ``token:``,
+#: ``agent-token``, ``etcd-s3-secret-key``, ``datastore-endpoint`` (it may hold a password) in
+#: its config files, and their like elsewhere.
+_SECRET_WORDS = ("token", "passw", "secret", "key", "endpoint", "credential")
+_SETTING = re.compile(r"^(\s*(?:export\s+)?[\"']?)([A-Za-z0-9_.+-]+)([\"']?\s*[=:]\s*)(\S.*)$")
+
+
+def redact(text):
+    """``text`` with the value of every ``KEY=value`` or ``key: value`` line whose key names a
+    secret replaced; every other line as it was."""
+    if text is None:
+        return None
+    lines = []
+    for line in text.splitlines(True):
+        match = _SETTING.match(line)
+        if match and any(w in match.group(2).lower() for w in _SECRET_WORDS):
+            end = "\n" if line.endswith("\n") else ""
+            line = match.group(1) + match.group(2) + match.group(3) + "REDACTED-BY-SPCTL" + end
+        lines.append(line)
+    return "".join(lines)
+
+
+def read_globs(patterns):
+    """{pattern: [matching regular files, sorted]} and {path: text} for each of them
+    (``config.yaml.d/*`` drop-in directories, read in the order their owner reads them),
+    secrets redacted: spctl reads these files and never writes them."""
+    import glob
+
+    matched, texts = {}, {}
+    for pattern in patterns:
+        paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        matched[pattern] = paths
+        for path in paths:
+            texts[path] = redact(read_capped(path))
+    return matched, texts
+
+
 def facts(node, request):
     state = load_state(node)
     pods_wanted = request.get("pods") or []
@@ -98,6 +153,13 @@ def facts(node, request):
         if d not in manifest_dirs:
             manifest_dirs.append(d)
     files = {path: read_text(path) for path in request.get("read") or []}
+    if request.get("read_env_files"):
+        for props in units.values():
+            for path in environment_file_paths(props):
+                if path not in files:  # a file to edit is in "read", verbatim
+                    files[path] = redact(read_capped(path))
+    globs, globbed = read_globs(request.get("read_globs") or [])
+    files.update(globbed)
     for d in manifest_dirs:
         for pod in pods_wanted:
             path = os.path.join(d, pod + MANIFEST_SUFFIX)
@@ -110,6 +172,7 @@ def facts(node, request):
         "os_release": os_release(),
         "files": files,
         "units": units,
+        "globs": globs,
         "dirs": {d: dir_listing(d) for d in manifest_dirs},
         "owned": state["manifests"],
         "backups": {pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},

@@ -11,10 +11,14 @@ answer on its stdout: ``{"ok": true, "error": null, ...}`` plus the op's fields,
 ``facts`` request::
 
     {"op": "facts", "pods": [name...], "units": [unit...], "read": [path...],
-     "manifest_dirs": [dir...], "healthz_url": url}
+     "read_globs": [pattern...], "read_env_files": bool, "manifest_dirs": [dir...],
+     "healthz_url": url}
 
-answer: hostname, python, os_release, files {path: text|null}, units {unit: systemd
-properties + "cmdline"}, dirs {dir: {"exists", "entries": [{name, type, size, mtime,
+answer: hostname, python, os_release, files {path: text|null} (the "read" paths, every
+file a "read_globs" pattern matches, and with "read_env_files" every EnvironmentFiles path
+of the units; those two with the values of secret-looking settings such as K3S_TOKEN or
+``token:`` redacted, see ``facts.redact``), globs {pattern: [path...]}, units {unit: systemd properties, EnvironmentFiles
+and ExecStart as lists of lines, + "cmdline"}, dirs {dir: {"exists", "entries": [{name, type, size, mtime,
 sha256, pod_name}]}}, owned {path: {pod, sha256}}, backups {pod: [name...]}, runtime
 {"runtime", "endpoint", "error", "pods": [summary...]} (see ``pods.summarize``), healthz,
 lock.

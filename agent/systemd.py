@@ -3,9 +3,15 @@
 from .commands import run_command, succeeds, which
 
 UNIT_PROPERTIES = (
-    "LoadState,ActiveState,SubState,FragmentPath,DropInPaths,EnvironmentFiles,MainPID,"
-    "InvocationID,NRestarts"
+    "LoadState,ActiveState,SubState,FragmentPath,DropInPaths,Environment,EnvironmentFiles,"
+    "ExecStart,MainPID,InvocationID,NRestarts"
 )
+
+#: Properties that ``systemctl show`` prints once per entry, one ``Name=value`` line each
+#: (src/systemctl/systemctl-show.c, print_property: ``EnvironmentFiles`` as "%s
+#: (ignore_errors=%s)" per file, ``ExecStart`` as "{ path=... ; argv[]=... ; ... }" per
+#: command). They are reported as lists, every line kept in order.
+REPEATED = ("EnvironmentFiles", "ExecStart")
 
 
 def process_cmdline(pid):
@@ -37,10 +43,7 @@ class Systemd:
         blocks = proc.stdout.split("\n\n")
         result = {}
         for unit, block in zip(units, blocks):
-            props = {}
-            for line in block.splitlines():
-                key, _, value = line.partition("=")
-                props[key] = value
+            props = parse_show(block)
             pid = int(props.get("MainPID") or 0)
             props["cmdline"] = process_cmdline(pid) if pid else None
             result[unit] = props
@@ -56,6 +59,37 @@ class Systemd:
         # would then refuse this restart too (the rollback's restart above all).
         succeeds(["systemctl", "reset-failed", unit + ".service"])
         run_command(["systemctl", "restart", unit + ".service"], timeout=120)
+
+
+def parse_show(block):
+    """One unit's ``systemctl show`` output as {property: value}; the properties in
+    REPEATED are lists of every line's value."""
+    props = {}
+    for key in REPEATED:
+        props[key] = []
+    for line in block.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if key in REPEATED:
+            props[key].append(value)
+        else:
+            props[key] = value
+    return props
+
+
+def environment_file_paths(props):
+    """The paths of a unit's EnvironmentFiles lines ("PATH (ignore_errors=yes)")."""
+    import re
+
+    paths = []
+    values = props.get("EnvironmentFiles") or []
+    if isinstance(values, str):
+        values = [values]
+    for value in values:
+        for path in re.findall(r"(/\S*(?: \S+)*?) \(ignore_errors=(?:yes|no)\)", value):
+            paths.append(path)
+    return paths
 
 
 def kubelet_cmdlines(units):

@@ -2,9 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+# ``systemctl show`` prints one ``EnvironmentFiles=`` line per file, "PATH
+# (ignore_errors=yes|no)" (src/systemctl/systemctl-show.c, print_property, the "(sb)"
+# array). A path may hold spaces, so the path is everything before the marker.
+_ENV_FILE = re.compile(r"(/\S*(?: \S+)*?) \(ignore_errors=(?:yes|no)\)")
+# ... and one ``ExecStart=`` line per command, "{ path=P ; argv[]=A B C ; ignore_errors=no
+# ; start_time=[...] ; ... }" (the same function, the "(sasbttttuii)" array; argv joined
+# with single spaces by strv_join, unquoted). ``$VAR`` references stay unexpanded: systemd
+# expands them only when it starts the command.
+_EXEC_ARGV = re.compile(r"argv\[\]=(.*?) ; (?:ignore_errors|flags)=")
+
+
+def _lines(value: Any) -> list[str]:
+    """A repeated property as the agent reports it: a list of lines (older agents: one
+    string)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    return [str(v) for v in value]
+
+
+def environment_files(value: Any) -> tuple[str, ...]:
+    """Every file of every ``EnvironmentFiles=`` line, in the order systemd reads them."""
+    return tuple(path for line in _lines(value) for path in _ENV_FILE.findall(line))
+
+
+def exec_start(value: Any) -> tuple[tuple[str, ...], ...]:
+    """The argv of every ``ExecStart=`` line."""
+    commands = []
+    for line in _lines(value):
+        match = _EXEC_ARGV.search(line)
+        if match:
+            commands.append(tuple(match.group(1).split(" ")))
+    return tuple(commands)
 
 
 @dataclass(frozen=True)
@@ -17,6 +53,13 @@ class Unit:
     environment_files: tuple[str, ...]
     cmdline: Optional[tuple[str, ...]]
     invocation_id: str
+    #: argv of each ExecStart= command, ``$VAR`` unexpanded (see ``exec_start``).
+    exec_start: tuple[tuple[str, ...], ...] = ()
+    #: The unit's ``Environment=`` assignments, ``KEY=value``. systemctl show prints them on
+    #: one line separated by spaces and a value holding a space or newline as
+    #: "[unprintable]" (src/shared/bus-print-properties.c, bus_print_property): those are
+    #: left out.
+    environment: tuple[str, ...] = ()
 
     @property
     def loaded(self) -> bool:
@@ -28,11 +71,6 @@ class Unit:
 
     @classmethod
     def from_agent(cls, name: str, props: Mapping[str, Any]) -> Unit:
-        env_files = tuple(
-            part.lstrip("-")
-            for part in str(props.get("EnvironmentFiles", "")).split()
-            if part.startswith(("/", "-/"))
-        )
         cmdline = props.get("cmdline")
         return cls(
             name=name,
@@ -40,9 +78,15 @@ class Unit:
             active_state=str(props.get("ActiveState", "")),
             fragment_path=str(props.get("FragmentPath", "")),
             drop_in_paths=tuple(str(props.get("DropInPaths", "")).split()),
-            environment_files=env_files,
+            environment_files=environment_files(props.get("EnvironmentFiles")),
             cmdline=tuple(cmdline) if cmdline else None,
             invocation_id=str(props.get("InvocationID", "")),
+            exec_start=exec_start(props.get("ExecStart")),
+            environment=tuple(
+                word
+                for word in str(props.get("Environment") or "").split(" ")
+                if "=" in word and word != "[unprintable]"
+            ),
         )
 
 
@@ -95,6 +139,8 @@ class NodeFacts:
     pods: tuple[RuntimePod, ...]
     healthz: bool
     lock: Optional[Mapping[str, Any]] = None
+    #: What each ``read_globs`` pattern matched, sorted.
+    globs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def unit(self, name: str) -> Optional[Unit]:
@@ -163,5 +209,6 @@ class NodeFacts:
             pods=pods,
             healthz=bool(answer.get("healthz")),
             lock=answer.get("lock"),
+            globs={k: tuple(v) for k, v in (answer.get("globs") or {}).items()},
             raw=answer,
         )

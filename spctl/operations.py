@@ -59,7 +59,18 @@ def read_facts(agent: Agent, node: Node, pods: list[str]) -> NodeFacts:
     request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
     if node.manifest_dir:
         request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
-    return NodeFacts.from_agent(agent.call(request))
+    facts = NodeFacts.from_agent(agent.call(request))
+    # A data dir, config file or manifest directory other than the defaults is known only
+    # from an answer (a config file named on the command line, then the directory that file
+    # names): read it with another call, at most two more.
+    for _ in range(2):
+        extra = profiles.follow_up(facts, node.profile)
+        if extra is None:
+            break
+        for key, values in extra.items():
+            request[key] = [*request.get(key, []), *values]
+        facts = NodeFacts.from_agent(agent.call(request))
+    return facts
 
 
 # -- deploy, remove, rollback ---------------------------------------------------------------------

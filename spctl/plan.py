@@ -91,6 +91,7 @@ def _step(
 
 def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
     profile = detect(facts, node.profile)
+    profile.check_pods(facts, [pod.name for pod in desired])
     directory = choose_dir(node, profile, facts)
     kubelet = profile.configure(facts, directory)
     if kubelet is not None:

@@ -175,6 +175,13 @@ _RUN_AGENT = run_code(AGENT_HOME)
 _MISSING = f"No module named '{AGENT_PACKAGE}'".encode()
 
 
+#: sudo's refusal when sudoers says ``Defaults requiretty`` and there is no terminal:
+#: plugins/sudoers/sudoers.c, ``sudo_warnx("%s", U_("sorry, you must have a tty to run
+#: sudo"))``, printed after the program name ("sudo: ..."). The text is translated when the
+#: node's locale is not English; then the error is reported as sudo printed it.
+REQUIRETTY = "sorry, you must have a tty to run sudo"
+
+
 def python_argv(*args: str) -> list[str]:
     """The command that runs the node's python (found by FIND_PYTHON) with ``args``."""
     return ["sh", "-c", FIND_PYTHON, "spctl", OS_RELEASE, *args]
@@ -259,6 +266,7 @@ class Agent:
     def _run(self, argv: list[str], payload: bytes, timeout: float) -> Completed:
         done = self.conn.run(argv, stdin=payload, timeout=timeout, dialog=self.sudo.dialog())
         self._check_python(done)
+        self._check_tty(done)
         self._check_common(done)
         return done
 
@@ -278,6 +286,20 @@ class Agent:
         if done.exit_code in (EXIT_NO_PYTHON, EXIT_TOO_OLD) and "spctl: " in err:
             line = next(x for x in err.splitlines() if x.startswith("spctl: "))
             raise NodeError(f"{self.node}: {line[len('spctl: ') :]}")
+
+    def _check_tty(self, done: Completed) -> None:
+        """sudo under ``Defaults requiretty`` (hardened hosts, older EL) refuses to run
+        without a terminal. spctl does not retry with one: a pty echoes the request back
+        into stdout, turns its newlines into CRLF and reads control bytes in the agent's
+        upload as signals (^C, ^Z), so the user must be let through without one."""
+        if REQUIRETTY in done.stderr.decode(errors="replace"):
+            user = self.conn.target.user
+            raise NodeError(
+                f"{self.node}: sudo on the node requires a terminal for {user} (`Defaults "
+                "requiretty` in sudoers) and spctl runs commands without one; allow it for "
+                f"this user: run `visudo -f /etc/sudoers.d/spctl` on the node and add the "
+                f"line `Defaults:{user} !requiretty` (or connect as root)"
+            )
 
     def _check_common(self, done: Completed) -> None:
         err = done.stderr.decode(errors="replace")

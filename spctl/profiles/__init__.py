@@ -5,7 +5,7 @@ Detection tries them in this order; an inventory may force one with ``profile:``
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from spctl.facts import NodeFacts
 from spctl.profiles.base import FileEdit, KubeletChange, Profile, ProfileError
@@ -25,20 +25,45 @@ __all__ = [
     "ProfileError",
     "detect",
     "facts_request",
+    "follow_up",
 ]
 
 
-def facts_request() -> dict[str, list[str]]:
-    """What the agent must read so that any profile can detect and configure. (The agent
-    adds the directories the running kubelet was started with.)"""
+def facts_request() -> dict[str, Any]:
+    """What the agent must read so that any profile can detect and configure: the units,
+    their environment files, each profile's files and drop-in globs. (The agent adds the
+    directories the running kubelet was started with.)"""
     units: list[str] = []
     files: list[str] = []
+    globs: list[str] = []
     dirs: list[str] = []
     for profile in PROFILES.values():
         units += [u for u in profile.units if u not in units]
         files += [f for f in profile.files if f not in files]
+        globs += [g for g in profile.globs if g not in globs]
         dirs += [d for d in profile.known_dirs if d not in dirs]
-    return {"units": units, "read": files, "manifest_dirs": dirs}
+    return {
+        "units": units,
+        "read": files,
+        "read_globs": globs,
+        "read_env_files": True,
+        "manifest_dirs": dirs,
+    }
+
+
+def follow_up(facts: NodeFacts, forced: Optional[str] = None) -> Optional[dict[str, list[str]]]:
+    """What a second facts call must add to the first request, or None when the first
+    answer holds everything the node's profile reads (the usual case: one round trip)."""
+    try:
+        extra = detect(facts, forced).follow_up(facts)
+    except ProfileError:
+        return None
+    missing = {
+        "read": [p for p in extra.get("read", []) if p not in facts.files],
+        "read_globs": [g for g in extra.get("read_globs", []) if g not in facts.globs],
+        "manifest_dirs": [d for d in extra.get("manifest_dirs", []) if d not in facts.dirs],
+    }
+    return {k: v for k, v in missing.items() if v} or None
 
 
 def detect(facts: NodeFacts, forced: Optional[str] = None) -> Profile:

@@ -48,6 +48,8 @@ class Profile:
     files: ClassVar[tuple[str, ...]] = ()
     #: Manifest directories worth listing before the profile is known (its defaults).
     known_dirs: ClassVar[tuple[str, ...]] = ()
+    #: Glob patterns of drop-in files the agent reads (``config.yaml.d/*``).
+    globs: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, facts: NodeFacts) -> bool:
         raise NotImplementedError
@@ -69,6 +71,16 @@ class Profile:
     def configure(self, facts: NodeFacts, directory: str) -> Optional[KubeletChange]:
         """The change that makes the kubelet watch ``directory``; None when it already does."""
         raise NotImplementedError
+
+    def check_pods(self, facts: NodeFacts, names: list[str]) -> None:
+        """Refuse pod names the distribution itself uses in the manifest directory."""
+
+    def follow_up(self, facts: NodeFacts) -> dict[str, list[str]]:
+        """What the agent must read on a second call when the first answer points elsewhere
+        than the defaults (a custom data dir or config file): ``read``, ``read_globs`` and
+        ``manifest_dirs``. Entries already read are dropped by ``profiles.follow_up``."""
+        current = self.manifest_dir(facts)
+        return {"manifest_dirs": [current] if current else []}
 
     def healthz_url(self, facts: NodeFacts) -> str:
         return DEFAULT_HEALTHZ

@@ -14,7 +14,7 @@ from typing import Optional
 # One reading of kubelet flags for the control host and the agent.
 from spctl_agent.protocol import flag_value
 
-__all__ = ["flag_value", "get_var", "set_flag", "set_var"]
+__all__ = ["flag_value", "get_var", "parse_env", "set_flag", "set_var"]
 
 _ASSIGN = re.compile(r"^(?P<lead>\s*)(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
 
@@ -27,6 +27,19 @@ def get_var(text: str, key: str) -> Optional[str]:
         if match and match.group("key") == key:
             value = _unquote(match.group("value"))
     return value
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """Every assignment of an environment file, unquoted, the last one of a key winning
+    (systemd.exec(5), EnvironmentFile=: ``#`` and ``;`` start comments)."""
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.lstrip().startswith(("#", ";")):
+            continue
+        match = _ASSIGN.match(line)
+        if match:
+            env[match.group("key")] = _unquote(match.group("value"))
+    return env
 
 
 def set_var(text: str, key: str, value: str) -> str:

@@ -1,6 +1,6 @@
 import pytest
 
-from spctl.profiles.envfile import flag_value, get_var, set_flag, set_var
+from spctl.profiles.envfile import flag_value, get_var, parse_env, set_flag, set_var
 
 SEED = 'KUBELET_ARGS="--cluster-dns=10.254.0.10 --cluster-domain=kube.local"\n'
 
@@ -51,3 +51,10 @@ def test_flag_value_both_spellings():
     assert flag_value("--a=1 --pod-manifest-path /x", "--pod-manifest-path") == "/x"
     assert flag_value(["kubelet", "--hostname-override=N1"], "--hostname-override") == "N1"
     assert flag_value("--a=1", "--pod-manifest-path") is None
+
+
+def test_parse_env_reads_every_assignment_as_systemd_does():
+    # k3s's install.sh writes single-quoted values; comments start with # or ;
+    text = "# written by install.sh\nK3S_TOKEN='K10x::server:y'\n; old\nK3S_NODE_NAME=\"a\"\nK3S_NODE_NAME='b'\n"
+    assert parse_env(text) == {"K3S_TOKEN": "K10x::server:y", "K3S_NODE_NAME": "b"}
+    assert parse_env("not an assignment\n") == {}

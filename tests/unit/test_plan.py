@@ -7,12 +7,19 @@ A case file holds:
   dirs:     manifest directories (path -> {file name: content}); `owned: [file, ...]` marks
             the files spctl wrote
   desired:  pods to deploy (name -> manifest text)
-  expect:   profile, manifest_dir, kubelet (null or {file, contains, not_contains,
+  hostname, os_release: as the agent reports them
+  running_dirs: directories the running kubelet was started with (the agent lists them)
+  expect:   profile, manifest_dir, node_name, kubelet (null or {file, contains, not_contains,
             daemon_reload}), pods (name -> action), warnings (substrings), error (substring)
+
+Facts are read as ``operations.read_facts`` reads them: the profiles' request first (files,
+drop-in globs), then the follow-up the first answer asks for (a custom data dir or config
+file): a file or directory the case does not hold is absent on the node.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from pathlib import Path
 
@@ -20,9 +27,10 @@ import pytest
 import yaml
 
 from spctl.errors import SpctlError
-from spctl.facts import NodeFacts
+from spctl.facts import NodeFacts, environment_files
 from spctl.inventory import Node, SSHSettings
 from spctl.plan import plan_deploy
+from spctl.profiles import facts_request, follow_up
 from spctl.render import DesiredPod
 
 CASES = sorted((Path(__file__).parent.parent / "cases" / "plan").glob("*.yaml"))
@@ -58,18 +66,50 @@ def facts_from_case(case: dict) -> NodeFacts:
     units = {}
     for name, props in (case.get("units") or {}).items():
         units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}
-    return NodeFacts.from_agent(
-        {
-            "hostname": case.get("hostname", "my-node1"),
-            "os_release": case.get("os_release") or {},
-            "files": files,
-            "units": units,
-            "dirs": dirs,
-            "owned": owned,
-            "runtime": {"runtime": "docker", "pods": []},
-            "healthz": True,
+
+    def answer(request: dict) -> NodeFacts:
+        globs = {
+            pattern: sorted(p for p in files if fnmatch.fnmatch(p, pattern))
+            for pattern in request.get("read_globs", [])
         }
-    )
+        # The agent lists the requested directories and those the running kubelet was
+        # started with (``running_dirs`` in a case).
+        listed = {
+            d: dirs.get(d, {"exists": False, "entries": []})
+            for d in [*request.get("manifest_dirs", []), *case.get("running_dirs", [])]
+        }
+        wanted = set(request.get("read", [])) | {p for paths in globs.values() for p in paths}
+        for props in units.values():
+            wanted |= set(environment_files(props.get("EnvironmentFiles")))
+        read = {path: files.get(path) for path in wanted}  # None: not on the node
+        read.update((p, t) for p, t in files.items() if p.rsplit("/", 1)[0] in listed)
+        return NodeFacts.from_agent(
+            {
+                "hostname": case.get("hostname", "my-node1"),
+                "os_release": case.get("os_release") or {},
+                "files": read,
+                "globs": globs,
+                "units": units,
+                "dirs": listed,
+                "owned": owned,
+                "runtime": {"runtime": "docker", "pods": []},
+                "healthz": True,
+            }
+        )
+
+    request = facts_request()
+    node_dir = (case.get("node") or {}).get("manifest_dir")
+    if node_dir:
+        request["manifest_dirs"] = [node_dir, *request["manifest_dirs"]]
+    facts = answer(request)
+    for _ in range(2):  # as operations.read_facts
+        extra = follow_up(facts, (case.get("node") or {}).get("profile"))
+        if not extra:
+            break
+        for key, values in extra.items():
+            request[key] = [*request.get(key, []), *values]
+        facts = answer(request)
+    return facts
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -97,6 +137,8 @@ def test_plan_case(path: Path) -> None:
     plan = plan_deploy(node, desired, facts)
     assert plan.profile == expect["profile"]
     assert plan.manifest_dir == expect["manifest_dir"]
+    if "node_name" in expect:
+        assert plan.node_name == expect["node_name"]
     kubelet = expect.get("kubelet")
     if kubelet is None:
         assert plan.kubelet is None

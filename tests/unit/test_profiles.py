@@ -274,7 +274,7 @@ class TtyConnection:
         self.target = SSHTarget(host="n1", user="ops")
         self.calls = 0
 
-    def run(self, argv, *, stdin=b"", timeout=60.0):
+    def run(self, argv, *, stdin=b"", timeout=60.0, dialog=None):
         self.calls += 1
         assert argv[:2] == ["sudo", "-n"]
         # plugins/sudoers/sudoers.c: sudo_warnx("%s", U_("sorry, you must have a tty to run

@@ -265,7 +265,10 @@ def _transaction(node, journal, request, changes, waits, state, answer):
         for change in undo:
             change.before_uid = None
             change.want_uid = change.original_uid
-            change.action = "remove" if change.previous is None else "restore"
+            # A created file that retired the pod's file of the previous directory: that
+            # pod comes back, so it is waited for, not the absence of the name.
+            gone = change.previous is None and change.from_previous is None
+            change.action = "remove" if gone else "restore"
         back = [c for c in undo if c.action == "remove" or c.want_uid]
         restored = wait_for(node, back, timeout, stable_for) if back else {}
         for change in back:

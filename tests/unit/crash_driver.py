@@ -77,7 +77,7 @@ class Tree:
             phase = "Failed" if b"crash" in data else "Running"
             found.append(
                 {
-                    "pod": "%s-%s" % (name.rsplit(".", 1)[0], node_name),
+                    "pod": "{}-{}".format(name.rsplit(".", 1)[0], node_name),
                     "namespace": "default",
                     "uid": hashlib.sha256(path.encode() + b"\0" + data).hexdigest()[:12],
                     "phase": phase,
@@ -164,7 +164,10 @@ class KillingFileSystem(FileSystem):
             die()
         if self.kill_at == "kubelet-edit" and dst == self.tree.flags_file:
             die()
-        manifest_dirs = (os.path.join(self.tree.root, "manifests"), os.path.join(self.tree.root, "new"))
+        manifest_dirs = (
+            os.path.join(self.tree.root, "manifests"),
+            os.path.join(self.tree.root, "new"),
+        )
         if self.kill_at == "write" and os.path.dirname(dst) in manifest_dirs:
             die()
 

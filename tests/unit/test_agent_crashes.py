@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,8 +41,7 @@ def run(root: Path, request: dict, kill_at: str = "") -> subprocess.CompletedPro
         [sys.executable, "-m", "tests.unit.crash_driver", str(root), kill_at],
         input=json.dumps(request).encode(),
         cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         timeout=60,
     )
 
@@ -79,7 +77,7 @@ def move_request(root: Path, web: bytes = NEW_WEB) -> dict:
             "files": [
                 {
                     "path": str(root / "etc" / "kubelet-flags"),
-                    "content": "--a=1 --pod-manifest-path=%s\n" % new,
+                    "content": f"--a=1 --pod-manifest-path={new}\n",
                     "expected_sha256": sha(OLD_FLAGS),
                 }
             ],

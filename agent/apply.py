@@ -136,7 +136,8 @@ def apply(node, request):
         state = load_state(node)
         changes = [PodChange(node, spec, directory, node_name) for spec in specs]
         if specs:
-            _check_directories(node, [directory])
+            retired = [os.path.dirname(s["from_path"]) for s in specs if s.get("from_path")]
+            _check_directories(node, sorted(set([directory] + retired)))
         for change in changes:
             change.check(state)
         waits = _waits(node, request, directory, node_name)

@@ -186,6 +186,9 @@ def execute(
     kubelet_worst = 4 * 120 + 2 * min(settings.timeout, 120.0) if plan.kubelet else 0
     budget = settings.wait_lock + kubelet_worst + 2 * settings.timeout + 120
     answer = agent.call(request, timeout=budget)
+    if answer.get("recovered"):  # another run was killed between our facts and this call
+        late = replace(facts, recovered=answer["recovered"])
+        outcome.plan = _noted(plan, late)
     outcome.kubelet_restarted = bool(answer.get("kubelet_restarted"))
     by_name = {step.name: step for step in plan.pods}
     reported = set()

@@ -11,6 +11,7 @@ never blocks the open), checked again with fstat(2), and read up to MAX_READ byt
 so that ``x -> /dev/zero`` or ``manifest_dir: /dev`` costs nothing.
 """
 
+import errno
 import os
 import stat
 
@@ -74,7 +75,7 @@ def open_regular(path, follow=False):
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        if exc.errno == 40:  # ELOOP: a symlink swapped in since the lstat
+        if exc.errno == errno.ELOOP:  # a symlink swapped in since the lstat
             raise NotRegularFile(path, "symlink") from None
         raise
     st = os.fstat(fd)

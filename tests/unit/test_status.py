@@ -92,3 +92,36 @@ def test_a_recovered_transaction_is_a_warning_of_its_node():
     ), warnings
     done = replace(facts, recovered={**recovered, "action": "completed", "problems": []})
     assert any("its change was completed" in w for w in node_status(node, done, None, []).warnings)
+
+
+def test_a_stale_plan_is_made_again_once_from_fresh_facts():
+    import pytest
+    from spctl_agent.protocol import STALE_PLAN
+
+    from spctl.errors import NodeError
+    from spctl.operations import _replanned
+
+    calls = []
+
+    def run():
+        calls.append(1)
+        if len(calls) == 1:
+            raise NodeError(f"n1: {STALE_PLAN}: the plan was made while another run ...")
+        return "deployed"
+
+    assert _replanned(run) == "deployed" and len(calls) == 2
+
+    def always_stale():
+        raise NodeError(f"n1: {STALE_PLAN}: ...")
+
+    with pytest.raises(NodeError):  # once only: a node that keeps changing is reported
+        _replanned(always_stale)
+
+    def other():
+        calls.append(1)
+        raise NodeError("n1: node is locked")
+
+    calls.clear()
+    with pytest.raises(NodeError):
+        _replanned(other)
+    assert len(calls) == 1

@@ -126,11 +126,12 @@ def apply(node, request):
         found = journals.load(node)
         if found is not None:
             answer["recovered"] = journals.recover(node, found)
-        if request.get("planned_while_busy") and (lock.waited or found is not None):
+        if request.get("planned_while_busy"):
+            # Its facts may show a change that the other run then undid (or finished
+            # otherwise): nothing planned from them is sure. Plan again from now.
             raise AgentError(
-                "%s: the plan was made while another run was changing this node (its "
-                "facts may show a change that was then undone); rerun to plan from what "
-                "the node holds now" % STALE_PLAN
+                "%s: the node was locked by another spctl run while this one read its "
+                "facts; rerun (with --wait-lock, spctl plans again by itself)" % STALE_PLAN
             )
         # Every check comes before any write: a plan made from stale facts changes nothing.
         state = load_state(node)

@@ -283,7 +283,8 @@ def _noted(plan: Plan, facts: NodeFacts) -> Plan:
 
 def _replanned(run: Callable[[], Outcome]) -> Outcome:
     """Run once more, from fresh facts, when the agent refused a plan made while another
-    run was changing the node (it holds the lock now, so the second plan is current)."""
+    run was changing the node (with --wait-lock: that run has ended by now, so the second
+    plan starts from what it left)."""
     try:
         return run()
     except NodeError as exc:
@@ -293,6 +294,8 @@ def _replanned(run: Callable[[], Outcome]) -> Outcome:
 
 
 def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+    if not settings.wait_lock:  # without --wait-lock a busy node fails the run
+        return _deploy_node(node, desired, settings)
     return _replanned(lambda: _deploy_node(node, desired, settings))
 
 

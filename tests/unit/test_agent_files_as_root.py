@@ -241,6 +241,7 @@ def test_a_plan_made_while_another_run_held_the_node_is_refused_after_the_wait(t
     request = wait_request(tmp_path, sha(WEB), wait_lock=30, planned_while_busy=True)
     answer = handle(request, node)
     assert not answer["ok"] and answer["error"].startswith(STALE_PLAN), answer
+    assert "locked by another spctl run while this one read its facts" in answer["error"]
     # Planned from facts read while the node was quiet, the same wait goes ahead.
     request["planned_while_busy"] = False
     assert handle(request, node)["ok"]

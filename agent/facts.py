@@ -106,6 +106,9 @@ def guess_pod_name(data):
     return None
 
 
+FACTS_RECOVERY_WAIT = 60.0
+
+
 def recover_first(node):
     """Finish or undo a transaction a killed run left (see ``journal``), under the node
     lock. Returns (recovered, in_progress): what was done, or the journal of a run that
@@ -120,7 +123,10 @@ def recover_first(node):
         return None, found.record if found is not None else None
     try:
         found = journals.load(node)
-        return (journals.recover(node, found) if found is not None else None), None
+        # A read-only call answers within the control host's deadline for facts (120s):
+        # files and kubelet go back at once, the wait for the pods is capped.
+        recovered = journals.recover(node, found, FACTS_RECOVERY_WAIT) if found else None
+        return recovered, None
     finally:
         lock.__exit__(None, None, None)
 

@@ -233,9 +233,10 @@ def roll_back(node, record):
     return problems
 
 
-def recover(node, journal):
+def recover(node, journal, wait=None):
     """Finish or undo the unfinished transaction of ``journal`` (the caller holds the node
-    lock). Returns the answer's "recovered" field."""
+    lock); ``wait``: the most to wait for the previous pods (default: the transaction's
+    own timeout). Returns the answer's "recovered" field."""
     record = journal.record
     summary = {
         "transaction": record.get("id"),
@@ -254,7 +255,7 @@ def recover(node, journal):
     if not problems:
         # Files and kubelet are back: the transaction is undone even if a pod is slow.
         journal.done()
-    outcome = wait_previous(node, record)
+    outcome = wait_previous(node, record, wait)
     for name, verdict in sorted(outcome.items()):
         if verdict is not True:
             problems.append("previous pod %s does not run again: %s" % (name, verdict))

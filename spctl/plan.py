@@ -124,6 +124,13 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
                 f"{directory}: a pending change, completed by a restart"
             ),
         )
+    running_info = facts.kubelets.get(unit) or {}
+    config_warning = (
+        f"the kubelet's --config file {running_info.get('config')} changed after the kubelet "
+        "started: the directory it watches is known only from its files until it restarts"
+        if running_info.get("config_changed") and running is None
+        else None
+    )
     if kubelet is not None:
         _refuse_orphaning(node, facts, current)
     moves = (
@@ -220,7 +227,8 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
         unit=profile.unit(facts),
         kubelet=kubelet,
         pods=tuple(steps),
-        warnings=tuple(stray_files(facts, directory)),
+        warnings=tuple(stray_files(facts, directory))
+        + ((config_warning,) if config_warning else ()),
     )
 
 

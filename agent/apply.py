@@ -149,7 +149,7 @@ def apply(node, request):
         for change in changes:
             pod = change.find(current)
             change.original_uid = pod["uid"] if pod else None
-            if change.action in ("update", "rollback", "move"):
+            if change.action in ("update", "rollback", "move") or change.from_path:
                 # The new pod is the one with another UID; until then the old one may
                 # still be running and must not be taken for it.
                 change.before_uid = change.original_uid

@@ -135,6 +135,18 @@ def kubelet_took_change(node, unit, url, flag):
     )
 
 
+def _watches(node, unit, expected):
+    """None when the running kubelet watches ``expected`` (or cannot tell), else why not:
+    the restart that completes a pending change has no flag of its own to check."""
+    if not expected:
+        return None
+    units = node.systemd.show([unit])
+    seen = running_kubelets(units, node.process_start).get(unit, {}).get("manifest_dir")
+    if seen is None or seen.rstrip("/") == expected.rstrip("/"):
+        return None
+    return "the restarted kubelet watches %s instead of %s" % (seen, expected)
+
+
 def check_kubelet_files(change):
     for f in change["files"]:
         content = read_original(f["path"])[0]
@@ -182,6 +194,8 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None):
         restart()
         if wait_healthy(node, unit, url, timeout):
             problem = kubelet_took_change(node, unit, url, change.get("flag"))
+            if problem is None:
+                problem = _watches(node, unit, change.get("expect_dir"))
             if problem is None:
                 if on_restarted is not None:
                     on_restarted()

@@ -28,7 +28,7 @@ char-device, block-device, socket.
 
     {"op": "apply", "node_name", "manifest_dir", "holder", "wait_lock", "timeout",
      "stable_for", "kubelet": {unit, files: [{path, content, expected_sha256}],
-     daemon_reload, healthz_url, timeout, flag: [name, value]} | null,
+     daemon_reload, healthz_url, timeout, flag: [name, value], dir_before, expect_dir} | null,
      "changes": [{pod, action, file, content, expected_sha256, from_path?, from_sha256?}],
      "wait_running": [pod | {pod, file, expected_sha256}...], "planned_while_busy": bool}
 

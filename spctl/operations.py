@@ -172,6 +172,7 @@ def execute(
             "timeout": min(settings.timeout, 120.0),
             "flag": list(plan.kubelet.flag) if plan.kubelet.flag else None,
             "dir_before": _running_dir(facts, plan),
+            "expect_dir": plan.manifest_dir,
             "files": [
                 {
                     "path": f.path,

@@ -1,14 +1,115 @@
-"""The apply call: a plan made by the control host, carried out under the node lock."""
+"""The apply call: a plan made by the control host, carried out under the node lock, as one
+journaled transaction (see ``journal``): every check before the first write, the journal
+before the first write, and either every change made and its pods running, or every
+change undone, the kubelet's configuration included, and the previous pods running again.
+"""
 
 import os
 
+from . import journal as journals
 from .errors import AgentError
-from .files import remove_stale_temporaries
+from .files import remove_stale_temporaries, sha256_bytes, unsafe_directory
 from .kubelet import apply_kubelet, check_kubelet_files
 from .lock import NodeLock
 from .manifests import PodChange, undo_all, wait_for
-from .protocol import MANIFEST_SUFFIX
+from .protocol import MANIFEST_SUFFIX, STALE_PLAN
 from .state import load_state
+
+
+def _check_directories(node, directories):
+    for directory in directories:
+        problem = unsafe_directory(directory, node.trusted_above)
+        if problem:
+            raise AgentError("refusing manifest directory %s: %s" % (directory, problem))
+
+
+def _waits(node, request, directory, node_name):
+    """Pods whose file is unchanged but which must run; each file must still hold the
+    bytes the plan saw (a run waits only for content it planned from)."""
+    waits = []
+    for item in request.get("wait_running") or []:
+        spec = item if isinstance(item, dict) else {"pod": item}
+        name = spec["pod"]
+        change = PodChange(
+            node,
+            {
+                "pod": name,
+                "action": "unchanged",
+                "file": spec.get("file") or name + MANIFEST_SUFFIX,
+            },
+            directory,
+            node_name,
+        )
+        if "expected_sha256" in spec:
+            from .files import read_bytes
+
+            data = read_bytes(change.path)
+            found = sha256_bytes(data) if data is not None else None
+            if found != spec["expected_sha256"]:
+                raise AgentError(
+                    "%s changed on the node since spctl read it (another run changed or "
+                    "rolled it back); rerun" % change.path
+                )
+        waits.append(change)
+    return waits
+
+
+def _record(request, changes, kubelet_change, node, pods_now, waits):
+    from .files import read_original
+
+    record = {
+        "holder": request.get("holder", "spctl"),
+        "node_name": request["node_name"],
+        "timeout": float(request.get("timeout", 300)),
+        "stable_for": float(request.get("stable_for", 5)),
+        "files": [],
+        "owned_before": {},
+        "kubelet": None,
+        "pods_before": [],
+    }
+    for change in changes:
+        record["files"] += change.journal_files()
+        record["owned_before"][change.path] = change.was_owned
+        if change.from_path:
+            record["owned_before"][change.from_path] = change.from_owned
+    if kubelet_change:
+        from .files import encode_text
+
+        unit = kubelet_change["unit"]
+        for f in kubelet_change["files"]:
+            before, mode = read_original(f["path"])
+            record["files"].append(
+                journals.file_entry(f["path"], "kubelet", before, mode, encode_text(f["content"]))
+            )
+        props = node.systemd.show([unit]).get(unit, {})
+        record["kubelet"] = {
+            "unit": unit,
+            "healthz_url": kubelet_change.get("healthz_url") or journals_default_url(),
+            "daemon_reload": bool(kubelet_change.get("daemon_reload")),
+            "cmdline_before": props.get("cmdline"),
+            "dir_before": kubelet_change.get("dir_before"),
+            "dir_after": request.get("manifest_dir"),
+        }
+    seen = set()
+    for change in list(changes) + list(waits):
+        pod = change.find(pods_now)
+        if pod and pod["phase"] == "Running" and change.name not in seen:
+            seen.add(change.name)
+            record["pods_before"].append(
+                {
+                    "name": change.name,
+                    "pod": pod["pod"],
+                    "namespace": pod["namespace"],
+                    "uid": pod["uid"],
+                }
+            )
+    return record
+
+
+def journals_default_url():
+    from .protocol import DEFAULT_HEALTHZ_URL
+
+    return DEFAULT_HEALTHZ_URL
 
 
 def apply(node, request):
@@ -20,86 +121,165 @@ def apply(node, request):
     specs = request.get("changes") or []
     if (specs or request.get("wait_running")) and not directory:
         raise AgentError("no manifest directory given for the pods to change")
-    with NodeLock(node, request.get("holder", "spctl"), float(request.get("wait_lock", 0))):
+    lock = NodeLock(node, request.get("holder", "spctl"), float(request.get("wait_lock", 0)))
+    with lock:
+        found = journals.load(node)
+        if found is not None:
+            answer["recovered"] = journals.recover(node, found)
+        if request.get("planned_while_busy"):
+            # Its facts may show a change that the other run then undid (or finished
+            # otherwise): nothing planned from them is sure. Plan again from now.
+            raise AgentError(
+                "%s: the node was locked by another spctl run while this one read its "
+                "facts; rerun (with --wait-lock, spctl plans again by itself)" % STALE_PLAN
+            )
         # Every check comes before any write: a plan made from stale facts changes nothing.
         state = load_state(node)
         changes = [PodChange(node, spec, directory, node_name) for spec in specs]
+        if specs:
+            retired = [os.path.dirname(s["from_path"]) for s in specs if s.get("from_path")]
+            _check_directories(node, sorted(set([directory] + retired)))
         for change in changes:
             change.check(state)
-        if request.get("kubelet"):
-            check_kubelet_files(request["kubelet"])
-            answer["kubelet_restarted"] = apply_kubelet(node, request["kubelet"])["restarted"]
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-            remove_stale_temporaries(directory)
+        waits = _waits(node, request, directory, node_name)
+        kubelet_change = request.get("kubelet")
+        if kubelet_change:
+            check_kubelet_files(kubelet_change)
         current = node.pods()["pods"]
         for change in changes:
             pod = change.find(current)
             change.original_uid = pod["uid"] if pod else None
-            if change.action in ("update", "rollback"):
+            if change.action in ("update", "rollback", "move") or change.from_path:
                 # The new pod is the one with another UID; until then the old one may
                 # still be running and must not be taken for it.
                 change.before_uid = change.original_uid
             elif change.action == "adopt":
                 change.want_uid = change.original_uid  # same pod: the kubelet hashes the parsed pod
-        written = []
+        if not changes and not kubelet_change:
+            _wait_only(node, waits, timeout, stable_for, answer)
+            return answer
+        journal = journals.Journal.begin(
+            node, _record(request, changes, kubelet_change, node, current, waits)
+        )
         try:
-            for change in changes:
-                written.append(change)
-                change.write(state)
-        except OSError as exc:
-            # A full disk or a read-only directory: undo what was written, keep the old pods.
-            problems = undo_all(reversed(written), state)
-            remove_stale_temporaries(directory)
-            done = (
-                "the kubelet was reconfigured and restarted, but no manifest was changed"
-                if answer["kubelet_restarted"]
-                else "nothing was changed"
-            )
-            raise AgentError(
-                "cannot write %s: %s; %s%s"
-                % (change.path, exc.strerror or exc, done, "".join("; " + p for p in problems))
-            ) from None
-        waits = list(changes)
-        for name in request.get("wait_running") or []:
-            waits.append(
-                PodChange(
-                    node,
-                    {"pod": name, "action": "unchanged", "file": name + MANIFEST_SUFFIX},
-                    directory,
-                    node_name,
-                )
-            )
-        outcome = wait_for(node, waits, timeout, stable_for) if waits else {}
-        failed = [c for c in changes if outcome.get(c.name) is not True]
-        for change in failed:
-            change.result["error"] = outcome[change.name]
-            change.result["rolled_back"] = True
-        for problem in undo_all(failed, state):
-            answer.setdefault("errors", []).append(problem)
-        if failed:
-            # The previous version is back at the same path, so it gets its old UID: wait
-            # until that pod runs again before reporting.
-            for change in failed:
-                change.before_uid = None
-                change.want_uid = change.original_uid
-                change.action = "remove" if change.previous is None else "restore"
-            restored = wait_for(node, failed, timeout, stable_for)
-            for change in failed:
-                if restored.get(change.name) is not True:
-                    change.result["error"] += "; after rollback: %s" % restored[change.name]
-        for change in changes:
-            change.result["ok"] = outcome.get(change.name) is True
-            answer["pods"].append(change.result)
-        for change in waits[len(changes) :]:
-            verdict = outcome.get(change.name)
-            answer["pods"].append(
-                {
-                    "name": change.name,
-                    "action": "unchanged",
-                    "ok": verdict is True,
-                    "phase": change.result["phase"],
-                    "error": None if verdict is True else verdict,
-                }
-            )
+            _transaction(node, journal, request, changes, waits, state, answer)
+        except BaseException:
+            # Whatever broke the transaction half-way, undo it as the next run would.
+            if os.path.exists(node.paths.journal_file):
+                journals.roll_back(node, journal.record)
+                journal.done()
+                journals.wait_previous(node, journal.record, timeout)
+            raise
     return answer
+
+
+def _wait_only(node, waits, timeout, stable_for, answer):
+    outcome = wait_for(node, waits, timeout, stable_for) if waits else {}
+    for change in waits:
+        _report_wait(change, outcome, answer)
+
+
+def _report_wait(change, outcome, answer):
+    verdict = outcome.get(change.name)
+    answer["pods"].append(
+        {
+            "name": change.name,
+            "action": "unchanged",
+            "ok": verdict is True,
+            "phase": change.result["phase"],
+            "error": None if verdict is True else verdict,
+        }
+    )
+
+
+def _transaction(node, journal, request, changes, waits, state, answer):
+    directory = request.get("manifest_dir")
+    timeout = float(request.get("timeout", 300))
+    stable_for = float(request.get("stable_for", 5))
+    kubelet_change = request.get("kubelet")
+    if kubelet_change:
+        try:
+            answer["kubelet_restarted"] = apply_kubelet(
+                node,
+                kubelet_change,
+                on_written=lambda: journal.phase("kubelet-written"),
+                on_restarted=lambda: journal.phase("kubelet-restarted"),
+            )["restarted"]
+        except AgentError:
+            journal.done()  # apply_kubelet put the previous configuration back itself
+            raise
+    if directory:
+        node.fs.makedirs(directory)
+        remove_stale_temporaries(directory)
+    written = []
+    try:
+        for change in changes:
+            written.append(change)
+            change.write(state)
+    except OSError as exc:
+        # A full disk or a read-only directory: undo what was written, keep the old pods.
+        change = written[-1]
+        problems = undo_all(reversed(written), state)
+        remove_stale_temporaries(directory)
+        done = "nothing was changed"
+        if kubelet_change:
+            restarted, kubelet_problems = journals.restore_kubelet(node, journal.record)
+            problems += kubelet_problems
+            done = (
+                "the kubelet's previous configuration was restored%s and no manifest "
+                % (" (and the kubelet restarted)" if restarted else "")
+                + "was changed"
+            )
+        journal.done()
+        raise AgentError(
+            "cannot write %s: %s; %s%s"
+            % (change.path, exc.strerror or exc, done, "".join("; " + p for p in problems))
+        ) from None
+    journal.phase("manifests-written")
+    all_waits = list(changes) + list(waits)
+    outcome = wait_for(node, all_waits, timeout, stable_for) if all_waits else {}
+    failed = [c for c in changes if outcome.get(c.name) is not True]
+    if not failed:
+        journal.phase("succeeded")
+        journal.done()
+    else:
+        # With the kubelet pointed elsewhere, a failure anywhere undoes everything: the
+        # kubelet goes back to its previous directory, so every change must go back with it.
+        undo = list(changes) if kubelet_change else failed
+        for change in undo:
+            if change not in failed:
+                change.result["error"] = "undone with the rest of the transaction"
+            else:
+                change.result["error"] = outcome[change.name]
+            change.result["rolled_back"] = True
+        for problem in undo_all(undo, state):
+            answer.setdefault("errors", []).append(problem)
+        if kubelet_change:
+            restarted, problems = journals.restore_kubelet(node, journal.record)
+            answer["kubelet_restored"] = True
+            answer["kubelet_restarted"] = answer["kubelet_restarted"] or restarted
+            answer.setdefault("errors", []).extend(problems)
+            if not answer["errors"]:
+                del answer["errors"]
+        journal.done()
+        # The previous version is back at the same path, so it gets its old UID: wait
+        # until that pod runs again before reporting.
+        for change in undo:
+            change.before_uid = None
+            change.want_uid = change.original_uid
+            # A created file that retired the pod's file of the previous directory: that
+            # pod comes back, so it is waited for, not the absence of the name.
+            gone = change.previous is None and change.from_previous is None
+            change.action = "remove" if gone else "restore"
+        back = [c for c in undo if c.action == "remove" or c.want_uid]
+        restored = wait_for(node, back, timeout, stable_for) if back else {}
+        for change in back:
+            if restored.get(change.name) is not True:
+                change.result["error"] += "; after rollback: %s" % restored[change.name]
+        if kubelet_change:
+            outcome = {c.name: False for c in undo}
+    for change in changes:
+        change.result["ok"] = outcome.get(change.name) is True
+        answer["pods"].append(change.result)
+    for change in waits:
+        _report_wait(change, outcome, answer)

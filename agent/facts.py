@@ -5,9 +5,18 @@ import os
 import re
 import sys
 
-from .files import read_text, sha256_bytes
-from .kubelet import kubelet_dirs
-from .lock import lock_holder
+from .files import (
+    MAX_READ,
+    NotRegularFile,
+    TooLarge,
+    file_type,
+    read_file,
+    read_text,
+    sha256_bytes,
+    unsafe_directory,
+)
+from .kubelet import kubelet_dirs, running_kubelets
+from .lock import NodeLock, lock_holder
 from .manifests import KEEP_BACKUPS, backups_of
 from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 from .state import load_state
@@ -15,7 +24,6 @@ from .systemd import environment_file_paths, kubelet_cmdlines
 
 #: The most the agent reads of one configuration file (the kubelet's own limit for a
 #: manifest; no configuration file spctl reads comes near it).
-MAX_CONFIG_BYTES = MAX_MANIFEST_BYTES
 
 
 def os_release():
@@ -28,12 +36,13 @@ def os_release():
     return result
 
 
-def dir_listing(directory):
-    """Every entry of a manifest directory, as the kubelet would see it."""
+def dir_listing(directory, trusted_above=None):
+    """Every entry of a manifest directory, as the kubelet would see it. Only regular
+    files are opened (see ``files``); a symlink, FIFO or device is reported by its type."""
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
-        return {"exists": False, "entries": []}
+        return {"exists": False, "entries": [], "unsafe": unsafe_directory(directory, trusted_above)}
     except OSError as exc:
         return {"exists": True, "error": str(exc), "entries": []}
     entries = []
@@ -44,25 +53,28 @@ def dir_listing(directory):
             st = os.lstat(path)
         except OSError:
             continue
-        if os.path.isdir(path):
-            entry["type"] = "dir"
-        elif os.path.islink(path) and not os.path.exists(path):
-            entry["type"] = "broken-link"
-        else:
-            entry["type"] = "file"
+        entry["type"] = file_type(st.st_mode)
+        if entry["type"] == "file":
             entry["size"] = st.st_size
             entry["mtime"] = st.st_mtime
             if st.st_size <= MAX_MANIFEST_BYTES and not name.startswith("."):
                 try:
-                    with open(path, "rb") as fh:
-                        data = fh.read()
+                    data = read_file(path, limit=MAX_READ)[0]
+                except TooLarge:
+                    data, entry["size"] = None, MAX_READ
+                except NotRegularFile as exc:  # swapped since the lstat
+                    data, entry["type"] = None, exc.kind
                 except OSError:
                     data = None
                 if data is not None:
                     entry["sha256"] = sha256_bytes(data)
                     entry["pod_name"] = guess_pod_name(data)
         entries.append(entry)
-    return {"exists": True, "entries": entries}
+    return {
+        "exists": True,
+        "entries": entries,
+        "unsafe": unsafe_directory(directory, trusted_above),
+    }
 
 
 def guess_pod_name(data):
@@ -71,9 +83,13 @@ def guess_pod_name(data):
     define the same pod, so a miss only costs a warning."""
     try:
         doc = json.loads(data.decode("utf-8", "replace"))
-        return doc.get("metadata", {}).get("name") if isinstance(doc, dict) else None
     except ValueError:
         pass
+    else:
+        # Any JSON at all may sit in a listed directory: only a string name counts.
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return name if isinstance(name, str) else None
     lines = data.decode("utf-8", "replace").splitlines()
     for i, line in enumerate(lines):
         if line.rstrip() != "metadata:":
@@ -92,18 +108,6 @@ def guess_pod_name(data):
                 return stripped[5:].split("#")[0].strip().strip("'\"") or None
         break
     return None
-
-
-def read_capped(path):
-    """The file as text, or None when it cannot be read or is larger than MAX_CONFIG_BYTES."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_CONFIG_BYTES + 1)
-    except OSError:
-        return None
-    if len(data) > MAX_CONFIG_BYTES:
-        return None
-    return data.decode("utf-8", errors="replace")
 
 
 #: Settings whose values spctl never needs and must not carry off the node: k3s's
@@ -140,11 +144,37 @@ def read_globs(patterns):
         paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
         matched[pattern] = paths
         for path in paths:
-            texts[path] = redact(read_capped(path))
+            texts[path] = redact(read_text(path))
     return matched, texts
 
 
+FACTS_RECOVERY_WAIT = 60.0
+
+
+def recover_first(node):
+    """Finish or undo a transaction a killed run left (see ``journal``), under the node
+    lock. Returns (recovered, in_progress): what was done, or the journal of a run that
+    holds the lock now. Without a journal this costs one lstat."""
+    from . import journal as journals
+
+    if not os.path.lexists(node.paths.journal_file):
+        return None, None
+    lock = NodeLock(node, "spctl facts (recovery)", 0)
+    if not lock.try_enter():
+        found = journals.load(node)
+        return None, found.record if found is not None else None
+    try:
+        found = journals.load(node)
+        # A read-only call answers within the control host's deadline for facts (120s):
+        # files and kubelet go back at once, the wait for the pods is capped.
+        recovered = journals.recover(node, found, FACTS_RECOVERY_WAIT) if found else None
+        return recovered, None
+    finally:
+        lock.__exit__(None, None, None)
+
+
 def facts(node, request):
+    recovered, in_progress = recover_first(node)
     state = load_state(node)
     pods_wanted = request.get("pods") or []
     units = node.systemd.show(request.get("units") or [])
@@ -152,18 +182,20 @@ def facts(node, request):
     for d in (request.get("manifest_dirs") or []) + kubelet_dirs(units):
         if d not in manifest_dirs:
             manifest_dirs.append(d)
-    files = {path: read_text(path) for path in request.get("read") or []}
+    # Configuration files keep every byte (an environment file may hold any): the control
+    # host hashes and rewrites them exactly. Manifests are never followed through links.
+    files = {path: read_text(path, errors="surrogateescape") for path in request.get("read") or []}
     if request.get("read_env_files"):
         for props in units.values():
             for path in environment_file_paths(props):
                 if path not in files:  # a file to edit is in "read", verbatim
-                    files[path] = redact(read_capped(path))
+                    files[path] = redact(read_text(path))
     globs, globbed = read_globs(request.get("read_globs") or [])
     files.update(globbed)
     for d in manifest_dirs:
         for pod in pods_wanted:
             path = os.path.join(d, pod + MANIFEST_SUFFIX)
-            files[path] = read_text(path)
+            files[path] = read_text(path, follow=False)
     if units:
         node.choose_runtime(kubelet_cmdlines(units))
     return {
@@ -173,10 +205,19 @@ def facts(node, request):
         "files": files,
         "units": units,
         "globs": globs,
-        "dirs": {d: dir_listing(d) for d in manifest_dirs},
+        "dirs": {d: dir_listing(d, node.trusted_above) for d in manifest_dirs},
+        "kubelets": running_kubelets(units, node.process_start),
         "owned": state["manifests"],
         "backups": {pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},
         "runtime": node.pods(),
         "healthz": node.healthz(request.get("healthz_url") or DEFAULT_HEALTHZ_URL),
         "lock": lock_holder(node),
+        "journal": _summary(in_progress),
+        "recovered": recovered,
     }
+
+
+def _summary(record):
+    if record is None:
+        return None
+    return {k: record.get(k) for k in ("id", "holder", "pid", "started", "phase")}

@@ -6,7 +6,14 @@ import os
 import re
 
 from .errors import AgentError
-from .files import atomic_write, read_original, read_text, remove, sha256_bytes
+from .files import (
+    atomic_write,
+    encode_text,
+    read_original,
+    read_text,
+    remove,
+    sha256_bytes,
+)
 from .protocol import DEFAULT_HEALTHZ_URL, flag_value
 
 _STATIC_POD_PATH = re.compile(r"^staticPodPath:\s*['\"]?([^'\"\s#]+)", re.M)
@@ -26,6 +33,70 @@ def kubelet_dirs(units):
             match = _STATIC_POD_PATH.search(read_text(config) or "")
             if match:
                 found.append(match.group(1).rstrip("/") or "/")
+    return found
+
+
+def process_start(pid):
+    """When process ``pid`` started (seconds since the epoch), from /proc: its start time
+    in clock ticks since boot (field 22 of /proc/PID/stat, proc(5)) plus the boot time
+    (btime in /proc/stat). None when it cannot be read."""
+    try:
+        with open("/proc/%d/stat" % int(pid), "rb") as fh:
+            stat = fh.read(4096).decode("ascii", "replace")
+        with open("/proc/stat", "rb") as fh:
+            btime = [line for line in fh.read(65536).split(b"\n") if line.startswith(b"btime ")]
+        # The command name (field 2) is in parentheses and may hold spaces: split after it.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return int(btime[0].split()[1]) + int(fields[19]) / float(ticks)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def running_kubelets(units, started=process_start):
+    """What each running kubelet watches, from its command line and its --config file as
+    it was when the kubelet started: {unit: {pid, started, manifest_dir, source, config,
+    config_mtime, config_changed}}.
+
+    A flag beats the config file (cmd/kubelet/app/server.go applies the command line over
+    the file, kubeletConfigFlagPrecedence). A config file written after the process
+    started may not be what it read: then the directory is unknown (None, with
+    config_changed true) unless a flag names it."""
+    found = {}
+    for unit, props in units.items():
+        cmdline = props.get("cmdline")
+        pid = int(props.get("MainPID") or 0)
+        if not cmdline or not pid:
+            continue
+        info = {
+            "pid": pid,
+            "started": started(pid),
+            "manifest_dir": None,
+            "source": None,
+            "config": flag_value(cmdline, "--config"),
+            "config_mtime": None,
+            "config_changed": False,
+        }
+        flag = flag_value(cmdline, "--pod-manifest-path")
+        if flag:
+            info.update({"manifest_dir": flag.rstrip("/") or "/", "source": "flag"})
+        elif info["config"]:
+            try:
+                info["config_mtime"] = os.stat(info["config"]).st_mtime
+            except OSError:
+                pass
+            changed = (
+                info["config_mtime"] is not None
+                and info["started"] is not None
+                and info["config_mtime"] > info["started"]
+            )
+            info["config_changed"] = changed
+            match = _STATIC_POD_PATH.search(read_text(info["config"]) or "")
+            if match and not changed:
+                info.update({"manifest_dir": match.group(1).rstrip("/") or "/", "source": "config"})
+        else:
+            info["source"] = "none"  # no static pods at all
+        found[unit] = info
     return found
 
 
@@ -64,6 +135,18 @@ def kubelet_took_change(node, unit, url, flag):
     )
 
 
+def _watches(node, unit, expected):
+    """None when the running kubelet watches ``expected`` (or cannot tell), else why not:
+    the restart that completes a pending change has no flag of its own to check."""
+    if not expected:
+        return None
+    units = node.systemd.show([unit])
+    seen = running_kubelets(units, node.process_start).get(unit, {}).get("manifest_dir")
+    if seen is None or seen.rstrip("/") == expected.rstrip("/"):
+        return None
+    return "the restarted kubelet watches %s instead of %s" % (seen, expected)
+
+
 def check_kubelet_files(change):
     for f in change["files"]:
         content = read_original(f["path"])[0]
@@ -72,9 +155,11 @@ def check_kubelet_files(change):
             raise AgentError("%s changed on the node since spctl read it; rerun" % f["path"])
 
 
-def apply_kubelet(node, change):
+def apply_kubelet(node, change, on_written=None, on_restarted=None):
     """Write the kubelet's configuration files, restart it and wait for healthz; on
-    failure put every file back, restart again and report. Returns {"restarted": True}."""
+    failure put every file back, restart again and report. Returns {"restarted": True}.
+    ``on_written`` and ``on_restarted`` are told when the files are written and when the
+    restarted kubelet took the change (the journal records each phase)."""
     import time
 
     unit = change["unit"]
@@ -103,11 +188,17 @@ def apply_kubelet(node, change):
     try:
         for f, (live, _content, mode) in zip(change["files"], originals):
             fs.makedirs(os.path.dirname(live))
-            atomic_write(live, f["content"].encode(), mode, fs)
+            atomic_write(live, encode_text(f["content"]), mode, fs)
+        if on_written is not None:
+            on_written()
         restart()
         if wait_healthy(node, unit, url, timeout):
             problem = kubelet_took_change(node, unit, url, change.get("flag"))
             if problem is None:
+                problem = _watches(node, unit, change.get("expect_dir"))
+            if problem is None:
+                if on_restarted is not None:
+                    on_restarted()
                 return {"restarted": True}
         else:
             problem = (

@@ -10,7 +10,7 @@ from .files import atomic_write, read_text
 def lock_holder(node):
     """Who holds the node lock, or None. Only reads: taking the lock to test it would make
     a concurrent deploy fail for no reason."""
-    text = read_text(node.paths.holder_file)
+    text = read_text(node.paths.holder_file, follow=False)
     if not text:
         return None
     try:
@@ -32,6 +32,7 @@ class NodeLock:
         self.holder = holder
         self.wait = wait
         self.fd = -1
+        self.waited = False  # another run held the lock when this one asked for it
 
     def __enter__(self):
         import fcntl
@@ -45,6 +46,7 @@ class NodeLock:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError:
+                self.waited = True
                 if clock.monotonic() >= deadline:
                     os.close(self.fd)
                     other = lock_holder(self.node) or {"holder": "another spctl run"}
@@ -62,6 +64,15 @@ class NodeLock:
         }
         atomic_write(paths.holder_file, json.dumps(holder).encode(), 0o600)
         return self
+
+    def try_enter(self):
+        """Take the lock if it is free; False (and nothing held) when another run has it."""
+        self.wait = 0
+        try:
+            self.__enter__()
+        except AgentError:
+            return False
+        return True
 
     def __exit__(self, *exc):
         import fcntl

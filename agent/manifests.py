@@ -58,6 +58,12 @@ class PodChange:
         self.path = os.path.join(directory, spec["file"])  # the live path
         self.content = spec.get("content", "").encode()
         self.expected = spec.get("expected_sha256")
+        # A manifest directory move: this pod's file in the old directory, which the change
+        # retires (for "move", its bytes are the new file's content).
+        self.from_path = spec.get("from_path")
+        self.from_expected = spec.get("from_sha256")
+        self.from_previous = None
+        self.from_owned = None
         self.namespace = spec.get("namespace")  # None: any namespace
         self.kubelet_name = "%s-%s" % (self.name, node_name)
         self.previous = None  # bytes of the file before this change, None if absent
@@ -83,6 +89,16 @@ class PodChange:
         current = sha256_bytes(self.previous) if self.previous is not None else None
         if current != self.expected:
             raise AgentError("%s changed on the node since spctl read it; rerun" % self.path)
+        if self.from_path:
+            self.from_previous = read_bytes(self.from_path)
+            self.from_owned = state["manifests"].get(self.from_path)
+            found = sha256_bytes(self.from_previous) if self.from_previous is not None else None
+            if found != self.from_expected:
+                raise AgentError(
+                    "%s changed on the node since spctl read it; rerun" % self.from_path
+                )
+            if self.action == "move":
+                self.content = self.from_previous
         if self.action == "rollback":
             directory = self.node.paths.manifest_backups(self.name)
             candidates = []
@@ -104,6 +120,9 @@ class PodChange:
         else:
             atomic_write(self.path, self.content, 0o644, fs)
             state["manifests"][self.path] = {"pod": self.name, "sha256": sha256_bytes(self.content)}
+        if self.from_path and self.from_previous is not None:
+            remove(self.from_path, fs)
+            state["manifests"].pop(self.from_path, None)
         save_state(self.node, state)
 
     def undo(self, state):
@@ -117,7 +136,24 @@ class PodChange:
             state["manifests"].pop(self.path, None)
         else:
             state["manifests"][self.path] = self.was_owned
+        if self.from_path and self.from_previous is not None:
+            if read_original(self.from_path)[0] != self.from_previous:
+                atomic_write(self.from_path, self.from_previous, 0o644, self.node.fs)
+            if self.from_owned is not None:
+                state["manifests"][self.from_path] = self.from_owned
         save_state(self.node, state)
+
+    def journal_files(self):
+        """This change's files for the journal: (path, before, after) each."""
+        from .journal import file_entry
+
+        after = None if self.action == "remove" else self.content
+        entries = [file_entry(self.path, "manifest", self.previous, 0o644, after, self.name)]
+        if self.from_path:
+            entries.append(
+                file_entry(self.from_path, "manifest", self.from_previous, 0o644, None, self.name)
+            )
+        return entries
 
 
 def pod_settled(change, pods, stable_since, stable_for, now):

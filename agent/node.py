@@ -22,6 +22,7 @@ class Paths:
         self.state_file = os.path.join(state_dir, "state.json")
         self.lock_file = os.path.join(state_dir, "lock")
         self.holder_file = self.lock_file + ".holder"
+        self.journal_file = os.path.join(state_dir, "journal.json")
         self.backup_dir = os.path.join(state_dir, "backups")
 
     def manifest_backups(self, pod):
@@ -59,8 +60,23 @@ class Clock:
 class Node:
     """The node as one agent call sees it. Defaults are the real thing."""
 
-    def __init__(self, paths=None, fs=None, systemd=None, clock=None, runtime=None, healthz=None):
+    def __init__(
+        self,
+        paths=None,
+        fs=None,
+        systemd=None,
+        clock=None,
+        runtime=None,
+        healthz=None,
+        trusted_above=None,
+    ):
         self.paths = paths or Paths()
+        # Where the ownership check of manifest directories stops going up (None: at /);
+        # tests build their trees under /tmp, which no manifest directory may be under.
+        self.trusted_above = trusted_above
+        from .kubelet import process_start
+
+        self.process_start = process_start  # when a process started (tests replace it)
         self.fs = fs or files.REAL
         if systemd is None:
             from .systemd import Systemd

@@ -21,16 +21,26 @@ of the units; those two with the values of secret-looking settings such as K3S_T
 and ExecStart as lists of lines, + "cmdline"}, dirs {dir: {"exists", "entries": [{name, type, size, mtime,
 sha256, pod_name}]}}, owned {path: {pod, sha256}}, backups {pod: [name...]}, runtime
 {"runtime", "endpoint", "error", "pods": [summary...]} (see ``pods.summarize``), healthz,
-lock.
+lock, kubelets {unit: what the running kubelet watches, see ``kubelet.running_kubelets``},
+journal (a transaction another run is carrying out now, or null), recovered (an unfinished
+transaction this call finished or undid, see ``journal.recover``, or null). File texts
+keep undecodable bytes as lone surrogates (``files.read_text``); dir entries carry
+``unsafe`` (why root must not write there) and types file, dir, symlink, fifo,
+char-device, block-device, socket.
 
 ``apply`` request::
 
     {"op": "apply", "node_name", "manifest_dir", "holder", "wait_lock", "timeout",
      "stable_for", "kubelet": {unit, files: [{path, content, expected_sha256}],
-     daemon_reload, healthz_url, timeout, flag: [name, value]} | null,
-     "changes": [{pod, action, file, content, expected_sha256}], "wait_running": [pod...]}
+     daemon_reload, healthz_url, timeout, flag: [name, value], dir_before, expect_dir} | null,
+     "changes": [{pod, action, file, content, expected_sha256, from_path?, from_sha256?}],
+     "wait_running": [pod | {pod, file, expected_sha256}...], "planned_while_busy": bool}
 
-answer: kubelet_restarted, pods [{name, action, ok, phase, error, rolled_back?}], errors?
+A change with ``from_path`` retires that file (the pod's manifest in the directory the
+kubelet is moved away from); action ``move`` writes its bytes at ``file``.
+
+answer: kubelet_restarted, kubelet_restored?, pods [{name, action, ok, phase, error,
+rolled_back?}], errors?, recovered?
 """
 
 OP_FACTS = "facts"
@@ -38,7 +48,11 @@ OP_APPLY = "apply"
 OPS = (OP_FACTS, OP_APPLY)
 
 #: What a change may do to one manifest (``apply`` request, ``changes[].action``).
-ACTIONS = ("create", "update", "remove", "rollback", "adopt")
+ACTIONS = ("create", "update", "remove", "rollback", "adopt", "move")
+
+#: How an apply refusal starts when its plan was made from facts read while another run
+#: was changing the node: the control host reads facts again and plans once more.
+STALE_PLAN = "stale plan"
 
 #: Where the agent keeps its state, its lock, its backups and itself.
 STATE_DIR = "/var/lib/spctl"

@@ -6,7 +6,7 @@ from .files import atomic_write, read_text
 
 
 def load_state(node):
-    text = read_text(node.paths.state_file)
+    text = read_text(node.paths.state_file, follow=False)
     if not text:
         return {"manifests": {}}
     try:

@@ -141,6 +141,15 @@ class NodeFacts:
     lock: Optional[Mapping[str, Any]] = None
     #: What each ``read_globs`` pattern matched, sorted.
     globs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: What each running kubelet watches, from its process (see the agent's
+    #: ``kubelet.running_kubelets``): {unit: {"manifest_dir", "source", "config_changed"...}}.
+    kubelets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: A transaction another run is carrying out on the node while facts were read.
+    journal: Optional[Mapping[str, Any]] = None
+    #: An unfinished transaction the agent finished or undid before reading these facts.
+    recovered: Optional[Mapping[str, Any]] = None
+    #: {directory: why root must not write pods there} for the listed directories.
+    unsafe_dirs: Mapping[str, str] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def unit(self, name: str) -> Optional[Unit]:
@@ -149,6 +158,17 @@ class NodeFacts:
 
     def file(self, path: str) -> Optional[str]:
         return self.files.get(path)
+
+    def running_dir(self, unit: str) -> Optional[str]:
+        """The directory the running kubelet of ``unit`` watches, when its process tells."""
+        info = self.kubelets.get(unit) or {}
+        value = info.get("manifest_dir")
+        return str(value).rstrip("/") or "/" if value else None
+
+    @property
+    def busy(self) -> bool:
+        """Another run held the node (its lock or its journal) while these facts were read."""
+        return self.lock is not None or self.journal is not None
 
     def pod(self, kubelet_name: str) -> Optional[RuntimePod]:
         for pod in self.pods:
@@ -210,5 +230,13 @@ class NodeFacts:
             healthz=bool(answer.get("healthz")),
             lock=answer.get("lock"),
             globs={k: tuple(v) for k, v in (answer.get("globs") or {}).items()},
+            kubelets=answer.get("kubelets") or {},
+            journal=answer.get("journal"),
+            recovered=answer.get("recovered"),
+            unsafe_dirs={
+                path: listing["unsafe"]
+                for path, listing in (answer.get("dirs") or {}).items()
+                if listing.get("unsafe")
+            },
             raw=answer,
         )

@@ -12,8 +12,10 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Optional
+
+from spctl_agent.protocol import STALE_PLAN
 
 from spctl import profiles
 from spctl.errors import SpctlError
@@ -29,7 +31,7 @@ from spctl.plan import (
     stray_files,
 )
 from spctl.profiles import detect
-from spctl.remote import Agent, Sudo, holder_name
+from spctl.remote import Agent, NodeError, Sudo, holder_name
 from spctl.render import FILE_SUFFIX, DesiredPod
 from spctl.ssh import Connection
 
@@ -131,6 +133,7 @@ _ACTION_NAMES = {
     "adopt": "unchanged",
     "unchanged": "unchanged",
     "rollback": "rolled-back",
+    "move": "moved",
 }
 
 
@@ -167,7 +170,10 @@ def execute(
         "timeout": settings.timeout,
         "stable_for": settings.stable_for,
         "changes": [_change(s) for s in steps],
-        "wait_running": wait_running,
+        # A run waits only for content it planned from: each file must still hold it.
+        "wait_running": [_wait(plan, name) for name in wait_running],
+        # Facts read while another run held the node may show what it then undid.
+        "planned_while_busy": facts.busy,
     }
     if plan.kubelet is not None:
         request["kubelet"] = {
@@ -176,6 +182,8 @@ def execute(
             "healthz_url": plan.healthz_url,
             "timeout": min(settings.timeout, 120.0),
             "flag": list(plan.kubelet.flag) if plan.kubelet.flag else None,
+            "dir_before": _running_dir(facts, plan),
+            "expect_dir": plan.manifest_dir,
             "files": [
                 {
                     "path": f.path,
@@ -190,6 +198,9 @@ def execute(
     kubelet_worst = 4 * 120 + 2 * min(settings.timeout, 120.0) if plan.kubelet else 0
     budget = settings.wait_lock + kubelet_worst + 2 * settings.timeout + 120
     answer = agent.call(request, timeout=budget)
+    if answer.get("recovered"):  # another run was killed between our facts and this call
+        late = replace(facts, recovered=answer["recovered"])
+        outcome.plan = _noted(plan, late)
     outcome.kubelet_restarted = bool(answer.get("kubelet_restarted"))
     by_name = {step.name: step for step in plan.pods}
     reported = set()
@@ -229,23 +240,81 @@ def execute(
 
 
 def _change(step: PodStep) -> dict[str, Any]:
-    return {
+    change = {
         "pod": step.name,
         "file": step.file,
         "action": step.action,
         "content": step.content,
         "expected_sha256": step.expected_sha256,
     }
+    if step.from_path:
+        change.update({"from_path": step.from_path, "from_sha256": step.from_sha256})
+    return change
+
+
+def _wait(plan: Plan, name: str) -> dict[str, Any]:
+    step = next((s for s in plan.pods if s.name == name), None)
+    wait: dict[str, Any] = {"pod": name}
+    if step is not None:
+        wait.update({"file": step.file, "expected_sha256": step.expected_sha256})
+    return wait
+
+
+def _running_dir(facts: NodeFacts, plan: Plan) -> Optional[str]:
+    return facts.running_dir(plan.unit)
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    # The agent carries undecodable bytes of a configuration file as lone surrogates: hash
+    # the file's bytes, not a re-encoding of replacement characters.
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def recovered_note(facts: NodeFacts) -> Optional[str]:
+    """What the agent did about an unfinished transaction it found, for the operator."""
+    rec = facts.recovered
+    if not rec:
+        return None
+    what = (
+        "an interrupted spctl run "
+        f"({rec.get('holder')}, started {rec.get('started')}, phase {rec.get('phase')}"
+        f"{', pods ' + ', '.join(rec.get('pods') or []) if rec.get('pods') else ''})"
+    )
+    if rec.get("action") == "completed":
+        return f"{what} had succeeded; its change was completed"
+    text = f"{what} was rolled back: its files and the kubelet's configuration are as before"
+    if rec.get("problems"):
+        text += "; BUT: " + "; ".join(rec["problems"])
+    return text
+
+
+def _noted(plan: Plan, facts: NodeFacts) -> Plan:
+    note = recovered_note(facts)
+    return replace(plan, warnings=(note, *plan.warnings)) if note else plan
+
+
+def _replanned(run: Callable[[], Outcome]) -> Outcome:
+    """Run once more, from fresh facts, when the agent refused a plan made while another
+    run was changing the node (with --wait-lock: that run has ended by now, so the second
+    plan starts from what it left)."""
+    try:
+        return run()
+    except NodeError as exc:
+        if STALE_PLAN not in str(exc):
+            raise
+    return run()
 
 
 def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+    if not settings.wait_lock:  # without --wait-lock a busy node fails the run
+        return _deploy_node(node, desired, settings)
+    return _replanned(lambda: _deploy_node(node, desired, settings))
+
+
+def _deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
     with agent_for(node, settings) as agent:
         facts = read_facts(agent, node, [p.name for p in desired])
-        plan = plan_deploy(node, desired, facts)
+        plan = _noted(plan_deploy(node, desired, facts), facts)
         # Pods whose file is unchanged still need a wait when the kubelet is restarted
         # or when they are not running now (a previous deploy that did not converge).
         wait_running = [
@@ -260,19 +329,20 @@ def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Ou
 def remove_node(node: Node, names: list[str], settings: Settings) -> Outcome:
     with agent_for(node, settings) as agent:
         facts = read_facts(agent, node, names)
-        return execute(agent, facts, plan_remove(node, names, facts), settings, [])
+        return execute(agent, facts, _noted(plan_remove(node, names, facts), facts), settings, [])
 
 
 def rollback_node(node: Node, names: list[str], settings: Settings) -> Outcome:
     with agent_for(node, settings) as agent:
         facts = read_facts(agent, node, names)
-        return execute(agent, facts, plan_rollback(node, names, facts), settings, [])
+        plan = _noted(plan_rollback(node, names, facts), facts)
+        return execute(agent, facts, plan, settings, [])
 
 
 def diff_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Plan:
     with agent_for(node, settings) as agent:
         facts = read_facts(agent, node, [p.name for p in desired])
-        return plan_deploy(node, desired, facts)
+        return _noted(plan_deploy(node, desired, facts), facts)
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -348,6 +418,13 @@ def node_status(
 ) -> NodeStatus:
     """Pure: the status of one node from its facts."""
     status = NodeStatus(node.name)
+    note = recovered_note(facts)
+    if note:
+        status.warnings.append(note)
+    if facts.journal:
+        status.warnings.append(
+            f"a spctl run ({facts.journal.get('holder')}) is changing this node now"
+        )
     try:
         profile = detect(facts, node.profile)
     except SpctlError as exc:

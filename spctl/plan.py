@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from spctl_agent.protocol import MAX_MANIFEST_BYTES
@@ -22,6 +22,7 @@ from spctl.facts import DirEntry, NodeFacts
 from spctl.inventory import Node
 from spctl.manifest import semantically_equal
 from spctl.profiles import KubeletChange, Profile, detect
+from spctl.profiles.base import same_dir
 from spctl.render import FILE_SUFFIX, DesiredPod
 
 
@@ -38,10 +39,16 @@ class PodStep:
     content: str = ""
     expected_sha256: Optional[str] = None  # the file's sha256 when facts were read
     diff: str = ""
+    #: The pod's file in the directory the kubelet moves away from: retired by this step
+    #: (for "move", its bytes become the file in the new directory).
+    from_path: Optional[str] = None
+    from_sha256: Optional[str] = None
 
     @property
     def changes(self) -> bool:
-        return self.action in ("create", "update", "remove", "rollback")
+        return self.action in ("create", "update", "remove", "rollback", "move") or bool(
+            self.from_path
+        )
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,15 @@ class Plan:
     def kubelet_diff(self) -> str:
         if self.kubelet is None:
             return ""
-        return "".join(unified(f.old or "", f.new, f.path) for f in self.kubelet.files)
+        return "".join(
+            unified(_shown(f.old or ""), _shown(f.new), f.path) for f in self.kubelet.files
+        )
+
+
+def _shown(text: str) -> str:
+    """A configuration file's text for a terminal: undecodable bytes (carried as lone
+    surrogates) shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def unified(old: str, new: str, path: str) -> str:
@@ -93,9 +108,37 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
     profile = detect(facts, node.profile)
     profile.check_pods(facts, [pod.name for pod in desired])
     directory = choose_dir(node, profile, facts)
+    _refuse_unsafe(node, facts, directory)
     kubelet = profile.configure(facts, directory)
+    unit = profile.unit(facts)
+    # The running kubelet, not its files, tells which directory holds pods now: a file
+    # edited without a restart (an agent killed between the two) is a pending change.
+    running = facts.running_dir(unit)
+    current = running or profile.manifest_dir(facts)
+    if kubelet is None and running is not None and not same_dir(running, directory):
+        kubelet = KubeletChange(
+            unit=unit,
+            files=(),
+            daemon_reload=True,
+            reason=(
+                f"the running kubelet watches {running} but its configuration already names "
+                f"{directory}: a pending change, completed by a restart"
+            ),
+        )
+    running_info = facts.kubelets.get(unit) or {}
+    config_warning = (
+        f"the kubelet's --config file {running_info.get('config')} changed after the kubelet "
+        "started: the directory it watches is known only from its files until it restarts"
+        if running_info.get("config_changed") and running is None
+        else None
+    )
     if kubelet is not None:
-        _refuse_orphaning(node, facts, profile.manifest_dir(facts))
+        _refuse_orphaning(node, facts, current)
+    moves = (
+        _moves(node, facts, current, directory, {p.name for p in desired})
+        if kubelet is not None and current and not same_dir(current, directory)
+        else {}
+    )
     entries = _entries(facts, directory)
     steps = []
     for pod in desired:
@@ -146,6 +189,36 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
                     unified(current or "", pod.content, path),
                 )
             )
+    for i, step in enumerate(steps):
+        moved = moves.pop(step.name, None)
+        if moved is None:
+            continue
+        if step.action in ("unchanged", "adopt"):
+            raise PlanError(
+                f"node {node.name}: pod {step.name!r} is in both {moved[0]} and "
+                f"{directory}/{step.file}; remove one of them, then deploy again"
+            )
+        steps[i] = replace(
+            step,
+            reason=f"{step.reason}; {moved[0]} is retired (the kubelet moves to {directory})",
+            from_path=moved[0],
+            from_sha256=moved[1],
+        )
+    for name, (old_path, sha) in sorted(moves.items()):
+        file = old_path.rsplit("/", 1)[1]
+        steps.append(
+            PodStep(
+                name,
+                file,
+                "move",
+                f"moves with the manifest directory: {old_path} -> {directory}/{file}",
+                "",
+                None,
+                f"# {old_path} moves to {directory}/{file}\n",
+                old_path,
+                sha,
+            )
+        )
     return Plan(
         node=node.name,
         profile=profile.name,
@@ -155,8 +228,43 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
         unit=profile.unit(facts),
         kubelet=kubelet,
         pods=tuple(steps),
-        warnings=tuple(stray_files(facts, directory)),
+        warnings=tuple(stray_files(facts, directory))
+        + ((config_warning,) if config_warning else ()),
     )
+
+
+def _refuse_unsafe(node: Node, facts: NodeFacts, directory: str) -> None:
+    problem = facts.unsafe_dirs.get(directory)
+    if problem:
+        raise PlanError(f"node {node.name}: refusing manifest directory {directory}: {problem}")
+
+
+def _moves(
+    node: Node, facts: NodeFacts, old: str, new: str, desired: set[str]
+) -> dict[str, tuple[str, Optional[str]]]:
+    """The pods spctl owns in ``old`` that must follow the kubelet to ``new``: {pod:
+    (old path, its sha256)}. Refused, with the list, when one cannot move (its file name is
+    taken in the new directory by a file that is not the same pod's)."""
+    entries = _entries(facts, old)
+    new_entries = _entries(facts, new)
+    moves: dict[str, tuple[str, Optional[str]]] = {}
+    blocked = []
+    for path, meta in sorted(facts.owned.items()):
+        directory, _, file = path.rpartition("/")
+        entry = entries.get(file)
+        if not same_dir(directory, old) or entry is None:
+            continue
+        pod = str(meta.get("pod") or file)
+        if pod not in desired and file in new_entries:
+            blocked.append(f"{path} ({new}/{file} exists)")
+            continue
+        moves[pod] = (path, entry.sha256)
+    if blocked:
+        raise PlanError(
+            f"node {node.name}: moving the manifest directory from {old} to {new} must carry "
+            f"every pod spctl owns there, and these cannot move: {', '.join(blocked)}"
+        )
+    return moves
 
 
 def _refuse_orphaning(node: Node, facts: NodeFacts, current: Optional[str]) -> None:

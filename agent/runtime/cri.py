@@ -55,16 +55,18 @@ def socket_path(endpoint):
     """The unix socket path of a CRI endpoint ("unix:///run/x.sock" or "/run/x.sock")."""
     endpoint = endpoint.strip()
     if endpoint.startswith("unix://"):
-        path = endpoint[len("unix://"):]
+        path = endpoint[len("unix://") :]
     elif "://" in endpoint:
         raise EndpointError(
             "container runtime endpoint %r: only unix sockets are supported (unix:///path)"
-            % endpoint)
+            % endpoint
+        )
     else:
         path = endpoint
     if not path.startswith("/"):
-        raise EndpointError("container runtime endpoint %r: the socket path must be absolute"
-                            % endpoint)
+        raise EndpointError(
+            "container runtime endpoint %r: the socket path must be absolute" % endpoint
+        )
     return path
 
 
@@ -117,9 +119,11 @@ def version(path, timeout=10.0):
 
 def _pod_key(labels, metadata):
     metadata = metadata or {}
-    return (labels.get(POD_NAMESPACE_LABEL) or metadata.get("namespace", ""),
-            labels.get(POD_NAME_LABEL) or metadata.get("name", ""),
-            labels.get(POD_UID_LABEL) or metadata.get("uid", ""))
+    return (
+        labels.get(POD_NAMESPACE_LABEL) or metadata.get("namespace", ""),
+        labels.get(POD_NAME_LABEL) or metadata.get("name", ""),
+        labels.get(POD_UID_LABEL) or metadata.get("uid", ""),
+    )
 
 
 def _newest_first(items):
@@ -142,7 +146,7 @@ def _sandbox_record(sandbox):
         "id": sandbox["id"],
         "state": SANDBOX_STATES.get(sandbox["state"], "unknown"),
         "attempt": (sandbox["metadata"] or {}).get("attempt", 0),
-        "created": sandbox["created_at"] // 10 ** 9,
+        "created": sandbox["created_at"] // 10**9,
         "created_ns": sandbox["created_at"],
     }
 
@@ -153,7 +157,7 @@ def _container_record(container):
         "state": CONTAINER_STATES.get(container["state"], "unknown"),
         "attempt": (container["metadata"] or {}).get("attempt", 0),
         "restarts": _restarts(container),
-        "created": container["created_at"] // 10 ** 9,
+        "created": container["created_at"] // 10**9,
         "created_ns": container["created_at"],
         "exit_code": None,
         "reason": "",
@@ -176,10 +180,12 @@ def read_pods(path, timeout=10.0):
 
     client = _Client(path, timeout)
     try:
-        sandboxes = client.call("ListPodSandbox", "ListPodSandboxRequest", {},
-                                "ListPodSandboxResponse")["items"]
-        containers = client.call("ListContainers", "ListContainersRequest", {},
-                                 "ListContainersResponse")["containers"]
+        sandboxes = client.call(
+            "ListPodSandbox", "ListPodSandboxRequest", {}, "ListPodSandboxResponse"
+        )["items"]
+        containers = client.call(
+            "ListContainers", "ListContainersRequest", {}, "ListContainersResponse"
+        )["containers"]
         pods = {}
         sandbox_keys = {}
         for sandbox in _newest_first(sandboxes):
@@ -187,9 +193,13 @@ def read_pods(path, timeout=10.0):
             sandbox_keys[sandbox["id"]] = key
             pod = pods.get(key)
             if pod is None:
-                pod = pods[key] = {"sandboxes": [], "sandbox": None, "containers": {},
-                                   "annotations": dict(sandbox["annotations"]),
-                                   "labels": dict(sandbox["labels"])}
+                pod = pods[key] = {
+                    "sandboxes": [],
+                    "sandbox": None,
+                    "containers": {},
+                    "annotations": dict(sandbox["annotations"]),
+                    "labels": dict(sandbox["labels"]),
+                }
             pod["sandboxes"].append(_sandbox_record(sandbox))
         for pod in pods.values():
             pod["sandbox"] = pod["sandboxes"][0]
@@ -205,8 +215,13 @@ def read_pods(path, timeout=10.0):
                     continue  # not a pod's container
             pod = pods.get(key)
             if pod is None:
-                pod = pods[key] = {"sandboxes": [], "sandbox": None, "containers": {},
-                                   "annotations": {}, "labels": {}}
+                pod = pods[key] = {
+                    "sandboxes": [],
+                    "sandbox": None,
+                    "containers": {},
+                    "annotations": {},
+                    "labels": {},
+                }
             name = labels.get(CONTAINER_NAME_LABEL) or (container["metadata"] or {}).get("name", "")
             if name in pod["containers"]:
                 continue  # an older container of this name
@@ -216,9 +231,12 @@ def read_pods(path, timeout=10.0):
 
         for record in exited:
             try:
-                status = client.call("ContainerStatus", "ContainerStatusRequest",
-                                     {"container_id": record["id"]},
-                                     "ContainerStatusResponse")["status"]
+                status = client.call(
+                    "ContainerStatus",
+                    "ContainerStatusRequest",
+                    {"container_id": record["id"]},
+                    "ContainerStatusResponse",
+                )["status"]
             except grpc.GrpcError as e:
                 if e.status == "NOT_FOUND":
                     continue  # removed since the list: keep what the list said
@@ -227,8 +245,8 @@ def read_pods(path, timeout=10.0):
                 record["exit_code"] = status["exit_code"]
                 record["reason"] = status["reason"]
                 record["message"] = status["message"]
-                record["started"] = status["started_at"] // 10 ** 9 or None
-                record["finished"] = status["finished_at"] // 10 ** 9 or None
+                record["started"] = status["started_at"] // 10**9 or None
+                record["finished"] = status["finished_at"] // 10**9 or None
         return pods
     finally:
         client.close()
@@ -238,8 +256,12 @@ def sandbox_status(path, sandbox_id, timeout=10.0):
     """{"id", "state", "ip", "created_ns", "labels", "annotations"} of one sandbox."""
     client = _Client(path, timeout)
     try:
-        status = client.call("PodSandboxStatus", "PodSandboxStatusRequest",
-                             {"pod_sandbox_id": sandbox_id}, "PodSandboxStatusResponse")["status"]
+        status = client.call(
+            "PodSandboxStatus",
+            "PodSandboxStatusRequest",
+            {"pod_sandbox_id": sandbox_id},
+            "PodSandboxStatusResponse",
+        )["status"]
     finally:
         client.close()
     status = status or {}
@@ -257,8 +279,11 @@ def exec_sync(path, container_id, cmd, timeout=10.0):
     """Run cmd in a container; {"stdout", "stderr" (bytes), "exit_code"}."""
     client = _Client(path, timeout + 5)
     try:
-        return client.call("ExecSync", "ExecSyncRequest",
-                           {"container_id": container_id, "cmd": list(cmd),
-                            "timeout": int(timeout)}, "ExecSyncResponse")
+        return client.call(
+            "ExecSync",
+            "ExecSyncRequest",
+            {"container_id": container_id, "cmd": list(cmd), "timeout": int(timeout)},
+            "ExecSyncResponse",
+        )
     finally:
         client.close()

@@ -18,11 +18,25 @@ from . import hpack
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
-    CONTINUATION = range(10)
+(
+    DATA,
+    HEADERS,
+    PRIORITY,
+    RST_STREAM,
+    SETTINGS,
+    PUSH_PROMISE,
+    PING,
+    GOAWAY,
+    WINDOW_UPDATE,
+    CONTINUATION,
+) = range(10)
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
-SETTINGS_HEADER_TABLE_SIZE, SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE, \
-    SETTINGS_MAX_FRAME_SIZE = 1, 2, 4, 5
+(
+    SETTINGS_HEADER_TABLE_SIZE,
+    SETTINGS_ENABLE_PUSH,
+    SETTINGS_INITIAL_WINDOW_SIZE,
+    SETTINGS_MAX_FRAME_SIZE,
+) = 1, 2, 4, 5
 
 DEFAULT_WINDOW = 65535
 DEFAULT_MAX_FRAME = 16384
@@ -31,19 +45,47 @@ RECEIVE_WINDOW = 1 << 30
 
 # grpc/grpc doc/statuscodes.md
 STATUS_NAMES = (
-    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
     "UNAUTHENTICATED",
 )
 # RFC 9113 section 7, and how doc/PROTOCOL-HTTP2.md maps a reset stream to a gRPC status.
 H2_ERRORS = (
-    "NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT",
-    "STREAM_CLOSED", "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR",
-    "CONNECT_ERROR", "ENHANCE_YOUR_CALM", "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED",
+    "NO_ERROR",
+    "PROTOCOL_ERROR",
+    "INTERNAL_ERROR",
+    "FLOW_CONTROL_ERROR",
+    "SETTINGS_TIMEOUT",
+    "STREAM_CLOSED",
+    "FRAME_SIZE_ERROR",
+    "REFUSED_STREAM",
+    "CANCEL",
+    "COMPRESSION_ERROR",
+    "CONNECT_ERROR",
+    "ENHANCE_YOUR_CALM",
+    "INADEQUATE_SECURITY",
+    "HTTP_1_1_REQUIRED",
 )
-_RST_STATUS = {"REFUSED_STREAM": "UNAVAILABLE", "CANCEL": "CANCELLED",
-               "ENHANCE_YOUR_CALM": "RESOURCE_EXHAUSTED", "INADEQUATE_SECURITY": "PERMISSION_DENIED"}
+_RST_STATUS = {
+    "REFUSED_STREAM": "UNAVAILABLE",
+    "CANCEL": "CANCELLED",
+    "ENHANCE_YOUR_CALM": "RESOURCE_EXHAUSTED",
+    "INADEQUATE_SECURITY": "PERMISSION_DENIED",
+}
 
 
 class GrpcError(Exception):
@@ -73,8 +115,8 @@ def percent_decode(text):
     out = bytearray()
     i = 0
     while i < len(raw):
-        if raw[i:i + 1] == b"%" and _is_hex(raw[i + 1:i + 3]):
-            out.append(int(raw[i + 1:i + 3], 16))
+        if raw[i : i + 1] == b"%" and _is_hex(raw[i + 1 : i + 3]):
+            out.append(int(raw[i + 1 : i + 3], 16))
             i += 3
         else:
             out.append(raw[i])
@@ -116,20 +158,31 @@ class Connection:
             sock.connect(path)
         except socket.timeout:
             sock.close()
-            raise GrpcError("UNAVAILABLE", "connecting to %s took longer than %gs" % (path, timeout)) from None
+            raise GrpcError(
+                "UNAVAILABLE", "connecting to %s took longer than %gs" % (path, timeout)
+            ) from None
         except OSError as e:
             sock.close()
-            raise GrpcError("UNAVAILABLE", "cannot connect to %s: %s" % (path, e.strerror or e)) from None
+            raise GrpcError(
+                "UNAVAILABLE", "cannot connect to %s: %s" % (path, e.strerror or e)
+            ) from None
         self.sock = sock
-        settings = struct.pack(">HIHIHI", SETTINGS_ENABLE_PUSH, 0,
-                               SETTINGS_INITIAL_WINDOW_SIZE, RECEIVE_WINDOW,
-                               SETTINGS_HEADER_TABLE_SIZE, self.decoder.max_allowed)
+        settings = struct.pack(
+            ">HIHIHI",
+            SETTINGS_ENABLE_PUSH,
+            0,
+            SETTINGS_INITIAL_WINDOW_SIZE,
+            RECEIVE_WINDOW,
+            SETTINGS_HEADER_TABLE_SIZE,
+            self.decoder.max_allowed,
+        )
         try:
-            self._send(PREFACE
-                       + _frame(SETTINGS, 0, 0, settings)
-                       + _frame(WINDOW_UPDATE, 0, 0,
-                                struct.pack(">I", RECEIVE_WINDOW - DEFAULT_WINDOW)),
-                       deadline)
+            self._send(
+                PREFACE
+                + _frame(SETTINGS, 0, 0, settings)
+                + _frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", RECEIVE_WINDOW - DEFAULT_WINDOW)),
+                deadline,
+            )
         except GrpcError:
             self.close()
             raise
@@ -157,8 +210,10 @@ class Connection:
         try:
             self.sock.sendall(data)
         except socket.timeout:
-            raise GrpcError("DEADLINE_EXCEEDED", "%s did not take our request within %gs"
-                            % (self.path, self.timeout)) from None
+            raise GrpcError(
+                "DEADLINE_EXCEEDED",
+                "%s did not take our request within %gs" % (self.path, self.timeout),
+            ) from None
         except OSError as e:
             raise GrpcError("UNAVAILABLE", "writing to %s failed: %s" % (self.path, e)) from None
 
@@ -168,19 +223,24 @@ class Connection:
         while have < size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise GrpcError("DEADLINE_EXCEEDED", "%s did not answer within %gs"
-                                % (self.path, self.timeout))
+                raise GrpcError(
+                    "DEADLINE_EXCEEDED", "%s did not answer within %gs" % (self.path, self.timeout)
+                )
             self.sock.settimeout(remaining)
             try:
                 chunk = self.sock.recv(65536)
             except socket.timeout:
-                raise GrpcError("DEADLINE_EXCEEDED", "%s did not answer within %gs"
-                                % (self.path, self.timeout)) from None
+                raise GrpcError(
+                    "DEADLINE_EXCEEDED", "%s did not answer within %gs" % (self.path, self.timeout)
+                ) from None
             except OSError as e:
-                raise GrpcError("UNAVAILABLE", "reading from %s failed: %s" % (self.path, e)) from None
+                raise GrpcError(
+                    "UNAVAILABLE", "reading from %s failed: %s" % (self.path, e)
+                ) from None
             if not chunk:
-                raise GrpcError("UNAVAILABLE", "%s closed the connection before the answer ended"
-                                % self.path)
+                raise GrpcError(
+                    "UNAVAILABLE", "%s closed the connection before the answer ended" % self.path
+                )
             chunks.append(chunk)
             have += len(chunk)
         data = b"".join(chunks)
@@ -204,7 +264,7 @@ class Connection:
             if flags & ACK:
                 return
             for i in range(0, len(payload) - len(payload) % 6, 6):
-                ident, value = struct.unpack(">HI", payload[i:i + 6])
+                ident, value = struct.unpack(">HI", payload[i : i + 6])
                 if ident == SETTINGS_MAX_FRAME_SIZE:
                     self.peer_max_frame = value
                 elif ident == SETTINGS_INITIAL_WINDOW_SIZE:
@@ -222,8 +282,12 @@ class Connection:
     def _goaway_error(self, method):
         last, code, debug = self.goaway
         name = H2_ERRORS[code] if code < len(H2_ERRORS) else str(code)
-        return GrpcError("UNAVAILABLE", "%s closed the connection (GOAWAY %s%s)"
-                         % (self.path, name, (": " + debug) if debug else ""), method)
+        return GrpcError(
+            "UNAVAILABLE",
+            "%s closed the connection (GOAWAY %s%s)"
+            % (self.path, name, (": " + debug) if debug else ""),
+            method,
+        )
 
     def call(self, method, request, timeout=None):
         """Send one request message to `method` ("/pkg.Service/Method"); return the answer bytes."""
@@ -244,9 +308,13 @@ class Connection:
         stream = self.next_stream
         self.next_stream += 2
         headers = [
-            (":method", "POST"), (":scheme", "http"), (":path", method),
-            (":authority", self.authority), ("content-type", "application/grpc"),
-            ("te", "trailers"), ("grpc-timeout", "%dm" % min(99999999, max(1, int(timeout * 1000)))),
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", method),
+            (":authority", self.authority),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("grpc-timeout", "%dm" % min(99999999, max(1, int(timeout * 1000)))),
         ]
         self._send_headers(stream, hpack.encode(headers), deadline)
         body = struct.pack(">BI", 0, len(request)) + request
@@ -276,7 +344,9 @@ class Connection:
                         # Every block goes through the decoder: its table is per connection.
                         decoded = self.decoder.decode(fragment[1])
                     except hpack.HpackError as e:
-                        raise GrpcError("INTERNAL", "bad header block from %s: %s" % (self.path, e)) from None
+                        raise GrpcError(
+                            "INTERNAL", "bad header block from %s: %s" % (self.path, e)
+                        ) from None
                     if fragment[0] == stream:
                         blocks.append(decoded)
                         ended = fragment[2]
@@ -290,8 +360,10 @@ class Connection:
                 if sid == stream:
                     code = struct.unpack(">I", payload[:4])[0]
                     name = H2_ERRORS[code] if code < len(H2_ERRORS) else str(code)
-                    raise GrpcError(_RST_STATUS.get(name, "INTERNAL"),
-                                    "%s reset the stream (RST_STREAM %s)" % (self.path, name))
+                    raise GrpcError(
+                        _RST_STATUS.get(name, "INTERNAL"),
+                        "%s reset the stream (RST_STREAM %s)" % (self.path, name),
+                    )
             elif sid == 0:  # stream-level WINDOW_UPDATE and PRIORITY need nothing from us
                 self._connection_frame(ftype, flags, payload, deadline)
                 if self.goaway is not None and (self.goaway[0] < stream or self.goaway[1]):
@@ -303,7 +375,7 @@ class Connection:
 
     def _send_headers(self, stream, block, deadline):
         size = self.peer_max_frame
-        parts = [block[i:i + size] for i in range(0, len(block), size)] or [b""]
+        parts = [block[i : i + size] for i in range(0, len(block), size)] or [b""]
         frames = []
         for i, part in enumerate(parts):
             flags = END_HEADERS if i == len(parts) - 1 else 0
@@ -327,10 +399,11 @@ class Connection:
                 elif ftype in (HEADERS, CONTINUATION, DATA, RST_STREAM):
                     # Answering before taking the whole request means failing it; a unary
                     # client has no use for the rest of that answer.
-                    raise GrpcError("INTERNAL", "%s answered before taking the whole request"
-                                    % self.path)
+                    raise GrpcError(
+                        "INTERNAL", "%s answered before taking the whole request" % self.path
+                    )
                 continue
-            chunk = body[pos:pos + room]
+            chunk = body[pos : pos + room]
             pos += len(chunk)
             self.send_window -= len(chunk)
             stream_window -= len(chunk)
@@ -349,7 +422,7 @@ def _unpad(flags, payload):
         pad = bytearray(payload[:1])[0] if payload else 0
         if pad >= len(payload):
             raise GrpcError("INTERNAL", "padding longer than the frame")
-        return payload[1:len(payload) - pad]
+        return payload[1 : len(payload) - pad]
     return payload
 
 
@@ -361,9 +434,16 @@ def _answer(blocks, data, method):
     trailers = dict(blocks[-1])
     if status != "200":
         # doc/http-grpc-status-mapping.md
-        grpc_status = {"400": "INTERNAL", "401": "UNAUTHENTICATED", "403": "PERMISSION_DENIED",
-                       "404": "UNIMPLEMENTED", "429": "UNAVAILABLE", "502": "UNAVAILABLE",
-                       "503": "UNAVAILABLE", "504": "UNAVAILABLE"}.get(status, "UNKNOWN")
+        grpc_status = {
+            "400": "INTERNAL",
+            "401": "UNAUTHENTICATED",
+            "403": "PERMISSION_DENIED",
+            "404": "UNIMPLEMENTED",
+            "429": "UNAVAILABLE",
+            "502": "UNAVAILABLE",
+            "503": "UNAVAILABLE",
+            "504": "UNAVAILABLE",
+        }.get(status, "UNKNOWN")
         raise _server_error(grpc_status, "HTTP status %s" % (status or "missing"))
     if "grpc-status" not in trailers:
         raise _server_error("INTERNAL", "the answer ended without a grpc-status")
@@ -376,8 +456,9 @@ def _answer(blocks, data, method):
     if compressed:
         raise _server_error("INTERNAL", "compressed answer, though we asked for none")
     if len(data) != 5 + length:
-        raise _server_error("INTERNAL", "answer of %d bytes, its prefix says %d"
-                            % (len(data) - 5, length))
+        raise _server_error(
+            "INTERNAL", "answer of %d bytes, its prefix says %d" % (len(data) - 5, length)
+        )
     return data[5:]
 
 

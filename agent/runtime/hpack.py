@@ -13,22 +13,67 @@ class HpackError(ValueError):
 
 # RFC 7541 Appendix A.
 STATIC_TABLE = (
-    (":authority", ""), (":method", "GET"), (":method", "POST"), (":path", "/"),
-    (":path", "/index.html"), (":scheme", "http"), (":scheme", "https"), (":status", "200"),
-    (":status", "204"), (":status", "206"), (":status", "304"), (":status", "400"),
-    (":status", "404"), (":status", "500"), ("accept-charset", ""),
-    ("accept-encoding", "gzip, deflate"), ("accept-language", ""), ("accept-ranges", ""),
-    ("accept", ""), ("access-control-allow-origin", ""), ("age", ""), ("allow", ""),
-    ("authorization", ""), ("cache-control", ""), ("content-disposition", ""),
-    ("content-encoding", ""), ("content-language", ""), ("content-length", ""),
-    ("content-location", ""), ("content-range", ""), ("content-type", ""), ("cookie", ""),
-    ("date", ""), ("etag", ""), ("expect", ""), ("expires", ""), ("from", ""), ("host", ""),
-    ("if-match", ""), ("if-modified-since", ""), ("if-none-match", ""), ("if-range", ""),
-    ("if-unmodified-since", ""), ("last-modified", ""), ("link", ""), ("location", ""),
-    ("max-forwards", ""), ("proxy-authenticate", ""), ("proxy-authorization", ""), ("range", ""),
-    ("referer", ""), ("refresh", ""), ("retry-after", ""), ("server", ""), ("set-cookie", ""),
-    ("strict-transport-security", ""), ("transfer-encoding", ""), ("user-agent", ""),
-    ("vary", ""), ("via", ""), ("www-authenticate", ""),
+    (":authority", ""),
+    (":method", "GET"),
+    (":method", "POST"),
+    (":path", "/"),
+    (":path", "/index.html"),
+    (":scheme", "http"),
+    (":scheme", "https"),
+    (":status", "200"),
+    (":status", "204"),
+    (":status", "206"),
+    (":status", "304"),
+    (":status", "400"),
+    (":status", "404"),
+    (":status", "500"),
+    ("accept-charset", ""),
+    ("accept-encoding", "gzip, deflate"),
+    ("accept-language", ""),
+    ("accept-ranges", ""),
+    ("accept", ""),
+    ("access-control-allow-origin", ""),
+    ("age", ""),
+    ("allow", ""),
+    ("authorization", ""),
+    ("cache-control", ""),
+    ("content-disposition", ""),
+    ("content-encoding", ""),
+    ("content-language", ""),
+    ("content-length", ""),
+    ("content-location", ""),
+    ("content-range", ""),
+    ("content-type", ""),
+    ("cookie", ""),
+    ("date", ""),
+    ("etag", ""),
+    ("expect", ""),
+    ("expires", ""),
+    ("from", ""),
+    ("host", ""),
+    ("if-match", ""),
+    ("if-modified-since", ""),
+    ("if-none-match", ""),
+    ("if-range", ""),
+    ("if-unmodified-since", ""),
+    ("last-modified", ""),
+    ("link", ""),
+    ("location", ""),
+    ("max-forwards", ""),
+    ("proxy-authenticate", ""),
+    ("proxy-authorization", ""),
+    ("range", ""),
+    ("referer", ""),
+    ("refresh", ""),
+    ("retry-after", ""),
+    ("server", ""),
+    ("set-cookie", ""),
+    ("strict-transport-security", ""),
+    ("transfer-encoding", ""),
+    ("user-agent", ""),
+    ("vary", ""),
+    ("via", ""),
+    ("www-authenticate", ""),
 )
 
 # RFC 7541 Appendix B: the code length in bits of symbols 0..255 and EOS (256), one byte each in
@@ -67,7 +112,9 @@ def huffman_codes():
 def _decode_table():
     global _huffman_decode_table
     if _huffman_decode_table is None:
-        _huffman_decode_table = {(length, code): sym for sym, (code, length) in enumerate(huffman_codes())}
+        _huffman_decode_table = {
+            (length, code): sym for sym, (code, length) in enumerate(huffman_codes())
+        }
     return _huffman_decode_table
 
 
@@ -166,8 +213,11 @@ def encode(headers):
 
 def _entry_size(name, value):
     # Strings are decoded with surrogateescape, so encoding them back gives their octets.
-    return len(name.encode("utf-8", "surrogateescape")) + len(
-        value.encode("utf-8", "surrogateescape")) + 32
+    return (
+        len(name.encode("utf-8", "surrogateescape"))
+        + len(value.encode("utf-8", "surrogateescape"))
+        + 32
+    )
 
 
 class Decoder:
@@ -209,7 +259,7 @@ class Decoder:
         length, pos = decode_integer(data, pos, 7)
         if pos + length > len(data):
             raise HpackError("truncated string")
-        raw = bytes(data[pos:pos + length])
+        raw = bytes(data[pos : pos + length])
         if huffman:
             raw = huffman_decode(raw)
         return raw.decode("utf-8", "surrogateescape"), pos + length
@@ -232,7 +282,9 @@ class Decoder:
                     raise HpackError("table size update after a header field")
                 size, pos = decode_integer(data, pos, 5)
                 if size > self.max_allowed:
-                    raise HpackError("table size %d above the allowed %d" % (size, self.max_allowed))
+                    raise HpackError(
+                        "table size %d above the allowed %d" % (size, self.max_allowed)
+                    )
                 self.max_size = size
                 self._evict()
                 continue

@@ -14,7 +14,15 @@ REPEATED = "repeated"
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 _VARINT_KINDS = ("int64", "int32", "uint32", "bool", "enum")
-_DEFAULTS = {"string": "", "bytes": b"", "int64": 0, "int32": 0, "uint32": 0, "bool": False, "enum": 0}
+_DEFAULTS = {
+    "string": "",
+    "bytes": b"",
+    "int64": 0,
+    "int32": 0,
+    "uint32": 0,
+    "bool": False,
+    "enum": 0,
+}
 
 
 class ProtoError(ValueError):
@@ -121,6 +129,7 @@ MESSAGES = {
 
 # --- primitives --------------------------------------------------------------------------------
 
+
 def encode_varint(value):
     """Unsigned LEB128; a negative int64/int32 is sent as its 64-bit two's complement (10 bytes)."""
     if value < 0:
@@ -189,7 +198,7 @@ def iter_fields(data):
             size, pos = decode_varint(data, pos)
             if pos + size > end:
                 raise ProtoError("truncated length-delimited field %d" % number)
-            value = data[pos:pos + size].tobytes()
+            value = data[pos : pos + size].tobytes()
             pos += size
         elif wire == FIXED64:
             pos += 8
@@ -205,6 +214,7 @@ def iter_fields(data):
 
 
 # --- messages ----------------------------------------------------------------------------------
+
 
 def decode(name, data, messages=None):
     """Decode bytes as message `name` into a dict keyed by field name."""
@@ -279,7 +289,8 @@ def encode(name, value, messages=None):
         if kind == "map":
             for k in sorted(item):
                 entry = _length_delimited(1, k.encode("utf-8")) + _length_delimited(
-                    2, item[k].encode("utf-8"))
+                    2, item[k].encode("utf-8")
+                )
                 out += _length_delimited(number, entry)
             continue
         for one in item if repeated else [item]:

@@ -127,7 +127,7 @@ def test_full_manifest_directory_fails_cleanly(lab: LabSession, tmp_path: Path) 
     lab.out(
         node,
         f"mkdir -p /tmp/keep && cp -a {directory}/. /tmp/keep/ && "
-        f"mount -t tmpfs -o size=64k tmpfs {directory} && cp -a /tmp/keep/. {directory}/ && "
+        f"mount -t tmpfs -o size=64k,mode=0755 tmpfs {directory} && cp -a /tmp/keep/. {directory}/ && "
         f"(dd if=/dev/zero of={directory}/.filler bs=1k count=100 2>/dev/null || true)",
     )
     try:

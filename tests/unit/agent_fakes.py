@@ -150,7 +150,12 @@ def make_node(tmp_path, **kwargs) -> Node:
     kwargs.setdefault("clock", FakeClock())
     kwargs.setdefault("runtime", FakeRuntime())
     kwargs.setdefault("healthz", lambda url: True)
-    return Node(**kwargs)
+    # The tree lives under /tmp (mode 1777), which the agent refuses for manifests: only
+    # the tree itself is checked.
+    kwargs.setdefault("trusted_above", str(tmp_path))
+    node = Node(**kwargs)
+    node.process_start = lambda pid: 0.0
+    return node
 
 
 def tree(root) -> dict[str, bytes]:

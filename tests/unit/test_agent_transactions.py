@@ -247,3 +247,57 @@ def test_kubelet_transaction(tree_root, case):
         )  # no manifest is written after a failed kubelet change
         assert kubelet.active and kubelet.flags == OLD_FLAGS  # running on the old flags
     assert_no_temporaries(tree_root)
+
+
+def test_a_failed_write_after_a_kubelet_change_restores_the_kubelet(tree_root):
+    """A transaction is the kubelet's change and the manifests together: a manifest that
+    cannot be written puts the kubelet's file back and restarts it on the old flags."""
+    flags = tree_root / "etc" / "kubelet-flags"
+    live = tree_root / "manifests" / "static-web.yaml"
+    kubelet = Kubelet(flags)
+    node = make_node(
+        tree_root,
+        fs=failing_fs(tree_root, ("rename", MANIFEST)),
+        systemd=kubelet,
+        healthz=kubelet.healthy,
+        runtime=FakeRuntime(script=pods_from_disk(live, RUNNING)),
+    )
+    change = {
+        "unit": "kubelet",
+        "files": [
+            {"path": str(flags), "content": NEW_FLAGS.decode(), "expected_sha256": sha(OLD_FLAGS)}
+        ],
+        "timeout": 20,
+        "flag": ["--pod-manifest-path", "/new"],
+    }
+    answer = handle(request(tree_root, change), node)
+    assert not answer["ok"]
+    assert "(injected at rename)" in answer["error"]
+    assert "the kubelet's previous configuration was restored (and the kubelet restarted)" in (
+        answer["error"]
+    )
+    assert flags.read_bytes() == OLD_FLAGS and kubelet.flags == OLD_FLAGS
+    assert kubelet.restarts == ["kubelet", "kubelet"]  # the change, and the way back
+    assert live.read_bytes() == OLD_MANIFEST
+    assert not (tree_root / "state" / "journal.json").exists()
+    assert_no_temporaries(tree_root)
+
+
+def test_a_restart_that_leaves_the_kubelet_on_another_directory_is_undone(tree_root):
+    """A restart-only change (completing a pending one) has no flag to check: the running
+    kubelet's directory is checked instead, and a kubelet on another one is undone."""
+    flags = tree_root / "etc" / "kubelet-flags"
+    flags.write_bytes(b"--pod-manifest-path=/elsewhere\n")
+    kubelet = Kubelet(flags)
+    live = tree_root / "manifests" / "static-web.yaml"
+    node = make_node(
+        tree_root,
+        systemd=kubelet,
+        healthz=kubelet.healthy,
+        runtime=FakeRuntime(script=pods_from_disk(live, RUNNING)),
+    )
+    change = {"unit": "kubelet", "files": [], "timeout": 20, "expect_dir": "/wanted"}
+    answer = handle(request(tree_root, change), node)
+    assert not answer["ok"]
+    assert "the restarted kubelet watches /elsewhere instead of /wanted" in answer["error"]
+    assert live.read_bytes() == OLD_MANIFEST  # no manifest is written

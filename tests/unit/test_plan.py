@@ -6,6 +6,8 @@ A case file holds:
   files:    configuration files on the node (path -> content)
   dirs:     manifest directories (path -> {file name: content}); `owned: [file, ...]` marks
             the files spctl wrote
+  kubelets: what the running kubelet watches, from its process (unit -> {manifest_dir})
+  unsafe_dirs: directories the agent found writable by others (path -> why)
   desired:  pods to deploy (name -> manifest text)
   hostname, os_release: as the agent reports them
   running_dirs: directories the running kubelet was started with (the agent lists them)
@@ -63,6 +65,8 @@ def facts_from_case(case: dict) -> NodeFacts:
                     "sha256": _sha(content),
                 }
         dirs[directory] = {"exists": True, "entries": entries}
+    for directory, why in (case.get("unsafe_dirs") or {}).items():
+        dirs.setdefault(directory, {"exists": False, "entries": []})["unsafe"] = why
     units = {}
     for name, props in (case.get("units") or {}).items():
         units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}
@@ -94,6 +98,7 @@ def facts_from_case(case: dict) -> NodeFacts:
                 "owned": owned,
                 "runtime": {"runtime": "docker", "pods": []},
                 "healthz": True,
+                "kubelets": case.get("kubelets") or {},
             }
         )
 
@@ -145,6 +150,12 @@ def test_plan_case(path: Path) -> None:
     else:
         assert plan.kubelet is not None
         edit = {f.path: f.new for f in plan.kubelet.files}
+        if "reason" in kubelet:
+            assert kubelet["reason"] in plan.kubelet.reason, plan.kubelet.reason
+        if kubelet.get("restart_only"):
+            assert edit == {}
+            kubelet = {**kubelet, "file": None}
+            edit = {None: ""}
         assert kubelet["file"] in edit
         for text in kubelet.get("contains", []):
             assert text in edit[kubelet["file"]]
@@ -153,6 +164,8 @@ def test_plan_case(path: Path) -> None:
         if "daemon_reload" in kubelet:
             assert plan.kubelet.daemon_reload is kubelet["daemon_reload"]
     assert {p.name: p.action for p in plan.pods} == expect.get("pods", {})
+    for name, path in (expect.get("retires") or {}).items():
+        assert next(p for p in plan.pods if p.name == name).from_path == path
     for text in expect.get("warnings", []):
         assert any(text in w for w in plan.warnings), plan.warnings
     if not expect.get("warnings"):

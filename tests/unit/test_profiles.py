@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from spctl_agent import facts as agent_facts
 from spctl_agent.main import handle
+from spctl_agent.protocol import MAX_MANIFEST_BYTES
 from spctl_agent.systemd import environment_file_paths, parse_show
 
 from spctl import profiles
@@ -125,14 +126,13 @@ def test_the_facts_request_reads_env_files_and_drop_in_directories():
     assert "/etc/rancher/k3s/config.yaml" not in request["read"]
 
 
-def test_the_agent_reads_globbed_drop_ins_sorted_and_skips_oversized_files(tmp_path, monkeypatch):
+def test_the_agent_reads_globbed_drop_ins_sorted_and_skips_oversized_files(tmp_path):
     d = tmp_path / "config.yaml.d"
     d.mkdir()
     (d / "20-b.yaml").write_text("node-name: b\n")
     (d / "10-a.yml").write_text("node-name: a\n")
     (d / "sub").mkdir()
-    monkeypatch.setattr(agent_facts, "MAX_CONFIG_BYTES", 20)
-    (d / "30-big.yaml").write_text("x" * 21)
+    (d / "30-big.yaml").write_bytes(b"x" * (MAX_MANIFEST_BYTES + 1))  # the agent's read cap
     matched, texts = agent_facts.read_globs([f"{d}/*", f"{tmp_path}/none/*"])
     assert matched == {
         f"{d}/*": [f"{d}/10-a.yml", f"{d}/20-b.yaml", f"{d}/30-big.yaml"],

@@ -63,3 +63,65 @@ def test_a_pod_no_longer_in_the_inventory_is_reported():
     status = node_status(NODE, facts, [], [])
     assert [(p.name, p.manifest) for p in status.pods] == [("old", "unmanaged")]
     assert any("no longer assigns it" in w and "spctl remove old" in w for w in status.warnings)
+
+
+def test_a_recovered_transaction_is_a_warning_of_its_node():
+    from dataclasses import replace
+
+    case = {
+        "units": {"kubelet": {"DropInPaths": "/x/10-kubeadm.conf"}},
+        "files": {"/var/lib/kubelet/config.yaml": "staticPodPath: /etc/kubernetes/manifests\n"},
+    }
+    node = Node(name="my-node1", address="127.0.0.1", ssh=SSHSettings())
+    recovered = {
+        "action": "rolled back",
+        "holder": "alice@ops",
+        "started": "2026-11-28T04:00:00Z",
+        "phase": "manifests-written",
+        "pods": ["web"],
+        "ok": False,
+        "problems": ["previous pod web does not run again: not settled within 300s"],
+    }
+    facts = replace(facts_from_case(case), recovered=recovered)
+    warnings = node_status(node, facts, None, []).warnings
+    assert any(
+        "interrupted spctl run (alice@ops" in w
+        and "was rolled back" in w
+        and "BUT: previous pod web does not run again" in w
+        for w in warnings
+    ), warnings
+    done = replace(facts, recovered={**recovered, "action": "completed", "problems": []})
+    assert any("its change was completed" in w for w in node_status(node, done, None, []).warnings)
+
+
+def test_a_stale_plan_is_made_again_once_from_fresh_facts():
+    import pytest
+    from spctl_agent.protocol import STALE_PLAN
+
+    from spctl.errors import NodeError
+    from spctl.operations import _replanned
+
+    calls = []
+
+    def run():
+        calls.append(1)
+        if len(calls) == 1:
+            raise NodeError(f"n1: {STALE_PLAN}: the plan was made while another run ...")
+        return "deployed"
+
+    assert _replanned(run) == "deployed" and len(calls) == 2
+
+    def always_stale():
+        raise NodeError(f"n1: {STALE_PLAN}: ...")
+
+    with pytest.raises(NodeError):  # once only: a node that keeps changing is reported
+        _replanned(always_stale)
+
+    def other():
+        calls.append(1)
+        raise NodeError("n1: node is locked")
+
+    calls.clear()
+    with pytest.raises(NodeError):
+        _replanned(other)
+    assert len(calls) == 1

@@ -5,7 +5,8 @@ from .export import export
 from .inventory import inventory
 from .lab import lab
 from .render import render
+from .serve import serve
 from .status import status
 from .validate import validate
 
-COMMANDS = [deploy, remove, rollback, diff, status, render, validate, inventory, lab, export]
+COMMANDS = [deploy, remove, rollback, diff, status, render, validate, inventory, lab, export, serve]

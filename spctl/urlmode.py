@@ -159,6 +159,11 @@ def node_token(secret: bytes, node: str) -> str:
     return hmac.new(secret, _TOKEN_CONTEXT + node.encode(), hashlib.sha256).hexdigest()
 
 
+def kubelet_header(secret_file: Path, node: str) -> dict[str, list[str]]:
+    """``staticPodURLHeader`` for ``node``'s kubelet configuration (name to list of values)."""
+    return {TOKEN_HEADER: [node_token(read_secret(secret_file), node)]}
+
+
 def token_matches(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 

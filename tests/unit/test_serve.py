@@ -333,3 +333,27 @@ def test_print_token_and_init_secret(site, tmp_path):
     )
     assert done.returncode == 0 and "created" in done.stderr
     assert oct((site / "secret").stat().st_mode & 0o777) == "0o600"
+
+
+def test_kubelet_header_is_the_node_token(site):
+    header = urlmode.kubelet_header(site / "secret", "n1")
+    assert header == {"X-Spctl-Token": [token(site, "n1")]}
+    # What --manifest-url-header=Name:value parses back to: split on ',' then the first ':'.
+    flag = f"{urlmode.TOKEN_HEADER}:{header[urlmode.TOKEN_HEADER][0]}"
+    name, _, value = flag.split(",")[0].partition(":")
+    assert {name.strip(): [value.strip()]} == header
+
+
+def test_document_the_kubelet_would_refuse_for_size_is_an_error():
+    """Two pods, each well under the limit of a manifest file, over the limit of one body."""
+    from spctl.errors import SpctlError
+    from spctl.render import DesiredPod
+
+    def pod(name: str, size: int) -> DesiredPod:
+        text = f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  annotations:\n"
+        return DesiredPod(name, "t", text + f"    a: '{'x' * size}'\n")
+
+    half = 6 * 1024 * 1024
+    with pytest.raises(SpctlError, match="reads at most 10485759"):
+        urlmode.node_document("n1", "url", [pod("a", half), pod("b", half)])
+    assert urlmode.node_document("n1", "url", [pod("a", half)]).pods == ("a",)

@@ -129,8 +129,13 @@ class PodServer:
         old = self.catalog
         try:
             new = load_catalog(self.inventory_path)
-        except SpctlError as exc:
-            problems = exc.problems if isinstance(exc, ValidationError) else [str(exc)]
+        except Exception as exc:  # a long-running server outlives any one bad rendering
+            if isinstance(exc, ValidationError):
+                problems = exc.problems
+            elif isinstance(exc, SpctlError):
+                problems = [str(exc)]
+            else:
+                problems = [f"unexpected {type(exc).__name__}: {exc}"]
             self.last_error = "\n".join(problems)
             log.error(
                 "reload (%s) failed; still serving the rendering of %s:\n  %s",
@@ -166,7 +171,7 @@ class PodServer:
         host, port = urlmode.parse_listen(self.listen)
         if host in ("0.0.0.0", "::"):  # noqa: S104 - only when asked, and said out loud
             log.warning("listening on every interface (%s): every network can reach it", host)
-        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        server_class = _IPv6Server if ":" in host else _Server
         self._httpd = server_class((host, port), _handler_for(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="spctl-serve", daemon=True
@@ -268,7 +273,13 @@ def _text(status: int, text: str) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "text/plain; charset=utf-8"}, text.encode()
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    # Request threads are joined on close, so a shutdown lets answers in flight finish
+    # (each at most Handler.timeout when a client stalls).
+    daemon_threads = False
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 

@@ -357,3 +357,14 @@ def test_document_the_kubelet_would_refuse_for_size_is_an_error():
     with pytest.raises(SpctlError, match="reads at most 10485759"):
         urlmode.node_document("n1", "url", [pod("a", half), pod("b", half)])
     assert urlmode.node_document("n1", "url", [pod("a", half)]).pods == ("a",)
+
+
+def test_unexpected_reload_failure_keeps_serving(server, site, monkeypatch, caplog):
+    def boom(_path):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("spctl.serve.load_catalog", boom)
+    with caplog.at_level(logging.ERROR, logger="spctl.serve"):
+        assert not server.reload("SIGHUP")
+    assert "unexpected OSError" in caplog.text
+    assert kubelet(server, site, "n1").poll() is None

@@ -9,11 +9,11 @@ from typing import Optional
 import click
 
 from ..app import App, pass_app
-from .options import selection
+from .options import inventory_option
 
 
 @click.command("serve")
-@selection
+@inventory_option
 @click.option(
     "--listen",
     metavar="ADDR:PORT",
@@ -37,9 +37,6 @@ from .options import selection
 @pass_app
 def serve(
     app: App,
-    nodes: tuple[str, ...],
-    selectors: tuple[str, ...],
-    all_nodes: bool,
     listen: Optional[str],
     poll: float,
     init_secret: bool,
@@ -51,8 +48,6 @@ def serve(
     from spctl import urlmode
     from spctl.serve import PodServer
 
-    if nodes or selectors or all_nodes:
-        raise click.UsageError("serve answers every node of the inventory; select none")
     inv = app.inventory()
     if init_secret:
         path = inv.url.secret_file
@@ -72,5 +67,13 @@ def serve(
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    server = PodServer(inv.path, listen or inv.url.listen or urlmode.DEFAULT_LISTEN)
-    server.run_forever(poll=poll)
+    address = listen or inv.url.listen or urlmode.DEFAULT_LISTEN
+    try:
+        urlmode.parse_listen(address)
+    except ValueError as exc:
+        raise click.UsageError(f"--listen: {exc}") from None
+    server = PodServer(inv.path, address)
+    try:
+        server.run_forever(poll=poll)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {address}: {exc.strerror or exc}") from None

@@ -368,3 +368,13 @@ def test_unexpected_reload_failure_keeps_serving(server, site, monkeypatch, capl
         assert not server.reload("SIGHUP")
     assert "unexpected OSError" in caplog.text
     assert kubelet(server, site, "n1").poll() is None
+
+
+def test_serve_refuses_a_listen_address_without_host(site):
+    done = subprocess.run(
+        [SPCTL, "-i", str(site / "inv.yaml"), "serve", "--listen", "8080"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "must be ADDR:PORT" in done.stderr

@@ -27,6 +27,8 @@ import logging
 import os
 import signal
 import socket
+import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -108,18 +110,37 @@ class PodServer:
 
     inventory_path: Path
     listen: str = urlmode.DEFAULT_LISTEN
+    #: Serve HTTPS with this certificate chain and key (PEM); both or neither.
+    tls_cert: Optional[Path] = None
+    tls_key: Optional[Path] = None
     catalog: Catalog = field(init=False)
     last_error: Optional[str] = field(default=None, init=False)
     fetches: dict[str, Fetch] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _httpd: Optional[ThreadingHTTPServer] = field(default=None, init=False)
+    _httpd: Optional[_Server] = field(default=None, init=False)
     _thread: Optional[threading.Thread] = field(default=None, init=False)
     _fingerprint: tuple[Any, ...] = field(default=(), init=False)
+    _tls: Optional[ssl.SSLContext] = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise SpctlError("TLS needs both a certificate and its key")
+        if self.tls_cert is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            self._load_certificate()
         self.catalog = load_catalog(self.inventory_path)
         self._fingerprint = fingerprint(self.catalog.watched)
         log.info("rendered %d nodes from %s", len(self.catalog.documents), self.inventory_path)
+
+    def _load_certificate(self) -> None:
+        assert self._tls is not None and self.tls_cert is not None
+        try:
+            self._tls.load_cert_chain(str(self.tls_cert), str(self.tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            raise SpctlError(
+                f"cannot load the TLS certificate {self.tls_cert} and key {self.tls_key}: {exc}"
+            ) from None
 
     # --- reloading ---------------------------------------------------------------------
 
@@ -128,6 +149,8 @@ class PodServer:
         reset_template_cache()
         old = self.catalog
         try:
+            if self._tls is not None:
+                self._load_certificate()  # a renewed certificate, for the next connections
             new = load_catalog(self.inventory_path)
         except Exception as exc:  # a long-running server outlives any one bad rendering
             if isinstance(exc, ValidationError):
@@ -173,12 +196,14 @@ class PodServer:
             log.warning("listening on every interface (%s): every network can reach it", host)
         server_class = _IPv6Server if ":" in host else _Server
         self._httpd = server_class((host, port), _handler_for(self))
+        self._httpd.tls = self._tls
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="spctl-serve", daemon=True
         )
         self._thread.start()
         bound = self._httpd.server_address
-        log.info("listening on %s:%d", bound[0], bound[1])
+        scheme = "https" if self._tls else "http"
+        log.info("listening on %s (%s):%d", bound[0], scheme, bound[1])
         return str(bound[0]), int(bound[1])
 
     def stop(self) -> None:
@@ -277,6 +302,18 @@ class _Server(ThreadingHTTPServer):
     # Request threads are joined on close, so a shutdown lets answers in flight finish
     # (each at most Handler.timeout when a client stalls).
     daemon_threads = False
+    tls: Optional[ssl.SSLContext] = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        conn, addr = super().get_request()
+        if self.tls is not None:
+            # The handshake happens in the request's thread (Handler.setup), so a client
+            # that never finishes it cannot stall the accepting loop.
+            conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.info("%s: connection failed: %s", client_address[0], sys.exc_info()[1])
 
 
 class _IPv6Server(_Server):
@@ -289,6 +326,11 @@ def _handler_for(server: PodServer) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
         # A client that stops sending holds one thread at most this long.
         timeout = 30
+
+        def setup(self) -> None:
+            super().setup()
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.do_handshake()
 
         def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
             self._reply(with_body=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Optional
 
 import click
@@ -26,6 +27,16 @@ from .options import inventory_option
     show_default=True,
     help="Seconds between checks for changed inventory, templates or secret (0: SIGHUP only).",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve HTTPS with this certificate chain (PEM); reloaded with the rest.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The certificate's private key (PEM).",
+)
 @click.option("--init-secret", is_flag=True, help="Create the secret file (mode 0600) and exit.")
 @click.option(
     "--print-token",
@@ -39,6 +50,8 @@ def serve(
     app: App,
     listen: Optional[str],
     poll: float,
+    tls_cert: Optional[Path],
+    tls_key: Optional[Path],
     init_secret: bool,
     print_token: Optional[str],
     verbose: bool,
@@ -72,7 +85,9 @@ def serve(
         urlmode.parse_listen(address)
     except ValueError as exc:
         raise click.UsageError(f"--listen: {exc}") from None
-    server = PodServer(inv.path, address)
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    server = PodServer(inv.path, address, tls_cert=tls_cert, tls_key=tls_key)
     try:
         server.run_forever(poll=poll)
     except OSError as exc:

@@ -378,3 +378,70 @@ def test_serve_refuses_a_listen_address_without_host(site):
         timeout=60,
     )
     assert done.returncode == 2 and "must be ADDR:PORT" in done.stderr
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as a CA would issue one for the server."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "spctl-serve")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_serves_the_same_document_and_refuses_plain_http(site, tmp_path):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    srv = PodServer(site / "inv.yaml", "127.0.0.1:0", tls_cert=cert, tls_key=key)
+    host, port = srv.start()
+    try:
+        plain = PodServer(site / "inv.yaml")
+        expected = plain.catalog.documents["n1"].body
+        context = ssl.create_default_context(cafile=str(cert))
+        request = urllib.request.Request(
+            f"https://{host}:{port}{urlmode.node_path('n1')}",
+            headers={urlmode.TOKEN_HEADER: token(site, "n1")},
+        )
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
+            assert response.status == 200 and response.read() == expected
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            get(f"http://{host}:{port}/healthz")
+        # The server still answers after a client that spoke plain HTTP.
+        with urllib.request.urlopen(  # noqa: S310
+            f"https://{host}:{port}/healthz", timeout=10, context=context
+        ) as response:
+            assert response.read() == b"ok\n"
+    finally:
+        srv.stop()

@@ -130,8 +130,12 @@ class PodServer:
             self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
             self._load_certificate()
         self.catalog = load_catalog(self.inventory_path)
-        self._fingerprint = fingerprint(self.catalog.watched)
+        self._fingerprint = fingerprint(self._watched(self.catalog))
         log.info("rendered %d nodes from %s", len(self.catalog.documents), self.inventory_path)
+
+    def _watched(self, catalog: Catalog) -> tuple[Path, ...]:
+        tls = (self.tls_cert, self.tls_key) if self.tls_cert and self.tls_key else ()
+        return catalog.watched + tls
 
     def _load_certificate(self) -> None:
         assert self._tls is not None and self.tls_cert is not None
@@ -166,12 +170,12 @@ class PodServer:
                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(old.loaded_at)),
                 "\n  ".join(problems),
             )
-            self._fingerprint = fingerprint(old.watched)
+            self._fingerprint = fingerprint(self._watched(old))
             return False
         with self._lock:
             self.catalog = new
             self.last_error = None
-        self._fingerprint = fingerprint(new.watched)
+        self._fingerprint = fingerprint(self._watched(new))
         for name in sorted(set(old.documents) | set(new.documents)):
             before, after = old.documents.get(name), new.documents.get(name)
             if after is None:
@@ -184,7 +188,7 @@ class PodServer:
 
     def check_for_changes(self) -> bool:
         """Reload when a watched file changed since the last load; True when it reloaded."""
-        if fingerprint(self.catalog.watched) == self._fingerprint:
+        if fingerprint(self._watched(self.catalog)) == self._fingerprint:
             return False
         return self.reload("files changed")
 

@@ -443,5 +443,13 @@ def test_tls_serves_the_same_document_and_refuses_plain_http(site, tmp_path):
             f"https://{host}:{port}/healthz", timeout=10, context=context
         ) as response:
             assert response.read() == b"ok\n"
+        # A renewed certificate is picked up without a restart.
+        self_signed(tmp_path)
+        assert srv.check_for_changes()
+        renewed = ssl.create_default_context(cafile=str(cert))
+        with urllib.request.urlopen(  # noqa: S310
+            f"https://{host}:{port}/healthz", timeout=10, context=renewed
+        ) as response:
+            assert response.read() == b"ok\n"
     finally:
         srv.stop()

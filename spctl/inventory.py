@@ -10,26 +10,34 @@ Precedence, lowest first, written once here (``_resolve_node``):
        user, identity file, known hosts file, ProxyJump)
 
 Mappings (``vars``, ``labels``, ``ssh``) merge key by key, the later level winning per key;
-scalars (``profile``, ``manifest_dir``) are replaced; ``pods`` accumulate, and a later entry
+scalars (``profile``, ``manifest_dir``, ``source``) are replaced; ``pods`` accumulate, and a later entry
 with the same pod name replaces the earlier one's template.
+
+``source`` says how the node's kubelet gets its pods: ``file`` (the default: a manifest
+directory, written over SSH) or ``url`` (the kubelet polls ``spctl serve`` at
+:attr:`Node.manifest_url`; see ``spctl/urlmode.py`` and docs/url-mode.md). The top-level
+``url:`` block says where the kubelets reach that server and where its secret lives.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import paramiko
 
+from spctl import urlmode
 from spctl.errors import InventoryError
 from spctl.manifest import ManifestError, parse_manifest
 from spctl.ssh import DEFAULT_CONNECT_TIMEOUT, SSHTarget
 from spctl.validate import validate_pod_name
 
-TOP_KEYS = {"defaults", "groups", "nodes", "templates"}
-LEVEL_KEYS = {"ssh", "vars", "labels", "pods", "profile", "manifest_dir"}
+TOP_KEYS = {"defaults", "groups", "nodes", "templates", "url"}
+LEVEL_KEYS = {"ssh", "vars", "labels", "pods", "profile", "manifest_dir", "source"}
+URL_KEYS = {"base", "secret_file", "listen"}
+SOURCES = ("file", "url")
 GROUP_KEYS = LEVEL_KEYS | {"members"}
 NODE_KEYS = LEVEL_KEYS | {"address"}
 SSH_KEYS = {"user", "port", "key", "known_hosts", "jump", "sudo", "connect_timeout"}
@@ -54,6 +62,20 @@ class SSHSettings:
 
 
 @dataclass(frozen=True)
+class URLSettings:
+    """The inventory's ``url:`` block: how kubelets reach ``spctl serve`` and its secret.
+
+    ``base`` is the URL the kubelets use (``http://10.0.0.5:8080``), ``secret_file`` the file
+    every node's token derives from (never the tokens themselves), ``listen`` the default
+    address ``spctl serve`` binds to.
+    """
+
+    base: Optional[str] = None
+    secret_file: Path = Path(urlmode.DEFAULT_SECRET_FILE)
+    listen: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     address: str
@@ -64,6 +86,9 @@ class Node:
     profile: Optional[str] = None
     manifest_dir: Optional[str] = None
     pods: tuple[PodRef, ...] = ()
+    source: str = "file"
+    #: Where this node's kubelet fetches its pods when ``source`` is ``url`` (else None).
+    manifest_url: Optional[str] = None
 
     def target(
         self, host_key_policy: str = "strict", connect_timeout: Optional[float] = None
@@ -87,6 +112,8 @@ class Node:
             "profile": self.profile,
             "manifest_dir": self.manifest_dir,
             "pods": [{"name": p.name, "template": str(p.template)} for p in self.pods],
+            "source": self.source,
+            "url": self.manifest_url,
         }
 
 
@@ -95,6 +122,7 @@ class Inventory:
     path: Path
     nodes: Mapping[str, Node]
     groups: Mapping[str, tuple[str, ...]]
+    url: URLSettings = field(default_factory=URLSettings)
 
     def select(
         self,
@@ -205,6 +233,7 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
     defaults = _level(
         _mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults"
     )
+    url = _url_settings(_mapping(data.get("url"), f"{where}: url", URL_KEYS), base, f"{where}: url")
     raw_nodes = _mapping(data.get("nodes"), f"{where}: nodes")
     if not raw_nodes:
         raise InventoryError(f"{where}: no nodes defined (add a `nodes:` mapping)")
@@ -238,10 +267,43 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
             )
         member_of = [g for g in groups if name in groups[g]]
         levels = [defaults] + [group_levels[g] for g in member_of] + [_level(n, nwhere)]
-        nodes[name] = _resolve_node(
+        node = _resolve_node(
             name, str(n.get("address") or name), member_of, levels, templates, base, ssh_config
         )
-    return Inventory(path=path, nodes=nodes, groups=groups)
+        if node.source == "url":
+            if url.base is None:
+                raise InventoryError(
+                    f"{nwhere}: source is url but the inventory has no `url: {{base: ...}}`; "
+                    "set url.base to the address the kubelets use to reach `spctl serve`"
+                )
+            problem = urlmode.node_name_problem(name)
+            if problem:
+                raise InventoryError(f"{nwhere}: {problem}")
+            node = replace(node, manifest_url=urlmode.node_url(url.base, name))
+        nodes[name] = node
+    return Inventory(path=path, nodes=nodes, groups=groups, url=url)
+
+
+def _url_settings(raw: dict[str, Any], base_dir: Path, where: str) -> URLSettings:
+    base = raw.get("base")
+    if base is not None:
+        problem = urlmode.base_url_problem(str(base))
+        if problem:
+            raise InventoryError(f"{where}.base: {problem}")
+        base = str(base)
+    secret = Path(str(raw.get("secret_file") or urlmode.DEFAULT_SECRET_FILE)).expanduser()
+    listen = raw.get("listen")
+    if listen is not None:
+        try:
+            urlmode.parse_listen(str(listen))
+        except ValueError as exc:
+            raise InventoryError(f"{where}.listen: {exc}") from None
+        listen = str(listen)
+    return URLSettings(
+        base=base,
+        secret_file=secret if secret.is_absolute() else (base_dir / secret).resolve(),
+        listen=listen,
+    )
 
 
 def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -269,6 +331,10 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
             )
         manifest_dir = text.rstrip("/") or "/"
     level["manifest_dir"] = manifest_dir
+    source = raw.get("source")
+    if source is not None and source not in SOURCES:
+        raise InventoryError(f"{where}.source: {source!r} must be one of {', '.join(SOURCES)}")
+    level["source"] = source
     pods = raw.get("pods") or []
     if not isinstance(pods, list):
         raise InventoryError(f"{where}.pods: expected a list")
@@ -352,12 +418,13 @@ def _resolve_node(
         "ssh": {},
         "profile": None,
         "manifest_dir": None,
+        "source": "file",
     }
     pods: dict[str, str] = {}
     for level in levels:
         for key in ("vars", "labels", "ssh"):
             merged[key].update(level[key])
-        for key in ("profile", "manifest_dir"):
+        for key in ("profile", "manifest_dir", "source"):
             if level[key] is not None:
                 merged[key] = level[key]
         for pod_name, template in level["pods"]:
@@ -389,6 +456,7 @@ def _resolve_node(
         profile=merged["profile"],
         manifest_dir=merged["manifest_dir"],
         pods=tuple(refs),
+        source=merged["source"],
     )
 
 

@@ -189,6 +189,12 @@ def _environment(directory: str) -> jinja2.Environment:
     return env
 
 
+def reset_template_cache() -> None:
+    """Forget every loaded template, so the next render reads the files again (Jinja's own
+    check compares modification times, which can miss a change made within their resolution)."""
+    _environment.cache_clear()
+
+
 def context(node: Node, pod: str) -> dict[str, Any]:
     info = {
         "name": node.name,

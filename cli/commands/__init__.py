@@ -6,6 +6,7 @@ from .import_pod import import_pod
 from .inventory import inventory
 from .lab import lab
 from .render import render
+from .serve import serve
 from .status import status
 from .validate import validate
 
@@ -20,5 +21,6 @@ COMMANDS = [
     inventory,
     import_pod,
     export,
+    serve,
     lab,
 ]

@@ -46,9 +46,9 @@ def _set_inventory(ctx: click.Context, _param: click.Parameter, value: Optional[
         ctx.ensure_object(App).inventory_path = Path(value)
 
 
-def selection(func: F) -> F:
-    """--node / -l / --all: which nodes a command acts on; and -i, also accepted after the verb."""
-    func = click.option(
+def inventory_option(func: F) -> F:
+    """-i, also accepted after the verb."""
+    return click.option(
         "-i",
         "--inventory",
         type=click.Path(dir_okay=False),
@@ -57,6 +57,11 @@ def selection(func: F) -> F:
         callback=_set_inventory,
         help="Inventory file (as the global -i).",
     )(func)
+
+
+def selection(func: F) -> F:
+    """--node / -l / --all: which nodes a command acts on; and -i, also accepted after the verb."""
+    func = inventory_option(func)
     func = click.option("--all", "all_nodes", is_flag=True, help="Every node of the inventory.")(
         func
     )

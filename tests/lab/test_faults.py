@@ -386,15 +386,18 @@ def test_node_without_python3_or_kubelet(lab: LabSession) -> None:
 
 
 def test_change_the_kubelet_never_read_is_undone(lab: LabSession, tmp_path: Path) -> None:
-    # A kubeadm node forced to the fedora profile: spctl edits /etc/kubernetes/kubelet, which
-    # this kubelet's unit never reads. The kubelet restarts healthy, without the flag.
+    # A Debian kubeadm node forced to the rpm layout: spctl edits /etc/sysconfig/kubelet, which
+    # this kubelet's drop-in never reads (it reads /etc/default/kubelet). The kubelet restarts
+    # healthy, without the flag.
     node = "my-node6"
-    wrong = variant(tmp_path, nodes={node: {"profile": "fedora", "manifest_dir": "/etc/kubelet.d"}})
+    wrong = variant(
+        tmp_path, nodes={node: {"profile": "kubeadm-rpm", "manifest_dir": "/etc/kubelet.d"}}
+    )
     done = spctl("deploy", "--node", node, "--timeout", "30", inventory=wrong)
     assert done.returncode == 1
     assert "did not read the edited file (is the node's profile right?)" in done.stderr, done.stderr
     assert "previous configuration restored and the kubelet is healthy again" in done.stderr
-    assert lab.sh(node, "test -e /etc/kubernetes/kubelet").exit_code == 1
+    assert lab.sh(node, "test -e /etc/sysconfig/kubelet").exit_code == 1
     assert lab.sh(node, "test -e /etc/kubelet.d/static-web.yaml").exit_code == 1
     assert lab.out(node, "systemctl is-active kubelet").strip() == "active"
 

@@ -1,10 +1,10 @@
 """`spctl lab up | down | status`: several real nodes on one machine.
 
-Each node is a container named ``spctl-lab-<node>`` running systemd as PID 1, sshd, its own
+Each node is a container named ``<lab>-<node>`` running systemd as PID 1, sshd, its own
 container runtime (dockerd on fedora nodes; containerd with its CRI plugin on kubeadm nodes,
 k3s's embedded containerd on k3s nodes) and the kubelet stand-in, laid out like the
-distribution of its profile. SSH is
-published on 127.0.0.1. ``lab up`` writes, in ``.spctl-lab/`` of the directory it runs
+distribution of its profile. The lab's name is ``spctl-lab`` unless ``SPCTL_LAB_NAME`` says
+otherwise; labs of different names share the engine. SSH is published on 127.0.0.1. ``lab up`` writes, in ``.spctl-lab/`` of the directory it runs
 from, the lab's client key, the nodes' host keys in ``known_hosts``, and ``inventory.yaml``:
 an ordinary spctl inventory, so spctl verifies host keys in the lab as it does anywhere.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,9 @@ from .layouts import (
 )
 
 LABEL = "spctl-lab"
-NETWORK = "spctl-lab"
+INSTANCE_LABEL = f"{LABEL}.instance"
+DEFAULT_INSTANCE = "spctl-lab"
+_INSTANCE = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
 DEFAULT_PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm")
 READY_TIMEOUT = 180.0
 HEALTHZ = "curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null"
@@ -65,6 +68,18 @@ READY_PROBES = {
 }
 
 
+def instance_name(name: str | None = None) -> str:
+    """The lab's name: ``name``, else ``$SPCTL_LAB_NAME``, else ``spctl-lab``. Containers,
+    volumes and the network are named after it, so labs of different names live side by
+    side on one engine (each in its own directory's ``.spctl-lab/``)."""
+    chosen = name or os.environ.get("SPCTL_LAB_NAME") or DEFAULT_INSTANCE
+    if not _INSTANCE.fullmatch(chosen):
+        raise LabError(
+            f"lab name {chosen!r} (SPCTL_LAB_NAME): use lower-case letters, digits and '-'"
+        )
+    return chosen
+
+
 def ready_probe(profile: str) -> list[str]:
     return READY_PROBES[RUNTIMES[profile]]
 
@@ -79,10 +94,11 @@ class LabNode:
     port: int | None
     state: str  # the container's state: running, exited, paused, ...
     image: str = ""
+    lab: str = DEFAULT_INSTANCE
 
     @property
     def container(self) -> str:
-        return f"spctl-lab-{self.name}"
+        return f"{self.lab}-{self.name}"
 
 
 def node_name(index: int) -> str:
@@ -100,8 +116,12 @@ def profiles_for(count: int, chosen: tuple[str, ...] = ()) -> list[str]:
 
 class Lab:
     def __init__(
-        self, state_dir: Path | str = ".spctl-lab", progress: Progress | None = None
+        self,
+        state_dir: Path | str = ".spctl-lab",
+        progress: Progress | None = None,
+        name: str | None = None,
     ) -> None:
+        self.name = instance_name(name)
         self.state_dir = Path(state_dir).resolve()
         self.progress: Progress = progress or (lambda _msg: None)
         self._client: docker.DockerClient | None = None
@@ -120,7 +140,7 @@ class Lab:
 
     def nodes(self) -> list[LabNode]:
         found = []
-        for c in self.client.containers.list(all=True, filters={"label": LABEL}):
+        for c in self.client.containers.list(all=True, filters={"label": self._mine}):
             ports = (c.attrs.get("NetworkSettings") or {}).get("Ports") or {}
             binding = ports.get("22/tcp") or []
             found.append(
@@ -130,6 +150,7 @@ class Lab:
                     port=int(binding[0]["HostPort"]) if binding else None,
                     state=c.status,
                     image=c.labels.get(f"{LABEL}.image", ""),
+                    lab=self.name,
                 )
             )
         return sorted(found, key=lambda n: _index(n.name))
@@ -204,20 +225,31 @@ class Lab:
         )
         return path.read_text(), public.decode()
 
+    @property
+    def _mine(self) -> str:
+        """The label filter that selects this lab's containers, volumes and network."""
+        return f"{INSTANCE_LABEL}={self.name}"
+
+    def container_name(self, node: str) -> str:
+        return f"{self.name}-{node}"
+
     def _ensure_network(self) -> None:
-        if not self.client.networks.list(names=[NETWORK]):
-            self.client.networks.create(NETWORK, driver="bridge", labels={LABEL: "1"})
+        if not self.client.networks.list(names=[self.name]):
+            self.client.networks.create(
+                self.name, driver="bridge", labels={LABEL: "1", INSTANCE_LABEL: self.name}
+            )
 
     def _create_node(self, name: str, profile: str, image: str, user_key: str) -> None:
-        volume = f"spctl-lab-{name}-runtime"
-        self.client.volumes.create(volume, labels={LABEL: "1"})
+        volume = f"{self.container_name(name)}-runtime"
+        self.client.volumes.create(volume, labels={LABEL: "1", INSTANCE_LABEL: self.name})
         container = self.client.containers.create(
             image,
-            name=f"spctl-lab-{name}",
+            name=self.container_name(name),
             hostname=name,
             detach=True,
             labels={
                 LABEL: "1",
+                INSTANCE_LABEL: self.name,
                 f"{LABEL}.node": name,
                 f"{LABEL}.profile": profile,
                 f"{LABEL}.image": image,
@@ -232,7 +264,7 @@ class Lab:
             },
             tmpfs={"/run": "", "/run/lock": ""},
             ports={"22/tcp": ("127.0.0.1", None)},
-            network=NETWORK,
+            network=self.name,
             environment={"container": "docker"},
             stop_signal="SIGRTMIN+3",  # how systemd as PID 1 wants to be asked to shut down
         )
@@ -332,27 +364,27 @@ class Lab:
 
     def _remove_node(self, name: str) -> None:
         try:
-            self.client.containers.get(f"spctl-lab-{name}").remove(force=True, v=True)
+            self.client.containers.get(self.container_name(name)).remove(force=True, v=True)
         except docker.errors.NotFound:
             pass
         try:
-            self.client.volumes.get(f"spctl-lab-{name}-runtime").remove(force=True)
+            self.client.volumes.get(f"{self.container_name(name)}-runtime").remove(force=True)
         except docker.errors.NotFound:
             pass
 
     def down(self) -> int:
         """Remove every container, volume and network the lab made; keep the cached images."""
-        containers = self.client.containers.list(all=True, filters={"label": LABEL})
+        containers = self.client.containers.list(all=True, filters={"label": self._mine})
 
         def remove(c: docker.models.containers.Container) -> None:
             c.remove(force=True, v=True)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(remove, containers))
-        for volume in self.client.volumes.list(filters={"label": LABEL}):
+        for volume in self.client.volumes.list(filters={"label": self._mine}):
             volume.remove(force=True)
-        for network in self.client.networks.list(names=[NETWORK]):
-            if network.attrs.get("Labels", {}).get(LABEL):
+        for network in self.client.networks.list(names=[self.name]):
+            if network.attrs.get("Labels", {}).get(INSTANCE_LABEL) == self.name:
                 network.remove()
         for name in ("inventory.yaml", "known_hosts"):
             (self.state_dir / name).unlink(missing_ok=True)

@@ -149,7 +149,9 @@ def wait_until(
 def _ids(lab: Lab) -> dict[str, str]:
     return {
         c.labels["spctl-lab.node"]: c.id
-        for c in lab.client.containers.list(all=True, filters={"label": "spctl-lab"})
+        for c in lab.client.containers.list(
+            all=True, filters={"label": f"spctl-lab.instance={lab.name}"}
+        )
     }
 
 

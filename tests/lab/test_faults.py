@@ -69,7 +69,7 @@ def deploy_in_background(
         stderr=subprocess.PIPE,
         text=True,
     )
-    container = lab.lab.client.containers.get(f"spctl-lab-{node}")
+    container = lab.lab.client.containers.get(lab.lab.container_name(node))
     wait_until(
         lambda: marker in container.exec_run(["cat", manifest]).output.decode(),
         30,
@@ -238,7 +238,7 @@ def test_sshd_killed_mid_deploy_leaves_no_half_written_file(
     spctl_json("deploy", "--node", node)
     changed = variant(tmp_path, nodes={node: {"vars": {"port": 8088}}})
     proc = deploy_in_background(lab, changed, node, f"{directory}/static-web.yaml", "8088")
-    container = lab.lab.client.containers.get(f"spctl-lab-{node}")
+    container = lab.lab.client.containers.get(lab.lab.container_name(node))
     container.exec_run(["sh", "-c", "pkill -KILL sshd"])
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
@@ -368,7 +368,7 @@ def test_node_without_python3_or_kubelet(lab: LabSession) -> None:
         assert done.returncode == 1 and "no python3 on this node (" in done.stderr, done.stderr
         assert "use a node image that has python3" in done.stderr, done.stderr
     finally:
-        lab.lab.client.containers.get(f"spctl-lab-{node}").exec_run(
+        lab.lab.client.containers.get(lab.lab.container_name(node)).exec_run(
             ["sh", "-c", "mv /root/python-away/* /usr/bin/"]
         )
     lab.out(
@@ -405,8 +405,8 @@ def test_change_the_kubelet_never_read_is_undone(lab: LabSession, tmp_path: Path
 def test_stopped_and_hung_nodes_do_not_stall_the_others(lab: LabSession) -> None:
     stopped, hung, healthy = "my-node6", "my-node4", ["my-node2", "my-node3"]
     client = lab.lab.client
-    client.containers.get(f"spctl-lab-{stopped}").stop(timeout=5)
-    client.containers.get(f"spctl-lab-{hung}").pause()
+    client.containers.get(lab.lab.container_name(stopped)).stop(timeout=5)
+    client.containers.get(lab.lab.container_name(hung)).pause()
     try:
         args = [a for n in [stopped, hung, *healthy] for a in ("--node", n)]
         started = time.monotonic()
@@ -420,8 +420,8 @@ def test_stopped_and_hung_nodes_do_not_stall_the_others(lab: LabSession) -> None
         assert "cannot connect" in node_row(result, hung)["error"]
         assert elapsed < 60, elapsed
     finally:
-        client.containers.get(f"spctl-lab-{hung}").unpause()
-        client.containers.get(f"spctl-lab-{stopped}").start()
+        client.containers.get(lab.lab.container_name(hung)).unpause()
+        client.containers.get(lab.lab.container_name(stopped)).start()
         # The restarted node may have a new SSH port: reconcile the lab's inventory.
         from .conftest import PROFILES
 

@@ -54,7 +54,9 @@ def test_lab_up_again_changes_nothing(lab: LabSession) -> None:
     args = [a for p in PROFILES[:4] for a in ("--profile", p)]
     done = spctl("lab", "up", "--nodes", "6", *args, inventory=None)
     assert done.returncode == 0, done.stderr
-    containers = lab.lab.client.containers.list(all=True, filters={"label": "spctl-lab"})
+    containers = lab.lab.client.containers.list(
+        all=True, filters={"label": f"spctl-lab.instance={lab.lab.name}"}
+    )
     assert {c.labels["spctl-lab.node"]: c.id for c in containers} == lab.second_ids
 
 

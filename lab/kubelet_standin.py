@@ -88,6 +88,7 @@ def words(text: str) -> List[str]:
 HONOURED_FLAGS: Dict[str, str] = {
     "pod-manifest-path": "string",
     "config": "string",
+    "config-dir": "string",
     "manifest-url": "string",
     "manifest-url-header": "multimap",
     "hostname-override": "string",
@@ -103,7 +104,10 @@ HONOURED_FLAGS: Dict[str, str] = {
 # Flags that real nodes' unit and environment files pass (Fedora's kubernetes-node rpm,
 # kubeadm's drop-in and kubeadm-flags.env, ...): accepted, type-checked and ignored. This is
 # the one list to extend. Flags the real kubelet dropped (--network-plugin, gone in 1.24)
-# stay out, so a tool that writes one sees the kubelet fail, as on a real node.
+# stay out, so a tool that writes one sees the kubelet fail, as on a real node: so do the klog
+# flags removed in 1.26 (KEP-2845; the kubelet registers only -v and --vmodule of klog's
+# flags since, cmd/kubelet/app/options/globalflags.go), --logtostderr among them: the
+# kubelet exits with "unknown flag: --logtostderr".
 IGNORED_FLAGS: Dict[str, str] = {
     "kubeconfig": "string",
     "bootstrap-kubeconfig": "string",
@@ -112,7 +116,6 @@ IGNORED_FLAGS: Dict[str, str] = {
     "cluster-domain": "string",
     "address": "string",
     "port": "int",
-    "logtostderr": "bool",
     "v": "int",
     "node-ip": "string",
     "node-labels": "string",
@@ -392,14 +395,53 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str], hostname: s
         for key, (attr, kind) in CONFIG_FIELDS.items():
             if config.get(key) is not None:
                 setattr(settings, attr, _config_value(key, kind, config[key], config_dir))
+        for dropin in config_dropins(flags.get("config-dir", "")):
+            extra = load_kubelet_config(dropin)
+            for key, (attr, kind) in CONFIG_FIELDS.items():
+                if extra.get(key) is not None:
+                    setattr(settings, attr, _config_value(key, kind, extra[key], config_dir))
     for flag, attr in FLAG_SETTINGS.items():
         if flag in flags:
             setattr(settings, attr, flags[flag])
+    check_kubeconfigs(flags)
     if min(settings.file_check_frequency, settings.http_check_frequency) < 0:
         raise ConfigError("invalid configuration: check frequencies must not be negative")
     if not all(0 <= port <= 65535 for port in (settings.healthz_port, settings.read_only_port)):
         raise ConfigError("invalid configuration: ports must be between 0 and 65535")
     return settings
+
+
+def config_dropins(directory: str) -> List[str]:
+    """--config-dir: its *.conf files in lexical order, each merged over the config file
+    (cmd/kubelet/app/server.go, mergeKubeletConfigurations)."""
+    if not directory:
+        return []
+    try:
+        names = sorted(n for n in os.listdir(directory) if n.endswith(".conf"))
+    except OSError as exc:
+        raise ConfigError(f"failed to read kubelet config dir {directory}: {exc.strerror}") from None
+    return [os.path.join(directory, n) for n in names]
+
+
+def check_kubeconfigs(flags: Mapping[str, Any]) -> None:
+    """The kubeconfig files the flags name must exist, or the kubelet exits
+    (cmd/kubelet/app/server.go, run: with --bootstrap-kubeconfig, bootstrap.LoadClientCert
+    needs it when --kubeconfig is missing; without it, buildKubeletClientConfig needs
+    --kubeconfig). No flag: standalone, as the lab's fedora nodes run."""
+    kubeconfig = flags.get("kubeconfig") or ""
+    bootstrap = flags.get("bootstrap-kubeconfig") or ""
+    if not kubeconfig or os.path.exists(kubeconfig):
+        return
+    if bootstrap:
+        if not os.path.exists(bootstrap):
+            raise ConfigError(
+                "failed to run Kubelet: unable to load bootstrap kubeconfig: "
+                f"stat {bootstrap}: no such file or directory"
+            )
+        return
+    raise ConfigError(
+        f"failed to run Kubelet: invalid kubeconfig: stat {kubeconfig}: no such file or directory"
+    )
 
 
 def _seconds(text: str) -> float:
@@ -695,6 +737,20 @@ def drop_duplicates(pods: List[StaticPod]) -> Tuple[List[StaticPod], List[Tuple[
     return kept, ignored
 
 
+def keep_last_definitions(pods: List[StaticPod]) -> List[StaticPod]:
+    """The file source's choice among files that define the same pod: its store is keyed by
+    namespace/name and a re-list replaces it with every file's pod in listing order
+    (pkg/kubelet/config/file.go, listConfig -> replaceStore; cache.NewUndeltaStore with
+    MetaNamespaceKeyFunc), so the LAST file (sorted names) wins, silently: the merge in
+    config.go (filterInvalidPods) never sees the duplicate. A stale `static-web.bak.yaml`
+    loses to `static-web.yaml`; a stray `static-web.yaml~` beats it."""
+    chosen: Dict[str, StaticPod] = {}
+    for pod in pods:
+        chosen.pop(pod.full_name, None)
+        chosen[pod.full_name] = pod
+    return list(chosen.values())
+
+
 def report_duplicates(
     ignored: List[Tuple[int, StaticPod]], source: str, say: Callable[..., None]
 ) -> None:
@@ -766,8 +822,7 @@ class FileSource:
                 if after_event and path in self._by_file:
                     pods.append(self._by_file[path])
         self._by_file = {pod.origin: pod for pod in pods}
-        self.pods, ignored = drop_duplicates(pods)
-        report_duplicates(ignored, "file", self.quiet.say)
+        self.pods = keep_last_definitions(pods)
         self.listed = True
         return self.pods
 

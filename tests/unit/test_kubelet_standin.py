@@ -84,7 +84,7 @@ def test_refused_command_lines_exit_1_with_pflags_message(argv, message, capsys)
         (["--pod_manifest_path=/m"], {"pod-manifest-path": "/m"}),  # the kubelet normalizes _
         (["--fail-swap-on"], {"fail-swap-on": True}),
         (["--fail-swap-on=false"], {"fail-swap-on": False}),
-        (["--register-node=true", "--logtostderr=1"], {"register-node": True, "logtostderr": True}),
+        (["--register-node=true", "--fail-swap-on=1"], {"register-node": True, "fail-swap-on": True}),
         (["--healthz-port", "20248"], {"healthz-port": 20248}),
         (["--v=2", "--max-pods=110"], {"v": 2, "max-pods": 110}),
         (["--file-check-frequency=1m30s"], {"file-check-frequency": 90.0}),
@@ -106,7 +106,7 @@ def test_accepted_command_lines(argv, expected) -> None:
 def test_every_flag_a_real_node_passes_is_accepted() -> None:
     # Fedora's kubelet env files, kubeadm's drop-in and flags file, as the lab lays them out.
     command_line = (
-        "--logtostderr=true --v=0 --address=127.0.0.1 --hostname-override=my-node1 "
+        "--v=0 --address=127.0.0.1 --hostname-override=my-node1 "
         "--cluster-dns=10.254.0.10 --cluster-domain=kube.local --pod-manifest-path=/etc/kubelet.d/ "
         "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf "
         "--kubeconfig=/etc/kubernetes/kubelet.conf --config=/var/lib/kubelet/config.yaml "
@@ -477,20 +477,56 @@ def test_pods_without_api_references_run(tmp_path, spec) -> None:
     assert listed(tmp_path) == {f"static-web-{NODE}": "static-web.yaml"}
 
 
-def test_duplicates_first_in_file_order_wins_so_a_stale_backup_beats_the_real_file(
+def test_duplicates_last_in_file_order_wins_silently_as_the_file_source_store_does(
     tmp_path, capsys
 ) -> None:
     write(tmp_path, "static-web.yaml", seed())
     stale = seed()
     stale["metadata"]["labels"] = {"role": "stale"}
-    write(tmp_path, "static-web.bak.yaml", stale)  # sorts before static-web.yaml
-    write(tmp_path, "static-web.yaml.orig", seed())  # sorts after it
+    write(tmp_path, "static-web.bak.yaml", stale)  # sorts before static-web.yaml: loses
+    stray = seed()
+    stray["metadata"]["labels"] = {"role": "stray"}
+    write(tmp_path, "static-web.yaml~", stray)  # sorts after it: wins
     pods = ks.FileSource(str(tmp_path), NODE).relist()
-    assert [Path(pod.origin).name for pod in pods] == ["static-web.bak.yaml"]
-    assert pods[0].manifest["metadata"]["labels"] == {"role": "stale"}
-    err = capsys.readouterr().err
-    assert err.count("duplicate pod name, ignoring") == 2
-    assert 'path="' + str(tmp_path / "static-web.yaml") + '"' in err
+    assert [Path(pod.origin).name for pod in pods] == ["static-web.yaml~"]
+    assert pods[0].manifest["metadata"]["labels"] == {"role": "stray"}
+    assert "duplicate pod name" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flag", ["--logtostderr=true", "--alsologtostderr", "--log-dir=/var/log", "--log-file=/x"]
+)
+def test_klog_flags_removed_in_1_26_are_unknown(flag) -> None:
+    with pytest.raises(ks.FlagError, match=f"unknown flag: {flag.split('=')[0]}"):
+        ks.parse_flags([flag])
+
+
+def test_missing_kubeconfig_files_stop_the_kubelet(tmp_path) -> None:
+    kubeconfig, bootstrap = str(tmp_path / "kubelet.conf"), str(tmp_path / "bootstrap.conf")
+    flags = {"kubeconfig": kubeconfig, "bootstrap-kubeconfig": bootstrap}
+    with pytest.raises(ks.ConfigError, match="unable to load bootstrap kubeconfig: stat "):
+        ks.build_settings(flags, {}, "node")
+    with pytest.raises(ks.ConfigError, match="invalid kubeconfig: stat "):
+        ks.build_settings({"kubeconfig": kubeconfig}, {}, "node")
+    Path(bootstrap).write_text("apiVersion: v1\nkind: Config\n")
+    assert ks.build_settings(flags, {}, "node").node_name == "node"
+    Path(bootstrap).unlink()
+    Path(kubeconfig).write_text("apiVersion: v1\nkind: Config\n")
+    assert ks.build_settings(flags, {}, "node").node_name == "node"
+    assert ks.build_settings({}, {}, "node").node_name == "node"  # standalone
+
+
+def test_config_dir_dropins_merge_over_the_config_in_lexical_order(tmp_path) -> None:
+    head = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
+    (tmp_path / "kubelet.conf").write_text(head + "staticPodPath: /etc/a\nhealthzPort: 1\n")
+    drop = tmp_path / "kubelet.conf.d"
+    drop.mkdir()
+    (drop / "20-b.conf").write_text(head + "staticPodPath: /etc/b\n")
+    (drop / "10-c.conf").write_text(head + "staticPodPath: /etc/c\nhealthzPort: 2\n")
+    (drop / "30-ignored.yaml").write_text(head + "staticPodPath: /etc/ignored\n")
+    flags = {"config": str(tmp_path / "kubelet.conf"), "config-dir": str(drop)}
+    settings = ks.build_settings(flags, {}, "node")
+    assert (settings.manifest_path, settings.healthz_port) == ("/etc/b", 2)
 
 
 def test_other_namespace_is_not_a_duplicate(tmp_path) -> None:

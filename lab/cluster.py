@@ -293,7 +293,15 @@ class Lab:
         inventory = {
             "templates": str(REPO_TEMPLATES),
             "defaults": {
-                "ssh": {"user": "root", "key": "id_ed25519", "known_hosts": "known_hosts"},
+                # As real fleets log in: a user with passwordless sudo (`sudo -n`); most
+                # distributions refuse root logins over SSH. Tests needing root connect
+                # as root themselves (LabSession.sh).
+                "ssh": {
+                    "user": "ops",
+                    "sudo": True,
+                    "key": "id_ed25519",
+                    "known_hosts": "known_hosts",
+                },
                 "vars": {"image": "spctl-lab/pod:latest"},
                 "pods": ["static-web"],
             },

@@ -14,9 +14,27 @@ from ..app import App, output_option, pass_app
 STATE_DIR = Path(".spctl-lab")
 
 
+LAB_PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm", "k3s", "rke2", "fedora-config")
+INSTALL_HINT = "pip install 'spctl[lab]' (or, in a checkout, make venv)"
+
+
+def require_lab_extra() -> None:
+    """The lab needs the docker SDK (the `lab` extra): without it, say how to install it."""
+    from spctl.errors import SpctlError
+
+    try:
+        import docker  # noqa: F401
+    except ImportError as exc:
+        raise SpctlError(
+            f"spctl lab needs the lab's extra dependencies ({exc.name or 'docker'} is not "
+            f"installed): {INSTALL_HINT}"
+        ) from None
+
+
 @contextmanager
 def engine_errors() -> Iterator[None]:
     """Docker engine errors become LabErrors: a message, not a traceback."""
+    require_lab_extra()
     import docker.errors
     from spctl_lab.images import LabError
 
@@ -40,7 +58,7 @@ def lab() -> None:
     "--profile",
     "profiles",
     multiple=True,
-    type=click.Choice(["fedora", "kubeadm-deb", "kubeadm-rpm", "k3s"]),
+    type=click.Choice(LAB_PROFILES),
     help="Profile of each node in turn, repeated (default: fedora, kubeadm-deb, kubeadm-rpm).",
 )
 @pass_app
@@ -48,11 +66,11 @@ def up(app: App, count: Optional[int], profiles: tuple[str, ...]) -> None:
     """Start (or reconcile) the lab and wait until every node is ready."""
     import time
 
-    from spctl_lab.cluster import Lab
-
-    started = time.monotonic()
-    lab = Lab(STATE_DIR, progress=app.progress)
     with engine_errors():
+        from spctl_lab.cluster import Lab
+
+        started = time.monotonic()
+        lab = Lab(STATE_DIR, progress=app.progress)
         nodes = lab.up(count, profiles)
     app.progress(
         f"lab ready: {len(nodes)} node(s) in {time.monotonic() - started:.1f}s; their kubelet is "
@@ -66,9 +84,9 @@ def up(app: App, count: Optional[int], profiles: tuple[str, ...]) -> None:
 @pass_app
 def down(app: App) -> None:
     """Remove every container, volume and network of the lab (cached images stay)."""
-    from spctl_lab.cluster import Lab
-
     with engine_errors():
+        from spctl_lab.cluster import Lab
+
         removed = Lab(STATE_DIR, progress=app.progress).down()
     app.progress(f"lab removed ({removed} node(s))")
 
@@ -78,9 +96,9 @@ def down(app: App) -> None:
 @pass_app
 def status(app: App, fmt: str) -> None:
     """List the lab's nodes."""
-    from spctl_lab.cluster import Lab
-
     with engine_errors():
+        from spctl_lab.cluster import Lab
+
         nodes = Lab(STATE_DIR).nodes()
     _print_nodes(app, nodes, fmt)
 

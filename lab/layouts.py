@@ -709,7 +709,9 @@ def node_files(profile: str, node: str) -> dict[str, NodeFile]:
             STANDIN_DROPIN
         )
     elif profile == "fedora-config":
-        files["/usr/lib/systemd/system/kubelet.service"] = NodeFile(FEDORA_UNIT)
+        # The packaged unit; its runtime here is containerd (no dockerd on this node).
+        unit = FEDORA_UNIT.replace("docker.service", "containerd.service")
+        files["/usr/lib/systemd/system/kubelet.service"] = NodeFile(unit)
         files["/etc/kubernetes/config"] = NodeFile(FEDORA_CONFIG)
         files["/etc/kubernetes/kubelet"] = NodeFile(fedora_config_kubelet_env(node))
         files[FEDORA_CONFIG_FILE] = NodeFile(FEDORA_KUBELET_CONF)

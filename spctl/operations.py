@@ -383,6 +383,8 @@ class NodeStatus:
     kubelet_active: bool = False
     kubelet_healthy: bool = False
     manifest_dir: Optional[str] = None
+    runtime: Optional[str] = None  # "cri" or "docker": where the agent read the pods
+    runtime_endpoint: Optional[str] = None
     pods: list[PodStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -397,6 +399,7 @@ class NodeStatus:
                 "healthy": self.kubelet_healthy,
                 "manifest_dir": self.manifest_dir,
             },
+            "runtime": {"kind": self.runtime, "endpoint": self.runtime_endpoint},
             "warnings": self.warnings,
             "pods": [p.as_dict() for p in self.pods],
         }
@@ -418,6 +421,8 @@ def node_status(
 ) -> NodeStatus:
     """Pure: the status of one node from its facts."""
     status = NodeStatus(node.name)
+    status.runtime = facts.runtime
+    status.runtime_endpoint = (facts.raw.get("runtime") or {}).get("endpoint")
     note = recovered_note(facts)
     if note:
         status.warnings.append(note)

@@ -150,9 +150,10 @@ class Watch:
         *,
         interval: float = 2.0,
         workers: int = 20,
+        deadline: Optional[float] = None,
     ) -> None:
         self.interval = interval
-        self.deadline = max(interval, MIN_DEADLINE)
+        self.deadline = deadline or max(interval, MIN_DEADLINE)
         self.sessions = [
             NodeSession(n, names_of(n), status_of, settings, self.deadline, interval) for n in nodes
         ]

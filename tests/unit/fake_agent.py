@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import paramiko
@@ -22,6 +23,8 @@ class FakeAgent:
         self.requests: list[dict] = []
         self.pods: dict[str, dict] = {}
         self.lock = threading.Lock()
+        self.apply_delay = 0.0  # an apply call takes this long (the agent waiting for pods)
+        self.apply_error: str | None = None  # an apply whose pods fail, with this error
 
     def set_pod(self, name: str, phase: str = "Running", restarts: int = 0) -> None:
         state = "running" if phase == "Running" else "exited"
@@ -61,11 +64,31 @@ class FakeAgent:
             "healthz": True,
         }
 
+    def apply(self, request: dict) -> dict:
+        """The agent's answer to an apply: every change made (or failed, rolled back)."""
+        time.sleep(self.apply_delay)
+        pods = []
+        for change in request.get("changes", []):
+            ok = self.apply_error is None
+            if ok:
+                self.set_pod(change["pod"])
+            pods.append(
+                {
+                    "name": change["pod"],
+                    "action": change["action"],
+                    "ok": ok,
+                    "error": self.apply_error,
+                    "phase": "Running" if ok else "Failed",
+                }
+            )
+        return {"ok": True, "kubelet_restarted": False, "pods": pods, "errors": []}
+
     def __call__(self, node: FakeNode, command: str, channel: paramiko.Channel) -> None:
         request = json.loads(read_stdin(channel).decode() or "{}")
         with self.lock:
             self.requests.append(request)
-        channel.sendall((json.dumps(self.facts()) + "\n").encode())
+        answer = self.apply(request) if request.get("op") == "apply" else self.facts()
+        channel.sendall((json.dumps(answer) + "\n").encode())
         channel.send_exit_status(0)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from spctl import profiles
+from spctl import progress as steps
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
 from spctl.inventory import Node
@@ -231,9 +232,17 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+def deploy_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    on_step: steps.StepCallback = steps.silent,
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
+        on_step(node.name, steps.PLANNING)
         plan = plan_deploy(node, desired, facts)
         # Pods whose file is unchanged still need a wait when the kubelet is restarted
         # or when they are not running now (a previous deploy that did not converge).
@@ -243,23 +252,55 @@ def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Ou
             if s.action == "unchanged"
             and (plan.kubelet is not None or _phase(facts, plan, s.name) != "Running")
         ]
+        _applying(node, plan, settings, on_step, wait_running)
         return execute(agent, facts, plan, settings, wait_running)
 
 
-def remove_node(node: Node, names: list[str], settings: Settings) -> Outcome:
+def remove_node(
+    node: Node, names: list[str], settings: Settings, on_step: steps.StepCallback = steps.silent
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, names)
-        return execute(agent, facts, plan_remove(node, names, facts), settings, [])
+        plan = plan_remove(node, names, facts)
+        _applying(node, plan, settings, on_step)
+        return execute(agent, facts, plan, settings, [])
 
 
-def rollback_node(node: Node, names: list[str], settings: Settings) -> Outcome:
+def rollback_node(
+    node: Node, names: list[str], settings: Settings, on_step: steps.StepCallback = steps.silent
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, names)
-        return execute(agent, facts, plan_rollback(node, names, facts), settings, [])
+        plan = plan_rollback(node, names, facts)
+        _applying(node, plan, settings, on_step)
+        return execute(agent, facts, plan, settings, [])
 
 
-def diff_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Plan:
+def _applying(
+    node: Node,
+    plan: Plan,
+    settings: Settings,
+    on_step: steps.StepCallback,
+    wait_running: Optional[list[str]] = None,
+) -> None:
+    step = None if settings.dry_run else steps.applying(plan, wait_running or ())
+    if step is not None:
+        on_step(node.name, step)
+
+
+def diff_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    on_step: steps.StepCallback = steps.silent,
+) -> Plan:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
         return plan_deploy(node, desired, facts)
 

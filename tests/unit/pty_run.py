@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 SPCTL = str(Path(sys.executable).parent / "spctl")
 
 
@@ -46,6 +48,11 @@ class PtyProcess:
     @property
     def screen(self) -> str:
         return self.output.decode(errors="replace")
+
+    @property
+    def text(self) -> str:
+        """The screen's text without escape sequences (styles, cursor moves)."""
+        return ANSI.sub("", self.screen)
 
     def wait_for(self, condition: Callable[[str], bool], timeout: float = 15.0) -> bool:
         end = time.monotonic() + timeout

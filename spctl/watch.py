@@ -83,7 +83,8 @@ class NodeSession:
 
     def poll(self) -> NodeStatus:
         """Connect if needed (and due), then one facts call; never raises."""
-        if self.agent is None:
+        agent = self.agent
+        if agent is None:
             wait = self.retry_at - time.monotonic()
             if wait > 0:
                 return NodeStatus(
@@ -92,18 +93,17 @@ class NodeSession:
                     error=f"{self.last_error} (next try in {wait:.0f}s)",
                 )
             try:
-                self._connect()
+                agent = self._connect()
             except SpctlError as exc:
                 return self._failed(exc)
-        assert self.agent is not None
         try:
-            facts = read_facts(self.agent, self.node, self.names)
+            facts = read_facts(agent, self.node, self.names)
         except SpctlError as exc:
             return self._failed(exc)
         self.failures = 0
         return self.status_of(self.node, facts)
 
-    def _connect(self) -> None:
+    def _connect(self) -> _BoundedAgent:
         target = self.node.target(self.settings.host_key_policy, self.settings.connect_timeout)
         conn = Connection(target)
         with self._lock:
@@ -116,6 +116,7 @@ class NodeSession:
         agent = _BoundedAgent(conn, sudo, self.node.name)
         agent.deadline = self.deadline
         self.agent = agent
+        return agent
 
     def _failed(self, exc: BaseException) -> NodeStatus:
         self.drop()

@@ -23,6 +23,16 @@ READING_FACTS = "reading facts"
 PLANNING = "planning"
 
 
+# What the agent does with each planned action (spctl.plan.PodStep.action).
+_VERBS = {
+    "create": "writing",
+    "update": "writing",
+    "adopt": "rewriting",
+    "remove": "removing",
+    "rollback": "rolling back",
+}
+
+
 def silent(node: str, step: str) -> None:
     """The callback of a run nobody watches."""
 
@@ -32,22 +42,17 @@ def applying(plan: Plan, wait_running: Sequence[str] = ()) -> Optional[str]:
     parts = []
     if plan.kubelet is not None:
         parts.append("reconfiguring kubelet")
-    by_action: dict[str, list[str]] = {}
+    by_verb: dict[str, list[str]] = {}  # in this order: writing, rewriting, removing, ...
+    for verb in _VERBS.values():
+        by_verb[verb] = []
     for step in plan.pods:
-        by_action.setdefault(step.action, []).append(step.name)
-    for action, verb in (
-        ("create", "writing"),
-        ("update", "writing"),
-        ("adopt", "rewriting"),
-        ("remove", "removing"),
-        ("rollback", "rolling back"),
-    ):
-        if by_action.get(action):
-            parts.append(f"{verb} {', '.join(by_action[action])}")
+        if step.action in _VERBS:
+            by_verb[_VERBS[step.action]].append(step.name)
+    parts += [f"{verb} {', '.join(names)}" for verb, names in by_verb.items() if names]
     if not parts and not wait_running:
         return None
-    if any(a in by_action for a in ("create", "update", "rollback")) or wait_running:
+    if by_verb["writing"] or by_verb["rolling back"] or wait_running:
         parts.append("waiting for pods")
-    elif "remove" in by_action:
+    elif by_verb["removing"]:
         parts.append("waiting until gone")
     return "applying: " + ", ".join(parts)

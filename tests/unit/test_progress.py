@@ -9,6 +9,8 @@ from pathlib import Path
 from spctl import fleet, progress
 from spctl.inventory import Node, SSHSettings, load_inventory
 from spctl.operations import Settings, deploy_node
+from spctl.plan import Plan, PodStep
+from spctl.profiles.base import KubeletChange
 from spctl.render import render_all
 from tests.unit.fake_agent import FakeAgent, write_inventory
 from tests.unit.pty_run import SPCTL, PtyProcess
@@ -43,6 +45,30 @@ def test_deploy_reports_its_steps_in_order(tmp_path: Path) -> None:
         ("my-node1", progress.PLANNING),
         ("my-node1", "applying: writing static-web, waiting for pods"),
     ]
+
+
+def plan(kubelet: bool, *steps: tuple[str, str]) -> Plan:
+    change = KubeletChange("kubelet", (), False, "flag added") if kubelet else None
+    return Plan(
+        "n1", "fedora", "n1", "/etc/kubelet.d", "http://127.0.0.1:10248/healthz", "kubelet",
+        change, tuple(PodStep(name, f"{name}.yaml", action, "") for name, action in steps),
+    )  # fmt: skip
+
+
+def test_the_apply_step_is_named_from_the_plan() -> None:
+    assert progress.applying(plan(False, ("web", "unchanged"))) is None
+    assert progress.applying(plan(False, ("web", "unchanged")), ["web"]) == (
+        "applying: waiting for pods"
+    )
+    assert progress.applying(plan(True, ("web", "create"), ("lb", "update"))) == (
+        "applying: reconfiguring kubelet, writing web, lb, waiting for pods"
+    )
+    assert progress.applying(plan(False, ("web", "remove"))) == (
+        "applying: removing web, waiting until gone"
+    )
+    assert progress.applying(plan(False, ("web", "rollback"))) == (
+        "applying: rolling back web, waiting for pods"
+    )
 
 
 def fleet_of_two(tmp_path: Path) -> tuple[FakeAgent, FakeAgent]:

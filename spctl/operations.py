@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 from spctl_agent.protocol import STALE_PLAN
 
 from spctl import profiles
+from spctl import progress as steps
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
 from spctl.inventory import Node
@@ -305,15 +306,25 @@ def _replanned(run: Callable[[], Outcome]) -> Outcome:
     return run()
 
 
-def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+def deploy_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    on_step: steps.StepCallback = steps.silent,
+) -> Outcome:
     if not settings.wait_lock:  # without --wait-lock a busy node fails the run
-        return _deploy_node(node, desired, settings)
-    return _replanned(lambda: _deploy_node(node, desired, settings))
+        return _deploy_node(node, desired, settings, on_step)
+    return _replanned(lambda: _deploy_node(node, desired, settings, on_step))
 
 
-def _deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+def _deploy_node(
+    node: Node, desired: list[DesiredPod], settings: Settings, on_step: steps.StepCallback
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
+        on_step(node.name, steps.PLANNING)
         plan = _noted(plan_deploy(node, desired, facts), facts)
         # Pods whose file is unchanged still need a wait when the kubelet is restarted
         # or when they are not running now (a previous deploy that did not converge).
@@ -323,24 +334,55 @@ def _deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> O
             if s.action == "unchanged"
             and (plan.kubelet is not None or _phase(facts, plan, s.name) != "Running")
         ]
+        _applying(node, plan, settings, on_step, wait_running)
         return execute(agent, facts, plan, settings, wait_running)
 
 
-def remove_node(node: Node, names: list[str], settings: Settings) -> Outcome:
+def remove_node(
+    node: Node, names: list[str], settings: Settings, on_step: steps.StepCallback = steps.silent
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, names)
-        return execute(agent, facts, _noted(plan_remove(node, names, facts), facts), settings, [])
-
-
-def rollback_node(node: Node, names: list[str], settings: Settings) -> Outcome:
-    with agent_for(node, settings) as agent:
-        facts = read_facts(agent, node, names)
-        plan = _noted(plan_rollback(node, names, facts), facts)
+        plan = _noted(plan_remove(node, names, facts), facts)
+        _applying(node, plan, settings, on_step)
         return execute(agent, facts, plan, settings, [])
 
 
-def diff_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Plan:
+def rollback_node(
+    node: Node, names: list[str], settings: Settings, on_step: steps.StepCallback = steps.silent
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
+        facts = read_facts(agent, node, names)
+        plan = _noted(plan_rollback(node, names, facts), facts)
+        _applying(node, plan, settings, on_step)
+        return execute(agent, facts, plan, settings, [])
+
+
+def _applying(
+    node: Node,
+    plan: Plan,
+    settings: Settings,
+    on_step: steps.StepCallback,
+    wait_running: Optional[list[str]] = None,
+) -> None:
+    step = None if settings.dry_run else steps.applying(plan, wait_running or ())
+    if step is not None:
+        on_step(node.name, step)
+
+
+def diff_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    on_step: steps.StepCallback = steps.silent,
+) -> Plan:
+    on_step(node.name, steps.CONNECTING)
+    with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
         return _noted(plan_deploy(node, desired, facts), facts)
 

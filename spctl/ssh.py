@@ -281,6 +281,11 @@ class Connection:
             except OSError as exc:
                 raise NodeError(f"{t.display}: cannot connect: {_describe(exc)}") from None
             enable_tcp_keepalive(sock)
+            # An agent call is a burst of small packets (channel open, exec, stdin, EOF)
+            # sent without waiting for answers: with Nagle's algorithm each waits for the
+            # ACK of the previous one, which the node delays (40 ms on Linux), several times
+            # per call. Measured on the test server: 132 ms per call with it, 48 without.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sock = sock
             return sock
         self._jump = Connection(t.jump)

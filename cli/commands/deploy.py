@@ -80,8 +80,8 @@ def deploy(
     Points each node's kubelet at its manifest directory first (restarting the kubelet only
     when that changes). Exit 0 when every node converged, 1 otherwise.
     """
-    from spctl.operations import deploy_node
     from spctl.render import dangerous_pods, render_all
+    from spctl.urldeploy import deploy_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
@@ -89,7 +89,9 @@ def deploy(
     for warning in dangerous_pods(rendered, strict):
         app.warn(warning)
     settings = settings_from(options, dry_run=dry_run)
-    results = _run(app, chosen, lambda n: deploy_node(n, rendered[n.name], settings), options)
+    results = _run(
+        app, chosen, lambda n: deploy_node(n, rendered[n.name], settings, inv.url), options
+    )
     _finish(app, results, fmt, dry_run, show_diff or dry_run)
 
 
@@ -152,14 +154,16 @@ def diff(
     **options: Any,
 ) -> None:
     """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
-    from spctl.operations import diff_node
     from spctl.render import render_all
+    from spctl.urldeploy import diff_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
     rendered = render_all(chosen, pods)
     settings = settings_from(options)
-    results = _run(app, chosen, lambda n: diff_node(n, rendered[n.name], settings), options)
+    results = _run(
+        app, chosen, lambda n: diff_node(n, rendered[n.name], settings, inv.url), options
+    )
     changed = False
     for r in results:
         if r.value is None:

@@ -35,6 +35,7 @@ def status(
     from spctl.errors import SpctlError
     from spctl.operations import NodeStatus, status_node
     from spctl.render import render_node
+    from spctl.urldeploy import describe_url, url_status_node
 
     from ..report import status_rows
     from .options import settings_from
@@ -51,7 +52,10 @@ def status(
             desired = render_node(node, pods)
         except SpctlError:
             desired = None  # status still reports; `spctl validate` explains the template problem
-        result = status_node(node, desired, names, settings)
+        if node.source == "url":
+            result = url_status_node(node, desired or [], names, settings, inv.url)
+        else:
+            result = status_node(node, desired, names, settings)
         if pods:
             result.pods = [p for p in result.pods if p.name in pods]
         return result
@@ -68,6 +72,8 @@ def status(
     if not app.emit({"nodes": [s.as_dict() for s in statuses]}, fmt):
         app.out.print(status_rows(statuses, wide=fmt == "wide"))
         for s in statuses:
+            if s.url:
+                app.out.print(f"{s.name}: {describe_url(s.url)}", markup=False)
             for warning in s.warnings:
                 app.warn(f"{s.name}: {warning}")
     if interrupted:

@@ -241,8 +241,7 @@ def _transaction(node, journal, request, changes, waits, state, answer):
             % (change.path, exc.strerror or exc, done, "".join("; " + p for p in problems))
         ) from None
     journal.phase("manifests-written")
-    all_waits = list(changes) + list(waits)
-    outcome = wait_for(node, all_waits, timeout, stable_for) if all_waits else {}
+    outcome = _wait_all(node, changes, waits, timeout, stable_for)
     failed = [c for c in changes if outcome.get(c.name) is not True]
     if not failed:
         journal.phase("succeeded")
@@ -334,3 +333,18 @@ def _switch(node, journal, kubelet_change, changes, state, directory, answer):
     except AgentError:
         journal.done()  # the files and the kubelet's configuration are as before
         raise
+
+
+def _wait_all(node, changes, waits, timeout, stable_for):
+    """{pod name: True | error} for the changes and the waits. A wait for a pod of another
+    source under a changed pod's name (a switch to the URL removes the file pod, then waits
+    for the http pod) comes after that change settles, and its verdict is the pod's."""
+    names = set(c.name for c in changes)
+    later = [w for w in waits if w.name in names]
+    first = list(changes) + [w for w in waits if w.name not in names]
+    outcome = wait_for(node, first, timeout, stable_for) if first else {}
+    if later:
+        for name, verdict in wait_for(node, later, timeout, stable_for).items():
+            if outcome.get(name) is True:
+                outcome[name] = verdict
+    return outcome

@@ -237,7 +237,12 @@ def url_status_node(
     with agent_for(node, settings) as agent:
         facts = read_facts(agent, node, names)
     status = node_status_url(node, facts, desired, names)
-    status.url = url_status(node, desired, url).as_dict()
+    served = url_status(node, desired, url)
+    status.url = served.as_dict()
+    if served.served != "in-sync":  # the kubelet is not served what the inventory renders
+        for row in status.pods:
+            if row.file == node.manifest_url and row.manifest == "in-sync":
+                row.manifest = "drifted"
     return status
 
 

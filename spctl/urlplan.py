@@ -29,7 +29,7 @@ from spctl.plan import Plan, PlanError, PodStep, choose_dir, plan_deploy, stray_
 from spctl.profiles import detect
 from spctl.profiles.base import same_dir
 from spctl.render import DesiredPod
-from spctl.urlmode import node_url
+from spctl.urlmode import node_path, node_url
 
 
 def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str) -> Plan:
@@ -105,7 +105,11 @@ def plan_file(node: Node, desired: list[DesiredPod], facts: NodeFacts, base: Opt
     now = urlconfig.current(profile, facts)
     if now.url is None:
         return plan
-    ours = base is not None and now.url == node_url(base, node.name)
+    # spctl's: the inventory's URL for the node, or (url.base moved since) one with the
+    # node's path and spctl's token header.
+    ours = (base is not None and now.url == node_url(base, node.name)) or (
+        now.token is not None and now.url.endswith(node_path(node.name))
+    )
     if not ours:
         return replace(
             plan,

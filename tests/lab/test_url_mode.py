@@ -147,10 +147,13 @@ def _node() -> Any:
 def served_now(base: str) -> bool:
     """The server has reloaded the inventory as it is now (it polls every second)."""
     from spctl.render import render_node
-    from spctl.urldeploy import expected_sha256
+    from spctl.urldeploy import ServerError, expected_sha256
 
     node = _node()
-    return digest(base)["sha256"] == expected_sha256(node, render_node(node, ()))
+    try:
+        return digest(base)["sha256"] == expected_sha256(node, render_node(node, ()))
+    except ServerError:  # not reloaded yet: another secret until it has
+        return False
 
 
 def deploy() -> dict[str, Any]:

@@ -222,6 +222,13 @@ def roll_back(node, record):
     previous pods. Returns a list of problems (empty: the node is as before)."""
     from .files import remove_stale_temporaries
 
+    if record.get("switch") and record.get("kubelet"):
+        # A change of source: put the files back with the kubelet stopped, so that it never
+        # sees one pod from both the directory and the URL (restore_kubelet starts it).
+        try:
+            node.systemd.stop(record["kubelet"]["unit"])
+        except Exception:  # noqa: S110 - restore_kubelet below reports a kubelet that is not back
+            pass
     problems = restore_files(node, record, ("manifest",))
     for directory in {os.path.dirname(e["path"]) for e in record["files"]}:
         remove_stale_temporaries(directory)

@@ -155,7 +155,7 @@ def check_kubelet_files(change):
             raise AgentError("%s changed on the node since spctl read it; rerun" % f["path"])
 
 
-def apply_kubelet(node, change, on_written=None, on_restarted=None):
+def apply_kubelet(node, change, on_written=None, on_restarted=None, on_failure=None):
     """Write the kubelet's configuration files, restart it and wait for healthz; on
     failure put every file back, restart again and report. Returns {"restarted": True}.
     ``on_written`` and ``on_restarted`` are told when the files are written and when the
@@ -188,7 +188,7 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None):
     try:
         for f, (live, _content, mode) in zip(change["files"], originals):
             fs.makedirs(os.path.dirname(live))
-            atomic_write(live, encode_text(f["content"]), mode, fs)
+            atomic_write(live, encode_text(f["content"]), f.get("mode") or mode, fs)
         if on_written is not None:
             on_written()
         restart()
@@ -209,6 +209,8 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None):
         problem = str(exc)
     # Roll back: the previous configuration, a restart, and a wait for it to be healthy again.
     try:
+        if on_failure is not None:
+            on_failure()  # what the caller changed with this configuration goes back first
         for live, content, mode in originals:
             if content is None:
                 if os.path.lexists(live):

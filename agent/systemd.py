@@ -60,6 +60,10 @@ class Systemd:
         succeeds(["systemctl", "reset-failed", unit + ".service"])
         run_command(["systemctl", "restart", unit + ".service"], timeout=120)
 
+    def stop(self, unit):
+        """Stop the unit; a kubelet's pods keep running without it."""
+        run_command(["systemctl", "stop", unit + ".service"], timeout=120)
+
 
 def parse_show(block):
     """One unit's ``systemctl show`` output as {property: value}; the properties in

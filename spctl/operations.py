@@ -175,6 +175,8 @@ def execute(
         "wait_running": [_wait(plan, name) for name in wait_running],
         # Facts read while another run held the node may show what it then undid.
         "planned_while_busy": facts.busy,
+        # A change of source (directory <-> URL): done with the kubelet stopped.
+        "switch": plan.switch,
     }
     if plan.kubelet is not None:
         request["kubelet"] = {
@@ -190,6 +192,7 @@ def execute(
                     "path": f.path,
                     "content": f.new,
                     "expected_sha256": _sha(f.old) if f.old is not None else None,
+                    "mode": f.mode,
                 }
                 for f in plan.kubelet.files
             ],
@@ -254,6 +257,8 @@ def _change(step: PodStep) -> dict[str, Any]:
 
 
 def _wait(plan: Plan, name: str) -> dict[str, Any]:
+    if plan.source == "url":  # served: no file to check, the pod comes from the URL
+        return {"pod": name, "sources": ["http"]}
     step = next((s for s in plan.pods if s.name == name), None)
     wait: dict[str, Any] = {"pod": name}
     if step is not None:
@@ -429,6 +434,8 @@ class NodeStatus:
     runtime_endpoint: Optional[str] = None
     pods: list[PodStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: URL mode: the URL, what the server serves, the last fetch (``urldeploy.URLStatus``).
+    url: Optional[dict[str, Any]] = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -443,6 +450,7 @@ class NodeStatus:
             },
             "runtime": {"kind": self.runtime, "endpoint": self.runtime_endpoint},
             "warnings": self.warnings,
+            "url": self.url,
             "pods": [p.as_dict() for p in self.pods],
         }
 

@@ -82,8 +82,8 @@ def deploy(
     Points each node's kubelet at its manifest directory first (restarting the kubelet only
     when that changes). Exit 0 when every node converged, 1 otherwise.
     """
-    from spctl.operations import deploy_node
     from spctl.render import dangerous_pods, render_all
+    from spctl.urldeploy import deploy_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
@@ -95,7 +95,7 @@ def deploy(
         app,
         "deploy",
         chosen,
-        lambda n, step: deploy_node(n, rendered[n.name], settings, step),
+        lambda n, step: deploy_node(n, rendered[n.name], settings, inv.url, step),
         options,
         dry_run,
     )
@@ -163,15 +163,19 @@ def diff(
     **options: Any,
 ) -> None:
     """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
-    from spctl.operations import diff_node
     from spctl.render import render_all
+    from spctl.urldeploy import diff_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
     rendered = render_all(chosen, pods)
     settings = settings_from(options)
     results = _run(
-        app, "diff", chosen, lambda n, step: diff_node(n, rendered[n.name], settings, step), options
+        app,
+        "diff",
+        chosen,
+        lambda n, step: diff_node(n, rendered[n.name], settings, inv.url, step),
+        options,
     )
     changed = False
     for r in results:

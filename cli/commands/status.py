@@ -54,6 +54,7 @@ def status(
     from spctl.inventory import Node
     from spctl.operations import NodeStatus, node_status, status_node
     from spctl.render import DesiredPod, render_node
+    from spctl.urldeploy import describe_url, url_status_node
 
     from ..report import status_rows
     from .options import settings_from
@@ -97,7 +98,11 @@ def status(
         sys.exit(0)
 
     def work(node: Node) -> NodeStatus:
-        result = status_node(node, desired_of(node), names_of(node), settings)
+        desired = desired_of(node)
+        if node.source == "url":
+            result = url_status_node(node, desired or [], names_of(node), settings, inv.url)
+        else:
+            result = status_node(node, desired, names_of(node), settings)
         if pods:
             result.pods = [p for p in result.pods if p.name in pods]
         return result
@@ -114,6 +119,8 @@ def status(
     if not app.emit({"nodes": [s.as_dict() for s in statuses]}, fmt):
         app.out.print(status_rows(statuses, wide=fmt == "wide"))
         for s in statuses:
+            if s.url:
+                app.out.print(f"{s.name}: {describe_url(s.url)}", markup=False)
             for warning in s.warnings:
                 app.warn(f"{s.name}: {warning}")
     if interrupted:

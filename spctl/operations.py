@@ -32,6 +32,7 @@ from spctl.plan import (
     stray_files,
 )
 from spctl.profiles import detect
+from spctl.profiles.base import same_dir
 from spctl.remote import Agent, NodeError, Sudo, holder_name
 from spctl.render import FILE_SUFFIX, DesiredPod
 from spctl.ssh import Connection
@@ -489,9 +490,18 @@ def node_status(
     unit = facts.unit(profile.unit(facts))
     status.kubelet_active = bool(unit and unit.active)
     status.kubelet_healthy = facts.healthz
-    current = profile.manifest_dir(facts)
-    status.manifest_dir = current
-    directory = choose_dir(node, profile, facts)
+    # The running kubelet's directory, not its files': a file edited without a restart (a
+    # hand edit, an agent killed in between) is a pending change that deploy settles.
+    configured = profile.manifest_dir(facts)
+    running = facts.running_dir(profile.unit(facts))
+    status.manifest_dir = running or configured
+    if running and configured and not same_dir(running, configured):
+        status.warnings.append(
+            f"the running kubelet watches {running} but its configuration names "
+            f"{configured} (changed without a restart): a pending change; `spctl diff` "
+            "shows how deploy completes or reverts it"
+        )
+    directory = node.manifest_dir or running or choose_dir(node, profile, facts)
     node_name = profile.node_name(facts)
     if facts.runtime_error:
         status.warnings.append(f"container runtime: {facts.runtime_error}")

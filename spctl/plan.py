@@ -407,6 +407,18 @@ def stray_files(facts: NodeFacts, directory: str) -> list[str]:
     warnings = []
     by_pod: dict[str, list[str]] = {}
     for entry in entries:
+        if entry.type not in ("file", "dir") and not entry.name.startswith("."):
+            # The kubelet stats through links and parses regular files only
+            # (pkg/kubelet/config/file.go, extractFromDir); spctl never opens these.
+            warnings.append(
+                f"{directory}/{entry.name} is a {entry.type}: "
+                + (
+                    "spctl never follows links in a manifest directory (the kubelet parses "
+                    "its target when that is a regular file); put the file itself here"
+                    if entry.type == "symlink"
+                    else "not a manifest; the kubelet skips it and spctl never opens it"
+                )
+            )
         if not entry.kubelet_reads:
             continue
         if entry.pod_name:

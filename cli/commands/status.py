@@ -44,14 +44,18 @@ def status(
         nodes, selectors, all_nodes=all_nodes or not (nodes or selectors), require=False
     )
     settings = settings_from(options)
+    # Rendered here, one node after another, as deploy does: in the workers, every thread
+    # would load and compile the same templates at once.
+    rendered: dict[str, Any] = {}
+    for node in chosen:
+        try:
+            rendered[node.name] = render_node(node, pods)
+        except SpctlError:
+            rendered[node.name] = None  # still reported; `spctl validate` explains why
 
     def work(node: Any) -> NodeStatus:
         names = [r.name for r in node.pods if not pods or r.name in pods] or list(pods)
-        try:
-            desired = render_node(node, pods)
-        except SpctlError:
-            desired = None  # status still reports; `spctl validate` explains the template problem
-        result = status_node(node, desired, names, settings)
+        result = status_node(node, rendered[node.name], names, settings)
         if pods:
             result.pods = [p for p in result.pods if p.name in pods]
         return result

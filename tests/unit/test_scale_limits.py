@@ -125,3 +125,15 @@ def test_load_key_leaves_passphrases_and_certificates_to_paramiko(tmp_path, keys
     Path(str(with_cert) + "-cert.pub").write_text("ssh-rsa-cert-v01@openssh.com AAAA\n")
     assert ssh.load_key(str(with_cert)) is None
     assert ssh.load_key(str(tmp_path / "missing")) is None
+
+
+def test_paramiko_does_not_load_invoke_until_it_is_used():
+    code = (
+        "import sys\n"
+        "import spctl.ssh\n"
+        "print('asyncio' in sys.modules, 'unittest.mock' in sys.modules)\n"
+        "import invoke\n"
+        "print(callable(invoke.run), 'unittest.mock' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True", "True"]

@@ -3,7 +3,6 @@ configuration files as one transaction (write, restart, wait for health, or put 
 back)."""
 
 import os
-import re
 
 from .errors import AgentError
 from .files import (
@@ -15,8 +14,12 @@ from .files import (
     sha256_bytes,
 )
 from .protocol import DEFAULT_HEALTHZ_URL, flag_value
+from .text import yaml_setting
 
-_STATIC_POD_PATH = re.compile(r"^staticPodPath:\s*['\"]?([^'\"\s#]+)", re.M)
+
+def _static_pod_path(text):
+    r"""``^staticPodPath:\s*['"]?([^'"\s#]+)`` (re.M) in a KubeletConfiguration file."""
+    return yaml_setting(text, "staticPodPath")
 
 
 def kubelet_dirs(units):
@@ -30,9 +33,9 @@ def kubelet_dirs(units):
             found.append(path.rstrip("/") or "/")
         config = flag_value(cmdline, "--config")
         if config:
-            match = _STATIC_POD_PATH.search(read_text(config) or "")
-            if match:
-                found.append(match.group(1).rstrip("/") or "/")
+            value = _static_pod_path(read_text(config) or "")
+            if value:
+                found.append(value.rstrip("/") or "/")
     return found
 
 
@@ -91,9 +94,9 @@ def running_kubelets(units, started=process_start):
                 and info["config_mtime"] > info["started"]
             )
             info["config_changed"] = changed
-            match = _STATIC_POD_PATH.search(read_text(info["config"]) or "")
-            if match and not changed:
-                info.update({"manifest_dir": match.group(1).rstrip("/") or "/", "source": "config"})
+            value = _static_pod_path(read_text(info["config"]) or "")
+            if value and not changed:
+                info.update({"manifest_dir": value.rstrip("/") or "/", "source": "config"})
         else:
             info["source"] = "none"  # no static pods at all
         found[unit] = info

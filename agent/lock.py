@@ -1,10 +1,10 @@
 """One spctl run at a time per node."""
 
-import json
 import os
 
 from .errors import AgentError
 from .files import atomic_write, read_text
+from .jsonfast import dumps, loads
 
 
 def lock_holder(node):
@@ -14,7 +14,7 @@ def lock_holder(node):
     if not text:
         return None
     try:
-        holder = json.loads(text)
+        holder = loads(text)
     except ValueError:
         return {"holder": text.strip()}
     pid = holder.get("pid") if isinstance(holder, dict) else None
@@ -62,7 +62,7 @@ class NodeLock:
             "pid": os.getpid(),
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.time())),
         }
-        atomic_write(paths.holder_file, json.dumps(holder).encode(), 0o600)
+        atomic_write(paths.holder_file, dumps(holder).encode(), 0o600)
         return self
 
     def try_enter(self):

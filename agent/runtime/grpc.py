@@ -10,8 +10,12 @@ Every read has a deadline, so a runtime that accepts and never answers costs at 
 timeout. Any failure is a GrpcError; after one the connection is closed and not reused.
 """
 
-import socket
 import struct
+
+try:
+    import _socket as socket  # the socket module imports enum and selectors: not needed here
+except ImportError:  # pragma: no cover
+    import socket
 import time
 
 from . import hpack

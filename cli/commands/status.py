@@ -64,15 +64,20 @@ def status(
         nodes, selectors, all_nodes=all_nodes or not (nodes or selectors), require=False
     )
     settings = settings_from(options)
+    # Rendered here, one node after another, as deploy does: in the workers, every thread
+    # would load and compile the same templates at once.
+    rendered: dict[str, Any] = {}
+    for node in chosen:
+        try:
+            rendered[node.name] = render_node(node, pods)
+        except SpctlError:
+            rendered[node.name] = None  # still reported; `spctl validate` explains why
 
     def names_of(node: Node) -> list[str]:
         return [r.name for r in node.pods if not pods or r.name in pods] or list(pods)
 
     def desired_of(node: Node) -> list[DesiredPod] | None:
-        try:
-            return render_node(node, pods)
-        except SpctlError:
-            return None  # status still reports; `spctl validate` explains the template problem
+        return rendered[node.name]
 
     def status_of(node: Node, facts: NodeFacts, desired: list[DesiredPod] | None) -> NodeStatus:
         result = node_status(node, facts, desired, names_of(node))
@@ -85,7 +90,6 @@ def status(
 
         from ..live import watch_status
 
-        rendered = {n.name: desired_of(n) for n in chosen}
         session = Watch(
             chosen,
             names_of,

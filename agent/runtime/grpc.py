@@ -45,7 +45,12 @@ END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
 DEFAULT_WINDOW = 65535
 DEFAULT_MAX_FRAME = 16384
 # The receive window we open, per stream and for the connection: answers never wait for us.
-RECEIVE_WINDOW = 1 << 30
+# The kubelet's limit on a CRI message (maxMsgSize, pkg/kubelet/cri/remote/utils.go): an
+# answer past it is refused, so a broken or hostile runtime socket cannot make the agent
+# hold gigabytes. The receive window is just big enough for one such answer.
+MAX_MESSAGE = 16 << 20
+MAX_HEADER_BLOCK = 64 << 10  # a gRPC answer's headers or trailers are a few hundred bytes
+RECEIVE_WINDOW = MAX_MESSAGE + (1 << 20)
 
 # grpc/grpc doc/statuscodes.md
 STATUS_NAMES = (
@@ -343,6 +348,11 @@ class Connection:
                     if fragment is None or fragment[0] != sid:
                         raise GrpcError("INTERNAL", "CONTINUATION without HEADERS")
                     fragment = (sid, fragment[1] + payload, fragment[2])
+                if len(fragment[1]) > MAX_HEADER_BLOCK:
+                    raise GrpcError(
+                        "RESOURCE_EXHAUSTED",
+                        "header block from %s over %d bytes" % (self.path, MAX_HEADER_BLOCK),
+                    )
                 if flags & END_HEADERS:
                     try:
                         # Every block goes through the decoder: its table is per connection.
@@ -360,6 +370,11 @@ class Connection:
                 if sid == stream:
                     data.append(_unpad(flags, payload))
                     ended = bool(flags & END_STREAM)
+                if received > MAX_MESSAGE + 5:  # the 5-byte gRPC message prefix
+                    raise GrpcError(
+                        "RESOURCE_EXHAUSTED",
+                        "answer from %s over %d bytes" % (self.path, MAX_MESSAGE),
+                    )
             elif ftype == RST_STREAM:
                 if sid == stream:
                     code = struct.unpack(">I", payload[:4])[0]

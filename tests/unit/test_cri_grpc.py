@@ -301,7 +301,7 @@ def test_an_endless_answer_is_refused_past_the_message_limit(tmp_path):
     finally:
         peer.close()
     assert raised.value.status == "RESOURCE_EXHAUSTED"
-    assert "over %d bytes" % grpc.MAX_MESSAGE in str(raised.value)
+    assert f"over {grpc.MAX_MESSAGE} bytes" in str(raised.value)
 
 
 def test_an_endless_header_block_is_refused(tmp_path):

@@ -263,6 +263,14 @@ class Connection:
         stream = struct.unpack(">I", head[5:9])[0] & 0x7FFFFFFF
         if length > DEFAULT_MAX_FRAME:  # we never raise our SETTINGS_MAX_FRAME_SIZE
             raise GrpcError("INTERNAL", "frame of %d bytes above the 16384 we allow" % length)
+        rule = _FRAME_SIZES.get(ftype)
+        if rule is not None and not rule[1](length, flags):
+            # RFC 7540 section 6: a control frame of the wrong size is a FRAME_SIZE_ERROR.
+            raise GrpcError(
+                "INTERNAL",
+                "%s sent a %s frame of %d bytes where HTTP/2 requires %s: not an HTTP/2 "
+                "(gRPC) server, or a broken one" % (self.path, rule[0], length, rule[2]),
+            )
         return ftype, flags, stream, self._recv_exact(length, deadline)
 
     # --- frames --------------------------------------------------------------------------------
@@ -430,6 +438,21 @@ class Connection:
             self._send(_frame(DATA, END_STREAM if last else 0, stream, chunk), deadline)
             if last:
                 return
+
+
+# The sizes RFC 7540 section 6 requires of control frames: (name, check(length, flags), rule).
+_FRAME_SIZES = {
+    PRIORITY: ("PRIORITY", lambda n, f: n == 5, "5 bytes"),
+    RST_STREAM: ("RST_STREAM", lambda n, f: n == 4, "4 bytes"),
+    SETTINGS: (
+        "SETTINGS",
+        lambda n, f: n == 0 if f & ACK else n % 6 == 0,
+        "a multiple of 6 bytes (0 for an ACK)",
+    ),
+    PING: ("PING", lambda n, f: n == 8, "8 bytes"),
+    GOAWAY: ("GOAWAY", lambda n, f: n >= 8, "at least 8 bytes"),
+    WINDOW_UPDATE: ("WINDOW_UPDATE", lambda n, f: n == 4, "4 bytes"),
+}
 
 
 def _frame(ftype, flags, stream, payload):

@@ -5,8 +5,9 @@ Nodes and their roles in the tests (profiles in parentheses):
   my-node2 (kubeadm-deb), my-node3 (kubeadm-rpm), my-node4 (k3s): deploy across profiles
   my-node5 (fedora)       the seed walkthrough by hand, and the kubelet stand-in's file rules
   my-node6 (kubeadm-deb)  fault injection
+  my-node7 (rke2)         pods next to rke2's own control-plane manifests
 The session starts the default 3-node lab first (what `make demo` does), then reconciles it
-to six nodes, which must keep the first three untouched.
+to seven nodes, which must keep the first three untouched.
 
 Fedora nodes run Docker (cri-dockerd's names: `docker ps` shows the pods); kubeadm nodes run
 containerd and the k3s node k3s's embedded containerd, both read through the CRI with the
@@ -35,7 +36,9 @@ REPO = Path(__file__).resolve().parents[2]
 STATE = REPO / ".spctl-lab"
 INVENTORY = STATE / "inventory.yaml"
 SPCTL = str(Path(sys.executable).parent / "spctl")
-PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm", "k3s", "fedora", "kubeadm-deb")
+PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm", "k3s", "fedora", "kubeadm-deb", "rke2")
+# `spctl lab up` arguments that give each node of the suite its profile above.
+PROFILE_ARGS = tuple(arg for p in PROFILES for arg in ("--profile", p))
 
 
 @dataclass
@@ -43,7 +46,7 @@ class LabSession:
     lab: Lab
     nodes: dict[str, LabNode]
     first_ids: dict[str, str]  # container ids after the 3-node `lab up`
-    second_ids: dict[str, str]  # after reconciling to six nodes
+    second_ids: dict[str, str]  # after reconciling to seven nodes
     first_up: subprocess.CompletedProcess
 
     def conn(self, node: str, user: str = "root") -> Connection:
@@ -164,8 +167,7 @@ def lab() -> LabSession:
     assert first.returncode == 0, first.stderr
     session_lab = Lab(STATE)
     first_ids = _ids(session_lab)
-    profile_args = [arg for p in PROFILES[:4] for arg in ("--profile", p)]
-    second = spctl("lab", "up", "--nodes", str(len(PROFILES)), *profile_args, inventory=None)
+    second = spctl("lab", "up", "--nodes", str(len(PROFILES)), *PROFILE_ARGS, inventory=None)
     assert second.returncode == 0, second.stderr
     nodes = {n.name: n for n in session_lab.nodes()}
     return LabSession(session_lab, nodes, first_ids, _ids(session_lab), first)

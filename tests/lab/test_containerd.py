@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
+from spctl_lab.layouts import k3s_node_name
+
 from .conftest import LabSession, wait_until
 
 NODE = "my-node2"  # kubeadm-deb
@@ -36,7 +38,8 @@ def manifest(name: str, container: str = "web", command: list[str] | None = None
 def view(lab: LabSession, node: str, pod: str) -> tuple[list[dict], list[dict]]:
     """The pod's sandboxes and containers as the runtime has them, oldest first."""
     seen = lab.cri(node)
-    full = f"{pod}-{node}"
+    # <pod>-<node name>; the k3s node's is K3S_NODE_NAME, lowercased, not its host name.
+    full = f"{pod}-{k3s_node_name(node).lower() if node == K3S else node}"
     sandboxes = [s for s in seen["sandboxes"] if s["labels"].get("io.kubernetes.pod.name") == full]
     ids = {s["id"] for s in sandboxes}
     containers = [c for c in seen["containers"] if c["sandbox_id"] in ids]
@@ -194,7 +197,10 @@ def test_k3s_node_runs_pods_on_k3s_containerd_socket(lab: LabSession) -> None:
     assert "--root /var/lib/rancher/k3s/agent/containerd" in args
     with static_pod(lab, K3S, "cri-k3s", manifest("cri-k3s")):
         sandbox, container = wait_until(lambda: running(lab, K3S, "cri-k3s"), 60, 1, "cri-k3s")
-        assert sandbox["labels"]["io.kubernetes.pod.name"] == "cri-k3s-my-node4"
+        # <pod>-<node name>: the kubelet's node name is K3S_NODE_NAME, lowercased.
+        assert (
+            sandbox["labels"]["io.kubernetes.pod.name"] == f"cri-k3s-{k3s_node_name(K3S).lower()}"
+        )
         assert container["labels"]["io.kubernetes.container.name"] == "web"
         tasks = lab.ctr(K3S, "tasks ls -q").split()
         assert {sandbox["id"], container["id"]} <= set(tasks)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import yaml
+from spctl_lab.layouts import k3s_node_name
 
 from .conftest import INVENTORY, LabSession, spctl, spctl_json, wait_until
 
@@ -107,12 +108,14 @@ def test_deploy_all_across_profiles(lab: LabSession) -> None:
     # kubeadm and k3s nodes already watch their directory: no kubelet restart there.
     assert [node_row(result, n)["kubelet_restarted"] for n in nodes[1:]] == [False, False, False]
     status = spctl_json("status", *args)
+    # The k3s node's kubelet is named by K3S_NODE_NAME (lowercased), not by its host name.
+    kubelet_names = {n: k3s_node_name(n).lower() if n == "my-node4" else n for n in nodes}
     for node in nodes:
         web = pod_row(status, node, "static-web")
         assert (web["manifest"], web["phase"], web["pod"]) == (
             "in-sync",
             "Running",
-            f"static-web-{node}",
+            f"static-web-{kubelet_names[node]}",
         )
     assert node_row(status, "my-node4")["profile"] == "k3s"
     assert (

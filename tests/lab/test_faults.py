@@ -423,9 +423,9 @@ def test_stopped_and_hung_nodes_do_not_stall_the_others(lab: LabSession) -> None
         client.containers.get(lab.lab.container_name(hung)).unpause()
         client.containers.get(lab.lab.container_name(stopped)).start()
         # The restarted node may have a new SSH port: reconcile the lab's inventory.
-        from .conftest import PROFILES
+        from .conftest import PROFILE_ARGS, PROFILES
 
-        args = [a for p in PROFILES[:4] for a in ("--profile", p)]
+        args = PROFILE_ARGS
         assert (
             spctl("lab", "up", "--nodes", str(len(PROFILES)), *args, inventory=None).returncode == 0
         )

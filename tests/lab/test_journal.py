@@ -207,9 +207,9 @@ def test_node_restarted_during_the_wait_is_rolled_back(lab: LabSession, tmp_path
 
 
 def reconcile(lab: LabSession) -> None:
-    from .conftest import PROFILES
+    from .conftest import PROFILE_ARGS, PROFILES
 
-    args = [a for p in PROFILES[:4] for a in ("--profile", p)]
+    args = PROFILE_ARGS
     done = spctl("lab", "up", "--nodes", str(len(PROFILES)), *args, inventory=None)
     assert done.returncode == 0, done.stderr
     lab.nodes.update({n.name: n for n in lab.lab.nodes()})

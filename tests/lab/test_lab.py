@@ -32,27 +32,28 @@ spec:
 """
 
 
-def test_three_node_lab_then_reconciled_to_six_keeps_the_first_three(lab: LabSession) -> None:
+def test_three_node_lab_then_reconciled_to_seven_keeps_the_first_three(lab: LabSession) -> None:
     assert sorted(lab.first_ids) == ["my-node1", "my-node2", "my-node3"]
     for name, container_id in lab.first_ids.items():
         assert lab.second_ids[name] == container_id, f"{name} was recreated by the second lab up"
-    assert sorted(lab.second_ids) == [f"my-node{i}" for i in range(1, 7)]
+    assert sorted(lab.second_ids) == sorted(f"my-node{i}" for i in range(1, 8))
     assert "kubelet stand-in" in lab.first_up.stderr
-    assert [lab.nodes[f"my-node{i}"].profile for i in range(1, 7)] == [
+    assert [lab.nodes[f"my-node{i}"].profile for i in range(1, 8)] == [
         "fedora",
         "kubeadm-deb",
         "kubeadm-rpm",
         "k3s",
         "fedora",
         "kubeadm-deb",
+        "rke2",
     ]
 
 
 def test_lab_up_again_changes_nothing(lab: LabSession) -> None:
-    from .conftest import PROFILES, spctl
+    from .conftest import PROFILE_ARGS, PROFILES, spctl
 
-    args = [a for p in PROFILES[:4] for a in ("--profile", p)]
-    done = spctl("lab", "up", "--nodes", "6", *args, inventory=None)
+    args = PROFILE_ARGS
+    done = spctl("lab", "up", "--nodes", str(len(PROFILES)), *args, inventory=None)
     assert done.returncode == 0, done.stderr
     containers = lab.lab.client.containers.list(
         all=True, filters={"label": f"spctl-lab.instance={lab.lab.name}"}

@@ -1,0 +1,231 @@
+"""Nodes as the distributions lay them out, and a kubelet stand-in as strict as the kubelet.
+
+- my-node4 (k3s): its node name comes from K3S_NODE_NAME in the unit's environment file
+  (mixed case; the kubelet lowercases it), its kubelet runs inside the k3s process, whose
+  command line hides the flags.
+- my-node7 (rke2): rke2's own control-plane manifests share its pod-manifests directory.
+- my-node3 (kubeadm-rpm): the stand-in refuses a removed flag and a missing kubeconfig, and
+  keeps the last file of a duplicate pod.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+from spctl_lab.layouts import RKE2_COMPONENTS, k3s_node_name
+
+from .conftest import INVENTORY, LabSession, spctl, spctl_json, wait_until
+
+K3S = "my-node4"
+RKE2 = "my-node7"
+RKE2_MANIFESTS = "/var/lib/rancher/rke2/agent/pod-manifests"
+KUBEADM = "my-node3"
+KUBEADM_MANIFESTS = "/etc/kubernetes/manifests"
+
+
+def node_row(result: dict, node: str) -> dict:
+    return next(n for n in result["nodes"] if n["name"] == node)
+
+
+def pod_row(status: dict, node: str, pod: str) -> dict:
+    return next(p for p in node_row(status, node)["pods"] if p["name"] == pod)
+
+
+def test_k3s_node_named_by_its_environment_file_gets_its_pod(lab: LabSession) -> None:
+    env = lab.out(K3S, "cat /etc/systemd/system/k3s.service.env")
+    assert f"K3S_NODE_NAME='{k3s_node_name(K3S)}'" in env, env
+    assert k3s_node_name(K3S) != K3S and k3s_node_name(K3S).lower() != K3S
+    # The kubelet runs inside k3s: no kubelet process of its own, and k3s's command line
+    # (its rewritten process title) shows none of the kubelet's flags.
+    main_pid = lab.out(K3S, "systemctl show -p MainPID --value k3s").strip()
+    cmdline = lab.out(K3S, f"tr '\\0' ' ' < /proc/{main_pid}/cmdline").split()
+    assert cmdline == ["/usr/local/bin/k3s", "server"], cmdline
+    processes = lab.out(K3S, "ps -eo args=").splitlines()
+    assert not [p for p in processes if p.split()[0].endswith("kubelet")], processes
+    assert not [p for p in processes if "--pod-manifest-path" in p], processes
+
+    result = spctl_json("deploy", "static-web", "--node", K3S)
+    row = node_row(result, K3S)
+    assert row["ok"] and row["pods"][0]["phase"] == "Running", row
+    web = pod_row(spctl_json("status", "--node", K3S), K3S, "static-web")
+    # The mirror pod's name: <pod>-<node name>, the node name from K3S_NODE_NAME, lowercased.
+    assert (web["pod"], web["manifest"], web["phase"]) == (
+        f"static-web-{k3s_node_name(K3S).lower()}",
+        "in-sync",
+        "Running",
+    )
+    sandboxes = [
+        s["labels"]["io.kubernetes.pod.name"]
+        for s in lab.cri(K3S)["sandboxes"]
+        if s["state"] == "SANDBOX_READY"
+    ]
+    assert f"static-web-{k3s_node_name(K3S).lower()}" in sandboxes, sandboxes
+
+
+def rke2_manifests(lab: LabSession) -> str:
+    return lab.out(RKE2, f"cd {RKE2_MANIFESTS} && sha256sum $(ls -A)")
+
+
+def test_rke2_node_deploy_next_to_its_control_plane_manifests(lab: LabSession) -> None:
+    before = rke2_manifests(lab)
+    assert sorted(line.split()[1] for line in before.splitlines()) == sorted(
+        f"{c}.yaml" for c in RKE2_COMPONENTS
+    )
+    result = spctl_json("deploy", "static-web", "--node", RKE2)
+    row = node_row(result, RKE2)
+    assert row["ok"] and row["pods"][0]["phase"] == "Running", row
+    assert row["kubelet_restarted"] is False, row
+    status = spctl_json("status", "--node", RKE2)
+    assert node_row(status, RKE2)["profile"] == "rke2"
+    web = pod_row(status, RKE2, "static-web")
+    assert (web["pod"], web["manifest"], web["phase"]) == (
+        f"static-web-{RKE2}",
+        "in-sync",
+        "Running",
+    )
+    assert lab.sh(RKE2, f"test -f {RKE2_MANIFESTS}/static-web.yaml").exit_code == 0
+    # rke2's own files are untouched, and their pods keep running.
+    after = rke2_manifests(lab)
+    assert set(before.splitlines()) <= set(after.splitlines())
+    running = {
+        c["labels"]["io.kubernetes.pod.name"]
+        for c in lab.cri(RKE2)["containers"]
+        if c["state"] == "CONTAINER_RUNNING"
+    }
+    assert {f"{c}-{RKE2}" for c in RKE2_COMPONENTS} <= running, running
+
+
+def test_rke2_refuses_a_pod_name_rke2_owns(lab: LabSession, tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(INVENTORY.parent.parent / "templates", templates)
+    text = (templates / "static-web.yaml.j2").read_text()
+    (templates / "kube-proxy.yaml.j2").write_text(
+        text.replace("name: static-web", "name: kube-proxy")
+    )
+    inventory = yaml.safe_load(INVENTORY.read_text())
+    inventory["templates"] = str(templates)
+    inventory["defaults"]["pods"] = ["static-web", "kube-proxy"]
+    for name in ("id_ed25519", "known_hosts"):
+        (tmp_path / name).symlink_to(INVENTORY.parent / name)
+    changed = tmp_path / "inventory.yaml"
+    changed.write_text(yaml.safe_dump(inventory))
+
+    before = rke2_manifests(lab)
+    done = spctl("deploy", "kube-proxy", "--node", RKE2, inventory=changed)
+    assert done.returncode != 0, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "kube-proxy: rke2 writes its own static pods into" in said, said
+    assert RKE2_MANIFESTS in said, said
+    assert rke2_manifests(lab) == before
+
+
+def journal_since(lab: LabSession, node: str, since: float) -> str:
+    return lab.out(node, f"journalctl -u kubelet.service --since @{int(since)} -o cat --no-pager")
+
+
+def healthy(lab: LabSession, node: str) -> bool:
+    return (
+        lab.sh(
+            node, "systemctl is-active kubelet && curl -sf http://127.0.0.1:10248/healthz"
+        ).exit_code
+        == 0
+    )
+
+
+def kubelet_broken_then_restored(lab: LabSession, node: str, breaks: str, restores: str) -> str:
+    """Break the kubelet's configuration, restart it, return what it logged; restore."""
+    since = time.time() - 1
+    try:
+        lab.out(node, f"{breaks} && systemctl restart kubelet || true")
+        text = wait_until(
+            lambda: "status=1/FAILURE" in (t := journal_since(lab, node, since)) and t,
+            30,
+            0.5,
+            f"the kubelet on {node} to fail",
+        )
+        assert not healthy(lab, node)
+        return text
+    finally:
+        lab.out(node, f"{restores} && systemctl reset-failed kubelet; systemctl restart kubelet")
+        wait_until(lambda: healthy(lab, node), 60, 0.5, f"the kubelet on {node} back")
+
+
+def test_standin_refuses_logtostderr_removed_in_1_26(lab: LabSession) -> None:
+    extra = "/etc/sysconfig/kubelet"
+    text = kubelet_broken_then_restored(
+        lab,
+        KUBEADM,
+        f"cp {extra} /root/kubelet.saved && echo KUBELET_EXTRA_ARGS=--logtostderr=true > {extra}",
+        f"mv /root/kubelet.saved {extra}",
+    )
+    # As the kubelet's command line (cobra) says it, and the kubelet exits 1.
+    assert "Error: unknown flag: --logtostderr" in text, text
+
+
+def test_standin_refuses_to_start_without_its_kubeconfig(lab: LabSession) -> None:
+    kubeconfig = "/etc/kubernetes/kubelet.conf"
+    text = kubelet_broken_then_restored(
+        lab,
+        KUBEADM,
+        f"mv {kubeconfig} /root/kubelet.conf.saved",
+        f"mv /root/kubelet.conf.saved {kubeconfig}",
+    )
+    # kubeadm's drop-in passes --bootstrap-kubeconfig too: with --kubeconfig missing, the
+    # kubelet bootstraps from it, and that is missing as well (no API server in the lab).
+    assert (
+        "unable to load bootstrap kubeconfig: "
+        "stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory"
+    ) in text, text
+
+
+DUPLICATE = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: dup
+spec:
+  containers:
+  - name: {container}
+    image: spctl-lab/pod:latest
+    command: ["/bin/sleep", "3600"]
+"""
+
+
+def test_standin_keeps_the_last_file_of_a_duplicate_pod(lab: LabSession) -> None:
+    # pkg/kubelet/config/file.go: a relist replaces the file source's store (keyed by
+    # namespace/name) with every file's pod in sorted order, so the last file wins.
+    node, first, second = KUBEADM, "dup-1.yaml", "dup-2.yaml"
+
+    def containers() -> dict[str, str]:
+        return {
+            c["name"]: c["state"]
+            for c in lab.cri(node)["containers"]
+            if c["labels"]["io.kubernetes.pod.name"] == f"dup-{node}"
+        }
+
+    try:
+        with lab.conn(node) as conn:
+            for name, container in ((first, "from-first"), (second, "from-second")):
+                done = conn.run(
+                    ["sh", "-c", f"cat > {KUBEADM_MANIFESTS}/{name}"],
+                    stdin=DUPLICATE.format(container=container).encode(),
+                )
+                assert done.exit_code == 0, done.stderr
+        wait_until(
+            lambda: (
+                containers().get("from-second") == "CONTAINER_RUNNING"
+                and containers().get("from-first") != "CONTAINER_RUNNING"
+            ),
+            60,
+            1,
+            "the second file's pod",
+        )
+        time.sleep(3)  # relists (every second in the lab) keep choosing it
+        assert containers().get("from-second") == "CONTAINER_RUNNING"
+        assert containers().get("from-first") != "CONTAINER_RUNNING"
+    finally:
+        lab.out(node, f"rm -f {KUBEADM_MANIFESTS}/{first} {KUBEADM_MANIFESTS}/{second}")
+    wait_until(lambda: "CONTAINER_RUNNING" not in containers().values(), 60, 1, "dup gone")

@@ -6,6 +6,7 @@
 - my-node7 (rke2): rke2's own control-plane manifests share its pod-manifests directory.
 - my-node3 (kubeadm-rpm): the stand-in refuses a removed flag and a missing kubeconfig, and
   keeps the last file of a duplicate pod.
+- my-node8 (fedora-config): added by `lab up --profile fedora-config` for one test, then removed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from pathlib import Path
 import yaml
 from spctl_lab.layouts import RKE2_COMPONENTS, k3s_node_name
 
-from .conftest import INVENTORY, LabSession, spctl, spctl_json, wait_until
+from .conftest import (
+    INVENTORY,
+    PROFILE_ARGS,
+    PROFILES,
+    LabSession,
+    spctl,
+    spctl_json,
+    wait_until,
+)
 
 K3S = "my-node4"
 RKE2 = "my-node7"
@@ -229,3 +238,36 @@ def test_standin_keeps_the_last_file_of_a_duplicate_pod(lab: LabSession) -> None
     finally:
         lab.out(node, f"rm -f {KUBEADM_MANIFESTS}/{first} {KUBEADM_MANIFESTS}/{second}")
     wait_until(lambda: "CONTAINER_RUNNING" not in containers().values(), 60, 1, "dup gone")
+
+
+def test_fedora_config_file_layout_offered_by_lab_up_profile(lab: LabSession) -> None:
+    """Fedora's versioned packages (41+): the kubelet reads --config=/etc/kubernetes/kubelet.conf
+    from KUBELET_ARGS; spctl sets staticPodPath there. A node of its own, for this test only."""
+    extra = "my-node8"
+    up = spctl(
+        "lab", "up", "--nodes", "8", *PROFILE_ARGS, "--profile", "fedora-config", inventory=None
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        assert extra in up.stdout and "fedora-config" in up.stdout, up.stdout
+        lab.nodes.update({n.name: n for n in lab.lab.nodes()})
+        assert lab.nodes[extra].profile == "fedora-config"
+        args = lab.out(extra, '. /etc/kubernetes/kubelet; echo "$KUBELET_ARGS"').split()
+        assert args == ["--config=/etc/kubernetes/kubelet.conf"], args
+        result = spctl_json("deploy", "static-web", "--node", extra)
+        row = node_row(result, extra)
+        assert row["ok"] and row["pods"][0]["phase"] == "Running", row
+        config = yaml.safe_load(lab.out(extra, "cat /etc/kubernetes/kubelet.conf"))
+        assert config["staticPodPath"] == "/etc/kubelet.d"
+        assert lab.sh(extra, "test -f /etc/kubelet.d/static-web.yaml").exit_code == 0
+        web = pod_row(spctl_json("status", "--node", extra), extra, "static-web")
+        assert (web["pod"], web["manifest"], web["phase"]) == (
+            f"static-web-{extra}",
+            "in-sync",
+            "Running",
+        )
+    finally:
+        down = spctl("lab", "up", "--nodes", str(len(PROFILES)), *PROFILE_ARGS, inventory=None)
+        assert down.returncode == 0, down.stderr
+        lab.nodes.pop(extra, None)
+    assert extra not in {n.name for n in lab.lab.nodes()}

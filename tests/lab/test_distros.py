@@ -196,6 +196,7 @@ kind: Pod
 metadata:
   name: dup
 spec:
+  terminationGracePeriodSeconds: 1  # sleep ignores SIGTERM: do not wait the default 30 s
   containers:
   - name: {container}
     image: spctl-lab/pod:latest

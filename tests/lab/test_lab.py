@@ -8,6 +8,7 @@ import re
 
 import paramiko
 import pytest
+from spctl_lab.layouts import k3s_node_name
 
 from spctl.errors import SpctlError
 from spctl.ssh import Connection, HostKeyError
@@ -61,14 +62,16 @@ def test_lab_up_again_changes_nothing(lab: LabSession) -> None:
     assert {c.labels["spctl-lab.node"]: c.id for c in containers} == lab.second_ids
 
 
-@pytest.mark.parametrize("node", ["my-node1", "my-node2", "my-node3", "my-node4"])
+@pytest.mark.parametrize("node", ["my-node1", "my-node2", "my-node3", "my-node4", "my-node7"])
 def test_node_is_a_real_machine(lab: LabSession, node: str) -> None:
     assert lab.out(node, "ps -p 1 -o comm=").strip() == "systemd"
     assert lab.out(node, "hostname").strip() == node
     runtime = lab.runtime(node)
     # Its own runtime, showing that node's pods only: dockerd on fedora nodes, containerd on
-    # kubeadm nodes, k3s's own containerd on k3s nodes (and no dockerd on those).
-    unit = {"docker": "docker", "containerd": "containerd", "k3s": "k3s"}[runtime]
+    # kubeadm nodes, k3s's (rke2's) own containerd on k3s (rke2) nodes (and no dockerd there).
+    unit = {"docker": "docker", "containerd": "containerd", "k3s": "k3s", "rke2": "rke2-server"}[
+        runtime
+    ]
     assert lab.out(node, f"systemctl is-active ssh {unit}").split() == ["active", "active"]
     if runtime == "docker":
         names = [c["Names"] for c in lab.containers(node)]
@@ -77,7 +80,9 @@ def test_node_is_a_real_machine(lab: LabSession, node: str) -> None:
         assert lab.sh(node, "systemctl is-active docker").stdout.decode().strip() != "active"
         seen = lab.cri(node)
         names = [s["name"] for s in seen["sandboxes"]]
-        assert all(n.endswith("-" + node) for n in names), names
+        # <pod>-<node name>: the k3s node's is K3S_NODE_NAME, lowercased.
+        kubelet_node = k3s_node_name(node).lower() if runtime == "k3s" else node
+        assert all(n.endswith("-" + kubelet_node) for n in names), names
         images = lab.ctr(node, "images ls -q").split()
         assert {"docker.io/spctl-lab/pod:latest", "docker.io/spctl-lab/pause:latest"} <= set(images)
     assert lab.out(node, "curl -fsS http://127.0.0.1:10248/healthz").strip() == "ok"

@@ -42,7 +42,11 @@ def dir_listing(directory, trusted_above=None):
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
-        return {"exists": False, "entries": [], "unsafe": unsafe_directory(directory, trusted_above)}
+        return {
+            "exists": False,
+            "entries": [],
+            "unsafe": unsafe_directory(directory, trusted_above),
+        }
     except OSError as exc:
         return {"exists": True, "error": str(exc), "entries": []}
     entries = []

@@ -36,6 +36,7 @@ def _waits(node, request, directory, node_name):
                 "pod": name,
                 "action": "unchanged",
                 "file": spec.get("file") or name + MANIFEST_SUFFIX,
+                "sources": spec.get("sources"),
             },
             directory,
             node_name,
@@ -66,6 +67,8 @@ def _record(request, changes, kubelet_change, node, pods_now, waits):
         "owned_before": {},
         "kubelet": None,
         "pods_before": [],
+        # A change of source (directory <-> URL) is undone with the kubelet stopped.
+        "switch": bool(request.get("switch") and kubelet_change),
     }
     for change in changes:
         record["files"] += change.journal_files()
@@ -197,7 +200,9 @@ def _transaction(node, journal, request, changes, waits, state, answer):
     timeout = float(request.get("timeout", 300))
     stable_for = float(request.get("stable_for", 5))
     kubelet_change = request.get("kubelet")
-    if kubelet_change:
+    if kubelet_change and request.get("switch"):
+        _switch(node, journal, kubelet_change, changes, state, directory, answer)
+    elif kubelet_change:
         try:
             answer["kubelet_restarted"] = apply_kubelet(
                 node,
@@ -213,7 +218,7 @@ def _transaction(node, journal, request, changes, waits, state, answer):
         remove_stale_temporaries(directory)
     written = []
     try:
-        for change in changes:
+        for change in changes if not journal.record.get("switch") else ():
             written.append(change)
             change.write(state)
     except OSError as exc:
@@ -236,8 +241,7 @@ def _transaction(node, journal, request, changes, waits, state, answer):
             % (change.path, exc.strerror or exc, done, "".join("; " + p for p in problems))
         ) from None
     journal.phase("manifests-written")
-    all_waits = list(changes) + list(waits)
-    outcome = wait_for(node, all_waits, timeout, stable_for) if all_waits else {}
+    outcome = _wait_all(node, changes, waits, timeout, stable_for)
     failed = [c for c in changes if outcome.get(c.name) is not True]
     if not failed:
         journal.phase("succeeded")
@@ -246,6 +250,9 @@ def _transaction(node, journal, request, changes, waits, state, answer):
         # With the kubelet pointed elsewhere, a failure anywhere undoes everything: the
         # kubelet goes back to its previous directory, so every change must go back with it.
         undo = list(changes) if kubelet_change else failed
+        if journal.record.get("switch"):
+            # No moment with both sources: the files go back while the kubelet is stopped.
+            node.systemd.stop(kubelet_change["unit"])
         for change in undo:
             if change not in failed:
                 change.result["error"] = "undone with the rest of the transaction"
@@ -283,3 +290,61 @@ def _transaction(node, journal, request, changes, waits, state, answer):
         answer["pods"].append(change.result)
     for change in waits:
         _report_wait(change, outcome, answer)
+
+
+def _switch(node, journal, kubelet_change, changes, state, directory, answer):
+    """A change of source (directory <-> URL, see docs/url-mode.md): stop the kubelet,
+    remove or write the pods' files, change its configuration, start it. No running
+    kubelet ever sees one pod from both sources; the pods' containers keep running while
+    it is stopped, so they are lost for no longer than this one restart. On failure the
+    files go back (with the kubelet stopped again) and so does its configuration."""
+    unit = kubelet_change["unit"]
+    node.systemd.stop(unit)
+    journal.phase("kubelet-stopped")
+    written = []
+
+    def undo_files():
+        return undo_all(reversed(written), state)
+
+    try:
+        if directory:
+            node.fs.makedirs(directory)
+            remove_stale_temporaries(directory)
+        for change in changes:
+            written.append(change)
+            change.write(state)
+    except OSError as exc:
+        problems = undo_files()
+        problems += journals.restore_kubelet(node, journal.record)[1]
+        journal.done()
+        raise AgentError(
+            "cannot write %s: %s; nothing was changed and the kubelet runs again as before%s"
+            % (written[-1].path, exc.strerror or exc, "".join("; " + p for p in problems))
+        ) from None
+    journal.phase("manifests-written")
+    try:
+        answer["kubelet_restarted"] = apply_kubelet(
+            node,
+            kubelet_change,
+            on_written=lambda: journal.phase("kubelet-written"),
+            on_restarted=lambda: journal.phase("kubelet-restarted"),
+            on_failure=lambda: (node.systemd.stop(unit), undo_files()),
+        )["restarted"]
+    except AgentError:
+        journal.done()  # the files and the kubelet's configuration are as before
+        raise
+
+
+def _wait_all(node, changes, waits, timeout, stable_for):
+    """{pod name: True | error} for the changes and the waits. A wait for a pod of another
+    source under a changed pod's name (a switch to the URL removes the file pod, then waits
+    for the http pod) comes after that change settles, and its verdict is the pod's."""
+    names = set(c.name for c in changes)
+    later = [w for w in waits if w.name in names]
+    first = list(changes) + [w for w in waits if w.name not in names]
+    outcome = wait_for(node, first, timeout, stable_for) if first else {}
+    if later:
+        for name, verdict in wait_for(node, later, timeout, stable_for).items():
+            if outcome.get(name) is True:
+                outcome[name] = verdict
+    return outcome

@@ -1,8 +1,6 @@
 """The facts call: what the node is, read and never changed."""
 
-import json
 import os
-import re
 import sys
 
 from .files import (
@@ -15,6 +13,7 @@ from .files import (
     sha256_bytes,
     unsafe_directory,
 )
+from .jsonfast import loads
 from .kubelet import kubelet_dirs, running_kubelets
 from .lock import NodeLock, lock_holder
 from .manifests import KEEP_BACKUPS, backups_of
@@ -86,7 +85,7 @@ def guess_pod_name(data):
     library): JSON exactly, block-style YAML by pattern. Used to warn about two files that
     define the same pod, so a miss only costs a warning."""
     try:
-        doc = json.loads(data.decode("utf-8", "replace"))
+        doc = loads(data.decode("utf-8", "replace"))
     except ValueError:
         pass
     else:
@@ -119,7 +118,7 @@ def guess_pod_name(data):
 #: ``agent-token``, ``etcd-s3-secret-key``, ``datastore-endpoint`` (it may hold a password) in
 #: its config files, and their like elsewhere.
 _SECRET_WORDS = ("token", "passw", "secret", "key", "endpoint", "credential")
-_SETTING = re.compile(r"^(\s*(?:export\s+)?[\"']?)([A-Za-z0-9_.+-]+)([\"']?\s*[=:]\s*)(\S.*)$")
+_SETTING = r"^(\s*(?:export\s+)?[\"']?)([A-Za-z0-9_.+-]+)([\"']?\s*[=:]\s*)(\S.*)$"
 
 
 def redact(text):
@@ -127,9 +126,15 @@ def redact(text):
     secret replaced; every other line as it was."""
     if text is None:
         return None
+    lowered = text.lower()
+    if not any(w in lowered for w in _SECRET_WORDS):
+        return text  # no key can name a secret: nothing to replace, and no ``re`` to import
+    import re
+
+    setting = re.compile(_SETTING)
     lines = []
     for line in text.splitlines(True):
-        match = _SETTING.match(line)
+        match = setting.match(line)
         if match and any(w in match.group(2).lower() for w in _SECRET_WORDS):
             end = "\n" if line.endswith("\n") else ""
             line = match.group(1) + match.group(2) + match.group(3) + "REDACTED-BY-SPCTL" + end
@@ -141,15 +146,32 @@ def read_globs(patterns):
     """{pattern: [matching regular files, sorted]} and {path: text} for each of them
     (``config.yaml.d/*`` drop-in directories, read in the order their owner reads them),
     secrets redacted: spctl reads these files and never writes them."""
-    import glob
-
     matched, texts = {}, {}
     for pattern in patterns:
-        paths = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        paths = sorted(p for p in _glob(pattern) if os.path.isfile(p))
         matched[pattern] = paths
         for path in paths:
             texts[path] = redact(read_text(path))
     return matched, texts
+
+
+def _glob(pattern):
+    """glob.glob(pattern) for the patterns facts are asked (a file, or ``DIR/*``) without
+    importing glob (it imports re): a name without wildcards is itself when it exists;
+    ``*`` is every name in DIR not starting with a dot. Any other pattern is glob's."""
+    magic = any(c in pattern for c in "*?[")
+    if not magic:
+        return [pattern] if os.path.lexists(pattern) else []
+    directory, name = os.path.split(pattern)
+    if name == "*" and directory and not any(c in directory for c in "*?["):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return []
+        return [os.path.join(directory, n) for n in names if not n.startswith(".")]
+    import glob
+
+    return glob.glob(pattern)
 
 
 FACTS_RECOVERY_WAIT = 60.0
@@ -159,10 +181,10 @@ def recover_first(node):
     """Finish or undo a transaction a killed run left (see ``journal``), under the node
     lock. Returns (recovered, in_progress): what was done, or the journal of a run that
     holds the lock now. Without a journal this costs one lstat."""
-    from . import journal as journals
-
     if not os.path.lexists(node.paths.journal_file):
         return None, None
+    from . import journal as journals
+
     lock = NodeLock(node, "spctl facts (recovery)", 0)
     if not lock.try_enter():
         found = journals.load(node)

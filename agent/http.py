@@ -4,16 +4,17 @@ http.client would double the agent's start-up time (it imports the email package
 HTTP/1.0 keeps answers unchunked; the server closes the connection at the end.
 """
 
-import re
-
 from .errors import AgentError
 
-_URL = re.compile(r"http://([^/:]+)(?::(\d+))?(/.*)?$")
+_URL = r"http://([^/:]+)(?::(\d+))?(/.*)?$"
 
 
 def get(address, path, timeout=10.0):
     """(status, body) of a GET to a unix socket path or a (host, port) pair."""
-    import socket
+    try:
+        import _socket as socket  # the socket module imports enum and selectors
+    except ImportError:  # pragma: no cover
+        import socket
 
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -37,12 +38,28 @@ def get(address, path, timeout=10.0):
     return status, body
 
 
+def _parse_url(url):
+    """``(host, port, path)`` as ``re.match(_URL, url).groups()`` gives them, or None. The
+    usual URL (http://HOST[:PORT][/PATH]) is cut here without importing re."""
+    if url.startswith("http://") and "\n" not in url:
+        rest = url[7:]
+        slash = rest.find("/")
+        hostport, path = (rest, None) if slash < 0 else (rest[:slash], rest[slash:])
+        host, colon, port = hostport.partition(":")
+        if host and (not colon or (port and all(c in "0123456789" for c in port))):
+            return host, port or None, path
+    import re
+
+    match = re.match(_URL, url)
+    return match.groups() if match else None
+
+
 def url_ok(url, timeout=2.0):
     """True when ``url`` (http://HOST:PORT/PATH) answers 200."""
-    match = _URL.match(url)
-    if not match:
+    parts = _parse_url(url)
+    if not parts:
         return False
-    host, port, path = match.group(1), int(match.group(2) or 80), match.group(3) or "/"
+    host, port, path = parts[0], int(parts[1] or 80), parts[2] or "/"
     try:
         return get((host, port), path, timeout=timeout)[0] == 200
     except (OSError, AgentError):

@@ -3,7 +3,6 @@ configuration files as one transaction (write, restart, wait for health, or put 
 back)."""
 
 import os
-import re
 
 from .errors import AgentError
 from .files import (
@@ -15,8 +14,12 @@ from .files import (
     sha256_bytes,
 )
 from .protocol import DEFAULT_HEALTHZ_URL, flag_value
+from .text import yaml_setting
 
-_STATIC_POD_PATH = re.compile(r"^staticPodPath:\s*['\"]?([^'\"\s#]+)", re.M)
+
+def _static_pod_path(text):
+    r"""``^staticPodPath:\s*['"]?([^'"\s#]+)`` (re.M) in a KubeletConfiguration file."""
+    return yaml_setting(text, "staticPodPath")
 
 
 def kubelet_dirs(units):
@@ -30,9 +33,9 @@ def kubelet_dirs(units):
             found.append(path.rstrip("/") or "/")
         config = flag_value(cmdline, "--config")
         if config:
-            match = _STATIC_POD_PATH.search(read_text(config) or "")
-            if match:
-                found.append(match.group(1).rstrip("/") or "/")
+            value = _static_pod_path(read_text(config) or "")
+            if value:
+                found.append(value.rstrip("/") or "/")
     return found
 
 
@@ -91,9 +94,9 @@ def running_kubelets(units, started=process_start):
                 and info["config_mtime"] > info["started"]
             )
             info["config_changed"] = changed
-            match = _STATIC_POD_PATH.search(read_text(info["config"]) or "")
-            if match and not changed:
-                info.update({"manifest_dir": match.group(1).rstrip("/") or "/", "source": "config"})
+            value = _static_pod_path(read_text(info["config"]) or "")
+            if value and not changed:
+                info.update({"manifest_dir": value.rstrip("/") or "/", "source": "config"})
         else:
             info["source"] = "none"  # no static pods at all
         found[unit] = info
@@ -155,7 +158,7 @@ def check_kubelet_files(change):
             raise AgentError("%s changed on the node since spctl read it; rerun" % f["path"])
 
 
-def apply_kubelet(node, change, on_written=None, on_restarted=None):
+def apply_kubelet(node, change, on_written=None, on_restarted=None, on_failure=None):
     """Write the kubelet's configuration files, restart it and wait for healthz; on
     failure put every file back, restart again and report. Returns {"restarted": True}.
     ``on_written`` and ``on_restarted`` are told when the files are written and when the
@@ -188,7 +191,7 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None):
     try:
         for f, (live, _content, mode) in zip(change["files"], originals):
             fs.makedirs(os.path.dirname(live))
-            atomic_write(live, encode_text(f["content"]), mode, fs)
+            atomic_write(live, encode_text(f["content"]), f.get("mode") or mode, fs)
         if on_written is not None:
             on_written()
         restart()
@@ -209,6 +212,8 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None):
         problem = str(exc)
     # Roll back: the previous configuration, a restart, and a wait for it to be healthy again.
     try:
+        if on_failure is not None:
+            on_failure()  # what the caller changed with this configuration goes back first
         for live, content, mode in originals:
             if content is None:
                 if os.path.lexists(live):

@@ -1,10 +1,10 @@
 """One agent call: read the request, run its op, write one answer."""
 
-import json
 import sys
 
 from . import protocol
 from .errors import AgentError
+from .jsonfast import dumps, loads
 
 
 def _op(name):
@@ -47,7 +47,7 @@ def handle(request, node=None):
 
 
 def main():
-    import signal
+    import _signal as signal  # not the signal module: it imports enum
 
     # The control host may go away mid-run (Ctrl-C, a dropped connection): finish the
     # transaction, including any rollback, rather than die half-way.
@@ -55,13 +55,13 @@ def main():
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
     try:
-        request = json.loads(lines[-1]) if lines else {"op": protocol.OP_FACTS}
+        request = loads(lines[-1]) if lines else {"op": protocol.OP_FACTS}
     except ValueError as exc:
         answer = {"ok": False, "error": "the request is not JSON: %s" % exc}
     else:
         answer = handle(request if isinstance(request, dict) else {})
     try:
-        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.write(dumps(answer) + "\n")
         sys.stdout.flush()
     except OSError:
         pass

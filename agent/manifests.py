@@ -11,7 +11,7 @@ import os
 from . import pods as podlib
 from .errors import AgentError
 from .files import atomic_write, read_bytes, read_original, remove, sha256_bytes
-from .protocol import MANIFEST_SUFFIX
+from .protocol import MANIFEST_SUFFIX, SOURCE_FILE
 from .state import save_state
 
 KEEP_BACKUPS = 5
@@ -67,6 +67,8 @@ class PodChange:
         self.namespace = spec.get("namespace")  # None: any namespace
         # The new pod's probes, as probes.probe_spec_of gives them (None: no probes).
         self.probes = spec.get("probes")
+        # The kubelet sources whose pods count ("file"; "http" for a manifest URL).
+        self.sources = tuple(spec.get("sources") or (SOURCE_FILE,))
         self.kubelet_name = "%s-%s" % (self.name, node_name)
         self.previous = None  # bytes of the file before this change, None if absent
         self.was_owned = None  # the state entry before this change
@@ -82,7 +84,7 @@ class PodChange:
         }
 
     def find(self, pods):
-        return podlib.find(pods, self.kubelet_name, self.namespace)
+        return podlib.find(pods, self.kubelet_name, self.namespace, self.sources)
 
     def check(self, state):
         """Read what is there now and refuse when it is not what the plan was made from."""
@@ -168,7 +170,11 @@ def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
     one that counts is the pod with the expected UID (a rollback puts the old content back
     at the same path, so the old pod's UID returns), or else any UID but the replaced one.
     """
-    same_name = [p for p in pods if podlib.is_static(p, change.kubelet_name, change.namespace)]
+    same_name = [
+        p
+        for p in pods
+        if podlib.is_static(p, change.kubelet_name, change.namespace, change.sources)
+    ]
     if change.action == "remove":
         return True if not same_name else None
     if change.want_uid:

@@ -1,8 +1,7 @@
 """What spctl owns on the node: {"manifests": {path: {"pod", "sha256"}}}."""
 
-import json
-
 from .files import atomic_write, read_text
+from .jsonfast import loads
 
 
 def load_state(node):
@@ -10,7 +9,7 @@ def load_state(node):
     if not text:
         return {"manifests": {}}
     try:
-        state = json.loads(text)
+        state = loads(text)
     except ValueError:
         return {"manifests": {}}
     state.setdefault("manifests", {})
@@ -18,6 +17,8 @@ def load_state(node):
 
 
 def save_state(node, state):
+    import json
+
     node.fs.makedirs(node.paths.state_dir, 0o700)
     data = json.dumps(state, indent=1, sort_keys=True).encode()
     atomic_write(node.paths.state_file, data, 0o600, node.fs)

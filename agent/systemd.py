@@ -1,6 +1,7 @@
 """The kubelet's systemd unit: its properties, its command line, restarting it."""
 
-from .commands import run_command, succeeds, which
+from .commands import capture, run_command, succeeds, which
+from .text import env_file_paths
 
 UNIT_PROPERTIES = (
     "LoadState,ActiveState,SubState,FragmentPath,DropInPaths,Environment,EnvironmentFiles,"
@@ -30,17 +31,16 @@ class Systemd:
         """{unit: {property: value, ..., "cmdline": [words] | None}} for each unit."""
         if not units or which("systemctl") is None:
             return {}
-        import subprocess
-
-        proc = subprocess.run(
+        # One process for every unit. systemd exposes these properties only over D-Bus
+        # (systemctl is its client): /run/systemd/units/ holds invocation IDs alone, a
+        # unit's cgroup.procs lists its processes without saying which is MainPID, and
+        # ExecStart, EnvironmentFiles and DropInPaths are systemd's merge of the unit's files.
+        stdout = capture(
             ["systemctl", "show", "--no-pager", "-p", UNIT_PROPERTIES]
             + ["%s.service" % u for u in units],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            universal_newlines=True,
             timeout=30,
         )
-        blocks = proc.stdout.split("\n\n")
+        blocks = stdout.split("\n\n")
         result = {}
         for unit, block in zip(units, blocks):
             props = parse_show(block)
@@ -59,6 +59,10 @@ class Systemd:
         # would then refuse this restart too (the rollback's restart above all).
         succeeds(["systemctl", "reset-failed", unit + ".service"])
         run_command(["systemctl", "restart", unit + ".service"], timeout=120)
+
+    def stop(self, unit):
+        """Stop the unit; a kubelet's pods keep running without it."""
+        run_command(["systemctl", "stop", unit + ".service"], timeout=120)
 
 
 def parse_show(block):
@@ -80,15 +84,12 @@ def parse_show(block):
 
 def environment_file_paths(props):
     """The paths of a unit's EnvironmentFiles lines ("PATH (ignore_errors=yes)")."""
-    import re
-
     paths = []
     values = props.get("EnvironmentFiles") or []
     if isinstance(values, str):
         values = [values]
     for value in values:
-        for path in re.findall(r"(/\S*(?: \S+)*?) \(ignore_errors=(?:yes|no)\)", value):
-            paths.append(path)
+        paths.extend(env_file_paths(value))
     return paths
 
 

@@ -1,6 +1,8 @@
 """spctl against its peers, on the lab, on this machine.
 
     python bench/run.py [--nodes 50] [--peers] [--keep]
+    python bench/run.py --pairs 7 [--peers]          (on a running lab)
+    python bench/run.py --scale 50,200,1000 [--workers 100]   (on a running lab)
 
 Starts (or reconciles) a lab of N nodes, then times, in one run:
   - `spctl lab up` for 3 nodes from nothing (images cached) and for N nodes;
@@ -13,15 +15,30 @@ Starts (or reconciles) a lab of N nodes, then times, in one run:
 
 Results are printed as a Markdown table with ratios to spctl's no-change deploy, and
 written to bench/results/latest.md. Only 127.0.0.1 and the lab's nodes are contacted.
+
+--pairs R: on the running lab, R rounds each running, one after another, the floor
+(paramiko connect + `true` on every node, one thread per node, in its own process),
+`spctl status`, a no-change `spctl deploy --all` and (with --peers) pyinfra's no-change
+run; wall time and the control host's CPU (user + system of that process, from wait4)
+of each; medians and ratios to the floor or pyinfra of the same round, in
+bench/results/pairs.md.
+
+--scale N,N,...: inventories of N inventory nodes over the running lab's containers
+(inventory node i is container i mod C, under its own name; each container's sshd allows
+MaxStartups 200 and MaxSessions 64), and for each N `spctl status` and a no-change
+`spctl deploy --all` with --workers W: wall time, CPU per node, peak RSS of spctl, nodes
+failed; in bench/results/scale.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import copy
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -237,6 +254,187 @@ def ansible_run(
         raise SystemExit(f"ansible failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
+# -- paired runs and scale -----------------------------------------------------------------------
+
+
+def measured(argv: list[str], cwd: Path = REPO) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds, peak RSS in KiB, stdout) of one process: reaped with
+    wait4, which gives that process's own CPU (its children's included) and ru_maxrss."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - started
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if code not in (0, 1):
+        raise SystemExit(f"{argv[:4]} failed ({code}):\n{stderr[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, stdout
+
+
+def floor_main(inventory: Path) -> None:
+    """The floor, alone in its process: paramiko connect + `true` on every node at once."""
+    data = yaml.safe_load(inventory.read_text())
+    nodes = [(name, node["ssh"]["port"]) for name, node in data["nodes"].items()]
+    paramiko_true(nodes)
+
+
+def scale_inventory(n: int, tmp: Path) -> Path:
+    """An inventory of n inventory nodes over the lab's containers (i -> container i mod C)."""
+    base = yaml.safe_load(INVENTORY.read_text())
+    containers = list(base["nodes"].items())
+    member_of = {m: g for g, v in (base.get("groups") or {}).items() for m in v["members"]}
+    groups: dict[str, dict[str, list[str]]] = {g: {"members": []} for g in base.get("groups") or {}}
+    nodes = {}
+    for i in range(n):
+        name, node = containers[i % len(containers)]
+        new = f"{name}-i{i:05d}"
+        nodes[new] = copy.deepcopy(node)
+        if name in member_of:
+            groups[member_of[name]]["members"].append(new)
+    base["nodes"], base["groups"] = nodes, groups
+    base["templates"] = str(REPO / "templates")
+    base["defaults"]["ssh"]["key"] = str(STATE / "id_ed25519")
+    base["defaults"]["ssh"]["known_hosts"] = str(STATE / "known_hosts")
+    path = tmp / f"scale-{n}.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def _load_note() -> str:
+    load = os.getloadavg()
+    running = subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True).stdout
+    return (
+        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, "
+        f"{len(running.split())} containers running on the engine"
+    )
+
+
+def pairs_main(rounds: int, peers: bool) -> None:
+    nodes = lab_nodes()
+    n = len(nodes)
+    spctl_cmd = [SPCTL, "-q", "-i", str(INVENTORY)]
+    cases: dict[str, list[str]] = {
+        "floor: paramiko connect + `true`": [sys.executable, __file__, "--floor", str(INVENTORY)],
+        "spctl status": [*spctl_cmd, "status", "-w", str(n)],
+        "spctl deploy --all, no change": [*spctl_cmd, "deploy", "--all", "-w", str(n)],
+    }
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        if peers:
+            bin_dir = ensure_peers()
+            pyinfra_run(bin_dir, tmp, nodes, 80)  # the state pyinfra's no-change run finds
+            inventory = tmp / "pyinfra_inventory.py"
+            deploy = tmp / "deploy_80.py"
+            cases["pyinfra: no change"] = [
+                str(bin_dir / "pyinfra"),
+                "-y",
+                "--parallel",
+                str(n),
+                str(inventory),
+                str(deploy),
+            ]
+        spctl("status", "-w", str(n))  # the agent is on every node
+        spctl("deploy", "--all", "-w", str(n))  # nothing left to change
+        notes = [f"before: {_load_note()}"]
+        samples: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
+        for r in range(rounds):
+            for label, argv in cases.items():
+                wall, cpu, _rss, _ = measured(
+                    argv, cwd=tmp if label.startswith("pyinfra") else REPO
+                )
+                samples[label].append((wall, cpu))
+                print(f"round {r + 1}: {wall:6.2f}s {cpu:6.2f}s cpu  {label}", file=sys.stderr)
+        notes.append(f"after: {_load_note()}")
+    floor = samples["floor: paramiko connect + `true`"]
+    lines = [
+        f"# Paired runs, {n} lab nodes\n",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
+        f"{os.cpu_count()} cores; {'; '.join(notes)}. {rounds} rounds, each running every "
+        "line once in this order; medians of the rounds, and the median of each round's "
+        "ratio to the floor (or to pyinfra) of the same round. CPU: user + system time of the "
+        "process and its children (wait4).\n",
+        "| what | wall | CPU | CPU per node | wall / floor | CPU / floor |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, values in samples.items():
+        walls = [w for w, _ in values]
+        cpus = [c for _, c in values]
+        wr = statistics.median(w / f[0] for (w, _), f in zip(values, floor))
+        cr = statistics.median(c / f[1] for (_, c), f in zip(values, floor))
+        lines.append(
+            f"| {label} | {statistics.median(walls):.2f} s | {statistics.median(cpus):.2f} s "
+            f"| {statistics.median(cpus) / n * 1000:.1f} ms | {wr:.2f}x | {cr:.2f}x |"
+        )
+    if "pyinfra: no change" in samples:
+        ratio = statistics.median(
+            d[0] / p[0]
+            for d, p in zip(samples["spctl deploy --all, no change"], samples["pyinfra: no change"])
+        )
+        lines.append(
+            f"\nspctl's no-change deploy / pyinfra's no-change run, wall time: {ratio:.2f}x."
+        )
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pairs.md").write_text(text)
+    print(text)
+
+
+def scale_main(sizes: list[int], workers: int) -> None:
+    containers = len(lab_nodes())
+    rows = []
+    notes = [f"before: {_load_note()}"]
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        spctl("status", "-w", str(containers))
+        spctl("deploy", "--all", "-w", str(containers))
+        for n in sizes:
+            inventory = scale_inventory(n, tmp)
+            base = [SPCTL, "-q", "-i", str(inventory)]
+            w = str(min(workers, n))
+            for label, argv in (
+                ("status", [*base, "status", "-w", w, "-o", "json"]),
+                ("deploy --all, no change", [*base, "deploy", "--all", "-w", w, "-o", "json"]),
+            ):
+                wall, cpu, rss, out = measured(argv)
+                failed = _failed(out, label)
+                rows.append((n, label, wall, cpu, rss, failed))
+                print(
+                    f"{n:5d} {label}: {wall:.1f}s {cpu:.2f}s cpu {rss // 1024} MB, {failed} failed",
+                    file=sys.stderr,
+                )
+    notes.append(f"after: {_load_note()}")
+    lines = [
+        f"# Scale: inventory nodes over {containers} lab containers\n",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
+        f"{os.cpu_count()} cores; {'; '.join(notes)}. --workers {workers} (or N when smaller). "
+        "CPU and peak RSS of the spctl process (wait4); one run each.\n",
+        "| inventory nodes | command | wall | CPU | CPU per node | peak RSS | nodes failed |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for n, label, wall, cpu, rss, failed in rows:
+        lines.append(
+            f"| {n} | {label} | {wall:.1f} s | {cpu:.2f} s | {cpu / n * 1000:.1f} ms "
+            f"| {rss / 1024:.0f} MB | {failed} |"
+        )
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scale.md").write_text(text)
+    print(text)
+
+
+def _failed(out: str, label: str) -> int:
+    import json
+
+    data = json.loads(out)
+    if label == "status":
+        return sum(1 for node in data["nodes"] if not node["reachable"] or node["error"])
+    items = data if isinstance(data, list) else data.get("nodes", [])
+    return sum(1 for item in items if not item.get("ok", True) or item.get("error"))
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -247,8 +445,18 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--peers", action="store_true", help="also time pyinfra and ansible-core")
     parser.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    parser.add_argument("--pairs", type=int, metavar="ROUNDS", help="paired runs on the lab")
+    parser.add_argument("--scale", metavar="N,N,...", help="status and deploy at N inventory nodes")
+    parser.add_argument("--workers", type=int, default=100, help="--workers of the scale runs")
+    parser.add_argument("--floor", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.chdir(REPO)
+    if args.floor:
+        return floor_main(args.floor)
+    if args.pairs:
+        return pairs_main(args.pairs, args.peers)
+    if args.scale:
+        return scale_main([int(x) for x in args.scale.split(",")], args.workers)
     results: list[tuple[str, float, str]] = []
 
     spctl("lab", "up", "--nodes", "1", inventory=None)  # build or reuse the images

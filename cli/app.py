@@ -23,14 +23,16 @@ class App:
     quiet: bool = False
     interrupted: bool = False
     # Tables are data: when stdout is not a terminal, never truncate them to 80 columns.
+    # No :emoji: codes: a node's error or a pod's name is printed as it is (and each cell
+    # costs less to render).
     out: Console = field(
         default_factory=lambda: Console(
-            highlight=False, width=None if sys.stdout.isatty() else 1000
+            highlight=False, emoji=False, width=None if sys.stdout.isatty() else 1000
         )
     )
     # Messages are never hard-wrapped: an error must stay greppable and copyable.
     err: Console = field(
-        default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True)
+        default_factory=lambda: Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
     )
 
     def progress(self, message: str) -> None:

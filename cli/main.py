@@ -36,6 +36,9 @@ for command in COMMANDS:
 
 
 def main() -> None:
+    from spctl.limits import raise_nofile
+
+    raise_nofile()  # a socket per node in flight: never fail a node for want of one
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

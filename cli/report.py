@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from rich.markup import escape
 from rich.table import Table
 
 from spctl.fleet import NodeResult
 from spctl.operations import NodeStatus, Outcome
+from spctl.watch import Change, ready_text
 
 from .app import App
 
@@ -86,7 +87,19 @@ def print_outcomes(
             app.err.print(f"[red]{escape(o.node)}:[/red] {escape(o.error)}")
 
 
-def status_rows(statuses: list[NodeStatus], wide: bool) -> Table:
+#: Where a change is marked: the column of each field of spctl.watch.Change; the others
+#: (reachable, a pod that appeared) mark the whole row.
+_CHANGED_COLUMN = {"manifest": 2, "phase": 3, "ready": 4, "restarts": 5}
+CHANGED_STYLE = "reverse"
+
+
+def status_rows(
+    statuses: list[NodeStatus], wide: bool, changed: Optional[list[Change]] = None
+) -> Table:
+    """The status table; with ``changed`` (spctl.watch.changes), those cells are marked."""
+    cells: dict[tuple[str, Optional[str]], set[int]] = {}
+    for c in changed or ():
+        cells.setdefault((c.node, c.pod), set()).add(_CHANGED_COLUMN.get(c.field, -1))
     table = Table(box=None, header_style="bold", pad_edge=False)
     columns = ["NODE", "POD", "MANIFEST", "PHASE", "READY", "RESTARTS", "AGE"]
     if wide:
@@ -104,11 +117,12 @@ def status_rows(statuses: list[NodeStatus], wide: bool) -> Table:
                 "-",
                 escape(s.error or ""),
             ]
-            table.add_row(*row + (["-", "-", "-"] if wide else []))
+            table.add_row(*_mark(row + (["-", "-", "-"] if wide else []), cells, s.name, None))
             continue
         if not s.pods:
             row = [s.name, "(none)", "-", "-", "-", "-", "-"]
-            table.add_row(*row + ([s.profile or "-", s.manifest_dir or "-", "-"] if wide else []))
+            row += [s.profile or "-", s.manifest_dir or "-", "-"] if wide else []
+            table.add_row(*_mark(row, cells, s.name, None))
         for p in s.pods:
             phase = {"Running": "[green]Running[/green]", "Failed": "[red]Failed[/red]"}.get(
                 p.phase, p.phase
@@ -122,18 +136,28 @@ def status_rows(statuses: list[NodeStatus], wide: bool) -> Table:
                 p.name,
                 manifest,
                 phase,
-                "1/1" if p.ready else "0/1" if p.phase != "Absent" else "-",
+                ready_text(p),
                 str(p.restarts),
                 _age(p.age),
             ]
-            if p.containers:
-                ready = sum(1 for c in p.containers if c["state"] == "running")
-                row[4] = f"{ready}/{len(p.containers)}"
             if wide:
                 containers = ", ".join(f"{c['name']}:{c['state']}" for c in p.containers) or "-"
                 row += [s.profile or "-", p.file or "-", containers]
-            table.add_row(*row)
+            table.add_row(*_mark(row, cells, s.name, p.name))
     return table
+
+
+def _mark(
+    row: list[str], cells: dict[tuple[str, Optional[str]], set[int]], node: str, pod: Optional[str]
+) -> list[str]:
+    columns = cells.get((node, pod), set()) | cells.get((node, None), set())
+    if not columns:
+        return row
+    whole = -1 in columns
+    return [
+        f"[{CHANGED_STYLE}]{cell}[/{CHANGED_STYLE}]" if whole or i in columns else cell
+        for i, cell in enumerate(row)
+    ]
 
 
 def _age(seconds: Any) -> str:

@@ -858,16 +858,19 @@ class URLSource:
         with urllib.request.urlopen(request, timeout=URL_TIMEOUT) as response:  # noqa: S310 (checked)
             if response.status != 200:
                 raise ValueError(f"{self.url}: {response.status} {response.reason}")
-            body = response.read(MAX_MANIFEST_BYTES + 1)
-        if len(body) > MAX_MANIFEST_BYTES:
-            raise ValueError(f"{self.url}: body larger than 10 MiB")
+            body = response.read(MAX_MANIFEST_BYTES)
+        # k8s.io/utils/io ReadAtMost: reading the whole limit is already an error.
+        if len(body) >= MAX_MANIFEST_BYTES:
+            raise ValueError(f"{self.url}: the read limit is reached")
         return body
 
     def fetch_once(self) -> None:
         try:
             body = self._get()
             if not body:
-                self.pods, self.listed, self._last_body = [], True, body
+                # http.go sends an empty update but keeps s.data: the same non-empty body
+                # served again later is skipped, so its pods do not come back.
+                self.pods, self.listed = [], True
                 raise ValueError(f"zero-length data received from {self.url}")
             if body == self._last_body:
                 return

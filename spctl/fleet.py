@@ -101,11 +101,14 @@ def run(
     workers: int = DEFAULT_WORKERS,
     serial: Optional[str] = None,
     max_fail: Optional[str] = "0",
+    on_start: Optional[Callable[[str], None]] = None,
     on_done: Optional[Callable[[NodeResult[T]], None]] = None,
     on_interrupt: Optional[Callable[[list[str]], None]] = None,
 ) -> tuple[list[NodeResult[T]], bool]:
     """Run ``work`` on every node; return (results in node order, interrupted).
 
+    ``on_start`` is called with a node's name when its work starts and ``on_done`` with its
+    result when it ends, from the node's worker thread (progress displays use both).
     ``on_interrupt`` is called after the first Ctrl-C with the nodes in flight. After a
     second Ctrl-C, :class:`Abandoned` is raised without waiting for them; the worker threads
     are left running, so the caller must end the process (``os._exit``) soon after.
@@ -131,6 +134,8 @@ def run(
 
     def _one(node: Node) -> NodeResult[T]:
         try:
+            if on_start is not None:
+                on_start(node.name)
             result = NodeResult(node.name, value=work(node))
         except SpctlError as exc:
             result = NodeResult(node.name, error=str(exc))

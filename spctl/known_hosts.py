@@ -19,11 +19,12 @@ import binascii
 import fnmatch
 import hashlib
 import hmac
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import paramiko
 
@@ -114,6 +115,56 @@ def load(paths: Sequence[Path]) -> list[Entry]:
             if entry is not None:
                 entries.append(entry)
     return entries
+
+
+_cache_lock = threading.Lock()
+_cache: dict[
+    tuple[Path, ...], tuple[tuple[Any, ...], dict[str, list[int]], list[int], list[Entry]]
+] = {}
+
+
+def _stamp(paths: Sequence[Path]) -> tuple[Any, ...]:
+    stamps: list[Any] = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(stamps)
+
+
+def _is_literal(entry: Entry) -> bool:
+    """A line whose host patterns are plain names (no wildcard, negation or hash): it
+    matches a name exactly when one of them equals it, ignoring case."""
+    return not entry.hosts.startswith("|") and not any(c in entry.hosts for c in "*?!")
+
+
+def for_host(paths: Sequence[Path], name: str) -> list[Entry]:
+    """The entries of ``paths`` that match ``name``, in file order: what ``verify`` and
+    ``host_key_order`` would pick from ``load(paths)``. The files are parsed once per
+    process (again when one changes), and plain names are looked up in an index, so
+    connecting to N nodes costs O(N), not O(N) per node; hashed and wildcard lines are
+    still tried one by one."""
+    key = tuple(paths)
+    stamp = _stamp(paths)
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is None or cached[0] != stamp:
+            entries = load(paths)
+            literal: dict[str, list[int]] = {}
+            general: list[int] = []
+            for i, entry in enumerate(entries):
+                if _is_literal(entry):
+                    for host in dict.fromkeys(h.lower() for h in entry.hosts.split(",")):
+                        literal.setdefault(host, []).append(i)
+                else:
+                    general.append(i)
+            cached = _cache[key] = (stamp, literal, general, entries)
+    _, literal, general, entries = cached
+    found = literal.get(name.lower(), []) + [i for i in general if entries[i].matches(name)]
+    return [entries[i] for i in sorted(found)]
 
 
 def _parse_line(raw: bytes, path: Path, number: int) -> Optional[Entry]:

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 from spctl_agent.protocol import STALE_PLAN
 
 from spctl import profiles
+from spctl import progress as steps
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
 from spctl.inventory import Node
@@ -31,6 +32,7 @@ from spctl.plan import (
     stray_files,
 )
 from spctl.profiles import detect
+from spctl.profiles.base import same_dir
 from spctl.remote import Agent, NodeError, Sudo, holder_name
 from spctl.render import FILE_SUFFIX, DesiredPod
 from spctl.ssh import Connection
@@ -174,6 +176,8 @@ def execute(
         "wait_running": [_wait(plan, name) for name in wait_running],
         # Facts read while another run held the node may show what it then undid.
         "planned_while_busy": facts.busy,
+        # A change of source (directory <-> URL): done with the kubelet stopped.
+        "switch": plan.switch,
     }
     if plan.kubelet is not None:
         request["kubelet"] = {
@@ -189,6 +193,7 @@ def execute(
                     "path": f.path,
                     "content": f.new,
                     "expected_sha256": _sha(f.old) if f.old is not None else None,
+                    "mode": f.mode,
                 }
                 for f in plan.kubelet.files
             ],
@@ -273,6 +278,8 @@ def _probes(step: PodStep) -> Optional[dict[str, Any]]:
 
 
 def _wait(plan: Plan, name: str) -> dict[str, Any]:
+    if plan.source == "url":  # served: no file to check, the pod comes from the URL
+        return {"pod": name, "sources": ["http"]}
     step = next((s for s in plan.pods if s.name == name), None)
     wait: dict[str, Any] = {"pod": name}
     if step is not None:
@@ -325,15 +332,25 @@ def _replanned(run: Callable[[], Outcome]) -> Outcome:
     return run()
 
 
-def deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+def deploy_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    on_step: steps.StepCallback = steps.silent,
+) -> Outcome:
     if not settings.wait_lock:  # without --wait-lock a busy node fails the run
-        return _deploy_node(node, desired, settings)
-    return _replanned(lambda: _deploy_node(node, desired, settings))
+        return _deploy_node(node, desired, settings, on_step)
+    return _replanned(lambda: _deploy_node(node, desired, settings, on_step))
 
 
-def _deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Outcome:
+def _deploy_node(
+    node: Node, desired: list[DesiredPod], settings: Settings, on_step: steps.StepCallback
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
+        on_step(node.name, steps.PLANNING)
         plan = _noted(plan_deploy(node, desired, facts), facts)
         # Pods whose file is unchanged still need a wait when the kubelet is restarted
         # or when they are not running now (a previous deploy that did not converge).
@@ -343,24 +360,55 @@ def _deploy_node(node: Node, desired: list[DesiredPod], settings: Settings) -> O
             if s.action == "unchanged"
             and (plan.kubelet is not None or _phase(facts, plan, s.name) != "Running")
         ]
+        _applying(node, plan, settings, on_step, wait_running)
         return execute(agent, facts, plan, settings, wait_running)
 
 
-def remove_node(node: Node, names: list[str], settings: Settings) -> Outcome:
+def remove_node(
+    node: Node, names: list[str], settings: Settings, on_step: steps.StepCallback = steps.silent
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, names)
-        return execute(agent, facts, _noted(plan_remove(node, names, facts), facts), settings, [])
-
-
-def rollback_node(node: Node, names: list[str], settings: Settings) -> Outcome:
-    with agent_for(node, settings) as agent:
-        facts = read_facts(agent, node, names)
-        plan = _noted(plan_rollback(node, names, facts), facts)
+        plan = _noted(plan_remove(node, names, facts), facts)
+        _applying(node, plan, settings, on_step)
         return execute(agent, facts, plan, settings, [])
 
 
-def diff_node(node: Node, desired: list[DesiredPod], settings: Settings) -> Plan:
+def rollback_node(
+    node: Node, names: list[str], settings: Settings, on_step: steps.StepCallback = steps.silent
+) -> Outcome:
+    on_step(node.name, steps.CONNECTING)
     with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
+        facts = read_facts(agent, node, names)
+        plan = _noted(plan_rollback(node, names, facts), facts)
+        _applying(node, plan, settings, on_step)
+        return execute(agent, facts, plan, settings, [])
+
+
+def _applying(
+    node: Node,
+    plan: Plan,
+    settings: Settings,
+    on_step: steps.StepCallback,
+    wait_running: Optional[list[str]] = None,
+) -> None:
+    step = None if settings.dry_run else steps.applying(plan, wait_running or ())
+    if step is not None:
+        on_step(node.name, step)
+
+
+def diff_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    on_step: steps.StepCallback = steps.silent,
+) -> Plan:
+    on_step(node.name, steps.CONNECTING)
+    with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
         return _noted(plan_deploy(node, desired, facts), facts)
 
@@ -403,8 +451,12 @@ class NodeStatus:
     kubelet_active: bool = False
     kubelet_healthy: bool = False
     manifest_dir: Optional[str] = None
+    runtime: Optional[str] = None  # "cri" or "docker": where the agent read the pods
+    runtime_endpoint: Optional[str] = None
     pods: list[PodStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: URL mode: the URL, what the server serves, the last fetch (``urldeploy.URLStatus``).
+    url: Optional[dict[str, Any]] = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -417,7 +469,9 @@ class NodeStatus:
                 "healthy": self.kubelet_healthy,
                 "manifest_dir": self.manifest_dir,
             },
+            "runtime": {"kind": self.runtime, "endpoint": self.runtime_endpoint},
             "warnings": self.warnings,
+            "url": self.url,
             "pods": [p.as_dict() for p in self.pods],
         }
 
@@ -438,6 +492,8 @@ def node_status(
 ) -> NodeStatus:
     """Pure: the status of one node from its facts."""
     status = NodeStatus(node.name)
+    status.runtime = facts.runtime
+    status.runtime_endpoint = (facts.raw.get("runtime") or {}).get("endpoint")
     note = recovered_note(facts)
     if note:
         status.warnings.append(note)
@@ -454,9 +510,18 @@ def node_status(
     unit = facts.unit(profile.unit(facts))
     status.kubelet_active = bool(unit and unit.active)
     status.kubelet_healthy = facts.healthz
-    current = profile.manifest_dir(facts)
-    status.manifest_dir = current
-    directory = choose_dir(node, profile, facts)
+    # The running kubelet's directory, not its files': a file edited without a restart (a
+    # hand edit, an agent killed in between) is a pending change that deploy settles.
+    configured = profile.manifest_dir(facts)
+    running = facts.running_dir(profile.unit(facts))
+    status.manifest_dir = running or configured
+    if running and configured and not same_dir(running, configured):
+        status.warnings.append(
+            f"the running kubelet watches {running} but its configuration names "
+            f"{configured} (changed without a restart): a pending change; `spctl diff` "
+            "shows how deploy completes or reverts it"
+        )
+    directory = node.manifest_dir or running or choose_dir(node, profile, facts)
     node_name = profile.node_name(facts)
     if facts.runtime_error:
         status.warnings.append(f"container runtime: {facts.runtime_error}")

@@ -62,6 +62,14 @@ class Plan:
     kubelet: Optional[KubeletChange]
     pods: tuple[PodStep, ...]
     warnings: tuple[str, ...] = field(default=())
+    #: ``file``, or ``url``: the pods come from the manifest URL (spctl/urlplan.py).
+    source: str = "file"
+    url: Optional[str] = None
+    #: The kubelet changes source (directory <-> URL): the agent stops it, changes the
+    #: files and its configuration, then starts it (docs/url-mode.md, switching).
+    switch: bool = False
+    #: Values never shown (the node's token in the kubelet's files).
+    redact: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def changed(self) -> bool:
@@ -70,9 +78,12 @@ class Plan:
     def kubelet_diff(self) -> str:
         if self.kubelet is None:
             return ""
-        return "".join(
+        text = "".join(
             unified(_shown(f.old or ""), _shown(f.new), f.path) for f in self.kubelet.files
         )
+        for secret in self.redact:
+            text = text.replace(secret, "<token>")
+        return text
 
 
 def _shown(text: str) -> str:
@@ -396,6 +407,18 @@ def stray_files(facts: NodeFacts, directory: str) -> list[str]:
     warnings = []
     by_pod: dict[str, list[str]] = {}
     for entry in entries:
+        if entry.type not in ("file", "dir") and not entry.name.startswith("."):
+            # The kubelet stats through links and parses regular files only
+            # (pkg/kubelet/config/file.go, extractFromDir); spctl never opens these.
+            warnings.append(
+                f"{directory}/{entry.name} is a {entry.type}: "
+                + (
+                    "spctl never follows links in a manifest directory (the kubelet parses "
+                    "its target when that is a regular file); put the file itself here"
+                    if entry.type == "symlink"
+                    else "not a manifest; the kubelet skips it and spctl never opens it"
+                )
+            )
         if not entry.kubelet_reads:
             continue
         if entry.pod_name:

@@ -358,7 +358,8 @@ def _handler_for(server: PodServer) -> type[BaseHTTPRequestHandler]:
         def log_request(self, code: Any = "-", size: Any = "-") -> None:
             # The request line only: headers (and so tokens) are never logged.
             level = logging.DEBUG if str(code).startswith("2") else logging.INFO
-            log.log(level, "%s %s %s", self.client_address[0], self.requestline, code)
+            # %r: control characters in a request line must not forge or erase log lines.
+            log.log(level, "%s %r %s", self.client_address[0], self.requestline, code)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.info("%s %s", self.client_address[0], format % args)

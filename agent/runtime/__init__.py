@@ -10,14 +10,13 @@ for the rest of the call.
 """
 
 import os
-import re
 
 from ..files import read_text
 from ..pods import summarize_all
 from ..protocol import flag_value
+from ..text import yaml_setting
 
 DOCKER_SOCKET = "/var/run/docker.sock"
-_CONFIG_ENDPOINT = re.compile(r"^containerRuntimeEndpoint:\s*['\"]?([^'\"\s#]+)", re.M)
 
 
 def kubelet_endpoint(cmdlines, read=read_text):
@@ -28,9 +27,10 @@ def kubelet_endpoint(cmdlines, read=read_text):
             return endpoint
         config = flag_value(cmdline, "--config")
         if config:
-            match = _CONFIG_ENDPOINT.search(read(config) or "")
-            if match:
-                return match.group(1)
+            # ^containerRuntimeEndpoint:\s*['"]?([^'"\s#]+) (re.M), without importing re
+            endpoint = yaml_setting(read(config) or "", "containerRuntimeEndpoint")
+            if endpoint:
+                return endpoint
     return None
 
 
@@ -38,6 +38,13 @@ def _cri():
     from . import cri
 
     return cri
+
+
+def _docker_read_pods(path):
+    # Imported only on a node with a Docker socket (it needs json and re).
+    from . import docker
+
+    return docker.read_pods(path)
 
 
 class Source:
@@ -56,8 +63,7 @@ class Source:
 def candidates(cmdlines, exists=os.path.exists, read=read_text, cri=None, docker=None):
     """The sources to ask, in order (see the module's docstring)."""
     cri = cri or _cri()
-    if docker is None:
-        from . import docker
+    docker_read = docker.read_pods if docker is not None else _docker_read_pods
     found = []
     seen = set()
 
@@ -71,7 +77,7 @@ def candidates(cmdlines, exists=os.path.exists, read=read_text, cri=None, docker
         add("cri", endpoint, cri.socket_path(endpoint), cri.read_pods)
     for default in cri.DEFAULT_ENDPOINTS:
         add("cri", default, cri.socket_path(default), cri.read_pods)
-    add("docker", "unix://" + DOCKER_SOCKET, DOCKER_SOCKET, docker.read_pods)
+    add("docker", "unix://" + DOCKER_SOCKET, DOCKER_SOCKET, docker_read)
     return found
 
 

@@ -21,18 +21,16 @@ list's Status text ("Exited (3) 2 seconds ago") is the fallback. The records hav
 shapes ``runtime.cri`` gives (see ``pods``).
 """
 
-import json
-import re
-
 from ..errors import AgentError
 from ..http import get
+from ..jsonfast import loads
 
 ANNOTATION_PREFIX = "annotation."
 RESTART_COUNT = ANNOTATION_PREFIX + "io.kubernetes.container.restartCount"
 TYPE_LABEL = "io.kubernetes.docker.type"
 SANDBOX_TYPE = "podsandbox"
 SANDBOX_ID_LABEL = "io.kubernetes.sandbox.id"
-_EXITED = re.compile(r"Exited \((-?\d+)\)")
+_EXITED = r"Exited \((-?\d+)\)"
 _STATES = {"running": "running", "created": "created", "exited": "exited", "dead": "exited"}
 
 
@@ -45,9 +43,18 @@ def read_pods(socket_path, timeout=10.0):
 
     def inspect(container_id):
         status, body = get(socket_path, "/containers/%s/json" % container_id, timeout)
-        return json.loads(body.decode("utf-8", "replace")) if status == 200 else None
+        return loads(body.decode("utf-8", "replace")) if status == 200 else None
 
-    return group(json.loads(body.decode("utf-8", "replace")), inspect)
+    return group(loads(body.decode("utf-8", "replace")), inspect)
+
+
+def _exited(status):
+    """re.search(_EXITED, status): re is imported only for a status that may match."""
+    if "Exited (" not in status:
+        return None
+    import re
+
+    return re.search(_EXITED, status)
 
 
 def attempt_of(name):
@@ -86,7 +93,7 @@ def group(containers, inspect=None):
             record["_labels"] = labels
             pod["sandboxes"].append(record)
             continue
-        exited = _EXITED.search(c.get("Status") or "")
+        exited = _exited(c.get("Status") or "")
         record.update(
             {
                 "state": _STATES.get(c.get("State"), "unknown"),

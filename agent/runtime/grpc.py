@@ -10,8 +10,12 @@ Every read has a deadline, so a runtime that accepts and never answers costs at 
 timeout. Any failure is a GrpcError; after one the connection is closed and not reused.
 """
 
-import socket
 import struct
+
+try:
+    import _socket as socket  # the socket module imports enum and selectors: not needed here
+except ImportError:  # pragma: no cover
+    import socket
 import time
 
 from . import hpack
@@ -41,7 +45,12 @@ END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x1, 0x4, 0x8, 0x20
 DEFAULT_WINDOW = 65535
 DEFAULT_MAX_FRAME = 16384
 # The receive window we open, per stream and for the connection: answers never wait for us.
-RECEIVE_WINDOW = 1 << 30
+# The kubelet's limit on a CRI message (maxMsgSize, pkg/kubelet/cri/remote/utils.go): an
+# answer past it is refused, so a broken or hostile runtime socket cannot make the agent
+# hold gigabytes. The receive window is just big enough for one such answer.
+MAX_MESSAGE = 16 << 20
+MAX_HEADER_BLOCK = 64 << 10  # a gRPC answer's headers or trailers are a few hundred bytes
+RECEIVE_WINDOW = MAX_MESSAGE + (1 << 20)
 
 # grpc/grpc doc/statuscodes.md
 STATUS_NAMES = (
@@ -259,6 +268,14 @@ class Connection:
         stream = struct.unpack(">I", head[5:9])[0] & 0x7FFFFFFF
         if length > DEFAULT_MAX_FRAME:  # we never raise our SETTINGS_MAX_FRAME_SIZE
             raise GrpcError("INTERNAL", "frame of %d bytes above the 16384 we allow" % length)
+        rule = _FRAME_SIZES.get(ftype)
+        if rule is not None and not rule[1](length, flags):
+            # RFC 7540 section 6: a control frame of the wrong size is a FRAME_SIZE_ERROR.
+            raise GrpcError(
+                "INTERNAL",
+                "%s sent a %s frame of %d bytes where HTTP/2 requires %s: not an HTTP/2 "
+                "(gRPC) server, or a broken one" % (self.path, rule[0], length, rule[2]),
+            )
         return ftype, flags, stream, self._recv_exact(length, deadline)
 
     # --- frames --------------------------------------------------------------------------------
@@ -344,6 +361,11 @@ class Connection:
                     if fragment is None or fragment[0] != sid:
                         raise GrpcError("INTERNAL", "CONTINUATION without HEADERS")
                     fragment = (sid, fragment[1] + payload, fragment[2])
+                if len(fragment[1]) > MAX_HEADER_BLOCK:
+                    raise GrpcError(
+                        "RESOURCE_EXHAUSTED",
+                        "header block from %s over %d bytes" % (self.path, MAX_HEADER_BLOCK),
+                    )
                 if flags & END_HEADERS:
                     try:
                         # Every block goes through the decoder: its table is per connection.
@@ -361,6 +383,11 @@ class Connection:
                 if sid == stream:
                     data.append(_unpad(flags, payload))
                     ended = bool(flags & END_STREAM)
+                if received > MAX_MESSAGE + 5:  # the 5-byte gRPC message prefix
+                    raise GrpcError(
+                        "RESOURCE_EXHAUSTED",
+                        "answer from %s over %d bytes" % (self.path, MAX_MESSAGE),
+                    )
             elif ftype == RST_STREAM:
                 if sid == stream:
                     code = struct.unpack(">I", payload[:4])[0]
@@ -416,6 +443,21 @@ class Connection:
             self._send(_frame(DATA, END_STREAM if last else 0, stream, chunk), deadline)
             if last:
                 return
+
+
+# The sizes RFC 7540 section 6 requires of control frames: (name, check(length, flags), rule).
+_FRAME_SIZES = {
+    PRIORITY: ("PRIORITY", lambda n, f: n == 5, "5 bytes"),
+    RST_STREAM: ("RST_STREAM", lambda n, f: n == 4, "4 bytes"),
+    SETTINGS: (
+        "SETTINGS",
+        lambda n, f: n == 0 if f & ACK else n % 6 == 0,
+        "a multiple of 6 bytes (0 for an ACK)",
+    ),
+    PING: ("PING", lambda n, f: n == 8, "8 bytes"),
+    GOAWAY: ("GOAWAY", lambda n, f: n >= 8, "at least 8 bytes"),
+    WINDOW_UPDATE: ("WINDOW_UPDATE", lambda n, f: n == 4, "4 bytes"),
+}
 
 
 def _frame(ftype, flags, stream, payload):

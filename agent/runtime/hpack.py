@@ -110,11 +110,13 @@ def huffman_codes():
 
 
 def _decode_table():
+    """[{code: symbol} for each code length 0..30] (the shortest code has 5 bits)."""
     global _huffman_decode_table
     if _huffman_decode_table is None:
-        _huffman_decode_table = {
-            (length, code): sym for sym, (code, length) in enumerate(huffman_codes())
-        }
+        tables = [{} for _ in range(31)]
+        for sym, (code, length) in enumerate(huffman_codes()):
+            tables[length][code] = sym
+        _huffman_decode_table = tables
     return _huffman_decode_table
 
 
@@ -128,10 +130,12 @@ def huffman_decode(data):
         for shift in range(7, -1, -1):
             code = (code << 1) | ((byte >> shift) & 1)
             length += 1
-            symbol = table.get((length, code))
+            if length < 5:
+                continue
+            if length > 30:
+                raise HpackError("invalid Huffman code")
+            symbol = table[length].get(code)
             if symbol is None:
-                if length > 30:
-                    raise HpackError("invalid Huffman code")
                 continue
             if symbol == EOS:
                 raise HpackError("EOS inside a Huffman-coded string")

@@ -11,23 +11,25 @@ from ..app import App, output_option, pass_app
 from .options import connection, rollout, selection, settings_from, strict
 
 
-def _run(app: App, nodes: list, work: Any, options: dict[str, Any]) -> list:
+def _run(
+    app: App, verb: str, nodes: list, work: Any, options: dict[str, Any], dry_run: bool = False
+) -> list:
+    """``work(node, on_step)`` on every node, with progress on stderr (cli/progress.py)."""
     from spctl import fleet
 
-    def done(result: fleet.NodeResult) -> None:
-        error = result.error or getattr(result.value, "error", None)
-        state = "ok" if result.succeeded else f"failed: {error}"
-        app.progress(f"{result.node}: {state}")
+    from ..progress import Progress
 
-    results, interrupted = fleet.run(
-        nodes,
-        work,
-        workers=options["workers"],
-        serial=options.get("serial"),
-        max_fail=options.get("max_fail", "0"),
-        on_done=done,
-        on_interrupt=app.interrupted_once,
-    )
+    with Progress(app, verb, len(nodes), dry_run) as progress:
+        results, interrupted = fleet.run(
+            nodes,
+            lambda n: work(n, progress.step),
+            workers=options["workers"],
+            serial=options.get("serial"),
+            max_fail=options.get("max_fail", "0"),
+            on_start=progress.start,
+            on_done=progress.done,
+            on_interrupt=app.interrupted_once,
+        )
     if interrupted:
         app.err.print(
             "spctl: interrupted; the nodes in flight finished, the others were not started"
@@ -80,8 +82,8 @@ def deploy(
     Points each node's kubelet at its manifest directory first (restarting the kubelet only
     when that changes). Exit 0 when every node converged, 1 otherwise.
     """
-    from spctl.operations import deploy_node
     from spctl.render import dangerous_pods, render_all
+    from spctl.urldeploy import deploy_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
@@ -89,7 +91,14 @@ def deploy(
     for warning in dangerous_pods(rendered, strict):
         app.warn(warning)
     settings = settings_from(options, dry_run=dry_run)
-    results = _run(app, chosen, lambda n: deploy_node(n, rendered[n.name], settings), options)
+    results = _run(
+        app,
+        "deploy",
+        chosen,
+        lambda n, step: deploy_node(n, rendered[n.name], settings, inv.url, step),
+        options,
+        dry_run,
+    )
     _finish(app, results, fmt, dry_run, show_diff or dry_run)
 
 
@@ -122,7 +131,9 @@ def _pods_verb(name: str, summary: str, operation: str) -> click.Command:
         work = getattr(operations, operation)
         chosen = app.inventory().select(nodes, selectors, all_nodes)
         settings = settings_from(options)
-        results = _run(app, chosen, lambda n: work(n, list(pods), settings), options)
+        results = _run(
+            app, name, chosen, lambda n, step: work(n, list(pods), settings, step), options
+        )
         _finish(app, results, fmt)
 
     return command
@@ -152,14 +163,20 @@ def diff(
     **options: Any,
 ) -> None:
     """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
-    from spctl.operations import diff_node
     from spctl.render import render_all
+    from spctl.urldeploy import diff_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
     rendered = render_all(chosen, pods)
     settings = settings_from(options)
-    results = _run(app, chosen, lambda n: diff_node(n, rendered[n.name], settings), options)
+    results = _run(
+        app,
+        "diff",
+        chosen,
+        lambda n, step: diff_node(n, rendered[n.name], settings, inv.url, step),
+        options,
+    )
     changed = False
     for r in results:
         if r.value is None:

@@ -1,4 +1,4 @@
-"""spctl status: every node's static pods in one view."""
+"""spctl status: every node's static pods in one view, once or live (--watch)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,27 @@ from typing import Any
 import click
 
 from ..app import App, output_option, pass_app
-from .options import connection, selection
+from .options import Seconds, connection, selection
 
 
 @click.command("status")
 @click.argument("pods", nargs=-1)
 @selection
+@click.option(
+    "--watch",
+    "watch",
+    is_flag=True,
+    help="Keep one connection per node and refresh every --interval, marking what changed, "
+    "until Ctrl-C (exit 0). With -o json or yaml: one document per refresh.",
+)
+@click.option(
+    "--interval",
+    type=Seconds(0.1, 86400),
+    default=2.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time between two refreshes of --watch.",
+)
 @connection
 @output_option("table", "wide", "json", "yaml")
 @pass_app
@@ -23,18 +38,23 @@ def status(
     nodes: tuple[str, ...],
     selectors: tuple[str, ...],
     all_nodes: bool,
+    watch: bool,
+    interval: float,
     fmt: str,
     **options: Any,
 ) -> None:
     """One row per node and pod: manifest state, phase, readiness, restarts, age.
 
     Every node unless -n or -l says otherwise. Unreachable nodes are rows with their error.
-    Exit 0 when every node answered, 1 otherwise.
+    Exit 0 when every node answered, 1 otherwise; --watch ends with Ctrl-C, exit 0.
     """
     from spctl import fleet
     from spctl.errors import SpctlError
-    from spctl.operations import NodeStatus, status_node
-    from spctl.render import render_node
+    from spctl.facts import NodeFacts
+    from spctl.inventory import Node
+    from spctl.operations import NodeStatus, node_status, status_node
+    from spctl.render import DesiredPod, render_node
+    from spctl.urldeploy import describe_url, url_status_node, url_status_of
 
     from ..report import status_rows
     from .options import settings_from
@@ -44,14 +64,52 @@ def status(
         nodes, selectors, all_nodes=all_nodes or not (nodes or selectors), require=False
     )
     settings = settings_from(options)
-
-    def work(node: Any) -> NodeStatus:
-        names = [r.name for r in node.pods if not pods or r.name in pods] or list(pods)
+    # Rendered here, one node after another, as deploy does: in the workers, every thread
+    # would load and compile the same templates at once.
+    rendered: dict[str, Any] = {}
+    for node in chosen:
         try:
-            desired = render_node(node, pods)
+            rendered[node.name] = render_node(node, pods)
         except SpctlError:
-            desired = None  # status still reports; `spctl validate` explains the template problem
-        result = status_node(node, desired, names, settings)
+            rendered[node.name] = None  # still reported; `spctl validate` explains why
+
+    def names_of(node: Node) -> list[str]:
+        return [r.name for r in node.pods if not pods or r.name in pods] or list(pods)
+
+    def desired_of(node: Node) -> list[DesiredPod] | None:
+        return rendered[node.name]
+
+    def status_of(node: Node, facts: NodeFacts, desired: list[DesiredPod] | None) -> NodeStatus:
+        if node.source == "url":
+            result = url_status_of(node, facts, desired or [], names_of(node), inv.url)
+        else:
+            result = node_status(node, facts, desired, names_of(node))
+        if pods:
+            result.pods = [p for p in result.pods if p.name in pods]
+        return result
+
+    if watch:
+        from spctl.watch import Watch
+
+        from ..live import watch_status
+
+        session = Watch(
+            chosen,
+            names_of,
+            lambda n, facts: status_of(n, facts, rendered[n.name]),
+            settings,
+            interval=interval,
+            workers=options["workers"],
+        )
+        watch_status(app, session, fmt, interval)
+        sys.exit(0)
+
+    def work(node: Node) -> NodeStatus:
+        desired = desired_of(node)
+        if node.source == "url":
+            result = url_status_node(node, desired or [], names_of(node), settings, inv.url)
+        else:
+            result = status_node(node, desired, names_of(node), settings)
         if pods:
             result.pods = [p for p in result.pods if p.name in pods]
         return result
@@ -68,6 +126,8 @@ def status(
     if not app.emit({"nodes": [s.as_dict() for s in statuses]}, fmt):
         app.out.print(status_rows(statuses, wide=fmt == "wide"))
         for s in statuses:
+            if s.url:
+                app.out.print(f"{s.name}: {describe_url(s.url)}", markup=False)
             for warning in s.warnings:
                 app.warn(f"{s.name}: {warning}")
     if interrupted:

@@ -25,6 +25,8 @@ class FileEdit:
     path: str
     old: Optional[str]  # None: the file does not exist yet
     new: str
+    #: The file's mode when written (None: keep the file's own; 0o644 for a new one).
+    mode: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class FakeSystemd:
         self.active = True
         self.restarts: list[str] = []
         self.restart_fails = 0  # how many restarts fail before they work again
+        self.stops: list[str] = []
 
     def show(self, units):
         return {
@@ -57,6 +58,11 @@ class FakeSystemd:
 
             raise AgentError(f"systemctl restart {unit}.service failed: Job failed")
         self.pid += 1
+        self.active = True
+
+    def stop(self, unit):
+        self.stops.append(unit)
+        self.active = False
 
 
 class FakeRuntime:

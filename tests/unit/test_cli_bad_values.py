@@ -5,24 +5,13 @@ only node points at 127.0.0.1 port 1, where a connection attempt would be refuse
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-SPCTL = str(Path(sys.executable).parent / "spctl")
-
-TEMPLATE = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ pod.name }}
-spec:
-  containers:
-    - name: web
-      image: {{ image }}
-"""
+from tests.unit.clitools import POD_TEMPLATE as TEMPLATE
+from tests.unit.clitools import SPCTL
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -8,24 +8,13 @@ expects instead, so each also shows that spctl stopped before touching any node.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-SPCTL = str(Path(sys.executable).parent / "spctl")
-
-GOOD_TEMPLATE = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ pod.name }}
-spec:
-  containers:
-    - name: web
-      image: {{ image }}
-"""
+from tests.unit.clitools import POD_TEMPLATE as GOOD_TEMPLATE
+from tests.unit.clitools import SPCTL
 
 CASES = {
     "template-syntax-error": ("web.yaml.j2", "metadata: {{ pod.name }\n", "line 1"),

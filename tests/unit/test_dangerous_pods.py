@@ -4,27 +4,15 @@ warned about at validate and deploy; --strict refuses them before any node is to
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from spctl.manifest import parse_manifest
 from spctl.validate import dangerous_settings
+from tests.unit.clitools import POD_TEMPLATE as BASE
+from tests.unit.clitools import SPCTL
 from tests.unit.sshnode import FakeNode, client_key
-
-SPCTL = str(Path(sys.executable).parent / "spctl")
-
-BASE = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ pod.name }}
-spec:
-  containers:
-    - name: web
-      image: {{ image }}
-"""
 
 CASES = {
     "privileged": (

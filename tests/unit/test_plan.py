@@ -12,7 +12,12 @@ A case file holds:
   hostname, os_release: as the agent reports them
   running_dirs: directories the running kubelet was started with (the agent lists them)
   expect:   profile, manifest_dir, node_name, kubelet (null or {file, contains, not_contains,
-            daemon_reload}), pods (name -> action), warnings (substrings), error (substring)
+            daemon_reload, mode}), pods (name -> action), warnings (substrings), error
+            (substring), switch (the kubelet changes source: directory <-> URL)
+
+URL mode: ``node: {source: url}`` plans with ``urlplan.plan_url`` (token TOKEN, url.base
+URL_BASE); a case with a top-level ``url: true`` and a file-mode node plans with
+``urlplan.plan_file`` (leaving URL mode). In files, ``@TOKEN@`` stands for TOKEN.
 
 Facts are read as ``operations.read_facts`` reads them: the profiles' request first (files,
 drop-in globs), then the follow-up the first answer asks for (a custom data dir or config
@@ -31,10 +36,13 @@ import yaml
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, environment_files
 from spctl.inventory import Node, SSHSettings
-from spctl.plan import plan_deploy
+from spctl.plan import Plan, plan_deploy
 from spctl.profiles import facts_request, follow_up
 from spctl.render import DesiredPod
+from spctl.urlplan import plan_file, plan_url
 
+TOKEN = "0123abcd" * 8  # noqa: S105 - a test token
+URL_BASE = "http://10.0.0.5:8080"
 CASES = sorted((Path(__file__).parent.parent / "cases" / "plan").glob("*.yaml"))
 
 
@@ -119,7 +127,7 @@ def facts_from_case(case: dict) -> NodeFacts:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_plan_case(path: Path) -> None:
-    case = yaml.safe_load(path.read_text())
+    case = yaml.safe_load(path.read_text().replace("@TOKEN@", TOKEN))
     node_fields = case.get("node") or {}
     node = Node(
         name="my-node1",
@@ -127,6 +135,10 @@ def test_plan_case(path: Path) -> None:
         ssh=SSHSettings(),
         profile=node_fields.get("profile"),
         manifest_dir=node_fields.get("manifest_dir"),
+        source=node_fields.get("source", "file"),
+        manifest_url=f"{URL_BASE}/nodes/my-node1/pods.json"
+        if node_fields.get("source") == "url"
+        else None,
     )
     desired = [
         DesiredPod(name, f"{name}.yaml.j2", text)
@@ -134,12 +146,24 @@ def test_plan_case(path: Path) -> None:
     ]
     facts = facts_from_case(case)
     expect = case["expect"]
+
+    def make_plan() -> Plan:
+        # URL mode (spctl/urlplan.py): a node in source url, or one whose kubelet may still
+        # fetch spctl's URL; the token is TOKEN, url.base is URL_BASE.
+        if node.source == "url":
+            return plan_url(node, desired, facts, TOKEN)
+        if "url" in case:
+            return plan_file(node, desired, facts, URL_BASE)
+        return plan_deploy(node, desired, facts)
+
     if "error" in expect:
         with pytest.raises(SpctlError) as raised:
-            plan_deploy(node, desired, facts)
+            make_plan()
         assert expect["error"] in str(raised.value)
         return
-    plan = plan_deploy(node, desired, facts)
+    plan = make_plan()
+    assert plan.switch is bool(expect.get("switch")), plan.switch
+    assert TOKEN not in plan.kubelet_diff()
     assert plan.profile == expect["profile"]
     assert plan.manifest_dir == expect["manifest_dir"]
     if "node_name" in expect:
@@ -161,6 +185,9 @@ def test_plan_case(path: Path) -> None:
             assert text in edit[kubelet["file"]]
         for text in kubelet.get("not_contains", []):
             assert text not in edit[kubelet["file"]]
+        if "mode" in kubelet:
+            modes = {f.path: f.mode for f in plan.kubelet.files}
+            assert modes[kubelet["file"]] == kubelet["mode"]  # YAML 0600 is octal
         if "daemon_reload" in kubelet:
             assert plan.kubelet.daemon_reload is kubelet["daemon_reload"]
     assert {p.name: p.action for p in plan.pods} == expect.get("pods", {})

@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,21 +23,10 @@ from spctl import urlmode
 from spctl.errors import InventoryError
 from spctl.inventory import load_inventory
 from spctl.serve import PodServer
+from tests.unit.clitools import POD_TEMPLATE as TEMPLATE
+from tests.unit.clitools import SPCTL
 
 from .kubelet_http_source import KubeletHTTPSource
-
-SPCTL = str(Path(sys.executable).parent / "spctl")
-
-TEMPLATE = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {{ pod.name }}
-spec:
-  containers:
-    - name: web
-      image: {{ image }}
-"""
 
 INVENTORY = """\
 url: {base: "http://192.0.2.10:8080/", secret_file: secret}

@@ -125,3 +125,50 @@ def test_a_stale_plan_is_made_again_once_from_fresh_facts():
     with pytest.raises(NodeError):
         _replanned(other)
     assert len(calls) == 1
+
+
+def test_a_kubelet_file_edited_without_a_restart_is_a_pending_change():
+    """Status reports the directory the running kubelet watches (from its command line),
+    with its pods there, and warns that the file names another."""
+    web = "metadata: {name: static-web}\n"
+    case = {
+        **FEDORA,
+        "running_dirs": ["/etc/kubelet.d"],
+        "kubelets": {"kubelet": {"manifest_dir": "/etc/kubelet.d", "source": "flag"}},
+        "files": {"/etc/kubernetes/kubelet": 'KUBELET_ARGS="--pod-manifest-path=/srv/hand"\n'},
+        "dirs": {"/etc/kubelet.d": {"owned": ["static-web.yaml"], "static-web.yaml": web}},
+    }
+    facts = facts_from_case(case)
+    pods = [DesiredPod("static-web", "static-web.yaml.j2", web)]
+    status = node_status(NODE, facts, pods, ["static-web"])
+    assert status.manifest_dir == "/etc/kubelet.d"
+    assert [(p.manifest, p.file) for p in status.pods] == [
+        ("in-sync", "/etc/kubelet.d/static-web.yaml")
+    ]
+    assert any(
+        "running kubelet watches /etc/kubelet.d" in w and "names /srv/hand" in w
+        for w in status.warnings
+    ), status.warnings
+
+
+def test_entries_that_are_not_files_are_named_by_type():
+    from dataclasses import replace
+
+    from spctl.facts import DirEntry
+
+    facts = facts_from_case({**FEDORA, "dirs": {"/etc/kubelet.d": {}}})
+    entries = (
+        DirEntry(name="pipe", type="fifo"),
+        DirEntry(name="x", type="symlink"),
+        DirEntry(name="zero", type="char-device"),
+        DirEntry(name="sub", type="dir"),
+        DirEntry(name=".hidden", type="fifo"),
+    )
+    facts = replace(facts, dirs={"/etc/kubelet.d": entries})
+    warnings = node_status(NODE, facts, [], []).warnings
+    assert [w.split(":")[0] for w in warnings] == [
+        "/etc/kubelet.d/pipe is a fifo",
+        "/etc/kubelet.d/x is a symlink",
+        "/etc/kubelet.d/zero is a char-device",
+    ], warnings
+    assert "never follows links" in warnings[1]

@@ -245,7 +245,7 @@ def execute(
 
 
 def _change(step: PodStep) -> dict[str, Any]:
-    change = {
+    change: dict[str, Any] = {
         "pod": step.name,
         "file": step.file,
         "action": step.action,

@@ -163,7 +163,7 @@ def sandbox_ip(socket_path, sandbox_id, timeout=5.0):
     status, body = get(socket_path, "/containers/%s/json" % sandbox_id, timeout)
     if status != 200:
         return None
-    settings = json.loads(body.decode("utf-8", "replace")).get("NetworkSettings") or {}
+    settings = loads(body.decode("utf-8", "replace")).get("NetworkSettings") or {}
     if settings.get("IPAddress"):
         return settings["IPAddress"]
     for network in (settings.get("Networks") or {}).values():
@@ -176,6 +176,7 @@ def exec_run(socket_path, container_id, command, timeout):
     """Run ``command`` in a container through the Engine's exec API, as cri-dockerd's ExecSync
     does (core/exec.go): create, start detached, and poll until it ends. (exit code or None
     when it did not end within ``timeout``, b"": a detached exec's output is not kept)."""
+    import json
     import time
 
     from ..http import request
@@ -186,7 +187,7 @@ def exec_run(socket_path, container_id, command, timeout):
     )
     if status != 201:
         raise AgentError("docker exec answered %d: %s" % (status, body[:200]))
-    exec_id = json.loads(body.decode("utf-8", "replace"))["Id"]
+    exec_id = loads(body.decode("utf-8", "replace"))["Id"]
     status, body = request(
         socket_path, "POST", "/exec/%s/start" % exec_id, b'{"Detach": true}', timeout
     )
@@ -195,7 +196,7 @@ def exec_run(socket_path, container_id, command, timeout):
     deadline = time.monotonic() + timeout
     while True:
         status, body = get(socket_path, "/exec/%s/json" % exec_id, timeout)
-        info = json.loads(body.decode("utf-8", "replace")) if status == 200 else {}
+        info = loads(body.decode("utf-8", "replace")) if status == 200 else {}
         if not info.get("Running") and info.get("ExitCode") is not None:
             return int(info["ExitCode"]), b""
         if time.monotonic() >= deadline:

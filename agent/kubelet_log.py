@@ -78,7 +78,9 @@ def failure(lines, path, pod_name, namespace=None, not_uid=None):
             text = fields.get("err", "")
             reason = fields.get("reason") or next((r for r in IMAGE_REASONS if r in text), None)
             if reason in IMAGE_REASONS:
-                found = "the kubelet cannot start %s: %s" % (pod, text or reason)
+                if reason not in text:
+                    text = "%s: %s" % (reason, text) if text else reason
+                found = "the kubelet cannot start %s: %s" % (pod, text)
     return found
 
 

@@ -146,7 +146,9 @@ def _status_name(code):
 
 
 class Connection:
-    """One HTTP/2 connection to a gRPC server on a unix socket; calls run one after another."""
+    """One HTTP/2 connection to a gRPC server on a unix socket, or over TCP when ``path`` is a
+    (host, port) pair (a gRPC probe: plain h2c, as the kubelet's prober dials it without TLS,
+    pkg/probe/grpc/grpc.go); calls run one after another."""
 
     def __init__(self, path, timeout=10.0, authority="localhost"):
         self.path = path
@@ -161,7 +163,10 @@ class Connection:
         self.send_window = DEFAULT_WINDOW  # the connection's; a new stream's is the initial one
         self.goaway = None
         deadline = time.monotonic() + timeout
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        family = socket.AF_UNIX if isinstance(path, str) else socket.AF_INET
+        if family == socket.AF_INET and ":" in path[0]:
+            family = socket.AF_INET6
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             sock.connect(path)

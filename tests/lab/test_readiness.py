@@ -73,12 +73,12 @@ spec:
 """
 
 
-def deploy(path: Path, node: str, timeout: int) -> tuple[int, dict, float]:
+def deploy(path: Path, node: str | tuple[str, ...], timeout: int) -> tuple[int, dict, float]:
     start = time.monotonic()
+    nodes = [node] if isinstance(node, str) else list(node)
     done = spctl(
         "deploy",
-        "--node",
-        node,
+        *[arg for n in nodes for arg in ("--node", n)],
         "-o",
         "json",
         "--timeout",
@@ -90,8 +90,9 @@ def deploy(path: Path, node: str, timeout: int) -> tuple[int, dict, float]:
     return done.returncode, json.loads(done.stdout), time.monotonic() - start
 
 
-def pod_result(result: dict) -> dict:
-    return result["nodes"][0]["pods"][0]
+def pod_result(result: dict, node: str | None = None) -> dict:
+    nodes = [n for n in result["nodes"] if node is None or n["name"] == node]
+    return nodes[0]["pods"][0]
 
 
 @pytest.fixture
@@ -101,10 +102,10 @@ def restore(lab: LabSession):
         spctl_json("deploy", "--node", node, "--stable-for", "1")
 
 
-@pytest.mark.parametrize("node", NODES)
 def test_http_tcp_and_exec_probes_pass_after_their_delay(
-    lab: LabSession, tmp_path: Path, node: str, restore
+    lab: LabSession, tmp_path: Path, restore
 ) -> None:
+    """On the Docker node and the containerd node at once (one deploy, both nodes)."""
     probes = """
 startupProbe:
   tcpSocket: {port: 80}
@@ -115,11 +116,11 @@ readinessProbe:
   periodSeconds: 1
 """
     path = inventory(tmp_path, "http", templates={"static-web": with_probes(probes)})
-    code, result, took = deploy(path, node, 60)
+    code, result, took = deploy(path, NODES, 60)
     assert code == 0, result
     # Not up before the readiness probe's initialDelaySeconds.
     assert took >= 12, took
-    assert pod_result(result)["phase"] == "Running"
+    assert all(pod_result(result, n)["phase"] == "Running" for n in NODES), result
 
     probes = """
 readinessProbe:
@@ -127,7 +128,7 @@ readinessProbe:
   periodSeconds: 1
 """
     path = inventory(tmp_path, "exec", templates={"static-web": with_probes(probes)})
-    code, result, took = deploy(path, node, 30)
+    code, result, took = deploy(path, NODES, 30)
     assert code == 0, result
 
 
@@ -159,50 +160,51 @@ readinessProbe:
     ],
     ids=["http", "tcp", "exec", "startup", "initial-delay"],
 )
-@pytest.mark.parametrize("node", NODES)
 def test_failing_probe_fails_the_deploy_and_rolls_back(
-    lab: LabSession, tmp_path: Path, node: str, probes: str, message: str
+    lab: LabSession, tmp_path: Path, probes: str, message: str
 ) -> None:
-    spctl_json("deploy", "--node", node, "--stable-for", "1")
-    before = sha(lab, node, MANIFEST)
-    uid = sorted(lab.running_pod_uids(node, "web"))
+    """On the Docker node and the containerd node at once (one deploy, both nodes)."""
+    spctl_json("deploy", *[a for n in NODES for a in ("--node", n)], "--stable-for", "1")
+    before = {n: (sha(lab, n, MANIFEST), sorted(lab.running_pod_uids(n, "web"))) for n in NODES}
     path = inventory(tmp_path, "failing", templates={"static-web": with_probes(probes)})
-    code, result, _ = deploy(path, node, 10)
+    code, result, _ = deploy(path, NODES, 10)
     assert code == 1, result
-    pod = pod_result(result)
-    assert pod["action"] == "failed" and message in pod["error"], pod
-    assert sha(lab, node, MANIFEST) == before
-    assert sorted(lab.running_pod_uids(node, "web")) == uid
+    for node in NODES:
+        pod = pod_result(result, node)
+        assert pod["action"] == "failed" and message in pod["error"], (node, pod)
+        assert (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web"))) == (
+            before[node]
+        )
 
 
-@pytest.mark.parametrize("node", NODES)
-def test_grpc_probe(lab: LabSession, tmp_path: Path, node: str, restore) -> None:
+def test_grpc_probe(lab: LabSession, tmp_path: Path, restore) -> None:
     serving = inventory(tmp_path, "ok", templates={"static-web": GRPC.replace("SERVICE", "ok")})
-    code, result, _ = deploy(serving, node, 60)
+    code, result, _ = deploy(serving, NODES, 60)
     assert code == 0, result
-    before = sha(lab, node, MANIFEST)
+    before = {n: sha(lab, n, MANIFEST) for n in NODES}
     down = inventory(tmp_path, "down", templates={"static-web": GRPC.replace("SERVICE", "down")})
-    code, result, _ = deploy(down, node, 10)
+    code, result, _ = deploy(down, NODES, 10)
     assert code == 1, result
-    error = pod_result(result)["error"]
-    assert "service unhealthy (responded with 'NOT_SERVING')" in error, error
-    assert sha(lab, node, MANIFEST) == before
+    for node in NODES:
+        error = pod_result(result, node)["error"]
+        assert "service unhealthy (responded with 'NOT_SERVING')" in error, (node, error)
+        assert sha(lab, node, MANIFEST) == before[node]
 
 
-@pytest.mark.parametrize("node", NODES)
 def test_image_that_cannot_be_pulled_fails_fast_with_the_kubelets_reason(
-    lab: LabSession, tmp_path: Path, node: str
+    lab: LabSession, tmp_path: Path
 ) -> None:
-    spctl_json("deploy", "--node", node, "--stable-for", "1")
-    before = sha(lab, node, MANIFEST)
-    uid = sorted(lab.running_pod_uids(node, "web"))
+    spctl_json("deploy", *[a for n in NODES for a in ("--node", n)], "--stable-for", "1")
+    before = {n: (sha(lab, n, MANIFEST), sorted(lab.running_pod_uids(n, "web"))) for n in NODES}
     text = WEB.replace("{{ image }}", "spctl-lab/absent:1")
     path = inventory(tmp_path, "absent", templates={"static-web": text})
-    code, result, took = deploy(path, node, 300)
+    code, result, took = deploy(path, NODES, 300)
     assert code == 1, result
     assert took < 30, took
-    error = pod_result(result)["error"]
-    assert error.startswith(f"the kubelet cannot start default/static-web-{node}: "), error
-    assert "ErrImagePull" in error and "spctl-lab/absent:1" in error, error
-    assert sha(lab, node, MANIFEST) == before
-    assert sorted(lab.running_pod_uids(node, "web")) == uid
+    for node in NODES:
+        error = pod_result(result, node)["error"]
+        assert error.startswith(f"the kubelet cannot start default/static-web-{node}: "), error
+        assert "ErrImagePull" in error and "spctl-lab/absent:1" in error, error
+        assert (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web"))) == (
+            before[node]
+        )

@@ -24,7 +24,9 @@ from __future__ import annotations
 import io
 import tarfile
 import time
+from pathlib import Path
 
+import yaml
 from spctl_lab.cluster import Lab, LabNode
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
@@ -200,3 +202,23 @@ def tear_down(lab: Lab, node: LabNode) -> None:
     """Remove kube-apiserver's manifest: the node's kubelet stops the pod."""
     container = lab.client.containers.get(node.container)
     container.exec_run(["rm", "-f", MANIFEST])
+
+
+def write_inventory(lab: Lab, names: list[str]) -> Path:
+    """``control-plane.yaml`` beside the lab's inventory: these nodes as the group
+    ``control-plane``, with no pods yet and templates of their own (``control-plane/``), for
+    ``spctl import`` to fill in."""
+    nodes = (yaml.safe_load(lab.inventory_path.read_text()) or {}).get("nodes") or {}
+    inventory = {
+        "templates": "control-plane",
+        "defaults": {"ssh": {"user": "root", "key": "id_ed25519", "known_hosts": "known_hosts"}},
+        "groups": {"control-plane": {"members": list(names)}},
+        "nodes": {name: nodes[name] for name in names},
+    }
+    (lab.state_dir / "control-plane").mkdir(exist_ok=True)
+    path = lab.state_dir / "control-plane.yaml"
+    path.write_text(
+        "# Written by `spctl lab control-plane`: the lab's control-plane nodes.\n"
+        + yaml.safe_dump(inventory, sort_keys=False)
+    )
+    return path

@@ -133,3 +133,6 @@ def control_plane(app: App, names: tuple[str, ...], remove: bool) -> None:
             except ValueError as exc:
                 raise LabError(str(exc)) from None
             app.progress(f"{name}: wrote {cp.MANIFEST} (kube-apiserver advertising {address})")
+        if not remove:
+            path = cp.write_inventory(lab, list(names))
+            app.progress(f"inventory: {path}  (group control-plane)")

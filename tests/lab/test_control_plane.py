@@ -17,7 +17,7 @@ import pytest
 import yaml
 from spctl_lab import control_plane
 
-from .conftest import INVENTORY, STATE, LabSession, spctl, wait_until
+from .conftest import STATE, LabSession, spctl, wait_until
 from .test_deploy import node_row
 
 NODES = ("my-node2", "my-node3", "my-node6")  # kubeadm-deb, kubeadm-rpm, kubeadm-deb
@@ -55,26 +55,18 @@ def readyz(lab: LabSession, node: str, address: str, port: int = 6443) -> bool:
 
 
 @pytest.fixture
-def control_planes(lab: LabSession, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    """kube-apiserver on the three kubeadm nodes as kubeadm writes it, and an inventory of
-    them (group control-plane, no pods yet); afterwards the pods are removed."""
-    addresses = {n: control_plane.lay_out(lab.lab, lab.nodes[n]) for n in NODES}
-    lab_inventory = yaml.safe_load(INVENTORY.read_text())
-    inventory = {
-        "templates": "templates",
-        "defaults": {
-            "ssh": {
-                "user": "root",
-                "key": str(STATE / "id_ed25519"),
-                "known_hosts": str(STATE / "known_hosts"),
-            }
-        },
-        "groups": {"control-plane": {"members": list(NODES)}},
-        "nodes": {n: lab_inventory["nodes"][n] for n in NODES},
-    }
-    (tmp_path / "templates").mkdir()
-    path = tmp_path / "inventory.yaml"
-    path.write_text("# control-plane nodes of the lab\n" + yaml.safe_dump(inventory))
+def control_planes(lab: LabSession) -> Iterator[tuple[Path, dict[str, str]]]:
+    """kube-apiserver on the three kubeadm nodes as kubeadm writes it (`spctl lab
+    control-plane`), and the inventory of them that it writes (group control-plane, no pods
+    yet); afterwards the pods are removed."""
+    template = STATE / "control-plane" / "kube-apiserver.yaml.j2"
+    template.unlink(missing_ok=True)
+    laid_out = spctl("lab", "control-plane", *NODES, inventory=None)
+    assert laid_out.returncode == 0, laid_out.stderr
+    path = STATE / "control-plane.yaml"
+    addresses = {n: control_plane.node_address(lab.lab, lab.nodes[n]) for n in NODES}
+    for node in NODES:
+        assert f"kube-apiserver advertising {addresses[node]}" in laid_out.stderr
     for node in NODES:
         wait_until(
             lambda node=node: readyz(lab, node, addresses[node]),
@@ -84,8 +76,7 @@ def control_planes(lab: LabSession, tmp_path: Path) -> Iterator[tuple[Path, dict
         )
     yield path, addresses
     spctl("remove", "kube-apiserver", "-n", "control-plane", inventory=path)
-    for node in NODES:
-        control_plane.tear_down(lab.lab, lab.nodes[node])
+    assert spctl("lab", "control-plane", "--remove", *NODES, inventory=None).returncode == 0
     for node in NODES:
         wait_until(
             lambda node=node: (
@@ -103,7 +94,7 @@ def test_rolling_change_of_a_control_plane(
     inventory, addresses = control_planes
     imported = spctl("import", "kube-apiserver", "-n", "control-plane", inventory=inventory)
     assert imported.returncode == 0, imported.stderr
-    template_path = inventory.parent / "templates" / "kube-apiserver.yaml.j2"
+    template_path = inventory.parent / "control-plane" / "kube-apiserver.yaml.j2"
     template = template_path.read_text()
     # One variable for the advertise address (flag, annotation and probe hosts), each node's
     # value in the inventory; the rest is kubeadm's text.

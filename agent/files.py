@@ -264,7 +264,13 @@ def _owner(uid):
         return "uid %d" % uid
 
 
-def unsafe_directory(directory, trusted_above=None):
+MANIFEST_DIR_RULE = (
+    "a manifest directory and its parents must be owned by root and writable by root only "
+    "(anyone who can write there runs privileged pods)"
+)
+
+
+def unsafe_directory(directory, trusted_above=None, rule=MANIFEST_DIR_RULE):
     """Why root must not write pods into ``directory``, or None.
 
     Whoever can write a directory the kubelet reads static pods from runs privileged pods,
@@ -289,11 +295,11 @@ def unsafe_directory(directory, trusted_above=None):
                     st = None
                 unsafe = st is not None and (st.st_uid != 0 or st.st_mode & 0o022)
                 if unsafe and not stat.S_ISLNK(st.st_mode):
-                    return (
-                        "%s is owned by %s with mode %04o: a manifest directory and its "
-                        "parents must be owned by root and writable by root only (anyone "
-                        "who can write there runs privileged pods)"
-                        % (path, _owner(st.st_uid), st.st_mode & 0o7777)
+                    return "%s is owned by %s with mode %04o: %s" % (
+                        path,
+                        _owner(st.st_uid),
+                        st.st_mode & 0o7777,
+                        rule,
                     )
             parent = os.path.dirname(path)
             if parent == path:

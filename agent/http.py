@@ -64,3 +64,31 @@ def url_ok(url, timeout=2.0):
         return get((host, port), path, timeout=timeout)[0] == 200
     except (OSError, AgentError):
         return False
+
+
+def request(address, method, path, body=None, timeout=10.0):
+    """(status, body) of a request with an optional JSON body (bytes) to a unix socket."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    head = "%s %s HTTP/1.0\r\nHost: localhost\r\n" % (method, path)
+    if body is not None:
+        head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+    try:
+        sock.connect(address)
+        sock.sendall(head.encode() + b"\r\n" + (body or b""))
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        sock.close()
+    head, _, answer = b"".join(chunks).partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        raise AgentError("malformed HTTP answer from %s" % (address,)) from None
+    return status, answer

@@ -1,10 +1,47 @@
 """One spctl run at a time per node."""
 
+import errno
 import os
 
 from .errors import AgentError
-from .files import atomic_write, read_text
+from .files import atomic_write, read_text, unsafe_directory
 from .jsonfast import dumps, loads
+
+
+def check_state_dir(node):
+    """Refuse a state directory anyone but root could have written.
+
+    The journal in it names files the agent puts back as root and the kubelet unit it
+    restarts; the ownership state decides which manifests spctl may replace. Both are only
+    as trustworthy as the directory: it must be a real directory (not a symlink) owned by the
+    agent's user (root) and not writable by group or others, and its parents writable by root
+    only. A missing directory is fine (the agent creates it 0700)."""
+    import stat
+
+    directory = node.paths.state_dir
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        st = None
+    if st is not None and (
+        not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022
+    ):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a directory"
+        raise AgentError(
+            "the state directory %s is %s owned by uid %d with mode %04o: spctl keeps its "
+            "journal and ownership records there and trusts them only in a directory owned by "
+            "root and writable by root only; check who changed it, then fix it (chown root:root %s && "
+            "chmod 0700 %s) or move it away"
+            % (directory, kind, st.st_uid, st.st_mode & 0o7777, directory, directory)
+        )
+    why = unsafe_directory(
+        os.path.dirname(directory),
+        node.trusted_above,
+        "the state directory's parents must be owned by root and writable by root only "
+        "(anyone who can write there can replace spctl's journal)",
+    )
+    if why:
+        raise AgentError("cannot trust the state directory %s: %s" % (directory, why))
 
 
 def lock_holder(node):
@@ -38,8 +75,18 @@ class NodeLock:
         import fcntl
 
         paths, clock = self.node.paths, self.node.clock
+        check_state_dir(self.node)
         os.makedirs(paths.state_dir, mode=0o700, exist_ok=True)
-        self.fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: the lock file is opened as root in a directory checked above; a symlink
+        # planted there is refused rather than followed (ELOOP).
+        try:
+            self.fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise AgentError(
+                "cannot open the lock file %s: %s; it must be a regular file that only root "
+                "writes: check who put it there, then remove it"
+                % (paths.lock_file, "it is a symlink" if exc.errno == errno.ELOOP else exc)
+            ) from None
         deadline = clock.monotonic() + self.wait
         while True:
             try:

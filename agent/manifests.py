@@ -65,6 +65,8 @@ class PodChange:
         self.from_previous = None
         self.from_owned = None
         self.namespace = spec.get("namespace")  # None: any namespace
+        # The new pod's probes, as probes.probe_spec_of gives them (None: no probes).
+        self.probes = spec.get("probes")
         # The kubelet sources whose pods count ("file"; "http" for a manifest URL).
         self.sources = tuple(spec.get("sources") or (SOURCE_FILE,))
         self.kubelet_name = "%s-%s" % (self.name, node_name)
@@ -158,8 +160,11 @@ class PodChange:
         return entries
 
 
-def pod_settled(change, pods, stable_since, stable_for, now):
+def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
     """None while waiting, True when done, or an error string when the pod failed.
+
+    With a ``prober`` (probes.PodProber), a running pod is up only while its startup and
+    readiness probes pass; the stable time counts from when they last started passing.
 
     While one pod replaces another both can exist under the same name for a moment; the
     one that counts is the pod with the expected UID (a rollback puts the old content back
@@ -187,6 +192,9 @@ def pod_settled(change, pods, stable_since, stable_for, now):
         if pod["restarts"] >= 2:
             return "containers keep restarting (%s)" % podlib.container_summary(pod)
         return None
+    if prober is not None and not prober.ready(pod, now):
+        stable_since.pop(change.name, None)
+        return None
     first = stable_since.setdefault(change.name, (now, pod["uid"], pod["restarts"]))
     if first[1] != pod["uid"]:
         stable_since[change.name] = (now, pod["uid"], pod["restarts"])
@@ -198,17 +206,42 @@ def pod_settled(change, pods, stable_since, stable_for, now):
 
 def wait_for(node, changes, timeout, stable_for):
     """Poll the runtime until every change settles; return {pod name: True | error}."""
+    from . import kubelet_log, probes
+
     clock = node.clock
     deadline = clock.monotonic() + timeout
     stable_since = {}
     outcome = {}
+    # Probes are the new pod's: a rolled-back pod (restore) is waited for by today's rule.
+    probers = {
+        c.name: probes.PodProber(c.probes, probes.NodeRunner(node), clock)
+        for c in changes
+        if c.probes and c.action not in ("remove", "restore")
+    }
+    log_since = clock.time() - 1
+    log_every = 2.0
+    next_log = clock.monotonic() + 1.0
     while True:
         pods = node.pods()["pods"]
         now = clock.monotonic()
+        lines = None
+        if now >= next_log:
+            next_log = now + log_every
+            lines = node.kubelet_log(log_since)
         for change in changes:
             if change.name in outcome:
                 continue
-            verdict = pod_settled(change, pods, stable_since, stable_for, now)
+            if lines and change.action not in ("remove", "restore", "unchanged"):
+                # The kubelet said it will not run this file or pod: no point waiting.
+                reason = kubelet_log.failure(
+                    lines, change.path, change.kubelet_name, change.namespace, change.before_uid
+                )
+                if reason:
+                    outcome[change.name] = reason
+                    change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
+                    continue
+            prober = probers.get(change.name)
+            verdict = pod_settled(change, pods, stable_since, stable_for, now, prober)
             if verdict is not None:
                 outcome[change.name] = verdict
                 change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
@@ -223,6 +256,9 @@ def wait_for(node, changes, timeout, stable_for):
                         timeout,
                         "pod %s" % pod["phase"] if pod else "no pod seen",
                     )
+                    prober = probers.get(change.name)
+                    if pod and prober is not None and prober.why:
+                        outcome[change.name] += ": not ready: %s" % prober.why
             return outcome
         clock.sleep(0.5)
 

@@ -69,6 +69,7 @@ class Node:
         runtime=None,
         healthz=None,
         trusted_above=None,
+        kubelet_log=None,
     ):
         self.paths = paths or Paths()
         # Where the ownership check of manifest directories stops going up (None: at /);
@@ -89,6 +90,8 @@ class Node:
         if healthz is None:
             from .http import url_ok as healthz
         self.healthz = healthz
+        # The kubelet's log lines since an epoch time (kubelet_log.py; tests replace it).
+        self.kubelet_log = kubelet_log or _journal_lines
 
     def runtime(self):
         """The container runtime the kubelet uses, chosen once per call (from the usual
@@ -114,3 +117,9 @@ class Node:
     def pods(self):
         """The runtime's answer: {"runtime", "endpoint", "error", "pods": [summary...]}."""
         return self.runtime().read()
+
+
+def _journal_lines(since):
+    from .kubelet_log import read_journal
+
+    return read_journal(protocol.KUBELET_UNITS, since)

@@ -35,6 +35,7 @@ def summarize(namespace, name, uid, pod):
         containers.append(
             {
                 "name": cname,
+                "id": c.get("id"),
                 "state": "created" if stale else c["state"],
                 "restarts": int(c.get("restarts") or 0),
                 "exit_code": None if stale else c.get("exit_code"),
@@ -63,6 +64,7 @@ def summarize(namespace, name, uid, pod):
         "ready": phase == "Running",
         "restarts": sum(c["restarts"] for c in containers),
         "created": sandbox["created"] if sandbox else None,
+        "sandbox_id": sandbox["id"] if sandbox else None,
         "sandboxes": len(pod.get("sandboxes") or ([sandbox] if sandbox else [])),
         "source": annotations.get(protocol.CONFIG_SOURCE_ANNOTATION),
         "annotations": annotations,

@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from spctl.operations import NodeStatus
+from spctl.urldeploy import describe_url
 from spctl.watch import Change, Watch, changes, describe
 
 from .app import App
@@ -68,6 +69,9 @@ def watch_status(app: App, watch: Watch, fmt: str, interval: float) -> None:
                 )
             elif previous is None:
                 app.out.print(status_rows(statuses, wide=fmt == "wide"))
+                for s in statuses:
+                    if s.url:
+                        app.out.print(f"{s.name}: {describe_url(s.url)}", markup=False)
                 sys.stdout.flush()
             else:
                 for line in lines:
@@ -111,6 +115,7 @@ def _screen(
         parts.extend(Text(line) for line in history)
     else:
         parts.append(Text("changes: none yet", style="dim"))
+    parts.extend(Text(f"{s.name}: {describe_url(s.url)}") for s in statuses if s.url)
     warnings = [f"{s.name}: {w}" for s in statuses for w in s.warnings]
     parts.extend(Text.from_markup(f"[yellow]warning:[/yellow] {escape(w)}") for w in warnings)
     return Group(*parts)  # type: ignore[arg-type]

@@ -23,7 +23,10 @@ static-pod behaviour where a tool managing static pods can observe it:
   the file goes, adoption of running pods when the stand-in restarts;
 - /healthz, and /pods on the read-only port.
 
-It has no API server client (no mirror pods), no probes, no init containers, no image pulls,
+Images: the lab has no registry. An image present in the node's runtime counts as pulled; one
+that is not fails to pull (ErrImagePull, then ImagePullBackOff while the pull back-off lasts),
+or with imagePullPolicy Never is ErrImageNeverPull, logged as pod_workers.go logs a failed sync.
+It has no API server client (no mirror pods), no probes, no init containers,
 no hostPort mapping, no resource limits and no DNS setup. Standard library and PyYAML, and
 for the CRI python3-grpcio through standin_cri.py (installed beside this file);
 Python 3.9 or newer (Debian bookworm has 3.11).
@@ -1474,6 +1477,53 @@ class StartFailure(Exception):
         self.reason, self.message, self.created = reason, message, created
 
 
+class ImageNotPresent(StartFailure):
+    """The runtime has no such image: the kubelet's image manager decides what that means."""
+
+    def __init__(self, image: str) -> None:
+        super().__init__("ErrImageNeverPull", f'image "{image}" is not present', False)
+        self.image = image
+
+
+def pull_policy(spec: Dict[str, Any]) -> str:
+    """The container's imagePullPolicy with the API's default (pkg/apis/core/v1/defaults.go
+    SetDefaults_Container): Always for an image tagged :latest or untagged, else IfNotPresent."""
+    if spec.get("imagePullPolicy"):
+        return str(spec["imagePullPolicy"])
+    image = str(spec.get("image") or "")
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    return "Always" if last.partition(":")[2] in ("", "latest") else "IfNotPresent"
+
+
+class ImagePulls:
+    """pkg/kubelet/images/image_manager.go EnsureImageExists for an image the runtime lacks,
+    on a node with no registry: Never gives ErrImageNeverPull; otherwise the pull fails
+    (ErrImagePull) and, while the pull back-off of that pod and image lasts (10 s doubling to
+    300 s, kubelet.go imageBackOffPeriod / MaxContainerBackOff), ImagePullBackOff."""
+
+    def __init__(self) -> None:
+        self._backoff: Dict[str, Tuple[float, float]] = {}  # "<uid>_<image>" -> (until, delay)
+
+    def failure(self, pod: StaticPod, spec: Dict[str, Any], now: float) -> StartFailure:
+        image = spec["image"]
+        if pull_policy(spec) == "Never":
+            why = f'Container image "{image}" is not present with pull policy of Never'
+            return StartFailure("ErrImageNeverPull", why, False)
+        key = f"{pod.uid}_{image}"
+        until, delay = self._backoff.get(key, (0.0, 0.0))
+        if now < until:
+            return StartFailure("ImagePullBackOff", f'Back-off pulling image "{image}"', False)
+        delay = min(delay * 2, BACKOFF_MAX) if delay else BACKOFF_INITIAL
+        self._backoff[key] = (now + delay, delay)
+        why = (
+            f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull '
+            f'and unpack image "{image}": the lab has no registry'
+        )
+        return StartFailure("ErrImagePull", why, False)
+
+
 class DockerRuntime:
     """Pods as the node's dockerd containers, named and labelled as cri-dockerd does."""
 
@@ -1510,8 +1560,7 @@ class DockerRuntime:
             self.docker.start(cid)
         except DockerError as exc:
             if not cid and exc.status == 404 and "no such image" in exc.message.lower():
-                why = f'Container image "{spec["image"]}" is not present with pull policy of Never'
-                raise StartFailure("ErrImageNeverPull", why, False) from None  # never pull
+                raise ImageNotPresent(spec["image"]) from None
             # A container that failed to start stays "created": the next sync restarts it.
             reason = "RunContainerError" if cid else "CreateContainerError"
             raise StartFailure(reason, exc.message, bool(cid)) from None
@@ -1669,14 +1718,13 @@ class CRIRuntime:
         attempt: int,
         mounts: List[Tuple[str, str, bool]],
     ) -> str:
-        # EnsureImageExists with the stand-in's policy, Never: no registry to pull from.
+        # EnsureImageExists: the kubelet decides what a missing image means (ImagePulls).
         try:
             present = self.cri.image_present(spec["image"])
         except cri.CRIError as exc:
             raise StartFailure("ErrImageInspect", str(exc), False) from None
         if not present:
-            why = f'Container image "{spec["image"]}" is not present with pull policy of Never'
-            raise StartFailure("ErrImageNeverPull", why, False)
+            raise ImageNotPresent(spec["image"])
         sandbox_config = cri_sandbox_config(
             pod, self._attempts.get(sandbox_id, 0), self._annotations.get(sandbox_id, {})
         )
@@ -1806,6 +1854,7 @@ class Kubelet:
         self._stopping = threading.Event()
         self._details: Dict[Tuple[str, str], ContainerDetail] = {}  # by (container id, state)
         self._waiting: Dict[Tuple[str, str], Tuple[str, str]] = {}  # (uid, container) -> why
+        self.pulls = ImagePulls()
         self._seen: Dict[str, str] = {}  # uid -> kubernetes.io/config.seen
         self._known: Dict[str, str] = {}  # uid -> full name, for the SyncLoop ADD/REMOVE lines
         self._next_relist = 0.0
@@ -1984,6 +2033,21 @@ class Kubelet:
             )
         try:
             self.runtime.start_container(pod, spec, sandbox, n, mounts)
+        except ImageNotPresent:
+            failure = self.pulls.failure(pod, spec, time.monotonic())
+            # pod_workers.go logs the failed sync with kuberuntime's SyncResult error
+            # (pkg/kubelet/container/sync_result.go: failed to %q for %q with %v: %q).
+            self.quiet.say(
+                ("sync", pod.uid, spec["name"]),
+                "E",
+                "pod_workers.go",
+                "Error syncing pod, skipping",
+                err=f'failed to "StartContainer" for "{spec["name"]}" with '
+                f"{failure.reason}: {json.dumps(failure.message)}",
+                pod=pod.full_name,
+                podUID=pod.uid,
+            )
+            return self._cannot_start(pod, spec, failure.reason, failure.message)
         except StartFailure as exc:
             # A container that failed to start stays as a failed attempt: the next sync
             # restarts it.

@@ -245,7 +245,7 @@ def execute(
 
 
 def _change(step: PodStep) -> dict[str, Any]:
-    change = {
+    change: dict[str, Any] = {
         "pod": step.name,
         "file": step.file,
         "action": step.action,
@@ -254,7 +254,27 @@ def _change(step: PodStep) -> dict[str, Any]:
     }
     if step.from_path:
         change.update({"from_path": step.from_path, "from_sha256": step.from_sha256})
+    probes = _probes(step)
+    if probes:
+        change["probes"] = probes
     return change
+
+
+def _probes(step: PodStep) -> Optional[dict[str, Any]]:
+    """The new pod's startup and readiness probes, for the agent to evaluate while it waits
+    (the agent reads no YAML)."""
+    if step.action in ("remove", "rollback") or not step.content:
+        return None
+    from spctl_agent.probes import probe_spec_of
+
+    from spctl.manifest import ManifestError, parse_manifest
+
+    try:
+        pod = parse_manifest(step.content, source=step.file)
+    except ManifestError:
+        return None  # the kubelet will say what is wrong with it
+    probes: Optional[dict[str, Any]] = probe_spec_of(pod)
+    return probes
 
 
 def _wait(plan: Plan, name: str) -> dict[str, Any]:

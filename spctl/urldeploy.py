@@ -265,6 +265,18 @@ def url_status_node(
 ) -> operations.NodeStatus:
     with agent_for(node, settings) as agent:
         facts = read_facts(agent, node, names)
+    return url_status_of(node, facts, desired, names, url)
+
+
+def url_status_of(
+    node: Node,
+    facts: NodeFacts,
+    desired: list[DesiredPod],
+    names: list[str],
+    url: URLSettings,
+) -> operations.NodeStatus:
+    """A URL-mode node's status from its facts, with what the server serves it (one request
+    to the server); ``status --watch`` calls this on every refresh."""
     status = node_status_url(node, facts, desired, names)
     served = url_status(node, desired, url)
     status.url = served.as_dict()

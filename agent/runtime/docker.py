@@ -155,3 +155,50 @@ def _int(text):
         return int(text)
     except (TypeError, ValueError):
         return 0
+
+
+def sandbox_ip(socket_path, sandbox_id, timeout=5.0):
+    """A sandbox container's IP on its network (cri-dockerd's getIPsFromPlugin falls back to
+    the container's NetworkSettings), or None."""
+    status, body = get(socket_path, "/containers/%s/json" % sandbox_id, timeout)
+    if status != 200:
+        return None
+    settings = loads(body.decode("utf-8", "replace")).get("NetworkSettings") or {}
+    if settings.get("IPAddress"):
+        return settings["IPAddress"]
+    for network in (settings.get("Networks") or {}).values():
+        if network.get("IPAddress"):
+            return network["IPAddress"]
+    return None
+
+
+def exec_run(socket_path, container_id, command, timeout):
+    """Run ``command`` in a container through the Engine's exec API, as cri-dockerd's ExecSync
+    does (core/exec.go): create, start detached, and poll until it ends. (exit code or None
+    when it did not end within ``timeout``, b"": a detached exec's output is not kept)."""
+    import json
+    import time
+
+    from ..http import request
+
+    create = json.dumps({"Cmd": list(command), "AttachStdout": False, "AttachStderr": False})
+    status, body = request(
+        socket_path, "POST", "/containers/%s/exec" % container_id, create.encode(), timeout
+    )
+    if status != 201:
+        raise AgentError("docker exec answered %d: %s" % (status, body[:200]))
+    exec_id = loads(body.decode("utf-8", "replace"))["Id"]
+    status, body = request(
+        socket_path, "POST", "/exec/%s/start" % exec_id, b'{"Detach": true}', timeout
+    )
+    if status != 200:
+        raise AgentError("docker exec start answered %d: %s" % (status, body[:200]))
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = get(socket_path, "/exec/%s/json" % exec_id, timeout)
+        info = loads(body.decode("utf-8", "replace")) if status == 200 else {}
+        if not info.get("Running") and info.get("ExitCode") is not None:
+            return int(info["ExitCode"]), b""
+        if time.monotonic() >= deadline:
+            return None, b""
+        time.sleep(0.05)

@@ -146,7 +146,9 @@ def _status_name(code):
 
 
 class Connection:
-    """One HTTP/2 connection to a gRPC server on a unix socket; calls run one after another."""
+    """One HTTP/2 connection to a gRPC server on a unix socket, or over TCP when ``path`` is a
+    (host, port) pair (a gRPC probe: plain h2c, as the kubelet's prober dials it without TLS,
+    pkg/probe/grpc/grpc.go); calls run one after another."""
 
     def __init__(self, path, timeout=10.0, authority="localhost"):
         self.path = path
@@ -161,7 +163,10 @@ class Connection:
         self.send_window = DEFAULT_WINDOW  # the connection's; a new stream's is the initial one
         self.goaway = None
         deadline = time.monotonic() + timeout
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        family = socket.AF_UNIX if isinstance(path, str) else socket.AF_INET
+        if family == socket.AF_INET and ":" in path[0]:
+            family = socket.AF_INET6
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
             sock.connect(path)
@@ -263,6 +268,14 @@ class Connection:
         stream = struct.unpack(">I", head[5:9])[0] & 0x7FFFFFFF
         if length > DEFAULT_MAX_FRAME:  # we never raise our SETTINGS_MAX_FRAME_SIZE
             raise GrpcError("INTERNAL", "frame of %d bytes above the 16384 we allow" % length)
+        rule = _FRAME_SIZES.get(ftype)
+        if rule is not None and not rule[1](length, flags):
+            # RFC 7540 section 6: a control frame of the wrong size is a FRAME_SIZE_ERROR.
+            raise GrpcError(
+                "INTERNAL",
+                "%s sent a %s frame of %d bytes where HTTP/2 requires %s: not an HTTP/2 "
+                "(gRPC) server, or a broken one" % (self.path, rule[0], length, rule[2]),
+            )
         return ftype, flags, stream, self._recv_exact(length, deadline)
 
     # --- frames --------------------------------------------------------------------------------
@@ -430,6 +443,21 @@ class Connection:
             self._send(_frame(DATA, END_STREAM if last else 0, stream, chunk), deadline)
             if last:
                 return
+
+
+# The sizes RFC 7540 section 6 requires of control frames: (name, check(length, flags), rule).
+_FRAME_SIZES = {
+    PRIORITY: ("PRIORITY", lambda n, f: n == 5, "5 bytes"),
+    RST_STREAM: ("RST_STREAM", lambda n, f: n == 4, "4 bytes"),
+    SETTINGS: (
+        "SETTINGS",
+        lambda n, f: n == 0 if f & ACK else n % 6 == 0,
+        "a multiple of 6 bytes (0 for an ACK)",
+    ),
+    PING: ("PING", lambda n, f: n == 8, "8 bytes"),
+    GOAWAY: ("GOAWAY", lambda n, f: n >= 8, "at least 8 bytes"),
+    WINDOW_UPDATE: ("WINDOW_UPDATE", lambda n, f: n == 4, "4 bytes"),
+}
 
 
 def _frame(ftype, flags, stream, payload):

@@ -54,7 +54,7 @@ def status(
     from spctl.inventory import Node
     from spctl.operations import NodeStatus, node_status, status_node
     from spctl.render import DesiredPod, render_node
-    from spctl.urldeploy import describe_url, url_status_node
+    from spctl.urldeploy import describe_url, url_status_node, url_status_of
 
     from ..report import status_rows
     from .options import settings_from
@@ -80,7 +80,10 @@ def status(
         return rendered[node.name]
 
     def status_of(node: Node, facts: NodeFacts, desired: list[DesiredPod] | None) -> NodeStatus:
-        result = node_status(node, facts, desired, names_of(node))
+        if node.source == "url":
+            result = url_status_of(node, facts, desired or [], names_of(node), inv.url)
+        else:
+            result = node_status(node, facts, desired, names_of(node))
         if pods:
             result.pods = [p for p in result.pods if p.name in pods]
         return result

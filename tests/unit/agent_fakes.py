@@ -156,6 +156,7 @@ def make_node(tmp_path, **kwargs) -> Node:
     kwargs.setdefault("clock", FakeClock())
     kwargs.setdefault("runtime", FakeRuntime())
     kwargs.setdefault("healthz", lambda url: True)
+    kwargs.setdefault("kubelet_log", lambda since: [])
     # The tree lives under /tmp (mode 1777), which the agent refuses for manifests: only
     # the tree itself is checked.
     kwargs.setdefault("trusted_above", str(tmp_path))

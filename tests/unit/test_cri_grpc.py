@@ -321,3 +321,39 @@ def test_an_endless_header_block_is_refused(tmp_path):
         peer.close()
     assert raised.value.status == "RESOURCE_EXHAUSTED"
     assert "header block" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "ftype, flags, stream_frame, payload, name, rule",
+    [
+        (grpc.RST_STREAM, 0, True, b"\0\0", "RST_STREAM", "4 bytes"),
+        (grpc.GOAWAY, 0, False, b"\0\0\0\0", "GOAWAY", "at least 8 bytes"),
+        (grpc.WINDOW_UPDATE, 0, False, b"\0\0", "WINDOW_UPDATE", "4 bytes"),
+        (grpc.SETTINGS, 0, False, b"\0\x04\0\0\0", "SETTINGS", "a multiple of 6 bytes"),
+        (grpc.SETTINGS, grpc.ACK, False, b"\0" * 6, "SETTINGS", "0 for an ACK"),
+        (grpc.PING, 0, False, b"abc", "PING", "8 bytes"),
+        (grpc.PRIORITY, 0, True, b"\0", "PRIORITY", "5 bytes"),
+    ],
+    ids=["rst", "goaway", "window", "settings", "settings-ack", "ping", "priority"],
+)
+def test_a_control_frame_of_the_wrong_size_is_named(
+    tmp_path, ftype, flags, stream_frame, payload, name, rule
+):
+    """RFC 7540 section 6 fixes these frames' sizes; a short one is a FRAME_SIZE_ERROR that
+    says which frame and what HTTP/2 requires, never a struct error from unpacking it."""
+
+    def answer(peer, stream):
+        peer.send(frame(ftype, flags, stream if stream_frame else 0, payload))
+
+    peer = Peer(tmp_path, answer)
+    try:
+        conn = grpc.Connection(peer.path, timeout=5)
+        with pytest.raises(grpc.GrpcError) as raised:
+            conn.call(METHOD, b"")
+        conn.close()
+    finally:
+        peer.close()
+    assert raised.value.status == "INTERNAL"
+    text = str(raised.value)
+    assert f"sent a {name} frame of {len(payload)} bytes" in text
+    assert rule in text

@@ -1241,9 +1241,50 @@ def test_cri_kubelet_runs_restarts_and_recreates_the_sandbox(tmp_path, monkeypat
     assert fake.sandboxes == {} and fake.containers == {}
 
 
+def test_cri_kubelet_image_pulls(tmp_path, monkeypatch, capsys) -> None:
+    from spctl_agent import kubelet_log
+
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    fake.images = set()
+    sync(kubelet)
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert fake.containers == {}
+    pod = kubelet.pod_list[0]["metadata"]
+    first = kubelet_log.failure(
+        capsys.readouterr().err.splitlines(), "/nowhere", pod["name"], pod["namespace"]
+    )
+    assert first == (
+        "the kubelet cannot start default/static-web-my-node1: ErrImagePull: Failed to pull "
+        'image "spctl-lab/pod:latest": rpc error: code = NotFound desc = failed to pull and '
+        'unpack image "spctl-lab/pod:latest": the lab has no registry'
+    )
+    sync(kubelet)  # within the pull back-off
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    again = kubelet_log.failure(
+        capsys.readouterr().err.splitlines(), "/nowhere", pod["name"], pod["namespace"]
+    )
+    assert again and "ImagePullBackOff" in again and "Back-off pulling image" in again
+
+
+def test_pull_policy_defaults() -> None:
+    assert ks.pull_policy({"image": "spctl-lab/pod:latest"}) == "Always"
+    assert ks.pull_policy({"image": "registry:5000/pod"}) == "Always"
+    assert ks.pull_policy({"image": "registry:5000/pod:1.2"}) == "IfNotPresent"
+    assert ks.pull_policy({"image": "pod@sha256:" + "0" * 64}) == "IfNotPresent"
+    assert ks.pull_policy({"image": "pod:latest", "imagePullPolicy": "Never"}) == "Never"
+
+
 def test_cri_kubelet_never_pulls(tmp_path, monkeypatch) -> None:
     kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
     fake.images = set()
+    pull_never = kubelet.pulls.failure
+    monkeypatch.setattr(
+        kubelet.pulls,
+        "failure",
+        lambda pod, spec, now: pull_never(pod, dict(spec, imagePullPolicy="Never"), now),
+    )
     sync(kubelet)
     status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
     assert status["state"]["waiting"]["reason"] == "ErrImageNeverPull"

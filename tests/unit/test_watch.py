@@ -254,3 +254,34 @@ def test_watch_json_is_one_document_per_refresh(tmp_path: Path) -> None:
     moved = [c for d in documents for c in d["changes"]]
     assert {"node": "my-node1", "pod": "static-web", "field": "phase", "old": "Running",
             "new": "Failed", "detail": None} in moved  # fmt: skip
+
+
+def test_watch_shows_a_url_mode_node_with_what_its_server_serves(tmp_path: Path) -> None:
+    """A `source: url` node is watched as plain status shows it: its pods compared with what
+    the kubelet is served, and the server's answer (here: none, nothing listens)."""
+    a1 = FakeAgent("my-node1")
+    a1.set_pod("static-web")
+    with FakeNode(a1) as n1:
+        inv = write_inventory(tmp_path, {"my-node1": n1}, ("static-web",))
+        (tmp_path / "url.secret").write_text("s" * 64)
+        (tmp_path / "url.secret").chmod(0o600)
+        text = inv.read_text().replace("defaults:\n", "defaults:\n  source: url\n")
+        inv.write_text(text + "url:\n  base: http://127.0.0.1:9\n  secret_file: url.secret\n")
+        proc = subprocess.Popen(
+            [SPCTL, "-i", str(inv), "status", "--watch", "--interval", "0.2", "-o", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+        )
+        try:
+            assert wait_for(lambda: len(a1.requests) >= 2, 15)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    documents = [json.loads(line) for line in out.decode().splitlines()]
+    node = documents[-1]["nodes"][0]
+    assert node["url"]["served"] == "unreachable", node
+    assert node["url"]["url"].startswith("http://127.0.0.1:9/nodes/my-node1/")

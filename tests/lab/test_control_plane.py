@@ -164,6 +164,10 @@ def test_rolling_change_of_a_control_plane(
     first = node_row(result, NODES[0])
     assert not first["ok"], first
     assert [(p["name"], p["action"]) for p in first["pods"]] == [("kube-apiserver", "failed")]
+    # Running, but its probes fail: the kubelet's prober's reason, with the probed address.
+    error = first["pods"][0]["error"]
+    assert first["pods"][0]["phase"] == "Running", first
+    assert "not ready" in error and f"http://{addresses[NODES[0]]}:6443/livez" in error, error
     for node in NODES[1:]:
         row = node_row(result, node)
         assert (row["ok"], row["started"]) == (False, False), row

@@ -31,6 +31,7 @@ IMAGE_REASONS = (
     "ErrImageInspect",
     "CreateContainerConfigError",
 )
+BACK_OFF = ("ImagePullBackOff",)
 _KLOG = re.compile(r'^[IWEF]\d{4} [\d:.]+\s+\d+ ([\w.]+(?::\d+)?)\] "((?:[^"\\]|\\.)*)"(.*)$')
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 
@@ -60,7 +61,7 @@ def failure(lines, path, pod_name, namespace=None, not_uid=None):
 
     ``pod_name`` is the kubelet's name (``<pod>-<node>``); ``namespace`` None matches any;
     lines about the pod ``not_uid`` (the one being replaced) do not count."""
-    found = None
+    found = backed_off = None
     for line in lines:
         parsed = parse_line(line)
         if parsed is None:
@@ -80,8 +81,13 @@ def failure(lines, path, pod_name, namespace=None, not_uid=None):
             if reason in IMAGE_REASONS:
                 if reason not in text:
                     text = "%s: %s" % (reason, text) if text else reason
-                found = "the kubelet cannot start %s: %s" % (pod, text)
-    return found
+                message = "the kubelet cannot start %s: %s" % (pod, text)
+                # A back-off only repeats an earlier failure, which says why.
+                if reason in BACK_OFF:
+                    backed_off = message
+                else:
+                    found = message
+    return found or backed_off
 
 
 def read_journal(units, since, run=None, timeout=10.0):

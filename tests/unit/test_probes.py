@@ -342,10 +342,14 @@ def test_failure_file_rejected() -> None:
 
 def test_failure_image_pull() -> None:
     reason = kubelet_log.failure([NOISE, PULL, BACKOFF], "/m/web.yaml", "web-node1", "default")
+    # The back-off repeats the pull's failure: the failure says why.
     assert reason == (
-        'the kubelet cannot start default/web-node1: failed to "StartContainer" for "web"'
-        ' with ImagePullBackOff: "Back-off pulling image \\"nope:1\\""'
+        'the kubelet cannot start default/web-node1: failed to "StartContainer" for "web" with'
+        ' ErrImagePull: "failed to pull and unpack image \\"docker.io/library/nope:1\\":'
+        ' not found"'
     )
+    only_backoff = kubelet_log.failure([BACKOFF], "/m/web.yaml", "web-node1")
+    assert only_backoff.endswith('with ImagePullBackOff: "Back-off pulling image \\"nope:1\\""')
     # Another namespace, another pod, or the pod being replaced: not this change's failure.
     assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node1", "kube-system") is None
     assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node2") is None

@@ -1,0 +1,208 @@
+"""Readiness as the kubelet sees it, on real nodes: the agent runs the pod's startup and
+readiness probes (httpGet, tcpSocket, exec through Docker's exec API or the CRI's ExecSync,
+grpc) with their timing fields, and a pod the kubelet cannot start (an image it cannot pull)
+fails the deploy at once with the kubelet's own message, then is rolled back.
+
+Nodes: my-node1 (fedora: Docker through the stand-in, as cri-dockerd names containers) and
+my-node2 (kubeadm-deb: containerd's CRI). Each test leaves static-web deployed as the lab's
+inventory has it.
+
+The gRPC health server is the node's own python3 with python3-grpcio (the lab nodes have it
+for the stand-in's CRI client), run from the lab's busybox pod by ``chroot`` into the node's
+root mounted read-only: a hostNetwork pod, so the probe reaches it on the node's address."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import LabSession, spctl, spctl_json
+from .test_journal import WEB, inventory, sha
+
+MANIFEST = "/etc/kubernetes/manifests/static-web.yaml"
+NODES = ("my-node1", "my-node2")
+
+
+def with_probes(probes: str, image: str = "{{ image }}") -> str:
+    """The lab's static-web with ``probes`` (YAML at the container's level) added."""
+    text = WEB.replace("{{ image }}", image)
+    return text + "".join(f"      {line}\n" for line in probes.strip("\n").splitlines())
+
+
+GRPC = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: static-web
+spec:
+  hostNetwork: true
+  containers:
+    - name: health
+      image: {{ image }}
+      command:
+        - /bin/busybox
+        - chroot
+        - /host
+        - python3
+        - -c
+        - |
+          import signal, sys, grpc
+          from concurrent import futures
+          def check(request, context):
+              service = request[2:].decode()
+              return b"\\x08\\x01" if service in ("", "ok") else b"\\x08\\x02"
+          handler = grpc.method_handlers_generic_handler(
+              "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(check)})
+          server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+          server.add_generic_rpc_handlers((handler,))
+          server.add_insecure_port("0.0.0.0:50051")
+          server.start()
+          signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+          server.wait_for_termination()
+      readinessProbe:
+        grpc: {port: 50051, service: SERVICE}
+        periodSeconds: 1
+      volumeMounts:
+        - {name: host, mountPath: /host, readOnly: true}
+  volumes:
+    - name: host
+      hostPath: {path: /}
+"""
+
+
+def deploy(path: Path, node: str, timeout: int) -> tuple[int, dict, float]:
+    start = time.monotonic()
+    done = spctl(
+        "deploy",
+        "--node",
+        node,
+        "-o",
+        "json",
+        "--timeout",
+        str(timeout),
+        "--stable-for",
+        "1",
+        inventory=path,
+    )
+    return done.returncode, json.loads(done.stdout), time.monotonic() - start
+
+
+def pod_result(result: dict) -> dict:
+    return result["nodes"][0]["pods"][0]
+
+
+@pytest.fixture
+def restore(lab: LabSession):
+    yield
+    for node in NODES:
+        spctl_json("deploy", "--node", node, "--stable-for", "1")
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_http_tcp_and_exec_probes_pass_after_their_delay(
+    lab: LabSession, tmp_path: Path, node: str, restore
+) -> None:
+    probes = """
+startupProbe:
+  tcpSocket: {port: 80}
+  periodSeconds: 1
+readinessProbe:
+  httpGet: {path: /index.html, port: web, httpHeaders: [{name: X-Probe, value: lab}]}
+  initialDelaySeconds: 12
+  periodSeconds: 1
+"""
+    path = inventory(tmp_path, "http", templates={"static-web": with_probes(probes)})
+    code, result, took = deploy(path, node, 60)
+    assert code == 0, result
+    # Not up before the readiness probe's initialDelaySeconds.
+    assert took >= 12, took
+    assert pod_result(result)["phase"] == "Running"
+
+    probes = """
+readinessProbe:
+  exec: {command: [cat, /www/index.html]}
+  periodSeconds: 1
+"""
+    path = inventory(tmp_path, "exec", templates={"static-web": with_probes(probes)})
+    code, result, took = deploy(path, node, 30)
+    assert code == 0, result
+
+
+@pytest.mark.parametrize(
+    "probes, message",
+    [
+        (
+            "readinessProbe:\n  httpGet: {path: /missing, port: 80}\n  periodSeconds: 1\n",
+            "readiness probe: HTTP probe failed with statuscode: 404",
+        ),
+        (
+            "readinessProbe:\n  tcpSocket: {port: 81}\n  periodSeconds: 1\n",
+            "readiness probe: dial tcp",
+        ),
+        (
+            "readinessProbe:\n  exec: {command: [sh, -c, 'exit 4']}\n  periodSeconds: 1\n",
+            "exited with 4",
+        ),
+        (
+            "startupProbe:\n  exec: {command: ['false']}\n  periodSeconds: 1\n"
+            "readinessProbe:\n  httpGet: {path: /, port: 80}\n",
+            "startup probe:",
+        ),
+        (
+            # The readiness probe is not run before its delay: the wait ends first.
+            "readinessProbe:\n  httpGet: {path: /, port: 80}\n  initialDelaySeconds: 60\n",
+            "readiness probe: not probed yet",
+        ),
+    ],
+    ids=["http", "tcp", "exec", "startup", "initial-delay"],
+)
+@pytest.mark.parametrize("node", NODES)
+def test_failing_probe_fails_the_deploy_and_rolls_back(
+    lab: LabSession, tmp_path: Path, node: str, probes: str, message: str
+) -> None:
+    spctl_json("deploy", "--node", node, "--stable-for", "1")
+    before = sha(lab, node, MANIFEST)
+    uid = sorted(lab.running_pod_uids(node, "web"))
+    path = inventory(tmp_path, "failing", templates={"static-web": with_probes(probes)})
+    code, result, _ = deploy(path, node, 10)
+    assert code == 1, result
+    pod = pod_result(result)
+    assert pod["action"] == "failed" and message in pod["error"], pod
+    assert sha(lab, node, MANIFEST) == before
+    assert sorted(lab.running_pod_uids(node, "web")) == uid
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_grpc_probe(lab: LabSession, tmp_path: Path, node: str, restore) -> None:
+    serving = inventory(tmp_path, "ok", templates={"static-web": GRPC.replace("SERVICE", "ok")})
+    code, result, _ = deploy(serving, node, 60)
+    assert code == 0, result
+    before = sha(lab, node, MANIFEST)
+    down = inventory(tmp_path, "down", templates={"static-web": GRPC.replace("SERVICE", "down")})
+    code, result, _ = deploy(down, node, 10)
+    assert code == 1, result
+    error = pod_result(result)["error"]
+    assert "service unhealthy (responded with 'NOT_SERVING')" in error, error
+    assert sha(lab, node, MANIFEST) == before
+
+
+@pytest.mark.parametrize("node", NODES)
+def test_image_that_cannot_be_pulled_fails_fast_with_the_kubelets_reason(
+    lab: LabSession, tmp_path: Path, node: str
+) -> None:
+    spctl_json("deploy", "--node", node, "--stable-for", "1")
+    before = sha(lab, node, MANIFEST)
+    uid = sorted(lab.running_pod_uids(node, "web"))
+    text = WEB.replace("{{ image }}", "spctl-lab/absent:1")
+    path = inventory(tmp_path, "absent", templates={"static-web": text})
+    code, result, took = deploy(path, node, 300)
+    assert code == 1, result
+    assert took < 30, took
+    error = pod_result(result)["error"]
+    assert error.startswith(f"the kubelet cannot start default/static-web-{node}: "), error
+    assert "ErrImagePull" in error and "spctl-lab/absent:1" in error, error
+    assert sha(lab, node, MANIFEST) == before
+    assert sorted(lab.running_pod_uids(node, "web")) == uid

@@ -123,3 +123,34 @@ def _print_nodes(app: App, nodes: list, fmt: str) -> None:
     for row in rows:
         table.add_row(row["name"], row["profile"], row["state"], row["ssh"] or "-")
     app.out.print(table)
+
+
+@lab.command("control-plane")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Remove the manifests instead.")
+@pass_app
+def control_plane(app: App, names: tuple[str, ...], remove: bool) -> None:
+    """Lay out kubeadm nodes as control-plane nodes: kube-apiserver's static pod in
+    /etc/kubernetes/manifests as kubeadm writes it (a stand-in serving /livez and /readyz)."""
+    from spctl_lab import control_plane as cp
+    from spctl_lab.cluster import Lab
+    from spctl_lab.images import LabError
+
+    lab = Lab(STATE_DIR, progress=app.progress)
+    with engine_errors():
+        nodes = {n.name: n for n in lab.nodes()}
+        for name in names:
+            if name not in nodes:
+                raise LabError(f"no lab node {name!r}; the lab has {', '.join(nodes) or 'none'}")
+            if remove:
+                cp.tear_down(lab, nodes[name])
+                app.progress(f"{name}: removed {cp.MANIFEST}")
+                continue
+            try:
+                address = cp.lay_out(lab, nodes[name])
+            except ValueError as exc:
+                raise LabError(str(exc)) from None
+            app.progress(f"{name}: wrote {cp.MANIFEST} (kube-apiserver advertising {address})")
+        if not remove:
+            path = cp.write_inventory(lab, list(names))
+            app.progress(f"inventory: {path}  (group control-plane)")

@@ -26,7 +26,7 @@ demo: venv deps
 	$(SPCTL) -i .spctl-lab/inventory.yaml status
 
 test: venv deps lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	PY=$(PY) scripts/run-tests.sh $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check spctl cli agent lab tests bench

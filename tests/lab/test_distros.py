@@ -144,16 +144,23 @@ def healthy(lab: LabSession, node: str) -> bool:
     )
 
 
-def kubelet_broken_then_restored(lab: LabSession, node: str, breaks: str, restores: str) -> str:
-    """Break the kubelet's configuration, restart it, return what it logged; restore."""
+def kubelet_broken_then_restored(
+    lab: LabSession, node: str, breaks: str, restores: str, expect: str
+) -> str:
+    """Break the kubelet's configuration, restart it, return what it logged once it logged
+    ``expect`` and failed (the window may still hold an earlier test's failure); restore."""
     since = time.time() - 1
     try:
         lab.out(node, f"{breaks} && systemctl restart kubelet || true")
         text = wait_until(
-            lambda: "status=1/FAILURE" in (t := journal_since(lab, node, since)) and t,
+            lambda: (
+                expect in (t := journal_since(lab, node, since))
+                and "status=1/FAILURE" in t.split(expect, 1)[1]
+                and t
+            ),
             30,
             0.5,
-            f"the kubelet on {node} to fail",
+            f"the kubelet on {node} to fail with {expect!r}",
         )
         assert not healthy(lab, node)
         return text
@@ -169,8 +176,9 @@ def test_standin_refuses_logtostderr_removed_in_1_26(lab: LabSession) -> None:
         KUBEADM,
         f"cp {extra} /root/kubelet.saved && echo KUBELET_EXTRA_ARGS=--logtostderr=true > {extra}",
         f"mv /root/kubelet.saved {extra}",
+        # As the kubelet's command line (cobra) says it, and the kubelet exits 1.
+        "Error: unknown flag: --logtostderr",
     )
-    # As the kubelet's command line (cobra) says it, and the kubelet exits 1.
     assert "Error: unknown flag: --logtostderr" in text, text
 
 
@@ -181,13 +189,17 @@ def test_standin_refuses_to_start_without_its_kubeconfig(lab: LabSession) -> Non
         KUBEADM,
         f"mv {kubeconfig} /root/kubelet.conf.saved",
         f"mv /root/kubelet.conf.saved {kubeconfig}",
+        # kubeadm's drop-in passes --bootstrap-kubeconfig too: with --kubeconfig missing, the
+        # kubelet bootstraps from it, and that is missing as well (no API server in the lab).
+        MISSING_BOOTSTRAP,
     )
-    # kubeadm's drop-in passes --bootstrap-kubeconfig too: with --kubeconfig missing, the
-    # kubelet bootstraps from it, and that is missing as well (no API server in the lab).
-    assert (
-        "unable to load bootstrap kubeconfig: "
-        "stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory"
-    ) in text, text
+    assert MISSING_BOOTSTRAP in text, text
+
+
+MISSING_BOOTSTRAP = (
+    "unable to load bootstrap kubeconfig: "
+    "stat /etc/kubernetes/bootstrap-kubelet.conf: no such file or directory"
+)
 
 
 DUPLICATE = """\

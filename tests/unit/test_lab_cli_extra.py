@@ -3,6 +3,7 @@ it, not a traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -30,6 +31,9 @@ def test_lab_without_the_docker_sdk_says_how_to_install_it(tmp_path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            # A lab of its own name: should the SDK not be blocked, `lab down` must not reach
+            # the lab the lab tests run beside this one.
+            env={**os.environ, "SPCTL_LAB_NAME": "spctl-unit-no-sdk"},
         )
         assert done.returncode != 0, args
         assert "Traceback" not in done.stderr, done.stderr

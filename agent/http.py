@@ -11,31 +11,7 @@ _URL = r"http://([^/:]+)(?::(\d+))?(/.*)?$"
 
 def get(address, path, timeout=10.0):
     """(status, body) of a GET to a unix socket path or a (host, port) pair."""
-    try:
-        import _socket as socket  # the socket module imports enum and selectors
-    except ImportError:  # pragma: no cover
-        import socket
-
-    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        sock.connect(address)
-        sock.sendall(("GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % path).encode())
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        sock.close()
-    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-    try:
-        status = int(head.split(b" ", 2)[1])
-    except (IndexError, ValueError):
-        raise AgentError("malformed HTTP answer from %s" % (address,)) from None
-    return status, body
+    return request(address, "GET", path, None, timeout)
 
 
 def _parse_url(url):
@@ -67,10 +43,15 @@ def url_ok(url, timeout=2.0):
 
 
 def request(address, method, path, body=None, timeout=10.0):
-    """(status, body) of a request with an optional JSON body (bytes) to a unix socket."""
-    import socket
+    """(status, body) of a request, with an optional JSON body (bytes), to a unix socket path
+    or a (host, port) pair."""
+    try:
+        import _socket as socket  # the socket module imports enum and selectors
+    except ImportError:  # pragma: no cover
+        import socket
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     head = "%s %s HTTP/1.0\r\nHost: localhost\r\n" % (method, path)
     if body is not None:

@@ -35,7 +35,6 @@ polls every half second).
 """
 
 import socket
-import struct
 
 SUCCESS, FAILURE = "success", "failure"
 KUBE_PROBE_VERSION = "1.34"  # the user agent names the kubelet's minor version
@@ -184,11 +183,12 @@ def tcp_probe(host, port, timeout):
 def grpc_probe(host, port, service, timeout):
     """pkg/probe/grpc/grpc.go: grpc.health.v1.Health/Check; SERVING is Success."""
     from .runtime import grpc
+    from .runtime.proto import encode_varint
 
     request = b""
     if service:
         data = service.encode()
-        request = b"\x0a" + _varint(len(data)) + data
+        request = b"\x0a" + encode_varint(len(data)) + data
     try:
         conn = grpc.Connection((host, port), timeout)
     except grpc.GrpcError:
@@ -214,49 +214,17 @@ def grpc_probe(host, port, service, timeout):
     return FAILURE, "service unhealthy (responded with %r)" % status
 
 
-def _varint(n):
-    out = b""
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out += struct.pack("B", byte | 0x80)
-        else:
-            return out + struct.pack("B", byte)
-
-
 def _health_status(message):
     """Field 1 (status, an enum) of a HealthCheckResponse; 0 when absent."""
-    i = 0
-    while i < len(message):
-        key, i = _read_varint(message, i)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _read_varint(message, i)
-            if field == 1:
+    from .runtime.proto import ProtoError, iter_fields
+
+    try:
+        for number, wire, value in iter_fields(message):
+            if number == 1 and wire == 0:
                 return value
-        elif wire == 2:
-            size, i = _read_varint(message, i)
-            i += size
-        elif wire == 5:
-            i += 4
-        elif wire == 1:
-            i += 8
-        else:
-            break
+    except ProtoError as exc:
+        raise ProbeError("malformed health answer: %s" % exc) from None
     return 0
-
-
-def _read_varint(data, i):
-    shift = value = 0
-    while i < len(data):
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, i
-        shift += 7
-    raise ProbeError("truncated health answer")
 
 
 # -- the node's side: pod IPs and exec -----------------------------------------------------

@@ -448,10 +448,11 @@ class PodProber:
 
 
 def quick_ready(spec, pod, runner, timeout=1.0):
-    """One attempt of each container's readiness probe (status's READY): True, False, or
-    None when no container has one."""
+    """Status's READY: one attempt of each container's readiness probe, now. (True, "") when
+    all pass, (False, why) when one does not, (None, "") when no container has one. (The
+    kubelet's READY also waits for the thresholds; a status call has one moment to look.)"""
     if not spec:
-        return None
+        return None, ""
     prober = PodProber(spec, runner, None)
     running = {c["name"]: c for c in pod.get("containers") or []}
     seen = False
@@ -460,13 +461,38 @@ def quick_ready(spec, pod, runner, timeout=1.0):
         if probe is None:
             continue
         seen = True
-        state = running.get(container.get("name"))
+        name = container.get("name")
+        state = running.get(name)
         if state is None or state.get("state") != "running":
-            return False
+            return False, "%s: not running" % name
         try:
-            result, _ = prober.run_once(probe, pod, container, state.get("id") or "", timeout)
-        except ProbeError:
-            return False
+            result, message = prober.run_once(probe, pod, container, state.get("id") or "", timeout)
+        except ProbeError as exc:
+            return False, "%s: readiness probe: %s" % (name, exc)
         if result != SUCCESS:
-            return False
-    return True if seen else None
+            return False, "%s: readiness probe: %s" % (name, message or "failed")
+    return (True, "") if seen else (None, "")
+
+
+def mark_ready(pods, specs, runner, names=(), timeout=1.0):
+    """Set ``ready`` of each running static pod in ``pods`` (summaries) that has readiness
+    probes in ``specs`` ({pod name: probe_spec_of(...)}, the kubelet's name being
+    ``<pod name>-<node name>``) from one attempt of its probes, and ``not_ready`` to why.
+    ``names``: every pod name asked about, so that "web-x-node1" is known as pod web-x's
+    even when only web has probes."""
+    candidates = set(specs) | set(names)
+    for pod in pods:
+        if pod.get("phase") != "Running" or pod.get("source") not in ("file", "http"):
+            continue
+        name = pod.get("pod") or ""
+        matches = [p for p in candidates if name.startswith(p + "-")]
+        if not matches:
+            continue
+        spec = specs.get(max(matches, key=len))  # the longest: web-x's, not web's
+        if spec is None:
+            continue
+        ready, why = quick_ready(spec, pod, runner, timeout)
+        if ready is not None:
+            pod["ready"] = ready
+            if why:
+                pod["not_ready"] = why

@@ -142,6 +142,8 @@ def status_rows(
             ]
             if wide:
                 containers = ", ".join(f"{c['name']}:{c['state']}" for c in p.containers) or "-"
+                if p.not_ready:
+                    containers += f" (not ready: {escape(p.not_ready)})"
                 row += [s.profile or "-", p.file or "-", containers]
             table.add_row(*_mark(row, cells, s.name, p.name))
     return table

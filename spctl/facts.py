@@ -123,6 +123,7 @@ class RuntimePod:
     created: Optional[float]
     annotations: Mapping[str, str]
     containers: tuple[ContainerState, ...]
+    not_ready: str = ""  # why a readiness probe says the pod is not ready (status's READY)
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ class NodeFacts:
                     )
                     for c in p.get("containers", [])
                 ),
+                not_ready=str(p.get("not_ready") or ""),
             )
             for p in runtime.get("pods", [])
         )

@@ -59,8 +59,15 @@ def agent_for(node: Node, settings: Settings) -> Iterator[Agent]:
         yield Agent(conn, sudo, node.name)
 
 
-def read_facts(agent: Agent, node: Node, pods: list[str]) -> NodeFacts:
+def read_facts(
+    agent: Agent, node: Node, pods: list[str], desired: Optional[list[DesiredPod]] = None
+) -> NodeFacts:
+    """The node's facts; with ``desired``, the pods' READY comes from their readiness probes
+    (one attempt each on the node, as status shows it)."""
     request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
+    specs = readiness_specs(desired or [], pods)
+    if specs:
+        request["probes"] = specs
     if node.manifest_dir:
         request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
     facts = NodeFacts.from_agent(agent.call(request))
@@ -260,6 +267,25 @@ def _change(step: PodStep) -> dict[str, Any]:
     return change
 
 
+def readiness_specs(desired: list[DesiredPod], names: list[str]) -> dict[str, Any]:
+    """{pod name: probe spec} of the pods in ``names`` whose rendering has readiness probes."""
+    from spctl_agent.probes import probe_spec_of
+
+    from spctl.manifest import ManifestError, parse_manifest
+
+    specs = {}
+    for pod in desired:
+        if pod.name not in names or "readinessProbe" not in pod.content:
+            continue
+        try:
+            spec = probe_spec_of(parse_manifest(pod.content, source=pod.file))
+        except ManifestError:
+            continue
+        if spec and any("readinessProbe" in c for c in spec["containers"]):
+            specs[pod.name] = spec
+    return specs
+
+
 def _probes(step: PodStep) -> Optional[dict[str, Any]]:
     """The new pod's startup and readiness probes, for the agent to evaluate while it waits
     (the agent reads no YAML)."""
@@ -427,6 +453,7 @@ class PodStatus:
     restarts: int
     age: Optional[float]
     containers: list[dict[str, Any]]
+    not_ready: str = ""  # why its readiness probe fails, when it runs but is not ready
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -439,6 +466,7 @@ class PodStatus:
             "restarts": self.restarts,
             "age_seconds": None if self.age is None else int(self.age),
             "containers": self.containers,
+            "not_ready": self.not_ready or None,
         }
 
 
@@ -480,7 +508,7 @@ def status_node(
     node: Node, desired: Optional[list[DesiredPod]], names: list[str], settings: Settings
 ) -> NodeStatus:
     with agent_for(node, settings) as agent:
-        facts = read_facts(agent, node, names)
+        facts = read_facts(agent, node, names, desired)
     return node_status(node, facts, desired, names)
 
 
@@ -581,5 +609,14 @@ def _row(
         {"name": c.name, "state": c.state, "restarts": c.restarts} for c in pod.containers
     ]
     return PodStatus(
-        name, kubelet_name, file, manifest, pod.phase, pod.ready, pod.restarts, age, containers
+        name,
+        kubelet_name,
+        file,
+        manifest,
+        pod.phase,
+        pod.ready,
+        pod.restarts,
+        age,
+        containers,
+        pod.not_ready,
     )

@@ -31,6 +31,7 @@ from spctl.facts import NodeFacts
 from spctl.inventory import Node
 from spctl.operations import NodeStatus, PodStatus, Settings, read_facts
 from spctl.remote import Agent, Sudo
+from spctl.render import DesiredPod
 from spctl.ssh import Connection
 
 #: The shortest deadline of one node's call: a busy node or a slow link must not look
@@ -65,9 +66,11 @@ class NodeSession:
         settings: Settings,
         deadline: float,
         interval: float,
+        desired: Optional[list[DesiredPod]] = None,
     ) -> None:
         self.node = node
         self.names = names
+        self.desired = desired  # their readiness probes give READY
         self.status_of = status_of
         self.settings = settings
         self.deadline = deadline
@@ -97,7 +100,7 @@ class NodeSession:
             except SpctlError as exc:
                 return self._failed(exc)
         try:
-            facts = read_facts(agent, self.node, self.names)
+            facts = read_facts(agent, self.node, self.names, self.desired)
         except SpctlError as exc:
             return self._failed(exc)
         self.failures = 0
@@ -152,11 +155,21 @@ class Watch:
         interval: float = 2.0,
         workers: int = 20,
         deadline: Optional[float] = None,
+        desired_of: Optional[Callable[[Node], Optional[list[DesiredPod]]]] = None,
     ) -> None:
         self.interval = interval
         self.deadline = deadline or max(interval, MIN_DEADLINE)
         self.sessions = [
-            NodeSession(n, names_of(n), status_of, settings, self.deadline, interval) for n in nodes
+            NodeSession(
+                n,
+                names_of(n),
+                status_of,
+                settings,
+                self.deadline,
+                interval,
+                desired_of(n) if desired_of else None,
+            )
+            for n in nodes
         ]
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
         self._pending: dict[str, concurrent.futures.Future[NodeStatus]] = {}
@@ -227,10 +240,14 @@ class Change:
 
 
 def ready_text(pod: PodStatus) -> str:
-    """The READY column: running containers of all, as kubectl prints it."""
+    """The READY column: ready containers of all, as kubectl prints it: running, and passing
+    its readiness probe when it has one (``not_ready`` names the container that fails)."""
     if pod.containers:
-        running = sum(1 for c in pod.containers if c.get("state") == "running")
-        return f"{running}/{len(pod.containers)}"
+        failing = pod.not_ready.split(":", 1)[0] if pod.not_ready else None
+        ready = sum(
+            1 for c in pod.containers if c.get("state") == "running" and c.get("name") != failing
+        )
+        return f"{ready}/{len(pod.containers)}"
     if pod.phase == "Absent":
         return "-"
     return "1/1" if pod.ready else "0/1"

@@ -100,6 +100,7 @@ def status(
             settings,
             interval=interval,
             workers=options["workers"],
+            desired_of=desired_of,
         )
         watch_status(app, session, fmt, interval)
         sys.exit(0)

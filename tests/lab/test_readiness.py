@@ -208,3 +208,40 @@ def test_image_that_cannot_be_pulled_fails_fast_with_the_kubelets_reason(
         assert (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web"))) == (
             before[node]
         )
+
+
+def test_status_ready_comes_from_the_readiness_probe(
+    lab: LabSession, tmp_path: Path, restore
+) -> None:
+    """READY as the pod's readiness probe says it: ready while /index.html answers, not ready
+    (the reason shown) once the file is gone, though the container keeps running."""
+    node = "my-node1"
+    probes = """
+readinessProbe:
+  httpGet: {path: /index.html, port: web}
+  periodSeconds: 1
+"""
+    path = inventory(tmp_path, "ready", templates={"static-web": with_probes(probes)})
+    code, result, _ = deploy(path, node, 60)
+    assert code == 0, result
+
+    def status() -> dict:
+        done = spctl("status", "--node", node, "-o", "json", inventory=path)
+        return json.loads(done.stdout)["nodes"][0]["pods"][0]
+
+    row = status()
+    assert (row["phase"], row["ready"], row["not_ready"]) == ("Running", True, None), row
+    # The web container of the pod, on the node's Docker engine (pkg/kubelet/dockershim names).
+    container = lab.out(
+        node,
+        "docker ps -q --filter label=io.kubernetes.container.name=web "
+        f"--filter label=io.kubernetes.pod.name=static-web-{node}",
+    ).split()[0]
+    lab.out(node, f"docker exec {container} /bin/busybox rm /www/index.html")
+    row = status()
+    assert (row["phase"], row["ready"]) == ("Running", False), row
+    assert row["not_ready"].startswith(
+        "web: readiness probe: HTTP probe failed with statuscode: 404"
+    )
+    table = spctl("status", "--node", node, inventory=path).stdout
+    assert "0/1" in table, table

@@ -110,9 +110,8 @@ def load(node):
             "%s is not a journal this agent can read; inspect the node and remove it by hand"
             % node.paths.journal_file
         )
-    from .lock import check_state_dir
-
-    check_state_dir(node)  # what the journal names is put back as root: trust only root's
+    # Recovery runs under the node lock, whose taking checked that only root can write the
+    # state directory (lock.check_state_dir): what the journal names is put back as root.
     problem = record_problem(record)
     if problem:
         raise AgentError(

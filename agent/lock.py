@@ -60,6 +60,10 @@ def lock_holder(node):
     return holder
 
 
+class Locked(AgentError):
+    """Another run holds the node lock."""
+
+
 class NodeLock:
     """flock(2) on a file, released by the kernel when the agent exits, however it exits;
     a side file names the holder for the others."""
@@ -97,7 +101,7 @@ class NodeLock:
                 if clock.monotonic() >= deadline:
                     os.close(self.fd)
                     other = lock_holder(self.node) or {"holder": "another spctl run"}
-                    raise AgentError(
+                    raise Locked(
                         "node is locked by %s (since %s); wait for it to finish or rerun with "
                         "--wait-lock SECONDS" % (other.get("holder"), other.get("since", "?"))
                     ) from None
@@ -117,7 +121,7 @@ class NodeLock:
         self.wait = 0
         try:
             self.__enter__()
-        except AgentError:
+        except Locked:  # any other refusal (an untrusted state directory) is the caller's
             return False
         return True
 

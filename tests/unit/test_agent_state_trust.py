@@ -182,3 +182,16 @@ def test_an_intact_journal_is_still_rolled_back(root):
     assert answer["recovered"]["action"] == "rolled back"
     assert (root / "manifests" / "static-web.yaml").read_bytes() == OLD_MANIFEST
     assert not (root / "state" / "journal.json").exists()
+
+
+def test_facts_with_a_journal_in_a_state_directory_others_can_write_is_refused(root):
+    """Recovery's try of the lock refuses the directory; it is not taken for a busy lock."""
+    journal = write_journal(root, lambda r: None)
+    os.chmod(journal.parent, 0o777)
+    before = tree(root)
+    node = make_node(root)
+    node._runtime.pods = [pod(uid="new")]
+    answer = handle({"op": "facts", "pods": ["static-web"], "manifest_dirs": []}, node)
+    assert not answer["ok"], answer
+    assert f"the state directory {journal.parent} is a directory owned by uid 0" in answer["error"]
+    assert tree(root) == before

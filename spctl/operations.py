@@ -60,14 +60,13 @@ def agent_for(node: Node, settings: Settings) -> Iterator[Agent]:
 
 
 def read_facts(
-    agent: Agent, node: Node, pods: list[str], desired: Optional[list[DesiredPod]] = None
+    agent: Agent, node: Node, pods: list[str], probes: Optional[dict[str, Any]] = None
 ) -> NodeFacts:
-    """The node's facts; with ``desired``, the pods' READY comes from their readiness probes
-    (one attempt each on the node, as status shows it)."""
+    """The node's facts; with ``probes`` (``readiness_specs``), the pods' READY comes from
+    their readiness probes (one attempt each on the node, as status shows it)."""
     request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
-    specs = readiness_specs(desired or [], pods)
-    if specs:
-        request["probes"] = specs
+    if probes:
+        request["probes"] = probes
     if node.manifest_dir:
         request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
     facts = NodeFacts.from_agent(agent.call(request))
@@ -269,38 +268,35 @@ def _change(step: PodStep) -> dict[str, Any]:
 
 def readiness_specs(desired: list[DesiredPod], names: list[str]) -> dict[str, Any]:
     """{pod name: probe spec} of the pods in ``names`` whose rendering has readiness probes."""
-    from spctl_agent.probes import probe_spec_of
-
-    from spctl.manifest import ManifestError, parse_manifest
-
     specs = {}
     for pod in desired:
         if pod.name not in names or "readinessProbe" not in pod.content:
             continue
-        try:
-            spec = probe_spec_of(parse_manifest(pod.content, source=pod.file))
-        except ManifestError:
-            continue
+        spec = _probe_spec(pod.content, pod.file)
         if spec and any("readinessProbe" in c for c in spec["containers"]):
             specs[pod.name] = spec
     return specs
 
 
-def _probes(step: PodStep) -> Optional[dict[str, Any]]:
-    """The new pod's startup and readiness probes, for the agent to evaluate while it waits
-    (the agent reads no YAML)."""
-    if step.action in ("remove", "rollback") or not step.content:
-        return None
+def _probe_spec(content: str, file: str) -> Optional[dict[str, Any]]:
+    """What the agent needs of a pod's startup and readiness probes (the agent reads no
+    YAML); None without probes, or when the file does not parse (the kubelet will say why)."""
     from spctl_agent.probes import probe_spec_of
 
     from spctl.manifest import ManifestError, parse_manifest
 
     try:
-        pod = parse_manifest(step.content, source=step.file)
+        spec: Optional[dict[str, Any]] = probe_spec_of(parse_manifest(content, source=file))
     except ManifestError:
-        return None  # the kubelet will say what is wrong with it
-    probes: Optional[dict[str, Any]] = probe_spec_of(pod)
-    return probes
+        return None
+    return spec
+
+
+def _probes(step: PodStep) -> Optional[dict[str, Any]]:
+    """The new pod's probes, for the agent to evaluate while it waits."""
+    if step.action in ("remove", "rollback") or not step.content:
+        return None
+    return _probe_spec(step.content, step.file)
 
 
 def _wait(plan: Plan, name: str) -> dict[str, Any]:
@@ -508,7 +504,7 @@ def status_node(
     node: Node, desired: Optional[list[DesiredPod]], names: list[str], settings: Settings
 ) -> NodeStatus:
     with agent_for(node, settings) as agent:
-        facts = read_facts(agent, node, names, desired)
+        facts = read_facts(agent, node, names, readiness_specs(desired or [], names))
     return node_status(node, facts, desired, names)
 
 

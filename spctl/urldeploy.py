@@ -264,7 +264,7 @@ def url_status_node(
     url: URLSettings,
 ) -> operations.NodeStatus:
     with agent_for(node, settings) as agent:
-        facts = read_facts(agent, node, names, desired)
+        facts = read_facts(agent, node, names, operations.readiness_specs(desired, names))
     return url_status_of(node, facts, desired, names, url)
 
 

@@ -29,7 +29,7 @@ from typing import Any, Optional
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.inventory import Node
-from spctl.operations import NodeStatus, PodStatus, Settings, read_facts
+from spctl.operations import NodeStatus, PodStatus, Settings, read_facts, readiness_specs
 from spctl.remote import Agent, Sudo
 from spctl.render import DesiredPod
 from spctl.ssh import Connection
@@ -70,7 +70,8 @@ class NodeSession:
     ) -> None:
         self.node = node
         self.names = names
-        self.desired = desired  # their readiness probes give READY
+        # READY from their readiness probes: parsed once, sent with every refresh.
+        self.probes = readiness_specs(desired or [], names)
         self.status_of = status_of
         self.settings = settings
         self.deadline = deadline
@@ -100,7 +101,7 @@ class NodeSession:
             except SpctlError as exc:
                 return self._failed(exc)
         try:
-            facts = read_facts(agent, self.node, self.names, self.desired)
+            facts = read_facts(agent, self.node, self.names, self.probes)
         except SpctlError as exc:
             return self._failed(exc)
         self.failures = 0

@@ -63,7 +63,18 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 import standin_cri as cri  # noqa: E402
 
-VERSION = "v1.34.0-spctl-lab-standin"  # the kubelet release whose behaviour is mirrored
+# The kubelet release whose behaviour is mirrored: 1.34, or the older minor release the lab
+# sets in KUBELET_STANDIN_RELEASE (1.29 to 1.33) to stand in for a node not yet upgraded. What
+# the stand-in models differs between those releases in one place: the feature gate below.
+RELEASE = (1, 34)
+OLDEST_RELEASE = (1, 29)
+# RelaxedEnvironmentVariableValidation (pkg/features/kube_features.go; the feature-gates page
+# of kubernetes/website): alpha, off by default, in 1.30-1.31; beta, on, in 1.32-1.33; GA and
+# locked on from 1.34. Off, environment variable names must be C-like (IsEnvVarName).
+RELAXED_ENV = "RelaxedEnvironmentVariableValidation"
+# The process-wide gates, as utilfeature.DefaultFeatureGate is in the kubelet: main() sets
+# them from the release and the node's configuration before any manifest is read.
+FEATURE_GATES: Dict[str, bool] = {RELAXED_ENV: True}
 MAX_MANIFEST_BYTES = 10 << 20  # the kubelet's maxConfigLength
 DEFAULT_CHECK_FREQUENCY = 20.0  # fileCheckFrequency and httpCheckFrequency defaults
 URL_TIMEOUT = 10.0  # the kubelet's HTTP source client timeout
@@ -102,6 +113,7 @@ HONOURED_FLAGS: Dict[str, str] = {
     "read-only-port": "int",
     "root-dir": "string",
     "container-runtime-endpoint": "string",
+    "feature-gates": "gates",
 }
 
 # Flags that real nodes' unit and environment files pass (Fedora's kubernetes-node rpm,
@@ -224,6 +236,22 @@ def parse_header_pairs(text: str, into: Dict[str, List[str]]) -> Dict[str, List[
     return into
 
 
+def parse_feature_gates(text: str, into: Dict[str, bool]) -> Dict[str, bool]:
+    """--feature-gates=A=true,B=false, as component-base/featuregate's Set parses it."""
+    for pair in text.split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, has_value, value = pair.partition("=")
+        if not has_value:
+            raise ValueError(f"missing bool value for {key.strip()}")
+        try:
+            into[key.strip()] = parse_go_bool(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"invalid value of {key.strip()}={value.strip()}, err: {exc}") from None
+    return into
+
+
 def _convert_flag(name: str, kind: str, value: str, previous: Any) -> Any:
     try:
         if kind == "bool":
@@ -236,6 +264,8 @@ def _convert_flag(name: str, kind: str, value: str, previous: Any) -> Any:
             return parse_go_duration(value)
         if kind == "multimap":  # the first use replaces the config field, later ones add
             return parse_header_pairs(value, previous if isinstance(previous, dict) else {})
+        if kind == "gates":
+            return parse_feature_gates(value, previous if isinstance(previous, dict) else {})
     except ValueError as exc:
         raise FlagError(f'invalid argument "{value}" for "--{name}" flag: {exc}') from None
     return value
@@ -290,6 +320,8 @@ class Settings:
     root_dir: str = "/var/lib/kubelet"
     backoff_base: float = BACKOFF_INITIAL
     runtime_endpoint: str = ""
+    release: Tuple[int, int] = RELEASE
+    feature_gates: Dict[str, bool] = field(default_factory=dict)  # as set by config and flags
 
 
 # KubeletConfiguration field -> (Settings attribute, kind); flag -> Settings attribute.
@@ -303,6 +335,7 @@ CONFIG_FIELDS: Dict[str, Tuple[str, str]] = {
     "healthzBindAddress": ("healthz_bind_address", "string"),
     "readOnlyPort": ("read_only_port", "int"),
     "containerRuntimeEndpoint": ("runtime_endpoint", "string"),
+    "featureGates": ("feature_gates", "gates"),
 }
 FLAG_SETTINGS: Dict[str, str] = {
     "pod-manifest-path": "manifest_path",
@@ -315,6 +348,7 @@ FLAG_SETTINGS: Dict[str, str] = {
     "read-only-port": "read_only_port",
     "root-dir": "root_dir",
     "container-runtime-endpoint": "runtime_endpoint",
+    "feature-gates": "feature_gates",  # replaces the config's map, as cliflag.MapStringBool
 }
 
 # Real fields the stand-in has no use for (kubeadm writes most of them); any other field
@@ -324,7 +358,7 @@ CONFIG_FIELDS_IGNORED = frozenset(
         "apiVersion kind address port enableServer authentication authorization cgroupDriver "
         "cgroupRoot clusterDNS clusterDomain cpuManagerPolicy "
         "cpuManagerReconcilePeriod evictionHard evictionPressureTransitionPeriod failSwapOn "
-        "featureGates imageGCHighThresholdPercent imageGCLowThresholdPercent imageMaximumGCAge "
+        "imageGCHighThresholdPercent imageGCLowThresholdPercent imageMaximumGCAge "
         "imageMinimumGCAge kubeReserved logging maxPods memorySwap nodeStatusReportFrequency "
         "nodeStatusUpdateFrequency podPidsLimit providerID registerNode resolvConf "
         "rotateCertificates runtimeRequestTimeout serializeImagePulls serverTLSBootstrap "
@@ -357,7 +391,7 @@ def load_kubelet_config(path: str) -> Dict[str, Any]:
 
 def _config_value(name: str, kind: str, value: Any, config_dir: str) -> Any:
     """One config field, typed as the kubelet's decoder would type it, or ConfigError."""
-    expected = {"int": int, "multimap": dict}.get(kind, str)
+    expected = {"int": int, "multimap": dict, "gates": dict}.get(kind, str)
     if not isinstance(value, expected) or isinstance(value, bool):
         raise ConfigError(f"kubelet config field {name}: unexpected value {value!r}")
     if kind == "duration":
@@ -372,6 +406,10 @@ def _config_value(name: str, kind: str, value: Any, config_dir: str) -> Any:
             str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])]
             for k, vs in value.items()
         }
+    if kind == "gates":  # map[string]bool
+        if not all(isinstance(v, bool) for v in value.values()):
+            raise ConfigError(f"kubelet config field {name}: values must be true or false")
+        return {str(k): v for k, v in value.items()}
     return value
 
 
@@ -380,7 +418,7 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str], hostname: s
     node = (flags.get("hostname-override") or hostname).strip().lower()
     if not node:
         raise ConfigError("empty hostname is invalid")
-    settings = Settings(node_name=node)
+    settings = Settings(node_name=node, release=parse_release(env.get("KUBELET_STANDIN_RELEASE")))
     # Lab-only knobs for speed. The first replaces the 20 s *default* only: a config field
     # or a flag still wins. The second replaces the real 10 s back-off base.
     for var, attr in (
@@ -407,11 +445,48 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str], hostname: s
         if flag in flags:
             setattr(settings, attr, flags[flag])
     check_kubeconfigs(flags)
+    resolve_feature_gates(settings)  # a gate the release refuses stops the kubelet here
     if min(settings.file_check_frequency, settings.http_check_frequency) < 0:
         raise ConfigError("invalid configuration: check frequencies must not be negative")
     if not all(0 <= port <= 65535 for port in (settings.healthz_port, settings.read_only_port)):
         raise ConfigError("invalid configuration: ports must be between 0 and 65535")
     return settings
+
+
+def parse_release(text: Optional[str]) -> Tuple[int, int]:
+    """The lab's KUBELET_STANDIN_RELEASE ("1.31", "v1.31.4"), or 1.34 when unset."""
+    if not text:
+        return RELEASE
+    match = re.fullmatch(r"v?(\d+)\.(\d+)(?:\.\d+)?", text.strip())
+    release = (int(match.group(1)), int(match.group(2))) if match else None
+    if release is None or not OLDEST_RELEASE <= release <= RELEASE:
+        oldest, newest = (".".join(map(str, r)) for r in (OLDEST_RELEASE, RELEASE))
+        raise ConfigError(
+            f"KUBELET_STANDIN_RELEASE={text!r}: the stand-in models releases {oldest} to {newest}"
+        )
+    return release
+
+
+def version_text(release: Tuple[int, int]) -> str:
+    return f"v{release[0]}.{release[1]}.0-spctl-lab-standin"
+
+
+def resolve_feature_gates(settings: Settings) -> Dict[str, bool]:
+    """The gates the stand-in models, from the release's defaults and what the node's
+    configuration sets (component-base/featuregate/feature_gate.go SetFromMap's errors).
+    Gates it does not model are left to the real kubelet: accepted and ignored."""
+    release, wanted = settings.release, settings.feature_gates.get(RELAXED_ENV)
+    if release < (1, 30):
+        if wanted is not None:
+            raise ConfigError(f"unrecognized feature gate: {RELAXED_ENV}")
+        return {RELAXED_ENV: False}
+    if release >= (1, 34):
+        if wanted is False:
+            raise ConfigError(
+                f"cannot set feature gate {RELAXED_ENV} to false, feature is locked to true"
+            )
+        return {RELAXED_ENV: True}
+    return {RELAXED_ENV: release >= (1, 32) if wanted is None else wanted}
 
 
 def config_dropins(directory: str) -> List[str]:
@@ -543,6 +618,33 @@ def _containers(spec: Dict[str, Any], kinds: Tuple[str, ...]) -> List[Tuple[str,
     return [(f"spec.{k}[{i}]", c) for k in kinds for i, c in enumerate(spec.get(k) or [])]
 
 
+# staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go: IsEnvVarName (with
+# hasChDirPrefix) and IsRelaxedEnvVarName, chosen by the gate in ValidateEnv
+# (pkg/apis/core/validation/validation.go).
+ENV_VAR_NAME = re.compile(r"[-._a-zA-Z][-._a-zA-Z0-9]*")
+ENV_VAR_NAME_MESSAGE = (
+    "a valid environment variable name must consist of alphabetic characters, digits, '_', "
+    "'-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or "
+    "'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')"
+)
+RELAXED_ENV_VAR_NAME_MESSAGE = (
+    "a valid environment variable name must consist only of printable ASCII characters other "
+    "than '='"
+)
+
+
+def env_var_name_errors(name: str) -> List[str]:
+    if FEATURE_GATES[RELAXED_ENV]:
+        bad = any(not " " <= ch <= "~" or ch == "=" for ch in name)
+        return [RELAXED_ENV_VAR_NAME_MESSAGE] if bad else []
+    errs = [] if ENV_VAR_NAME.fullmatch(name) else [ENV_VAR_NAME_MESSAGE]
+    if name in (".", ".."):
+        errs.append(f"must not be '{name}'")
+    elif name.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
 def _validate_container(where: str, c: Any, names: set, volumes: set) -> List[str]:
     if not isinstance(c, dict):
         return [f"{where}: Invalid value: must be an object"]
@@ -559,6 +661,11 @@ def _validate_container(where: str, c: Any, names: set, volumes: set) -> List[st
     for i, env in enumerate(c.get("env") or []):
         if not isinstance(env, dict) or not env.get("name"):
             errs.append(f"{where}.env[{i}].name: Required value")
+        elif env_var_name_errors(str(env["name"])):
+            errs += [
+                f"{where}.env[{i}].name: Invalid value: {json.dumps(env['name'])}: {message}"
+                for message in env_var_name_errors(str(env["name"]))
+            ]
         elif not isinstance(env.get("value", ""), str):  # unquoted numbers, the classic
             errs.append(f"{where}.env[{i}].value: Invalid value: {env['value']!r}: not a string")
     for i, mount in enumerate(c.get("volumeMounts") or []):
@@ -2260,11 +2367,12 @@ def main(argv: Optional[List[str]] = None, env: Optional[Mapping[str, str]] = No
         print("Honoured flags: --" + " --".join(HONOURED_FLAGS))
         print("Accepted and ignored: --" + " --".join(IGNORED_FLAGS))
         return 0
-    if flags.get("version", "false") != "false":
-        print(f"Kubernetes {VERSION}")
-        return 0
     try:
+        if flags.get("version", "false") != "false":
+            print(f"Kubernetes {version_text(parse_release(env.get('KUBELET_STANDIN_RELEASE')))}")
+            return 0
         settings = build_settings(flags, env, socket.gethostname())
+        FEATURE_GATES.update(resolve_feature_gates(settings))
         kubelet = Kubelet(settings, make_runtime(settings, env))
     except ConfigError as exc:
         log("E", "run.go", "command failed", err=exc)
@@ -2280,7 +2388,8 @@ def main(argv: Optional[List[str]] = None, env: Optional[Mapping[str, str]] = No
         "I",
         "server.go",
         "spctl lab kubelet stand-in starting (tests and demos only, not a kubelet)",
-        version=VERSION,
+        version=version_text(settings.release),
+        featureGates=FEATURE_GATES,
         node=settings.node_name,
         staticPodPath=settings.manifest_path,
         staticPodURL=settings.manifest_url,

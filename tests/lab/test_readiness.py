@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LabSession, spctl, spctl_json
+from .conftest import LabSession, spctl, spctl_json, wait_until
 from .test_journal import WEB, inventory, sha
 
 MANIFEST = "/etc/kubernetes/manifests/static-web.yaml"
@@ -208,6 +208,54 @@ def test_image_that_cannot_be_pulled_fails_fast_with_the_kubelets_reason(
         assert (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web"))) == (
             before[node]
         )
+
+
+RELEASE_DROPIN = "/etc/systemd/system/kubelet.service.d/91-spctl-lab-release.conf"
+
+
+def set_kubelet_release(lab: LabSession, node: str, release: str | None) -> None:
+    """Make the node's stand-in model an older kubelet release (None: back to 1.34)."""
+    if release:
+        dropin = f"[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE={release}\\n"
+        write = f"printf '{dropin}' > {RELEASE_DROPIN}"
+    else:
+        write = f"rm -f {RELEASE_DROPIN}"
+    lab.out(node, f"{write} && systemctl daemon-reload && systemctl restart kubelet")
+    wait_until(
+        lambda: lab.sh(node, "curl -fsS http://127.0.0.1:10248/healthz").returncode == 0,
+        what=f"the kubelet on {node} to answer again",
+    )
+
+
+@pytest.fixture
+def kubelet_1_31(lab: LabSession):
+    """my-node2's kubelet is a 1.31 one: RelaxedEnvironmentVariableValidation is alpha and off
+    there, so environment variable names must be C-like, while spctl validates with 1.34's
+    rules (any printable ASCII but '=')."""
+    node = "my-node2"
+    set_kubelet_release(lab, node, "1.31")
+    yield node
+    set_kubelet_release(lab, node, None)
+
+
+def test_file_the_kubelet_rejects_fails_fast_with_its_message_and_is_rolled_back(
+    lab: LabSession, tmp_path: Path, kubelet_1_31: str
+) -> None:
+    node = kubelet_1_31
+    spctl_json("deploy", "--node", node, "--stable-for", "1")
+    before = (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web")))
+    assert before[1], before
+    env = '      env:\n        - {name: 1ST_PORT, value: "8080"}\n'
+    path = inventory(tmp_path, "env", templates={"static-web": WEB + env})
+    assert spctl("validate", "--node", node, inventory=path).returncode == 0  # 1.34's rules
+    code, result, took = deploy(path, node, 300)
+    assert code == 1, result
+    assert took < 30, took
+    error = pod_result(result, node)["error"]
+    assert error.startswith(f"the kubelet rejected {MANIFEST}: invalid pod: "), error
+    assert 'spec.containers[0].env[0].name: Invalid value: "1ST_PORT"' in error, error
+    assert "must not start with a digit" in error, error
+    assert (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web"))) == before
 
 
 def test_status_ready_comes_from_the_readiness_probe(

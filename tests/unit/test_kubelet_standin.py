@@ -1325,3 +1325,121 @@ def test_cri_kubelet_never_pulls(tmp_path, monkeypatch) -> None:
     status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
     assert status["state"]["waiting"]["reason"] == "ErrImageNeverPull"
     assert fake.containers == {}
+
+
+# -- releases and RelaxedEnvironmentVariableValidation ---------------------------------------
+
+
+@pytest.fixture
+def gates():
+    """The process-wide feature gates, put back after the test."""
+    saved = dict(ks.FEATURE_GATES)
+    yield ks.FEATURE_GATES
+    ks.FEATURE_GATES.clear()
+    ks.FEATURE_GATES.update(saved)
+
+
+def pod_with_env(name: str) -> dict[str, Any]:
+    return seed(containers=[{"name": "w", "image": "i", "env": [{"name": name, "value": "v"}]}])
+
+
+def test_release_knob_and_version(capsys) -> None:
+    assert ks.parse_release(None) == (1, 34)
+    assert ks.parse_release("v1.31.4") == (1, 31)
+    assert ks.parse_release("1.29") == (1, 29)
+    for bad in ("1.28", "1.35", "2.0", "latest", "1.31.x"):
+        with pytest.raises(ks.ConfigError, match="models releases 1.29 to 1.34"):
+            ks.parse_release(bad)
+    assert ks.main(["--version"], env={"KUBELET_STANDIN_RELEASE": "1.31"}) == 0
+    assert capsys.readouterr().out == "Kubernetes v1.31.0-spctl-lab-standin\n"
+    assert ks.main(["--version"], env={}) == 0
+    assert capsys.readouterr().out == "Kubernetes v1.34.0-spctl-lab-standin\n"
+
+
+@pytest.mark.parametrize(
+    "release, config_gates, flag, expected",
+    [
+        ("1.29", None, None, False),  # before the gate existed: C-like names only
+        ("1.31", None, None, False),  # alpha, off by default
+        ("1.31", {"RelaxedEnvironmentVariableValidation": True}, None, True),
+        ("1.32", None, None, True),  # beta, on by default
+        ("1.33", {"RelaxedEnvironmentVariableValidation": False}, None, False),
+        # the flag replaces the config's map (cliflag.MapStringBool), so the default is back
+        ("1.33", {"RelaxedEnvironmentVariableValidation": False}, "SomeOtherGate=true", True),
+        ("1.33", None, "RelaxedEnvironmentVariableValidation=false", False),
+        ("1.34", {"SomeOtherGate": False}, None, True),  # gates not modelled are left alone
+    ],
+)
+def test_feature_gate_follows_release_config_and_flags(
+    tmp_path, release, config_gates, flag, expected
+) -> None:
+    fields = {"featureGates": config_gates} if config_gates else {}
+    argv = [f"--config={kubelet_config(tmp_path, **fields)}"]
+    argv += [f"--feature-gates={flag}"] if flag else []
+    settings = ks.build_settings(ks.parse_flags(argv), {"KUBELET_STANDIN_RELEASE": release}, NODE)
+    assert ks.resolve_feature_gates(settings) == {"RelaxedEnvironmentVariableValidation": expected}
+
+
+@pytest.mark.parametrize(
+    "release, flag, message",
+    [
+        ("1.34", "RelaxedEnvironmentVariableValidation=false", "feature is locked to true"),
+        ("1.29", "RelaxedEnvironmentVariableValidation=true", "unrecognized feature gate"),
+    ],
+)
+def test_a_gate_the_release_refuses_stops_the_kubelet(tmp_path, capsys, release, flag, message):
+    argv = [f"--config={kubelet_config(tmp_path)}", f"--feature-gates={flag}"]
+    assert ks.main(argv, env={"KUBELET_STANDIN_RELEASE": release}) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_feature_gates_flag_syntax() -> None:
+    with pytest.raises(ks.FlagError, match="missing bool value for A"):
+        ks.parse_flags(["--feature-gates=A"])
+    with pytest.raises(ks.FlagError, match="invalid value of A=maybe"):
+        ks.parse_flags(["--feature-gates=A=maybe"])
+    assert ks.parse_flags(["--feature-gates=A=true,B=0", "--feature-gates=C=t"]) == {
+        "feature-gates": {"A": True, "B": False, "C": True}
+    }
+
+
+STRICT_MESSAGE = (
+    "a valid environment variable name must consist of alphabetic characters, digits, '_', "
+    "'-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or "
+    "'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')"
+)
+
+
+@pytest.mark.parametrize(
+    "name, relaxed, errors",
+    [
+        ("MY_VAR.name-1", False, []),
+        ("1ST_PORT", False, [STRICT_MESSAGE]),
+        ("1ST_PORT", True, []),
+        ("my var", False, [STRICT_MESSAGE]),
+        ("my var", True, []),  # a space is printable ASCII
+        ("..x", False, ["must not start with '..'"]),
+        ("..", False, ["must not be '..'"]),
+        ("A=B", True, ["a valid environment variable name must consist only of printable "
+                       "ASCII characters other than '='"]),
+        ("tab\there", True, ["a valid environment variable name must consist only of "
+                             "printable ASCII characters other than '='"]),
+        ("caf\u00e9", True, ["a valid environment variable name must consist only of "
+                             "printable ASCII characters other than '='"]),
+    ],
+)
+def test_env_var_names_by_the_gate(gates, name, relaxed, errors) -> None:
+    gates["RelaxedEnvironmentVariableValidation"] = relaxed
+    assert ks.env_var_name_errors(name) == errors
+
+
+def test_an_older_release_refuses_a_name_the_newer_one_runs(tmp_path, capsys, gates) -> None:
+    write(tmp_path, "static-web.yaml", pod_with_env("1ST_PORT"))
+    assert list(listed(tmp_path)) == [f"static-web-{NODE}"]
+    gates["RelaxedEnvironmentVariableValidation"] = False
+    assert listed(tmp_path) == {}
+    [error] = logged_errors(capsys.readouterr().err)
+    assert error == (
+        f'invalid pod: [spec.containers[0].env[0].name: Invalid value: "1ST_PORT": '
+        f"{STRICT_MESSAGE}]"
+    )

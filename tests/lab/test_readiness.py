@@ -222,7 +222,7 @@ def set_kubelet_release(lab: LabSession, node: str, release: str | None) -> None
         write = f"rm -f {RELEASE_DROPIN}"
     lab.out(node, f"{write} && systemctl daemon-reload && systemctl restart kubelet")
     wait_until(
-        lambda: lab.sh(node, "curl -fsS http://127.0.0.1:10248/healthz").returncode == 0,
+        lambda: lab.sh(node, "curl -fsS http://127.0.0.1:10248/healthz").exit_code == 0,
         what=f"the kubelet on {node} to answer again",
     )
 

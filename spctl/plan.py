@@ -24,6 +24,7 @@ from spctl.manifest import semantically_equal
 from spctl.profiles import KubeletChange, Profile, detect
 from spctl.profiles.base import same_dir
 from spctl.render import FILE_SUFFIX, DesiredPod
+from spctl.validate import kubelet_name_problem
 
 
 class PlanError(SpctlError):
@@ -118,6 +119,7 @@ def _step(
 def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
     profile = detect(facts, node.profile)
     profile.check_pods(facts, [pod.name for pod in desired])
+    check_kubelet_names(node, profile.node_name(facts), desired)
     directory = choose_dir(node, profile, facts)
     _refuse_unsafe(node, facts, directory)
     kubelet = profile.configure(facts, directory)
@@ -242,6 +244,19 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
         warnings=tuple(stray_files(facts, directory))
         + ((config_warning,) if config_warning else ()),
     )
+
+
+def check_kubelet_names(node: Node, node_name: str, desired: list[DesiredPod]) -> None:
+    """Templates are validated with the inventory's node name; the kubelet names a static pod
+    after its own node name (the host name, --hostname-override, k3s's K3S_NODE_NAME), known
+    only from the node's facts. A name it would refuse stops the plan here."""
+    problems = [
+        f"pod {pod.name}: metadata.name: {problem}"
+        for pod in desired
+        if (problem := kubelet_name_problem(pod.name, node_name))
+    ]
+    if problems:
+        raise PlanError(f"node {node.name}: " + "; ".join(problems))
 
 
 def _refuse_unsafe(node: Node, facts: NodeFacts, directory: str) -> None:

@@ -25,7 +25,16 @@ from typing import Optional
 from spctl import urlconfig
 from spctl.facts import NodeFacts
 from spctl.inventory import Node
-from spctl.plan import Plan, PlanError, PodStep, choose_dir, plan_deploy, stray_files, unified
+from spctl.plan import (
+    Plan,
+    PlanError,
+    PodStep,
+    check_kubelet_names,
+    choose_dir,
+    plan_deploy,
+    stray_files,
+    unified,
+)
 from spctl.profiles import detect
 from spctl.profiles.base import same_dir
 from spctl.render import DesiredPod
@@ -38,6 +47,7 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
     if not url:
         raise PlanError(f"node {node.name}: source url needs url.base in the inventory")
     profile = detect(facts, node.profile)
+    check_kubelet_names(node, profile.node_name(facts), desired)
     kubelet, warnings = urlconfig.configure(profile, facts, url, token)
     directory = profile.manifest_dir(facts) or choose_dir(node, profile, facts)
     entries = {e.name: e for e in facts.dirs.get(directory) or ()}

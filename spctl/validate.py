@@ -513,21 +513,23 @@ def _name_problems(doc: dict[str, Any], node_name: str | None) -> list[Problem]:
     if not isinstance(name, str):
         return []  # missing: reported with the identity; not a string: by the schema
     problem = validate_pod_name(name)
-    if problem is not None:
-        return [Problem("metadata.name", problem)]
-    if node_name:
-        pod_name = f"{name}-{node_name.lower()}"
-        if len(pod_name) > MAX_NAME_LENGTH:
-            room = MAX_NAME_LENGTH - len(node_name) - 1
-            return [
-                Problem(
-                    "metadata.name",
-                    f"the kubelet names the pod <name>-<node>, here {len(pod_name)} characters "
-                    f"on node {node_name}, over the {MAX_NAME_LENGTH} allowed; shorten the pod "
-                    f"name to at most {max(room, 0)} characters",
-                )
-            ]
-    return []
+    if problem is None and node_name:
+        problem = kubelet_name_problem(name, node_name)
+    return [] if problem is None else [Problem("metadata.name", problem)]
+
+
+def kubelet_name_problem(name: str, node_name: str) -> str | None:
+    """Why the kubelet would refuse the name it gives pod ``name`` on the node it calls
+    ``node_name`` (``<name>-<node>``, pkg/kubelet/config/common.go generatePodName), or None."""
+    pod_name = f"{name}-{node_name.lower()}"
+    if len(pod_name) <= MAX_NAME_LENGTH:
+        return None
+    room = MAX_NAME_LENGTH - len(node_name) - 1
+    return (
+        f"the kubelet names the pod <name>-<node>, here {len(pod_name)} characters "
+        f"on node {node_name}, over the {MAX_NAME_LENGTH} allowed; shorten the pod "
+        f"name to at most {max(room, 0)} characters"
+    )
 
 
 def _container_problems(doc: dict[str, Any]) -> list[Problem]:

@@ -70,6 +70,9 @@ def read_facts(
     if node.manifest_dir:
         request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
     facts = NodeFacts.from_agent(agent.call(request))
+    # The probes run once, in the first call; its pods (with READY) are the ones returned.
+    probed = facts.pods
+    request.pop("probes", None)
     # A data dir, config file or manifest directory other than the defaults is known only
     # from an answer (a config file named on the command line, then the directory that file
     # names): read it with another call, at most two more.
@@ -80,7 +83,7 @@ def read_facts(
         for key, values in extra.items():
             request[key] = [*request.get(key, []), *values]
         facts = NodeFacts.from_agent(agent.call(request))
-    return facts
+    return replace(facts, pods=probed) if probes else facts
 
 
 # -- deploy, remove, rollback ---------------------------------------------------------------------

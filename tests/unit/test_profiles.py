@@ -371,3 +371,29 @@ def test_the_agent_reads_systemctl_show_for_several_units(tmp_path, monkeypatch)
     assert len(shown["kubelet"]["EnvironmentFiles"]) == 3
     assert shown["k3s"]["ExecStart"][0].startswith("{ path=/usr/local/bin/k3s ;")
     assert shown["k3s"]["cmdline"] is None  # MainPID=0: not running
+
+
+def test_probes_run_in_the_first_call_only_and_its_readiness_is_kept():
+    """Follow-up calls (a custom config file, then its data dir) do not run the pods'
+    readiness probes again; the first answer's READY is the one returned."""
+    files = {
+        "/etc/systemd/system/k3s.service.env": "K3S_CONFIG_FILE=/opt/k3s.yaml\n",
+        "/opt/k3s.yaml": "data-dir: /srv/k3s\n",
+    }
+    agent = FakeAgent(files, {"k3s": _k3s("/usr/local/bin/k3s server")})
+    running = {"pod": "web-edge", "uid": "u1", "phase": "Running", "ready": True}
+    answers = iter([False, True, True])  # READY as each call's probes would say it
+    real_call = agent.call
+
+    def call(request):
+        answer = real_call(request)
+        answer["runtime"] = {"pods": [{**running, "ready": next(answers)}]}
+        return answer
+
+    agent.call = call  # type: ignore[method-assign]
+    probes = {"web": {"web": {"readiness": {"tcpSocket": {"port": 80}}}}}
+    facts: NodeFacts = read_facts(agent, NODE, ["web"], probes)  # type: ignore[arg-type]
+    assert len(agent.requests) == 3
+    assert [("probes" in r) for r in agent.requests] == [True, False, False]
+    assert [p.ready for p in facts.pods] == [False]
+    assert profiles.detect(facts).manifest_dir(facts) == "/srv/k3s/agent/pod-manifests"

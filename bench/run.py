@@ -144,7 +144,7 @@ from pyinfra.operations import files, server
 
 files.directory(name="manifest directory", path="/etc/spctl-bench.d", mode="755")
 files.template(name="manifest", src="{template}", dest="/etc/spctl-bench.d/static-web.yaml",
-               image="spctl-lab/pod:latest", port={port})
+               image="spctl-lab/pod:1.0", port={port})
 files.line(name="kubelet flag", path="/etc/spctl-bench.conf",
            line="^ARGS=.*$", replace='ARGS="--pod-manifest-path=/etc/spctl-bench.d/ --port={port}"')
 server.shell(name="check", commands=["test -s /etc/spctl-bench.d/static-web.yaml"])
@@ -158,7 +158,7 @@ ANSIBLE_PLAYBOOK = """\
       ansible.builtin.file: {{path: /etc/spctl-bench-a.d, state: directory, mode: "0755"}}
     - name: manifest
       ansible.builtin.template: {{src: "{template}", dest: /etc/spctl-bench-a.d/static-web.yaml}}
-      vars: {{image: "spctl-lab/pod:latest", port: {port}}}
+      vars: {{image: "spctl-lab/pod:1.0", port: {port}}}
     - name: kubelet flag
       ansible.builtin.lineinfile:
         path: /etc/spctl-bench-a.conf

@@ -59,7 +59,7 @@ READY_PROBES = {
     "docker": [
         "sh",
         "-c",
-        f"{HEALTHZ} && docker image inspect spctl-lab/pod:latest spctl-lab/pause:latest >/dev/null",
+        f"{HEALTHZ} && docker image inspect spctl-lab/pod:1.0 spctl-lab/pause:latest >/dev/null",
     ],
     **{
         runtime: ["sh", "-c", f"{HEALTHZ} && {_cri_images_present(socket)}"]
@@ -302,7 +302,7 @@ class Lab:
                     "key": "id_ed25519",
                     "known_hosts": "known_hosts",
                 },
-                "vars": {"image": "spctl-lab/pod:latest"},
+                "vars": {"image": "spctl-lab/pod:1.0"},
                 "pods": ["static-web"],
             },
             "groups": {

@@ -52,7 +52,7 @@ def _probe(address: str, path: str, timing: str) -> str:
 {timing}"""
 
 
-def apiserver_manifest(address: str, image: str = "spctl-lab/pod:latest") -> str:
+def apiserver_manifest(address: str, image: str = "spctl-lab/pod:1.0") -> str:
     """kube-apiserver's manifest for the control-plane node that advertises ``address``."""
     liveness = _probe(
         address,

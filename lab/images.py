@@ -40,7 +40,7 @@ STANDIN_DIR = "/usr/lib/spctl-lab"
 
 BASE_REPO = "spctl-lab/base"
 NODE_REPO = "spctl-lab/node"
-POD_IMAGE = "spctl-lab/pod:latest"
+POD_IMAGE = "spctl-lab/pod:1.0"
 PAUSE_IMAGE = "spctl-lab/pause:latest"
 BUSYBOX = Path("/bin/busybox")
 RECIPE_LABEL = "spctl-lab.recipe"
@@ -111,7 +111,7 @@ Before=kubelet.service k3s.service
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecStart=/bin/sh -c 'docker image inspect spctl-lab/pod:latest >/dev/null 2>&1 || docker load -i /usr/share/spctl-lab/pod-image.tar'
+ExecStart=/bin/sh -c 'docker image inspect spctl-lab/pod:1.0 >/dev/null 2>&1 || docker load -i /usr/share/spctl-lab/pod-image.tar'
 ExecStart=/bin/sh -c 'docker image inspect spctl-lab/pause:latest >/dev/null 2>&1 || docker load -i /usr/share/spctl-lab/pause-image.tar'
 
 [Install]

@@ -23,9 +23,12 @@ static-pod behaviour where a tool managing static pods can observe it:
   the file goes, adoption of running pods when the stand-in restarts;
 - /healthz, and /pods on the read-only port.
 
-Images: the lab has no registry. An image present in the node's runtime counts as pulled; one
-that is not fails to pull (ErrImagePull, then ImagePullBackOff while the pull back-off lasts),
-or with imagePullPolicy Never is ErrImageNeverPull, logged as pod_workers.go logs a failed sync.
+Images: the lab has no registry. With imagePullPolicy IfNotPresent (the default for a tagged
+image other than :latest) an image present in the node's runtime is used; a pull, which
+Always (the default for :latest or no tag) makes at every start and IfNotPresent makes for a
+missing image, fails (ErrImagePull, then ImagePullBackOff while the pull back-off lasts);
+Never with a missing image is ErrImageNeverPull. Each is logged as pod_workers.go logs a
+failed sync. The lab's pod image is therefore tagged 1.0, not latest.
 It has no API server client (no mirror pods), no probes, no init containers,
 no hostPort mapping, no resource limits and no DNS setup. Standard library and PyYAML, and
 for the CRI python3-grpcio through standin_cri.py (installed beside this file);
@@ -2194,6 +2197,8 @@ class Kubelet:
                 pod, spec, "ContainerCreating", f"MountVolume.SetUp failed: {exc}"
             )
         try:
+            if pull_policy(spec) == "Always":  # a pull every start, present or not
+                raise ImageNotPresent(spec["image"])  # and the lab has no registry
             self.runtime.start_container(pod, spec, sandbox, n, mounts)
         except ImageNotPresent:
             failure = self.pulls.failure(pod, spec, time.monotonic())

@@ -198,7 +198,7 @@ KUBEADM_FLAGS = (
 # The lab builds its pause image (no registry can be reached); ctr names an imported
 # "spctl-lab/pause:latest" docker.io/spctl-lab/pause:latest, as the CRI looks it up.
 PAUSE_IMAGE_REF = "docker.io/spctl-lab/pause:latest"
-POD_IMAGE_REF = "docker.io/spctl-lab/pod:latest"
+POD_IMAGE_REF = "docker.io/spctl-lab/pod:1.0"
 
 
 def containerd_config(cni_conf_dir: str, note: str) -> str:

@@ -21,7 +21,7 @@ MANIFESTS = {NODE: "/etc/kubernetes/manifests", K3S: "/var/lib/rancher/k3s/agent
 
 
 def manifest(name: str, container: str = "web", command: list[str] | None = None) -> str:
-    spec: dict[str, Any] = {"name": container, "image": "spctl-lab/pod:latest"}
+    spec: dict[str, Any] = {"name": container, "image": "spctl-lab/pod:1.0"}
     if command:
         spec["command"] = command
     else:

@@ -160,7 +160,7 @@ def test_changed_variable_updates_the_pod(lab: LabSession, tmp_path: Path) -> No
 def test_unmanaged_files_are_left_alone_and_reported(lab: LabSession) -> None:
     node = "my-node3"
     spctl_json("deploy", "--node", node)
-    hand = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hand-made\nspec:\n  containers:\n  - name: web\n    image: spctl-lab/pod:latest\n"
+    hand = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: hand-made\nspec:\n  containers:\n  - name: web\n    image: spctl-lab/pod:1.0\n"
     with lab.conn(node) as conn:
         conn.run(
             ["sh", "-c", "cat > /etc/kubernetes/manifests/hand-made.yaml"], stdin=hand.encode()

@@ -211,7 +211,7 @@ spec:
   terminationGracePeriodSeconds: 1  # sleep ignores SIGTERM: do not wait the default 30 s
   containers:
   - name: {container}
-    image: spctl-lab/pod:latest
+    image: spctl-lab/pod:1.0
     command: ["/bin/sleep", "3600"]
 """
 

@@ -25,7 +25,7 @@ metadata:
 spec:
   containers:
     - name: web
-      image: spctl-lab/pod:latest
+      image: spctl-lab/pod:1.0
       ports:
         - name: web
           containerPort: 80
@@ -84,7 +84,7 @@ def test_node_is_a_real_machine(lab: LabSession, node: str) -> None:
         kubelet_node = k3s_node_name(node).lower() if runtime == "k3s" else node
         assert all(n.endswith("-" + kubelet_node) for n in names), names
         images = lab.ctr(node, "images ls -q").split()
-        assert {"docker.io/spctl-lab/pod:latest", "docker.io/spctl-lab/pause:latest"} <= set(images)
+        assert {"docker.io/spctl-lab/pod:1.0", "docker.io/spctl-lab/pause:latest"} <= set(images)
     assert lab.out(node, "curl -fsS http://127.0.0.1:10248/healthz").strip() == "ok"
 
 

@@ -22,7 +22,7 @@ def setup(tmp_path: Path, node: str = "", extra: str = "", template: str = TEMPL
     """One node, n1; ``node`` adds or replaces its ``address:`` and ``ssh:`` lines."""
     (tmp_path / "tpl").mkdir(exist_ok=True)
     (tmp_path / "tpl" / "web.yaml.j2").write_text(template)
-    lines = "    pods: [web]\n    vars: {image: spctl-lab/pod:latest}\n" + node
+    lines = "    pods: [web]\n    vars: {image: spctl-lab/pod:1.0}\n" + node
     if "address:" not in node:
         lines += "    address: 127.0.0.1\n"
     if "ssh:" not in node:

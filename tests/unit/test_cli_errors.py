@@ -72,7 +72,7 @@ def write_inventory(tmp_path: Path, pods: str = "[web]", extra: str = "") -> Pat
     path = tmp_path / "inventory.yaml"
     path.write_text(
         "templates: tpl\n"
-        "defaults:\n  vars: {image: spctl-lab/pod:latest}\n"
+        "defaults:\n  vars: {image: spctl-lab/pod:1.0}\n"
         f"nodes:\n  n1:\n    address: 127.0.0.1\n    ssh: {{port: 1}}\n    pods: {pods}\n{extra}"
     )
     return path

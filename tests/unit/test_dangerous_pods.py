@@ -41,7 +41,7 @@ def setup(tmp_path: Path, template: str, port: int = 1, known_hosts: str = "") -
         "  n1:\n"
         "    address: 127.0.0.1\n"
         "    pods: [web]\n"
-        "    vars: {image: spctl-lab/pod:latest}\n"
+        "    vars: {image: spctl-lab/pod:1.0}\n"
         f"    ssh: {ssh}\n"
     )
     return path

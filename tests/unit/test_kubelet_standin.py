@@ -32,7 +32,7 @@ SEED: dict[str, Any] = {
         "containers": [
             {
                 "name": "web",
-                "image": "spctl-lab/pod:latest",
+                "image": "spctl-lab/pod:1.0",
                 "ports": [{"name": "web", "containerPort": 80, "protocol": "TCP"}],
             }
         ]
@@ -857,7 +857,7 @@ def test_codec_writes_protobuf_wire_format() -> None:
 def test_codec_reads_what_it_writes_and_skips_unknown_fields() -> None:
     config = {
         "metadata": {"name": "web", "attempt": 3},
-        "image": {"image": "spctl-lab/pod:latest"},
+        "image": {"image": "spctl-lab/pod:1.0"},
         "command": ["/bin/sh", "-c"],
         "envs": [{"key": "A", "value": "1"}],
         "labels": {"io.kubernetes.pod.uid": "u1"},
@@ -1123,7 +1123,7 @@ class FakeContainerd:
         self.sandboxes: dict[str, dict] = {}
         self.containers: dict[str, dict] = {}
         self.status: dict[str, dict] = {}
-        self.images = {"spctl-lab/pod:latest"}
+        self.images = {"spctl-lab/pod:1.0"}
         self.made = 0
 
     def _id(self) -> str:
@@ -1292,8 +1292,8 @@ def test_cri_kubelet_image_pulls(tmp_path, monkeypatch, capsys) -> None:
     )
     assert first == (
         "the kubelet cannot start default/static-web-my-node1: ErrImagePull: Failed to pull "
-        'image "spctl-lab/pod:latest": rpc error: code = NotFound desc = failed to pull and '
-        'unpack image "spctl-lab/pod:latest": the lab has no registry'
+        'image "spctl-lab/pod:1.0": rpc error: code = NotFound desc = failed to pull and '
+        'unpack image "spctl-lab/pod:1.0": the lab has no registry'
     )
     sync(kubelet)  # within the pull back-off
     status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
@@ -1306,6 +1306,7 @@ def test_cri_kubelet_image_pulls(tmp_path, monkeypatch, capsys) -> None:
 
 def test_pull_policy_defaults() -> None:
     assert ks.pull_policy({"image": "spctl-lab/pod:latest"}) == "Always"
+    assert ks.pull_policy({"image": "spctl-lab/pod:1.0"}) == "IfNotPresent"
     assert ks.pull_policy({"image": "registry:5000/pod"}) == "Always"
     assert ks.pull_policy({"image": "registry:5000/pod:1.2"}) == "IfNotPresent"
     assert ks.pull_policy({"image": "pod@sha256:" + "0" * 64}) == "IfNotPresent"
@@ -1325,6 +1326,27 @@ def test_cri_kubelet_never_pulls(tmp_path, monkeypatch) -> None:
     status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
     assert status["state"]["waiting"]["reason"] == "ErrImageNeverPull"
     assert fake.containers == {}
+
+
+def test_cri_kubelet_pulls_a_latest_image_even_when_present(tmp_path, monkeypatch) -> None:
+    """imagePullPolicy Always (the default for :latest) pulls at every start, so a present
+    image does not help on a node that cannot reach a registry (image_manager.go
+    shouldPullImage)."""
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    latest = json.loads(json.dumps(SEED))
+    latest["spec"]["containers"][0]["image"] = "spctl-lab/pod:latest"
+    write(tmp_path / "manifests", "static-web.yaml", latest)
+    fake.images = {"spctl-lab/pod:latest"}
+    sync(kubelet)
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert fake.containers == {}
+    latest["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    write(tmp_path / "manifests", "static-web.yaml", latest)
+    kubelet._next_relist = 0
+    sync(kubelet)  # the pod of the old file goes first
+    sync(kubelet)
+    assert [c[3] for c in fake.web()] == [cri.CONTAINER_RUNNING]
 
 
 # -- releases and RelaxedEnvironmentVariableValidation ---------------------------------------

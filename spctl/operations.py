@@ -94,7 +94,7 @@ def read_node(node: Node, settings: Settings, read: Callable[[Agent], T]) -> T:
         with agent_for(node, settings, read_only=True) as agent:
             return read(agent)
     except TransportError as exc:
-        raise TransportError(f"{exc} (and again on a new connection)") from None
+        raise TransportError(f"{exc} (tried twice, the second time on a new connection)") from None
 
 
 def read_facts(

@@ -124,7 +124,7 @@ def test_a_second_drop_fails_the_node_with_the_transport_error(tmp_path: Path) -
     assert result.node == "n1" and result.failed
     assert result.error is not None
     assert f"root@127.0.0.1:{port}: connection lost" in result.error
-    assert "again on a new connection" in result.error
+    assert "tried twice, the second time on a new connection" in result.error
 
 
 def test_a_host_key_mismatch_is_not_retried(tmp_path: Path) -> None:

@@ -46,6 +46,11 @@ rolled_back?}], errors?, recovered?
 OP_FACTS = "facts"
 OP_APPLY = "apply"
 OPS = (OP_FACTS, OP_APPLY)
+#: The ops that change nothing the control host asked for, so that a call cut off by a
+#: dropped SSH session may be sent again. (A facts call finishes or undoes a transaction a
+#: killed run left, under the node's lock; that is meant to be repeated, and a repeat finds
+#: it done.) ``apply`` is never sent twice.
+READ_ONLY_OPS = (OP_FACTS,)
 
 #: What a change may do to one manifest (``apply`` request, ``changes[].action``).
 ACTIONS = ("create", "update", "remove", "rollback", "adopt", "move")

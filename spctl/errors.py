@@ -34,3 +34,15 @@ class ValidationError(SpctlError):
 
 class NodeError(SpctlError):
     """A node could not be reached or refused an operation."""
+
+
+class TransportError(NodeError):
+    """The SSH connection itself failed: the node refused or reset it, closed it before or
+    during the handshake (no banner, "No existing session"), refused a session, or closed a
+    session before its command's exit status arrived.
+
+    Never a host key or authentication refusal, a command that ran and exited non-zero, the
+    agent's own error, or a deadline that passed: those are plain :class:`NodeError`. A
+    command cut off this way may or may not have run, so only work that changes nothing on
+    the node may be tried again (``spctl.operations.read_node``).
+    """

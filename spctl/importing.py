@@ -32,7 +32,7 @@ from spctl.importer import Imported, ImportRefused, NodeManifest, synthesize
 from spctl.inventory import Inventory, Node, PodRef, _build
 from spctl.inventory_edit import add_pod, write_atomic
 from spctl.manifest import ManifestError, parse_manifest, semantically_equal
-from spctl.operations import Settings, agent_for
+from spctl.operations import Settings, read_node
 from spctl.plan import choose_dir, plan_deploy
 from spctl.render import FILE_SUFFIX, render_pod
 
@@ -172,9 +172,9 @@ def template_target(
 
 
 def fetch_pod_manifest(node: Node, pod: str, settings: Settings) -> Found:
-    """:func:`read_pod_manifest` over the node's SSH connection."""
-    with agent_for(node, settings) as agent:
-        return read_pod_manifest(node, pod, agent.call)
+    """:func:`read_pod_manifest` over the node's SSH connection (once more on a new one
+    when it drops: ``operations.read_node``)."""
+    return read_node(node, settings, lambda agent: read_pod_manifest(node, pod, agent.call))
 
 
 def plan_import(

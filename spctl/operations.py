@@ -3,23 +3,25 @@
 Each function here handles exactly one node over one SSH connection and returns a value
 (or raises SpctlError, which the fleet turns into that node's failed result). The deploy
 path costs two agent calls on one connection: facts, then apply (skipped when the plan
-changes nothing).
+changes nothing). The work that only reads (status, diff, import's read) goes through
+:func:`read_node`, which tries once more on a new connection when the first one drops.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from spctl_agent.protocol import STALE_PLAN
 
 from spctl import profiles
 from spctl import progress as steps
-from spctl.errors import SpctlError
+from spctl.errors import SpctlError, TransportError
 from spctl.facts import NodeFacts, RuntimePod
 from spctl.inventory import Node
 from spctl.plan import (
@@ -51,12 +53,48 @@ class Settings:
     dry_run: bool = False
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: How long to wait before the one new connection of :func:`read_node`: a node whose sshd
+#: just dropped a session under load (MaxStartups, MaxSessions) gets a moment first.
+RETRY_PAUSE = 0.5
+
+
 @contextmanager
-def agent_for(node: Node, settings: Settings) -> Iterator[Agent]:
+def agent_for(node: Node, settings: Settings, read_only: bool = False) -> Iterator[Agent]:
+    """The node's agent on a new connection, closed when the block ends (``read_only``: see
+    :class:`~spctl.remote.Agent`)."""
     target = node.target(settings.host_key_policy, settings.connect_timeout)
     sudo = Sudo(enabled=node.needs_sudo, password=settings.sudo_password)
     with Connection(target) as conn:
-        yield Agent(conn, sudo, node.name)
+        yield Agent(conn, sudo, node.name, read_only=read_only)
+
+
+def read_node(node: Node, settings: Settings, read: Callable[[Agent], T]) -> T:
+    """``read(agent)`` on the node, once more when the SSH connection drops.
+
+    The one place spctl retries: for work that changes nothing on the node (status, diff,
+    import's read), whose agent is read-only (it refuses to send ``apply``). Only a
+    :class:`~spctl.errors.TransportError` is retried: a connection refused or reset, a
+    node that closed it before its banner or during the handshake, a session refused or
+    closed before its exit status. Never a host key or authentication refusal, a command
+    that exited non-zero, the agent's error, a timeout or Ctrl-C. The dropped connection
+    is closed (the ``with`` ends), and after :data:`RETRY_PAUSE` a new one is opened; a
+    second drop fails the node with that error. The retry is logged at debug level only.
+    Deploy, remove and rollback never come here: an apply cut off may have run.
+    """
+    try:
+        with agent_for(node, settings, read_only=True) as agent:
+            return read(agent)
+    except TransportError as exc:
+        log.debug("%s: %s; trying once more on a new connection", node.name, exc)
+    time.sleep(RETRY_PAUSE)
+    try:
+        with agent_for(node, settings, read_only=True) as agent:
+            return read(agent)
+    except TransportError as exc:
+        raise TransportError(f"{exc} (tried twice, the second time on a new connection)") from None
 
 
 def read_facts(
@@ -431,11 +469,14 @@ def diff_node(
     settings: Settings,
     on_step: steps.StepCallback = steps.silent,
 ) -> Plan:
-    on_step(node.name, steps.CONNECTING)
-    with agent_for(node, settings) as agent:
+
+    def read(agent: Agent) -> Plan:
         on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
         return _noted(plan_deploy(node, desired, facts), facts)
+
+    on_step(node.name, steps.CONNECTING)
+    return read_node(node, settings, read)
 
 
 # -- status ---------------------------------------------------------------------------------------
@@ -506,8 +547,8 @@ class NodeStatus:
 def status_node(
     node: Node, desired: Optional[list[DesiredPod]], names: list[str], settings: Settings
 ) -> NodeStatus:
-    with agent_for(node, settings) as agent:
-        facts = read_facts(agent, node, names, readiness_specs(desired or [], names))
+    probes = readiness_specs(desired or [], names)
+    facts = read_node(node, settings, lambda agent: read_facts(agent, node, names, probes))
     return node_status(node, facts, desired, names)
 
 

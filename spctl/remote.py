@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Optional
 
-from spctl_agent.protocol import STATE_DIR
+from spctl_agent.protocol import READ_ONLY_OPS, STATE_DIR
 
 from spctl.errors import NodeError
 from spctl.ssh import Completed, Connection, Dialog
@@ -233,14 +233,27 @@ def holder_name() -> str:
 
 
 class Agent:
-    """The agent on one node, reached through an open connection."""
+    """The agent on one node, reached through an open connection.
 
-    def __init__(self, conn: Connection, sudo: Sudo, node: str) -> None:
+    A ``read_only`` agent sends only the requests of ``protocol.READ_ONLY_OPS`` (facts) and
+    refuses any other before it is sent: the work it serves may be run again on a new
+    connection when the first one drops (``spctl.operations.read_node``), which must never
+    repeat a change. (It may still install the agent itself, which is atomic and the same
+    bytes every time.)
+    """
+
+    def __init__(self, conn: Connection, sudo: Sudo, node: str, read_only: bool = False) -> None:
         self.conn = conn
         self.sudo = sudo
         self.node = node
+        self.read_only = read_only
 
     def call(self, request: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
+        if self.read_only and request.get("op") not in READ_ONLY_OPS:
+            raise RuntimeError(
+                f"{self.node}: a {request.get('op')!r} request on a read-only agent: only "
+                f"{', '.join(READ_ONLY_OPS)} may be sent where a dropped session is retried"
+            )
         payload = json.dumps(request).encode() + b"\n"
         # -I -S (in FIND_PYTHON): no environment variables, no site packages: the standard
         # library only, and a faster start.

@@ -5,6 +5,10 @@ by callers) and feeds it stdin; the agent itself arrives that way too. Host keys
 are always checked against a known_hosts file; an unknown key is refused with its
 fingerprint, or recorded when the operator chose ``accept-new``; a changed key is always
 refused.
+
+A failure is a :class:`~spctl.errors.TransportError` when the connection itself dropped (see
+:func:`dropped`), and a plain :class:`~spctl.errors.NodeError` otherwise; this module decides
+which, and never tries again itself.
 """
 
 from __future__ import annotations
@@ -27,10 +31,18 @@ from typing import Any, Optional
 import paramiko
 
 from spctl import known_hosts
-from spctl.errors import NodeError
+from spctl.errors import NodeError, TransportError
 from spctl.known_hosts import HostKeyError
 
-__all__ = ["Completed", "Connection", "HostKeyError", "SSHTarget", "fingerprint"]
+__all__ = [
+    "Completed",
+    "Connection",
+    "HostKeyError",
+    "SSHTarget",
+    "TransportError",
+    "dropped",
+    "fingerprint",
+]
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # A command's answer: large enough for facts carrying a few manifests of up to 10 MiB each
@@ -267,6 +279,7 @@ class Connection:
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(_HostKeyCheck(t, entries))
         sock = self._open_socket()
+        started = time.monotonic()
         try:
             client.connect(
                 t.host,
@@ -294,13 +307,19 @@ class Connection:
             ) from None
         except (OSError, paramiko.SSHException, EOFError) as exc:
             client.close()
-            text = _describe_handshake(exc, t)
+            # paramiko says "No existing session" both when the handshake outlived its
+            # timeout and when the node closed the connection during it.
+            timed_out = time.monotonic() - started >= 2 * t.connect_timeout
+            text = _describe_handshake(exc, t, timed_out)
             if t.key_file and "key" in text and self._client is None and _is_key_problem(exc):
                 raise NodeError(
                     f"{t.display}: cannot use the ssh key {t.key_file}: {text} (a key with a "
                     "passphrase must be added to ssh-agent)"
                 ) from None
-            raise NodeError(f"{t.display}: cannot connect: {text}") from None
+            message = f"{t.display}: cannot connect: {text}"
+            if timed_out or not dropped(exc):
+                raise NodeError(message) from None
+            raise TransportError(message) from None
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(KEEPALIVE_INTERVAL)
@@ -312,7 +331,7 @@ class Connection:
             try:
                 sock = socket.create_connection((t.host, t.port), timeout=t.connect_timeout)
             except OSError as exc:
-                raise NodeError(f"{t.display}: cannot connect: {_describe(exc)}") from None
+                raise _failure(exc, f"{t.display}: cannot connect: {_describe(exc)}") from None
             enable_tcp_keepalive(sock)
             # An agent call is a burst of small packets (channel open, exec, stdin, EOF)
             # sent without waiting for answers: with Nagle's algorithm each waits for the
@@ -330,9 +349,9 @@ class Connection:
             )
             self._sock = channel  # type: ignore[assignment]
             return channel  # type: ignore[return-value]
-        except (paramiko.SSHException, OSError) as exc:
-            raise NodeError(
-                f"{t.display}: jump host {t.jump.display} cannot reach it: {exc}"
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise _failure(
+                exc, f"{t.display}: jump host {t.jump.display} cannot reach it: {_describe(exc)}"
             ) from None
 
     @property
@@ -360,6 +379,9 @@ class Connection:
         NodeError is raised; the connection cannot be used again. sshd sends the remote
         process SIGHUP. Output beyond ``max_output`` bytes (stdout) or
         ``MAX_STDERR_BYTES`` (stderr) is a NodeError too, never a control host out of memory.
+        A session the node refused or closed before the exit status arrived is a
+        :class:`TransportError` (unless :meth:`abort` closed it); a command that exited
+        non-zero is a :class:`Completed`, not an error.
         """
         command = " ".join(shlex.quote(a) for a in argv)
         what = f"`{argv[0]}`" if argv else "the command"
@@ -373,9 +395,10 @@ class Connection:
                         f"{timeout:g}s; the connection was closed (is the node frozen or "
                         "its network down?)"
                     ) from None
-                raise NodeError(
-                    f"{self.target.display}: connection lost: {_describe(exc)}"
-                ) from None
+                message = f"{self.target.display}: connection lost: {_describe(exc)}"
+                if self._aborted.is_set():  # closed on purpose (abort): not a drop
+                    raise NodeError(message) from None
+                raise _failure(exc, message) from None
 
     def _run(
         self, command: str, stdin: bytes, max_output: int, dialog: Optional[Dialog]
@@ -385,7 +408,9 @@ class Connection:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if self._aborted.is_set():
                 raise
-            raise NodeError(f"{self.target.display}: session refused: {_describe(exc)}") from None
+            raise _failure(
+                exc, f"{self.target.display}: session refused: {_describe(exc)}"
+            ) from None
         out, err = bytearray(), bytearray()
         try:
             channel.exec_command(command)
@@ -420,9 +445,7 @@ class Connection:
             while channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
                 _cap(err, MAX_STDERR_BYTES, "error output", self.target.display)
-            if not channel.exit_status_ready():
-                raise EOFError("the node closed the channel without an exit status")
-            code = channel.recv_exit_status()
+            code = _exit_status(channel)
         finally:
             channel.close()
         return Completed(code, bytes(out), bytes(err))
@@ -463,7 +486,7 @@ class Connection:
                 channel.status_event.wait()
                 if self._aborted.is_set():
                     raise EOFError("transport closed")
-                code = channel.recv_exit_status() if channel.exit_status_ready() else 1
+                code = _exit_status(channel)
                 return Completed(code, b"", text), b""
 
     @contextmanager
@@ -515,6 +538,19 @@ class Connection:
         self._sock = None
 
 
+def _exit_status(channel: paramiko.Channel) -> int:
+    """The command's exit status, once the channel has ended. paramiko reports a channel
+    closed without one as "ready" with status -1 (a real status is an SSH uint32, never
+    negative): that is the session dropped, an EOFError."""
+    code = channel.recv_exit_status() if channel.exit_status_ready() else -1
+    if code < 0:
+        raise EOFError(
+            "the session ended without the command's exit status (dropped, or the command "
+            "was killed by a signal)"
+        )
+    return code
+
+
 def enable_tcp_keepalive(sock: socket.socket) -> None:
     """TCP keepalive and a bound on unacknowledged data, where the platform has them."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -548,14 +584,56 @@ def _is_key_problem(exc: BaseException) -> bool:
     )
 
 
-def _describe_handshake(exc: BaseException, t: SSHTarget) -> str:
+#: How paramiko words a connection that ended under it (paramiko/transport.py,
+#: channel.py): the node closed it before its banner, during the key exchange, or while a
+#: session was opened or used.
+_DROPPED_WORDS = (
+    "Error reading SSH protocol banner",
+    "No existing session",
+    "Negotiation failed",
+    "SSH session not active",
+    "Unable to open channel",
+    "Channel closed",
+    "Socket is closed",
+)
+
+
+def dropped(exc: BaseException) -> bool:
+    """Whether ``exc`` is the connection itself failing: refused, reset or closed by the
+    node (before its banner, during the handshake, or before a session's exit status), or a
+    session refused (sshd's MaxSessions). Not a timeout (a deadline the operator set, also
+    when paramiko wraps it: its banner error carries the timeout as its context), a name
+    that does not resolve, or a host key or authentication refusal."""
+    if any(isinstance(e, socket.timeout) for e in (exc, exc.__cause__, exc.__context__)):
+        return False
+    if isinstance(
+        exc, (paramiko.AuthenticationException, paramiko.BadHostKeyException, socket.gaierror)
+    ):
+        return False
+    if isinstance(exc, (EOFError, ConnectionError, paramiko.ChannelException)):
+        return True
+    text = str(exc)
+    return isinstance(exc, (paramiko.SSHException, OSError)) and any(
+        words in text for words in _DROPPED_WORDS
+    )
+
+
+def _failure(exc: BaseException, message: str) -> NodeError:
+    return TransportError(message) if dropped(exc) else NodeError(message)
+
+
+def _describe_handshake(exc: BaseException, t: SSHTarget, timed_out: bool) -> str:
     text = _describe(exc)
     if "protocol banner" in text:
+        if dropped(exc):  # closed before its banner: sshd's MaxStartups, or a restart
+            return "the node closed the connection before its SSH banner (is sshd overloaded?)"
         return (
             f"no SSH banner within {t.connect_timeout:g}s (is port {t.port} an SSH server, "
             "and is it overloaded?)"
         )
     if "No existing session" in text:  # paramiko: the handshake ended without a reason
+        if not timed_out:
+            return "the node closed the connection during the SSH handshake"
         return f"the SSH handshake did not complete within {2 * t.connect_timeout:g}s"
     return text
 

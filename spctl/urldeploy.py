@@ -23,8 +23,9 @@ from spctl import progress as steps
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.inventory import Node, URLSettings
-from spctl.operations import Outcome, Settings, agent_for, execute, read_facts
+from spctl.operations import Outcome, Settings, agent_for, execute, read_facts, read_node
 from spctl.plan import Plan
+from spctl.remote import Agent
 from spctl.render import DesiredPod
 from spctl.urlplan import plan_file, plan_url
 
@@ -178,11 +179,14 @@ def diff_node(
     url: URLSettings,
     on_step: steps.StepCallback = steps.silent,
 ) -> Plan:
-    on_step(node.name, steps.CONNECTING)
-    with agent_for(node, settings) as agent:
+
+    def read(agent: Agent) -> Plan:
         on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
         return operations._noted(plan_node(node, desired, facts, url), facts)
+
+    on_step(node.name, steps.CONNECTING)
+    return read_node(node, settings, read)
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -263,8 +267,8 @@ def url_status_node(
     settings: Settings,
     url: URLSettings,
 ) -> operations.NodeStatus:
-    with agent_for(node, settings) as agent:
-        facts = read_facts(agent, node, names, operations.readiness_specs(desired, names))
+    probes = operations.readiness_specs(desired, names)
+    facts = read_node(node, settings, lambda agent: read_facts(agent, node, names, probes))
     return url_status_of(node, facts, desired, names, url)
 
 

@@ -117,7 +117,7 @@ class NodeSession:
         conn.open()
         self.connects += 1
         sudo = Sudo(enabled=self.node.needs_sudo, password=self.settings.sudo_password)
-        agent = _BoundedAgent(conn, sudo, self.node.name)
+        agent = _BoundedAgent(conn, sudo, self.node.name, read_only=True)  # facts only
         agent.deadline = self.deadline
         self.agent = agent
         return agent

@@ -83,7 +83,7 @@ class _Interface(paramiko.ServerInterface):
         return "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        return paramiko.AUTH_SUCCESSFUL
+        return paramiko.AUTH_FAILED if self.node.refuse_auth else paramiko.AUTH_SUCCESSFUL
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         return paramiko.OPEN_SUCCEEDED
@@ -120,11 +120,17 @@ class FakeNode:
         *,
         freeze_on_exec: bool = False,
         banner: bool = True,
+        refuse_auth: bool = False,
+        close_first: int = 0,
     ) -> None:
         self.handler = handler or exit_with(0)
         self.host_key = host_key or paramiko.ECDSAKey.generate()
         self.freeze_on_exec = freeze_on_exec
         self.banner = banner  # False: accept TCP, then say nothing
+        self.refuse_auth = refuse_auth  # True: every key is refused
+        # The first N connections are closed before the banner, as sshd does beyond its
+        # MaxStartups.
+        self.close_first = close_first
         self.commands: list[str] = []
         self.stdin: list[bytes] = []
         self.exec_seen = threading.Event()
@@ -164,6 +170,9 @@ class FakeNode:
             except OSError:
                 return
             self.connections += 1
+            if self.connections <= self.close_first:
+                conn.close()
+                continue
             sock = FreezableSocket(conn)
             self._socks.append(sock)
             if not self.banner:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from spctl_cli.main import main
 
-from spctl import importing
+from spctl import operations
 from tests.unit.test_import import fake_agent, node_files
 
 CASES = Path(__file__).parent.parent / "cases" / "import"
@@ -31,11 +31,11 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case_name: str) -> tu
     contacted: list[str] = []
 
     @contextmanager
-    def agent_for(node, settings):
+    def agent_for(node, settings, read_only=False):
         contacted.append(node.name)
         yield FakeAgent(fake_agent(node.name, files[node.name]))
 
-    monkeypatch.setattr(importing, "agent_for", agent_for)
+    monkeypatch.setattr(operations, "agent_for", agent_for)
     case["contacted"] = contacted
     return inventory, case
 
@@ -136,16 +136,16 @@ def test_an_unreachable_node_exits_1_and_writes_nothing(
     from spctl.errors import NodeError
 
     inventory, case = setup(tmp_path, monkeypatch, "identical-nodes")
-    reachable = importing.agent_for
+    reachable = operations.agent_for
 
     @contextmanager
-    def agent_for(node, settings):
+    def agent_for(node, settings, read_only=False):
         if node.name == "cp2":
             raise NodeError("cannot connect to 10.0.0.12:22: connection refused")
-        with reachable(node, settings) as agent:
+        with reachable(node, settings, read_only) as agent:
             yield agent
 
-    monkeypatch.setattr(importing, "agent_for", agent_for)
+    monkeypatch.setattr(operations, "agent_for", agent_for)
     code = run(monkeypatch, "-i", str(inventory), "import", "kube-scheduler", "-n", "control-plane")
     _, err = capsys.readouterr()
     assert code == 1

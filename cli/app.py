@@ -4,6 +4,7 @@ all output. Data goes to stdout, progress and messages to stderr."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,22 @@ from rich.console import Console
 from rich.markup import escape
 
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
+
+# C0 controls but tab and newline, DEL and the C1 controls: what a terminal acts on.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """Text that came from a node (a pod's probe output, the kubelet's message, a file or
+    container name), made safe for a terminal: each control character but tab and newline
+    is shown as ``\\xNN``, so nothing a pod prints can move the cursor, clear the screen or
+    retitle the window. JSON and YAML output escape them already."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def safe(text: str) -> str:
+    """``clean`` and escaped for Rich markup: node text inside a markup string."""
+    return escape(clean(text))
 
 
 @dataclass
@@ -37,7 +54,7 @@ class App:
 
     def progress(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(f"[dim]spctl:[/dim] {escape(message)}")
+            self.err.print(f"[dim]spctl:[/dim] {safe(message)}")
 
     def interrupted_once(self, in_flight: list[str]) -> None:
         """The first Ctrl-C: say what spctl waits for and how to stop waiting."""
@@ -50,7 +67,7 @@ class App:
         )
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        self.err.print(f"[yellow]warning:[/yellow] {safe(message)}")
 
     def emit(self, data: Any, fmt: str) -> bool:
         """Print machine output and return True; return False for the table formats."""

@@ -18,14 +18,13 @@ from typing import Optional
 import yaml
 from rich.console import Group
 from rich.live import Live
-from rich.markup import escape
 from rich.text import Text
 
 from spctl.operations import NodeStatus
 from spctl.urldeploy import describe_url
 from spctl.watch import Change, Watch, changes, describe
 
-from .app import App
+from .app import App, clean, safe
 from .report import status_rows
 
 #: How many change lines stay under the live table.
@@ -75,7 +74,7 @@ def watch_status(app: App, watch: Watch, fmt: str, interval: float) -> None:
                 sys.stdout.flush()
             else:
                 for line in lines:
-                    app.out.print(f"{stamp} {line}", markup=False, highlight=False)
+                    app.out.print(f"{stamp} {clean(line)}", markup=False, highlight=False)
                 sys.stdout.flush()
             if live is None:
                 for s in statuses:
@@ -112,10 +111,10 @@ def _screen(
     parts: list[object] = [head, Text(""), status_rows(statuses, wide, found), Text("")]
     if history:
         parts.append(Text("changes:", style="bold"))
-        parts.extend(Text(line) for line in history)
+        parts.extend(Text(clean(line)) for line in history)
     else:
         parts.append(Text("changes: none yet", style="dim"))
     parts.extend(Text(f"{s.name}: {describe_url(s.url)}") for s in statuses if s.url)
     warnings = [f"{s.name}: {w}" for s in statuses for w in s.warnings]
-    parts.extend(Text.from_markup(f"[yellow]warning:[/yellow] {escape(w)}") for w in warnings)
+    parts.extend(Text.from_markup(f"[yellow]warning:[/yellow] {safe(w)}") for w in warnings)
     return Group(*parts)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import click
 
 from spctl.errors import SpctlError
 
-from .app import App
+from .app import App, clean
 from .commands import COMMANDS
 
 
@@ -56,7 +56,7 @@ def main() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(130)
-        click.echo(f"spctl: error: {exc}", err=True)
+        click.echo(f"spctl: error: {clean(str(exc))}", err=True)  # may quote a node's files
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("spctl: interrupted", err=True)

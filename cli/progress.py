@@ -17,13 +17,12 @@ from typing import Any, Optional
 
 from rich.console import Group
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from spctl.fleet import NodeResult
 
-from .app import App
+from .app import App, safe
 
 #: Nodes in flight listed by name; the rest are counted.
 SHOWN_IN_FLIGHT = 15
@@ -86,7 +85,7 @@ class Progress:
         if self.mode == "plain":
             self.app.progress(line)
         elif self.mode == "live" and result.failed:
-            self.app.err.print(f"[red]{escape(result.node)}:[/red] {escape(self.outcome(result))}")
+            self.app.err.print(f"[red]{safe(result.node)}:[/red] {safe(self.outcome(result))}")
 
     def outcome(self, result: NodeResult[Any]) -> str:
         if result.failed:
@@ -114,7 +113,7 @@ class Progress:
             table.add_column(column)
         now = time.monotonic()
         for node, (step, since) in flying[:SHOWN_IN_FLIGHT]:
-            table.add_row(escape(node), escape(step), f"{now - since:.0f}s")
+            table.add_row(safe(node), safe(step), f"{now - since:.0f}s")
         parts: list[Any] = [head]
         if flying:
             parts.append(table)

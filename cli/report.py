@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from rich.markup import escape
 from rich.table import Table
 
 from spctl.fleet import NodeResult
 from spctl.operations import NodeStatus, Outcome
 from spctl.watch import Change, ready_text
 
-from .app import App
+from .app import App, safe
 
 
 def outcome_dicts(results: list[NodeResult[Outcome]]) -> dict[str, Any]:
@@ -48,7 +47,7 @@ def print_outcomes(
         o = r.value
         if o is None:
             label = "not started" if not r.started else "[red]failed[/red]"
-            table.add_row(r.node, label, "-", escape(r.error or ""))
+            table.add_row(r.node, label, "-", safe(r.error or ""))
             continue
         if not o.ok:
             label = "[red]failed[/red]"
@@ -68,7 +67,7 @@ def print_outcomes(
             )
             or "-"
         )
-        table.add_row(r.node, label, kubelet, escape(pods))
+        table.add_row(r.node, label, kubelet, safe(pods))
     app.out.print(table)
     for r in results:
         o = r.value
@@ -76,15 +75,15 @@ def print_outcomes(
             continue
         if show_diff:
             if o.plan.kubelet is not None:
-                app.out.print(f"# {o.node}: {escape(o.plan.kubelet.reason)}")
-                app.out.print(escape(o.plan.kubelet_diff()), end="")
+                app.out.print(f"# {o.node}: {safe(o.plan.kubelet.reason)}")
+                app.out.print(safe(o.plan.kubelet_diff()), end="")
             for p in o.pods:
                 if p.diff:
-                    app.out.print(escape(p.diff), end="")
+                    app.out.print(safe(p.diff), end="")
         for warning in o.plan.warnings:
             app.warn(f"{o.node}: {warning}")
         if o.error:
-            app.err.print(f"[red]{escape(o.node)}:[/red] {escape(o.error)}")
+            app.err.print(f"[red]{safe(o.node)}:[/red] {safe(o.error)}")
 
 
 #: Where a change is marked: the column of each field of spctl.watch.Change; the others
@@ -115,17 +114,17 @@ def status_rows(
                 "[red]unreachable[/red]" if not s.reachable else "[red]error[/red]",
                 "-",
                 "-",
-                escape(s.error or ""),
+                safe(s.error or ""),
             ]
             table.add_row(*_mark(row + (["-", "-", "-"] if wide else []), cells, s.name, None))
             continue
         if not s.pods:
             row = [s.name, "(none)", "-", "-", "-", "-", "-"]
-            row += [s.profile or "-", s.manifest_dir or "-", "-"] if wide else []
+            row += [s.profile or "-", safe(s.manifest_dir or "-"), "-"] if wide else []
             table.add_row(*_mark(row, cells, s.name, None))
         for p in s.pods:
             phase = {"Running": "[green]Running[/green]", "Failed": "[red]Failed[/red]"}.get(
-                p.phase, p.phase
+                p.phase, safe(p.phase)
             )
             manifest = {
                 "drifted": "[yellow]drifted[/yellow]",
@@ -133,7 +132,7 @@ def status_rows(
             }.get(p.manifest, p.manifest)
             row = [
                 s.name,
-                p.name,
+                safe(p.name),
                 manifest,
                 phase,
                 ready_text(p),
@@ -141,10 +140,12 @@ def status_rows(
                 _age(p.age),
             ]
             if wide:
-                containers = ", ".join(f"{c['name']}:{c['state']}" for c in p.containers) or "-"
+                containers = (
+                    ", ".join(safe(f"{c['name']}:{c['state']}") for c in p.containers) or "-"
+                )
                 if p.not_ready:
-                    containers += f" (not ready: {escape(p.not_ready)})"
-                row += [s.profile or "-", p.file or "-", containers]
+                    containers += f" (not ready: {safe(p.not_ready)})"
+                row += [s.profile or "-", safe(p.file or "-"), containers]
             table.add_row(*_mark(row, cells, s.name, p.name))
     return table
 

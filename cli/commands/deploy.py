@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..app import App, output_option, pass_app
+from ..app import App, clean, output_option, pass_app
 from .options import connection, rollout, selection, settings_from, strict
 
 
@@ -193,7 +193,7 @@ def diff(
                 )
     for r in results:
         if r.failed:
-            app.err.print(f"{r.node}: {r.error}", markup=False)
+            app.err.print(f"{r.node}: {clean(r.error or '')}", markup=False)
     if app.interrupted:
         sys.exit(130)
     if any(r.failed for r in results):

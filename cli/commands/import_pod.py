@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import click
 
-from ..app import App, pass_app
+from ..app import App, clean, pass_app
 from .options import connection, selection, settings_from
 
 
@@ -80,7 +80,7 @@ def import_pod(
     failed = [r for r in results if r.failed]
     if failed:
         for r in failed:
-            app.err.print(f"{r.node}: {r.error}", markup=False)
+            app.err.print(f"{r.node}: {clean(r.error or '')}", markup=False)
         app.err.print("spctl: nothing was written", markup=False)
         sys.exit(1)
     found = [r.value for r in results if r.value is not None]

@@ -263,13 +263,16 @@ def exec_run(socket_path, container_id, command, timeout):
     frames = Frames()
     # Without Tty the body is the multiplexed stream, whichever Content-Type names it
     # (application/vnd.docker.raw-stream before API 1.42, .multiplexed-stream since).
-    stream = Stream(
-        socket_path,
-        "POST",
-        "/exec/%s/start" % exec_id,
-        b'{"Detach": false, "Tty": false}',
-        max(deadline - time.monotonic(), 0.001),
-    )
+    try:
+        stream = Stream(
+            socket_path,
+            "POST",
+            "/exec/%s/start" % exec_id,
+            b'{"Detach": false, "Tty": false}',
+            max(deadline - time.monotonic(), 0.001),
+        )
+    except TimedOut:
+        return None, b""
     try:
         if stream.status != 200:
             answer = b""

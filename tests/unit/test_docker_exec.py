@@ -213,3 +213,30 @@ def test_real_engine_endless_output_keeps_10_kib_and_ends_at_the_timeout(contain
     assert code is None
     assert len(output) == 10 * 1024 and output.startswith(b"endless\nendless\n"), len(output)
     assert 0.9 <= took < 3.0, took
+
+
+def test_an_engine_that_never_answers_the_start_gives_none_at_the_timeout(tmp_path) -> None:
+    """The exec is created; its start's answer never comes: (None, b"") at the timeout."""
+    import socket
+
+    path = str(tmp_path / "engine.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(2)
+    held = []
+
+    def run():
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.1 201 Created\r\n\r\n{"Id": "e1"}')
+        conn.close()
+        conn, _ = server.accept()
+        held.append(conn)  # the start: read, never answered
+
+    threading.Thread(target=run, daemon=True).start()
+    started = time.monotonic()
+    assert docker.exec_run(path, "c1", ["true"], 0.5) == (None, b"")
+    assert time.monotonic() - started < 2.0
+    for conn in held:
+        conn.close()
+    server.close()

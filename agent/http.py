@@ -42,14 +42,17 @@ def url_ok(url, timeout=2.0):
         return False
 
 
-def request(address, method, path, body=None, timeout=10.0):
-    """(status, body) of a request, with an optional JSON body (bytes), to a unix socket path
-    or a (host, port) pair."""
+def _socket():
     try:
         import _socket as socket  # the socket module imports enum and selectors
     except ImportError:  # pragma: no cover
         import socket
+    return socket
 
+
+def _connect(address, method, path, body, timeout):
+    """A socket to a unix socket path or a (host, port) pair, the request sent on it."""
+    socket = _socket()
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -59,6 +62,24 @@ def request(address, method, path, body=None, timeout=10.0):
     try:
         sock.connect(address)
         sock.sendall(head.encode() + b"\r\n" + (body or b""))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _status(head, address):
+    try:
+        return int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        raise AgentError("malformed HTTP answer from %s" % (address,)) from None
+
+
+def request(address, method, path, body=None, timeout=10.0):
+    """(status, body) of a request, with an optional JSON body (bytes), to a unix socket path
+    or a (host, port) pair."""
+    sock = _connect(address, method, path, body, timeout)
+    try:
         chunks = []
         while True:
             chunk = sock.recv(65536)
@@ -68,8 +89,62 @@ def request(address, method, path, body=None, timeout=10.0):
     finally:
         sock.close()
     head, _, answer = b"".join(chunks).partition(b"\r\n\r\n")
-    try:
-        status = int(head.split(b" ", 2)[1])
-    except (IndexError, ValueError):
-        raise AgentError("malformed HTTP answer from %s" % (address,)) from None
-    return status, answer
+    return _status(head, address), answer
+
+
+MAX_HEAD = 64 * 1024
+
+
+class Stream:
+    """An answer read as it comes, within one deadline: Docker's hijacked streams (exec
+    start with ``Detach: false``), where the daemon writes the answer's head, then the
+    command's output until the command ends and the daemon closes the connection.
+
+    ``status`` and ``head`` (bytes, the status line and headers) are read on opening;
+    ``read()`` gives the body's next bytes, b"" at its end, and raises ``TimedOut`` once
+    the deadline (``timeout`` seconds after opening) has passed. Always ``close()`` it."""
+
+    def __init__(self, address, method, path, body=None, timeout=10.0):
+        import time
+
+        self._monotonic = time.monotonic
+        self._timeout = _socket().timeout
+        self.deadline = time.monotonic() + timeout
+        self._sock = _connect(address, method, path, body, timeout)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = self._recv()
+                if not chunk or len(data) > MAX_HEAD:
+                    raise AgentError("malformed HTTP answer from %s" % (address,))
+                data += chunk
+            self.head, _, self._pending = data.partition(b"\r\n\r\n")
+            self.status = _status(self.head, address)
+        except BaseException:
+            self.close()
+            raise
+
+    def _recv(self):
+        left = self.deadline - self._monotonic()
+        if left <= 0:
+            raise TimedOut()
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv(65536)
+        except self._timeout:
+            raise TimedOut() from None
+
+    def read(self):
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
+        return self._recv()
+
+    def close(self):
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class TimedOut(Exception):
+    """A stream's deadline passed before its end."""

@@ -172,33 +172,136 @@ def sandbox_ip(socket_path, sandbox_id, timeout=5.0):
     return None
 
 
+MAX_EXEC_OUTPUT = 10 * 1024  # pkg/probe/exec/exec.go maxReadLength: the kubelet keeps 10 KiB
+STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3  # moby pkg/stdcopy StdType
+
+
+class Frames:
+    """Docker's multiplexed stream, as moby's pkg/stdcopy writes and reads it (StdCopy): each
+    frame is an 8-byte header, the stream's type (1 stdout, 2 stderr, 3 the daemon's own
+    error; 0 stdin is never written), three zero bytes and the payload's size as a big-endian
+    uint32, then the payload. ``feed`` takes bytes as they arrive (a header or a payload may
+    be split across reads) and keeps stdout and stderr payloads together, in the order they
+    came, up to ``limit`` bytes: the kubelet's exec prober (pkg/probe/exec/exec.go) gives
+    both streams to one writer limited to 10 KiB."""
+
+    def __init__(self, limit=MAX_EXEC_OUTPUT):
+        self.limit = limit
+        self.output = bytearray()
+        self.full = False  # the limit is reached: the rest would be dropped
+        self._header = b""
+        self._kind = None
+        self._left = 0  # payload bytes of the current frame not yet seen
+        self._error = bytearray()
+
+    def feed(self, data):
+        """Take the next bytes of the stream; True once ``limit`` bytes are kept."""
+        view = memoryview(data)
+        while view and not self.full:
+            if self._left == 0:
+                need = 8 - len(self._header)
+                self._header += bytes(view[:need])
+                view = view[need:]
+                if len(self._header) < 8:
+                    break
+                header, self._header = self._header, b""
+                self._kind = header[0]
+                if self._kind not in (STDOUT, STDERR, SYSTEMERR) or header[1:4] != b"\0\0\0":
+                    raise AgentError("docker exec: unrecognized stream header %r" % header)
+                self._left = int.from_bytes(header[4:8], "big")
+                continue
+            payload = view[: self._left]
+            view = view[len(payload) :]
+            self._left -= len(payload)
+            if self._kind == SYSTEMERR:
+                self._error += payload
+                if self._left == 0:
+                    # StdCopy returns the daemon's error as an error, not as output.
+                    raise AgentError(
+                        "docker exec: %s" % bytes(self._error).decode("utf-8", "replace")
+                    )
+                continue
+            room = self.limit - len(self.output)
+            self.output += payload[:room]
+            self.full = len(payload) >= room
+        return self.full
+
+    @property
+    def truncated(self):
+        """True when the stream stopped within a frame (its header or its payload)."""
+        return bool(self._header) or self._left > 0
+
+
 def exec_run(socket_path, container_id, command, timeout):
     """Run ``command`` in a container through the Engine's exec API, as cri-dockerd's ExecSync
-    does (core/exec.go): create, start detached, and poll until it ends. (exit code or None
-    when it did not end within ``timeout``, b"": a detached exec's output is not kept)."""
+    does (core/exec.go ``ExecInContainer``): create the exec with stdout and stderr attached,
+    start it attached (``Detach: false``; libdocker's ``StartExec`` reads the hijacked
+    connection with stdcopy until the daemon closes it when the command ends), then read the
+    exit code from the exec's inspect, asked again while it still says Running.
+
+    (exit code, output bytes), or (None, the output so far) when the command did not end
+    within ``timeout``. Output is stdout and stderr as they came, up to the kubelet's 10 KiB
+    (pkg/probe/exec/exec.go maxReadLength); the rest is read and dropped, as the kubelet's
+    LimitWriter drops it, until the command ends or the timeout: closing the connection
+    early would not stop the command, and Docker would then report the exec's exit code as
+    126 ("exec attach failed", daemon/exec.go), not the command's."""
     import json
     import time
 
-    from ..http import request
+    from ..http import Stream, TimedOut, request
 
-    create = json.dumps({"Cmd": list(command), "AttachStdout": False, "AttachStderr": False})
+    deadline = time.monotonic() + timeout
+    create = json.dumps(
+        {"Cmd": list(command), "AttachStdout": True, "AttachStderr": True, "Tty": False}
+    )
     status, body = request(
         socket_path, "POST", "/containers/%s/exec" % container_id, create.encode(), timeout
     )
     if status != 201:
         raise AgentError("docker exec answered %d: %s" % (status, body[:200]))
     exec_id = loads(body.decode("utf-8", "replace"))["Id"]
-    status, body = request(
-        socket_path, "POST", "/exec/%s/start" % exec_id, b'{"Detach": true}', timeout
-    )
-    if status != 200:
-        raise AgentError("docker exec start answered %d: %s" % (status, body[:200]))
-    deadline = time.monotonic() + timeout
+    frames = Frames()
+    # Without Tty the body is the multiplexed stream, whichever Content-Type names it
+    # (application/vnd.docker.raw-stream before API 1.42, .multiplexed-stream since).
+    try:
+        stream = Stream(
+            socket_path,
+            "POST",
+            "/exec/%s/start" % exec_id,
+            b'{"Detach": false, "Tty": false}',
+            max(deadline - time.monotonic(), 0.001),
+        )
+    except TimedOut:
+        return None, b""
+    try:
+        if stream.status != 200:
+            answer = b""
+            try:
+                while len(answer) < 4096:
+                    chunk = stream.read()
+                    if not chunk:
+                        break
+                    answer += chunk
+            except TimedOut:
+                pass
+            raise AgentError("docker exec start answered %d: %s" % (stream.status, answer[:200]))
+        while True:
+            chunk = stream.read()
+            if not chunk:
+                break
+            if not frames.full:
+                frames.feed(chunk)
+    except TimedOut:
+        return None, bytes(frames.output)
+    finally:
+        stream.close()
+    output = bytes(frames.output)
     while True:
-        status, body = get(socket_path, "/exec/%s/json" % exec_id, timeout)
+        left = deadline - time.monotonic()
+        status, body = get(socket_path, "/exec/%s/json" % exec_id, max(left, 1.0))
         info = loads(body.decode("utf-8", "replace")) if status == 200 else {}
         if not info.get("Running") and info.get("ExitCode") is not None:
-            return int(info["ExitCode"]), b""
+            return int(info["ExitCode"]), output
         if time.monotonic() >= deadline:
-            return None, b""
+            return None, output
         time.sleep(0.05)

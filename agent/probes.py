@@ -258,6 +258,8 @@ def http_probe(scheme, host, port, path, headers, timeout):
             # Another host: not followed (http.ErrUseLastResponse); this 3xx is the answer.
         try:
             body = response.read(MAX_BODY)
+            if len(body) < MAX_BODY and response.length:  # the answer ended early
+                raise http_client().IncompleteRead(body, response.length)
         except (OSError, ValueError, http_client().HTTPException) as exc:
             raise ProbeError("Get %s: reading the body: %s" % (_url(current), exc)) from None
         finally:
@@ -751,9 +753,9 @@ def quick_ready(spec, pod, runner, timeout=ATTEMPT_CAP, deadline=None):
         if deadline is not None:
             left = deadline - time.monotonic()
             if left < MIN_ATTEMPT:
-                return False, "%s: readiness probe: not probed: the %gs for probes ran out" % (
-                    name,
-                    STATUS_BUDGET,
+                return False, (
+                    "%s: readiness probe: not probed: the status call's time for probes ran out"
+                    % name
                 )
             budget = min(budget, left)
         try:

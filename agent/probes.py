@@ -749,16 +749,14 @@ def quick_ready(spec, pod, runner, timeout=ATTEMPT_CAP, deadline=None):
         state = running.get(name)
         if state is None or state.get("state") != "running":
             return False, "%s: not running" % name
-        budget = min(float(Worker("readinessProbe", probe, 0).timeout), timeout)
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left < MIN_ATTEMPT:
-                return False, (
-                    "%s: readiness probe: not probed: the status call's time for probes ran out"
-                    % name
-                )
-            budget = min(budget, left)
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left < MIN_ATTEMPT:
+            return False, (
+                "%s: readiness probe: not probed: the status call's time for probes ran out" % name
+            )
         try:
+            budget = min(float(Worker("readinessProbe", probe, 0).timeout), timeout)
+            budget = budget if left is None else min(budget, left)
             result, message = prober.run_once(probe, pod, container, state.get("id") or "", budget)
         except ProbeError as exc:
             return False, "%s: readiness probe: %s" % (name, exc)
@@ -789,7 +787,10 @@ def mark_ready(pods, specs, runner, names=(), timeout=ATTEMPT_CAP, budget=STATUS
         spec = specs.get(max(matches, key=len))  # the longest: web-x's, not web's
         if spec is None:
             continue
-        ready, why = quick_ready(spec, pod, runner, timeout, deadline)
+        try:
+            ready, why = quick_ready(spec, pod, runner, timeout, deadline)
+        except Exception as exc:  # a spec this agent cannot read: that pod's, not the node's
+            ready, why = False, "readiness probes: %s: %s" % (type(exc).__name__, exc)
         if ready is not None:
             pod["ready"] = ready
             if why:

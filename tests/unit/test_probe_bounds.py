@@ -10,6 +10,7 @@ prober.go runProbeWithRetries). Times are asserted only as generous upper bounds
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from typing import Any, Callable
@@ -139,6 +140,58 @@ def test_tcp_and_grpc_probes_end_within_their_timeout(server) -> None:
     # A name that is not an IP goes through the resolver within the attempt's time too.
     assert probes.tcp_probe("localhost", silent.port, 1)[0] == "success"
     assert time.monotonic() - start < 4.0
+
+
+def self_signed(tmp_path) -> ssl.SSLContext:
+    """A server context with a throwaway self-signed certificate (the prober does not verify
+    it, as the kubelet's InsecureSkipVerify)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context
+
+
+def test_https_answers_and_a_silent_tls_server_ends_within_the_timeout(tmp_path, server) -> None:
+    context = self_signed(tmp_path)
+
+    def secure(conn: socket.socket) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            answer(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")(tls)
+
+    web = server(secure)
+    assert probes.http_probe("HTTPS", "127.0.0.1", web.port, "/", [], 2) == ("success", "secure")
+    silent = server(None)  # accepts, never says a word of TLS
+    start = time.monotonic()
+    result, message = probes.http_probe("HTTPS", "127.0.0.1", silent.port, "/", [], 1)
+    assert result == "failure" and "TLS handshake timeout" in message
+    assert time.monotonic() - start < 3.0
 
 
 def test_a_body_that_cannot_be_read_is_an_error_retried_three_times(server) -> None:
@@ -302,6 +355,10 @@ def test_an_exception_finding_the_pod_ip_is_a_reason_not_a_crash() -> None:
     probes.mark_ready(pods[1:], {"b": spec}, Runner(KeyError("ip")))
     assert pods[0]["ready"] is False and "cri is down" in pods[0]["not_ready"]
     assert pods[1]["ready"] is False and "KeyError" in pods[1]["not_ready"]
+    # A value this agent cannot read is that pod's reason too.
+    bad = {"containers": [{"name": "app", "readinessProbe": {"timeoutSeconds": "soon"}}]}
+    probes.mark_ready(pods[:1], {"a": bad}, Runner(KeyError("ip")))
+    assert pods[0]["ready"] is False and "ValueError" in pods[0]["not_ready"]
 
 
 # -- a hostNetwork pod is probed at the kubelet's --node-ip ---------------------------------------

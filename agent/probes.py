@@ -118,7 +118,7 @@ def _left(deadline, doing):
 
 
 def _ip_literal(host):
-    """(family, address) when ``host`` is an IPv4 or IPv6 address, else None."""
+    """AF_INET or AF_INET6 when ``host`` is an IPv4 or IPv6 address, else None."""
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, host)
@@ -231,7 +231,7 @@ def http_probe(scheme, host, port, path, headers, timeout):
     while True:
         try:
             response = _http_get(current, headers, host_header, deadline)
-        except (OSError, ValueError, UnicodeError, http_client().HTTPException) as exc:
+        except (OSError, ValueError, UnicodeError, _http_client().HTTPException) as exc:
             return FAILURE, "Get %s: %s" % (_url(current), exc)
         status, location = response.status, response.getheader("Location")
         if status in (301, 302, 303, 307, 308) and location:
@@ -259,8 +259,8 @@ def http_probe(scheme, host, port, path, headers, timeout):
         try:
             body = response.read(MAX_BODY)
             if len(body) < MAX_BODY and response.length:  # the answer ended early
-                raise http_client().IncompleteRead(body, response.length)
-        except (OSError, ValueError, http_client().HTTPException) as exc:
+                raise _http_client().IncompleteRead(body, response.length)
+        except (OSError, ValueError, _http_client().HTTPException) as exc:
             raise ProbeError("Get %s: reading the body: %s" % (_url(current), exc)) from None
         finally:
             response.close()
@@ -272,7 +272,7 @@ def http_probe(scheme, host, port, path, headers, timeout):
         return FAILURE, "HTTP probe failed with statuscode: %d" % status
 
 
-def http_client():
+def _http_client():
     import http.client
 
     return http.client
@@ -293,7 +293,7 @@ def _http_get(current, headers, host_header, deadline):
             sock.sendall(request)  # one timeout for all of it (Python 3.5+)
         except socket.timeout:
             raise _Timeout("i/o timeout") from None
-        response = http_client().HTTPResponse(_DeadlineSocket(sock, deadline), method="GET")
+        response = _http_client().HTTPResponse(_DeadlineSocket(sock, deadline), method="GET")
         response.begin()
     except BaseException:
         sock.close()

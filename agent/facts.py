@@ -229,7 +229,9 @@ def facts(node, request):
         # READY as the pods' readiness probes say it: one attempt each, now.
         from .probes import NodeRunner, mark_ready
 
-        mark_ready(runtime.get("pods") or [], request["probes"], NodeRunner(node), pods_wanted)
+        # The kubelet units' command lines (read above) give a hostNetwork pod's IP.
+        runner = NodeRunner(node, kubelet_cmdlines(units) if units else None)
+        mark_ready(runtime.get("pods") or [], request["probes"], runner, pods_wanted)
     return {
         "hostname": os.uname()[1],
         "python": "%d.%d.%d" % sys.version_info[:3],

@@ -235,3 +235,23 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None, on_failure=N
             unit,
         )
     )
+
+
+def kubelet_node_ip(cmdlines):
+    """The node IP a kubelet reports from its command line (pkg/kubelet/nodestatus/setters.go
+    NodeAddress): --node-ip's first address (a dual-stack "ipv4,ipv6" list's primary), unless
+    it is unspecified (0.0.0.0 or ::, which only choose the family); else an IP given as
+    --hostname-override. None when neither: the kubelet then looks the node name up in DNS or
+    takes the default route's interface."""
+    import ipaddress
+
+    for cmdline in cmdlines or []:
+        for flag in ("--node-ip", "--hostname-override"):
+            value = (flag_value(cmdline, flag) or "").split(",")[0].strip()
+            try:
+                address = ipaddress.ip_address(value)
+            except ValueError:
+                continue
+            if not address.is_unspecified:
+                return str(address)
+    return None

@@ -213,8 +213,11 @@ def wait_for(node, changes, timeout, stable_for):
     stable_since = {}
     outcome = {}
     # Probes are the new pod's: a rolled-back pod (restore) is waited for by today's rule.
+    # No attempt runs past the deadline (a probe's timeoutSeconds may be longer than the
+    # wait): the agent answers in time, within the control host's budget for the call.
+    runner = probes.NodeRunner(node)
     probers = {
-        c.name: probes.PodProber(c.probes, probes.NodeRunner(node), clock)
+        c.name: probes.PodProber(c.probes, runner, clock, deadline)
         for c in changes
         if c.probes and c.action not in ("remove", "restore")
     }
@@ -247,7 +250,8 @@ def wait_for(node, changes, timeout, stable_for):
                 change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
         if len(outcome) == len(changes):
             return outcome
-        if now >= deadline:
+        # The clock again: the probes above may have used the rest of the time.
+        if now >= deadline or (probers and clock.monotonic() >= deadline):
             for change in changes:
                 if change.name not in outcome:
                     pod = change.find(pods)

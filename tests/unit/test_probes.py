@@ -212,13 +212,15 @@ def test_http_probe_statuses_headers_and_redirects(web) -> None:
     assert result[0] == "success" and "redirects" in result[1]
 
 
-def test_http_probe_error_is_a_probe_error() -> None:
+def test_http_probe_connection_error_is_one_failure() -> None:
+    # http.go DoHTTPProbe: "Convert errors into failures to catch timeouts" (not retried).
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    with pytest.raises(probes.ProbeError):
-        probes.http_probe("HTTP", "127.0.0.1", port, "/", [], 1)
+    result, message = probes.http_probe("HTTP", "127.0.0.1", port, "/", [], 1)
+    assert result == "failure"
+    assert message.startswith(f"Get http://127.0.0.1:{port}/: ") and "refused" in message
 
 
 def test_tcp_probe() -> None:

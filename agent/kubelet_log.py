@@ -325,7 +325,7 @@ class KubeletLog:
         self.journal = journal
         self._main_pids = main_pids
         self._trusted = set()  # (unit, pid string)
-        self._streams = {}  # (unit, pid string): KlogLines
+        self._streams = {}  # (unit, pid string, stream id): KlogLines
         self._relevant = []  # the entries a FailureWatch may care about
         self._watches = {}
         self._learn_pids()
@@ -352,9 +352,12 @@ class KubeletLog:
             key = (record.get("_SYSTEMD_UNIT"), record.get("_PID"))
             if key not in self._trusted:
                 continue
-            stream = self._streams.get(key)
+            # klog writes to stderr; the process's stdout is another stream, whose lines
+            # must not end or fill a block of stderr's.
+            stream_key = key + (record.get("_STREAM_ID"),)
+            stream = self._streams.get(stream_key)
             if stream is None:
-                stream = self._streams[key] = KlogLines(key[1])
+                stream = self._streams[stream_key] = KlogLines(key[1])
             text = message_text(record.get("MESSAGE"))
             if text is None:
                 # A line we cannot read may be a block's: what follows is not trusted

@@ -230,6 +230,16 @@ def test_message_as_bytes_and_cut_lines() -> None:
     log = watch(FakeJournalctl((output(entries), None)))
     assert log.poll() == 1
     assert log.failure(WEB, "web-node1") is None
+    # The kubelet's stdout is another stream: its lines do not end a block of stderr's.
+    entries = [
+        record(PROBE_FAILED[0], 1),
+        record(REJECTED, 2, _STREAM_ID="0123456789abcdef0123456789abcdef"),
+        record("\t" + SPOOF, 3),
+        record(" >", 4),
+    ]
+    log = watch(FakeJournalctl((output(entries), None)))
+    assert log.poll() == 2
+    assert "invalid pod" in log.failure(WEB, "web-node1")  # only the real one
     # A field journalctl left out (null) or gave twice (an array of values) is no line.
     assert kubelet_log.message_text(None) is None
     assert kubelet_log.message_text(["a", "b"]) is None

@@ -1,10 +1,11 @@
 """Reading the kubelet's journal (agent/kubelet_log.py): klog's multi-line values, which
 process wrote an entry, and reading on from the last poll.
 
-The journal entries below are in ``journalctl -o json``'s format (one JSON object a line;
+Most journal entries below are in ``journalctl -o json``'s format (one JSON object a line;
 journalctl(1) "json", systemd.journal-fields(7)), written by hand from that documentation and
-the field set systemd 252 gives a service's stdout/stderr line: this host's journalctl has no
-journald to record from.
+the field set systemd 252 gives a service's stdout/stderr line (the test hosts run no
+journald to record from); the last test runs the real journalctl on a journal file that
+systemd-journal-remote writes.
 """
 
 import json
@@ -324,3 +325,79 @@ def test_wait_ends_on_the_kubelets_word_only(tmp_path) -> None:
 def wait_change(node):
     spec = {"pod": "web", "action": "create", "file": "web.yaml", "namespace": "default"}
     return PodChange(node, spec, "/etc/kubernetes/manifests", "node1")
+
+
+# -- the real journalctl --------------------------------------------------------------------
+
+# Writes a journal file from journald's export format (systemd-journal-remote(8); the format:
+# systemd's docs/JOURNAL_EXPORT_FORMATS.md): the real journalctl then reads it with --file,
+# no running journald needed (scripts/host-deps.sh installs both).
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+
+
+def export(entries) -> bytes:
+    """Journal export format: ``FIELD=value`` lines, or for a value with a line break or
+    other control bytes, the name, a little-endian 64-bit size and the raw bytes."""
+    out = b""
+    for fields in entries:
+        for key, value in fields.items():
+            data = value if isinstance(value, bytes) else value.encode()
+            if any(b < 32 and b != 9 for b in data):
+                out += key.encode() + b"\n" + len(data).to_bytes(8, "little") + data + b"\n"
+            else:
+                out += key.encode() + b"=" + data + b"\n"
+        out += b"\n"
+    return out
+
+
+def append_to_journal(path, tmp_path, messages, first, pid=KUBELET_PID):
+    import subprocess
+
+    entries = [
+        {
+            "__REALTIME_TIMESTAMP": str((1764321121 + first + i) * 1000000),
+            "__MONOTONIC_TIMESTAMP": str((5000 + first + i) * 1000000),
+            "_BOOT_ID": "0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a",
+            "PRIORITY": "6",
+            "_TRANSPORT": "stdout",
+            "_STREAM_ID": "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+            "SYSLOG_IDENTIFIER": "kubelet",
+            "_PID": pid,
+            "_COMM": "kubelet",
+            "_SYSTEMD_UNIT": "kubelet.service",
+            "MESSAGE": message,
+        }
+        for i, message in enumerate(messages)
+    ]
+    source = tmp_path / f"export-{first}"
+    source.write_bytes(export(entries))
+    subprocess.run(
+        [JOURNAL_REMOTE, f"--output={path}", str(source)], check=True, capture_output=True
+    )
+
+
+def test_real_journalctl_reads_on(tmp_path) -> None:
+    path = tmp_path / "kubelet.journal"
+    append_to_journal(path, tmp_path, PROBE_FAILED[:2], 0)
+    append_to_journal(path, tmp_path, [REJECTED], 2, pid="4300")  # a helper process
+    calls = []
+
+    def run(args):
+        calls.append(args)
+        return kubelet_log._run_journalctl(args[:1] + ["--file", str(path)] + args[1:], 10)
+
+    log = kubelet_log.KubeletLog(
+        kubelet_log.Journal(["kubelet"], 1764321120, run=run), lambda: {"kubelet": 4242}
+    )
+    assert log.poll() == 0 and log.journal.problem is None
+    assert log.journal.cursor.startswith("s=") and "--since" in calls[0]
+    # The pod's line, the end of its block, then the kubelet's own line with a byte that is
+    # not UTF-8 (journalctl gives that message as an array of bytes).
+    rejected = REJECTED.encode().replace(b"Invalid value", b"Invalid \xff value")
+    append_to_journal(path, tmp_path, PROBE_FAILED[2:] + [rejected], 3)
+    assert log.poll() == 2
+    assert calls[1][6] == "--after-cursor"
+    assert log.failure(WEB, "web-node1").startswith(
+        f"the kubelet rejected {WEB}: invalid pod: [spec.containers[0].name: Invalid \ufffd value"
+    )
+    assert log.poll() == 0  # nothing new after the cursor

@@ -86,7 +86,7 @@ def test_templates_must_be_a_path(tmp_path: Path) -> None:
 
 def test_a_non_utf8_inventory_names_the_line(tmp_path: Path) -> None:
     inventory = setup(tmp_path)
-    inventory.write_bytes(inventory.read_bytes().replace(b"pod:latest", b"pod:\xff"))
+    inventory.write_bytes(inventory.read_bytes().replace(b"pod:1.0", b"pod:\xff"))
     done = run(tmp_path, "-i", str(inventory), "validate")
     assert done.returncode == 2
     assert f"{inventory}: line 5: byte 0xff is not UTF-8" in done.stderr

@@ -284,7 +284,7 @@ class Journal:
     def read(self):
         """The entries written since the last read: [dict of journal fields].
 
-        A read that fails (journalctl past its timeout, or exiting non-zero) gives the whole
+        A read that fails (journalctl past its timeout, or exiting non-zero) gives the complete
         entries it printed, and the cursor stays after the last of them: the next read goes
         on from there, so an entry is late by one poll, never lost. While every read fails,
         no entry comes and the wait ends as it would without the journal (the pod's state, or
@@ -333,7 +333,7 @@ class KubeletLog:
     def _learn_pids(self):
         try:
             pids = self._main_pids()
-        except Exception:  # systemctl failing must not end the wait; its entries wait too
+        except Exception:  # systemctl failing must not end the wait: the pids known so far count
             return
         for unit, pid in pids.items():
             if pid and str(pid) != "0":

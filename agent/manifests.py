@@ -206,7 +206,7 @@ def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
 
 def wait_for(node, changes, timeout, stable_for):
     """Poll the runtime until every change settles; return {pod name: True | error}."""
-    from . import kubelet_log, probes
+    from . import probes
 
     clock = node.clock
     deadline = clock.monotonic() + timeout
@@ -221,23 +221,22 @@ def wait_for(node, changes, timeout, stable_for):
         for c in changes
         if c.probes and c.action not in ("remove", "restore")
     }
-    log_since = clock.time() - 1
+    kubelet_log = node.kubelet_log(clock.time() - 1)
     log_every = 2.0
     next_log = clock.monotonic() + 1.0
     while True:
         pods = node.pods()["pods"]
         now = clock.monotonic()
-        lines = None
         if now >= next_log:
             next_log = now + log_every
-            lines = node.kubelet_log(log_since)
+            kubelet_log.poll()  # reads on from the last poll (kubelet_log.Journal.read)
         for change in changes:
             if change.name in outcome:
                 continue
-            if lines and change.action not in ("remove", "restore", "unchanged"):
+            if change.action not in ("remove", "restore", "unchanged"):
                 # The kubelet said it will not run this file or pod: no point waiting.
                 reason = kubelet_log.failure(
-                    lines, change.path, change.kubelet_name, change.namespace, change.before_uid
+                    change.path, change.kubelet_name, change.namespace, change.before_uid
                 )
                 if reason:
                     outcome[change.name] = reason

@@ -90,8 +90,8 @@ class Node:
         if healthz is None:
             from .http import url_ok as healthz
         self.healthz = healthz
-        # The kubelet's log lines since an epoch time (kubelet_log.py; tests replace it).
-        self.kubelet_log = kubelet_log or _journal_lines
+        # The kubelet's log from an epoch time on: a kubelet_log.KubeletLog (tests replace it).
+        self.kubelet_log = kubelet_log or self._kubelet_journal
 
     def runtime(self):
         """The container runtime the kubelet uses, chosen once per call (from the usual
@@ -118,8 +118,12 @@ class Node:
         """The runtime's answer: {"runtime", "endpoint", "error", "pods": [summary...]}."""
         return self.runtime().read()
 
+    def _kubelet_journal(self, since):
+        from .kubelet_log import Journal, KubeletLog
 
-def _journal_lines(since):
-    from .kubelet_log import read_journal
+        units = list(protocol.KUBELET_UNITS)
 
-    return read_journal(protocol.KUBELET_UNITS, since)
+        def main_pids():
+            return {u: props.get("MainPID") for u, props in self.systemd.show(units).items()}
+
+        return KubeletLog(Journal(units, since), main_pids)

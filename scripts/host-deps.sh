@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install and start what spctl's lab needs on a Debian machine: Docker's engine (Debian's
 # docker.io), debootstrap (node image), busybox-static (pod image), containerd (the CRI runtime
-# the agent's CRI client is tested against), openssh-client (ssh-keygen, for tests).
+# the agent's CRI client is tested against), openssh-client (ssh-keygen, for tests), journalctl
+# and systemd-journal-remote (the agent's journal reading, for tests).
 # Idempotent; run as root.
 set -euo pipefail
 
@@ -13,6 +14,10 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v containerd >/dev/null 2>&1 && command -v ctr >/dev/null 2>&1 || need+=(containerd)
 # ssh-keygen makes the CA-signed host certificates of the unit tests.
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+# journalctl reads, and systemd-journal-remote writes, the journal file of the unit tests of
+# the agent's reading of the kubelet's journal (no running journald needed).
+command -v journalctl >/dev/null 2>&1 || need+=(systemd)
+[ -x /lib/systemd/systemd-journal-remote ] || need+=(systemd-journal-remote)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "spctl: need ${need[*]}; run 'make deps' as root or install them yourself" >&2

@@ -150,13 +150,20 @@ def pod(name="static-web-n1", uid="u1", phase="Running", restarts=0, source="fil
     return summary
 
 
+def quiet_kubelet_log(since):
+    """A kubelet whose journal has nothing to say."""
+    from spctl_agent.kubelet_log import Journal, KubeletLog
+
+    return KubeletLog(Journal(["kubelet"], since, run=lambda args: (b"", None)), dict)
+
+
 def make_node(tmp_path, **kwargs) -> Node:
     kwargs.setdefault("paths", Paths(str(tmp_path / "state")))
     kwargs.setdefault("systemd", FakeSystemd())
     kwargs.setdefault("clock", FakeClock())
     kwargs.setdefault("runtime", FakeRuntime())
     kwargs.setdefault("healthz", lambda url: True)
-    kwargs.setdefault("kubelet_log", lambda since: [])
+    kwargs.setdefault("kubelet_log", lambda since: quiet_kubelet_log(since))
     # The tree lives under /tmp (mode 1777), which the agent refuses for manifests: only
     # the tree itself is checked.
     kwargs.setdefault("trusted_above", str(tmp_path))

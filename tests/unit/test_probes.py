@@ -356,21 +356,3 @@ def test_failure_image_pull() -> None:
     assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node1", "kube-system") is None
     assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node2") is None
     assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node1", not_uid="0a1b2c") is None
-
-
-def test_read_journal_arguments() -> None:
-    seen = []
-
-    def run(args):
-        seen.append(args)
-        return (REJECTED + "\n").encode()
-
-    assert kubelet_log.read_journal(["kubelet.service", "k3s.service"], 1700000000.7, run) == [
-        REJECTED
-    ]
-    assert seen[0][-6:] == ["--since", "@1700000000", "-u", "kubelet.service", "-u", "k3s.service"]
-
-    def missing(args):
-        raise FileNotFoundError("journalctl")
-
-    assert kubelet_log.read_journal(["kubelet.service"], 0, missing) == []

@@ -12,7 +12,8 @@ Three steps, each its own function, so the CLI and the tests run the same code:
    ``spctl.render.render_pod`` and planned by ``spctl.plan.plan_deploy`` against the node's
    facts; every node's step must be ``adopt`` (the file already holds this pod: no pod
    changes). Anything else refuses the import.
-3. :func:`apply_import` writes the template, then the inventory, each atomically.
+3. :func:`apply_import` writes the template, then the inventory, each atomically (the
+   template is put back when the inventory cannot be written).
 """
 
 from __future__ import annotations
@@ -255,7 +256,21 @@ def _check_next_deploy(plan: ImportPlan, found: Sequence[Found]) -> list[str]:
 
 
 def apply_import(plan: ImportPlan) -> None:
-    """Write the template, then the inventory; each atomically (temporary file, rename)."""
-    plan.template_path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(plan.template_path, plan.imported.template)
-    write_atomic(plan.inventory_path, plan.inventory_after)
+    """Write the template, then the inventory; each atomically (temporary file, rename).
+    When the inventory cannot be written, the template is put back as it was (removed, or
+    its previous text under ``--force``): a failed import leaves nothing behind."""
+    path = plan.template_path
+    made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+    before = path.read_text(encoding="utf-8") if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, plan.imported.template)
+    try:
+        write_atomic(plan.inventory_path, plan.inventory_after)
+    except BaseException:
+        if before is None:
+            path.unlink(missing_ok=True)
+            for directory in made:  # deepest first; only what this import created
+                directory.rmdir()
+        else:
+            write_atomic(path, before)
+        raise

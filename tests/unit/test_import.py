@@ -207,3 +207,41 @@ def test_import_case(path: Path, tmp_path: Path) -> None:
         assert [(s.name, s.action) for s in deploy.pods] == [(pod, "adopt")]
         assert deploy.kubelet is None
         assert not deploy.changed  # adopt rewrites the bytes; the pod (its UID) stays
+
+
+@pytest.mark.parametrize("existing", [None, "# the template before --force\n"])
+def test_an_inventory_that_cannot_be_written_leaves_the_template_as_it_was(
+    tmp_path: Path, monkeypatch, existing
+) -> None:
+    from types import SimpleNamespace
+
+    import spctl.importing as importing
+
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text("nodes: {}\n")
+    template = tmp_path / "templates" / "imported" / "kube-apiserver.yaml.j2"
+    if existing is not None:
+        template.parent.mkdir(parents=True)
+        template.write_text(existing)
+    plan = SimpleNamespace(
+        template_path=template,
+        imported=SimpleNamespace(template="apiVersion: v1\n"),
+        inventory_path=inventory,
+        inventory_after="nodes: {cp1: {}}\n",
+    )
+    real_write = importing.write_atomic
+
+    def write(path: Path, text: str) -> None:
+        if path == inventory:
+            raise OSError(28, "No space left on device")
+        real_write(path, text)
+
+    monkeypatch.setattr(importing, "write_atomic", write)
+    with pytest.raises(OSError, match="No space left"):
+        apply_import(plan)  # type: ignore[arg-type]
+    assert inventory.read_text() == "nodes: {}\n"
+    if existing is None:
+        assert not (tmp_path / "templates").exists()
+    else:
+        assert template.read_text() == existing
+        assert sorted(p.name for p in template.parent.iterdir()) == [template.name]

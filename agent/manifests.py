@@ -262,6 +262,10 @@ def wait_for(node, changes, timeout, stable_for):
                     prober = probers.get(change.name)
                     if pod and prober is not None and prober.why:
                         outcome[change.name] += ": not ready: %s" % prober.why
+                    if kubelet_log.journal.problem:  # no reason could be read from it
+                        outcome[change.name] += "; the kubelet's journal could not be read: %s" % (
+                            kubelet_log.journal.problem
+                        )
             return outcome
         clock.sleep(0.5)
 

@@ -401,3 +401,21 @@ def test_real_journalctl_reads_on(tmp_path) -> None:
         f"the kubelet rejected {WEB}: invalid pod: [spec.containers[0].name: Invalid \ufffd value"
     )
     assert log.poll() == 0  # nothing new after the cursor
+
+
+def test_a_wait_that_times_out_says_the_journal_could_not_be_read(tmp_path) -> None:
+    """No reason could come from the kubelet: the timeout's message says why."""
+    failing = (b"", "journalctl did not finish within 10s")
+    journalctl = FakeJournalctl(*[failing] * 20)
+
+    def journal(since):
+        return kubelet_log.KubeletLog(
+            kubelet_log.Journal(["kubelet"], since, run=journalctl), lambda: {"kubelet": 4242}
+        )
+
+    node = make_node(tmp_path, clock=FakeClock(), runtime=FakeRuntime(), kubelet_log=journal)
+    outcome = wait_for(node, [wait_change(node)], timeout=8, stable_for=2)
+    assert outcome["web"].startswith("not settled within 8s")
+    assert outcome["web"].endswith(
+        "; the kubelet's journal could not be read: journalctl did not finish within 10s"
+    )

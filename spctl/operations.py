@@ -463,22 +463,6 @@ def _applying(
         on_step(node.name, step)
 
 
-def diff_node(
-    node: Node,
-    desired: list[DesiredPod],
-    settings: Settings,
-    on_step: steps.StepCallback = steps.silent,
-) -> Plan:
-
-    def read(agent: Agent) -> Plan:
-        on_step(node.name, steps.READING_FACTS)
-        facts = read_facts(agent, node, [p.name for p in desired])
-        return _noted(plan_deploy(node, desired, facts), facts)
-
-    on_step(node.name, steps.CONNECTING)
-    return read_node(node, settings, read)
-
-
 # -- status ---------------------------------------------------------------------------------------
 
 

@@ -416,7 +416,7 @@ def grpc_probe(host, port, service, timeout):
         request = b"\x0a" + encode_varint(len(data)) + data
     address = "%s:%d" % (host, port)
     try:
-        family, sockaddr = _addresses(host, port, deadline)[0]
+        _, sockaddr = _addresses(host, port, deadline)[0]
         conn = grpc.Connection(sockaddr[:2], _left(deadline, "dial"))
     except (OSError, ValueError, UnicodeError, IndexError, grpc.GrpcError) as exc:
         if time.monotonic() >= deadline:

@@ -119,7 +119,8 @@ def _step(
 def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
     profile = detect(facts, node.profile)
     profile.check_pods(facts, [pod.name for pod in desired])
-    check_kubelet_names(node, profile.node_name(facts), desired)
+    node_name = profile.node_name(facts)
+    check_kubelet_names(node, node_name, desired)
     directory = choose_dir(node, profile, facts)
     _refuse_unsafe(node, facts, directory)
     kubelet = profile.configure(facts, directory)
@@ -235,7 +236,7 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
     return Plan(
         node=node.name,
         profile=profile.name,
-        node_name=profile.node_name(facts),
+        node_name=node_name,
         manifest_dir=directory,
         healthz_url=profile.healthz_url(facts),
         unit=profile.unit(facts),

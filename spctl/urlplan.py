@@ -47,7 +47,8 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
     if not url:
         raise PlanError(f"node {node.name}: source url needs url.base in the inventory")
     profile = detect(facts, node.profile)
-    check_kubelet_names(node, profile.node_name(facts), desired)
+    node_name = profile.node_name(facts)
+    check_kubelet_names(node, node_name, desired)
     kubelet, warnings = urlconfig.configure(profile, facts, url, token)
     directory = profile.manifest_dir(facts) or choose_dir(node, profile, facts)
     entries = {e.name: e for e in facts.dirs.get(directory) or ()}
@@ -93,7 +94,7 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
     return Plan(
         node=node.name,
         profile=profile.name,
-        node_name=profile.node_name(facts),
+        node_name=node_name,
         manifest_dir=directory,
         healthz_url=profile.healthz_url(facts),
         unit=profile.unit(facts),

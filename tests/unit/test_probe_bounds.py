@@ -25,6 +25,7 @@ from spctl.operations import readiness_specs
 from spctl.render import DesiredPod
 from tests.unit.agent_fakes import FakeSystemd, make_node
 from tests.unit.agent_fakes import pod as fake_pod
+from tests.unit.certs import self_signed
 
 
 class Server:
@@ -142,44 +143,16 @@ def test_tcp_and_grpc_probes_end_within_their_timeout(server) -> None:
     assert time.monotonic() - start < 4.0
 
 
-def self_signed(tmp_path) -> ssl.SSLContext:
+def server_context(tmp_path) -> ssl.SSLContext:
     """A server context with a throwaway self-signed certificate (the prober does not verify
     it, as the kubelet's InsecureSkipVerify)."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    context.load_cert_chain(*self_signed(tmp_path))
     return context
 
 
 def test_https_answers_and_a_silent_tls_server_ends_within_the_timeout(tmp_path, server) -> None:
-    context = self_signed(tmp_path)
+    context = server_context(tmp_path)
 
     def secure(conn: socket.socket) -> None:
         with context.wrap_socket(conn, server_side=True) as tls:

@@ -91,7 +91,8 @@ def install(name: str, files: dict[str, bytes], home: str) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
-    from spctl import profiles, remote
+    from spctl import profiles
+    from spctl.transport import agent as remote
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -46,10 +46,10 @@ def serve(count: int, directory: Path) -> None:
 
 
 def measure(count: int, rounds: int) -> dict[str, float]:
-    from spctl import fleet
-    from spctl.inventory import load_inventory
-    from spctl.operations import Settings, node_status, status_node
-    from spctl.watch import Watch
+    from spctl.desired.inventory import load_inventory
+    from spctl.transport import fleet
+    from spctl.verbs.operations import Settings, node_status, status_node
+    from spctl.verbs.watch import Watch
 
     with tempfile.TemporaryDirectory() as tmp:
         child = subprocess.Popen(

@@ -80,7 +80,7 @@ class App:
         return False
 
     def inventory(self):
-        from spctl.inventory import load_inventory
+        from spctl.desired.inventory import load_inventory
 
         return load_inventory(self.resolved_inventory_path())
 

@@ -20,9 +20,9 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from spctl.operations import NodeStatus
-from spctl.urldeploy import describe_url
-from spctl.watch import Change, Watch, changes, describe
+from spctl.verbs.operations import NodeStatus
+from spctl.verbs.urldeploy import describe_url
+from spctl.verbs.watch import Change, Watch, changes, describe
 
 from .app import App, clean, safe
 from .report import status_rows

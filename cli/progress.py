@@ -2,7 +2,7 @@
 
 - On a terminal (stdout and stderr both): a live panel, redrawn in place and gone at the
   end: how many nodes are done, failed, in flight and waiting, and each node in flight with
-  its current step (spctl.progress) and for how long. A failure is also printed above it, and
+  its current step (spctl.verbs.progress) and for how long. A failure is also printed above it, and
   stays.
 - Otherwise (a pipe, a file, CI): one plain line per node when it ends,
   ``spctl: my-node2: done (changed)`` or ``spctl: my-node3: failed: <error>``.
@@ -20,7 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from spctl.fleet import NodeResult
+from spctl.transport.fleet import NodeResult
 
 from .app import App, safe
 

@@ -6,9 +6,9 @@ from typing import Any, Optional
 
 from rich.table import Table
 
-from spctl.fleet import NodeResult
-from spctl.operations import NodeStatus, Outcome
-from spctl.watch import Change, ready_text
+from spctl.transport.fleet import NodeResult
+from spctl.verbs.operations import NodeStatus, Outcome
+from spctl.verbs.watch import Change, ready_text
 
 from .app import App, safe
 
@@ -86,7 +86,7 @@ def print_outcomes(
             app.err.print(f"[red]{safe(o.node)}:[/red] {safe(o.error)}")
 
 
-#: Where a change is marked: the column of each field of spctl.watch.Change; the others
+#: Where a change is marked: the column of each field of spctl.verbs.watch.Change; the others
 #: (reachable, a pod that appeared) mark the whole row.
 _CHANGED_COLUMN = {"manifest": 2, "phase": 3, "ready": 4, "restarts": 5}
 CHANGED_STYLE = "reverse"
@@ -95,7 +95,7 @@ CHANGED_STYLE = "reverse"
 def status_rows(
     statuses: list[NodeStatus], wide: bool, changed: Optional[list[Change]] = None
 ) -> Table:
-    """The status table; with ``changed`` (spctl.watch.changes), those cells are marked."""
+    """The status table; with ``changed`` (spctl.verbs.watch.changes), those cells are marked."""
     cells: dict[tuple[str, Optional[str]], set[int]] = {}
     for c in changed or ():
         cells.setdefault((c.node, c.pod), set()).add(_CHANGED_COLUMN.get(c.field, -1))

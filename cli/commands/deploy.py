@@ -15,7 +15,7 @@ def _run(
     app: App, verb: str, nodes: list, work: Any, options: dict[str, Any], dry_run: bool = False
 ) -> list:
     """``work(node, on_step)`` on every node, with progress on stderr (cli/progress.py)."""
-    from spctl import fleet
+    from spctl.transport import fleet
 
     from ..progress import Progress
 
@@ -82,8 +82,8 @@ def deploy(
     Points each node's kubelet at its manifest directory first (restarting the kubelet only
     when that changes). Exit 0 when every node converged, 1 otherwise.
     """
-    from spctl.render import dangerous_pods, render_all
-    from spctl.urldeploy import deploy_node
+    from spctl.desired.render import dangerous_pods, render_all
+    from spctl.verbs.urldeploy import deploy_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
@@ -121,8 +121,8 @@ def _pods_verb(name: str, summary: str, operation: str) -> click.Command:
         fmt: str,
         **options: Any,
     ) -> None:
-        from spctl import operations
-        from spctl.validate import validate_pod_name
+        from spctl.desired.validation.static_pod import validate_pod_name
+        from spctl.verbs import operations
 
         for pod in pods:
             problem = validate_pod_name(pod)
@@ -163,8 +163,8 @@ def diff(
     **options: Any,
 ) -> None:
     """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
-    from spctl.render import render_all
-    from spctl.urldeploy import diff_node
+    from spctl.desired.render import render_all
+    from spctl.verbs.urldeploy import diff_node
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)

@@ -59,7 +59,7 @@ def daemonset(
     (every such node unless -n, -l or --all says otherwise), placed on exactly those nodes.
     Exit 0: printed; 2: bad input, or the pod cannot be a DaemonSet (the reasons are printed);
     1: a DaemonSet failed the DaemonSet schema (a bug in spctl)."""
-    from spctl.export import export_daemonsets
+    from spctl.verbs.export.daemonsets import export_daemonsets
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes or not (nodes or selectors), require=False)
@@ -71,7 +71,7 @@ def daemonset(
     for note in result.notes:
         app.warn(note)
     if plan:
-        from spctl.handover import plan_handover
+        from spctl.verbs.export.handover import plan_handover
 
         spctl = "spctl"
         if app.inventory_path is not None:
@@ -91,7 +91,7 @@ def daemonset(
         )
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
-    from spctl.manifest import dump_manifest
+    from spctl.desired.yamlio import dump_manifest
 
     for i, ds in enumerate(result.daemonsets):
         if i:

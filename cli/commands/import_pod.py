@@ -54,8 +54,9 @@ def import_pod(
     pod, so the next deploy adopts the files and no pod restarts. Exit 0 when imported, 1
     when a node could not be read, 2 when the pod cannot be imported (nothing is written).
     """
-    from spctl import fleet, importing
-    from spctl.validate import validate_pod_name
+    from spctl.desired.validation.static_pod import validate_pod_name
+    from spctl.transport import fleet
+    from spctl.verbs.import_pod import workflow as import_workflow
 
     problem = validate_pod_name(pod)
     if problem:
@@ -66,11 +67,11 @@ def import_pod(
     chosen = inv.select(nodes, selectors, all_nodes)
     group = nodes[0] if len(nodes) == 1 and not selectors and nodes[0] in inv.groups else None
     # Refused before any node is read: a template that is already there.
-    importing.template_target(inventory_path, text, pod, template_dir, force)
+    import_workflow.template_target(inventory_path, text, pod, template_dir, force)
     settings = settings_from(options)
     results, interrupted = fleet.run(
         chosen,
-        lambda n: importing.fetch_pod_manifest(n, pod, settings),
+        lambda n: import_workflow.fetch_pod_manifest(n, pod, settings),
         workers=options["workers"],
         max_fail=None,
     )
@@ -84,7 +85,7 @@ def import_pod(
         app.err.print("spctl: nothing was written", markup=False)
         sys.exit(1)
     found = [r.value for r in results if r.value is not None]
-    plan = importing.plan_import(
+    plan = import_workflow.plan_import(
         inv,
         text,
         pod,
@@ -111,7 +112,7 @@ def import_pod(
         sys.stdout.write(f"# {plan.template_path}\n{imported.template}")
         sys.stdout.write(f"# {plan.inventory_path}: lines to add\n{plan.inventory_diff()}")
         return
-    importing.apply_import(plan)
+    import_workflow.apply_import(plan)
     app.progress(f"wrote {plan.template_path}")
     app.progress(f"updated {plan.inventory_path}: {pod} and its variables")
     app.progress(

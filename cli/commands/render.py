@@ -35,7 +35,7 @@ def render(
 ) -> None:
     """Print the manifests spctl would write, exactly as they would be written (every node
     unless -n or -l says otherwise)."""
-    from spctl.render import render_all
+    from spctl.desired.render import render_all
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes or not (nodes or selectors), require=False)
@@ -59,14 +59,14 @@ def write_documents(app: App, chosen: list, out: Path) -> None:
     """Render everything first, then write each file atomically (temp file, fsync, rename):
     a web server serving DIR never sees a half-written document, and nothing is written when
     one node does not render."""
-    from spctl import urlmode
-    from spctl.serve import render_documents
+    from spctl import manifest_url
+    from spctl.serve.server import render_documents
 
     documents = render_documents(chosen)
     for name, document in documents.items():
         directory = out / "nodes" / name
         directory.mkdir(parents=True, exist_ok=True)
-        target = directory / urlmode.DOCUMENT_FILE
+        target = directory / manifest_url.DOCUMENT_FILE
         if target.exists() and target.read_bytes() == document.body:
             app.progress(f"{target}: unchanged")
             continue

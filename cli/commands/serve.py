@@ -58,13 +58,13 @@ def serve(
 ) -> None:
     """Serve each node's pods at /nodes/<node>/pods.json for kubelets in URL mode
     (see docs/url-mode.md). Runs until SIGTERM or SIGINT; SIGHUP reloads."""
-    from spctl import urlmode
-    from spctl.serve import PodServer
+    from spctl import manifest_url
+    from spctl.serve.server import PodServer
 
     inv = app.inventory()
     if init_secret:
         path = inv.url.secret_file
-        if urlmode.init_secret(path):
+        if manifest_url.init_secret(path):
             app.progress(f"created {path} (mode 0600); keep it on this host only")
         else:
             app.progress(f"{path} already exists; left as it is")
@@ -72,17 +72,17 @@ def serve(
     if print_token is not None:
         if print_token not in inv.nodes:
             raise click.UsageError(f"no node {print_token!r} in {inv.path}")
-        secret = urlmode.read_secret(inv.url.secret_file)
-        sys.stdout.write(urlmode.node_token(secret, print_token) + "\n")
+        secret = manifest_url.read_secret(inv.url.secret_file)
+        sys.stdout.write(manifest_url.node_token(secret, print_token) + "\n")
         return
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    address = listen or inv.url.listen or urlmode.DEFAULT_LISTEN
+    address = listen or inv.url.listen or manifest_url.DEFAULT_LISTEN
     try:
-        urlmode.parse_listen(address)
+        manifest_url.parse_listen(address)
     except ValueError as exc:
         raise click.UsageError(f"--listen: {exc}") from None
     if (tls_cert is None) != (tls_key is None):

@@ -48,13 +48,13 @@ def status(
     Every node unless -n or -l says otherwise. Unreachable nodes are rows with their error.
     Exit 0 when every node answered, 1 otherwise; --watch ends with Ctrl-C, exit 0.
     """
-    from spctl import fleet
+    from spctl.desired.inventory import Node
+    from spctl.desired.render import DesiredPod, render_node
     from spctl.errors import SpctlError
     from spctl.facts import NodeFacts
-    from spctl.inventory import Node
-    from spctl.operations import NodeStatus, node_status, status_node
-    from spctl.render import DesiredPod, render_node
-    from spctl.urldeploy import describe_url, url_status_node, url_status_of
+    from spctl.transport import fleet
+    from spctl.verbs.operations import NodeStatus, node_status, status_node
+    from spctl.verbs.urldeploy import describe_url, url_status_node, url_status_of
 
     from ..report import status_rows
     from .options import settings_from
@@ -89,7 +89,7 @@ def status(
         return result
 
     if watch:
-        from spctl.watch import Watch
+        from spctl.verbs.watch import Watch
 
         from ..live import watch_status
 

@@ -20,7 +20,7 @@ def validate(
     Pods with a privileged container, hostPID or a hostPath of / are valid but get a
     warning (static pods bypass admission control); --strict refuses them.
     """
-    from spctl.render import dangerous_pods, render_all
+    from spctl.desired.render import dangerous_pods, render_all
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes or not (nodes or selectors), require=False)

@@ -30,7 +30,7 @@ import pytest
 from spctl_lab.cluster import Lab, LabNode
 from spctl_lab.layouts import CRI_SOCKETS, RUNTIMES
 
-from spctl.ssh import Completed, Connection
+from spctl.transport.ssh import Completed, Connection
 
 REPO = Path(__file__).resolve().parents[2]
 STATE = REPO / ".spctl-lab"

@@ -11,7 +11,7 @@ import pytest
 from spctl_lab.layouts import k3s_node_name
 
 from spctl.errors import SpctlError
-from spctl.ssh import Connection, HostKeyError
+from spctl.transport.ssh import Connection, HostKeyError
 
 from .conftest import LabSession, wait_until
 

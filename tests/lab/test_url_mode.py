@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from spctl import urlmode
-from spctl.inventory import URLSettings
+from spctl import manifest_url
+from spctl.desired.inventory import URLSettings
 
 from .conftest import INVENTORY, SPCTL, STATE, LabSession, spctl, spctl_json, wait_until
 
@@ -133,21 +133,21 @@ def _healthy(base: str) -> bool:
 
 
 def digest(base: str) -> dict[str, Any]:
-    from spctl.urldeploy import fetch_digest
+    from spctl.verbs.urldeploy import fetch_digest
 
     return fetch_digest(URLSettings(base=base, secret_file=SECRET), _node())
 
 
 def _node() -> Any:
-    from spctl.inventory import load_inventory
+    from spctl.desired.inventory import load_inventory
 
     return load_inventory(URL_INVENTORY).nodes[NODE]
 
 
 def served_now(base: str) -> bool:
     """The server has reloaded the inventory as it is now (it polls every second)."""
-    from spctl.render import render_node
-    from spctl.urldeploy import ServerError, expected_sha256
+    from spctl.desired.render import render_node
+    from spctl.verbs.urldeploy import ServerError, expected_sha256
 
     node = _node()
     try:
@@ -233,7 +233,7 @@ def test_url_mode_end_to_end(lab: LabSession, server: dict[str, Any]) -> None:
             refused = lab.sh(
                 NODE,
                 f"python3 -c \"import urllib.request as u; u.urlopen(u.Request('{base}/nodes/"
-                f"{NODE}/pods.json', headers={{'{urlmode.TOKEN_HEADER}': 'wrong'}}))\"",
+                f"{NODE}/pods.json', headers={{'{manifest_url.TOKEN_HEADER}': 'wrong'}}))\"",
             )
             assert refused.exit_code != 0 and b"403" in refused.stderr, refused.stderr
         finally:

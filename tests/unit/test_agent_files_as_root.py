@@ -19,7 +19,7 @@ from spctl_agent.lock import NodeLock
 from spctl_agent.main import handle
 from spctl_agent.protocol import STALE_PLAN
 
-from spctl.operations import _sha
+from spctl.verbs.operations import _sha
 from tests.unit.agent_fakes import FakeClock, FakeRuntime, make_node, pod
 
 WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"

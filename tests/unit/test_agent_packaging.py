@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from spctl import remote
 from spctl.errors import NodeError
-from spctl.ssh import Completed
+from spctl.transport import agent as remote
+from spctl.transport.ssh import Completed
 
 
 def test_the_archive_is_the_same_bytes_every_time_and_holds_every_module():

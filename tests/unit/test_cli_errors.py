@@ -168,7 +168,7 @@ def test_every_refused_validate_case_is_refused_by_spctl_validate(tmp_path: Path
     # one node; one `spctl validate` must exit 2 and name every expected field for its pod.
     # Cases about the pod's identity (kind, apiVersion, metadata.name) are left out: the
     # inventory names the pod.
-    from spctl.manifest import dump_manifest, parse_manifest
+    from spctl.desired.yamlio import dump_manifest, parse_manifest
 
     cases = Path(__file__).parent.parent / "cases" / "validate"
     (tmp_path / "tpl").mkdir()

@@ -421,7 +421,7 @@ PY36 = _python36()
 
 @pytest.mark.skipif(not PY36, reason="no python 3.6 interpreter here")
 def test_the_shipped_agent_reads_the_cri_the_same_on_python_36(containerd, tmp_path):
-    from spctl import remote
+    from spctl.transport import agent as remote
 
     sock, _ = containerd
     pyz = tmp_path / "agent.pyz"

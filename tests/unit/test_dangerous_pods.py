@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from spctl.manifest import parse_manifest
-from spctl.validate import dangerous_settings
+from spctl.desired.validation.static_pod import dangerous_settings
+from spctl.desired.yamlio import parse_manifest
 from tests.unit.clitools import POD_TEMPLATE as BASE
 from tests.unit.clitools import SPCTL
 from tests.unit.sshnode import FakeNode, client_key

@@ -22,10 +22,15 @@ from typing import Any
 import pytest
 import yaml
 
-from spctl.export import ExportBug, ExportRefused, daemonset_problems, export_daemonsets
-from spctl.handover import plan_handover
-from spctl.inventory import Inventory, load_inventory
-from spctl.manifest import parse_manifest
+from spctl.desired.inventory import Inventory, load_inventory
+from spctl.desired.yamlio import parse_manifest
+from spctl.verbs.export.daemonsets import (
+    ExportBug,
+    ExportRefused,
+    daemonset_problems,
+    export_daemonsets,
+)
+from spctl.verbs.export.handover import plan_handover
 
 CASES = sorted((Path(__file__).parent.parent / "cases" / "export").glob("*.yaml"))
 SPCTL = str(Path(sys.executable).parent / "spctl")
@@ -222,9 +227,9 @@ def test_cli_schema_failure_is_a_bug_exit_1(
 ) -> None:
     from spctl_cli.main import main
 
-    import spctl.export
+    import spctl.verbs.export.daemonsets
 
-    monkeypatch.setattr(spctl.export, "daemonset_problems", lambda doc: ["spec.x: broken"])
+    monkeypatch.setattr(spctl.verbs.export.daemonsets, "daemonset_problems", lambda doc: ["spec.x: broken"])
     monkeypatch.setattr(
         sys, "argv", ["spctl", "-i", str(_inventory(tmp_path)), "export", "daemonset", "web"]
     )
@@ -239,7 +244,7 @@ def test_cli_schema_failure_is_a_bug_exit_1(
 def test_nodes_in_the_same_groups_rendering_differently_are_refused(tmp_path: Path) -> None:
     # The safety net under the template analysis: were it to miss an input, two nodes of the
     # same groups that render differently are still refused (here the split is given directly).
-    from spctl.pernode import per_node_differences
+    from spctl.desired.pernode import per_node_differences
 
     path = Path(__file__).parent.parent / "cases" / "export" / "same-rendering-everywhere.yaml"
     case = parse_manifest(path.read_text(encoding="utf-8"), source=str(path))

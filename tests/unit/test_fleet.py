@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
+from spctl.desired.inventory import Node, SSHSettings
 from spctl.errors import SpctlError
-from spctl.fleet import batches, parse_amount, run
-from spctl.inventory import Node, SSHSettings
+from spctl.transport.fleet import batches, parse_amount, run
 
 
 def nodes(count: int) -> list[Node]:

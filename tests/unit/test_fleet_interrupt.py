@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from spctl import fleet
-from spctl.inventory import Node, SSHSettings
+from spctl.desired.inventory import Node, SSHSettings
+from spctl.transport import fleet
 
 
 def nodes(*names: str) -> list[Node]:

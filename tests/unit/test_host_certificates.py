@@ -12,8 +12,8 @@ import paramiko
 import pytest
 
 from spctl.errors import NodeError
-from spctl.known_hosts import Entry, HostKeyError, KnownHostsError
-from spctl.ssh import Connection, SSHTarget
+from spctl.transport.known_hosts import Entry, HostKeyError, KnownHostsError
+from spctl.transport.ssh import Connection, SSHTarget
 from tests.unit.sshnode import FakeNode, client_key, make_key, public_line, sign_host_key
 
 

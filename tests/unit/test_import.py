@@ -22,7 +22,7 @@ A case file holds:
 Every node is a kubeadm node (deb) whose kubelet reads /etc/kubernetes/manifests; its
 agent answers facts requests as the agent does (`fake_agent`). For every case that imports,
 the runner then loads the written inventory, renders the written template for each node
-through spctl.render (the deploy path), checks the result is that node's file (byte for byte
+through spctl.desired.render (the deploy path), checks the result is that node's file (byte for byte
 where expected, and as the same pod always), and plans the next deploy against the node's
 facts: each node adopts its file, and nothing restarts or changes.
 """
@@ -37,13 +37,13 @@ import pytest
 import yaml
 from spctl_agent.facts import guess_pod_name
 
+from spctl.desired.inventory import load_inventory
+from spctl.desired.render import render_pod, render_text
+from spctl.desired.yamlio import semantically_equal
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
-from spctl.importing import apply_import, plan_import, read_pod_manifest
-from spctl.inventory import load_inventory
-from spctl.manifest import semantically_equal
-from spctl.plan import plan_deploy
-from spctl.render import render_pod, render_text
+from spctl.plan.directory import plan_deploy
+from spctl.verbs.import_pod.workflow import apply_import, plan_import, read_pod_manifest
 
 CASES = sorted((Path(__file__).parent.parent / "cases" / "import").glob("*.yaml"))
 MANIFESTS = "/etc/kubernetes/manifests"
@@ -215,7 +215,7 @@ def test_an_inventory_that_cannot_be_written_leaves_the_template_as_it_was(
 ) -> None:
     from types import SimpleNamespace
 
-    import spctl.importing as importing
+    import spctl.verbs.import_pod.workflow as importing
 
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text("nodes: {}\n")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from spctl_cli.main import main
 
-from spctl import operations
+from spctl.verbs import operations
 from tests.unit.test_import import fake_agent, node_files
 
 CASES = Path(__file__).parent.parent / "cases" / "import"
@@ -112,7 +112,7 @@ def test_an_existing_template_is_refused_before_any_node_is_contacted(
 def test_template_dir_writes_elsewhere_and_the_inventory_points_there(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from spctl.inventory import load_inventory
+    from spctl.desired.inventory import load_inventory
 
     inventory, _ = setup(tmp_path, monkeypatch, "identical-nodes")
     other = tmp_path / "imported"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from spctl.desired.inventory import load_inventory
 from spctl.errors import InventoryError
-from spctl.inventory import load_inventory
 
 INVENTORY = """\
 templates: tpl

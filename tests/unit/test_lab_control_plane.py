@@ -8,7 +8,7 @@ import difflib
 import yaml
 from spctl_lab.control_plane import PORT, apiserver_manifest
 
-from spctl.validate import validate_pod
+from spctl.desired.validation.static_pod import validate_pod
 
 
 def test_manifest_is_a_valid_static_pod_in_kubeadms_shape() -> None:

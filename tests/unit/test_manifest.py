@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-import spctl.manifest
-from spctl.manifest import (
+import spctl.desired.yamlio
+from spctl.desired.yamlio import (
     MAX_MANIFEST_BYTES,
     ManifestError,
     PureManifestLoader,
@@ -73,7 +73,7 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run a test with the libyaml loader and again with the pure-Python fallback."""
     if request.param == "pure-python":
-        monkeypatch.setattr(spctl.manifest, "ManifestLoader", PureManifestLoader)
+        monkeypatch.setattr(spctl.desired.yamlio, "ManifestLoader", PureManifestLoader)
     yield request.param
 
 
@@ -97,7 +97,7 @@ def test_the_seed_pod_parses(loader: str) -> None:
 def test_both_loaders_read_the_same_data(monkeypatch: pytest.MonkeyPatch) -> None:
     text = SEED + "  hostNetwork: true\n  priority: 0x10\n  nodeSelector: {a: '1', b: ~}\n"
     fast = parse_manifest(text, source=SOURCE)
-    monkeypatch.setattr(spctl.manifest, "ManifestLoader", PureManifestLoader)
+    monkeypatch.setattr(spctl.desired.yamlio, "ManifestLoader", PureManifestLoader)
     assert parse_manifest(text, source=SOURCE) == fast
     assert fast["spec"]["priority"] == 16 and fast["spec"]["nodeSelector"]["b"] is None
 
@@ -199,7 +199,7 @@ def test_an_oversized_text_is_refused_before_parsing(monkeypatch: pytest.MonkeyP
         def __init__(self, stream: str) -> None:
             raise AssertionError("the text reached the parser")
 
-    monkeypatch.setattr(spctl.manifest, "ManifestLoader", NoParsing)
+    monkeypatch.setattr(spctl.desired.yamlio, "ManifestLoader", NoParsing)
     # Not even valid YAML: had it been parsed, the error would be about syntax.
     error = _refusal("a: [" + " " * MAX_MANIFEST_BYTES)
     assert f"{MAX_MANIFEST_BYTES + 4} bytes" in str(error)

@@ -33,13 +33,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from spctl.desired.inventory import Node, SSHSettings
+from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, environment_files
-from spctl.inventory import Node, SSHSettings
-from spctl.plan import Plan, plan_deploy
+from spctl.plan.directory import Plan, plan_deploy
+from spctl.plan.url import plan_file, plan_url
 from spctl.profiles import facts_request, follow_up
-from spctl.render import DesiredPod
-from spctl.urlplan import plan_file, plan_url
 
 TOKEN = "0123abcd" * 8  # noqa: S105 - a test token
 URL_BASE = "http://10.0.0.5:8080"

@@ -1,4 +1,4 @@
-"""The parts of spctl.podvalidation that the case files do not show directly: quantity
+"""The parts of spctl.desired.validation.kubelet that the case files do not show directly: quantity
 syntax, defaulting on a copy, and limits too large for a case file."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from spctl.manifest import parse_manifest
-from spctl.podvalidation import kubelet_problems
-from spctl.podvalidation.quantity import QuantityError, parse_quantity
-from spctl.validate import validate_pod
+from spctl.desired.validation.kubelet import kubelet_problems
+from spctl.desired.validation.kubelet.quantity import QuantityError, parse_quantity
+from spctl.desired.validation.static_pod import validate_pod
+from spctl.desired.yamlio import parse_manifest
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_annotations_over_256_kib_are_refused() -> None:
 
 
 def test_one_problem_per_field_when_an_earlier_check_spoke() -> None:
-    # Both spctl.validate and ValidateVolumeMounts refuse a mount of a missing volume; the
+    # Both spctl.desired.validation.static_pod and ValidateVolumeMounts refuse a mount of a missing volume; the
     # operator reads it once.
     pod = _pod()
     pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "nope", "mountPath": "/x"}]

@@ -13,15 +13,15 @@ from spctl_agent.protocol import MAX_MANIFEST_BYTES
 from spctl_agent.systemd import environment_file_paths, parse_show
 
 from spctl import profiles
+from spctl.desired.inventory import Node, SSHSettings
 from spctl.errors import NodeError
 from spctl.facts import NodeFacts, Unit, environment_files, exec_start
-from spctl.inventory import Node, SSHSettings
-from spctl.operations import read_facts
 from spctl.profiles.fedora import set_static_pod_path
 from spctl.profiles.rancher import _flag
 from spctl.profiles.unitexec import expand
-from spctl.remote import Agent, Sudo
-from spctl.ssh import Completed, SSHTarget
+from spctl.transport.agent import Agent, Sudo
+from spctl.transport.ssh import Completed, SSHTarget
+from spctl.verbs.operations import read_facts
 from tests.unit.agent_fakes import FakeSystemd, make_node
 
 # `systemctl show --no-pager -p LoadState,...,EnvironmentFiles,ExecStart,MainPID kubelet.service

@@ -6,12 +6,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from spctl import fleet, progress
-from spctl.inventory import Node, SSHSettings, load_inventory
-from spctl.operations import Settings, deploy_node
-from spctl.plan import Plan, PodStep
+from spctl.desired.inventory import Node, SSHSettings, load_inventory
+from spctl.desired.render import render_all
+from spctl.plan.directory import Plan, PodStep
 from spctl.profiles.base import KubeletChange
-from spctl.render import render_all
+from spctl.transport import fleet
+from spctl.verbs import progress
+from spctl.verbs.operations import Settings, deploy_node
 from tests.unit.fake_agent import FakeAgent, write_inventory
 from tests.unit.pty_run import SPCTL, PtyProcess
 from tests.unit.sshnode import FakeNode

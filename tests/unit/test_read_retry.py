@@ -14,15 +14,17 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from spctl import fleet, importing, operations
+from spctl.desired.inventory import Node, load_inventory
+from spctl.desired.render import render_node
 from spctl.errors import NodeError, TransportError
-from spctl.inventory import Node, load_inventory
-from spctl.known_hosts import HostKeyError
-from spctl.operations import Settings, deploy_node, status_node
-from spctl.remote import Agent, Sudo
-from spctl.render import render_node
-from spctl.ssh import Connection
-from spctl.urldeploy import diff_node
+from spctl.transport import fleet
+from spctl.transport.agent import Agent, Sudo
+from spctl.transport.known_hosts import HostKeyError
+from spctl.transport.ssh import Connection
+from spctl.verbs import operations
+from spctl.verbs.import_pod import workflow as import_workflow
+from spctl.verbs.operations import Settings, deploy_node, status_node
+from spctl.verbs.urldeploy import diff_node
 from tests.unit.clitools import SPCTL
 from tests.unit.fake_agent import FakeAgent, write_inventory
 from tests.unit.sshnode import FakeNode, read_stdin
@@ -71,7 +73,7 @@ def test_status_reads_again_on_a_new_connection_after_one_drop(
     tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = Dropping(running_agent(), drops=1, how=how)
-    caplog.set_level(logging.DEBUG, logger="spctl.operations")
+    caplog.set_level(logging.DEBUG, logger="spctl.verbs.operations")
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
         started = time.monotonic()
@@ -106,7 +108,7 @@ def test_diff_and_import_read_again_too(tmp_path: Path) -> None:
         plan = diff_node(node, render_node(node), Settings(), url)
         assert [s.name for s in plan.pods] == [POD]
         handler.drops = 1
-        found = importing.fetch_pod_manifest(node, POD, Settings())
+        found = import_workflow.fetch_pod_manifest(node, POD, Settings())
     assert found.node == "n1" and found.manifest is None  # the fake node keeps no file
     assert handler.calls == ["facts"] * 4
     assert served_node.connections == 4

@@ -11,8 +11,8 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from spctl import known_hosts, ssh
 from spctl.limits import raise_nofile
+from spctl.transport import known_hosts, ssh
 
 
 class FakeResource:
@@ -130,7 +130,7 @@ def test_load_key_leaves_passphrases_and_certificates_to_paramiko(tmp_path, keys
 def test_paramiko_does_not_load_invoke_until_it_is_used():
     code = (
         "import sys\n"
-        "import spctl.ssh\n"
+        "import spctl.transport.ssh\n"
         "print('asyncio' in sys.modules, 'unittest.mock' in sys.modules)\n"
         "import invoke\n"
         "print(callable(invoke.run), 'unittest.mock' in sys.modules)\n"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from spctl import urlmode
+from spctl import manifest_url
+from spctl.desired.inventory import load_inventory
 from spctl.errors import InventoryError
-from spctl.inventory import load_inventory
-from spctl.serve import PodServer
+from spctl.serve.server import PodServer
 from tests.unit.certs import self_signed
 from tests.unit.clitools import POD_TEMPLATE as TEMPLATE
 from tests.unit.clitools import SPCTL
@@ -55,7 +55,7 @@ def site(tmp_path: Path) -> Path:
     (tmp_path / "templates" / "web.yaml.j2").write_text(TEMPLATE)
     (tmp_path / "templates" / "cache.yaml.j2").write_text(TEMPLATE)
     (tmp_path / "inv.yaml").write_text(INVENTORY)
-    assert urlmode.init_secret(tmp_path / "secret")
+    assert manifest_url.init_secret(tmp_path / "secret")
     return tmp_path
 
 
@@ -69,12 +69,12 @@ def server(site: Path):
 
 
 def token(site: Path, node: str) -> str:
-    return urlmode.node_token(urlmode.read_secret(site / "secret"), node)
+    return manifest_url.node_token(manifest_url.read_secret(site / "secret"), node)
 
 
 def kubelet(server, site: Path, node: str, token_of: str | None = None) -> KubeletHTTPSource:
-    headers = {urlmode.TOKEN_HEADER: token(site, token_of or node)}
-    return KubeletHTTPSource(server.base + urlmode.node_path(node), headers, node)
+    headers = {manifest_url.TOKEN_HEADER: token(site, token_of or node)}
+    return KubeletHTTPSource(server.base + manifest_url.node_path(node), headers, node)
 
 
 def get(url: str, headers: dict[str, str] | None = None, method: str = "GET"):
@@ -114,19 +114,19 @@ def test_bad_url_settings_are_named(tmp_path, text, message):
 
 
 def test_tokens_differ_per_node_and_with_the_secret(site, tmp_path):
-    secret = urlmode.read_secret(site / "secret")
-    assert urlmode.node_token(secret, "n1") != urlmode.node_token(secret, "n2")
-    assert len(urlmode.node_token(secret, "n1")) == 64
-    assert urlmode.node_token(b"x" * 32, "n1") != urlmode.node_token(secret, "n1")
+    secret = manifest_url.read_secret(site / "secret")
+    assert manifest_url.node_token(secret, "n1") != manifest_url.node_token(secret, "n2")
+    assert len(manifest_url.node_token(secret, "n1")) == 64
+    assert manifest_url.node_token(b"x" * 32, "n1") != manifest_url.node_token(secret, "n1")
     assert oct((site / "secret").stat().st_mode & 0o777) == "0o600"
-    assert not urlmode.init_secret(site / "secret")  # never overwritten
-    assert urlmode.read_secret(site / "secret") == secret
+    assert not manifest_url.init_secret(site / "secret")  # never overwritten
+    assert manifest_url.read_secret(site / "secret") == secret
 
 
 def test_secret_open_to_others_is_refused(site):
     os.chmod(site / "secret", 0o644)
-    with pytest.raises(urlmode.SecretError, match="chmod 600"):
-        urlmode.read_secret(site / "secret")
+    with pytest.raises(manifest_url.SecretError, match="chmod 600"):
+        manifest_url.read_secret(site / "secret")
 
 
 def test_each_node_gets_its_pods_as_the_kubelet_decodes_them(server, site):
@@ -137,8 +137,8 @@ def test_each_node_gets_its_pods_as_the_kubelet_decodes_them(server, site):
     assert one.pods["web-n1"]["spec"]["containers"][0]["image"] == "nginx:1.27"
     # Exactly as validated: the served pod is the rendered manifest's data.
     inv = load_inventory(site / "inv.yaml", ssh_config=site / "none")
-    from spctl.manifest import parse_manifest
-    from spctl.render import render_node
+    from spctl.desired.render import render_node
+    from spctl.desired.yamlio import parse_manifest
 
     rendered = render_node(inv.nodes["n1"])
     assert list(one.pods.values()) == [parse_manifest(rendered[0].content, source="t")]
@@ -148,8 +148,8 @@ def test_wrong_token_is_refused_and_the_pods_stay(server, site, caplog):
     good = kubelet(server, site, "n1")
     assert good.poll() is None
     before = dict(good.pods)
-    good.headers = {urlmode.TOKEN_HEADER: "0" * 64}
-    with caplog.at_level(logging.WARNING, logger="spctl.serve"):
+    good.headers = {manifest_url.TOKEN_HEADER: "0" * 64}
+    with caplog.at_level(logging.WARNING, logger="spctl.serve.server"):
         assert good.poll() == f"{good.url}: 403 Forbidden"
     assert good.pods == before  # the kubelet keeps what it had on a non-200 answer
     assert "node n1: wrong token from 127.0.0.1: refused" in caplog.text
@@ -159,15 +159,15 @@ def test_wrong_token_is_refused_and_the_pods_stay(server, site, caplog):
 def test_another_nodes_token_and_no_token_are_refused(server, site):
     thief = kubelet(server, site, "n1", token_of="n2")
     assert thief.poll() == f"{thief.url}: 403 Forbidden" and thief.pods is None
-    status, _, _ = get(server.base + urlmode.node_path("n1"))
+    status, _, _ = get(server.base + manifest_url.node_path("n1"))
     assert status == 403
-    status, _, _ = get(server.base + "/nodes/n1/digest", {urlmode.TOKEN_HEADER: token(site, "n2")})
+    status, _, _ = get(server.base + "/nodes/n1/digest", {manifest_url.TOKEN_HEADER: token(site, "n2")})
     assert status == 403
 
 
 def test_unknown_node_and_path_are_404(server, site):
-    assert get(server.base + "/nodes/n9/pods.json", {urlmode.TOKEN_HEADER: "x"})[0] == 404
-    assert get(server.base + "/nodes/n1/other", {urlmode.TOKEN_HEADER: token(site, "n1")})[0] == 404
+    assert get(server.base + "/nodes/n9/pods.json", {manifest_url.TOKEN_HEADER: "x"})[0] == 404
+    assert get(server.base + "/nodes/n1/other", {manifest_url.TOKEN_HEADER: token(site, "n1")})[0] == 404
     assert get(server.base + "/healthz")[:3:2] == (200, b"ok\n")
 
 
@@ -182,12 +182,12 @@ def test_node_without_pods_and_file_node_get_an_empty_pod_list(server, site):
 
 
 def test_etag_head_and_digest(server, site):
-    headers = {urlmode.TOKEN_HEADER: token(site, "n2")}
-    status, got, body = get(server.base + urlmode.node_path("n2"), headers)
+    headers = {manifest_url.TOKEN_HEADER: token(site, "n2")}
+    status, got, body = get(server.base + manifest_url.node_path("n2"), headers)
     assert status == 200 and got["Content-Type"] == "application/json"
     sha = hashlib.sha256(body).hexdigest()
     assert got["ETag"] == f'"{sha}"'
-    status, head, empty = get(server.base + urlmode.node_path("n2"), headers, method="HEAD")
+    status, head, empty = get(server.base + manifest_url.node_path("n2"), headers, method="HEAD")
     assert (status, head["ETag"], empty, head["Content-Length"]) == (
         200,
         got["ETag"],
@@ -214,14 +214,14 @@ def test_template_change_is_served_after_reload(server, site):
 
 
 def test_bad_template_keeps_the_last_good_answer_and_logs(server, site, caplog):
-    headers = {urlmode.TOKEN_HEADER: token(site, "n1")}
-    _, _, good = get(server.base + urlmode.node_path("n1"), headers)
+    headers = {manifest_url.TOKEN_HEADER: token(site, "n1")}
+    _, _, good = get(server.base + manifest_url.node_path("n1"), headers)
     (site / "templates" / "web.yaml.j2").write_text(TEMPLATE.replace("{{ image }}", "{{ imagee }}"))
-    with caplog.at_level(logging.ERROR, logger="spctl.serve"):
+    with caplog.at_level(logging.ERROR, logger="spctl.serve.server"):
         assert not server.check_for_changes()
     assert "reload (files changed) failed; still serving" in caplog.text
     assert "'imagee' is undefined" in caplog.text
-    assert get(server.base + urlmode.node_path("n1"), headers)[2] == good
+    assert get(server.base + manifest_url.node_path("n1"), headers)[2] == good
     digest = json.loads(get(server.base + "/nodes/n1/digest", headers)[2])
     assert "'imagee' is undefined" in digest["reload_error"]
     # Fixed again: served again, and the error is gone.
@@ -236,7 +236,7 @@ def test_inventory_change_adds_and_removes_nodes(server, site):
     assert server.reload()
     assert kubelet(server, site, "n3").poll() is None
     assert (
-        get(server.base + urlmode.node_path("n1"), {urlmode.TOKEN_HEADER: token(site, "n1")})[0]
+        get(server.base + manifest_url.node_path("n1"), {manifest_url.TOKEN_HEADER: token(site, "n1")})[0]
         == 404
     )
 
@@ -255,9 +255,9 @@ def test_render_out_writes_what_serve_answers(server, site, tmp_path):
     done = render_out(site, out)
     assert done.returncode == 0, done.stderr
     for node in ("n1", "n2", "empty", "filenode"):
-        path = out / "nodes" / node / urlmode.DOCUMENT_FILE
+        path = out / "nodes" / node / manifest_url.DOCUMENT_FILE
         served = get(
-            server.base + urlmode.node_path(node), {urlmode.TOKEN_HEADER: token(site, node)}
+            server.base + manifest_url.node_path(node), {manifest_url.TOKEN_HEADER: token(site, node)}
         )
         assert path.read_bytes() == served[2]
         assert oct(path.stat().st_mode & 0o777) == "0o644"
@@ -287,13 +287,13 @@ def test_serve_process_reloads_on_sighup_and_stops_on_sigterm(site):
             line = proc.stderr.readline()
         port = int(line.rsplit(":", 1)[1])
         base = f"http://127.0.0.1:{port}"
-        headers = {urlmode.TOKEN_HEADER: token(site, "n1")}
-        assert b"nginx:1.27" in get(base + urlmode.node_path("n1"), headers)[2]
+        headers = {manifest_url.TOKEN_HEADER: token(site, "n1")}
+        assert b"nginx:1.27" in get(base + manifest_url.node_path("n1"), headers)[2]
         (site / "templates" / "web.yaml.j2").write_text(TEMPLATE.replace("{{ image }}", "busybox"))
         proc.send_signal(signal.SIGHUP)
         while "reloaded (SIGHUP)" not in line and time.monotonic() < deadline:
             line = proc.stderr.readline()
-        assert b'"busybox"' in get(base + urlmode.node_path("n1"), headers)[2]
+        assert b'"busybox"' in get(base + manifest_url.node_path("n1"), headers)[2]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         rest = proc.stderr.read()
@@ -325,18 +325,18 @@ def test_print_token_and_init_secret(site, tmp_path):
 
 
 def test_kubelet_header_is_the_node_token(site):
-    header = urlmode.kubelet_header(site / "secret", "n1")
+    header = manifest_url.kubelet_header(site / "secret", "n1")
     assert header == {"X-Spctl-Token": [token(site, "n1")]}
     # What --manifest-url-header=Name:value parses back to: split on ',' then the first ':'.
-    flag = f"{urlmode.TOKEN_HEADER}:{header[urlmode.TOKEN_HEADER][0]}"
+    flag = f"{manifest_url.TOKEN_HEADER}:{header[manifest_url.TOKEN_HEADER][0]}"
     name, _, value = flag.split(",")[0].partition(":")
     assert {name.strip(): [value.strip()]} == header
 
 
 def test_document_the_kubelet_would_refuse_for_size_is_an_error():
     """Two pods, each well under the limit of a manifest file, over the limit of one body."""
+    from spctl.desired.render import DesiredPod
     from spctl.errors import SpctlError
-    from spctl.render import DesiredPod
 
     def pod(name: str, size: int) -> DesiredPod:
         text = f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  annotations:\n"
@@ -344,16 +344,16 @@ def test_document_the_kubelet_would_refuse_for_size_is_an_error():
 
     half = 6 * 1024 * 1024
     with pytest.raises(SpctlError, match="reads at most 10485759"):
-        urlmode.node_document("n1", "url", [pod("a", half), pod("b", half)])
-    assert urlmode.node_document("n1", "url", [pod("a", half)]).pods == ("a",)
+        manifest_url.node_document("n1", "url", [pod("a", half), pod("b", half)])
+    assert manifest_url.node_document("n1", "url", [pod("a", half)]).pods == ("a",)
 
 
 def test_unexpected_reload_failure_keeps_serving(server, site, monkeypatch, caplog):
     def boom(_path):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("spctl.serve.load_catalog", boom)
-    with caplog.at_level(logging.ERROR, logger="spctl.serve"):
+    monkeypatch.setattr("spctl.serve.server.load_catalog", boom)
+    with caplog.at_level(logging.ERROR, logger="spctl.serve.server"):
         assert not server.reload("SIGHUP")
     assert "unexpected OSError" in caplog.text
     assert kubelet(server, site, "n1").poll() is None
@@ -380,8 +380,8 @@ def test_tls_serves_the_same_document_and_refuses_plain_http(site, tmp_path):
         expected = plain.catalog.documents["n1"].body
         context = ssl.create_default_context(cafile=str(cert))
         request = urllib.request.Request(
-            f"https://{host}:{port}{urlmode.node_path('n1')}",
-            headers={urlmode.TOKEN_HEADER: token(site, "n1")},
+            f"https://{host}:{port}{manifest_url.node_path('n1')}",
+            headers={manifest_url.TOKEN_HEADER: token(site, "n1")},
         )
         with urllib.request.urlopen(request, timeout=10, context=context) as response:  # noqa: S310
             assert response.status == 200 and response.read() == expected

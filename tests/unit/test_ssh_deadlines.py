@@ -10,7 +10,7 @@ import paramiko
 import pytest
 
 from spctl.errors import NodeError
-from spctl.ssh import Connection, SSHTarget
+from spctl.transport.ssh import Connection, SSHTarget
 from tests.unit.sshnode import FakeNode, client_key, exit_with
 
 

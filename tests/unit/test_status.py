@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from spctl.inventory import Node, SSHSettings
-from spctl.operations import node_status
-from spctl.render import DesiredPod
+from spctl.desired.inventory import Node, SSHSettings
+from spctl.desired.render import DesiredPod
+from spctl.verbs.operations import node_status
 
 from .test_plan import facts_from_case
 
@@ -99,7 +99,7 @@ def test_a_stale_plan_is_made_again_once_from_fresh_facts():
     from spctl_agent.protocol import STALE_PLAN
 
     from spctl.errors import NodeError
-    from spctl.operations import _replanned
+    from spctl.verbs.operations import _replanned
 
     calls = []
 

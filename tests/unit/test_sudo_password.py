@@ -13,8 +13,8 @@ import paramiko
 import pytest
 
 from spctl.errors import NodeError
-from spctl.remote import SUDO_READY, Agent, Sudo
-from spctl.ssh import Connection, SSHTarget
+from spctl.transport.agent import SUDO_READY, Agent, Sudo
+from spctl.transport.ssh import Connection, SSHTarget
 from tests.unit.sshnode import FakeNode, client_key, read_stdin
 
 

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
+from spctl.desired.inventory import URLSettings, load_inventory
+from spctl.desired.render import render_node
 from spctl.facts import NodeFacts
-from spctl.inventory import URLSettings, load_inventory
-from spctl.render import render_node
-from spctl.urldeploy import (
+from spctl.verbs.urldeploy import (
     ServerError,
     check_served,
     describe_url,
@@ -56,9 +56,9 @@ def test_a_server_that_is_not_running_is_named(site, tmp_path):  # noqa: F811
 
 
 def test_a_server_with_another_secret_is_named(server, site, tmp_path):  # noqa: F811
-    from spctl import urlmode
+    from spctl import manifest_url
 
-    assert urlmode.init_secret(tmp_path / "other")
+    assert manifest_url.init_secret(tmp_path / "other")
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     settings = URLSettings(base=server.base, secret_file=tmp_path / "other")
     with pytest.raises(ServerError, match="403"):

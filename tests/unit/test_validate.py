@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from spctl.manifest import MAX_MANIFEST_BYTES, dump_manifest, parse_manifest
-from spctl.validate import (
+from spctl.desired.validation.static_pod import (
     Problem,
     check_unique_names,
     validate_pod,
     validate_pod_name,
 )
+from spctl.desired.yamlio import MAX_MANIFEST_BYTES, dump_manifest, parse_manifest
 
 CASES = sorted((Path(__file__).parent.parent / "cases" / "validate").glob("*.yaml"))
 
@@ -102,7 +102,7 @@ def test_the_size_is_that_of_the_written_file(monkeypatch: pytest.MonkeyPatch) -
     # 40 one-letter list items are 40 characters of text but over 200 bytes of YAML.
     pod = _seed()
     pod["spec"]["containers"][0]["args"] = ["x"] * 40
-    monkeypatch.setattr("spctl.validate.MAX_MANIFEST_BYTES", 200)
+    monkeypatch.setattr("spctl.desired.validation.static_pod.MAX_MANIFEST_BYTES", 200)
     problems = validate_pod(pod)
     assert [p.field for p in problems] == ["(root)"]
     written = len(dump_manifest(pod).encode("utf-8"))
@@ -138,9 +138,9 @@ def _awkward_pod() -> dict[str, Any]:
 def test_the_size_limit_is_exact(monkeypatch: pytest.MonkeyPatch, pod: dict[str, Any]) -> None:
     # With the limit set to the exact written size the pod is refused; one byte more, it fits.
     written = len(dump_manifest(pod).encode("utf-8"))
-    monkeypatch.setattr("spctl.validate.MAX_MANIFEST_BYTES", written)
+    monkeypatch.setattr("spctl.desired.validation.static_pod.MAX_MANIFEST_BYTES", written)
     assert [p.field for p in validate_pod(pod)] == ["(root)"]
-    monkeypatch.setattr("spctl.validate.MAX_MANIFEST_BYTES", written + 1)
+    monkeypatch.setattr("spctl.desired.validation.static_pod.MAX_MANIFEST_BYTES", written + 1)
     assert validate_pod(pod) == []
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import paramiko
 
-from spctl.inventory import load_inventory
-from spctl.operations import NodeStatus, PodStatus, Settings, node_status
-from spctl.watch import Change, Watch, changes, describe
+from spctl.desired.inventory import load_inventory
+from spctl.verbs.operations import NodeStatus, PodStatus, Settings, node_status
+from spctl.verbs.watch import Change, Watch, changes, describe
 from tests.unit.fake_agent import FakeAgent, write_inventory
 from tests.unit.pty_run import SPCTL, PtyProcess
 from tests.unit.sshnode import FakeNode, read_stdin, wait_for

@@ -1,0 +1,1 @@
+"""What should run on each node, checked before any node is touched: the inventory, its rendering, validation."""

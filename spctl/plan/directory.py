@@ -1,0 +1,456 @@
+"""Deciding what to change on a node: pure functions of (desired pods, node facts).
+
+``diff`` and ``deploy --dry-run`` stop here; ``deploy`` hands the plan to the agent. Every
+decision carries its reason, so "nothing to do" says why.
+
+Ownership: spctl records on the node (``/var/lib/spctl/state.json``) each manifest it wrote.
+It changes or removes only those. A file at a pod's path that spctl does not own is adopted
+when its content already equals the desired one, and otherwise refused.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from spctl_agent.protocol import MAX_MANIFEST_BYTES
+
+from spctl.desired.inventory import Node
+from spctl.desired.render import FILE_SUFFIX, DesiredPod
+from spctl.desired.validation.static_pod import kubelet_name_problem
+from spctl.desired.yamlio import semantically_equal
+from spctl.errors import SpctlError
+from spctl.facts import DirEntry, NodeFacts
+from spctl.profiles import KubeletChange, Profile, detect
+from spctl.profiles.base import same_dir
+
+
+class PlanError(SpctlError):
+    """The node cannot be brought to the desired state safely."""
+
+
+@dataclass(frozen=True)
+class PodStep:
+    name: str
+    file: str
+    action: str  # create | update | unchanged | remove | adopt | rollback
+    reason: str
+    content: str = ""
+    expected_sha256: Optional[str] = None  # the file's sha256 when facts were read
+    diff: str = ""
+    #: The pod's file in the directory the kubelet moves away from: retired by this step
+    #: (for "move", its bytes become the file in the new directory).
+    from_path: Optional[str] = None
+    from_sha256: Optional[str] = None
+
+    @property
+    def changes(self) -> bool:
+        return self.action in ("create", "update", "remove", "rollback", "move") or bool(
+            self.from_path
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    node: str
+    profile: str
+    node_name: str  # the kubelet's node name: pods are called <name>-<node_name>
+    manifest_dir: str
+    healthz_url: str
+    unit: str
+    kubelet: Optional[KubeletChange]
+    pods: tuple[PodStep, ...]
+    warnings: tuple[str, ...] = field(default=())
+    #: ``file``, or ``url``: the pods come from the manifest URL (spctl/urlplan.py).
+    source: str = "file"
+    url: Optional[str] = None
+    #: The kubelet changes source (directory <-> URL): the agent stops it, changes the
+    #: files and its configuration, then starts it (docs/url-mode.md, switching).
+    switch: bool = False
+    #: Values never shown (the node's token in the kubelet's files).
+    redact: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def changed(self) -> bool:
+        return self.kubelet is not None or any(p.changes for p in self.pods)
+
+    def kubelet_diff(self) -> str:
+        if self.kubelet is None:
+            return ""
+        text = "".join(
+            unified(_shown(f.old or ""), _shown(f.new), f.path) for f in self.kubelet.files
+        )
+        for secret in self.redact:
+            text = text.replace(secret, "<token>")
+        return text
+
+
+def _shown(text: str) -> str:
+    """A configuration file's text for a terminal: undecodable bytes (carried as lone
+    surrogates) shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def unified(old: str, new: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a{path}" if old else "/dev/null",
+            tofile=f"b{path}",
+        )
+    )
+
+
+def choose_dir(node: Node, profile: Profile, facts: NodeFacts) -> str:
+    """The one rule for where a node's pods live: the inventory's ``manifest_dir``, else
+    the directory the kubelet is configured with now, else the profile's default."""
+    return node.manifest_dir or profile.manifest_dir(facts) or profile.default_manifest_dir(facts)
+
+
+def _step(
+    pod: DesiredPod, action: str, reason: str, expected: Optional[str] = None, diff: str = ""
+) -> PodStep:
+    return PodStep(pod.name, pod.file, action, reason, pod.content, expected, diff)
+
+
+def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+    profile = detect(facts, node.profile)
+    profile.check_pods(facts, [pod.name for pod in desired])
+    node_name = profile.node_name(facts)
+    check_kubelet_names(node, node_name, desired)
+    directory = choose_dir(node, profile, facts)
+    _refuse_unsafe(node, facts, directory)
+    kubelet = profile.configure(facts, directory)
+    unit = profile.unit(facts)
+    # The running kubelet, not its files, tells which directory holds pods now: a file
+    # edited without a restart (an agent killed between the two) is a pending change.
+    running = facts.running_dir(unit)
+    current = running or profile.manifest_dir(facts)
+    if kubelet is None and running is not None and not same_dir(running, directory):
+        kubelet = KubeletChange(
+            unit=unit,
+            files=(),
+            daemon_reload=True,
+            reason=(
+                f"the running kubelet watches {running} but its configuration already names "
+                f"{directory}: a pending change, completed by a restart"
+            ),
+        )
+    running_info = facts.kubelets.get(unit) or {}
+    config_warning = (
+        f"the kubelet's --config file {running_info.get('config')} changed after the kubelet "
+        "started: the directory it watches is known only from its files until it restarts"
+        if running_info.get("config_changed") and running is None
+        else None
+    )
+    if kubelet is not None:
+        _refuse_orphaning(node, facts, current)
+    moves = (
+        _moves(node, facts, current, directory, {p.name for p in desired})
+        if kubelet is not None and current and not same_dir(current, directory)
+        else {}
+    )
+    entries = _entries(facts, directory)
+    steps = []
+    for pod in desired:
+        path = f"{directory}/{pod.file}"
+        entry = entries.get(pod.file)
+        current = facts.file(path)
+        others = [
+            e.name
+            for e in entries.values()
+            if e.kubelet_reads and e.pod_name == pod.name and e.name != pod.file
+        ]
+        if others:
+            raise PlanError(
+                f"node {node.name}: {', '.join(f'{directory}/{o}' for o in others)} also define(s) pod "
+                f"{pod.name!r}; the kubelet would run only one of them, and which is undefined. "
+                "Move the other file(s) out of the manifest directory, then deploy again"
+            )
+        if entry is None:
+            steps.append(
+                _step(pod, "create", f"{path} does not exist", None, unified("", pod.content, path))
+            )
+        elif entry.type != "file":
+            raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
+        elif entry.sha256 == pod.sha256 and path in facts.owned:
+            steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
+        elif current is not None and semantically_equal(current, pod.content):
+            # Same pod, other bytes (another spctl version, a hand-written copy): rewrite it
+            # in canonical form; the kubelet hashes the parsed pod, so nothing restarts.
+            reason = (
+                f"{path} already has this pod; spctl now owns it"
+                if path not in facts.owned
+                else f"{path} has this pod in another form; rewritten as rendered"
+            )
+            steps.append(_step(pod, "adopt", reason, entry.sha256))
+        elif path not in facts.owned:
+            raise PlanError(
+                f"node {node.name}: {path} exists and spctl did not write it; spctl never "
+                "changes files it does not own. Compare it with `spctl render`, then move it "
+                "out of the manifest directory (or delete it) and deploy again"
+            )
+        else:
+            steps.append(
+                _step(
+                    pod,
+                    "update",
+                    f"{path} differs",
+                    entry.sha256,
+                    unified(current or "", pod.content, path),
+                )
+            )
+    for i, step in enumerate(steps):
+        moved = moves.pop(step.name, None)
+        if moved is None:
+            continue
+        if step.action in ("unchanged", "adopt"):
+            raise PlanError(
+                f"node {node.name}: pod {step.name!r} is in both {moved[0]} and "
+                f"{directory}/{step.file}; remove one of them, then deploy again"
+            )
+        steps[i] = replace(
+            step,
+            reason=f"{step.reason}; {moved[0]} is retired (the kubelet moves to {directory})",
+            from_path=moved[0],
+            from_sha256=moved[1],
+        )
+    for name, (old_path, sha) in sorted(moves.items()):
+        file = old_path.rsplit("/", 1)[1]
+        steps.append(
+            PodStep(
+                name,
+                file,
+                "move",
+                f"moves with the manifest directory: {old_path} -> {directory}/{file}",
+                "",
+                None,
+                f"# {old_path} moves to {directory}/{file}\n",
+                old_path,
+                sha,
+            )
+        )
+    return Plan(
+        node=node.name,
+        profile=profile.name,
+        node_name=node_name,
+        manifest_dir=directory,
+        healthz_url=profile.healthz_url(facts),
+        unit=profile.unit(facts),
+        kubelet=kubelet,
+        pods=tuple(steps),
+        warnings=tuple(stray_files(facts, directory))
+        + ((config_warning,) if config_warning else ()),
+    )
+
+
+def check_kubelet_names(node: Node, node_name: str, desired: list[DesiredPod]) -> None:
+    """Templates are validated with the inventory's node name; the kubelet names a static pod
+    after its own node name (the host name, --hostname-override, k3s's K3S_NODE_NAME), known
+    only from the node's facts. A name it would refuse stops the plan here."""
+    problems = [
+        f"pod {pod.name}: metadata.name: {problem}"
+        for pod in desired
+        if (problem := kubelet_name_problem(pod.name, node_name))
+    ]
+    if problems:
+        raise PlanError(f"node {node.name}: " + "; ".join(problems))
+
+
+def _refuse_unsafe(node: Node, facts: NodeFacts, directory: str) -> None:
+    problem = facts.unsafe_dirs.get(directory)
+    if problem:
+        raise PlanError(f"node {node.name}: refusing manifest directory {directory}: {problem}")
+
+
+def _moves(
+    node: Node, facts: NodeFacts, old: str, new: str, desired: set[str]
+) -> dict[str, tuple[str, Optional[str]]]:
+    """The pods spctl owns in ``old`` that must follow the kubelet to ``new``: {pod:
+    (old path, its sha256)}. Refused, with the list, when one cannot move (its file name is
+    taken in the new directory by a file that is not the same pod's)."""
+    entries = _entries(facts, old)
+    new_entries = _entries(facts, new)
+    moves: dict[str, tuple[str, Optional[str]]] = {}
+    blocked = []
+    for path, meta in sorted(facts.owned.items()):
+        directory, _, file = path.rpartition("/")
+        entry = entries.get(file)
+        if not same_dir(directory, old) or entry is None:
+            continue
+        pod = str(meta.get("pod") or file)
+        if pod not in desired and file in new_entries:
+            blocked.append(f"{path} ({new}/{file} exists)")
+            continue
+        moves[pod] = (path, entry.sha256)
+    if blocked:
+        raise PlanError(
+            f"node {node.name}: moving the manifest directory from {old} to {new} must carry "
+            f"every pod spctl owns there, and these cannot move: {', '.join(blocked)}"
+        )
+    return moves
+
+
+def _refuse_orphaning(node: Node, facts: NodeFacts, current: Optional[str]) -> None:
+    """Pointing the kubelet elsewhere stops every pod of its current directory: refuse when
+    that directory holds manifests spctl did not write (etcd, the API server ...)."""
+    if current is None:
+        return
+    entries = facts.dirs.get(current)
+    if not entries:
+        return
+    foreign = [
+        e.name for e in entries if e.kubelet_reads and f"{current}/{e.name}" not in facts.owned
+    ]
+    if foreign:
+        raise PlanError(
+            f"node {node.name}: the kubelet watches {current}, which holds manifests spctl did not "
+            f"write ({', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); pointing it at "
+            "another directory would stop those pods. Use that directory (set manifest_dir: "
+            f"{current} for this node) or move them first"
+        )
+
+
+def owned_path(node: Node, name: str, facts: NodeFacts, profile: Profile) -> str:
+    """Where spctl wrote pod ``name`` on this node; remove and rollback act on that file."""
+    for path, meta in sorted(facts.owned.items()):
+        if meta.get("pod") == name:
+            return path
+    return f"{choose_dir(node, profile, facts)}/{name}{FILE_SUFFIX}"
+
+
+def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
+    profile = detect(facts, node.profile)
+    steps, directories = [], set()
+    for name in names:
+        path = owned_path(node, name, facts, profile)
+        directory, file = path.rsplit("/", 1)
+        directories.add(directory)
+        entry = _entries(facts, directory).get(file)
+        if entry is None and facts.file(path) is None:
+            steps.append(PodStep(name, file, "unchanged", f"{path} is already absent"))
+        elif path not in facts.owned:
+            raise PlanError(
+                f"node {node.name}: {path} was not written by spctl; spctl never removes files "
+                "it does not own. Remove it by hand if it should go"
+            )
+        else:
+            sha = entry.sha256 if entry else None
+            steps.append(
+                PodStep(
+                    name,
+                    file,
+                    "remove",
+                    f"{path} is removed",
+                    "",
+                    sha,
+                    unified(facts.file(path) or "", "", path),
+                )
+            )
+    return _single_dir_plan(node, profile, facts, directories, steps)
+
+
+def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
+    profile = detect(facts, node.profile)
+    steps, directories = [], set()
+    for name in names:
+        path = owned_path(node, name, facts, profile)
+        directory, file = path.rsplit("/", 1)
+        directories.add(directory)
+        if path not in facts.owned:
+            raise PlanError(
+                f"node {node.name}: {path} is not managed by spctl; nothing to roll back"
+            )
+        if not facts.backups.get(name):
+            raise PlanError(
+                f"node {node.name}: no earlier version of {name} is backed up on the node"
+            )
+        entry = _entries(facts, directory).get(file)
+        steps.append(
+            PodStep(
+                name,
+                file,
+                "rollback",
+                f"{path} goes back to its previous version",
+                "",
+                entry.sha256 if entry else None,
+            )
+        )
+    return _single_dir_plan(node, profile, facts, directories, steps)
+
+
+def _single_dir_plan(
+    node: Node, profile: Profile, facts: NodeFacts, directories: set[str], steps: list[PodStep]
+) -> Plan:
+    if len(directories) > 1:
+        raise PlanError(
+            f"node {node.name}: these pods live in several directories ({', '.join(sorted(directories))}); "
+            "act on one directory at a time"
+        )
+    directory = directories.pop() if directories else choose_dir(node, profile, facts)
+    return Plan(
+        node.name,
+        profile.name,
+        profile.node_name(facts),
+        directory,
+        profile.healthz_url(facts),
+        profile.unit(facts),
+        None,
+        tuple(steps),
+    )
+
+
+def _entries(facts: NodeFacts, directory: str) -> dict[str, DirEntry]:
+    return {e.name: e for e in facts.dirs.get(directory) or ()}
+
+
+# Names that editors, package managers and hand backups leave behind. The kubelet has no
+# extension filter, so each of these is parsed as a pod.
+_STRAY = re.compile(
+    r"(~|\.bak|\.back|\.backup|\.orig|\.old|\.save|\.swp|\.rej|\.tmp|\.dpkg-\w+|\.rpm\w+|\.ucf-\w+)$"
+    r"|^#.*#$|^\d+$|\.bak\.|\.orig\.|\.old\."
+)
+
+
+def stray_files(facts: NodeFacts, directory: str) -> list[str]:
+    """Warnings for files the kubelet parses that nobody meant as pods."""
+    entries = facts.dirs.get(directory)
+    if entries is None:
+        return []
+    warnings = []
+    by_pod: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.type not in ("file", "dir") and not entry.name.startswith("."):
+            # The kubelet stats through links and parses regular files only
+            # (pkg/kubelet/config/file.go, extractFromDir); spctl never opens these.
+            warnings.append(
+                f"{directory}/{entry.name} is a {entry.type}: "
+                + (
+                    "spctl never follows links in a manifest directory (the kubelet parses "
+                    "its target when that is a regular file); put the file itself here"
+                    if entry.type == "symlink"
+                    else "not a manifest; the kubelet skips it and spctl never opens it"
+                )
+            )
+        if not entry.kubelet_reads:
+            continue
+        if entry.pod_name:
+            by_pod.setdefault(entry.pod_name, []).append(entry.name)
+        if _STRAY.search(entry.name):
+            warnings.append(
+                f"{directory}/{entry.name} looks like a backup or editor file, but the kubelet "
+                "parses every file here whose name does not start with a dot; move it out of "
+                "the directory"
+            )
+        elif entry.size > MAX_MANIFEST_BYTES:
+            warnings.append(f"{directory}/{entry.name} is over 10 MiB; the kubelet refuses it")
+    for pod, files in sorted(by_pod.items()):
+        if len(files) > 1:
+            warnings.append(
+                f"pod {pod!r} is defined by {len(files)} files in {directory} ({', '.join(files)}); "
+                "which one the kubelet runs is undefined: keep one"
+            )
+    return warnings

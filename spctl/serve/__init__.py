@@ -1,0 +1,1 @@
+"""spctl serve: each URL-mode node's pods over HTTP."""

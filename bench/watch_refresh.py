@@ -47,8 +47,11 @@ def serve(count: int, directory: Path) -> None:
 
 def measure(count: int, rounds: int) -> dict[str, float]:
     from spctl.desired.inventory import load_inventory
+    from spctl.plan.status import node_status
     from spctl.transport import fleet
-    from spctl.verbs.operations import Settings, node_status, status_node
+    from spctl.verbs.settings import Settings
+    from spctl.verbs.source import DirectorySource
+    from spctl.verbs.status import status_node
     from spctl.verbs.watch import Watch
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +71,7 @@ def measure(count: int, rounds: int) -> dict[str, float]:
             for _ in range(rounds):
                 cpu, wall = time.process_time(), time.monotonic()
                 results, _ = fleet.run(
-                    nodes, lambda n: status_node(n, None, names, settings), max_fail=None
+                    nodes, lambda n: status_node(n, None, names, settings, DirectorySource(None)), max_fail=None
                 )
                 cold_cpu.append(time.process_time() - cpu)
                 cold_wall.append(time.monotonic() - wall)

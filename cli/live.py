@@ -20,12 +20,12 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from spctl.verbs.operations import NodeStatus
-from spctl.verbs.urldeploy import describe_url
-from spctl.verbs.watch import Change, Watch, changes, describe
+from spctl.plan.changes import Change, changes, describe
+from spctl.plan.status import NodeStatus
+from spctl.verbs.watch import Watch
 
 from .app import App, clean, safe
-from .report import status_rows
+from .report import describe_url, status_rows
 
 #: How many change lines stay under the live table.
 HISTORY = 8

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Optional
 
 from rich.table import Table
 
+from spctl.plan.changes import Change
+from spctl.plan.status import NodeStatus, ready_text
 from spctl.transport.fleet import NodeResult
-from spctl.verbs.operations import NodeStatus, Outcome
-from spctl.verbs.watch import Change, ready_text
+from spctl.verbs.outcome import Outcome
 
 from .app import App, safe
 
@@ -174,3 +176,20 @@ def _age(seconds: Any) -> str:
     if seconds < 172800:
         return f"{seconds // 3600}h"
     return f"{seconds // 86400}d"
+
+
+def describe_url(info: dict[str, Any]) -> str:
+    """One line for ``spctl status``: the URL, what the server serves, the last fetch."""
+    served = {
+        "in-sync": "the server serves what the inventory renders",
+        "stale": "the server serves OTHER content than the inventory renders (reload it)",
+        "unreachable": f"the server is unreachable ({info.get('error')})",
+    }[info["served"]]
+    fetch = info.get("last_fetch")
+    if fetch:
+        ago = int(time.time() - float(fetch.get("at") or 0))
+        same = "current" if fetch.get("sha256") == info.get("expected_sha256") else "older"
+        fetched = f"last fetched {ago}s ago ({same} content) from {fetch.get('remote')}"
+    else:
+        fetched = "never fetched since the server started"
+    return f"{info.get('url')}: {served}; {fetched}"

@@ -44,5 +44,5 @@ class TransportError(NodeError):
     Never a host key or authentication refusal, a command that ran and exited non-zero, the
     agent's own error, or a deadline that passed: those are plain :class:`NodeError`. A
     command cut off this way may or may not have run, so only work that changes nothing on
-    the node may be tried again (``spctl.verbs.operations.read_node``).
+    the node may be tried again (``spctl.verbs.session.read_node``).
     """

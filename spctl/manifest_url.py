@@ -1,4 +1,4 @@
-"""URL mode: the facts shared by ``spctl serve``, ``spctl render --out`` and the deploy side.
+"""A node's manifest URL: its path, the token header and tokens, the secret, the size bound.
 
 A node with ``source: url`` gets its pods from the kubelet's HTTP source instead of a
 directory. What that source does (kubernetes ``pkg/kubelet/config/http.go``, with
@@ -36,21 +36,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 import secrets
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from spctl.desired.yamlio import parse_manifest
 from spctl.errors import SpctlError
-
-if TYPE_CHECKING:
-    from spctl.desired.render import DesiredPod
 
 #: The header the kubelet sends with each poll; its value is the node's token.
 TOKEN_HEADER = "X-Spctl-Token"  # noqa: S105 - a header name, not a secret
@@ -166,46 +159,3 @@ def kubelet_header(secret_file: Path, node: str) -> dict[str, list[str]]:
 
 def token_matches(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
-
-
-# --- the document a node gets --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeDocument:
-    """What a node's URL answers: the exact bytes, and the pods they hold."""
-
-    node: str
-    source: str
-    pods: tuple[str, ...]
-    body: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
-
-    @property
-    def etag(self) -> str:
-        return f'"{self.sha256}"'
-
-
-def encode_pods(docs: list[dict[str, Any]]) -> bytes:
-    """A PodList holding ``docs`` in order, as the bytes spctl serves (JSON, one fixed layout)."""
-    pod_list = {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": docs}
-    text = json.dumps(pod_list, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    return text.encode()
-
-
-def node_document(node: str, source: str, pods: list[DesiredPod]) -> NodeDocument:
-    """The document for a node. A node in file mode gets an empty PodList: a kubelet still
-    pointed at the URL then drops the pods it had from it (an error would keep them)."""
-    served = pods if source == "url" else []
-    # The manifest text is what was validated; reading it back gives that same data.
-    docs = [parse_manifest(p.content, source=f"node {node}, pod {p.name}") for p in served]
-    body = encode_pods(docs)
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise SpctlError(
-            f"node {node}: its pods take {len(body)} bytes as a PodList; the kubelet reads at "
-            f"most {MAX_DOCUMENT_BYTES} from a URL; split them over fewer pods per node"
-        )
-    return NodeDocument(node=node, source=source, pods=tuple(p.name for p in served), body=body)

@@ -83,7 +83,8 @@ def deploy(
     when that changes). Exit 0 when every node converged, 1 otherwise.
     """
     from spctl.desired.render import dangerous_pods, render_all
-    from spctl.verbs.urldeploy import deploy_node
+    from spctl.verbs.deploy import deploy_node
+    from spctl.verbs.source import source_for
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
@@ -95,15 +96,23 @@ def deploy(
         app,
         "deploy",
         chosen,
-        lambda n, step: deploy_node(n, rendered[n.name], settings, inv.url, step),
+        lambda n, step: deploy_node(n, rendered[n.name], settings, source_for(n, inv.url), step),
         options,
         dry_run,
     )
     _finish(app, results, fmt, dry_run, show_diff or dry_run)
 
 
-def _pods_verb(name: str, summary: str, operation: str) -> click.Command:
-    """remove and rollback: the same options, one operation per node on named pods."""
+def _planners() -> dict[str, Any]:
+    """remove and rollback, each with the planner of its change (imported when run)."""
+    from spctl.plan.directory import plan_remove, plan_rollback
+
+    return {"remove": plan_remove, "rollback": plan_rollback}
+
+
+def _pods_verb(name: str, summary: str) -> click.Command:
+    """remove and rollback: the same options, one ``change_pods`` per node on named pods,
+    planned by the verb's planner (:func:`_planners`)."""
 
     @click.command(name, help=summary)
     @click.argument("pods", nargs=-1, required=True)
@@ -122,17 +131,21 @@ def _pods_verb(name: str, summary: str, operation: str) -> click.Command:
         **options: Any,
     ) -> None:
         from spctl.desired.validation.static_pod import validate_pod_name
-        from spctl.verbs import operations
+        from spctl.verbs.deploy import change_pods
 
+        planner = _planners()[name]
         for pod in pods:
             problem = validate_pod_name(pod)
             if problem:
                 raise click.BadParameter(problem, param_hint="POD")
-        work = getattr(operations, operation)
         chosen = app.inventory().select(nodes, selectors, all_nodes)
         settings = settings_from(options)
         results = _run(
-            app, name, chosen, lambda n, step: work(n, list(pods), settings, step), options
+            app,
+            name,
+            chosen,
+            lambda n, step: change_pods(n, list(pods), settings, planner, step),
+            options,
         )
         _finish(app, results, fmt)
 
@@ -140,12 +153,11 @@ def _pods_verb(name: str, summary: str, operation: str) -> click.Command:
 
 
 remove = _pods_verb(
-    "remove", "Remove static pods spctl deployed, and wait until they are gone.", "remove_node"
+    "remove", "Remove static pods spctl deployed, and wait until they are gone."
 )
 rollback = _pods_verb(
     "rollback",
     "Put back the previous version of pods (from the backups on each node).",
-    "rollback_node",
 )
 
 
@@ -164,7 +176,8 @@ def diff(
 ) -> None:
     """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
     from spctl.desired.render import render_all
-    from spctl.verbs.urldeploy import diff_node
+    from spctl.verbs.deploy import diff_node
+    from spctl.verbs.source import source_for
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
@@ -174,7 +187,7 @@ def diff(
         app,
         "diff",
         chosen,
-        lambda n, step: diff_node(n, rendered[n.name], settings, inv.url, step),
+        lambda n, step: diff_node(n, rendered[n.name], settings, source_for(n, inv.url), step),
         options,
     )
     changed = False

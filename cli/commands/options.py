@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import click
 
-from spctl.verbs.operations import Settings
+from spctl.verbs.settings import Settings
 
 from ..app import App
 

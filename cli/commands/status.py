@@ -52,11 +52,12 @@ def status(
     from spctl.desired.render import DesiredPod, render_node
     from spctl.errors import SpctlError
     from spctl.facts import NodeFacts
+    from spctl.plan.status import NodeStatus
     from spctl.transport import fleet
-    from spctl.verbs.operations import NodeStatus, node_status, status_node
-    from spctl.verbs.urldeploy import describe_url, url_status_node, url_status_of
+    from spctl.verbs.source import source_for
+    from spctl.verbs.status import status_node
 
-    from ..report import status_rows
+    from ..report import describe_url, status_rows
     from .options import settings_from
 
     inv = app.inventory()
@@ -80,10 +81,7 @@ def status(
         return rendered[node.name]
 
     def status_of(node: Node, facts: NodeFacts, desired: list[DesiredPod] | None) -> NodeStatus:
-        if node.source == "url":
-            result = url_status_of(node, facts, desired or [], names_of(node), inv.url)
-        else:
-            result = node_status(node, facts, desired, names_of(node))
+        result = source_for(node, inv.url).status(node, facts, desired, names_of(node))
         if pods:
             result.pods = [p for p in result.pods if p.name in pods]
         return result
@@ -107,10 +105,7 @@ def status(
 
     def work(node: Node) -> NodeStatus:
         desired = desired_of(node)
-        if node.source == "url":
-            result = url_status_node(node, desired or [], names_of(node), settings, inv.url)
-        else:
-            result = status_node(node, desired, names_of(node), settings)
+        result = status_node(node, desired, names_of(node), settings, source_for(node, inv.url))
         if pods:
             result.pods = [p for p in result.pods if p.name in pods]
         return result

@@ -10,9 +10,9 @@ when its content already equals the desired one, and otherwise refused.
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Optional
 
 from spctl_agent.protocol import MAX_MANIFEST_BYTES
@@ -21,87 +21,10 @@ from spctl.desired.inventory import Node
 from spctl.desired.render import FILE_SUFFIX, DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
 from spctl.desired.yamlio import semantically_equal
-from spctl.errors import SpctlError
 from spctl.facts import DirEntry, NodeFacts
+from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import KubeletChange, Profile, detect
 from spctl.profiles.base import same_dir
-
-
-class PlanError(SpctlError):
-    """The node cannot be brought to the desired state safely."""
-
-
-@dataclass(frozen=True)
-class PodStep:
-    name: str
-    file: str
-    action: str  # create | update | unchanged | remove | adopt | rollback
-    reason: str
-    content: str = ""
-    expected_sha256: Optional[str] = None  # the file's sha256 when facts were read
-    diff: str = ""
-    #: The pod's file in the directory the kubelet moves away from: retired by this step
-    #: (for "move", its bytes become the file in the new directory).
-    from_path: Optional[str] = None
-    from_sha256: Optional[str] = None
-
-    @property
-    def changes(self) -> bool:
-        return self.action in ("create", "update", "remove", "rollback", "move") or bool(
-            self.from_path
-        )
-
-
-@dataclass(frozen=True)
-class Plan:
-    node: str
-    profile: str
-    node_name: str  # the kubelet's node name: pods are called <name>-<node_name>
-    manifest_dir: str
-    healthz_url: str
-    unit: str
-    kubelet: Optional[KubeletChange]
-    pods: tuple[PodStep, ...]
-    warnings: tuple[str, ...] = field(default=())
-    #: ``file``, or ``url``: the pods come from the manifest URL (spctl/urlplan.py).
-    source: str = "file"
-    url: Optional[str] = None
-    #: The kubelet changes source (directory <-> URL): the agent stops it, changes the
-    #: files and its configuration, then starts it (docs/url-mode.md, switching).
-    switch: bool = False
-    #: Values never shown (the node's token in the kubelet's files).
-    redact: tuple[str, ...] = field(default=(), repr=False)
-
-    @property
-    def changed(self) -> bool:
-        return self.kubelet is not None or any(p.changes for p in self.pods)
-
-    def kubelet_diff(self) -> str:
-        if self.kubelet is None:
-            return ""
-        text = "".join(
-            unified(_shown(f.old or ""), _shown(f.new), f.path) for f in self.kubelet.files
-        )
-        for secret in self.redact:
-            text = text.replace(secret, "<token>")
-        return text
-
-
-def _shown(text: str) -> str:
-    """A configuration file's text for a terminal: undecodable bytes (carried as lone
-    surrogates) shown as U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def unified(old: str, new: str, path: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            old.splitlines(keepends=True),
-            new.splitlines(keepends=True),
-            fromfile=f"a{path}" if old else "/dev/null",
-            tofile=f"b{path}",
-        )
-    )
 
 
 def choose_dir(node: Node, profile: Profile, facts: NodeFacts) -> str:
@@ -233,18 +156,8 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
                 sha,
             )
         )
-    return Plan(
-        node=node.name,
-        profile=profile.name,
-        node_name=node_name,
-        manifest_dir=directory,
-        healthz_url=profile.healthz_url(facts),
-        unit=profile.unit(facts),
-        kubelet=kubelet,
-        pods=tuple(steps),
-        warnings=tuple(stray_files(facts, directory))
-        + ((config_warning,) if config_warning else ()),
-    )
+    warnings = tuple(stray_files(facts, directory)) + ((config_warning,) if config_warning else ())
+    return Plan.for_node(node.name, profile, facts, directory, kubelet, tuple(steps), warnings)
 
 
 def check_kubelet_names(node: Node, node_name: str, desired: list[DesiredPod]) -> None:
@@ -322,13 +235,23 @@ def owned_path(node: Node, name: str, facts: NodeFacts, profile: Profile) -> str
     return f"{choose_dir(node, profile, facts)}/{name}{FILE_SUFFIX}"
 
 
-def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
-    profile = detect(facts, node.profile)
-    steps, directories = [], set()
+def _owned_files(
+    node: Node, names: list[str], facts: NodeFacts, profile: Profile, directories: set[str]
+) -> Iterator[tuple[str, str, str, str]]:
+    """(pod, path, directory, file name) of each named pod's file; ``directories`` collects
+    the directories they are in."""
     for name in names:
         path = owned_path(node, name, facts, profile)
         directory, file = path.rsplit("/", 1)
         directories.add(directory)
+        yield name, path, directory, file
+
+
+def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
+    profile = detect(facts, node.profile)
+    steps: list[PodStep] = []
+    directories: set[str] = set()
+    for name, path, directory, file in _owned_files(node, names, facts, profile, directories):
         entry = _entries(facts, directory).get(file)
         if entry is None and facts.file(path) is None:
             steps.append(PodStep(name, file, "unchanged", f"{path} is already absent"))
@@ -355,11 +278,9 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
 
 def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
     profile = detect(facts, node.profile)
-    steps, directories = [], set()
-    for name in names:
-        path = owned_path(node, name, facts, profile)
-        directory, file = path.rsplit("/", 1)
-        directories.add(directory)
+    steps: list[PodStep] = []
+    directories: set[str] = set()
+    for name, path, directory, file in _owned_files(node, names, facts, profile, directories):
         if path not in facts.owned:
             raise PlanError(
                 f"node {node.name}: {path} is not managed by spctl; nothing to roll back"
@@ -391,16 +312,7 @@ def _single_dir_plan(
             "act on one directory at a time"
         )
     directory = directories.pop() if directories else choose_dir(node, profile, facts)
-    return Plan(
-        node.name,
-        profile.name,
-        profile.node_name(facts),
-        directory,
-        profile.healthz_url(facts),
-        profile.unit(facts),
-        None,
-        tuple(steps),
-    )
+    return Plan.for_node(node.name, profile, facts, directory, None, tuple(steps))
 
 
 def _entries(facts: NodeFacts, directory: str) -> dict[str, DirEntry]:

@@ -1,7 +1,7 @@
 """Plans for URL mode: a kubelet that fetches its pods from ``spctl serve``.
 
 - A node in ``source: url``: the kubelet is pointed at ``node.manifest_url`` with its token
-  (``urlconfig``), and the pods are waited for as the kubelet runs them from the URL
+  (``Profile.configure_url``), and the pods are waited for as the kubelet runs them from the URL
   (annotation ``kubernetes.io/config.source: http``). The server is checked beforehand by
   the caller (``urldeploy``): it must serve what the inventory renders now.
 - Switching file -> url: spctl's files of the node's pods leave the manifest directory in
@@ -26,17 +26,9 @@ from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
 from spctl.facts import NodeFacts
 from spctl.manifest_url import node_path, node_url
-from spctl.plan.directory import (
-    Plan,
-    PlanError,
-    PodStep,
-    check_kubelet_names,
-    choose_dir,
-    plan_deploy,
-    stray_files,
-    unified,
-)
-from spctl.profiles import detect, urlconfig
+from spctl.plan.directory import check_kubelet_names, choose_dir, plan_deploy, stray_files
+from spctl.plan.model import Plan, PlanError, PodStep, unified
+from spctl.profiles import detect
 from spctl.profiles.base import same_dir
 
 
@@ -48,7 +40,7 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
     profile = detect(facts, node.profile)
     node_name = profile.node_name(facts)
     check_kubelet_names(node, node_name, desired)
-    kubelet, warnings = urlconfig.configure(profile, facts, url, token)
+    kubelet, warnings = profile.configure_url(facts, url, token)
     directory = profile.manifest_dir(facts) or choose_dir(node, profile, facts)
     entries = {e.name: e for e in facts.dirs.get(directory) or ()}
     steps = []
@@ -90,18 +82,14 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
         if not removed:
             steps.append(PodStep(pod.name, pod.file, "unchanged", f"served at {url}"))
     switch = kubelet is not None and any(s.action == "remove" for s in steps)
-    return Plan(
-        node=node.name,
-        profile=profile.name,
-        node_name=node_name,
-        manifest_dir=directory,
-        healthz_url=profile.healthz_url(facts),
-        unit=profile.unit(facts),
-        kubelet=kubelet,
-        pods=tuple(steps),
+    return Plan.for_node(
+        node.name,
+        profile,
+        facts,
+        directory,
+        kubelet,
+        tuple(steps),
         warnings=tuple(warnings) + tuple(stray_files(facts, directory)),
-        source="url",
-        url=url,
         switch=switch,
         redact=(token,),
     )
@@ -112,7 +100,7 @@ def plan_file(node: Node, desired: list[DesiredPod], facts: NodeFacts, base: Opt
     spctl pointed its kubelet at earlier (a switch back from URL mode)."""
     plan = plan_deploy(node, desired, facts)
     profile = detect(facts, node.profile)
-    now = urlconfig.current(profile, facts)
+    now = profile.current_url(facts)
     if now.url is None:
         return plan
     # spctl's: the inventory's URL for the node, or (url.base moved since) one with the
@@ -134,7 +122,7 @@ def plan_file(node: Node, desired: list[DesiredPod], facts: NodeFacts, base: Opt
             f"({plan.kubelet.reason}) at once is refused; deploy with the node's current "
             "directory first (manifest_dir), then move it"
         )
-    kubelet, _ = urlconfig.configure(profile, facts, None, None)
+    kubelet, _ = profile.configure_url(facts, None, None)
     return replace(
         plan,
         kubelet=kubelet,

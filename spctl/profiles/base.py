@@ -30,6 +30,14 @@ class FileEdit:
 
 
 @dataclass(frozen=True)
+class URLConfig:
+    """The manifest URL and spctl's token the kubelet is configured with (None: none)."""
+
+    url: Optional[str]
+    token: Optional[str]
+
+
+@dataclass(frozen=True)
 class KubeletChange:
     """Files to rewrite, then restart ``unit`` (after daemon-reload if asked)."""
 
@@ -86,6 +94,28 @@ class Profile:
 
     def healthz_url(self, facts: NodeFacts) -> str:
         return DEFAULT_HEALTHZ
+
+    # -- URL mode: a manifest URL beside the directory (docs/url-mode.md) ------------------
+
+    def current_url(self, facts: NodeFacts) -> URLConfig:
+        """The manifest URL and spctl's token header the kubelet is configured with now."""
+        raise ProfileError(f"profile {self.name} cannot point its kubelet at a manifest URL")
+
+    def configure_url(
+        self, facts: NodeFacts, url: Optional[str], token: Optional[str]
+    ) -> tuple[Optional[KubeletChange], list[str]]:
+        """The change that makes the kubelet fetch ``url`` with ``token`` (``url`` None:
+        fetch no URL), or None when it already does; and warnings."""
+        now = self.current_url(facts)
+        if now.url == url and (url is None or now.token == token):
+            return None, []
+        return self.url_change(facts, now, url, token)
+
+    def url_change(
+        self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
+    ) -> tuple[KubeletChange, list[str]]:
+        """The profile's own way to go from ``now`` to ``url`` (``configure_url``)."""
+        raise ProfileError(f"profile {self.name} cannot point its kubelet at a manifest URL")
 
     def node_name(self, facts: NodeFacts) -> str:
         """The kubelet's node name: --hostname-override, else the host name, lower-cased."""

@@ -40,11 +40,21 @@ from spctl.profiles.base import (
     KubeletChange,
     Profile,
     ProfileError,
+    URLConfig,
     norm_dir,
     same_dir,
 )
 from spctl.profiles.envfile import flag_value, get_var, parse_env, set_flag, set_var
 from spctl.profiles.unitexec import unit_argv
+from spctl.profiles.url_settings import (
+    SECRET_MODE,
+    URL_FLAG,
+    config_file_url,
+    configure_env_var,
+    env_var_url,
+    fetches,
+    set_url_settings,
+)
 
 ENV_FILE = "/etc/kubernetes/kubelet"
 CONFIG_ENV = "/etc/kubernetes/config"
@@ -223,6 +233,34 @@ class Fedora(Profile):
             reason="; ".join(reasons),
             flag=(FLAG, None),
         )
+
+
+    # -- URL mode -----------------------------------------------------------------------------
+    # config-file layout: staticPodURL and staticPodURLHeader in the --config file, which
+    # becomes mode 0600, so the token is in no command line; refused when --manifest-url is
+    # on the command line (a flag overrides the file, cmd/kubelet/app/server.go). Legacy
+    # layout: the flags in KUBELET_ARGS (mode 0600), the token then readable in /proc.
+
+    def current_url(self, facts: NodeFacts) -> URLConfig:
+        if self.layout(facts) == "config-file":
+            return config_file_url(self._config(facts), self.kubelet_argv(facts))
+        return env_var_url(facts, ENV_FILE, "KUBELET_ARGS")
+
+    def url_change(
+        self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
+    ) -> tuple[KubeletChange, list[str]]:
+        if self.layout(facts) == "legacy":
+            return configure_env_var(facts, self.unit(facts), ENV_FILE, "KUBELET_ARGS", url, token, False)
+        if flag_value(self.kubelet_argv(facts), URL_FLAG) is not None:
+            raise ProfileError(
+                f"the kubelet's command line carries {URL_FLAG}, which overrides staticPodURL "
+                "in its config file; remove it from KUBELET_ARGS, then deploy again"
+            )
+        path = self.config_file(facts) or ""
+        old = facts.file(path) or ""
+        edit = FileEdit(path, old, set_url_settings(old, url, token), SECRET_MODE)
+        reason = f"staticPodURL in {path}: {fetches(url)} (file mode 0600)"
+        return KubeletChange(self.unit(facts), (edit,), False, reason), []
 
 
 def _load(path: str, text: Optional[str]) -> dict[str, Any]:

@@ -42,11 +42,17 @@ from typing import ClassVar, Optional
 import yaml
 
 from spctl.facts import NodeFacts, Unit
-from spctl.profiles.base import KubeletChange, Profile, ProfileError, same_dir
+from spctl.manifest_url import TOKEN_HEADER
+from spctl.profiles.base import FileEdit, KubeletChange, Profile, ProfileError, URLConfig, same_dir
 from spctl.profiles.unitexec import unit_argv, unit_env
+from spctl.profiles.url_settings import SECRET_MODE, fetches, header_token
 
 NODE_ID_FILE = "/etc/rancher/node/id"
 SUBCOMMANDS = ("server", "agent")
+
+
+#: The drop-in of k3s's or rke2's config directory that holds spctl's manifest URL.
+URL_DROP_IN = "90-spctl-url.yaml"
 
 
 class Rancher(Profile):
@@ -185,6 +191,36 @@ class Rancher(Profile):
                 "them itself; give spctl's pod another name"
             )
 
+    # -- URL mode: a drop-in <config>.d/90-spctl-url.yaml with kubelet-arg+ (appended to any
+    # kubelet-arg of the other files, k3s pkg/configfilearg/parser.go), mode 0600. The
+    # kubelet runs inside k3s's or rke2's process, whose title they rewrite, so the token
+    # is in no readable command line.
+
+    def current_url(self, facts: NodeFacts) -> URLConfig:
+        url = token = None
+        for arg in self._config_args(facts) + self._cli(facts):
+            for prefix in ("--kubelet-arg=", "--kubelet-arg "):
+                if arg.startswith(prefix):
+                    value = arg[len(prefix) :]
+                    if value.startswith("manifest-url="):
+                        url = value.split("=", 1)[1]
+                    elif value.startswith("manifest-url-header="):
+                        token = header_token(value.split("=", 1)[1])
+        return URLConfig(url, token)
+
+    def url_change(
+        self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
+    ) -> tuple[KubeletChange, list[str]]:
+        path = f"{self.config_path(facts)}.d/{URL_DROP_IN}"
+        old_text = facts.file(path)
+        if old_text is None and url is None:
+            raise ProfileError(
+                f"the kubelet fetches {now.url} from a kubelet-arg spctl did not write ({path} "
+                "does not exist); remove it where it is set, then deploy again"
+            )
+        edit = FileEdit(path, old_text, url_drop_in(url, token), SECRET_MODE)
+        return KubeletChange(self.unit(facts), (edit,), False, f"{path}: {fetches(url)}"), []
+
     def follow_up(self, facts: NodeFacts) -> dict[str, list[str]]:
         """A config file elsewhere than the default: read it and its drop-ins too. Config
         files are read as globs, so the agent redacts their secrets (``token:``)."""
@@ -192,6 +228,17 @@ class Rancher(Profile):
         path = self.config_path(facts)
         extra["read_globs"] = [path, f"{path}.d/*"]
         return extra
+
+
+def url_drop_in(url: Optional[str], token: Optional[str]) -> str:
+    """The drop-in that gives the kubelet its manifest URL and token header (or none)."""
+    head = "# Written by spctl deploy: this node's static pods over HTTP (docs/url-mode.md).\n"
+    if url is None:
+        return head + "# URL mode is off for this node.\n"
+    return head + yaml.safe_dump(
+        {"kubelet-arg+": [f"manifest-url={url}", f"manifest-url-header={TOKEN_HEADER}:{token}"]},
+        default_flow_style=False,
+    )
 
 
 def _flag(args: list[str], names: tuple[str, ...], boolean: bool = False) -> Optional[str]:

@@ -42,25 +42,24 @@ from spctl import manifest_url
 from spctl.desired.inventory import Inventory, Node, load_inventory
 from spctl.desired.render import render_all, reset_template_cache
 from spctl.errors import SpctlError, ValidationError
+from spctl.serve.document import NodeDocument, node_document
 
 log = logging.getLogger("spctl.serve.server")
 
 
-def render_documents(nodes: Iterable[Node]) -> dict[str, manifest_url.NodeDocument]:
+def render_documents(nodes: Iterable[Node]) -> dict[str, NodeDocument]:
     """Every node's document, rendered and validated as ``deploy`` renders; file-mode nodes
     (not rendered at all) get an empty PodList. Raises ValidationError with every problem."""
     nodes = list(nodes)
-    rendered = render_all([n for n in nodes if n.source == "url"])
-    return {
-        n.name: manifest_url.node_document(n.name, n.source, rendered.get(n.name, [])) for n in nodes
-    }
+    rendered = render_all([n for n in nodes if n.manifest_url])
+    return {n.name: node_document(n.name, n.source, rendered.get(n.name, [])) for n in nodes}
 
 
 @dataclass(frozen=True)
 class Catalog:
     """One complete, validated rendering: what every node gets, and the token it must send."""
 
-    documents: dict[str, manifest_url.NodeDocument]
+    documents: dict[str, NodeDocument]
     tokens: dict[str, str]
     loaded_at: float
     watched: tuple[Path, ...]

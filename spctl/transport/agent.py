@@ -237,7 +237,7 @@ class Agent:
 
     A ``read_only`` agent sends only the requests of ``protocol.READ_ONLY_OPS`` (facts) and
     refuses any other before it is sent: the work it serves may be run again on a new
-    connection when the first one drops (``spctl.verbs.operations.read_node``), which must never
+    connection when the first one drops (``spctl.verbs.session.read_node``), which must never
     repeat a change. (It may still install the agent itself, which is atomic and the same
     bytes every time.)
     """

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Optional
 
-from spctl.plan.directory import Plan
+from spctl.plan.model import Plan
 
 #: on_step(node name, what the node does now); called from the node's worker thread.
 StepCallback = Callable[[str, str], None]
@@ -23,7 +23,7 @@ READING_FACTS = "reading facts"
 PLANNING = "planning"
 
 
-# What the agent does with each planned action (spctl.plan.directory.PodStep.action).
+# What the agent does with each planned action (spctl.plan.model.PodStep.action).
 _VERBS = {
     "create": "writing",
     "update": "writing",

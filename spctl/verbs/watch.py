@@ -8,13 +8,11 @@ after a back-off that doubles up to :data:`MAX_BACKOFF`; it never holds up the o
 a refresh waits at most its deadline, and a node still busy after that keeps its last
 row and is not asked again until it has answered.
 
-    watch = Watch(nodes, rows_for, settings, interval=2)
+    watch = Watch(nodes, names_of, status_of, settings, interval=2)
     statuses = watch.refresh()          # one NodeStatus per node, in node order
-    changes(previous, statuses)         # what differs: pod phase, restarts, reachability...
     watch.close()
 
-:func:`changes` is pure: two lists of :class:`~spctl.verbs.operations.NodeStatus` in, a list of
-:class:`Change` out; the CLI marks the changed cells and prints :func:`describe` lines.
+What changed between two refreshes is ``plan.changes``.
 """
 
 from __future__ import annotations
@@ -23,16 +21,18 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from spctl.desired.inventory import Node
+from spctl.desired.probes import readiness_specs
 from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
+from spctl.plan.status import NodeStatus
 from spctl.transport.agent import Agent, Sudo
 from spctl.transport.ssh import Connection
-from spctl.verbs.operations import NodeStatus, PodStatus, Settings, read_facts, readiness_specs
+from spctl.verbs.read import read_facts
+from spctl.verbs.settings import Settings
 
 #: The shortest deadline of one node's call: a busy node or a slow link must not look
 #: unreachable because the interval is short.
@@ -41,7 +41,7 @@ MIN_DEADLINE = 2.0
 MAX_BACKOFF = 60.0
 
 #: Builds one node's status from its facts: (node, facts) -> NodeStatus. The CLI passes
-#: the rendering of the inventory's pods (operations.node_status with the desired pods).
+#: the node's PodSource.status with the rendering of the inventory's pods.
 StatusOf = Callable[[Node, NodeFacts], NodeStatus]
 
 
@@ -211,112 +211,3 @@ class Watch:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# -- what changed between two refreshes ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Change:
-    """One difference: ``field`` is reachable (old and new are booleans, ``detail`` the
-    error), pod (appeared: old None; gone: new None; the values are phases), manifest,
-    phase, ready or restarts; ``pod`` is None for a node's own change."""
-
-    node: str
-    pod: Optional[str]
-    field: str
-    old: Any
-    new: Any
-    detail: Optional[str] = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "node": self.node,
-            "pod": self.pod,
-            "field": self.field,
-            "old": self.old,
-            "new": self.new,
-            "detail": self.detail,
-        }
-
-
-def ready_text(pod: PodStatus) -> str:
-    """The READY column: ready containers of all, as kubectl prints it: running, and passing
-    its readiness probe when it has one (``not_ready`` names the container that fails)."""
-    if pod.containers:
-        failing = pod.not_ready.split(":", 1)[0] if pod.not_ready else None
-        ready = sum(
-            1 for c in pod.containers if c.get("state") == "running" and c.get("name") != failing
-        )
-        return f"{ready}/{len(pod.containers)}"
-    if pod.phase == "Absent":
-        return "-"
-    return "1/1" if pod.ready else "0/1"
-
-
-_POD_FIELDS: tuple[tuple[str, Callable[[PodStatus], Any]], ...] = (
-    ("manifest", lambda p: p.manifest),
-    ("phase", lambda p: p.phase),
-    ("ready", ready_text),
-    ("restarts", lambda p: p.restarts),
-)
-
-
-def changes(before: Sequence[NodeStatus], after: Sequence[NodeStatus]) -> list[Change]:
-    """What differs from ``before`` to ``after``; a node absent from ``before`` is new and
-    has no changes. Ages are not changes: they move at every refresh."""
-    old = {s.name: s for s in before}
-    found: list[Change] = []
-    for s in after:
-        prev = old.get(s.name)
-        if prev is None:
-            continue
-        was_up = prev.reachable and not prev.error
-        is_up = s.reachable and not s.error
-        if was_up != is_up:
-            found.append(Change(s.name, None, "reachable", was_up, is_up, s.error))
-            continue
-        if not is_up:
-            continue
-        prev_pods = {p.name: p for p in prev.pods}
-        pods = {p.name: p for p in s.pods}
-        for name, pod in pods.items():
-            p0 = prev_pods.get(name)
-            if p0 is None:
-                found.append(Change(s.name, name, "pod", None, pod.phase))
-                continue
-            for field, get in _POD_FIELDS:
-                a, b = get(p0), get(pod)
-                if a != b:
-                    found.append(Change(s.name, name, field, a, b))
-        for name in prev_pods:
-            if name not in pods:
-                found.append(Change(s.name, name, "pod", prev_pods[name].phase, None))
-    return found
-
-
-def describe(found: Sequence[Change]) -> list[str]:
-    """One line per node or pod that changed, its changes joined:
-    ``pod static-web on my-node2: Running -> Failed, restarts 0 -> 1``."""
-    lines: list[str] = []
-    by_pod: dict[tuple[str, str], list[str]] = {}
-    for c in found:
-        if c.pod is None:
-            if c.new:
-                lines.append(f"node {c.node} reachable again")
-            else:
-                lines.append(f"node {c.node} unreachable: {c.detail}")
-            continue
-        if c.field == "pod":
-            text = f"appeared ({c.new})" if c.old is None else "gone"
-        elif c.field == "phase":
-            text = f"{c.old} -> {c.new}"
-        else:
-            text = f"{c.field} {c.old} -> {c.new}"
-        key = (c.node, c.pod)
-        if key not in by_pod:
-            by_pod[key] = []
-            lines.append("")  # placeholder, filled below in first-seen order
-        by_pod[key].append(text)
-    filled = iter(f"pod {pod} on {node}: {', '.join(t)}" for (node, pod), t in by_pod.items())
-    return [line or next(filled) for line in lines]

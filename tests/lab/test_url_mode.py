@@ -133,7 +133,7 @@ def _healthy(base: str) -> bool:
 
 
 def digest(base: str) -> dict[str, Any]:
-    from spctl.verbs.urldeploy import fetch_digest
+    from spctl.transport.digest import fetch_digest
 
     return fetch_digest(URLSettings(base=base, secret_file=SECRET), _node())
 
@@ -147,7 +147,8 @@ def _node() -> Any:
 def served_now(base: str) -> bool:
     """The server has reloaded the inventory as it is now (it polls every second)."""
     from spctl.desired.render import render_node
-    from spctl.verbs.urldeploy import ServerError, expected_sha256
+    from spctl.transport.digest import ServerError
+    from spctl.verbs.source import expected_sha256
 
     node = _node()
     try:

@@ -19,7 +19,7 @@ from spctl_agent.lock import NodeLock
 from spctl_agent.main import handle
 from spctl_agent.protocol import STALE_PLAN
 
-from spctl.verbs.operations import _sha
+from spctl.verbs.apply import file_sha256
 from tests.unit.agent_fakes import FakeClock, FakeRuntime, make_node, pod
 
 WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
@@ -170,7 +170,7 @@ def test_a_non_utf8_byte_in_an_environment_file_survives_the_round_trip(tmp_path
     env.write_bytes(raw)
     facts = handle({"op": "facts", "read": [str(env)]}, make_node(tmp_path))
     text = json.loads(json.dumps(facts))["files"][str(env)]  # as the control host gets it
-    assert _sha(text) == sha(raw)  # so the expected sha matches the node's file
+    assert file_sha256(text) == sha(raw)  # so the expected sha matches the node's file
     new_text = text.replace("--a=1", "--a=1 --pod-manifest-path=/x")
     request = json.loads(
         json.dumps(
@@ -181,7 +181,7 @@ def test_a_non_utf8_byte_in_an_environment_file_survives_the_round_trip(tmp_path
                     "unit": "kubelet",
                     "timeout": 10,
                     "files": [
-                        {"path": str(env), "content": new_text, "expected_sha256": _sha(text)}
+                        {"path": str(env), "content": new_text, "expected_sha256": file_sha256(text)}
                     ],
                 },
             }

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from spctl_cli.main import main
 
-from spctl.verbs import operations
+from spctl.verbs import session
 from tests.unit.test_import import fake_agent, node_files
 
 CASES = Path(__file__).parent.parent / "cases" / "import"
@@ -35,7 +35,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case_name: str) -> tu
         contacted.append(node.name)
         yield FakeAgent(fake_agent(node.name, files[node.name]))
 
-    monkeypatch.setattr(operations, "agent_for", agent_for)
+    monkeypatch.setattr(session, "agent_for", agent_for)
     case["contacted"] = contacted
     return inventory, case
 
@@ -136,7 +136,7 @@ def test_an_unreachable_node_exits_1_and_writes_nothing(
     from spctl.errors import NodeError
 
     inventory, case = setup(tmp_path, monkeypatch, "identical-nodes")
-    reachable = operations.agent_for
+    reachable = session.agent_for
 
     @contextmanager
     def agent_for(node, settings, read_only=False):
@@ -145,7 +145,7 @@ def test_an_unreachable_node_exits_1_and_writes_nothing(
         with reachable(node, settings, read_only) as agent:
             yield agent
 
-    monkeypatch.setattr(operations, "agent_for", agent_for)
+    monkeypatch.setattr(session, "agent_for", agent_for)
     code = run(monkeypatch, "-i", str(inventory), "import", "kube-scheduler", "-n", "control-plane")
     _, err = capsys.readouterr()
     assert code == 1

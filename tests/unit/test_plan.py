@@ -19,7 +19,7 @@ URL mode: ``node: {source: url}`` plans with ``urlplan.plan_url`` (token TOKEN, 
 URL_BASE); a case with a top-level ``url: true`` and a file-mode node plans with
 ``urlplan.plan_file`` (leaving URL mode). In files, ``@TOKEN@`` stands for TOKEN.
 
-Facts are read as ``operations.read_facts`` reads them: the profiles' request first (files,
+Facts are read as ``verbs.read.read_facts`` reads them: the profiles' request first (files,
 drop-in globs), then the follow-up the first answer asks for (a custom data dir or config
 file): a file or directory the case does not hold is absent on the node.
 """
@@ -37,7 +37,8 @@ from spctl.desired.inventory import Node, SSHSettings
 from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, environment_files
-from spctl.plan.directory import Plan, plan_deploy
+from spctl.plan.directory import plan_deploy
+from spctl.plan.model import Plan
 from spctl.plan.url import plan_file, plan_url
 from spctl.profiles import facts_request, follow_up
 
@@ -115,7 +116,7 @@ def facts_from_case(case: dict) -> NodeFacts:
     if node_dir:
         request["manifest_dirs"] = [node_dir, *request["manifest_dirs"]]
     facts = answer(request)
-    for _ in range(2):  # as operations.read_facts
+    for _ in range(2):  # as verbs.read.read_facts
         extra = follow_up(facts, (case.get("node") or {}).get("profile"))
         if not extra:
             break

@@ -21,8 +21,8 @@ from spctl_agent.kubelet import kubelet_node_ip
 from spctl_agent.main import handle
 from spctl_agent.node import Clock
 
+from spctl.desired.probes import readiness_specs
 from spctl.desired.render import DesiredPod
-from spctl.verbs.operations import readiness_specs
 from tests.unit.agent_fakes import FakeSystemd, make_node
 from tests.unit.agent_fakes import pod as fake_pod
 from tests.unit.certs import self_signed

@@ -21,7 +21,7 @@ from spctl.profiles.rancher import _flag
 from spctl.profiles.unitexec import expand
 from spctl.transport.agent import Agent, Sudo
 from spctl.transport.ssh import Completed, SSHTarget
-from spctl.verbs.operations import read_facts
+from spctl.verbs.read import read_facts
 from tests.unit.agent_fakes import FakeSystemd, make_node
 
 # `systemctl show --no-pager -p LoadState,...,EnvironmentFiles,ExecStart,MainPID kubelet.service

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from spctl.desired.inventory import Node, SSHSettings, load_inventory
 from spctl.desired.render import render_all
-from spctl.plan.directory import Plan, PodStep
+from spctl.plan.model import Plan, PodStep
 from spctl.profiles.base import KubeletChange
 from spctl.transport import fleet
 from spctl.verbs import progress
-from spctl.verbs.operations import Settings, deploy_node
+from spctl.verbs.deploy import deploy_node
+from spctl.verbs.settings import Settings
+from spctl.verbs.source import source_for
 from tests.unit.fake_agent import FakeAgent, write_inventory
 from tests.unit.pty_run import SPCTL, PtyProcess
 from tests.unit.sshnode import FakeNode
@@ -38,7 +40,8 @@ def test_deploy_reports_its_steps_in_order(tmp_path: Path) -> None:
         inv = load_inventory(write_inventory(tmp_path, {"my-node1": n1}, ("static-web",)))
         node = inv.select(("my-node1",), (), False)[0]
         desired = render_all([node], ())[node.name]
-        outcome = deploy_node(node, desired, Settings(), lambda n, s: seen.append((n, s)))
+        source = source_for(node, inv.url)
+        outcome = deploy_node(node, desired, Settings(), source, lambda n, s: seen.append((n, s)))
     assert outcome.ok and outcome.changed
     assert seen == [
         ("my-node1", progress.CONNECTING),

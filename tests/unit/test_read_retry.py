@@ -21,10 +21,12 @@ from spctl.transport import fleet
 from spctl.transport.agent import Agent, Sudo
 from spctl.transport.known_hosts import HostKeyError
 from spctl.transport.ssh import Connection
-from spctl.verbs import operations
+from spctl.verbs import session
+from spctl.verbs.deploy import deploy_node, diff_node
 from spctl.verbs.import_pod import workflow as import_workflow
-from spctl.verbs.operations import Settings, deploy_node, status_node
-from spctl.verbs.urldeploy import diff_node
+from spctl.verbs.settings import Settings
+from spctl.verbs.source import DirectorySource, source_for
+from spctl.verbs.status import status_node
 from tests.unit.clitools import SPCTL
 from tests.unit.fake_agent import FakeAgent, write_inventory
 from tests.unit.sshnode import FakeNode, read_stdin
@@ -73,15 +75,15 @@ def test_status_reads_again_on_a_new_connection_after_one_drop(
     tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     handler = Dropping(running_agent(), drops=1, how=how)
-    caplog.set_level(logging.DEBUG, logger="spctl.verbs.operations")
+    caplog.set_level(logging.DEBUG, logger="spctl.verbs.session")
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
         started = time.monotonic()
-        status = status_node(node, None, [POD], Settings())
+        status = status_node(node, None, [POD], Settings(), DirectorySource(None))
         elapsed = time.monotonic() - started
     assert handler.calls == ["facts", "facts"]  # exactly two attempts
     assert served_node.connections == 2  # the second on a new connection
-    assert elapsed >= operations.RETRY_PAUSE
+    assert elapsed >= session.RETRY_PAUSE
     assert status.reachable and status.error is None
     assert [(p.name, p.phase) for p in status.pods] == [(POD, "Running")]
     retried = [r for r in caplog.records if "trying once more" in r.getMessage()]
@@ -94,7 +96,9 @@ def test_a_node_that_closes_the_first_connection_before_its_banner_is_read(
 ) -> None:
     handler = Dropping(running_agent(), drops=0)
     with FakeNode(handler, close_first=1) as served_node:
-        status = status_node(served(tmp_path, served_node), None, [POD], Settings())
+        status = status_node(
+            served(tmp_path, served_node), None, [POD], Settings(), DirectorySource(None)
+        )
     assert served_node.connections == 2
     assert handler.calls == ["facts"]
     assert [(p.name, p.phase) for p in status.pods] == [(POD, "Running")]
@@ -105,7 +109,7 @@ def test_diff_and_import_read_again_too(tmp_path: Path) -> None:
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
         url = load_inventory(tmp_path / "inventory.yaml").url
-        plan = diff_node(node, render_node(node), Settings(), url)
+        plan = diff_node(node, render_node(node), Settings(), source_for(node, url))
         assert [s.name for s in plan.pods] == [POD]
         handler.drops = 1
         found = import_workflow.fetch_pod_manifest(node, POD, Settings())
@@ -118,7 +122,7 @@ def test_a_second_drop_fails_the_node_with_the_transport_error(tmp_path: Path) -
     handler = Dropping(running_agent(), drops=2)
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
-        results, _ = fleet.run([node], lambda n: status_node(n, None, [POD], Settings()))
+        results, _ = fleet.run([node], lambda n: status_node(n, None, [POD], Settings(), DirectorySource(None)))
         port = served_node.port
     assert handler.calls == ["facts", "facts"]
     assert served_node.connections == 2
@@ -139,7 +143,7 @@ def test_a_host_key_mismatch_is_not_retried(tmp_path: Path) -> None:
         )
         (tmp_path / "known_hosts").write_text(line)
         with pytest.raises(HostKeyError):
-            status_node(node, None, [POD], Settings())
+            status_node(node, None, [POD], Settings(), DirectorySource(None))
     assert served_node.connections == 1
     assert handler.calls == []
 
@@ -149,7 +153,7 @@ def test_an_unknown_host_key_is_not_retried(tmp_path: Path) -> None:
         node = served(tmp_path, served_node)
         (tmp_path / "known_hosts").write_text("")
         with pytest.raises(HostKeyError, match="host key not known"):
-            status_node(node, None, [POD], Settings())
+            status_node(node, None, [POD], Settings(), DirectorySource(None))
     assert served_node.connections == 1
 
 
@@ -157,7 +161,7 @@ def test_an_authentication_failure_is_not_retried(tmp_path: Path) -> None:
     with FakeNode(Dropping(running_agent(), drops=0), refuse_auth=True) as served_node:
         node = served(tmp_path, served_node)
         with pytest.raises(NodeError, match="authentication failed") as caught:
-            status_node(node, None, [POD], Settings())
+            status_node(node, None, [POD], Settings(), DirectorySource(None))
     assert not isinstance(caught.value, TransportError)
     assert served_node.connections == 1
 
@@ -180,9 +184,9 @@ def test_a_command_that_exits_non_zero_and_an_agent_error_are_not_retried(
     with FakeNode(failing) as served_node:
         node = served(tmp_path, served_node)
         with pytest.raises(NodeError, match=r"agent failed \(exit 1\)"):
-            status_node(node, None, [POD], Settings())
+            status_node(node, None, [POD], Settings(), DirectorySource(None))
         with pytest.raises(NodeError, match="the agent refused"):
-            status_node(node, None, [POD], Settings())
+            status_node(node, None, [POD], Settings(), DirectorySource(None))
     assert len(calls) == 2 and served_node.connections == 2  # one each
 
 
@@ -199,7 +203,7 @@ def test_a_deadline_that_passed_is_not_a_drop(tmp_path: Path) -> None:
         node = served(tmp_path, silent)
         known.write_text(silent.known_hosts_line())
         with pytest.raises(NodeError, match="no SSH banner within") as caught:
-            status_node(node, None, [POD], Settings(connect_timeout=0.5))
+            status_node(node, None, [POD], Settings(connect_timeout=0.5), DirectorySource(None))
     assert not isinstance(caught.value, TransportError)
     assert silent.connections == 1
 
@@ -209,7 +213,7 @@ def test_a_dropped_apply_is_not_sent_again(tmp_path: Path) -> None:
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
         with pytest.raises(TransportError, match="connection lost"):
-            deploy_node(node, render_node(node), Settings())
+            deploy_node(node, render_node(node), Settings(), DirectorySource(None))
     assert handler.calls == ["facts", "apply"]  # one attempt
     assert served_node.connections == 1
 

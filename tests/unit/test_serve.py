@@ -22,6 +22,7 @@ import pytest
 from spctl import manifest_url
 from spctl.desired.inventory import load_inventory
 from spctl.errors import InventoryError
+from spctl.serve.document import node_document
 from spctl.serve.server import PodServer
 from tests.unit.certs import self_signed
 from tests.unit.clitools import POD_TEMPLATE as TEMPLATE
@@ -344,8 +345,8 @@ def test_document_the_kubelet_would_refuse_for_size_is_an_error():
 
     half = 6 * 1024 * 1024
     with pytest.raises(SpctlError, match="reads at most 10485759"):
-        manifest_url.node_document("n1", "url", [pod("a", half), pod("b", half)])
-    assert manifest_url.node_document("n1", "url", [pod("a", half)]).pods == ("a",)
+        node_document("n1", "url", [pod("a", half), pod("b", half)])
+    assert node_document("n1", "url", [pod("a", half)]).pods == ("a",)
 
 
 def test_unexpected_reload_failure_keeps_serving(server, site, monkeypatch, caplog):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from spctl.desired.inventory import Node, SSHSettings
 from spctl.desired.render import DesiredPod
-from spctl.verbs.operations import node_status
+from spctl.plan.status import node_status
 
 from .test_plan import facts_from_case
 
@@ -99,7 +99,7 @@ def test_a_stale_plan_is_made_again_once_from_fresh_facts():
     from spctl_agent.protocol import STALE_PLAN
 
     from spctl.errors import NodeError
-    from spctl.verbs.operations import _replanned
+    from spctl.verbs.apply import replanned
 
     calls = []
 
@@ -109,13 +109,13 @@ def test_a_stale_plan_is_made_again_once_from_fresh_facts():
             raise NodeError(f"n1: {STALE_PLAN}: the plan was made while another run ...")
         return "deployed"
 
-    assert _replanned(run) == "deployed" and len(calls) == 2
+    assert replanned(run) == "deployed" and len(calls) == 2
 
     def always_stale():
         raise NodeError(f"n1: {STALE_PLAN}: ...")
 
     with pytest.raises(NodeError):  # once only: a node that keeps changing is reported
-        _replanned(always_stale)
+        replanned(always_stale)
 
     def other():
         calls.append(1)
@@ -123,7 +123,7 @@ def test_a_stale_plan_is_made_again_once_from_fresh_facts():
 
     calls.clear()
     with pytest.raises(NodeError):
-        _replanned(other)
+        replanned(other)
     assert len(calls) == 1
 
 

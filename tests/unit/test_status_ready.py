@@ -9,10 +9,10 @@ import socket
 import pytest
 from spctl_agent.main import handle
 
+from spctl.desired.probes import readiness_specs
 from spctl.desired.render import DesiredPod
 from spctl.facts import NodeFacts
-from spctl.verbs.operations import PodStatus, readiness_specs
-from spctl.verbs.watch import ready_text
+from spctl.plan.status import PodStatus, ready_text
 from tests.unit.agent_fakes import make_node
 from tests.unit.agent_fakes import pod as fake_pod
 

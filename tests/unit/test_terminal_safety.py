@@ -10,8 +10,8 @@ from rich.console import Console
 
 from cli.app import App, clean
 from cli.report import print_outcomes, status_rows
+from spctl.plan.status import NodeStatus, PodStatus
 from spctl.transport.fleet import NodeResult
-from spctl.verbs.operations import NodeStatus, PodStatus
 
 HOSTILE = "probe said \x1b[2J\x1b]0;owned\x07 [red]not red[/red] \x9b31m\r"
 

@@ -7,18 +7,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from spctl_cli.report import describe_url
 
 from spctl.desired.inventory import URLSettings, load_inventory
 from spctl.desired.render import render_node
 from spctl.facts import NodeFacts
-from spctl.verbs.urldeploy import (
-    ServerError,
-    check_served,
-    describe_url,
-    expected_sha256,
-    node_status_url,
-    url_status,
-)
+from spctl.plan.status import URLStatus, url_node_status
+from spctl.transport.digest import ServerError
+from spctl.verbs.source import URLSource, expected_sha256
 
 from .test_serve import server, site  # noqa: F401 - fixtures
 
@@ -29,7 +25,7 @@ def _settings(srv, site_dir) -> URLSettings:
 
 def test_check_served_accepts_the_current_rendering(server, site):  # noqa: F811
     node = load_inventory(site / "inv.yaml").nodes["n1"]
-    digest = check_served(_settings(server, site), node, render_node(node))
+    digest = URLSource(_settings(server, site)).check_served(node, render_node(node))
     assert digest["sha256"] == expected_sha256(node, render_node(node))
 
 
@@ -39,18 +35,18 @@ def test_check_served_refuses_an_older_inventory(server, site):  # noqa: F811
     os.utime(site / "templates" / "web.yaml.j2", ns=(1, 1))
     node = load_inventory(site / "inv.yaml").nodes["n1"]  # the server has not reloaded
     with pytest.raises(ServerError, match="reload it"):
-        check_served(_settings(server, site), node, render_node(node))
-    assert url_status(node, render_node(node), _settings(server, site)).served == "stale"
+        URLSource(_settings(server, site)).check_served(node, render_node(node))
+    assert URLSource(_settings(server, site)).served(node, render_node(node)).served == "stale"
     server.check_for_changes()
-    assert url_status(node, render_node(node), _settings(server, site)).served == "in-sync"
+    assert URLSource(_settings(server, site)).served(node, render_node(node)).served == "in-sync"
 
 
 def test_a_server_that_is_not_running_is_named(site, tmp_path):  # noqa: F811
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     settings = URLSettings(base="http://127.0.0.1:9", secret_file=site / "secret")
     with pytest.raises(ServerError, match="start `spctl serve`"):
-        check_served(settings, node, render_node(node))
-    status = url_status(node, render_node(node), settings)
+        URLSource(settings).check_served(node, render_node(node))
+    status = URLSource(settings).served(node, render_node(node))
     assert status.served == "unreachable"
     assert "unreachable" in describe_url(status.as_dict())
 
@@ -62,7 +58,7 @@ def test_a_server_with_another_secret_is_named(server, site, tmp_path):  # noqa:
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     settings = URLSettings(base=server.base, secret_file=tmp_path / "other")
     with pytest.raises(ServerError, match="403"):
-        check_served(settings, node, render_node(node))
+        URLSource(settings).check_served(node, render_node(node))
 
 
 def _facts(pods: list[dict]) -> NodeFacts:
@@ -102,10 +98,16 @@ def _pod(uid: str, source: str) -> dict:
 def test_status_rows_are_the_http_pods(site):  # noqa: F811
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     desired = render_node(node)
-    status = node_status_url(node, _facts([_pod("u-http", "http")]), desired, ["web"])
+    want = expected_sha256(node, desired)
+    served = URLStatus(node.manifest_url, "in-sync", want, want, None)
+    status = url_node_status(node, _facts([_pod("u-http", "http")]), desired, ["web"], served)
     assert [(p.name, p.pod, p.file, p.manifest, p.phase) for p in status.pods] == [
         ("web", "web-n1", node.manifest_url, "in-sync", "Running")
     ]
     # a pod of that name from the API server or a file is not the URL's
-    status = node_status_url(node, _facts([_pod("u-api", "api")]), desired, ["web"])
+    status = url_node_status(node, _facts([_pod("u-api", "api")]), desired, ["web"], served)
     assert [(p.name, p.phase) for p in status.pods] == [("web", "Absent")]
+    # a server that serves other content: the pod the kubelet runs is not the rendered one
+    stale = URLStatus(node.manifest_url, "stale", "0" * 64, want, None)
+    status = url_node_status(node, _facts([_pod("u-http", "http")]), desired, ["web"], stale)
+    assert [(p.name, p.manifest) for p in status.pods] == [("web", "drifted")]

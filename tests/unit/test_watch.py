@@ -14,8 +14,10 @@ from pathlib import Path
 import paramiko
 
 from spctl.desired.inventory import load_inventory
-from spctl.verbs.operations import NodeStatus, PodStatus, Settings, node_status
-from spctl.verbs.watch import Change, Watch, changes, describe
+from spctl.plan.changes import Change, changes, describe
+from spctl.plan.status import NodeStatus, PodStatus, node_status
+from spctl.verbs.settings import Settings
+from spctl.verbs.watch import Watch
 from tests.unit.fake_agent import FakeAgent, write_inventory
 from tests.unit.pty_run import SPCTL, PtyProcess
 from tests.unit.sshnode import FakeNode, read_stdin, wait_for

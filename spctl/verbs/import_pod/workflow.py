@@ -35,7 +35,9 @@ from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.directory import choose_dir, plan_deploy
 from spctl.verbs.import_pod.synthesize import Imported, ImportRefused, NodeManifest, synthesize
-from spctl.verbs.operations import Settings, read_node
+from spctl.verbs.read import facts_request
+from spctl.verbs.session import read_node
+from spctl.verbs.settings import Settings
 
 AgentCall = Callable[[dict[str, Any]], Mapping[str, Any]]
 TEMPLATE_SUFFIX = ".yaml.j2"
@@ -50,15 +52,6 @@ class Found:
     directory: str
     manifest: Optional[NodeManifest]
     facts: NodeFacts
-
-
-def facts_request(node: Node, pods: list[str], read: Sequence[str] = ()) -> dict[str, Any]:
-    """The facts request ``deploy`` sends (``operations.read_facts``), plus files to read."""
-    request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
-    if node.manifest_dir:
-        request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
-    request["read"] = [*request["read"], *read]
-    return request
 
 
 def read_pod_manifest(node: Node, pod: str, call: AgentCall) -> Found:
@@ -174,7 +167,7 @@ def template_target(
 
 def fetch_pod_manifest(node: Node, pod: str, settings: Settings) -> Found:
     """:func:`read_pod_manifest` over the node's SSH connection (once more on a new one
-    when it drops: ``operations.read_node``)."""
+    when it drops: ``session.read_node``)."""
     return read_node(node, settings, lambda agent: read_pod_manifest(node, pod, agent.call))
 
 

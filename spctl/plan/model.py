@@ -1,0 +1,142 @@
+"""What a plan is: the steps one node needs, each with its reason, and the kubelet change.
+
+A :class:`Plan` is built by ``plan.directory`` or ``plan.url`` from (what should run, the
+node's facts), shown by ``diff`` and ``deploy --dry-run``, and carried out by the agent.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from spctl.errors import SpctlError
+from spctl.facts import NodeFacts
+from spctl.profiles import KubeletChange, Profile
+
+
+class PlanError(SpctlError):
+    """The node cannot be brought to the desired state safely."""
+
+
+@dataclass(frozen=True)
+class PodStep:
+    name: str
+    file: str
+    action: str  # create | update | unchanged | remove | adopt | rollback
+    reason: str
+    content: str = ""
+    expected_sha256: Optional[str] = None  # the file's sha256 when facts were read
+    diff: str = ""
+    #: The pod's file in the directory the kubelet moves away from: retired by this step
+    #: (for "move", its bytes become the file in the new directory).
+    from_path: Optional[str] = None
+    from_sha256: Optional[str] = None
+
+    @property
+    def changes(self) -> bool:
+        return self.action in ("create", "update", "remove", "rollback", "move") or bool(
+            self.from_path
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    node: str
+    profile: str
+    node_name: str  # the kubelet's node name: pods are called <name>-<node_name>
+    manifest_dir: str
+    healthz_url: str
+    unit: str
+    kubelet: Optional[KubeletChange]
+    pods: tuple[PodStep, ...]
+    warnings: tuple[str, ...] = field(default=())
+    #: The kubelet changes source (directory <-> URL): the agent stops it, changes the
+    #: files and its configuration, then starts it (docs/url-mode.md, switching).
+    switch: bool = False
+    #: Values never shown (the node's token in the kubelet's files).
+    redact: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def for_node(
+        cls,
+        node: str,
+        profile: Profile,
+        facts: NodeFacts,
+        manifest_dir: str,
+        kubelet: Optional[KubeletChange],
+        pods: tuple[PodStep, ...],
+        warnings: tuple[str, ...] = (),
+        switch: bool = False,
+        redact: tuple[str, ...] = (),
+    ) -> Plan:
+        """A plan for ``node`` with what the profile reads from the facts: the kubelet's
+        node name, unit and healthz URL."""
+        return cls(
+            node=node,
+            profile=profile.name,
+            node_name=profile.node_name(facts),
+            manifest_dir=manifest_dir,
+            healthz_url=profile.healthz_url(facts),
+            unit=profile.unit(facts),
+            kubelet=kubelet,
+            pods=pods,
+            warnings=warnings,
+            switch=switch,
+            redact=redact,
+        )
+
+    @property
+    def changed(self) -> bool:
+        return self.kubelet is not None or any(p.changes for p in self.pods)
+
+    def kubelet_diff(self) -> str:
+        if self.kubelet is None:
+            return ""
+        text = "".join(
+            unified(_shown(f.old or ""), _shown(f.new), f.path) for f in self.kubelet.files
+        )
+        for secret in self.redact:
+            text = text.replace(secret, "<token>")
+        return text
+
+
+def _shown(text: str) -> str:
+    """A configuration file's text for a terminal: undecodable bytes (carried as lone
+    surrogates) shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def unified(old: str, new: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a{path}" if old else "/dev/null",
+            tofile=f"b{path}",
+        )
+    )
+
+
+def recovered_note(facts: NodeFacts) -> Optional[str]:
+    """What the agent did about an unfinished transaction it found, for the operator."""
+    rec = facts.recovered
+    if not rec:
+        return None
+    what = (
+        "an interrupted spctl run "
+        f"({rec.get('holder')}, started {rec.get('started')}, phase {rec.get('phase')}"
+        f"{', pods ' + ', '.join(rec.get('pods') or []) if rec.get('pods') else ''})"
+    )
+    if rec.get("action") == "completed":
+        return f"{what} had succeeded; its change was completed"
+    text = f"{what} was rolled back: its files and the kubelet's configuration are as before"
+    if rec.get("problems"):
+        text += "; BUT: " + "; ".join(rec["problems"])
+    return text
+
+
+def noted(plan: Plan, facts: NodeFacts) -> Plan:
+    """The plan with the note of a recovered transaction first among its warnings."""
+    note = recovered_note(facts)
+    return replace(plan, warnings=(note, *plan.warnings)) if note else plan

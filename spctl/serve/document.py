@@ -1,0 +1,53 @@
+"""The exact bytes a URL-mode node's kubelet is served: a PodList of its rendered pods."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from spctl.desired.render import DesiredPod
+from spctl.desired.yamlio import parse_manifest
+from spctl.errors import SpctlError
+from spctl.manifest_url import MAX_DOCUMENT_BYTES
+
+
+@dataclass(frozen=True)
+class NodeDocument:
+    """What a node's URL answers: the exact bytes, and the pods they hold."""
+
+    node: str
+    source: str
+    pods: tuple[str, ...]
+    body: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.sha256}"'
+
+
+def encode_pods(docs: list[dict[str, Any]]) -> bytes:
+    """A PodList holding ``docs`` in order, as the bytes spctl serves (JSON, one fixed layout)."""
+    pod_list = {"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": docs}
+    text = json.dumps(pod_list, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return text.encode()
+
+
+def node_document(node: str, source: str, served: list[DesiredPod]) -> NodeDocument:
+    """The document for a node whose pods come from ``source`` (``file`` or ``url``), serving
+    ``served``. A node in file mode is served no pods (an empty PodList): a kubelet still
+    pointed at the URL then drops the pods it had from it (an error would keep them)."""
+    # The manifest text is what was validated; reading it back gives that same data.
+    docs = [parse_manifest(p.content, source=f"node {node}, pod {p.name}") for p in served]
+    body = encode_pods(docs)
+    if len(body) > MAX_DOCUMENT_BYTES:
+        raise SpctlError(
+            f"node {node}: its pods take {len(body)} bytes as a PodList; the kubelet reads at "
+            f"most {MAX_DOCUMENT_BYTES} from a URL; split them over fewer pods per node"
+        )
+    return NodeDocument(node=node, source=source, pods=tuple(p.name for p in served), body=body)

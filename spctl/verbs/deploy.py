@@ -1,0 +1,113 @@
+"""One node's deploy, top to bottom, and beside it diff, remove and rollback.
+
+Each function handles exactly one node over one SSH connection and returns a value (or
+raises SpctlError, which the fleet turns into that node's failed result). A deploy costs
+two agent calls on one connection: facts, then apply (skipped when the plan changes
+nothing). Where a node's pods come from (a directory, a URL) is its
+:class:`~spctl.verbs.source.PodSource`, asked at the same points for every node.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+from spctl.desired.inventory import Node
+from spctl.desired.render import DesiredPod
+from spctl.facts import NodeFacts
+from spctl.plan.model import Plan, noted
+from spctl.transport.agent import Agent
+from spctl.verbs import progress as steps
+from spctl.verbs.apply import execute, replanned
+from spctl.verbs.outcome import Outcome
+from spctl.verbs.read import read_facts
+from spctl.verbs.session import agent_for, read_node
+from spctl.verbs.settings import Settings
+from spctl.verbs.source import PodSource
+
+#: A plan of remove or rollback: (node, the pods named, facts) -> Plan.
+Planner = Callable[[Node, list[str], NodeFacts], Plan]
+
+
+def deploy_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    source: PodSource,
+    on_step: steps.StepCallback = steps.silent,
+) -> Outcome:
+    """Bring the node to ``desired``: check, read facts, plan, apply, wait, settle."""
+    if not settings.wait_lock:  # without --wait-lock a busy node fails the run
+        return _deploy_node(node, desired, settings, source, on_step)
+    return replanned(lambda: _deploy_node(node, desired, settings, source, on_step))
+
+
+def _deploy_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    source: PodSource,
+    on_step: steps.StepCallback,
+) -> Outcome:
+    source.check(node, desired, settings)
+    started = time.time()
+    on_step(node.name, steps.CONNECTING)
+    with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
+        facts = read_facts(agent, node, [p.name for p in desired])
+        on_step(node.name, steps.PLANNING)
+        plan = noted(source.plan(node, desired, facts), facts)
+        waits = source.waits(node, desired, plan, facts, settings)
+        _applying(node, plan, settings, on_step, waits)
+        specs = [source.wait_spec(plan, name) for name in waits]
+        outcome = execute(agent, facts, plan, settings, specs)
+    source.after_apply(node, desired, plan, outcome, started)
+    return outcome
+
+
+def diff_node(
+    node: Node,
+    desired: list[DesiredPod],
+    settings: Settings,
+    source: PodSource,
+    on_step: steps.StepCallback = steps.silent,
+) -> Plan:
+    """What deploy would change on the node (read only: a dropped session is retried)."""
+
+    def read(agent: Agent) -> Plan:
+        on_step(node.name, steps.READING_FACTS)
+        facts = read_facts(agent, node, [p.name for p in desired])
+        return noted(source.plan(node, desired, facts), facts)
+
+    on_step(node.name, steps.CONNECTING)
+    return read_node(node, settings, read)
+
+
+def change_pods(
+    node: Node,
+    names: list[str],
+    settings: Settings,
+    planner: Planner,
+    on_step: steps.StepCallback = steps.silent,
+) -> Outcome:
+    """remove and rollback: the named pods' files, planned by ``planner``
+    (``plan.directory.plan_remove`` or ``plan_rollback``), applied and waited for."""
+    on_step(node.name, steps.CONNECTING)
+    with agent_for(node, settings) as agent:
+        on_step(node.name, steps.READING_FACTS)
+        facts = read_facts(agent, node, names)
+        plan = noted(planner(node, names, facts), facts)
+        _applying(node, plan, settings, on_step)
+        return execute(agent, facts, plan, settings, [])
+
+
+def _applying(
+    node: Node,
+    plan: Plan,
+    settings: Settings,
+    on_step: steps.StepCallback,
+    waits: Optional[list[str]] = None,
+) -> None:
+    step = None if settings.dry_run else steps.applying(plan, waits or ())
+    if step is not None:
+        on_step(node.name, step)

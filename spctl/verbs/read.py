@@ -1,0 +1,51 @@
+"""The facts request: what a node is, read by its agent in one call (two more at most)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Optional
+
+from spctl import profiles
+from spctl.desired.inventory import Node
+from spctl.facts import NodeFacts
+from spctl.transport.agent import Agent
+
+
+def facts_request(
+    node: Node, pods: list[str], read: Sequence[str] = (), probes: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
+    """What every facts call asks: what each profile reads to detect and configure, the
+    inventory's manifest directory first; plus the files in ``read``, and the pods' probes
+    to run (``probes``)."""
+    request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
+    if probes:
+        request["probes"] = probes
+    if node.manifest_dir:
+        request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
+    if read:
+        request["read"] = [*request["read"], *read]
+    return request
+
+
+def read_facts(
+    agent: Agent, node: Node, pods: list[str], probes: Optional[dict[str, Any]] = None
+) -> NodeFacts:
+    """The node's facts; with ``probes`` (``desired.probes.readiness_specs``), the pods' READY
+    comes from their readiness probes (one attempt each on the node, as status shows it)."""
+    request = facts_request(node, pods, probes=probes)
+    facts = NodeFacts.from_agent(agent.call(request))
+    # The probes run once, in the first call; its pods (with READY) are the ones returned.
+    probed = facts.pods
+    request.pop("probes", None)
+    # A data dir, config file or manifest directory other than the defaults is known only
+    # from an answer (a config file named on the command line, then the directory that file
+    # names): read it with another call, at most two more.
+    for _ in range(2):
+        extra = profiles.follow_up(facts, node.profile)
+        if extra is None:
+            break
+        for key, values in extra.items():
+            request[key] = [*request.get(key, []), *values]
+        facts = NodeFacts.from_agent(agent.call(request))
+    return replace(facts, pods=probed) if probes else facts

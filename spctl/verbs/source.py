@@ -1,0 +1,227 @@
+"""Where a node's kubelet gets its pods (its manifest directory, or a URL of ``spctl serve``),
+and what deploy, diff and status do about it: a strategy chosen once per node.
+
+Each verb runs the same steps for every node and asks the node's :class:`PodSource` at
+the points where the two sources differ:
+
+- ``check``: before the node is touched (URL: the server must serve what the inventory
+  renders now, or nothing changes);
+- ``plan``: the plan from the facts (directory: the files; URL: the kubelet's URL, and
+  spctl's files of the served pods taken out of the directory);
+- ``before_apply`` and ``waits``: which unchanged pods the agent must wait for, and how it
+  knows them (directory: by their file's content; URL: by their source, once the kubelet
+  has fetched what the server serves);
+- ``after_apply``: after the agent's answer (URL: the restarted kubelet fetched the URL);
+- ``status``: the node's status rows from its facts.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Optional
+
+from spctl_agent.protocol import SOURCE_HTTP
+
+from spctl import manifest_url
+from spctl.desired.inventory import Node, URLSettings
+from spctl.desired.render import DesiredPod
+from spctl.errors import SpctlError
+from spctl.facts import NodeFacts
+from spctl.plan.model import Plan
+from spctl.plan.status import NodeStatus, URLStatus, node_status, url_node_status
+from spctl.plan.url import plan_file, plan_url
+from spctl.serve.document import node_document
+from spctl.transport.digest import ServerError, fetch_digest
+from spctl.verbs.outcome import Outcome, phase_of
+from spctl.verbs.settings import Settings
+
+
+class PodSource:
+    """Where one node's kubelet gets its pods; each verb calls these at its fixed points."""
+
+    def check(self, node: Node, desired: list[DesiredPod], settings: Settings) -> None:
+        """Refuse before the node is touched."""
+
+    def plan(self, node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+        raise NotImplementedError
+
+    def waits(
+        self, node: Node, desired: list[DesiredPod], plan: Plan, facts: NodeFacts, settings: Settings
+    ) -> list[str]:
+        """The pods the agent waits for although their file does not change."""
+        raise NotImplementedError
+
+    def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
+        """How the agent knows pod ``name`` is the one it waits for."""
+        raise NotImplementedError
+
+    def after_apply(
+        self, node: Node, desired: list[DesiredPod], plan: Plan, outcome: Outcome, started: float
+    ) -> None:
+        """After the agent's answer (``started``: when the run began, time.time())."""
+
+    def status(
+        self,
+        node: Node,
+        facts: NodeFacts,
+        desired: Optional[list[DesiredPod]],
+        names: list[str],
+    ) -> NodeStatus:
+        raise NotImplementedError
+
+
+class DirectorySource(PodSource):
+    """The pods are files in the kubelet's manifest directory."""
+
+    def __init__(self, base: Optional[str]) -> None:
+        #: ``url.base``: how a manifest URL spctl set earlier is recognised (and taken out).
+        self.base = base
+
+    def plan(self, node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+        return plan_file(node, desired, facts, self.base)
+
+    def waits(
+        self, node: Node, desired: list[DesiredPod], plan: Plan, facts: NodeFacts, settings: Settings
+    ) -> list[str]:
+        # Pods whose file is unchanged still need a wait when the kubelet is restarted or
+        # when they are not running now (a previous deploy that did not converge).
+        return [
+            s.name
+            for s in plan.pods
+            if s.action == "unchanged"
+            and (plan.kubelet is not None or phase_of(facts, plan, s.name) != "Running")
+        ]
+
+    def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
+        # A run waits only for content it planned from: the file must still hold it.
+        step = next((s for s in plan.pods if s.name == name), None)
+        wait: dict[str, Any] = {"pod": name}
+        if step is not None:
+            wait.update({"file": step.file, "expected_sha256": step.expected_sha256})
+        return wait
+
+    def status(
+        self,
+        node: Node,
+        facts: NodeFacts,
+        desired: Optional[list[DesiredPod]],
+        names: list[str],
+    ) -> NodeStatus:
+        return node_status(node, facts, desired, names)
+
+
+class URLSource(PodSource):
+    """The pods come from ``spctl serve`` at ``url.base`` (docs/url-mode.md). The token
+    reaches the node only inside the agent's request, on its stdin."""
+
+    def __init__(self, url: URLSettings) -> None:
+        self.url = url
+
+    def check(self, node: Node, desired: list[DesiredPod], settings: Settings) -> None:
+        if not settings.dry_run:
+            self.check_served(node, desired)
+
+    def plan(self, node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+        token = manifest_url.node_token(manifest_url.read_secret(self.url.secret_file), node.name)
+        return plan_url(node, desired, facts, token)
+
+    def waits(
+        self, node: Node, desired: list[DesiredPod], plan: Plan, facts: NodeFacts, settings: Settings
+    ) -> list[str]:
+        if settings.dry_run or not desired:
+            return []
+        # The pods to wait for are the served ones: the kubelet must have fetched them
+        # (right after a restart it fetches at once; otherwise within its period).
+        if plan.kubelet is None:
+            self.wait_fetched(node, expected_sha256(node, desired), settings.timeout)
+        return [s.name for s in plan.pods]
+
+    def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
+        return {"pod": name, "sources": [SOURCE_HTTP]}  # served: no file to check
+
+    def after_apply(
+        self, node: Node, desired: list[DesiredPod], plan: Plan, outcome: Outcome, started: float
+    ) -> None:
+        if outcome.ok and plan.kubelet is not None and desired:
+            self.wait_fetched(node, expected_sha256(node, desired), 60.0, since=started)
+
+    def status(
+        self,
+        node: Node,
+        facts: NodeFacts,
+        desired: Optional[list[DesiredPod]],
+        names: list[str],
+    ) -> NodeStatus:
+        """With what the server serves the node (one request to the server); ``status
+        --watch`` calls this on every refresh."""
+        desired = desired or []
+        return url_node_status(node, facts, desired, names, self.served(node, desired))
+
+    # -- the server ---------------------------------------------------------------------
+
+    def served(self, node: Node, desired: list[DesiredPod]) -> URLStatus:
+        want = expected_sha256(node, desired)
+        try:
+            digest = fetch_digest(self.url, node)
+        except SpctlError as exc:
+            return URLStatus(node.manifest_url, "unreachable", None, want, None, str(exc))
+        served = "in-sync" if digest.get("sha256") == want else "stale"
+        return URLStatus(
+            node.manifest_url, served, digest.get("sha256"), want, digest.get("last_fetch")
+        )
+
+    def check_served(self, node: Node, desired: list[DesiredPod]) -> dict[str, Any]:
+        """The node's digest, when the server serves what the inventory renders; else an error."""
+        digest = fetch_digest(self.url, node)
+        want = expected_sha256(node, desired)
+        if digest.get("sha256") != want:
+            problem = digest.get("reload_error")
+            raise ServerError(
+                f"node {node.name}: spctl serve at {self.url.base} serves sha256 "
+                f"{digest.get('sha256')}, not {want} as the inventory renders now: it serves "
+                "another (older) inventory or templates; reload it (SIGHUP, or wait for it to "
+                "notice the change)" + (f"; its last reload failed: {problem}" if problem else "")
+            )
+        return digest
+
+    def wait_fetched(
+        self, node: Node, want: str, timeout: float, since: Optional[float] = None
+    ) -> None:
+        """Wait until the node's kubelet has fetched ``want`` from the server (it polls every
+        20 s by default, ``httpCheckFrequency``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            fetch = fetch_digest(self.url, node).get("last_fetch") or {}
+            if fetch.get("sha256") == want and (since is None or _epoch(fetch.get("at")) >= since):
+                return
+            if time.monotonic() >= deadline:
+                raise ServerError(
+                    f"node {node.name}: its kubelet did not fetch the served pods within "
+                    f"{int(timeout)}s (last fetch: {fetch or 'never'}); check that the node "
+                    f"reaches {self.url.base} and that the kubelet logs no error for its "
+                    "manifest URL"
+                )
+            time.sleep(1.0)
+
+
+def source_for(node: Node, url: URLSettings) -> PodSource:
+    """The node's pod source: a URL when the inventory gives it one (``source: url``)."""
+    return URLSource(url) if node.manifest_url else DirectorySource(url.base)
+
+
+def expected_sha256(node: Node, desired: list[DesiredPod]) -> str:
+    """The sha256 of the document ``spctl serve`` must answer for ``node``: the same
+    rendering as ``serve.server.render_documents`` (a PodList of the node's pods)."""
+    return node_document(node.name, node.source, desired).sha256
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return 0.0

@@ -32,6 +32,7 @@ from spctl import manifest_url
 from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import ManifestError, parse_manifest
 from spctl.errors import InventoryError
+from spctl.profiles import PROFILES
 from spctl.transport.ssh import DEFAULT_CONNECT_TIMEOUT, SSHTarget
 
 TOP_KEYS = {"defaults", "groups", "nodes", "templates", "url"}
@@ -41,7 +42,6 @@ SOURCES = ("file", "url")
 GROUP_KEYS = LEVEL_KEYS | {"members"}
 NODE_KEYS = LEVEL_KEYS | {"address"}
 SSH_KEYS = {"user", "port", "key", "known_hosts", "jump", "sudo", "connect_timeout"}
-PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm", "k3s", "rke2")
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,7 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
     profile = raw.get("profile")
     if profile is not None and profile not in PROFILES:
         raise InventoryError(
-            f"{where}.profile: unknown profile {profile!r}; known: {', '.join(PROFILES)}"
+            f"{where}.profile: unknown profile {profile!r}; known: {', '.join(sorted(PROFILES))}"
         )
     level["profile"] = profile
     manifest_dir = raw.get("manifest_dir")

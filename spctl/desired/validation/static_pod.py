@@ -6,38 +6,22 @@ the document is a Pod at all, the Kubernetes Pod JSON schema (strict: unknown fi
 the static-pod rules the kubelet enforces (no references to API objects), names that become
 file names on the node, and the size of the file that will be written.
 
-The schema comes from the ``kubernetes-validate`` package, read from its files without importing
-it; it is loaded and compiled once per process (about 0.1 s, mostly importing jsonschema), after
-which one pod takes a millisecond or less.
+The schema is :mod:`.schema`'s; the kubelet's own rules are :mod:`.kubelet`'s, run last.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import importlib.util
-import json
 import posixpath
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from spctl_agent.protocol import MANIFEST_SUFFIX as FILE_SUFFIX
 
+from spctl.desired.validation.kubelet import kubelet_problems
+from spctl.desired.validation.problem import ROOT, Problem, show
+from spctl.desired.validation.schema import schema_problems
 from spctl.desired.yamlio import MAX_MANIFEST_BYTES, ManifestError, dump_manifest
-from spctl.errors import SpctlError
-
-if TYPE_CHECKING:
-    from jsonschema.exceptions import ValidationError as SchemaError
-    from jsonschema.protocols import Validator
-
-# The newest schema kubernetes-validate ships. Newer is right for typo detection: an older
-# schema would call new, valid fields unknown. The static-pod rules below are those of
-# Kubernetes 1.34 and later whatever the schema version.
-SCHEMA_VERSION = "1.37.0"
 
 MAX_NAME_LENGTH = 253  # DNS-1123 subdomain, and the static pod's name `<name>-<node>`
 MAX_LABEL_LENGTH = 63  # DNS-1123 label: container names
@@ -45,9 +29,7 @@ MAX_FILE_NAME_BYTES = 255  # NAME_MAX on Linux file systems
 
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
-ROOT = "(root)"  # the field of problems about the whole manifest
 
 _WHY = "static pods cannot reference API objects, so the kubelet (1.34 and later) rejects the pod"
 
@@ -87,17 +69,6 @@ _API_PROJECTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One finding: ``field`` is a path such as ``spec.containers[0].image``."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
 def validate_pod(doc: dict[str, Any], node_name: str | None = None) -> list[Problem]:
     """Every problem that would stop the kubelet from running ``doc`` as a static pod; empty
     when it is valid. With ``node_name``, also check the name the kubelet gives the pod."""
@@ -106,7 +77,7 @@ def validate_pod(doc: dict[str, Any], node_name: str | None = None) -> list[Prob
     problems = _identity_problems(doc)
     if any(p.field in ("apiVersion", "kind") for p in problems):
         return problems  # not a Pod: the Pod schema would only add noise
-    problems += _schema_problems(doc)
+    problems += schema_problems(doc)
     problems += _api_reference_problems(doc)
     problems += _name_problems(doc, node_name)
     problems += _container_problems(doc)
@@ -219,13 +190,13 @@ def _identity_problems(doc: dict[str, Any]) -> list[Problem]:
     problems = []
     if doc.get("apiVersion") != "v1":
         problems.append(
-            Problem("apiVersion", f"must be v1 for a Pod, not {_show(doc.get('apiVersion'))}")
+            Problem("apiVersion", f"must be v1 for a Pod, not {show(doc.get('apiVersion'))}")
         )
     if doc.get("kind") != "Pod":
         problems.append(
             Problem(
                 "kind",
-                f"must be Pod, not {_show(doc.get('kind'))}: the kubelet runs only Pod "
+                f"must be Pod, not {show(doc.get('kind'))}: the kubelet runs only Pod "
                 "manifests from its directory (anything else needs the API server)",
             )
         )
@@ -239,158 +210,6 @@ def _identity_problems(doc: dict[str, Any]) -> list[Problem]:
             )
         )
     return problems
-
-
-# --- the Pod schema --------------------------------------------------------------------------
-
-
-_validator_lock = threading.Lock()
-
-
-def _pod_validator(version: str = SCHEMA_VERSION) -> Validator:
-    """The Pod schema's validator, built once per process even when many threads ask at
-    the same moment (functools.cache alone lets each of them build its own: at 50 nodes
-    that was 50 copies of the schema, a third of status's CPU and half its memory)."""
-    with _validator_lock:
-        return _build_pod_validator(version)
-
-
-@functools.cache
-def _build_pod_validator(version: str) -> Validator:
-    # Imported here: jsonschema costs a tenth of a second to import, which commands that never
-    # validate (--help, completion) should not pay.
-    import jsonschema
-    from referencing import Registry, Resource
-
-    spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        raise SpctlError(
-            "the Python package kubernetes-validate is missing; reinstall spctl "
-            "(pip install kubernetes-validate)"
-        )
-    schema_dir = (
-        Path(next(iter(spec.submodule_search_locations)))
-        / "kubernetes-json-schema"
-        / f"v{version}-local-strict"
-    )
-    try:
-        pod = json.loads((schema_dir / "pod-v1.json").read_text(encoding="utf-8"))
-        definitions = json.loads((schema_dir / "_definitions.json").read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpctlError(
-            f"cannot read the Kubernetes {version} Pod schema in {schema_dir}: {exc}; "
-            "reinstall kubernetes-validate"
-        ) from None
-    # pod-v1.json refers to the shared definitions by URI ("/api/_definitions.json#/$defs/...",
-    # relative to its own $id); the registry resolves that without touching the network.
-    registry: Registry[Any] = Registry().with_resources(
-        (document["$id"], Resource.from_contents(document)) for document in (pod, definitions)
-    )
-    validator: Validator = jsonschema.Draft202012Validator(pod, registry=registry)
-    return validator
-
-
-def _schema_problems(doc: dict[str, Any]) -> list[Problem]:
-    problems: list[Problem] = []
-    for error in _pod_validator().iter_errors(doc):
-        problems.extend(_from_schema_error(error))
-    return problems
-
-
-def _from_schema_error(error: SchemaError) -> Iterator[Problem]:
-    path = list(error.absolute_path)
-    instance = error.instance
-    if error.validator == "additionalProperties" and isinstance(instance, dict):
-        known = list(error.schema.get("properties", {}))
-        for key in instance:
-            if key not in known:
-                guess = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {guess[0]!r}?" if guess else ""
-                yield Problem(
-                    _field([*path, key]),
-                    f"unknown field {key!r}: the Pod schema has no such field here{hint}",
-                )
-    elif error.validator == "required" and isinstance(instance, dict):
-        for key in error.validator_value:
-            if key not in instance:
-                yield Problem(_field([*path, key]), "required field is missing")
-    elif error.validator == "type":
-        yield Problem(
-            _field(path), f"must be {_types(error.validator_value)}, not {_kind(instance)}"
-        )
-    elif error.validator == "enum":
-        allowed = ", ".join(_show(v) for v in error.validator_value)
-        yield Problem(_field(path), f"must be one of {allowed}, not {_show(instance)}")
-    elif error.validator in ("oneOf", "anyOf") and error.context:
-        if all(sub.validator == "type" for sub in error.context):
-            expected = [t for sub in error.context for t in _as_list(sub.validator_value)]
-            yield Problem(_field(path), f"must be {_types(expected)}, not {_kind(instance)}")
-        else:
-            from jsonschema.exceptions import best_match
-
-            best = best_match(error.context)
-            if best is not None:
-                yield from _from_schema_error(best)
-    else:
-        yield Problem(_field(path), _shorten(error.message))
-
-
-def _field(path: list[Any]) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _IDENTIFIER.fullmatch(str(part)):
-            out += f".{part}" if out else str(part)
-        else:
-            out += f"[{json.dumps(str(part))}]"
-    return out or ROOT
-
-
-_TYPE_NAMES = {
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean (true or false)",
-    "object": "a mapping",
-    "array": "a list",
-    "null": "null",
-}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _types(expected: Any) -> str:
-    names = list(dict.fromkeys(t for t in _as_list(expected) if t != "null")) or ["null"]
-    return " or ".join(_TYPE_NAMES.get(t, t) for t in names)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()} (quote it to make a string)"
-    if isinstance(value, int):
-        return f"the integer {value}"
-    if isinstance(value, float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the string {_show(value)}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
-
-
-def _show(value: Any) -> str:
-    return _shorten(repr(value), 60)
-
-
-def _shorten(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- static pods may not reference API objects -------------------------------------------------
@@ -546,7 +365,7 @@ def _container_problems(doc: dict[str, Any]) -> list[Problem]:
                 problems.append(
                     Problem(
                         f"{prefix}.name",
-                        f"{_show(name)} is not a DNS-1123 label: use at most {MAX_LABEL_LENGTH} "
+                        f"{show(name)} is not a DNS-1123 label: use at most {MAX_LABEL_LENGTH} "
                         "lower-case letters, digits and '-', starting and ending with a letter "
                         "or digit (e.g. web)",
                     )
@@ -648,15 +467,11 @@ def _containers(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"spec.{key}[{i}]", container
 
 
-# --- the kubelet's own validation, family by family, in spctl/podvalidation ----------------------
+# --- the kubelet's own validation, family by family, in validation/kubelet/ ----------------------
 
 
 def _kubelet_problems(
     doc: dict[str, Any], node_name: str | None, found: list[Problem]
 ) -> list[Problem]:
-    from spctl.desired.validation.kubelet import (
-        kubelet_problems,  # it imports Problem from this module
-    )
-
     reported = {p.field for p in found}  # one problem per field: the checks above go first
     return [p for p in kubelet_problems(doc, node_name) if p.field not in reported]

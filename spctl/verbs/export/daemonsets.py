@@ -40,25 +40,23 @@ schema) before it is returned; a failure there is a bug in spctl, raised as :cla
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.util
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from spctl.desired.inventory import Inventory, Node
 from spctl.desired.pernode import per_node_differences
 from spctl.desired.render import render_all
-from spctl.desired.validation.static_pod import SCHEMA_VERSION, validate_pod_name
+from spctl.desired.validation.problem import field_path
+from spctl.desired.validation.schema import validator
+from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import parse_manifest
 from spctl.errors import SpctlError
 
 if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
+    pass
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -70,6 +68,7 @@ HANDOVER_LABEL_VALUE = "daemonset"
 # (kube-up since 1.19, GKE); elsewhere a ResourceQuota scoped to the class must allow them.
 CRITICAL_PRIORITY_CLASSES = ("system-node-critical", "system-cluster-critical")
 CRITICAL_NAMESPACE = "kube-system"
+DAEMONSET_SCHEMA = "daemonset-apps-v1.json"
 
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -364,41 +363,12 @@ def _short_hash(text: str) -> str:
 # --- the DaemonSet schema ----------------------------------------------------------------------
 
 
-@functools.cache
-def _daemonset_validator(version: str = SCHEMA_VERSION) -> Validator:
-    # As validate.py loads the Pod schema: files of kubernetes-validate, resolved offline.
-    import jsonschema
-    from referencing import Registry, Resource
-
-    spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        raise SpctlError("the Python package kubernetes-validate is missing; reinstall spctl")
-    schema_dir = (
-        Path(next(iter(spec.submodule_search_locations)))
-        / "kubernetes-json-schema"
-        / f"v{version}-local-strict"
-    )
-    try:
-        daemonset = json.loads((schema_dir / "daemonset-apps-v1.json").read_text("utf-8"))
-        definitions = json.loads((schema_dir / "_definitions.json").read_text("utf-8"))
-    except OSError as exc:
-        raise SpctlError(
-            f"cannot read the Kubernetes {version} DaemonSet schema in {schema_dir}: {exc}; "
-            "reinstall kubernetes-validate"
-        ) from None
-    registry: Registry[Any] = Registry().with_resources(
-        (doc["$id"], Resource.from_contents(doc)) for doc in (daemonset, definitions)
-    )
-    validator: Validator = jsonschema.Draft202012Validator(daemonset, registry=registry)
-    return validator
-
-
 def daemonset_problems(doc: dict[str, Any]) -> list[str]:
     """Why ``doc`` is not a valid DaemonSet: the schema (strict: unknown fields count), and
     the rules of ValidateDaemonSetSpec the schema cannot express; empty when it is valid."""
     problems = [
-        f"{_path(e.absolute_path)}: {e.message[:200]}"
-        for e in _daemonset_validator().iter_errors(doc)
+        f"{field_path(list(e.absolute_path))}: {e.message[:200]}"
+        for e in validator(DAEMONSET_SCHEMA).iter_errors(doc)
     ]
     raw_spec = doc.get("spec")
     spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
@@ -411,10 +381,3 @@ def daemonset_problems(doc: dict[str, Any]) -> list[str]:
     if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy", "Always") != "Always":
         problems.append("spec.template.spec.restartPolicy: must be Always")
     return problems
-
-
-def _path(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(root)"

@@ -25,7 +25,7 @@ from spctl.desired.validation.kubelet.resources import resource_problems
 from spctl.desired.validation.kubelet.scheduling import scheduling_problems
 from spctl.desired.validation.kubelet.security import security_problems
 from spctl.desired.validation.kubelet.volumes import mount_problems, volume_problems
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 __all__ = ["kubelet_problems"]
 

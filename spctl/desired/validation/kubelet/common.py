@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 # pkg/util/validation/validation.go
 DNS1123_LABEL_MAX = 63

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from spctl.desired.validation.kubelet.common import items, problem, show, text
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")

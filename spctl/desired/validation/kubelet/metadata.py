@@ -26,7 +26,7 @@ from spctl.desired.validation.kubelet.common import (
     string_keys,
     text,
 )
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 TOTAL_ANNOTATION_BYTES = 256 * 1024  # TotalAnnotationSizeLimitB
 STANDARD_FINALIZERS = ("kubernetes",)  # IsStandardFinalizerName

@@ -28,7 +28,7 @@ from spctl.desired.validation.kubelet.common import (
     text,
 )
 from spctl.desired.validation.kubelet.metadata import label_problems
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")

@@ -15,7 +15,7 @@ from spctl.desired.validation.kubelet.common import (
     show,
     text,
 )
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 

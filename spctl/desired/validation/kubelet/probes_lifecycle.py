@@ -22,7 +22,7 @@ from spctl.desired.validation.kubelet.common import (
     show,
     text,
 )
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 LIFECYCLE_HANDLERS = ("exec", "httpGet", "tcpSocket", "sleep")

@@ -24,7 +24,7 @@ from spctl.desired.validation.kubelet.quantity import (
     parse_quantity,
     quantity_text,
 )
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 HUGEPAGES = "hugepages-"

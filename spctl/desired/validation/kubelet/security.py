@@ -18,7 +18,7 @@ from spctl.desired.validation.kubelet.common import (
     show,
     text,
 )
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 MAX_ID = 2**31 - 1  # IsValidUserID / IsValidGroupID
 SECCOMP_TYPES = ("Localhost", "RuntimeDefault", "Unconfined")

@@ -25,7 +25,7 @@ from spctl.desired.validation.kubelet.quantity import (
     parse_quantity,
     quantity_text,
 )
-from spctl.desired.validation.static_pod import Problem
+from spctl.desired.validation.problem import Problem
 
 HOST_PATH_TYPES = (
     "",

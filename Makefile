@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 SPCTL   := $(VENV)/bin/spctl
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps venv lint lab-up lab-down bench clean vagrant-check
+.PHONY: demo test deps venv lint wheel-check lab-up lab-down bench clean vagrant-check
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,8 +25,12 @@ demo: venv deps
 	$(SPCTL) -i .spctl-lab/inventory.yaml deploy --all
 	$(SPCTL) -i .spctl-lab/inventory.yaml status
 
-test: venv deps lint
+test: venv deps lint wheel-check
 	PY=$(PY) scripts/run-tests.sh $(PYTEST_ARGS)
+
+# The sdist and wheel built from a copy of the tree, installed into a fresh venv, run.
+wheel-check: venv
+	PY=$(PY) scripts/check-wheel.sh
 
 lint: venv
 	$(VENV)/bin/ruff check spctl cli agent lab tests bench

@@ -92,7 +92,7 @@ def install(name: str, files: dict[str, bytes], home: str) -> None:
 def main() -> None:
     sys.path.insert(0, str(REPO))
     from spctl import profiles
-    from spctl.transport import agent as remote
+    from spctl.transport import agent_archive
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,8 +122,8 @@ def main() -> None:
     payload = (json.dumps(request) + "\n").encode()
     units = [f"{u}.service" for u in request["units"]]
     cases = {
-        "facts call, before": remote.python_argv("-c", remote.run_code("/tmp/agent-before")),
-        "facts call, after": remote.python_argv("-c", remote.run_code("/tmp/agent-after")),
+        "facts call, before": agent_archive.python_argv("-c", agent_archive.run_code("/tmp/agent-before")),
+        "facts call, after": agent_archive.python_argv("-c", agent_archive.run_code("/tmp/agent-after")),
         "floor: sh -c true": ["sh", "-c", "true"],
         "floor: python3 -I -S -c pass": ["python3", "-I", "-S", "-c", "pass"],
         "floor: the one systemctl show": [

@@ -1,231 +1,35 @@
-"""Calling the node agent over an SSH connection.
+"""Calling the node agent over an SSH connection: one command, one JSON request on stdin,
+one JSON answer on stdout (installing the agent first when the node lacks this version).
 
-The agent (the package ``spctl_agent``) travels as one file, a zipapp built here from the
-package's files, and is cached on the node by its hash: ``/var/lib/spctl/agent-<hash>.pyz``
-(run it by hand: ``sudo python3 /var/lib/spctl/agent-<hash>.pyz`` reads one JSON request on
-stdin) and, extracted beside it, ``/var/lib/spctl/agent-<hash>/``, which each call imports so
-that python keeps the compiled bytecode there. A small installer reads the archive from
-stdin, checks its hash and renames both into place, so the same paths work for root and for
-sudo users and nothing needs SFTP. Every call is one command (a POSIX sh script that finds
-the node's python, then python) with one JSON request on stdin and one JSON answer on stdout.
+What travels, and how it is found and run on the node, is ``agent_archive``; becoming root
+is ``sudo``.
 """
 
 from __future__ import annotations
 
-import functools
 import getpass
-import hashlib
-import io
 import json
 import os
 import socket
-import zipfile
-from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any, Optional
+from typing import Any
 
-from spctl_agent.protocol import READ_ONLY_OPS, STATE_DIR
+from spctl_agent.protocol import READ_ONLY_OPS
 
 from spctl.errors import NodeError
-from spctl.transport.ssh import Completed, Connection, Dialog
-
-AGENT_DIR = STATE_DIR
-AGENT_PACKAGE = "spctl_agent"
-MIN_PYTHON = (3, 6)
-OS_RELEASE = "/etc/os-release"
-#: Exit codes of the python finder (and of the python code it starts).
-EXIT_TOO_OLD = 3
-EXIT_NO_PYTHON = 5
-
-# Finds the node's python in one POSIX sh script, so a call stays one SSH round trip:
-# python3, RHEL 8's /usr/libexec/platform-python (its minimal installs have no python3),
-# then python3.N, newest first. The python code it starts exits EXIT_TOO_OLD, before it
-# reads stdin, when that python is older than MIN_PYTHON: then the next one is tried.
-# $1 is the os-release file (named in the error when there is no python); the rest are
-# python's arguments.
-FIND_PYTHON = """osrel=$1
-shift
-found=
-for py in python3 /usr/libexec/platform-python {versions}; do
-    command -v "$py" >/dev/null 2>&1 || continue
-    "$py" -I -S "$@"
-    rc=$?
-    [ "$rc" -eq {too_old} ] || exit "$rc"
-    found="$found $py"
-done
-name=$(sed -n 's/^PRETTY_NAME=//p' "$osrel" 2>/dev/null | tail -n 1 | tr -d "\\"'")
-[ -n "$name" ] || name="an unknown OS (no $osrel)"
-if [ -n "$found" ]; then
-    echo "spctl: the python on this node ($name) is too old:$found; spctl's agent needs python {min} or newer: install python3 {min}+ (e.g. the python3 or python39 package)" >&2
-    exit {too_old}
-fi
-echo "spctl: no python3 on this node ($name); spctl's agent runs on the node's own python {min} or newer. Container-optimized OSes (Flatcar, Fedora CoreOS, Talos, Bottlerocket) ship none: use a node image that has python3, or install python3 on the node (a package, a systemd-sysext image, or a toolbox whose python3 is on root's PATH)" >&2
-exit {no_python}
-""".format(
-    versions=" ".join(f"python3.{n}" for n in range(13, MIN_PYTHON[1] - 1, -1)),
-    too_old=EXIT_TOO_OLD,
-    no_python=EXIT_NO_PYTHON,
-    min="{}.{}".format(*MIN_PYTHON),
+from spctl.transport.agent_archive import (
+    AGENT_HASH,
+    AGENT_PYZ,
+    EXIT_NO_PYTHON,
+    EXIT_TOO_OLD,
+    INSTALLER,
+    MIN_PYTHON,
+    MISSING,
+    RUN_AGENT,
+    agent_archive,
+    python_argv,
 )
-
-# The first lines of every python code the finder starts: refuse an old python before
-# touching stdin, so that the finder can try the next one with the request still unread.
-_VERSION_GATE = f"import sys\nif sys.version_info < {MIN_PYTHON!r}:\n    sys.exit({EXIT_TOO_OLD})\n"
-
-# Writes the archive atomically, extracts it beside itself (extract into a temporary
-# directory, then rename), and removes older versions. The archive is the last <size>
-# bytes of stdin.
-_INSTALLER = (
-    _VERSION_GATE
-    + """import hashlib, io, os, shutil, zipfile
-pyz, size, digest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-data = sys.stdin.buffer.read()[-size:]
-if hashlib.sha256(data).hexdigest() != digest:
-    sys.stderr.write("spctl: agent upload corrupted\\n")
-    sys.exit(4)
-home, name = os.path.split(pyz)
-target = pyz[: -len(".pyz")]
-os.makedirs(home, mode=0o700, exist_ok=True)
-tmp = os.path.join(home, ".{}.{}.tmp".format(name, os.getpid()))
-with open(tmp, "wb") as fh:
-    fh.write(data)
-    fh.flush()
-    os.fsync(fh.fileno())
-os.chmod(tmp, 0o700)
-os.rename(tmp, pyz)
-tmpdir = os.path.join(home, ".{}.{}.dir".format(name, os.getpid()))
-shutil.rmtree(tmpdir, ignore_errors=True)
-zipfile.ZipFile(io.BytesIO(data)).extractall(tmpdir)
-try:
-    os.rename(tmpdir, target)
-except OSError:
-    shutil.rmtree(tmpdir, ignore_errors=True)  # another install won the race
-    if not os.path.isdir(target):
-        raise
-keep = (os.path.basename(pyz), os.path.basename(target))
-for old in os.listdir(home):
-    path = os.path.join(home, old)
-    if old in keep or not old.startswith(("agent-", "agent_", ".agent-")):
-        continue
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        os.unlink(path)
-shutil.rmtree(os.path.join(home, "__pycache__"), ignore_errors=True)  # the single-file agent's
-"""
-)
-
-
-def _package_files() -> list[tuple[str, bytes]]:
-    """(archive name, bytes) of every python file of the agent package, sorted."""
-    found: list[tuple[str, bytes]] = []
-
-    def walk(node: Any, prefix: str) -> None:
-        for child in node.iterdir():
-            if child.name.startswith((".", "__pycache__")):
-                continue
-            if child.is_dir():
-                walk(child, f"{prefix}{child.name}/")
-            elif child.name.endswith(".py"):
-                found.append((prefix + child.name, child.read_bytes()))
-
-    walk(resources.files(AGENT_PACKAGE), AGENT_PACKAGE + "/")
-    return sorted(found)
-
-
-def build_agent_archive(files: list[tuple[str, bytes]]) -> bytes:
-    """A zipapp of ``files``, the same bytes for the same files: sorted names, fixed
-    timestamps and modes, no compression (zlib versions differ between control hosts).
-    Its ``__main__.py`` is the package's, so that ``python3 agent.pyz`` runs the agent."""
-    main = dict(files)[f"{AGENT_PACKAGE}/__main__.py"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in sorted([("__main__.py", main), *files]):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.create_system = 3  # unix, whatever the control host
-            archive.writestr(info, data)
-    return buffer.getvalue()
-
-
-@functools.cache
-def agent_archive() -> bytes:
-    return build_agent_archive(_package_files())
-
-
-AGENT_HASH = hashlib.sha256(agent_archive()).hexdigest()
-AGENT_NAME = f"agent-{AGENT_HASH[:16]}"
-AGENT_PYZ = f"{AGENT_DIR}/{AGENT_NAME}.pyz"
-AGENT_HOME = f"{AGENT_DIR}/{AGENT_NAME}"
-
-
-def run_code(home: str) -> str:
-    """The python code of one call: import the agent from its extracted directory ``home``
-    rather than run the archive, so that python keeps its compiled bytecode there and each
-    call skips compiling the agent."""
-    return (
-        _VERSION_GATE
-        + f"sys.path[:0] = [{home!r}]\n"
-        + f"from {AGENT_PACKAGE}.main import main\n"
-        + "sys.exit(main())\n"
-    )
-
-
-_RUN_AGENT = run_code(AGENT_HOME)
-_MISSING = f"No module named '{AGENT_PACKAGE}'".encode()
-
-
-#: sudo's refusal when sudoers says ``Defaults requiretty`` and there is no terminal:
-#: plugins/sudoers/sudoers.c, ``sudo_warnx("%s", U_("sorry, you must have a tty to run
-#: sudo"))``, printed after the program name ("sudo: ..."). The text is translated when the
-#: node's locale is not English; then the error is reported as sudo printed it.
-REQUIRETTY = "sorry, you must have a tty to run sudo"
-
-
-def python_argv(*args: str) -> list[str]:
-    """The command that runs the node's python (found by FIND_PYTHON) with ``args``."""
-    return ["sh", "-c", FIND_PYTHON, "spctl", OS_RELEASE, *args]
-
-
-# sudo's prompt, and the line a root shell prints once sudo let it run: until then, the
-# command's stdin is held back (ssh.Dialog), so sudo reads the password once and never the
-# request, and a password sudo did not ask for never reaches the command.
-SUDO_PROMPT = "[spctl] sudo password for the agent:"
-SUDO_READY = "[spctl] sudo: authenticated"
-_SUDO_THEN = f'printf "%s\\n" "{SUDO_READY}" >&2 && exec "$@"'
-
-
-@dataclass(frozen=True)
-class Sudo:
-    """How to become root: not at all (already root), passwordless, or with a password
-    that sudo reads from stdin, exactly once (the password is never on a command line)."""
-
-    enabled: bool = False
-    password: Optional[str] = field(default=None, repr=False)
-    patience: float = 30.0  # for sudo's prompt, then for sudo to let the command run
-
-    def prefix(self) -> list[str]:
-        if not self.enabled:
-            return []
-        if self.password is None:
-            return ["sudo", "-n", "--"]
-        return ["sudo", "-S", "-p", SUDO_PROMPT, "--", "sh", "-c", _SUDO_THEN, "spctl-sudo"]
-
-    def dialog(self) -> Optional[Dialog]:
-        if not self.enabled or self.password is None:
-            return None
-        return Dialog(
-            prompt=SUDO_PROMPT.encode(),
-            answer=(self.password + "\n").encode(),
-            ready=SUDO_READY.encode(),
-            patience=self.patience,
-            # Refused at the first wrong password: the channel closes while sudo waits for
-            # a second one, so PAM (and faillock) count one failed attempt, not three.
-            refused=(b"Sorry, try again", b"incorrect password", b"no password was provided"),
-            stuck="sudo did not ask with spctl's prompt, or asked again after the password "
-            "(does sudoers set passprompt_override, or a PAM module ask its own question, "
-            "such as a second factor?)",
-        )
+from spctl.transport.ssh import Completed, Connection
+from spctl.transport.sudo import REQUIRETTY, Sudo
 
 
 def holder_name() -> str:
@@ -257,9 +61,9 @@ class Agent:
         payload = json.dumps(request).encode() + b"\n"
         # -I -S (in FIND_PYTHON): no environment variables, no site packages: the standard
         # library only, and a faster start.
-        argv = [*self.sudo.prefix(), *python_argv("-c", _RUN_AGENT)]
+        argv = [*self.sudo.prefix(), *python_argv("-c", RUN_AGENT)]
         done = self._run(argv, payload, timeout)
-        if done.exit_code == 1 and _MISSING in done.stderr:
+        if done.exit_code == 1 and MISSING in done.stderr:
             self._install()
             done = self._run(argv, payload, timeout)
         if done.exit_code != 0:
@@ -287,7 +91,7 @@ class Agent:
         archive = agent_archive()
         argv = [
             *self.sudo.prefix(),
-            *python_argv("-c", _INSTALLER, AGENT_PYZ, str(len(archive)), AGENT_HASH),
+            *python_argv("-c", INSTALLER, AGENT_PYZ, str(len(archive)), AGENT_HASH),
         ]
         done = self._run(argv, archive, 60.0)
         if done.exit_code != 0:

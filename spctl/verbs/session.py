@@ -10,8 +10,9 @@ from typing import Callable, TypeVar
 
 from spctl.desired.inventory import Node
 from spctl.errors import TransportError
-from spctl.transport.agent import Agent, Sudo
+from spctl.transport.agent import Agent
 from spctl.transport.ssh import Connection
+from spctl.transport.sudo import Sudo
 from spctl.verbs.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,9 @@ from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.status import NodeStatus
-from spctl.transport.agent import Agent, Sudo
+from spctl.transport.agent import Agent
 from spctl.transport.ssh import Connection
+from spctl.transport.sudo import Sudo
 from spctl.verbs.read import read_facts
 from spctl.verbs.settings import Settings
 

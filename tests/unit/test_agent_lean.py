@@ -22,7 +22,7 @@ from spctl_agent.errors import AgentError
 from spctl_agent.files import sha256_bytes
 from spctl_agent.runtime import docker
 
-from spctl.transport.agent import agent_archive
+from spctl.transport.agent_archive import agent_archive
 
 
 def test_jsonfast_dumps_as_json_dumps():

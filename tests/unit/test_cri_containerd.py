@@ -421,11 +421,11 @@ PY36 = _python36()
 
 @pytest.mark.skipif(not PY36, reason="no python 3.6 interpreter here")
 def test_the_shipped_agent_reads_the_cri_the_same_on_python_36(containerd, tmp_path):
-    from spctl.transport import agent as remote
+    from spctl.transport import agent_archive
 
     sock, _ = containerd
     pyz = tmp_path / "agent.pyz"
-    pyz.write_bytes(remote.agent_archive())
+    pyz.write_bytes(agent_archive.agent_archive())
     code = (
         "import json, sys; sys.path.insert(0, sys.argv[1]);"
         "from spctl_agent.runtime import cri;"

@@ -18,9 +18,10 @@ from spctl.desired.inventory import Node, load_inventory
 from spctl.desired.render import render_node
 from spctl.errors import NodeError, TransportError
 from spctl.transport import fleet
-from spctl.transport.agent import Agent, Sudo
+from spctl.transport.agent import Agent
 from spctl.transport.known_hosts import HostKeyError
 from spctl.transport.ssh import Connection
+from spctl.transport.sudo import Sudo
 from spctl.verbs import session
 from spctl.verbs.deploy import deploy_node, diff_node
 from spctl.verbs.import_pod import workflow as import_workflow

@@ -13,8 +13,9 @@ import paramiko
 import pytest
 
 from spctl.errors import NodeError
-from spctl.transport.agent import SUDO_READY, Agent, Sudo
+from spctl.transport.agent import Agent
 from spctl.transport.ssh import Connection, SSHTarget
+from spctl.transport.sudo import SUDO_READY, Sudo
 from tests.unit.sshnode import FakeNode, client_key, read_stdin
 
 

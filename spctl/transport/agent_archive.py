@@ -23,23 +23,12 @@ from typing import Any
 from spctl_agent.protocol import STATE_DIR
 
 AGENT_DIR = STATE_DIR
-
-
 AGENT_PACKAGE = "spctl_agent"
-
-
 MIN_PYTHON = (3, 6)
-
-
 OS_RELEASE = "/etc/os-release"
-
-
 #: Exit codes of the python finder (and of the python code it starts).
 EXIT_TOO_OLD = 3
-
-
 EXIT_NO_PYTHON = 5
-
 
 # Finds the node's python in one POSIX sh script, so a call stays one SSH round trip:
 # python3, RHEL 8's /usr/libexec/platform-python (its minimal installs have no python3),
@@ -76,8 +65,6 @@ exit {no_python}
 # The first lines of every python code the finder starts: refuse an old python before
 # touching stdin, so that the finder can try the next one with the request still unread.
 _VERSION_GATE = f"import sys\nif sys.version_info < {MIN_PYTHON!r}:\n    sys.exit({EXIT_TOO_OLD})\n"
-
-
 # Writes the archive atomically, extracts it beside itself (extract into a temporary
 # directory, then rename), and removes older versions. The archive is the last <size>
 # bytes of stdin.
@@ -160,14 +147,10 @@ def agent_archive() -> bytes:
 
 
 AGENT_HASH = hashlib.sha256(agent_archive()).hexdigest()
-
-
 AGENT_NAME = f"agent-{AGENT_HASH[:16]}"
 
 
 AGENT_PYZ = f"{AGENT_DIR}/{AGENT_NAME}.pyz"
-
-
 AGENT_HOME = f"{AGENT_DIR}/{AGENT_NAME}"
 
 
@@ -184,8 +167,6 @@ def run_code(home: str) -> str:
 
 
 RUN_AGENT = run_code(AGENT_HOME)
-
-
 MISSING = f"No module named '{AGENT_PACKAGE}'".encode()
 
 

@@ -14,16 +14,11 @@ from spctl.transport.ssh import Dialog
 #: node's locale is not English; then the error is reported as sudo printed it.
 REQUIRETTY = "sorry, you must have a tty to run sudo"
 
-
 # sudo's prompt, and the line a root shell prints once sudo let it run: until then, the
 # command's stdin is held back (ssh.Dialog), so sudo reads the password once and never the
 # request, and a password sudo did not ask for never reaches the command.
 SUDO_PROMPT = "[spctl] sudo password for the agent:"
-
-
 SUDO_READY = "[spctl] sudo: authenticated"
-
-
 _SUDO_THEN = f'printf "%s\\n" "{SUDO_READY}" >&2 && exec "$@"'
 
 

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
 ROOT = "(root)"  # the field of problems about the whole manifest
 
 
@@ -25,6 +23,7 @@ class Problem:
 
 
 def field_path(path: list[Any]) -> str:
+    """A field's path as the user writes it: ``spec.containers[0].image``."""
     out = ""
     for part in path:
         if isinstance(part, int):

@@ -29,7 +29,7 @@ SHOWN_IN_FLIGHT = 15
 
 
 class Progress:
-    """Callbacks for fleet.run (``start``, ``done``) and for the operations (``step``)."""
+    """Callbacks for fleet.run (``start``, ``done``) and for the verbs (``step``)."""
 
     def __init__(self, app: App, verb: str, total: int, dry_run: bool = False) -> None:
         self.app = app

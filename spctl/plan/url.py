@@ -3,7 +3,7 @@
 - A node in ``source: url``: the kubelet is pointed at ``node.manifest_url`` with its token
   (``Profile.configure_url``), and the pods are waited for as the kubelet runs them from the URL
   (annotation ``kubernetes.io/config.source: http``). The server is checked beforehand by
-  the caller (``urldeploy``): it must serve what the inventory renders now.
+  the caller (``verbs.source.URLSource.check``): it must serve what the inventory renders now.
 - Switching file -> url: spctl's files of the node's pods leave the manifest directory in
   the same transaction that points the kubelet at the URL.
 - Switching url -> file: a node in ``source: file`` whose kubelet still fetches spctl's URL

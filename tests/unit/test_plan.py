@@ -15,9 +15,9 @@ A case file holds:
             daemon_reload, mode}), pods (name -> action), warnings (substrings), error
             (substring), switch (the kubelet changes source: directory <-> URL)
 
-URL mode: ``node: {source: url}`` plans with ``urlplan.plan_url`` (token TOKEN, url.base
+URL mode: ``node: {source: url}`` plans with ``plan.url.plan_url`` (token TOKEN, url.base
 URL_BASE); a case with a top-level ``url: true`` and a file-mode node plans with
-``urlplan.plan_file`` (leaving URL mode). In files, ``@TOKEN@`` stands for TOKEN.
+``plan.url.plan_file`` (leaving URL mode). In files, ``@TOKEN@`` stands for TOKEN.
 
 Facts are read as ``verbs.read.read_facts`` reads them: the profiles' request first (files,
 drop-in globs), then the follow-up the first answer asks for (a custom data dir or config
@@ -149,7 +149,7 @@ def test_plan_case(path: Path) -> None:
     expect = case["expect"]
 
     def make_plan() -> Plan:
-        # URL mode (spctl/urlplan.py): a node in source url, or one whose kubelet may still
+        # URL mode (spctl/plan/url.py): a node in source url, or one whose kubelet may still
         # fetch spctl's URL; the token is TOKEN, url.base is URL_BASE.
         if node.source == "url":
             return plan_url(node, desired, facts, TOKEN)

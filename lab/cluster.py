@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from spctl.errors import SpctlError
-from spctl.transport.ssh import Connection, SSHTarget
+from spctl.transport.ssh import Connection
+from spctl.transport.target import SSHTarget
 
 from .images import ImageBuilder, LabError, Progress, connect_engine, tar_of
 from .layouts import (

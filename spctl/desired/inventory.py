@@ -33,7 +33,7 @@ from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import ManifestError, parse_manifest
 from spctl.errors import InventoryError
 from spctl.profiles import PROFILES
-from spctl.transport.ssh import DEFAULT_CONNECT_TIMEOUT, SSHTarget
+from spctl.transport.target import DEFAULT_CONNECT_TIMEOUT, SSHTarget
 
 TOP_KEYS = {"defaults", "groups", "nodes", "templates", "url"}
 LEVEL_KEYS = {"ssh", "vars", "labels", "pods", "profile", "manifest_dir", "source"}

@@ -40,7 +40,8 @@ from urllib.parse import urlsplit
 
 from spctl import manifest_url
 from spctl.desired.inventory import Inventory, Node, load_inventory
-from spctl.desired.render import render_all, reset_template_cache
+from spctl.desired.render import render_all
+from spctl.desired.sandbox import reset_template_cache
 from spctl.errors import SpctlError, ValidationError
 from spctl.serve.document import NodeDocument, node_document
 

@@ -1,10 +1,7 @@
-"""One SSH connection per node, with host keys verified.
+"""One SSH connection per node, with host keys verified (``host_keys``).
 
 A :class:`Connection` carries bytes and nothing else: it runs one argv (quoted here, never
-by callers) and feeds it stdin; the agent itself arrives that way too. Host keys
-are always checked against a known_hosts file; an unknown key is refused with its
-fingerprint, or recorded when the operator chose ``accept-new``; a changed key is always
-refused.
+by callers) and feeds it stdin; the agent itself arrives that way too.
 
 A failure is a :class:`~spctl.errors.TransportError` when the connection itself dropped (see
 :func:`dropped`), and a plain :class:`~spctl.errors.NodeError` otherwise; this module decides
@@ -13,9 +10,6 @@ which, and never tries again itself.
 
 from __future__ import annotations
 
-import base64
-import fcntl
-import hashlib
 import logging
 import os
 import shlex
@@ -32,19 +26,10 @@ import paramiko
 
 from spctl.errors import NodeError, TransportError
 from spctl.transport import known_hosts
+from spctl.transport.host_keys import HostKeyCheck, known_hosts_files
 from spctl.transport.known_hosts import HostKeyError
+from spctl.transport.target import SSHTarget
 
-__all__ = [
-    "Completed",
-    "Connection",
-    "HostKeyError",
-    "SSHTarget",
-    "TransportError",
-    "dropped",
-    "fingerprint",
-]
-
-DEFAULT_CONNECT_TIMEOUT = 10.0
 # A command's answer: large enough for facts carrying a few manifests of up to 10 MiB each
 # (the kubelet's limit), small enough that 20 nodes at once cannot exhaust the control host.
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
@@ -61,30 +46,6 @@ TCP_USER_TIMEOUT_S = 60
 # paramiko logs every failed handshake with a traceback; spctl reports failures itself.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
-
-
-@dataclass(frozen=True)
-class SSHTarget:
-    """Where and how to reach one node; every field is already resolved."""
-
-    host: str
-    port: int = 22
-    user: str = "root"
-    key_file: Optional[str] = None
-    known_hosts: Optional[str] = None
-    jump: Optional[SSHTarget] = None
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    host_key_policy: str = "strict"  # "strict" or "accept-new"
-
-    @property
-    def display(self) -> str:
-        port = "" if self.port == 22 else f":{self.port}"
-        return f"{self.user}@{self.host}{port}"
-
-    @property
-    def known_hosts_name(self) -> str:
-        """The host name as OpenSSH writes it in known_hosts."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -110,74 +71,6 @@ class Completed:
     exit_code: int
     stdout: bytes
     stderr: bytes
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH's SHA256 fingerprint, as ``ssh-keygen -l`` prints it."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def known_hosts_files(target: SSHTarget) -> list[Path]:
-    if target.known_hosts:
-        return [Path(target.known_hosts).expanduser()]
-    return [Path("~/.ssh/known_hosts").expanduser()]
-
-
-class _HostKeyCheck(paramiko.MissingHostKeyPolicy):
-    """Every host key decision: the client holds no keys of its own, so paramiko asks this
-    policy about every node, and :mod:`spctl.transport.known_hosts` decides (known, changed, revoked,
-    certified by a listed CA, or unknown)."""
-
-    _append_lock = threading.Lock()
-
-    def __init__(self, target: SSHTarget, entries: list[known_hosts.Entry]) -> None:
-        self.target = target
-        self.entries = entries
-        self.trusted_by = ""
-
-    def missing_host_key(
-        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-    ) -> None:
-        t = self.target
-        try:
-            self.trusted_by = known_hosts.verify(self.entries, t.known_hosts_name, t.host, key)
-            return
-        except known_hosts.Unknown as unknown:
-            hint = f" ({unknown.hint})" if unknown.hint else ""
-        files = known_hosts_files(t)
-        if t.host_key_policy != "accept-new":
-            raise HostKeyError(
-                f"{t.known_hosts_name}: host key not known "
-                f"({key.get_name()} {fingerprint(key)}){hint}; nothing was sent. Check the "
-                f"fingerprint on the node (ssh-keygen -lf /etc/ssh/ssh_host_{_short(key)}_key.pub), "
-                f"then add it to {files[0]} or rerun with --host-key-policy accept-new"
-            )
-        self.trusted_by = "recorded (accept-new)"
-        append_known_host(files[0], t.known_hosts_name, key)
-
-
-def append_known_host(path: Path, name: str, key: paramiko.PKey) -> bool:
-    """Record ``name``'s key once, even when many connections (threads or spctl processes)
-    accept it at the same moment: under an exclusive lock the file is read again, and the
-    line is appended only when no line has it yet. Returns whether it was appended."""
-    line = f"{name} {key.get_name()} {key.get_base64()}\n"
-    with _HostKeyCheck._append_lock:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(path, "a+b") as fh:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
-                fh.seek(0)
-                for existing in fh.read().decode(errors="replace").splitlines():
-                    fields = existing.split()
-                    if fields[:1] == [name] and fields[2:3] == [key.get_base64()]:
-                        return False
-                fh.seek(0, 2)
-                fh.write(line.encode("ascii"))
-                fh.flush()
-                return True
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 _keys_lock = threading.Lock()
@@ -222,10 +115,6 @@ def _transport_with_host_key_order(order: list[str]) -> Callable[..., paramiko.T
         return OrderedTransport(sock, **kwargs)
 
     return factory
-
-
-def _short(key: paramiko.PKey) -> str:
-    return {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa"}.get(key.get_name(), "ecdsa")
 
 
 class Connection:
@@ -277,7 +166,7 @@ class Connection:
         key_file = str(Path(t.key_file).expanduser()) if t.key_file else None
         key = load_key(key_file) if key_file else None
         client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(_HostKeyCheck(t, entries))
+        client.set_missing_host_key_policy(HostKeyCheck(t, entries))
         sock = self._open_socket()
         started = time.monotonic()
         try:

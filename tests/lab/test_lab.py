@@ -11,7 +11,8 @@ import pytest
 from spctl_lab.layouts import k3s_node_name
 
 from spctl.errors import SpctlError
-from spctl.transport.ssh import Connection, HostKeyError
+from spctl.transport.known_hosts import HostKeyError
+from spctl.transport.ssh import Connection
 
 from .conftest import LabSession, wait_until
 

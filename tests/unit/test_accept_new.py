@@ -8,7 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from spctl.transport.ssh import Connection, SSHTarget
+from spctl.transport.ssh import Connection
+from spctl.transport.target import SSHTarget
 from tests.unit.sshnode import FakeNode, client_key
 
 
@@ -49,7 +50,7 @@ def test_concurrent_processes_append_the_host_once(tmp_path: Path) -> None:
     script = (
         "import sys, paramiko\n"
         "from pathlib import Path\n"
-        "from spctl.transport.ssh import append_known_host\n"
+        "from spctl.transport.host_keys import append_known_host\n"
         "key = paramiko.RSAKey(filename=sys.argv[2])\n"
         "append_known_host(Path(sys.argv[1]), 'node1.example.com', key)\n"
     )

@@ -13,7 +13,8 @@ import pytest
 
 from spctl.errors import NodeError
 from spctl.transport.known_hosts import Entry, HostKeyError, KnownHostsError
-from spctl.transport.ssh import Connection, SSHTarget
+from spctl.transport.ssh import Connection
+from spctl.transport.target import SSHTarget
 from tests.unit.sshnode import FakeNode, client_key, make_key, public_line, sign_host_key
 
 

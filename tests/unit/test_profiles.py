@@ -20,8 +20,9 @@ from spctl.profiles.fedora import set_static_pod_path
 from spctl.profiles.rancher import _flag
 from spctl.profiles.unitexec import expand
 from spctl.transport.agent import Agent
-from spctl.transport.ssh import Completed, SSHTarget
+from spctl.transport.ssh import Completed
 from spctl.transport.sudo import Sudo
+from spctl.transport.target import SSHTarget
 from spctl.verbs.read import read_facts
 from tests.unit.agent_fakes import FakeSystemd, make_node
 

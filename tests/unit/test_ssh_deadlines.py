@@ -10,7 +10,8 @@ import paramiko
 import pytest
 
 from spctl.errors import NodeError
-from spctl.transport.ssh import Connection, SSHTarget
+from spctl.transport.ssh import Connection
+from spctl.transport.target import SSHTarget
 from tests.unit.sshnode import FakeNode, client_key, exit_with
 
 

@@ -14,8 +14,9 @@ import pytest
 
 from spctl.errors import NodeError
 from spctl.transport.agent import Agent
-from spctl.transport.ssh import Connection, SSHTarget
+from spctl.transport.ssh import Connection
 from spctl.transport.sudo import SUDO_READY, Sudo
+from spctl.transport.target import SSHTarget
 from tests.unit.sshnode import FakeNode, client_key, read_stdin
 
 

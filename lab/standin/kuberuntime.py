@@ -157,7 +157,7 @@ def cri_container_config(
     return config
 
 
-# -- what the runtime answers, and the runtime -------------------------------------------------
+# -- the runtime's answers read back as pods, and the runtime itself ---------------------------
 
 
 def _cri_state(state: int) -> str:

@@ -16,7 +16,7 @@ POD_LOGS_DIR = "/var/log/pods"  # the kubelet's podLogsRootDirectory
 
 @dataclass
 class RuntimeContainer:
-    """One container of a pod, as `GET /containers/json` shows it."""
+    """One container of a pod, or its sandbox (container "POD"), as the runtime lists it."""
 
     id: str
     pod_uid: str
@@ -24,7 +24,7 @@ class RuntimeContainer:
     namespace: str
     container: str  # "POD" for the sandbox
     attempt: int
-    state: str  # docker's: running, exited, created, ...
+    state: str  # in Docker's words: running, exited, created, ...
     created: int
     sandbox_id: str
     ip: str

@@ -183,8 +183,6 @@ METHODS: Dict[str, Tuple[str, Schema, Schema]] = {
     "ImageStatus": (IMAGE_SERVICE, IMAGE_STATUS_REQUEST, IMAGE_STATUS_RESPONSE),
 }
 
-# -- the client ---------------------------------------------------------------------------------
-
 
 def rfc3339(nanoseconds: int) -> str:
     """A CRI timestamp (ns since the epoch) as RFC 3339, or "" for 0 (never)."""

@@ -5,9 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Dict, List, Tuple
 
-# -- a protobuf codec for the messages below --------------------------------------------------
-#
-# A schema maps each field name to (number, kind[, sub-schema]). Kinds: "string", "bytes",
+# A schema (cri/api.py has the CRI's) maps each field name to (number, kind[, sub-schema]). Kinds: "string", "bytes",
 # "bool", "uint" (uint32/uint64), "int" (int32/int64: negative values are 10-byte varints),
 # "enum", "message", "map" (map<string, string>), "strings" (repeated string) and
 # "messages" (repeated message).

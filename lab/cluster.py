@@ -234,8 +234,13 @@ class Lab:
     def container_name(self, node: str) -> str:
         return f"{self.name}-{node}"
 
+    def _networks(self) -> list[docker.models.networks.Network]:
+        """The networks named exactly as the lab: Docker's name filter also matches a part of
+        a name, so lab ``spctl-lab`` would otherwise find the network of ``spctl-lab-x``."""
+        return [n for n in self.client.networks.list(names=[self.name]) if n.name == self.name]
+
     def _ensure_network(self) -> None:
-        if not self.client.networks.list(names=[self.name]):
+        if not self._networks():
             self.client.networks.create(
                 self.name, driver="bridge", labels={LABEL: "1", INSTANCE_LABEL: self.name}
             )
@@ -392,7 +397,7 @@ class Lab:
             list(pool.map(remove, containers))
         for volume in self.client.volumes.list(filters={"label": self._mine}):
             volume.remove(force=True)
-        for network in self.client.networks.list(names=[self.name]):
+        for network in self._networks():
             if network.attrs.get("Labels", {}).get(INSTANCE_LABEL) == self.name:
                 network.remove()
         for name in ("inventory.yaml", "known_hosts"):

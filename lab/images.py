@@ -3,9 +3,10 @@
 - base: a Debian rootfs made with debootstrap (systemd, sshd, python3, docker.io), imported
   with ``docker import``. Slow (about a minute and a half), so cached by the hash of its
   recipe: a second ``lab up`` builds nothing.
-- node: the base plus what every lab node shares (the kubelet stand-in and its CRI module,
-  the ``spctl-lab-cri`` inspection tool, sshd settings, the ``ops`` user, the pod and pause
-  images to load at boot), committed as a thin layer. Cached the same way.
+- node: the base plus what every lab node shares (the kubelet stand-in's package and its two
+  programs, ``/usr/bin/kubelet`` and the ``spctl-lab-cri`` inspection tool; sshd settings,
+  the ``ops`` user, the pod and pause images to load at boot), committed as a thin layer.
+  Cached the same way, by the hash of those files.
 - pod: busybox-static serving HTTP with ``httpd``, imported from a tarball made in memory.
 - pause: the same files, running only ``sleep``: the pod sandboxes' image (containerd's
   ``sandbox_image``; on Docker nodes the stand-in gives the sandbox that command itself).
@@ -34,9 +35,27 @@ from spctl.errors import SpctlError
 from .layouts import NodeFile
 
 HERE = Path(__file__).resolve().parent
-STANDIN = HERE / "kubelet_standin.py"
-STANDIN_CRI = HERE / "standin_cri.py"
+STANDIN_PACKAGE = HERE / "standin"
 STANDIN_DIR = "/usr/lib/spctl-lab"
+# The stand-in's two programs: the package beside them does the work. Their names are the
+# paths /usr/bin/kubelet and /usr/local/bin/spctl-lab-cri link to.
+STANDIN_PROGRAMS = {
+    "kubelet_standin.py": ("main", "the kubelet stand-in, installed as /usr/bin/kubelet"),
+    "standin_cri.py": ("cri.snapshot", "spctl-lab-cri, the CRI runtime's pods as JSON"),
+}
+STANDIN_PROGRAM = '''\
+#!/usr/bin/python3
+"""spctl lab, for tests and demos only: {what}.
+This is NOT a kubelet but a stand-in for one: the package standin/ beside this file."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+from standin.{module} import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
 
 BASE_REPO = "spctl-lab/base"
 NODE_REPO = "spctl-lab/node"
@@ -148,6 +167,23 @@ def tar_of(files: dict[str, NodeFile], owners: dict[str, tuple[int, int]] | None
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def standin_files() -> dict[str, NodeFile]:
+    """The kubelet stand-in as node files: its package copied under STANDIN_DIR, and the two
+    programs that run it. The node image's tag hashes these files, so a changed stand-in
+    builds a new image."""
+    files: dict[str, NodeFile] = {}
+    for path in sorted(STANDIN_PACKAGE.rglob("*.py")):
+        relative = path.relative_to(HERE)
+        for parent in reversed(list(relative.parents)[:-1]):
+            files[f"{STANDIN_DIR}/{parent.as_posix()}"] = NodeFile(mode=0o755, directory=True)
+        files[f"{STANDIN_DIR}/{relative.as_posix()}"] = NodeFile(path.read_text())
+    for name, (module, what) in STANDIN_PROGRAMS.items():
+        files[f"{STANDIN_DIR}/{name}"] = NodeFile(
+            STANDIN_PROGRAM.format(module=module, what=what), 0o755
+        )
+    return files
 
 
 def pod_image_tar() -> bytes:
@@ -301,8 +337,7 @@ class ImageBuilder:
 
     def _ensure_node(self, base: str, pod_tar: bytes, pause_tar: bytes) -> str:
         files = {
-            f"{STANDIN_DIR}/kubelet_standin.py": NodeFile(STANDIN.read_text(), 0o755),
-            f"{STANDIN_DIR}/standin_cri.py": NodeFile(STANDIN_CRI.read_text(), 0o755),
+            **standin_files(),
             "/usr/bin/kubelet": NodeFile(symlink=f"{STANDIN_DIR}/kubelet_standin.py"),
             "/usr/local/bin/spctl-lab-cri": NodeFile(symlink=f"{STANDIN_DIR}/standin_cri.py"),
             "/etc/ssh/sshd_config.d/spctl-lab.conf": NodeFile(SSHD_CONFIG),

@@ -452,9 +452,9 @@ args = ["--pod-manifest-path=" + manifests, "--container-runtime-endpoint=unix:/
         "--hostname-override=" + node]
 args += ["--" + v.lstrip("-") for k, v in pairs if k == "kubelet-arg"]
 sys.path.insert(0, "/usr/lib/spctl-lab")
-import kubelet_standin  # noqa: E402  (the kubelet runs in this process, as k3s's does)
+from standin.main import main  # noqa: E402  (the kubelet runs in this process, as k3s's does)
 
-sys.exit(kubelet_standin.main(args))
+sys.exit(main(args))
 """
 
 K3S_UNIT_ENV = """\

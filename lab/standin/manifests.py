@@ -1,0 +1,160 @@
+"""Manifests to pods: a file or a URL's body decoded, checked and defaulted into StaticPods,
+and the rules for two pods of one name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Tuple
+
+import yaml
+
+from .validation import ManifestError, api_object_reference, validate_pod
+
+MAX_MANIFEST_BYTES = 10 << 20  # the kubelet's maxConfigLength
+DEFAULT_GRACE = 30  # terminationGracePeriodSeconds default
+
+
+@dataclass
+class StaticPod:
+    """A pod from a static source, defaulted as the kubelet's applyDefaults does."""
+
+    uid: str
+    name: str  # <metadata.name>-<node name>
+    namespace: str
+    manifest: Dict[str, Any]  # as parsed, metadata.name untouched
+    source: str  # "file" or "http"
+    origin: str  # the file path or the URL
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        return self.manifest["spec"]
+
+    @property
+    def restart_policy(self) -> str:
+        return self.spec.get("restartPolicy") or "Always"
+
+    @property
+    def grace_period(self) -> int:
+        grace = self.spec.get("terminationGracePeriodSeconds")
+        return DEFAULT_GRACE if grace is None else grace
+
+    def annotations(self, seen: str) -> Dict[str, str]:
+        result = dict(self.manifest["metadata"].get("annotations") or {})
+        result["kubernetes.io/config.hash"] = self.uid
+        result["kubernetes.io/config.source"] = self.source
+        result["kubernetes.io/config.seen"] = seen
+        return result
+
+
+def compute_uid(pod: Dict[str, Any], node: str, origin: str, source: str) -> str:
+    """md5 of the content and its origin, as in the kubelet's applyDefaults: the same content
+    at the same path keeps its UID; a renamed file gets a new one."""
+    canonical = json.dumps(pod, sort_keys=True, separators=(",", ":"), default=str)
+    hasher = hashlib.md5(canonical.encode(), usedforsecurity=False)
+    if source == "file":
+        hasher.update(f"host:{node}file:{origin}".encode())
+    else:
+        hasher.update(f"url:{origin}".encode())  # the kubelet leaves the node out for URLs
+    return hasher.hexdigest()
+
+
+def pod_from_object(obj: Any, origin: str, node: str, source: str) -> StaticPod:
+    """Check, default and validate one decoded Pod, in tryDecodeSinglePod's order."""
+    if not isinstance(obj, dict) or obj.get("apiVersion") != "v1" or obj.get("kind") != "Pod":
+        if obj is None:  # an empty file, or one just truncated by an in-place write
+            problem = "Object 'Kind' is missing in 'null'"
+        elif isinstance(obj, dict):
+            problem = (
+                f"not a v1 Pod: apiVersion {obj.get('apiVersion')!r}, kind {obj.get('kind')!r}"
+            )
+        else:
+            problem = f"not a v1 Pod: {type(obj).__name__}"
+        raise ManifestError(f"couldn't parse as pod({problem}), please check config file")
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        raise ManifestError("invalid pod: name is needed for the pod")
+    name = f"{meta['name']}-{node}"
+    errs = validate_pod(obj, name)
+    if errs:
+        raise ManifestError(f"invalid pod: [{', '.join(errs)}]")
+    resource = api_object_reference(obj["spec"])
+    if resource:
+        raise ManifestError(f"static pods may not reference {resource}")
+    try:  # a uid written in the manifest is kept, as the kubelet does
+        uid = str(meta.get("uid") or compute_uid(obj, node, origin, source))
+    except TypeError as exc:  # YAML keys of mixed types, which no Pod decoder accepts either
+        raise ManifestError(f"couldn't parse as pod({exc})") from None
+    return StaticPod(uid, name, meta.get("namespace") or "default", obj, source, origin)
+
+
+def read_manifest_file(path: str, node: str) -> StaticPod:
+    """One manifest file as a pod. ManifestError if it is not one; FileNotFoundError if it
+    went away since the directory was listed."""
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f'unable to read config path "{path}": file is larger than 10 MiB')
+    try:
+        obj = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise ManifestError(f"couldn't parse as pod({problem}), please check config file") from None
+    return pod_from_object(obj, path, node, "file")
+
+
+def pods_from_url_body(body: bytes, url: str, node: str) -> List[StaticPod]:
+    """A Pod or a v1 PodList. One bad pod rejects the whole body, as in the kubelet."""
+    try:
+        obj = yaml.safe_load(body)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"couldn't parse as single or multiple pods ({exc})") from None
+    if isinstance(obj, dict) and obj.get("kind") == "PodList" and obj.get("apiVersion") == "v1":
+        items = [
+            {"apiVersion": "v1", "kind": "Pod", **i} if isinstance(i, dict) else i
+            for i in obj.get("items") or []
+        ]
+        return [pod_from_object(item, url, node, "http") for item in items]
+    return [pod_from_object(obj, url, node, "http")]
+
+
+def drop_duplicates(pods: List[StaticPod]) -> Tuple[List[StaticPod], List[Tuple[int, StaticPod]]]:
+    """(kept, [(index, ignored)]): the first pod of each namespace/name wins, in the source's
+    order (sorted file names), as in the kubelet's filterInvalidPods. So a stale
+    `static-web.bak.yaml` silently beats `static-web.yaml`. (The real file source also keys
+    its cache by namespace/name, where the last file listed or written wins: which file wins
+    there depends on timing. Either way a stray copy can silently replace the pod.)"""
+    seen: set = set()
+    kept, ignored = [], []
+    for index, pod in enumerate(pods):
+        (ignored.append((index, pod)) if pod.full_name in seen else kept.append(pod))
+        seen.add(pod.full_name)
+    return kept, ignored
+
+
+def keep_last_definitions(pods: List[StaticPod]) -> List[StaticPod]:
+    """The file source's choice among files that define the same pod: its store is keyed by
+    namespace/name and a re-list replaces it with every file's pod in listing order
+    (pkg/kubelet/config/file.go, listConfig -> replaceStore; cache.NewUndeltaStore with
+    MetaNamespaceKeyFunc), so the LAST file (sorted names) wins, silently: the merge in
+    config.go (filterInvalidPods) never sees the duplicate. A stale `static-web.bak.yaml`
+    loses to `static-web.yaml`; a stray `static-web.yaml~` beats it."""
+    chosen: Dict[str, StaticPod] = {}
+    for pod in pods:
+        chosen.pop(pod.full_name, None)
+        chosen[pod.full_name] = pod
+    return list(chosen.values())
+
+
+def report_duplicates(
+    ignored: List[Tuple[int, StaticPod]], source: str, say: Callable[..., None]
+) -> None:
+    message = "Pod failed validation due to duplicate pod name, ignoring"
+    for index, pod in ignored:
+        kv = {"index": index, "pod": pod.full_name, "source": source, "path": pod.origin}
+        say(("duplicate", pod.origin), "I", "config.go", message, **kv)

@@ -1,0 +1,146 @@
+"""The sync loop (standin/kubelet.py) on a containerd in memory: runs, restarts and
+recreates the sandbox; image pulls as a node with no registry has them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from spctl_lab.standin import pods as standin_pods
+from spctl_lab.standin.config import Settings
+from spctl_lab.standin.cri.api import CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY
+from spctl_lab.standin.kubelet import Kubelet
+from spctl_lab.standin.kuberuntime import CRIRuntime
+from spctl_lab.standin.restarts import RestartBackoff
+
+from tests.fakes.containerd import FakeContainerd
+from tests.fakes.standin import NODE, SEED, write
+
+
+def cri_kubelet(tmp_path, monkeypatch) -> tuple[Any, FakeContainerd]:
+    monkeypatch.setattr(standin_pods, "POD_LOGS_DIR", str(tmp_path / "logs"))
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    write(manifests, "static-web.yaml", SEED)
+    settings = Settings(
+        node_name=NODE, manifest_path=str(manifests), root_dir=str(tmp_path / "root")
+    )
+    fake = FakeContainerd()
+    kubelet = Kubelet(settings, CRIRuntime(fake))
+    return kubelet, fake
+
+
+def sync(kubelet: Any) -> None:
+    kubelet._read_file_source()
+    kubelet.sync_once()
+    deadline = time.monotonic() + 5
+    while kubelet.terminator._busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_cri_kubelet_runs_restarts_and_recreates_the_sandbox(tmp_path, monkeypatch) -> None:
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    sync(kubelet)
+    (s0,) = fake.sandboxes
+    assert fake.web() == [("id2", s0, 0, CONTAINER_RUNNING)]
+    assert (tmp_path / "logs").joinpath(next(iter(os.listdir(tmp_path / "logs"))), "web").is_dir()
+    pod = kubelet.pod_list[0]
+    assert pod["status"]["phase"] == "Running" and pod["status"]["podIP"] == "10.88.0.9"
+    assert pod["status"]["containerStatuses"][0]["containerID"] == "containerd://id2"
+
+    # The container's task is killed: restarted at once in the same sandbox, attempt 1.
+    fake.exit("id2", 137)
+    sync(kubelet)
+    assert fake.web() == [
+        ("id2", s0, 0, CONTAINER_EXITED),
+        ("id3", s0, 1, CONTAINER_RUNNING),
+    ]
+    assert fake.containers["id3"]["annotations"]["io.kubernetes.container.restartCount"] == "1"
+
+    # The sandbox dies: its container is stopped, a new sandbox (attempt 1) is made, and the
+    # container restarts there after the back-off; the old sandbox stays (it holds id3).
+    fake.sandboxes[s0]["state"] = SANDBOX_NOTREADY
+    sync(kubelet)
+    s1 = next(s for s in fake.sandboxes if s != s0)
+    assert fake.sandboxes[s1]["metadata"]["attempt"] == 1
+    assert fake.containers["id3"]["state"] == CONTAINER_EXITED
+    sync(kubelet)
+    waiting = kubelet.pod_list[0]["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CrashLoopBackOff" and "back-off 10s" in waiting["message"]
+    assert set(fake.sandboxes) == {s0, s1}
+
+    kubelet.backoff = RestartBackoff(initial=0.0)  # skip the wait
+    sync(kubelet)
+    assert fake.web()[-1][1:] == (s1, 2, CONTAINER_RUNNING)
+    assert set(fake.sandboxes) == {s0, s1}  # id3 is the newest dead container, in s0
+
+    # The file goes: the pod goes, every sandbox and container with it.
+    os.remove(tmp_path / "manifests" / "static-web.yaml")
+    kubelet._next_relist = 0
+    sync(kubelet)
+    assert fake.sandboxes == {} and fake.containers == {}
+
+
+def test_cri_kubelet_image_pulls(tmp_path, monkeypatch, capsys) -> None:
+    from spctl_agent import kubelet_log
+
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    fake.images = set()
+    sync(kubelet)
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert fake.containers == {}
+    pod = kubelet.pod_list[0]["metadata"]
+    first = kubelet_log.failure(
+        capsys.readouterr().err.splitlines(), "/nowhere", pod["name"], pod["namespace"]
+    )
+    assert first == (
+        "the kubelet cannot start default/static-web-my-node1: ErrImagePull: Failed to pull "
+        'image "spctl-lab/pod:1.0": rpc error: code = NotFound desc = failed to pull and '
+        'unpack image "spctl-lab/pod:1.0": the lab has no registry'
+    )
+    sync(kubelet)  # within the pull back-off
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    again = kubelet_log.failure(
+        capsys.readouterr().err.splitlines(), "/nowhere", pod["name"], pod["namespace"]
+    )
+    assert again and "ImagePullBackOff" in again and "Back-off pulling image" in again
+
+
+def test_cri_kubelet_never_pulls(tmp_path, monkeypatch) -> None:
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    fake.images = set()
+    pull_never = kubelet.pulls.failure
+    monkeypatch.setattr(
+        kubelet.pulls,
+        "failure",
+        lambda pod, spec, now: pull_never(pod, dict(spec, imagePullPolicy="Never"), now),
+    )
+    sync(kubelet)
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ErrImageNeverPull"
+    assert fake.containers == {}
+
+
+def test_cri_kubelet_pulls_a_latest_image_even_when_present(tmp_path, monkeypatch) -> None:
+    """imagePullPolicy Always (the default for :latest) pulls at every start, so a present
+    image does not help on a node that cannot reach a registry (image_manager.go
+    shouldPullImage)."""
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    latest = json.loads(json.dumps(SEED))
+    latest["spec"]["containers"][0]["image"] = "spctl-lab/pod:latest"
+    write(tmp_path / "manifests", "static-web.yaml", latest)
+    fake.images = {"spctl-lab/pod:latest"}
+    sync(kubelet)
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "ErrImagePull"
+    assert fake.containers == {}
+    latest["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    write(tmp_path / "manifests", "static-web.yaml", latest)
+    kubelet._next_relist = 0
+    sync(kubelet)  # the pod of the old file goes first
+    sync(kubelet)
+    assert [c[3] for c in fake.web()] == [CONTAINER_RUNNING]

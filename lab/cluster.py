@@ -16,6 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import docker
@@ -85,7 +86,9 @@ def ready_probe(profile: str) -> list[str]:
     return READY_PROBES[RUNTIMES[profile]]
 
 
-REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+#: The example pod templates: the repository's templates/ (lab/templates links to it, so
+#: that they ship with the package and a wheel's lab finds them too).
+TEMPLATES = Path(str(resources.files("spctl_lab") / "templates"))
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ class Lab:
 
     def _write_inventory(self, nodes: list[LabNode]) -> None:
         inventory = {
-            "templates": str(REPO_TEMPLATES),
+            "templates": str(TEMPLATES),
             "defaults": {
                 # As real fleets log in: a user with passwordless sudo (`sudo -n`); most
                 # distributions refuse root logins over SSH. Tests needing root connect

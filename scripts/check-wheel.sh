@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/src"
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
   [ -e "$f" ] && printf '%s\0' "$f"
-done | xargs -0 cp --parents -t "$work/src"
+done | xargs -0 cp -P --parents -t "$work/src"
 "$py" -m build --sdist --outdir "$work/dist" "$work/src" >"$work/build.log" 2>&1 \
   || { cat "$work/build.log"; exit 1; }
 sdist="$(ls "$work"/dist/spctl-*.tar.gz)"
@@ -21,7 +21,7 @@ sdist="$(ls "$work"/dist/spctl-*.tar.gz)"
 wheel="$(ls "$work"/dist/spctl-*.whl)"
 
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q "$wheel" >"$work/install.log" 2>&1 \
+"$work/venv/bin/pip" install -q "$wheel[lab]" >"$work/install.log" 2>&1 \
   || { cat "$work/install.log"; exit 1; }
 cd "$work"  # not the source tree: only the installed package can be imported
 spctl="$work/venv/bin/spctl"
@@ -36,4 +36,12 @@ source="$(cd "$repo" && "$py" -c "$hash_of")"
   echo "spctl: the wheel's agent ($installed) is not the source tree's ($source)" >&2
   exit 1
 }
+# The lab's node image carries the kubelet stand-in's modules; its inventory, the templates.
+"$work/venv/bin/python" - <<'PY'
+from spctl_lab.cluster import TEMPLATES
+from spctl_lab.images import standin_files
+
+assert (TEMPLATES / "static-web.yaml.j2").is_file(), f"no example templates in {TEMPLATES}"
+assert any(path.endswith("/standin/main.py") for path in standin_files()), "no stand-in"
+PY
 echo "spctl: the wheel installs and runs (agent $installed)"

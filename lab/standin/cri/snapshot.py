@@ -16,7 +16,12 @@ def snapshot(client: CRIClient) -> Dict[str, Any]:
     """Every sandbox and container, with what ContainerStatus adds (exit code, reason, times)."""
     sandboxes = []
     for s in client.list_pod_sandbox():
-        status = client.pod_sandbox_status(s["id"])
+        try:
+            status = client.pod_sandbox_status(s["id"])
+        except CRIError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+            continue  # removed between the two calls (the kubelet's garbage collector)
         meta = s["metadata"] or {}
         sandboxes.append(
             {
@@ -36,7 +41,9 @@ def snapshot(client: CRIClient) -> Dict[str, Any]:
     for c in client.list_containers():
         try:
             status = client.container_status(c["id"])
-        except CRIError:
+        except CRIError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
             status = {}  # removed between the two calls
         meta = c["metadata"] or {}
         containers.append(

@@ -21,13 +21,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from spctl_lab.cluster import Lab, LabNode
+from spctl_lab.cluster import INSTANCE_LABEL, Lab, LabNode
 from spctl_lab.layouts import CRI_SOCKETS, RUNTIMES
 
 from spctl.transport.ssh import Completed, Connection
@@ -159,9 +159,10 @@ def _ids(lab: Lab) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def lab() -> LabSession:
+def lab() -> Iterator[LabSession]:
+    """The lab of the whole session: started from nothing (the images stay cached), and at
+    the end taken down with `spctl lab down`, which must leave nothing of it behind."""
     os.chdir(REPO)
-    # Start from nothing, as a fresh machine does (the images stay cached).
     assert spctl("lab", "down", inventory=None).returncode == 0
     first = spctl("lab", "up", "--nodes", "3", inventory=None)
     assert first.returncode == 0, first.stderr
@@ -170,4 +171,26 @@ def lab() -> LabSession:
     second = spctl("lab", "up", "--nodes", str(len(PROFILES)), *PROFILE_ARGS, inventory=None)
     assert second.returncode == 0, second.stderr
     nodes = {n.name: n for n in session_lab.nodes()}
-    return LabSession(session_lab, nodes, first_ids, _ids(session_lab), first)
+    yield LabSession(session_lab, nodes, first_ids, _ids(session_lab), first)
+    assert_lab_down_leaves_nothing(session_lab)
+
+
+def assert_lab_down_leaves_nothing(lab: Lab) -> None:
+    """`spctl lab down` removes the lab's containers, volumes, network and inventory, and
+    keeps the cached images (the next `lab up` builds nothing)."""
+    client = lab.client
+    mine = f"{INSTANCE_LABEL}={lab.name}"
+    images_before = {i.id for i in client.images.list()}
+    done = spctl("lab", "down", inventory=None)
+    assert done.returncode == 0, done.stderr
+    assert client.containers.list(all=True, filters={"label": mine}) == []
+    assert client.volumes.list(filters={"label": mine}) == []
+    # ... and no volume named as its own, unlabelled (another lab's name may share a prefix).
+    named = [v for v in client.volumes.list() if v.name.startswith(f"{lab.name}-")]
+    assert [
+        v.name for v in named if (v.attrs.get("Labels") or {}).get(INSTANCE_LABEL) in (None, lab.name)
+    ] == []
+    assert client.networks.list(filters={"label": mine}) == []
+    assert [n.name for n in client.networks.list() if n.name == lab.name] == []
+    assert not (STATE / "inventory.yaml").exists()
+    assert {i.id for i in client.images.list()} == images_before

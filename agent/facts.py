@@ -18,8 +18,9 @@ from .kubelet import kubelet_dirs, running_kubelets
 from .lock import NodeLock, lock_holder
 from .manifests import KEEP_BACKUPS, backups_of
 from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
+from .protocol.systemd_show import environment_file_paths
 from .state import load_state
-from .systemd import environment_file_paths, kubelet_cmdlines
+from .systemd import kubelet_cmdlines
 
 #: The most the agent reads of one configuration file (the kubelet's own limit for a
 #: manifest; no configuration file spctl reads comes near it).

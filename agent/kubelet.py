@@ -13,7 +13,8 @@ from .files import (
     remove,
     sha256_bytes,
 )
-from .protocol import DEFAULT_HEALTHZ_URL, flag_value
+from .protocol import DEFAULT_HEALTHZ_URL
+from .protocol.flags import flag_value
 from .text import yaml_setting
 
 

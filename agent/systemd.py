@@ -1,18 +1,7 @@
 """The kubelet's systemd unit: its properties, its command line, restarting it."""
 
 from .commands import capture, run_command, succeeds, which
-from .text import env_file_paths
-
-UNIT_PROPERTIES = (
-    "LoadState,ActiveState,SubState,FragmentPath,DropInPaths,Environment,EnvironmentFiles,"
-    "ExecStart,MainPID,InvocationID,NRestarts"
-)
-
-#: Properties that ``systemctl show`` prints once per entry, one ``Name=value`` line each
-#: (src/systemctl/systemctl-show.c, print_property: ``EnvironmentFiles`` as "%s
-#: (ignore_errors=%s)" per file, ``ExecStart`` as "{ path=... ; argv[]=... ; ... }" per
-#: command). They are reported as lists, every line kept in order.
-REPEATED = ("EnvironmentFiles", "ExecStart")
+from .protocol.systemd_show import UNIT_PROPERTIES, parse_show
 
 
 def process_cmdline(pid):
@@ -63,34 +52,6 @@ class Systemd:
     def stop(self, unit):
         """Stop the unit; a kubelet's pods keep running without it."""
         run_command(["systemctl", "stop", unit + ".service"], timeout=120)
-
-
-def parse_show(block):
-    """One unit's ``systemctl show`` output as {property: value}; the properties in
-    REPEATED are lists of every line's value."""
-    props = {}
-    for key in REPEATED:
-        props[key] = []
-    for line in block.splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        if key in REPEATED:
-            props[key].append(value)
-        else:
-            props[key] = value
-    return props
-
-
-def environment_file_paths(props):
-    """The paths of a unit's EnvironmentFiles lines ("PATH (ignore_errors=yes)")."""
-    paths = []
-    values = props.get("EnvironmentFiles") or []
-    if isinstance(values, str):
-        values = [values]
-    for value in values:
-        paths.extend(env_file_paths(value))
-    return paths
 
 
 def kubelet_cmdlines(units):

@@ -29,27 +29,3 @@ def _next_line_start(text, head, start):
     """Where ``head`` next begins a line (after a newline) at or after ``start``, or -1."""
     i = text.find("\n" + head, max(start - 1, 0))
     return -1 if i < 0 else i + 1
-
-
-_MARKS = (" (ignore_errors=yes)", " (ignore_errors=no)")
-
-
-def env_file_paths(value):
-    """``re.findall(r"(/\\S*(?: \\S+)*?) \\(ignore_errors=(?:yes|no)\\)", value)`` for one
-    EnvironmentFiles line of ``systemctl show``: "PATH (ignore_errors=yes)". The usual line
-    (one path, single spaces at most) is cut here; anything else goes to the pattern."""
-    for mark in _MARKS:
-        if value.endswith(mark):
-            path = value[: -len(mark)]
-            if (
-                path.startswith("/")
-                and "(ignore_errors=" not in path
-                and "  " not in path
-                and not path.endswith(" ")
-                and all(c == " " or not c.isspace() for c in path)
-            ):
-                return [path]
-            break
-    import re
-
-    return re.findall(r"(/\S*(?: \S+)*?) \(ignore_errors=(?:yes|no)\)", value)

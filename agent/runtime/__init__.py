@@ -13,7 +13,7 @@ import os
 
 from ..files import read_text
 from ..pods import summarize_all
-from ..protocol import flag_value
+from ..protocol.flags import flag_value
 from ..text import yaml_setting
 
 DOCKER_SOCKET = "/var/run/docker.sock"

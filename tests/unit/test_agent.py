@@ -16,7 +16,7 @@ from spctl_agent.files import atomic_write
 from spctl_agent.lock import NodeLock, lock_holder
 from spctl_agent.main import handle
 from spctl_agent.manifests import PodChange, backups_of, pod_settled
-from spctl_agent.protocol import flag_value
+from spctl_agent.protocol.flags import flag_value
 from spctl_agent.state import load_state
 
 from tests.unit.agent_fakes import FailingFileSystem, make_node, pod

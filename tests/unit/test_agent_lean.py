@@ -20,6 +20,7 @@ from spctl_agent import http, jsonfast, text
 from spctl_agent.commands import capture
 from spctl_agent.errors import AgentError
 from spctl_agent.files import sha256_bytes
+from spctl_agent.protocol import systemd_show
 from spctl_agent.runtime import docker
 
 from spctl.remote import agent_archive
@@ -85,9 +86,9 @@ def test_env_file_paths_matches_the_pattern():
         "\t",
     ]
     for sample in _random_texts(alphabet, 30000):
-        assert text.env_file_paths(sample) == re.findall(pattern, sample)
+        assert systemd_show.env_file_paths(sample) == re.findall(pattern, sample)
     # systemctl show's own lines
-    assert text.env_file_paths("/etc/sysconfig/kubelet (ignore_errors=yes)") == [
+    assert systemd_show.env_file_paths("/etc/sysconfig/kubelet (ignore_errors=yes)") == [
         "/etc/sysconfig/kubelet"
     ]
 

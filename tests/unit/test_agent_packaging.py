@@ -25,7 +25,7 @@ def test_the_archive_is_the_same_bytes_every_time_and_holds_every_module():
     archive = zipfile.ZipFile(io.BytesIO(remote.agent_archive()))
     names = archive.namelist()
     assert names == sorted(names)
-    assert {"__main__.py", "spctl_agent/main.py", "spctl_agent/protocol.py"} <= set(names)
+    assert {"__main__.py", "spctl_agent/main.py", "spctl_agent/protocol/__init__.py"} <= set(names)
     assert "spctl_agent/runtime/docker.py" in names
     agent_dir = Path(remote.__file__).resolve().parents[1] / "agent"
     on_disk = {

@@ -82,25 +82,6 @@ SOURCE_FILE = "file"
 SOURCE_HTTP = "http"
 
 
-def flag_value(args, name):
-    """The value of ``--name=value`` or ``--name value`` in a command line (a list of
-    words, or one string split as a shell would); the last occurrence wins; None if
-    absent."""
-    if isinstance(args, str):
-        import shlex
-
-        words = shlex.split(args)
-    else:
-        words = list(args)
-    value = None
-    for i, word in enumerate(words):
-        if word.startswith(name + "="):
-            value = word[len(name) + 1 :]
-        elif word == name and i + 1 < len(words):
-            value = words[i + 1]
-    return value
-
-
 #: The systemd units a kubelet runs as (kubeadm's packages, k3s, rke2), for the agent to
 #: find the running kubelet's command line when a request names none.
 KUBELET_UNITS = ("kubelet", "k3s", "k3s-agent", "rke2-server", "rke2-agent")

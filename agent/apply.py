@@ -7,13 +7,13 @@ change undone, the kubelet's configuration included, and the previous pods runni
 import os
 
 from . import journal as journals
-from .errors import AgentError
-from .files import remove_stale_temporaries, sha256_bytes, unsafe_directory
-from .kubelet import apply_kubelet, check_kubelet_files
-from .lock import NodeLock
 from .manifests import PodChange, undo_all, wait_for
 from .protocol import MANIFEST_SUFFIX, STALE_PLAN
-from .state import load_state
+from .system.errors import AgentError
+from .system.files import remove_stale_temporaries, sha256_bytes, unsafe_directory
+from .system.kubelet import apply_kubelet, check_kubelet_files
+from .system.lock import NodeLock
+from .system.state import load_state
 
 
 def _check_directories(node, directories):
@@ -42,7 +42,7 @@ def _waits(node, request, directory, node_name):
             node_name,
         )
         if "expected_sha256" in spec:
-            from .files import read_bytes
+            from .system.files import read_bytes
 
             data = read_bytes(change.path)
             found = sha256_bytes(data) if data is not None else None
@@ -56,7 +56,7 @@ def _waits(node, request, directory, node_name):
 
 
 def _record(request, changes, kubelet_change, node, pods_now, waits):
-    from .files import read_original
+    from .system.files import read_original
 
     record = {
         "holder": request.get("holder", "spctl"),
@@ -76,7 +76,7 @@ def _record(request, changes, kubelet_change, node, pods_now, waits):
         if change.from_path:
             record["owned_before"][change.from_path] = change.from_owned
     if kubelet_change:
-        from .files import encode_text
+        from .system.files import encode_text
 
         unit = kubelet_change["unit"]
         for f in kubelet_change["files"]:

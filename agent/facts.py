@@ -3,7 +3,10 @@
 import os
 import sys
 
-from .files import (
+from .manifests import KEEP_BACKUPS, backups_of
+from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
+from .protocol.systemd_show import environment_file_paths
+from .system.files import (
     MAX_READ,
     NotRegularFile,
     TooLarge,
@@ -13,14 +16,11 @@ from .files import (
     sha256_bytes,
     unsafe_directory,
 )
-from .jsonfast import loads
-from .kubelet import kubelet_dirs, running_kubelets
-from .lock import NodeLock, lock_holder
-from .manifests import KEEP_BACKUPS, backups_of
-from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
-from .protocol.systemd_show import environment_file_paths
-from .state import load_state
-from .systemd import kubelet_cmdlines
+from .system.jsonfast import loads
+from .system.kubelet import kubelet_dirs, running_kubelets
+from .system.lock import NodeLock, lock_holder
+from .system.state import load_state
+from .system.systemd import kubelet_cmdlines
 
 #: The most the agent reads of one configuration file (the kubelet's own limit for a
 #: manifest; no configuration file spctl reads comes near it).

@@ -30,8 +30,8 @@ import base64
 import json
 import os
 
-from .errors import AgentError
-from .files import atomic_write, read_file, remove, sha256_bytes
+from .system.errors import AgentError
+from .system.files import atomic_write, read_file, remove, sha256_bytes
 
 VERSION = 1
 PHASES = ("begun", "kubelet-written", "kubelet-restarted", "manifests-written", "succeeded")
@@ -223,7 +223,7 @@ def restore_kubelet(node, record):
     """The kubelet's files as before and, when the running kubelet is not the one from
     before (another command line, or not running), a restart and a wait for health.
     Returns (restarted, problems)."""
-    from .kubelet import wait_healthy
+    from .system.kubelet import wait_healthy
 
     kubelet = record.get("kubelet")
     if not kubelet:
@@ -267,7 +267,7 @@ def wait_previous(node, record, timeout=None):
 
 
 def _complete(node, record):
-    from .state import load_state, save_state
+    from .system.state import load_state, save_state
 
     state = load_state(node)
     for entry in record["files"]:
@@ -284,7 +284,7 @@ def _complete(node, record):
 
 
 def _restore_state(node, record):
-    from .state import load_state, save_state
+    from .system.state import load_state, save_state
 
     state = load_state(node)
     for path, owned in (record.get("owned_before") or {}).items():
@@ -298,7 +298,7 @@ def _restore_state(node, record):
 def roll_back(node, record):
     """Undo a whole transaction: manifests, ownership, the kubelet; then wait for the
     previous pods. Returns a list of problems (empty: the node is as before)."""
-    from .files import remove_stale_temporaries
+    from .system.files import remove_stale_temporaries
 
     if record.get("switch") and record.get("kubelet"):
         # A change of source: put the files back with the kubelet stopped, so that it never

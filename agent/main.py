@@ -3,8 +3,8 @@
 import sys
 
 from . import protocol
-from .errors import AgentError
-from .jsonfast import dumps, loads
+from .system.errors import AgentError
+from .system.jsonfast import dumps, loads
 
 
 def _op(name):

@@ -499,11 +499,11 @@ class NodeRunner:
         from an IP given as --hostname-override, else from the node name's DNS answer, else
         from the interface of the default route. The first two come from the kubelet's
         command line; for the others the agent takes its address toward the default route."""
-        from .kubelet import kubelet_node_ip
+        from .system.kubelet import kubelet_node_ip
 
         if self.cmdlines is None:
             from . import protocol
-            from .systemd import kubelet_cmdlines
+            from .system.systemd import kubelet_cmdlines
 
             units = self.node.systemd.show(list(protocol.KUBELET_UNITS))
             self.cmdlines = kubelet_cmdlines(units)

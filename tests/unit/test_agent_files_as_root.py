@@ -13,11 +13,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from spctl_agent import files
 from spctl_agent.facts import dir_listing, guess_pod_name
-from spctl_agent.lock import NodeLock
 from spctl_agent.main import handle
 from spctl_agent.protocol import STALE_PLAN
+from spctl_agent.system import files
+from spctl_agent.system.lock import NodeLock
 
 from spctl.operations import _sha
 from tests.unit.agent_fakes import FakeClock, FakeRuntime, make_node, pod

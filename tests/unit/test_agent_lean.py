@@ -16,12 +16,12 @@ import zipfile
 
 import pytest
 from spctl_agent import facts as agent_facts
-from spctl_agent import http, jsonfast, text
-from spctl_agent.commands import capture
-from spctl_agent.errors import AgentError
-from spctl_agent.files import sha256_bytes
 from spctl_agent.protocol import systemd_show
 from spctl_agent.runtime import docker
+from spctl_agent.system import http, jsonfast, text
+from spctl_agent.system.commands import capture
+from spctl_agent.system.errors import AgentError
+from spctl_agent.system.files import sha256_bytes
 
 from spctl.remote import agent_archive
 
@@ -154,7 +154,8 @@ def test_a_facts_call_imports_none_of_the_heavy_modules(tmp_path):
     """What a facts call loads on the node: no re, json, subprocess, socket, hashlib, enum."""
     code = (
         "import sys\n"
-        "from spctl_agent import main, facts, node, http\n"
+        "from spctl_agent import main, facts, node\n"
+        "from spctl_agent.system import http\n"
         "from spctl_agent.runtime import cri, grpc, docker, hpack, proto\n"
         "print(' '.join(sorted(m for m in ('re', 'json', 'subprocess', 'socket', 'hashlib',"
         " 'enum', 'glob', 'threading', 'selectors') if m in sys.modules)))\n"

@@ -7,9 +7,9 @@ import json
 import os
 import time
 
-from spctl_agent.kubelet import process_start, running_kubelets
-from spctl_agent.lock import NodeLock
 from spctl_agent.main import handle
+from spctl_agent.system.kubelet import process_start, running_kubelets
+from spctl_agent.system.lock import NodeLock
 
 from tests.unit.agent_fakes import make_node
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 from spctl_agent import pods as podlib
-from spctl_agent.runtime import DOCKER_SOCKET, Runtime, Source, candidates, docker, kubelet_endpoint
+from spctl_agent.runtime import (
+    DOCKER_SOCKET,
+    Runtime,
+    Source,
+    candidates,
+    docker,
+    kubelet_endpoint,
+)
 
 DATA = Path(__file__).parent / "data"
 # Docker Engine 20.10's GET /containers/json?all=1 on a node whose kubelet runs through

@@ -17,8 +17,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from spctl_agent.files import is_temporary
 from spctl_agent.main import handle
+from spctl_agent.system.files import is_temporary
 
 from tests.unit.agent_fakes import (
     FailingFileSystem,

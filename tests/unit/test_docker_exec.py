@@ -11,9 +11,9 @@ import time
 import uuid
 
 import pytest
-from spctl_agent.errors import AgentError
-from spctl_agent.http import Stream, TimedOut
 from spctl_agent.runtime import DOCKER_SOCKET, docker
+from spctl_agent.system.errors import AgentError
+from spctl_agent.system.http import Stream, TimedOut
 
 
 def frame(kind: int, payload: bytes) -> bytes:

@@ -10,8 +10,8 @@ systemd-journal-remote writes.
 
 import json
 
-from spctl_agent import kubelet_log
 from spctl_agent.manifests import PodChange, wait_for
+from spctl_agent.system import kubelet_log
 
 from tests.unit.agent_fakes import FakeClock, FakeRuntime, make_node
 

@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import pytest
 from spctl_agent import manifests, probes
-from spctl_agent.kubelet import kubelet_node_ip
 from spctl_agent.main import handle
 from spctl_agent.node import Clock
+from spctl_agent.system.kubelet import kubelet_node_ip
 
 from spctl.operations import readiness_specs
 from spctl.render import DesiredPod

@@ -14,7 +14,8 @@ from concurrent import futures
 from typing import Any
 
 import pytest
-from spctl_agent import kubelet_log, probes
+from spctl_agent import probes
+from spctl_agent.system import kubelet_log
 
 from tests.unit.agent_fakes import FakeClock
 

@@ -349,7 +349,7 @@ def test_fedora_healthz_follows_the_config_file_and_a_flag_over_it():
 
 def test_the_agent_reads_systemctl_show_for_several_units(tmp_path, monkeypatch):
     from spctl_agent.protocol.systemd_show import UNIT_PROPERTIES
-    from spctl_agent.systemd import Systemd
+    from spctl_agent.system.systemd import Systemd
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -1,7 +1,7 @@
 """The kubelet's systemd unit: its properties, its command line, restarting it."""
 
+from ..protocol.systemd_show import UNIT_PROPERTIES, parse_show
 from .commands import capture, run_command, succeeds, which
-from .protocol.systemd_show import UNIT_PROPERTIES, parse_show
 
 
 def process_cmdline(pid):

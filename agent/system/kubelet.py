@@ -4,17 +4,10 @@ back)."""
 
 import os
 
+from ..protocol import DEFAULT_HEALTHZ_URL
+from ..protocol.flags import flag_value
 from .errors import AgentError
-from .files import (
-    atomic_write,
-    encode_text,
-    read_original,
-    read_text,
-    remove,
-    sha256_bytes,
-)
-from .protocol import DEFAULT_HEALTHZ_URL
-from .protocol.flags import flag_value
+from .files import atomic_write, encode_text, read_original, read_text, remove, sha256_bytes
 from .text import yaml_setting
 
 

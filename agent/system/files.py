@@ -15,7 +15,7 @@ import errno
 import os
 import stat
 
-from .protocol import MAX_MANIFEST_BYTES
+from ..protocol import MAX_MANIFEST_BYTES
 
 TEMP_MARK = ".spctl-"
 TEMP_SUFFIX = ".tmp"

@@ -8,8 +8,8 @@ from its temporary path; after every step that can fail, the previous bytes go b
 
 import os
 
-from . import pods as podlib
 from .protocol import MANIFEST_SUFFIX, SOURCE_FILE
+from .runtime import pods as podlib
 from .system.errors import AgentError
 from .system.files import atomic_write, read_bytes, read_original, remove, sha256_bytes
 from .system.state import save_state

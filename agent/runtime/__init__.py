@@ -11,10 +11,10 @@ for the rest of the call.
 
 import os
 
-from ..pods import summarize_all
 from ..protocol.flags import flag_value
 from ..system.files import read_text
 from ..system.text import yaml_setting
+from .pods import summarize_all
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 

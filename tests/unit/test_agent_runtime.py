@@ -9,7 +9,6 @@ import types
 from pathlib import Path
 
 import pytest
-from spctl_agent import pods as podlib
 from spctl_agent.runtime import (
     DOCKER_SOCKET,
     Runtime,
@@ -18,6 +17,7 @@ from spctl_agent.runtime import (
     docker,
     kubelet_endpoint,
 )
+from spctl_agent.runtime import pods as podlib
 
 DATA = Path(__file__).parent / "data"
 # Docker Engine 20.10's GET /containers/json?all=1 on a node whose kubelet runs through

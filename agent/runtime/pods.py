@@ -5,7 +5,7 @@ The records come from ``runtime.cri`` or ``runtime.docker``, both in one shape:
 "containers": {name: newest record}, "annotations", "labels"}}.
 """
 
-from . import protocol
+from .. import protocol
 
 
 def summarize(namespace, name, uid, pod):

@@ -228,7 +228,8 @@ def facts(node, request):
     runtime = node.pods()
     if request.get("probes"):
         # READY as the pods' readiness probes say it: one attempt each, now.
-        from .probes import NodeRunner, mark_ready
+        from .probes.prober import mark_ready
+        from .probes.runner import NodeRunner
 
         # The kubelet units' command lines (read above) give a hostNetwork pod's IP.
         runner = NodeRunner(node, kubelet_cmdlines(units) if units else None)

@@ -65,7 +65,7 @@ class PodChange:
         self.from_previous = None
         self.from_owned = None
         self.namespace = spec.get("namespace")  # None: any namespace
-        # The new pod's probes, as probes.probe_spec_of gives them (None: no probes).
+        # The new pod's probes, as protocol.probe_spec.probe_spec_of gives them (None: no probes).
         self.probes = spec.get("probes")
         # The kubelet sources whose pods count ("file"; "http" for a manifest URL).
         self.sources = tuple(spec.get("sources") or (SOURCE_FILE,))
@@ -163,7 +163,7 @@ class PodChange:
 def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
     """None while waiting, True when done, or an error string when the pod failed.
 
-    With a ``prober`` (probes.PodProber), a running pod is up only while its startup and
+    With a ``prober`` (probes.prober.PodProber), a running pod is up only while its startup and
     readiness probes pass; the stable time counts from when they last started passing.
 
     While one pod replaces another both can exist under the same name for a moment; the
@@ -206,7 +206,8 @@ def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
 
 def wait_for(node, changes, timeout, stable_for):
     """Poll the runtime until every change settles; return {pod name: True | error}."""
-    from . import probes
+    from .probes.prober import PodProber
+    from .probes.runner import NodeRunner
 
     clock = node.clock
     deadline = clock.monotonic() + timeout
@@ -215,9 +216,9 @@ def wait_for(node, changes, timeout, stable_for):
     # Probes are the new pod's: a rolled-back pod (restore) is waited for by today's rule.
     # No attempt runs past the deadline (a probe's timeoutSeconds may be longer than the
     # wait): the agent answers in time, within the control host's budget for the call.
-    runner = probes.NodeRunner(node)
+    runner = NodeRunner(node)
     probers = {
-        c.name: probes.PodProber(c.probes, runner, clock, deadline)
+        c.name: PodProber(c.probes, runner, clock, deadline)
         for c in changes
         if c.probes and c.action not in ("remove", "restore")
     }

@@ -322,7 +322,7 @@ def readiness_specs(desired: list[DesiredPod], names: list[str]) -> dict[str, An
 def _probe_spec(content: str, file: str) -> Optional[dict[str, Any]]:
     """What the agent needs of a pod's startup and readiness probes (the agent reads no
     YAML); None without probes, or when the file does not parse (the kubelet will say why)."""
-    from spctl_agent.probes import probe_spec_of
+    from spctl_agent.protocol.probe_spec import probe_spec_of
 
     from spctl.manifest import ManifestError, parse_manifest
 

@@ -1,4 +1,4 @@
-"""Probes end in time and never break a node's answer (agent/probes.py).
+"""Probes end in time and never break a node's answer (agent/probes/).
 
 The kubelet gives each attempt one deadline for all of it (pkg/probe/http/http.go: the
 client's Timeout covers the request and the body; pkg/probe/grpc/grpc.go: one context for
@@ -16,9 +16,12 @@ import time
 from typing import Any, Callable
 
 import pytest
-from spctl_agent import manifests, probes
+from spctl_agent import manifests
 from spctl_agent.main import handle
 from spctl_agent.node import Clock
+from spctl_agent.probes.kinds import grpc_probe, http_probe, tcp_probe
+from spctl_agent.probes.prober import PodProber, mark_ready
+from spctl_agent.probes.runner import host_ip
 from spctl_agent.system.kubelet import kubelet_node_ip
 
 from spctl.operations import readiness_specs
@@ -122,7 +125,7 @@ POD = {"containers": [{"name": "app", "id": "c1", "state": "running"}]}
 @pytest.mark.parametrize("respond", [None, trickle], ids=["never-answers", "trickles"])
 def test_a_slow_server_is_one_failure_within_the_timeout(server, respond) -> None:
     slow = server(respond)
-    prober = probes.PodProber(http_spec(slow.port, 1), None, Clock())
+    prober = PodProber(http_spec(slow.port, 1), None, Clock())
     start = time.monotonic()
     assert prober.ready(POD, Clock().monotonic()) is False
     elapsed = time.monotonic() - start
@@ -136,10 +139,10 @@ def test_a_slow_server_is_one_failure_within_the_timeout(server, respond) -> Non
 def test_tcp_and_grpc_probes_end_within_their_timeout(server) -> None:
     silent = server(None)
     start = time.monotonic()
-    result, message = probes.grpc_probe("127.0.0.1", silent.port, "", 1)
+    result, message = grpc_probe("127.0.0.1", silent.port, "", 1)
     assert result == "failure" and "did not complete within 1s" in message
     # A name that is not an IP goes through the resolver within the attempt's time too.
-    assert probes.tcp_probe("localhost", silent.port, 1)[0] == "success"
+    assert tcp_probe("localhost", silent.port, 1)[0] == "success"
     assert time.monotonic() - start < 4.0
 
 
@@ -159,10 +162,10 @@ def test_https_answers_and_a_silent_tls_server_ends_within_the_timeout(tmp_path,
             answer(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")(tls)
 
     web = server(secure)
-    assert probes.http_probe("HTTPS", "127.0.0.1", web.port, "/", [], 2) == ("success", "secure")
+    assert http_probe("HTTPS", "127.0.0.1", web.port, "/", [], 2) == ("success", "secure")
     silent = server(None)  # accepts, never says a word of TLS
     start = time.monotonic()
-    result, message = probes.http_probe("HTTPS", "127.0.0.1", silent.port, "/", [], 1)
+    result, message = http_probe("HTTPS", "127.0.0.1", silent.port, "/", [], 1)
     assert result == "failure" and "TLS handshake timeout" in message
     assert time.monotonic() - start < 3.0
 
@@ -171,7 +174,7 @@ def test_a_body_that_cannot_be_read_is_an_error_retried_three_times(server) -> N
     # http.go: only an error reading the body is returned as an error, and prober.go
     # retries errors (maxProbeRetries).
     short = server(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfour"))
-    prober = probes.PodProber(http_spec(short.port, 1), None, Clock())
+    prober = PodProber(http_spec(short.port, 1), None, Clock())
     assert prober.ready(POD, Clock().monotonic()) is False
     assert short.connections == 3
     assert "reading the body" in prober.why
@@ -219,7 +222,7 @@ def test_status_probes_share_one_budget(server) -> None:
     for spec in specs.values():
         spec["containers"][0]["name"] = "web"
     start = time.monotonic()
-    probes.mark_ready(pods, specs, None, timeout=1.0, budget=3.0)
+    mark_ready(pods, specs, None, timeout=1.0, budget=3.0)
     assert time.monotonic() - start < 5.0  # 3 s for all 20 (before: 20 x 1 s, one by one)
     assert all(p["ready"] is False for p in pods)
     reasons = [p["not_ready"] for p in pods]
@@ -324,13 +327,13 @@ def test_an_exception_finding_the_pod_ip_is_a_reason_not_a_crash() -> None:
     ]
     for p in pods:
         p["containers"][0]["name"] = "app"
-    probes.mark_ready(pods[:1], {"a": spec}, Runner(GrpcError("UNAVAILABLE", "cri is down")))
-    probes.mark_ready(pods[1:], {"b": spec}, Runner(KeyError("ip")))
+    mark_ready(pods[:1], {"a": spec}, Runner(GrpcError("UNAVAILABLE", "cri is down")))
+    mark_ready(pods[1:], {"b": spec}, Runner(KeyError("ip")))
     assert pods[0]["ready"] is False and "cri is down" in pods[0]["not_ready"]
     assert pods[1]["ready"] is False and "KeyError" in pods[1]["not_ready"]
     # A value this agent cannot read is that pod's reason too.
     bad = {"containers": [{"name": "app", "readinessProbe": {"timeoutSeconds": "soon"}}]}
-    probes.mark_ready(pods[:1], {"a": bad}, Runner(KeyError("ip")))
+    mark_ready(pods[:1], {"a": bad}, Runner(KeyError("ip")))
     assert pods[0]["ready"] is False and "ValueError" in pods[0]["not_ready"]
 
 
@@ -377,4 +380,4 @@ def test_a_host_network_pod_is_probed_at_the_kubelets_node_ip(tmp_path, server) 
     assert answers["--node-ip=127.0.0.2"]["ready"] is True
     # Without --node-ip: the node's address toward its default route, as before.
     assert answers[None]["ready"] is False
-    assert f"dial tcp {probes.host_ip()}:{listening.port}" in answers[None]["not_ready"]
+    assert f"dial tcp {host_ip()}:{listening.port}" in answers[None]["not_ready"]

@@ -1,4 +1,4 @@
-"""The agent's probes (agent/probes.py) and its reading of the kubelet's log (agent/kubelet_log.py).
+"""The agent's probes (agent/probes/) and its reading of the kubelet's log (agent/kubelet_log.py).
 
 Timing follows pkg/kubelet/prober/worker.go (initialDelaySeconds, periodSeconds, the
 success/failure thresholds, readiness waiting for the startup probe) and prober.go (each
@@ -14,7 +14,9 @@ from concurrent import futures
 from typing import Any
 
 import pytest
-from spctl_agent import probes
+from spctl_agent.probes.kinds import ProbeError, grpc_probe, http_probe, tcp_probe
+from spctl_agent.probes.prober import PodProber, resolve_port
+from spctl_agent.protocol.probe_spec import probe_spec_of
 from spctl_agent.system import kubelet_log
 
 from tests.unit.agent_fakes import FakeClock
@@ -22,7 +24,7 @@ from tests.unit.agent_fakes import FakeClock
 # -- timing against a fake clock ---------------------------------------------------------------
 
 
-class ScriptedProber(probes.PodProber):
+class ScriptedProber(PodProber):
     """Each attempt's result comes from ``script`` (a list of results, by probe kind)."""
 
     def __init__(self, spec: dict[str, Any], clock: FakeClock, script: dict[str, list[str]]):
@@ -131,10 +133,10 @@ def test_probe_errors_are_retried_then_fail() -> None:
     clock = FakeClock(0.0)
     calls = []
 
-    class Erring(probes.PodProber):
+    class Erring(PodProber):
         def run_once(self, probe, pod, container, cid, timeout):
             calls.append(timeout)
-            raise probes.ProbeError("connection refused")
+            raise ProbeError("connection refused")
 
     prober = Erring(spec_with(readinessProbe={"timeoutSeconds": 4}), None, clock)
     assert prober.ready(POD, 0.0) is False
@@ -157,14 +159,14 @@ def test_probe_spec_of_and_named_ports() -> None:
             ],
         }
     }
-    spec = probes.probe_spec_of(pod)
+    spec = probe_spec_of(pod)
     assert spec is not None and spec["hostNetwork"] is True
     web = spec["containers"][0]
-    assert "livenessProbe" not in web and probes.resolve_port("http", web) == 8080
-    assert probes.resolve_port(81, web) == 81 and probes.resolve_port("81", web) == 81
-    with pytest.raises(probes.ProbeError):
-        probes.resolve_port("nope", web)
-    assert probes.probe_spec_of({"spec": {"containers": [{"name": "a"}]}}) is None
+    assert "livenessProbe" not in web and resolve_port("http", web) == 8080
+    assert resolve_port(81, web) == 81 and resolve_port("81", web) == 81
+    with pytest.raises(ProbeError):
+        resolve_port("nope", web)
+    assert probe_spec_of({"spec": {"containers": [{"name": "a"}]}}) is None
 
 
 # -- the kinds, against real servers ------------------------------------------------------------
@@ -202,14 +204,14 @@ def web():
 def test_http_probe_statuses_headers_and_redirects(web) -> None:
     port, seen = web
     headers = [("X-Check", "1"), ("Host", "api.example")]
-    assert probes.http_probe("HTTP", "127.0.0.1", port, "/ok", headers, 1) == ("success", "body")
+    assert http_probe("HTTP", "127.0.0.1", port, "/ok", headers, 1) == ("success", "body")
     assert seen[-1]["User-Agent"].startswith("kube-probe/")
     assert seen[-1]["X-Check"] == "1" and seen[-1]["Host"] == "api.example"
-    result = probes.http_probe("HTTP", "127.0.0.1", port, "/bad", [], 1)
+    result = http_probe("HTTP", "127.0.0.1", port, "/bad", [], 1)
     assert result == ("failure", "HTTP probe failed with statuscode: 500")
-    assert probes.http_probe("HTTP", "127.0.0.1", port, "/here", [], 1)[0] == "success"
+    assert http_probe("HTTP", "127.0.0.1", port, "/here", [], 1)[0] == "success"
     # A redirect to another host is not followed: a warning, which counts as success.
-    result = probes.http_probe("HTTP", "127.0.0.1", port, "/away", [], 1)
+    result = http_probe("HTTP", "127.0.0.1", port, "/away", [], 1)
     assert result[0] == "success" and "redirects" in result[1]
 
 
@@ -219,7 +221,7 @@ def test_http_probe_connection_error_is_one_failure() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    result, message = probes.http_probe("HTTP", "127.0.0.1", port, "/", [], 1)
+    result, message = http_probe("HTTP", "127.0.0.1", port, "/", [], 1)
     assert result == "failure"
     assert message.startswith(f"Get http://127.0.0.1:{port}/: ") and "refused" in message
 
@@ -229,9 +231,9 @@ def test_tcp_probe() -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     port = listener.getsockname()[1]
-    assert probes.tcp_probe("127.0.0.1", port, 1)[0] == "success"
+    assert tcp_probe("127.0.0.1", port, 1)[0] == "success"
     listener.close()
-    assert probes.tcp_probe("127.0.0.1", port, 1)[0] == "failure"
+    assert tcp_probe("127.0.0.1", port, 1)[0] == "failure"
 
 
 def test_exec_probe_through_the_runner() -> None:
@@ -251,7 +253,7 @@ def test_exec_probe_through_the_runner() -> None:
         ((None, b""), "failure"),
     ):
         runner = Runner(answer)
-        prober = probes.PodProber(spec, runner, None)
+        prober = PodProber(spec, runner, None)
         got = prober.run_once(container["readinessProbe"], POD, container, "c1", 2)
         assert got[0] == result
         assert runner.calls == [("c1", ["cat", "/x"], 2)]
@@ -284,11 +286,11 @@ def health():
 
 def test_grpc_probe(health) -> None:
     port, requests = health
-    assert probes.grpc_probe("127.0.0.1", port, "", 2) == ("success", "")
-    result = probes.grpc_probe("127.0.0.1", port, "down", 2)
+    assert grpc_probe("127.0.0.1", port, "", 2) == ("success", "")
+    result = grpc_probe("127.0.0.1", port, "down", 2)
     assert result == ("failure", "service unhealthy (responded with 'NOT_SERVING')")
     assert requests[-1] == b"\x0a\x04down"
-    assert probes.grpc_probe("127.0.0.1", port, "other", 2)[0] == "failure"
+    assert grpc_probe("127.0.0.1", port, "other", 2)[0] == "failure"
 
 
 def test_grpc_probe_nobody_listening() -> None:
@@ -296,7 +298,7 @@ def test_grpc_probe_nobody_listening() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()
-    result = probes.grpc_probe("127.0.0.1", port, "", 1)
+    result = grpc_probe("127.0.0.1", port, "", 1)
     assert result[0] == "failure" and "failed to connect" in result[1]
 
 

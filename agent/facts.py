@@ -3,7 +3,6 @@
 import os
 import sys
 
-from .manifests import KEEP_BACKUPS, backups_of
 from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 from .protocol.systemd_show import environment_file_paths
 from .system.files import (
@@ -21,6 +20,7 @@ from .system.kubelet import kubelet_dirs, running_kubelets
 from .system.lock import NodeLock, lock_holder
 from .system.state import load_state
 from .system.systemd import kubelet_cmdlines
+from .transaction.backups import KEEP_BACKUPS, backups_of
 
 #: The most the agent reads of one configuration file (the kubelet's own limit for a
 #: manifest; no configuration file spctl reads comes near it).
@@ -184,17 +184,18 @@ def recover_first(node):
     holds the lock now. Without a journal this costs one lstat."""
     if not os.path.lexists(node.paths.journal_file):
         return None, None
-    from . import journal as journals
+    from .transaction.journal import load as load_journal
+    from .transaction.recovery import recover
 
     lock = NodeLock(node, "spctl facts (recovery)", 0)
     if not lock.try_enter():
-        found = journals.load(node)
+        found = load_journal(node)
         return None, found.record if found is not None else None
     try:
-        found = journals.load(node)
+        found = load_journal(node)
         # A read-only call answers within the control host's deadline for facts (120s):
         # files and kubelet go back at once, the wait for the pods is capped.
-        recovered = journals.recover(node, found, FACTS_RECOVERY_WAIT) if found else None
+        recovered = recover(node, found, FACTS_RECOVERY_WAIT) if found else None
         return recovered, None
     finally:
         lock.__exit__(None, None, None)

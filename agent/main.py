@@ -14,7 +14,7 @@ def _op(name):
 
         return facts
     if name == protocol.OP_APPLY:
-        from .apply import apply
+        from .transaction.apply import apply
 
         return apply
     return None

@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from spctl_agent import facts as agent_facts
 from spctl_agent.main import handle
-from spctl_agent.manifests import PodChange, backups_of, pod_settled
 from spctl_agent.protocol.flags import flag_value
 from spctl_agent.system.commands import run_command
 from spctl_agent.system.errors import AgentError
 from spctl_agent.system.files import atomic_write
 from spctl_agent.system.lock import NodeLock, lock_holder
 from spctl_agent.system.state import load_state
+from spctl_agent.transaction.backups import backups_of
+from spctl_agent.transaction.manifest_change import PodChange
+from spctl_agent.transaction.wait import pod_settled
 
 from tests.unit.agent_fakes import FailingFileSystem, make_node, pod
 

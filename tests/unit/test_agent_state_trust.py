@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
-from spctl_agent import journal as journals
 from spctl_agent.main import handle
 from spctl_agent.node import Paths
+from spctl_agent.transaction import journal as journals
 
 from tests.unit.agent_fakes import make_node, pod, tree
 from tests.unit.test_agent_transactions import NEW_MANIFEST, OLD_MANIFEST, request, sha

@@ -10,8 +10,9 @@ systemd-journal-remote writes.
 
 import json
 
-from spctl_agent.manifests import PodChange, wait_for
 from spctl_agent.system import kubelet_log
+from spctl_agent.transaction.manifest_change import PodChange
+from spctl_agent.transaction.wait import wait_for
 
 from tests.unit.agent_fakes import FakeClock, FakeRuntime, make_node
 

@@ -16,13 +16,14 @@ import time
 from typing import Any, Callable
 
 import pytest
-from spctl_agent import manifests
 from spctl_agent.main import handle
 from spctl_agent.node import Clock
 from spctl_agent.probes.kinds import grpc_probe, http_probe, tcp_probe
 from spctl_agent.probes.prober import PodProber, mark_ready
 from spctl_agent.probes.runner import host_ip
 from spctl_agent.system.kubelet import kubelet_node_ip
+from spctl_agent.transaction.manifest_change import PodChange
+from spctl_agent.transaction.wait import wait_for
 
 from spctl.operations import readiness_specs
 from spctl.render import DesiredPod
@@ -197,14 +198,14 @@ def test_a_long_probe_timeout_is_capped_by_the_wait(tmp_path, server) -> None:
             }
         ],
     }
-    change = manifests.PodChange(
+    change = PodChange(
         node,
         {"pod": "static-web", "action": "create", "file": "static-web.yaml", "probes": spec},
         str(tmp_path),
         "n1",
     )
     start = time.monotonic()
-    outcome = manifests.wait_for(node, [change], 3, 1)
+    outcome = wait_for(node, [change], 3, 1)
     assert time.monotonic() - start < 8.0  # 3 s, not 600 (nor 3 x 600)
     assert outcome["static-web"].startswith("not settled within 3s (pod Running): not ready:")
     assert "web: readiness probe:" in outcome["static-web"]

@@ -6,14 +6,18 @@ change undone, the kubelet's configuration included, and the previous pods runni
 
 import os
 
-from . import journal as journals
-from .manifests import PodChange, undo_all, wait_for
-from .protocol import MANIFEST_SUFFIX, STALE_PLAN
-from .system.errors import AgentError
-from .system.files import remove_stale_temporaries, sha256_bytes, unsafe_directory
-from .system.kubelet import apply_kubelet, check_kubelet_files
-from .system.lock import NodeLock
-from .system.state import load_state
+from ..protocol import MANIFEST_SUFFIX, STALE_PLAN
+from ..system.errors import AgentError
+from ..system.files import read_bytes, remove_stale_temporaries, sha256_bytes, unsafe_directory
+from ..system.lock import NodeLock
+from ..system.state import load_state
+from .journal import Journal
+from .journal import load as load_journal
+from .kubelet_change import apply_kubelet, check_kubelet_files
+from .manifest_change import PodChange, undo_all
+from .record import journal_record
+from .recovery import recover, restore_kubelet, roll_back, wait_previous
+from .wait import wait_for
 
 
 def _check_directories(node, directories):
@@ -42,8 +46,6 @@ def _waits(node, request, directory, node_name):
             node_name,
         )
         if "expected_sha256" in spec:
-            from .system.files import read_bytes
-
             data = read_bytes(change.path)
             found = sha256_bytes(data) if data is not None else None
             if found != spec["expected_sha256"]:
@@ -53,66 +55,6 @@ def _waits(node, request, directory, node_name):
                 )
         waits.append(change)
     return waits
-
-
-def _record(request, changes, kubelet_change, node, pods_now, waits):
-    from .system.files import read_original
-
-    record = {
-        "holder": request.get("holder", "spctl"),
-        "node_name": request["node_name"],
-        "timeout": float(request.get("timeout", 300)),
-        "stable_for": float(request.get("stable_for", 5)),
-        "files": [],
-        "owned_before": {},
-        "kubelet": None,
-        "pods_before": [],
-        # A change of source (directory <-> URL) is undone with the kubelet stopped.
-        "switch": bool(request.get("switch") and kubelet_change),
-    }
-    for change in changes:
-        record["files"] += change.journal_files()
-        record["owned_before"][change.path] = change.was_owned
-        if change.from_path:
-            record["owned_before"][change.from_path] = change.from_owned
-    if kubelet_change:
-        from .system.files import encode_text
-
-        unit = kubelet_change["unit"]
-        for f in kubelet_change["files"]:
-            before, mode = read_original(f["path"])
-            record["files"].append(
-                journals.file_entry(f["path"], "kubelet", before, mode, encode_text(f["content"]))
-            )
-        props = node.systemd.show([unit]).get(unit, {})
-        record["kubelet"] = {
-            "unit": unit,
-            "healthz_url": kubelet_change.get("healthz_url") or journals_default_url(),
-            "daemon_reload": bool(kubelet_change.get("daemon_reload")),
-            "cmdline_before": props.get("cmdline"),
-            "dir_before": kubelet_change.get("dir_before"),
-            "dir_after": request.get("manifest_dir"),
-        }
-    seen = set()
-    for change in list(changes) + list(waits):
-        pod = change.find(pods_now)
-        if pod and pod["phase"] == "Running" and change.name not in seen:
-            seen.add(change.name)
-            record["pods_before"].append(
-                {
-                    "name": change.name,
-                    "pod": pod["pod"],
-                    "namespace": pod["namespace"],
-                    "uid": pod["uid"],
-                }
-            )
-    return record
-
-
-def journals_default_url():
-    from .protocol import DEFAULT_HEALTHZ_URL
-
-    return DEFAULT_HEALTHZ_URL
 
 
 def apply(node, request):
@@ -126,9 +68,9 @@ def apply(node, request):
         raise AgentError("no manifest directory given for the pods to change")
     lock = NodeLock(node, request.get("holder", "spctl"), float(request.get("wait_lock", 0)))
     with lock:
-        found = journals.load(node)
+        found = load_journal(node)
         if found is not None:
-            answer["recovered"] = journals.recover(node, found)
+            answer["recovered"] = recover(node, found)
         if request.get("planned_while_busy"):
             # Its facts may show a change that the other run then undid (or finished
             # otherwise): nothing planned from them is sure. Plan again from now.
@@ -161,17 +103,17 @@ def apply(node, request):
         if not changes and not kubelet_change:
             _wait_only(node, waits, timeout, stable_for, answer)
             return answer
-        journal = journals.Journal.begin(
-            node, _record(request, changes, kubelet_change, node, current, waits)
+        journal = Journal.begin(
+            node, journal_record(request, changes, kubelet_change, node, current, waits)
         )
         try:
             _transaction(node, journal, request, changes, waits, state, answer)
         except BaseException:
             # Whatever broke the transaction half-way, undo it as the next run would.
             if os.path.exists(node.paths.journal_file):
-                journals.roll_back(node, journal.record)
+                roll_back(node, journal.record)
                 journal.done()
-                journals.wait_previous(node, journal.record, timeout)
+                wait_previous(node, journal.record, timeout)
             raise
     return answer
 
@@ -228,7 +170,7 @@ def _transaction(node, journal, request, changes, waits, state, answer):
         remove_stale_temporaries(directory)
         done = "nothing was changed"
         if kubelet_change:
-            restarted, kubelet_problems = journals.restore_kubelet(node, journal.record)
+            restarted, kubelet_problems = restore_kubelet(node, journal.record)
             problems += kubelet_problems
             done = (
                 "the kubelet's previous configuration was restored%s and no manifest "
@@ -262,7 +204,7 @@ def _transaction(node, journal, request, changes, waits, state, answer):
         for problem in undo_all(undo, state):
             answer.setdefault("errors", []).append(problem)
         if kubelet_change:
-            restarted, problems = journals.restore_kubelet(node, journal.record)
+            restarted, problems = restore_kubelet(node, journal.record)
             answer["kubelet_restored"] = True
             answer["kubelet_restarted"] = answer["kubelet_restarted"] or restarted
             answer.setdefault("errors", []).extend(problems)
@@ -315,7 +257,7 @@ def _switch(node, journal, kubelet_change, changes, state, directory, answer):
             change.write(state)
     except OSError as exc:
         problems = undo_files()
-        problems += journals.restore_kubelet(node, journal.record)[1]
+        problems += restore_kubelet(node, journal.record)[1]
         journal.done()
         raise AgentError(
             "cannot write %s: %s; nothing was changed and the kubelet runs again as before%s"

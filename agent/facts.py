@@ -3,7 +3,7 @@
 import os
 import sys
 
-from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
+from .protocol import MANIFEST_SUFFIX, MAX_MANIFEST_BYTES, messages
 from .protocol.systemd_show import environment_file_paths
 from .system.files import (
     MAX_READ,
@@ -202,23 +202,24 @@ def recover_first(node):
 
 
 def facts(node, request):
+    request = messages.read_facts_request(request)
     recovered, in_progress = recover_first(node)
     state = load_state(node)
-    pods_wanted = request.get("pods") or []
-    units = node.systemd.show(request.get("units") or [])
+    pods_wanted = request["pods"]
+    units = node.systemd.show(request["units"])
     manifest_dirs = []
-    for d in (request.get("manifest_dirs") or []) + kubelet_dirs(units):
+    for d in request["manifest_dirs"] + kubelet_dirs(units):
         if d not in manifest_dirs:
             manifest_dirs.append(d)
     # Configuration files keep every byte (an environment file may hold any): the control
     # host hashes and rewrites them exactly. Manifests are never followed through links.
-    files = {path: read_text(path, errors="surrogateescape") for path in request.get("read") or []}
-    if request.get("read_env_files"):
+    files = {path: read_text(path, errors="surrogateescape") for path in request["read"]}
+    if request["read_env_files"]:
         for props in units.values():
             for path in environment_file_paths(props):
                 if path not in files:  # a file to edit is in "read", verbatim
                     files[path] = redact(read_text(path))
-    globs, globbed = read_globs(request.get("read_globs") or [])
+    globs, globbed = read_globs(request["read_globs"])
     files.update(globbed)
     for d in manifest_dirs:
         for pod in pods_wanted:
@@ -227,7 +228,7 @@ def facts(node, request):
     if units:
         node.choose_runtime(kubelet_cmdlines(units))
     runtime = node.pods()
-    if request.get("probes"):
+    if request["probes"]:
         # READY as the pods' readiness probes say it: one attempt each, now.
         from .probes.prober import mark_ready
         from .probes.runner import NodeRunner
@@ -235,23 +236,23 @@ def facts(node, request):
         # The kubelet units' command lines (read above) give a hostNetwork pod's IP.
         runner = NodeRunner(node, kubelet_cmdlines(units) if units else None)
         mark_ready(runtime.get("pods") or [], request["probes"], runner, pods_wanted)
-    return {
-        "hostname": os.uname()[1],
-        "python": "%d.%d.%d" % sys.version_info[:3],
-        "os_release": os_release(),
-        "files": files,
-        "units": units,
-        "globs": globs,
-        "dirs": {d: dir_listing(d, node.trusted_above) for d in manifest_dirs},
-        "kubelets": running_kubelets(units, node.process_start),
-        "owned": state["manifests"],
-        "backups": {pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},
-        "runtime": runtime,
-        "healthz": node.healthz(request.get("healthz_url") or DEFAULT_HEALTHZ_URL),
-        "lock": lock_holder(node),
-        "journal": _summary(in_progress),
-        "recovered": recovered,
-    }
+    return messages.facts_answer(
+        hostname=os.uname()[1],
+        python="%d.%d.%d" % sys.version_info[:3],
+        os_release=os_release(),
+        files=files,
+        units=units,
+        globs=globs,
+        dirs={d: dir_listing(d, node.trusted_above) for d in manifest_dirs},
+        kubelets=running_kubelets(units, node.process_start),
+        owned=state["manifests"],
+        backups={pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},
+        runtime=runtime,
+        healthz=node.healthz(request["healthz_url"]),
+        lock=lock_holder(node),
+        journal=_summary(in_progress),
+        recovered=recovered,
+    )
 
 
 def _summary(record):

@@ -1,46 +1,16 @@
-"""The contract between spctl on the control host and its agent on a node.
+"""The contract between spctl on the control host and its agent on a node: the constants both
+sides must agree on.
 
-Both sides import this module (the control host as ``spctl_agent.protocol``), so every fact
-they must agree on is written here once. It runs on the node's python (3.6 or newer) and
-imports nothing at module level, so importing it costs nothing on either side.
+Both sides import this package (the control host as ``spctl_agent.protocol``), so every fact
+of the contract is written here once. It runs on the node's python (3.6 or newer) and its
+modules import nothing at module level, so importing them costs nothing on either side.
 
-One call is one JSON request on the agent's stdin (the last non-empty line) and one JSON
-answer on its stdout: ``{"ok": true, "error": null, ...}`` plus the op's fields, or
-``{"ok": false, "error": "what went wrong"}``.
-
-``facts`` request::
-
-    {"op": "facts", "pods": [name...], "units": [unit...], "read": [path...],
-     "read_globs": [pattern...], "read_env_files": bool, "manifest_dirs": [dir...],
-     "healthz_url": url}
-
-answer: hostname, python, os_release, files {path: text|null} (the "read" paths, every
-file a "read_globs" pattern matches, and with "read_env_files" every EnvironmentFiles path
-of the units; those two with the values of secret-looking settings such as K3S_TOKEN or
-``token:`` redacted, see ``facts.redact``), globs {pattern: [path...]}, units {unit: systemd properties, EnvironmentFiles
-and ExecStart as lists of lines, + "cmdline"}, dirs {dir: {"exists", "entries": [{name, type, size, mtime,
-sha256, pod_name}]}}, owned {path: {pod, sha256}}, backups {pod: [name...]}, runtime
-{"runtime", "endpoint", "error", "pods": [summary...]} (see ``pods.summarize``), healthz,
-lock, kubelets {unit: what the running kubelet watches, see ``kubelet.running_kubelets``},
-journal (a transaction another run is carrying out now, or null), recovered (an unfinished
-transaction this call finished or undid, see ``journal.recover``, or null). File texts
-keep undecodable bytes as lone surrogates (``files.read_text``); dir entries carry
-``unsafe`` (why root must not write there) and types file, dir, symlink, fifo,
-char-device, block-device, socket.
-
-``apply`` request::
-
-    {"op": "apply", "node_name", "manifest_dir", "holder", "wait_lock", "timeout",
-     "stable_for", "kubelet": {unit, files: [{path, content, expected_sha256}],
-     daemon_reload, healthz_url, timeout, flag: [name, value], dir_before, expect_dir} | null,
-     "changes": [{pod, action, file, content, expected_sha256, from_path?, from_sha256?}],
-     "wait_running": [pod | {pod, file, expected_sha256}...], "planned_while_busy": bool}
-
-A change with ``from_path`` retires that file (the pod's manifest in the directory the
-kubelet is moved away from); action ``move`` writes its bytes at ``file``.
-
-answer: kubelet_restarted, kubelet_restored?, pods [{name, action, ok, phase, error,
-rolled_back?}], errors?, recovered?
+    (this module)   ops, actions, paths, limits, ports, annotations: the constants
+    messages        every request and answer: one builder and one reader each, and the
+                    documentation of every field
+    probe_spec      what the agent needs of a pod to probe it
+    systemd_show    the systemctl show properties asked for, and how their output reads
+    flags           a command-line flag's value, as the kubelet reads its flags
 """
 
 OP_FACTS = "facts"

@@ -6,7 +6,7 @@ change undone, the kubelet's configuration included, and the previous pods runni
 
 import os
 
-from ..protocol import MANIFEST_SUFFIX, STALE_PLAN
+from ..protocol import MANIFEST_SUFFIX, STALE_PLAN, messages
 from ..system.errors import AgentError
 from ..system.files import read_bytes, remove_stale_temporaries, sha256_bytes, unsafe_directory
 from ..system.lock import NodeLock
@@ -31,21 +31,20 @@ def _waits(node, request, directory, node_name):
     """Pods whose file is unchanged but which must run; each file must still hold the
     bytes the plan saw (a run waits only for content it planned from)."""
     waits = []
-    for item in request.get("wait_running") or []:
-        spec = item if isinstance(item, dict) else {"pod": item}
+    for spec in request["wait_running"]:
         name = spec["pod"]
         change = PodChange(
             node,
             {
                 "pod": name,
                 "action": "unchanged",
-                "file": spec.get("file") or name + MANIFEST_SUFFIX,
-                "sources": spec.get("sources"),
+                "file": spec["file"] or name + MANIFEST_SUFFIX,
+                "sources": spec["sources"],
             },
             directory,
             node_name,
         )
-        if "expected_sha256" in spec:
+        if spec["expected_sha256"] is not messages.ANY_CONTENT:
             data = read_bytes(change.path)
             found = sha256_bytes(data) if data is not None else None
             if found != spec["expected_sha256"]:
@@ -58,20 +57,21 @@ def _waits(node, request, directory, node_name):
 
 
 def apply(node, request):
+    request = messages.read_apply_request(request)
     node_name = request["node_name"]
-    directory = request.get("manifest_dir")
-    timeout = float(request.get("timeout", 300))
-    stable_for = float(request.get("stable_for", 5))
+    directory = request["manifest_dir"]
+    timeout = request["timeout"]
+    stable_for = request["stable_for"]
     answer = {"kubelet_restarted": False, "pods": []}
-    specs = request.get("changes") or []
-    if (specs or request.get("wait_running")) and not directory:
+    specs = request["changes"]
+    if (specs or request["wait_running"]) and not directory:
         raise AgentError("no manifest directory given for the pods to change")
-    lock = NodeLock(node, request.get("holder", "spctl"), float(request.get("wait_lock", 0)))
+    lock = NodeLock(node, request["holder"], request["wait_lock"])
     with lock:
         found = load_journal(node)
         if found is not None:
             answer["recovered"] = recover(node, found)
-        if request.get("planned_while_busy"):
+        if request["planned_while_busy"]:
             # Its facts may show a change that the other run then undid (or finished
             # otherwise): nothing planned from them is sure. Plan again from now.
             raise AgentError(
@@ -82,12 +82,12 @@ def apply(node, request):
         state = load_state(node)
         changes = [PodChange(node, spec, directory, node_name) for spec in specs]
         if specs:
-            retired = [os.path.dirname(s["from_path"]) for s in specs if s.get("from_path")]
+            retired = [os.path.dirname(s["from_path"]) for s in specs if s["from_path"]]
             _check_directories(node, sorted(set([directory] + retired)))
         for change in changes:
             change.check(state)
         waits = _waits(node, request, directory, node_name)
-        kubelet_change = request.get("kubelet")
+        kubelet_change = request["kubelet"]
         if kubelet_change:
             check_kubelet_files(kubelet_change)
         current = node.pods()["pods"]
@@ -102,7 +102,7 @@ def apply(node, request):
                 change.want_uid = change.original_uid  # same pod: the kubelet hashes the parsed pod
         if not changes and not kubelet_change:
             _wait_only(node, waits, timeout, stable_for, answer)
-            return answer
+            return messages.apply_answer(**answer)
         journal = Journal.begin(
             node, journal_record(request, changes, kubelet_change, node, current, waits)
         )
@@ -115,7 +115,7 @@ def apply(node, request):
                 journal.done()
                 wait_previous(node, journal.record, timeout)
             raise
-    return answer
+    return messages.apply_answer(**answer)
 
 
 def _wait_only(node, waits, timeout, stable_for, answer):
@@ -127,22 +127,22 @@ def _wait_only(node, waits, timeout, stable_for, answer):
 def _report_wait(change, outcome, answer):
     verdict = outcome.get(change.name)
     answer["pods"].append(
-        {
-            "name": change.name,
-            "action": "unchanged",
-            "ok": verdict is True,
-            "phase": change.result["phase"],
-            "error": None if verdict is True else verdict,
-        }
+        messages.pod_result(
+            name=change.name,
+            action="unchanged",
+            ok=verdict is True,
+            phase=change.result["phase"],
+            error=None if verdict is True else verdict,
+        )
     )
 
 
 def _transaction(node, journal, request, changes, waits, state, answer):
-    directory = request.get("manifest_dir")
-    timeout = float(request.get("timeout", 300))
-    stable_for = float(request.get("stable_for", 5))
-    kubelet_change = request.get("kubelet")
-    if kubelet_change and request.get("switch"):
+    directory = request["manifest_dir"]
+    timeout = request["timeout"]
+    stable_for = request["stable_for"]
+    kubelet_change = request["kubelet"]
+    if kubelet_change and request["switch"]:
         _switch(node, journal, kubelet_change, changes, state, directory, answer)
     elif kubelet_change:
         try:
@@ -229,7 +229,7 @@ def _transaction(node, journal, request, changes, waits, state, answer):
             outcome = {c.name: False for c in undo}
     for change in changes:
         change.result["ok"] = outcome.get(change.name) is True
-        answer["pods"].append(change.result)
+        answer["pods"].append(messages.pod_result(**change.result))
     for change in waits:
         _report_wait(change, outcome, answer)
 

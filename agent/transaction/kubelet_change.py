@@ -3,7 +3,6 @@ health and for the change to be taken, or put every file back, restart again and
 
 import os
 
-from ..protocol import DEFAULT_HEALTHZ_URL
 from ..protocol.flags import flag_value
 from ..system.errors import AgentError
 from ..system.files import atomic_write, encode_text, read_original, remove, sha256_bytes
@@ -14,7 +13,7 @@ def check_kubelet_files(change):
     for f in change["files"]:
         content = read_original(f["path"])[0]
         current_sha = sha256_bytes(content) if content is not None else None
-        if current_sha != f.get("expected_sha256"):
+        if current_sha != f["expected_sha256"]:
             raise AgentError("%s changed on the node since spctl read it; rerun" % f["path"])
 
 
@@ -22,12 +21,13 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None, on_failure=N
     """Write the kubelet's configuration files, restart it and wait for healthz; on
     failure put every file back, restart again and report. Returns {"restarted": True}.
     ``on_written`` and ``on_restarted`` are told when the files are written and when the
-    restarted kubelet took the change (the journal records each phase)."""
+    restarted kubelet took the change (the journal records each phase). ``change`` is the
+    request's, as ``protocol.messages.read_kubelet_change`` reads it."""
     import time
 
     unit = change["unit"]
-    url = change.get("healthz_url") or DEFAULT_HEALTHZ_URL
-    timeout = float(change.get("timeout", 90))
+    url = change["healthz_url"]
+    timeout = change["timeout"]
     fs = node.fs
     # live path, its bytes before the change (None: absent), its mode
     originals = [(f["path"],) + read_original(f["path"]) for f in change["files"]]
@@ -45,20 +45,20 @@ def apply_kubelet(node, change, on_written=None, on_restarted=None, on_failure=N
                 ) from None
 
     def restart():
-        node.systemd.restart(unit, bool(change.get("daemon_reload")))
+        node.systemd.restart(unit, change["daemon_reload"])
         node.forget_runtime()  # its --container-runtime-endpoint may have changed too
 
     try:
         for f, (live, _content, mode) in zip(change["files"], originals):
             fs.makedirs(os.path.dirname(live))
-            atomic_write(live, encode_text(f["content"]), f.get("mode") or mode, fs)
+            atomic_write(live, encode_text(f["content"]), f["mode"] or mode, fs)
         if on_written is not None:
             on_written()
         restart()
         if wait_healthy(node, unit, url, timeout):
-            problem = kubelet_took_change(node, unit, url, change.get("flag"))
+            problem = kubelet_took_change(node, unit, url, change["flag"])
             if problem is None:
-                problem = _watches(node, unit, change.get("expect_dir"))
+                problem = _watches(node, unit, change["expect_dir"])
             if problem is None:
                 if on_restarted is not None:
                     on_restarted()

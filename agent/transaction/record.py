@@ -2,23 +2,22 @@
 ownership before, the kubelet's command line and directory before, and the pods running
 before, all read before the first write (see ``journal`` for its shape)."""
 
-from ..protocol import DEFAULT_HEALTHZ_URL
 from ..system.files import encode_text, read_original
 from .journal import file_entry
 
 
 def journal_record(request, changes, kubelet_change, node, pods_now, waits):
     record = {
-        "holder": request.get("holder", "spctl"),
+        "holder": request["holder"],
         "node_name": request["node_name"],
-        "timeout": float(request.get("timeout", 300)),
-        "stable_for": float(request.get("stable_for", 5)),
+        "timeout": request["timeout"],
+        "stable_for": request["stable_for"],
         "files": [],
         "owned_before": {},
         "kubelet": None,
         "pods_before": [],
         # A change of source (directory <-> URL) is undone with the kubelet stopped.
-        "switch": bool(request.get("switch") and kubelet_change),
+        "switch": bool(request["switch"] and kubelet_change),
     }
     for change in changes:
         record["files"] += change.journal_files()
@@ -35,11 +34,11 @@ def journal_record(request, changes, kubelet_change, node, pods_now, waits):
         props = node.systemd.show([unit]).get(unit, {})
         record["kubelet"] = {
             "unit": unit,
-            "healthz_url": kubelet_change.get("healthz_url") or DEFAULT_HEALTHZ_URL,
-            "daemon_reload": bool(kubelet_change.get("daemon_reload")),
+            "healthz_url": kubelet_change["healthz_url"],
+            "daemon_reload": kubelet_change["daemon_reload"],
             "cmdline_before": props.get("cmdline"),
-            "dir_before": kubelet_change.get("dir_before"),
-            "dir_after": request.get("manifest_dir"),
+            "dir_before": kubelet_change["dir_before"],
+            "dir_after": request["manifest_dir"],
         }
     seen = set()
     for change in list(changes) + list(waits):

@@ -38,7 +38,7 @@ def os_release():
 
 def dir_listing(directory, trusted_above=None):
     """Every entry of a manifest directory, as the kubelet would see it. Only regular
-    files are opened (see ``files``); a symlink, FIFO or device is reported by its type."""
+    files are opened (see ``system.files``); a symlink, FIFO or device is reported by its type."""
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
@@ -179,9 +179,9 @@ FACTS_RECOVERY_WAIT = 60.0
 
 
 def recover_first(node):
-    """Finish or undo a transaction a killed run left (see ``journal``), under the node
-    lock. Returns (recovered, in_progress): what was done, or the journal of a run that
-    holds the lock now. Without a journal this costs one lstat."""
+    """Finish or undo a transaction a killed run left (see ``transaction.recovery``), under
+    the node lock. Returns (recovered, in_progress): what was done, or the journal of a run
+    that holds the lock now. Without a journal this costs one lstat."""
     if not os.path.lexists(node.paths.journal_file):
         return None, None
     from .transaction.journal import load as load_journal

@@ -6,7 +6,7 @@ One JSON file, ``<state dir>/journal.json``, written atomically and fsynced (the
 its directory) at each phase::
 
     {"version": 1, "id", "holder", "pid", "started", "phase",
-     "node_name", "timeout", "stable_for",
+     "node_name", "timeout", "stable_for", "switch",
      "files": [{"path", "role": "manifest" | "kubelet", "pod", "mode",
                 "before": base64 | null, "before_sha256": sha | null,
                 "after_sha256": sha | null}],          # null: absent before / removed
@@ -103,7 +103,7 @@ def load(node):
             % node.paths.journal_file
         )
     # Recovery runs under the node lock, whose taking checked that only root can write the
-    # state directory (lock.check_state_dir): what the journal names is put back as root.
+    # state directory (system.lock.check_state_dir): what the journal names is put back as root.
     problem = record_problem(record)
     if problem:
         raise AgentError(

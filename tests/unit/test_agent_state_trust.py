@@ -14,7 +14,7 @@ from spctl_agent.node import Paths
 from spctl_agent.transaction import journal as journals
 
 from tests.unit.agent_fakes import make_node, pod, tree
-from tests.unit.test_agent_transactions import NEW_MANIFEST, OLD_MANIFEST, request, sha
+from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, request, sha
 
 
 @pytest.fixture

@@ -13,55 +13,19 @@ the new ones, when the change completed), with no temporary file left anywhere.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 from spctl_agent.main import handle
 from spctl_agent.system.files import is_temporary
 
-from tests.unit.agent_fakes import (
-    FailingFileSystem,
-    FakeClock,
-    FakeRuntime,
-    FakeSystemd,
-    make_node,
-    pod,
-    tree,
-)
+from tests.unit.agent_fakes import FailingFileSystem, FakeClock, FakeRuntime, make_node, pod, tree
+from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, Kubelet, request, sha
 
-OLD_MANIFEST = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n# v1\n"
-NEW_MANIFEST = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n# v2\n"
 OLD_FLAGS = b"--a=1\n"
 MANIFEST = "manifests/static-web.yaml"
 FLAGS = "etc/kubelet-flags"
 NEW_FLAGS = b"--a=1 --pod-manifest-path=/new\n"
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class Kubelet(FakeSystemd):
-    """A kubelet whose command line is its flags file, read at each (re)start, and healthy
-    unless its flags are in ``sick``; ``ignores_file`` keeps the first flags forever."""
-
-    def __init__(self, flags_file: Path, sick=(), ignores_file=False) -> None:
-        super().__init__()
-        self.flags_file = flags_file
-        self.sick = set(sick)
-        self.ignores_file = ignores_file
-        self.flags = flags_file.read_bytes()
-
-    def restart(self, unit, daemon_reload=False):
-        super().restart(unit, daemon_reload)
-        if not self.ignores_file:
-            self.flags = self.flags_file.read_bytes()
-        self.cmdline = ["kubelet", *self.flags.decode().split()]
-        self.active = self.flags not in self.sick
-
-    def healthy(self, url) -> bool:
-        return self.active
 
 
 def pods_from_disk(manifest: Path, new_pod: dict):
@@ -118,27 +82,6 @@ def tree_root(tmp_path):
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "kubelet-flags").write_bytes(OLD_FLAGS)
     return tmp_path
-
-
-def request(root: Path, kubelet: dict | None = None) -> dict:
-    return {
-        "op": "apply",
-        "node_name": "n1",
-        "manifest_dir": str(root / "manifests"),
-        "holder": "test",
-        "timeout": 30,
-        "stable_for": 2,
-        "kubelet": kubelet,
-        "changes": [
-            {
-                "pod": "static-web",
-                "action": "update",
-                "file": "static-web.yaml",
-                "content": NEW_MANIFEST.decode(),
-                "expected_sha256": sha(OLD_MANIFEST),
-            }
-        ],
-    }
 
 
 def failing_fs(root: Path, failing) -> FailingFileSystem | None:
@@ -273,8 +216,9 @@ def test_a_failed_write_after_a_kubelet_change_restores_the_kubelet(tree_root):
     answer = handle(request(tree_root, change), node)
     assert not answer["ok"]
     assert "(injected at rename)" in answer["error"]
-    assert "the kubelet's previous configuration was restored (and the kubelet restarted)" in (
-        answer["error"]
+    assert (
+        "the kubelet's previous configuration was restored (and the kubelet restarted)"
+        in (answer["error"])
     )
     assert flags.read_bytes() == OLD_FLAGS and kubelet.flags == OLD_FLAGS
     assert kubelet.restarts == ["kubelet", "kubelet"]  # the change, and the way back

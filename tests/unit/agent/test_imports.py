@@ -81,7 +81,9 @@ def imports() -> dict[str, list[tuple[str, int]]]:
                         )
                         edges.append((target, node.lineno))
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                modules = (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                )
                 for module in modules:
                     top = (module or "").split(".")[0]
                     if top == "spctl_agent":  # __main__.py run as a zipapp

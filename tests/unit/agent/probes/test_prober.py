@@ -1,27 +1,20 @@
-"""The agent's probes (agent/probes/) and its reading of the kubelet's log (agent/kubelet_log.py).
-
-Timing follows pkg/kubelet/prober/worker.go (initialDelaySeconds, periodSeconds, the
-success/failure thresholds, readiness waiting for the startup probe) and prober.go (each
-attempt's timeout); the kinds follow pkg/probe/http, tcp, exec and grpc.
-"""
+"""The prober (agent/probes/prober.py): timing follows pkg/kubelet/prober/worker.go
+(initialDelaySeconds, periodSeconds, the success/failure thresholds, readiness waiting for
+the startup probe) and prober.go (each attempt's timeout, errors retried); probe specs and
+named ports; exec through the runner."""
 
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
-from concurrent import futures
 from typing import Any
 
 import pytest
-from spctl_agent.probes.kinds import ProbeError, grpc_probe, http_probe, tcp_probe
+from spctl_agent.probes.kinds import ProbeError
 from spctl_agent.probes.prober import PodProber, resolve_port
 from spctl_agent.protocol.probe_spec import probe_spec_of
-from spctl_agent.system import kubelet_log
 
 from tests.unit.agent_fakes import FakeClock
-
-# -- timing against a fake clock ---------------------------------------------------------------
 
 
 class ScriptedProber(PodProber):
@@ -169,9 +162,6 @@ def test_probe_spec_of_and_named_ports() -> None:
     assert probe_spec_of({"spec": {"containers": [{"name": "a"}]}}) is None
 
 
-# -- the kinds, against real servers ------------------------------------------------------------
-
-
 @pytest.fixture
 def web():
     seen: list[dict[str, str]] = []
@@ -201,41 +191,6 @@ def web():
     server.shutdown()
 
 
-def test_http_probe_statuses_headers_and_redirects(web) -> None:
-    port, seen = web
-    headers = [("X-Check", "1"), ("Host", "api.example")]
-    assert http_probe("HTTP", "127.0.0.1", port, "/ok", headers, 1) == ("success", "body")
-    assert seen[-1]["User-Agent"].startswith("kube-probe/")
-    assert seen[-1]["X-Check"] == "1" and seen[-1]["Host"] == "api.example"
-    result = http_probe("HTTP", "127.0.0.1", port, "/bad", [], 1)
-    assert result == ("failure", "HTTP probe failed with statuscode: 500")
-    assert http_probe("HTTP", "127.0.0.1", port, "/here", [], 1)[0] == "success"
-    # A redirect to another host is not followed: a warning, which counts as success.
-    result = http_probe("HTTP", "127.0.0.1", port, "/away", [], 1)
-    assert result[0] == "success" and "redirects" in result[1]
-
-
-def test_http_probe_connection_error_is_one_failure() -> None:
-    # http.go DoHTTPProbe: "Convert errors into failures to catch timeouts" (not retried).
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    result, message = http_probe("HTTP", "127.0.0.1", port, "/", [], 1)
-    assert result == "failure"
-    assert message.startswith(f"Get http://127.0.0.1:{port}/: ") and "refused" in message
-
-
-def test_tcp_probe() -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-    assert tcp_probe("127.0.0.1", port, 1)[0] == "success"
-    listener.close()
-    assert tcp_probe("127.0.0.1", port, 1)[0] == "failure"
-
-
 def test_exec_probe_through_the_runner() -> None:
     class Runner:
         def __init__(self, answer):
@@ -257,105 +212,3 @@ def test_exec_probe_through_the_runner() -> None:
         got = prober.run_once(container["readinessProbe"], POD, container, "c1", 2)
         assert got[0] == result
         assert runner.calls == [("c1", ["cat", "/x"], 2)]
-
-
-@pytest.fixture
-def health():
-    import grpc
-
-    status = {"": 1, "down": 2}
-    requests: list[bytes] = []
-
-    def check(request: bytes, context):
-        requests.append(request)
-        service = request[2:].decode() if request else ""
-        if service not in status:
-            context.abort(grpc.StatusCode.NOT_FOUND, "unknown service")
-        return b"\x08" + bytes([status[service]])
-
-    handler = grpc.method_handlers_generic_handler(
-        "grpc.health.v1.Health", {"Check": grpc.unary_unary_rpc_method_handler(check)}
-    )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield port, requests
-    server.stop(0)
-
-
-def test_grpc_probe(health) -> None:
-    port, requests = health
-    assert grpc_probe("127.0.0.1", port, "", 2) == ("success", "")
-    result = grpc_probe("127.0.0.1", port, "down", 2)
-    assert result == ("failure", "service unhealthy (responded with 'NOT_SERVING')")
-    assert requests[-1] == b"\x0a\x04down"
-    assert grpc_probe("127.0.0.1", port, "other", 2)[0] == "failure"
-
-
-def test_grpc_probe_nobody_listening() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    result = grpc_probe("127.0.0.1", port, "", 1)
-    assert result[0] == "failure" and "failed to connect" in result[1]
-
-
-# -- the kubelet's log, in klog's real format ---------------------------------------------------
-
-# pkg/kubelet/config/file.go extractFromDir: klog.ErrorS(err, "Could not process manifest file",
-# "path", path); pkg/kubelet/pod_workers.go: klog.ErrorS(err, "Error syncing pod, skipping",
-# "pod", klog.KObj(pod), "podUID", pod.UID), the error from kuberuntime's SyncResult
-# (pkg/kubelet/container/sync_result.go) with the reasons of pkg/kubelet/images/types.go.
-REJECTED = (
-    'E1128 09:12:01.123456    4242 file.go:227] "Could not process manifest file" err="invalid pod:'
-    ' [spec.containers[0].name: Invalid value: \\"Web\\": a lowercase RFC 1123 label]"'
-    ' path="/etc/kubernetes/manifests/web.yaml"'
-)
-PULL = (
-    'E1128 09:12:03.000001    4242 pod_workers.go:1301] "Error syncing pod, skipping" err="failed'
-    ' to \\"StartContainer\\" for \\"web\\" with ErrImagePull: \\"failed to pull and unpack image'
-    ' \\\\\\"docker.io/library/nope:1\\\\\\": not found\\"" pod="default/web-node1"'
-    ' podUID="0a1b2c"'
-)
-BACKOFF = (
-    'E1128 09:12:15.000001    4242 pod_workers.go:1301] "Error syncing pod, skipping" err="failed'
-    ' to \\"StartContainer\\" for \\"web\\" with ImagePullBackOff: \\"Back-off pulling image'
-    ' \\\\\\"nope:1\\\\\\"\\"" pod="default/web-node1" podUID="0a1b2c"'
-)
-NOISE = 'I1128 09:12:00.500000    4242 kubelet.go:2410] "SyncLoop ADD" source="file" pods=["default/web-node1"]'
-
-
-def test_parse_line() -> None:
-    where, message, fields = kubelet_log.parse_line(REJECTED)
-    assert where == "file.go:227" and message == "Could not process manifest file"
-    assert fields["path"] == "/etc/kubernetes/manifests/web.yaml"
-    assert fields["err"].startswith('invalid pod: [spec.containers[0].name: Invalid value: "Web"')
-    where, message, fields = kubelet_log.parse_line(PULL)
-    assert fields["pod"] == "default/web-node1" and fields["podUID"] == "0a1b2c"
-    assert 'with ErrImagePull: "failed to pull and unpack image \\"docker.io' in fields["err"]
-    assert kubelet_log.parse_line("-- No entries --") is None
-
-
-def test_failure_file_rejected() -> None:
-    lines = [NOISE, REJECTED]
-    reason = kubelet_log.failure(lines, "/etc/kubernetes/manifests/web.yaml", "web-node1")
-    assert reason.startswith("the kubelet rejected /etc/kubernetes/manifests/web.yaml: invalid pod")
-    assert kubelet_log.failure(lines, "/etc/kubernetes/manifests/other.yaml", "other-node1") is None
-
-
-def test_failure_image_pull() -> None:
-    reason = kubelet_log.failure([NOISE, PULL, BACKOFF], "/m/web.yaml", "web-node1", "default")
-    # The back-off repeats the pull's failure: the failure says why.
-    assert reason == (
-        'the kubelet cannot start default/web-node1: failed to "StartContainer" for "web" with'
-        ' ErrImagePull: "failed to pull and unpack image \\"docker.io/library/nope:1\\":'
-        ' not found"'
-    )
-    only_backoff = kubelet_log.failure([BACKOFF], "/m/web.yaml", "web-node1")
-    assert only_backoff.endswith('with ImagePullBackOff: "Back-off pulling image \\"nope:1\\""')
-    # Another namespace, another pod, or the pod being replaced: not this change's failure.
-    assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node1", "kube-system") is None
-    assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node2") is None
-    assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node1", not_uid="0a1b2c") is None

@@ -1,19 +1,136 @@
-"""Exec probes on a Docker node: the command's output read from the Engine's attached exec
-stream (moby's pkg/stdcopy frames), as cri-dockerd's ExecSync reads it (core/exec.go), kept
-to the kubelet's 10 KiB (pkg/probe/exec/exec.go); then against the host's real engine."""
+"""The Docker Engine as the kubelet's runtime through cri-dockerd (agent/runtime/docker.py):
+Docker's records as cri-dockerd leaves them, read as pods; and exec probes on a Docker node:
+the command's output read from the Engine's attached exec stream (moby's pkg/stdcopy frames),
+as cri-dockerd's ExecSync reads it (core/exec.go), kept to the kubelet's 10 KiB
+(pkg/probe/exec/exec.go); then against the host's real engine."""
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import struct
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
-from spctl_agent.runtime import DOCKER_SOCKET, docker
+from spctl_agent.runtime import (
+    DOCKER_SOCKET,
+    docker,
+)
+from spctl_agent.runtime import pods as podlib
 from spctl_agent.system.errors import AgentError
 from spctl_agent.system.http import Stream, TimedOut
+
+
+def test_docker_exit_code_as_the_pattern():
+    assert docker._exited("Up 5 minutes") is None
+    assert docker._exited("Exited (137) 2 seconds ago").group(1) == "137"
+
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+# Docker Engine 20.10's GET /containers/json?all=1 on a node whose kubelet runs through
+# cri-dockerd: static-web has two sandboxes (its first exited), and its running container
+# carries the random suffix cri-dockerd appends on a name conflict (all digits, so that
+# reading the last field as an attempt would count 40,960,231 restarts); crash-web's
+# container exited with code 3 twice.
+CONTAINERS = json.loads((DATA / "docker-20.10-cri-dockerd-containers.json").read_text())
+
+
+WEB = ("default", "static-web-n1", "5b0e8a6f3c2d41e7a9b8c7d6e5f40312")
+
+
+CRASH = ("kube-system", "crash-web-n1", "9d8c7b6a5f4e3d2c1b0a998877665544")
+
+
+def inspect_state(exit_code, oom=False):
+    """The State of GET /containers/{id}/json, as Docker 20.10 prints it."""
+    return {
+        "State": {
+            "Status": "exited",
+            "Running": False,
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": oom,
+            "Dead": False,
+            "Pid": 0,
+            "ExitCode": exit_code,
+            "Error": "",
+            "StartedAt": "2023-11-14T22:20:20.123456789Z",
+            "FinishedAt": "2023-11-14T22:20:20.223456789Z",
+        }
+    }
+
+
+def test_the_newest_sandbox_wins_and_restarts_come_from_the_label():
+    grouped = docker.group(CONTAINERS)
+    web = grouped[WEB]
+    assert [s["created"] for s in web["sandboxes"]] == [1700000300, 1700000000]
+    assert web["sandbox"]["state"] == "running" and web["sandbox"]["attempt"] == 1
+    assert web["containers"]["web"]["restarts"] == 1
+    assert web["containers"]["web"]["state"] == "running"
+    assert web["annotations"]["kubernetes.io/config.source"] == "file"
+    assert web["labels"]["app"] == "static-web"
+    summary = podlib.summarize(*WEB, web)
+    assert (summary["phase"], summary["restarts"], summary["sandboxes"]) == ("Running", 1, 2)
+
+
+def test_grouping_does_not_depend_on_the_listing_order():
+    shuffled = list(CONTAINERS)
+    random.Random(7).shuffle(shuffled)
+    assert docker.group(shuffled) == docker.group(CONTAINERS)
+
+
+def test_an_exited_container_with_a_code_makes_the_pod_failed():
+    crash = docker.group(CONTAINERS)[CRASH]
+    app = crash["containers"]["app"]
+    assert (app["exit_code"], app["restarts"], app["created"]) == (3, 2, 1700000420)
+    summary = podlib.summarize(*CRASH, crash)
+    assert summary["phase"] == "Failed"
+    assert "exit code 3" in podlib.container_summary(summary)
+
+
+def test_the_exit_code_and_reason_come_from_the_containers_state():
+    asked = []
+
+    def inspect(container_id):
+        asked.append(container_id)
+        return inspect_state(137, oom=True)
+
+    crash = docker.group(CONTAINERS, inspect)[CRASH]
+    app = crash["containers"]["app"]
+    assert (app["exit_code"], app["reason"]) == (137, "OOMKilled")
+    assert app["finished"] == "2023-11-14T22:20:20.223456789Z"
+    # Only the newest instance of a stopped container is inspected; running ones never.
+    assert asked == ["c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789"]
+
+
+@pytest.mark.parametrize(
+    "name, attempt",
+    [
+        ("/k8s_web_static-web-n1_default_uid_3", 3),
+        ("/k8s_web_static-web-n1_default_uid_3_0badf00d", 3),
+        ("/k8s_web_static-web-n1_default_uid_3_12345678", 3),
+        ("/not-kubernetes", 0),
+    ],
+)
+def test_attempt_is_the_names_sixth_field_random_suffix_or_not(name, attempt):
+    assert docker.attempt_of(name) == attempt
+
+
+def summary(name="web-n1", namespace="default", source="file", phase="Running", created=1):
+    annotations = {"kubernetes.io/config.source": source} if source else {}
+    return {
+        "pod": name,
+        "namespace": namespace,
+        "phase": phase,
+        "created": created,
+        "annotations": annotations,
+    }
 
 
 def frame(kind: int, payload: bytes) -> bytes:
@@ -131,9 +248,6 @@ def test_stream_times_out_at_its_deadline(tmp_path) -> None:
     finally:
         stream.close()
     assert time.monotonic() - started < 2.0
-
-
-# -- the host's real Docker engine --------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Reading the kubelet's journal (agent/kubelet_log.py): klog's multi-line values, which
+"""Reading the kubelet's journal (agent/system/kubelet_log.py): klog's multi-line values, which
 process wrote an entry, and reading on from the last poll.
 
 Most journal entries below are in ``journalctl -o json``'s format (one JSON object a line;
@@ -8,6 +8,8 @@ journald to record from); the last test runs the real journalctl on a journal fi
 systemd-journal-remote writes.
 """
 
+from __future__ import annotations
+
 import json
 
 from spctl_agent.system import kubelet_log
@@ -16,8 +18,74 @@ from spctl_agent.transaction.wait import wait_for
 
 from tests.unit.agent_fakes import FakeClock, FakeRuntime, make_node
 
+# pkg/kubelet/config/file.go extractFromDir: klog.ErrorS(err, "Could not process manifest file",
+# "path", path); pkg/kubelet/pod_workers.go: klog.ErrorS(err, "Error syncing pod, skipping",
+# "pod", klog.KObj(pod), "podUID", pod.UID), the error from kuberuntime's SyncResult
+# (pkg/kubelet/container/sync_result.go) with the reasons of pkg/kubelet/images/types.go.
+REJECTED_LINE = (
+    'E1128 09:12:01.123456    4242 file.go:227] "Could not process manifest file" err="invalid pod:'
+    ' [spec.containers[0].name: Invalid value: \\"Web\\": a lowercase RFC 1123 label]"'
+    ' path="/etc/kubernetes/manifests/web.yaml"'
+)
+
+
+PULL = (
+    'E1128 09:12:03.000001    4242 pod_workers.go:1301] "Error syncing pod, skipping" err="failed'
+    ' to \\"StartContainer\\" for \\"web\\" with ErrImagePull: \\"failed to pull and unpack image'
+    ' \\\\\\"docker.io/library/nope:1\\\\\\": not found\\"" pod="default/web-node1"'
+    ' podUID="0a1b2c"'
+)
+
+
+BACKOFF = (
+    'E1128 09:12:15.000001    4242 pod_workers.go:1301] "Error syncing pod, skipping" err="failed'
+    ' to \\"StartContainer\\" for \\"web\\" with ImagePullBackOff: \\"Back-off pulling image'
+    ' \\\\\\"nope:1\\\\\\"\\"" pod="default/web-node1" podUID="0a1b2c"'
+)
+
+
+NOISE = 'I1128 09:12:00.500000    4242 kubelet.go:2410] "SyncLoop ADD" source="file" pods=["default/web-node1"]'
+
+
+def test_parse_line() -> None:
+    where, message, fields = kubelet_log.parse_line(REJECTED_LINE)
+    assert where == "file.go:227" and message == "Could not process manifest file"
+    assert fields["path"] == "/etc/kubernetes/manifests/web.yaml"
+    assert fields["err"].startswith('invalid pod: [spec.containers[0].name: Invalid value: "Web"')
+    where, message, fields = kubelet_log.parse_line(PULL)
+    assert fields["pod"] == "default/web-node1" and fields["podUID"] == "0a1b2c"
+    assert 'with ErrImagePull: "failed to pull and unpack image \\"docker.io' in fields["err"]
+    assert kubelet_log.parse_line("-- No entries --") is None
+
+
+def test_failure_file_rejected() -> None:
+    lines = [NOISE, REJECTED_LINE]
+    reason = kubelet_log.failure(lines, "/etc/kubernetes/manifests/web.yaml", "web-node1")
+    assert reason.startswith("the kubelet rejected /etc/kubernetes/manifests/web.yaml: invalid pod")
+    assert kubelet_log.failure(lines, "/etc/kubernetes/manifests/other.yaml", "other-node1") is None
+
+
+def test_failure_image_pull() -> None:
+    reason = kubelet_log.failure([NOISE, PULL, BACKOFF], "/m/web.yaml", "web-node1", "default")
+    # The back-off repeats the pull's failure: the failure says why.
+    assert reason == (
+        'the kubelet cannot start default/web-node1: failed to "StartContainer" for "web" with'
+        ' ErrImagePull: "failed to pull and unpack image \\"docker.io/library/nope:1\\":'
+        ' not found"'
+    )
+    only_backoff = kubelet_log.failure([BACKOFF], "/m/web.yaml", "web-node1")
+    assert only_backoff.endswith('with ImagePullBackOff: "Back-off pulling image \\"nope:1\\""')
+    # Another namespace, another pod, or the pod being replaced: not this change's failure.
+    assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node1", "kube-system") is None
+    assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node2") is None
+    assert kubelet_log.failure([PULL], "/m/web.yaml", "web-node1", not_uid="0a1b2c") is None
+
+
 WEB = "/etc/kubernetes/manifests/web.yaml"
+
+
 KUBELET_PID = "4242"
+
 
 # pkg/kubelet/config/file.go extractFromDir: klog.ErrorS(err, "Could not process manifest
 # file", "path", path); klog writes the error first (printS), every string quoted.
@@ -26,6 +94,8 @@ REJECTED = (
     ' [spec.containers[0].name: Invalid value: \\"Web\\": a lowercase RFC 1123 label]"'
     ' path="/etc/kubernetes/manifests/web.yaml"'
 )
+
+
 # pkg/kubelet/prober/prober.go: klog.V(1).InfoS("Probe failed", ..., "output", output); an
 # output with line breaks is written as klog's multi-line value (internal/serialize/
 # keyvalues.go writeStringValue): `output=<`, each line after a tab, then " >". The pod
@@ -34,6 +104,8 @@ SPOOF = (
     'E1128 09:12:05.000002    4242 file.go:227] "Could not process manifest file"'
     ' err="pwned" path="/etc/kubernetes/manifests/web.yaml"'
 )
+
+
 PROBE_FAILED = [
     'I1128 09:12:05.000001    4242 prober.go:107] "Probe failed" probeType="Liveness"'
     ' pod="default/web-node1" podUID="0a1b2c" containerName="web" probeResult="failure"'
@@ -42,6 +114,8 @@ PROBE_FAILED = [
     "\t" + SPOOF,
     " >",
 ]
+
+
 # A multi-line error (an aggregate of several lines) in the middle of an entry: the fields
 # after it go on after " >" on the same line.
 REJECTED_MULTILINE = [
@@ -90,9 +164,6 @@ def test_header_of_another_pid_is_not_this_process() -> None:
     lines = kubelet_log.KlogLines("999")
     assert lines.feed(REJECTED) == []
     assert len(kubelet_log.KlogLines(KUBELET_PID).feed(REJECTED)) == 1
-
-
-# -- journalctl -o json ---------------------------------------------------------------------
 
 
 def record(message, n, pid=KUBELET_PID, unit="kubelet.service", transport="stdout", **extra):
@@ -294,12 +365,6 @@ def test_real_journalctl_runner_keeps_output_of_a_timeout(tmp_path) -> None:
     assert kubelet_log.journal_entries(out) == [{"a": 1}]
 
 
-NOISE = 'I1128 09:12:00.500000    4242 kubelet.go:2410] "SyncLoop ADD" source="file" pods=["default/web-node1"]'
-
-
-# -- the wait -------------------------------------------------------------------------------
-
-
 def test_wait_ends_on_the_kubelets_word_only(tmp_path) -> None:
     spoofed = [record(line, i) for i, line in enumerate(PROBE_FAILED)]
     journalctl = FakeJournalctl((output(spoofed), None), (b"", None), (b"", None))
@@ -327,8 +392,6 @@ def wait_change(node):
     spec = {"pod": "web", "action": "create", "file": "web.yaml", "namespace": "default"}
     return PodChange(node, spec, "/etc/kubernetes/manifests", "node1")
 
-
-# -- the real journalctl --------------------------------------------------------------------
 
 # Writes a journal file from journald's export format (systemd-journal-remote(8); the format:
 # systemd's docs/JOURNAL_EXPORT_FORMATS.md): the real journalctl then reads it with --file,

@@ -43,28 +43,47 @@ state = "{d}/state"
 
 # The writer's side of cri-api `pkg/apis/runtime/v1/api.proto`, which the agent never sends.
 WRITER = dict(proto.MESSAGES)
-WRITER.update({
-    "Empty": {},
-    "NamespaceOption": {1: ("network", "enum"), 2: ("pid", "enum"), 3: ("ipc", "enum")},
-    "LinuxSandboxSecurityContext": {1: ("namespace_options", "NamespaceOption")},
-    "LinuxPodSandboxConfig": {1: ("cgroup_parent", "string"),
-                              2: ("security_context", "LinuxSandboxSecurityContext")},
-    "PodSandboxConfig": {1: ("metadata", "PodSandboxMetadata"), 2: ("hostname", "string"),
-                         3: ("log_directory", "string"), 6: ("labels", "map"),
-                         7: ("annotations", "map"), 8: ("linux", "LinuxPodSandboxConfig")},
-    "RunPodSandboxRequest": {1: ("config", "PodSandboxConfig"), 2: ("runtime_handler", "string")},
-    "RunPodSandboxResponse": {1: ("pod_sandbox_id", "string")},
-    "ContainerConfig": {1: ("metadata", "ContainerMetadata"), 2: ("image", "ImageSpec"),
-                        3: ("command", "string", proto.REPEATED),
-                        4: ("args", "string", proto.REPEATED), 9: ("labels", "map"),
-                        10: ("annotations", "map")},
-    "CreateContainerRequest": {1: ("pod_sandbox_id", "string"), 2: ("config", "ContainerConfig"),
-                               3: ("sandbox_config", "PodSandboxConfig")},
-    "CreateContainerResponse": {1: ("container_id", "string")},
-    "StartContainerRequest": {1: ("container_id", "string")},
-    "StopPodSandboxRequest": {1: ("pod_sandbox_id", "string")},
-    "RemovePodSandboxRequest": {1: ("pod_sandbox_id", "string")},
-})
+WRITER.update(
+    {
+        "Empty": {},
+        "NamespaceOption": {1: ("network", "enum"), 2: ("pid", "enum"), 3: ("ipc", "enum")},
+        "LinuxSandboxSecurityContext": {1: ("namespace_options", "NamespaceOption")},
+        "LinuxPodSandboxConfig": {
+            1: ("cgroup_parent", "string"),
+            2: ("security_context", "LinuxSandboxSecurityContext"),
+        },
+        "PodSandboxConfig": {
+            1: ("metadata", "PodSandboxMetadata"),
+            2: ("hostname", "string"),
+            3: ("log_directory", "string"),
+            6: ("labels", "map"),
+            7: ("annotations", "map"),
+            8: ("linux", "LinuxPodSandboxConfig"),
+        },
+        "RunPodSandboxRequest": {
+            1: ("config", "PodSandboxConfig"),
+            2: ("runtime_handler", "string"),
+        },
+        "RunPodSandboxResponse": {1: ("pod_sandbox_id", "string")},
+        "ContainerConfig": {
+            1: ("metadata", "ContainerMetadata"),
+            2: ("image", "ImageSpec"),
+            3: ("command", "string", proto.REPEATED),
+            4: ("args", "string", proto.REPEATED),
+            9: ("labels", "map"),
+            10: ("annotations", "map"),
+        },
+        "CreateContainerRequest": {
+            1: ("pod_sandbox_id", "string"),
+            2: ("config", "ContainerConfig"),
+            3: ("sandbox_config", "PodSandboxConfig"),
+        },
+        "CreateContainerResponse": {1: ("container_id", "string")},
+        "StartContainerRequest": {1: ("container_id", "string")},
+        "StopPodSandboxRequest": {1: ("pod_sandbox_id", "string")},
+        "RemovePodSandboxRequest": {1: ("pod_sandbox_id", "string")},
+    }
+)
 NODE = 2  # NamespaceMode NODE: the host's network namespace, no CNI
 
 
@@ -89,20 +108,38 @@ def _oci_archive(path):
 
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     layer_desc = blob(layer.getvalue())
-    config = {"architecture": arch, "os": "linux",
-              "config": {"Cmd": ["/bin/sleep", "3600"]},
-              "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]}}
+    config = {
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sleep", "3600"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]},
+    }
     config_desc = blob(json.dumps(config).encode())
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": dict(config_desc, mediaType="application/vnd.oci.image.config.v1+json"),
-                "layers": [dict(layer_desc, mediaType="application/vnd.oci.image.layer.v1.tar")]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": dict(config_desc, mediaType="application/vnd.oci.image.config.v1+json"),
+        "layers": [dict(layer_desc, mediaType="application/vnd.oci.image.layer.v1.tar")],
+    }
     manifest_desc = blob(json.dumps(manifest).encode())
-    index = {"schemaVersion": 2, "manifests": [dict(
-        manifest_desc, mediaType="application/vnd.oci.image.manifest.v1+json",
-        annotations={"io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": "1"})]}
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            dict(
+                manifest_desc,
+                mediaType="application/vnd.oci.image.manifest.v1+json",
+                annotations={
+                    "io.containerd.image.name": IMAGE,
+                    "org.opencontainers.image.ref.name": "1",
+                },
+            )
+        ],
+    }
     with tarfile.open(path, "w") as tar:
-        files = {"oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
-                 "index.json": json.dumps(index).encode()}
+        files = {
+            "oci-layout": json.dumps({"imageLayoutVersion": "1.0.0"}).encode(),
+            "index.json": json.dumps(index).encode(),
+        }
         for digest, data in blobs.items():
             files["blobs/sha256/" + digest.split(":")[1]] = data
         for name, data in files.items():
@@ -115,8 +152,11 @@ def _start(directory, snapshotter):
     with open(os.path.join(directory, "config.toml"), "w") as f:
         f.write(CONFIG.format(d=directory, image=IMAGE, snapshotter=snapshotter))
     with open(os.path.join(directory, "containerd.log"), "w") as log:
-        proc = subprocess.Popen(["containerd", "--config", os.path.join(directory, "config.toml")],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            ["containerd", "--config", os.path.join(directory, "config.toml")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     sock = os.path.join(directory, "containerd.sock")
     for _ in range(100):
         if os.path.exists(sock):
@@ -145,17 +185,42 @@ def containerd():
         for sub in ("l", "u", "w", "m"):
             os.makedirs(os.path.join(probe, sub))
         snapshotter = "native"
-        if subprocess.call(["mount", "-t", "overlay", "overlay", "-o",
-                            f"lowerdir={probe}/l,upperdir={probe}/u,workdir={probe}/w",
-                            os.path.join(probe, "m")], stderr=subprocess.DEVNULL) == 0:
+        if (
+            subprocess.call(
+                [
+                    "mount",
+                    "-t",
+                    "overlay",
+                    "overlay",
+                    "-o",
+                    f"lowerdir={probe}/l,upperdir={probe}/u,workdir={probe}/w",
+                    os.path.join(probe, "m"),
+                ],
+                stderr=subprocess.DEVNULL,
+            )
+            == 0
+        ):
             subprocess.call(["umount", os.path.join(probe, "m")])
             snapshotter = "overlayfs"
         proc, sock = _start(directory, snapshotter)
         archive = os.path.join(directory, "image.tar")
         _oci_archive(archive)
-        subprocess.run(["ctr", "--address", sock, "--namespace", "k8s.io", "images", "import",
-                        "--snapshotter", snapshotter, archive], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "ctr",
+                "--address",
+                sock,
+                "--namespace",
+                "k8s.io",
+                "images",
+                "import",
+                "--snapshotter",
+                snapshotter,
+                archive,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         conn = grpc.Connection(sock, 30)
 
         def call(method, request_type, request, response_type="Empty"):
@@ -163,8 +228,9 @@ def containerd():
             return proto.decode(response_type, answer, WRITER)
 
         yield sock, call
-        for sandbox in call("ListPodSandbox", "ListPodSandboxRequest", {},
-                            "ListPodSandboxResponse")["items"]:
+        for sandbox in call(
+            "ListPodSandbox", "ListPodSandboxRequest", {}, "ListPodSandboxResponse"
+        )["items"]:
             call("StopPodSandbox", "StopPodSandboxRequest", {"pod_sandbox_id": sandbox["id"]})
             call("RemovePodSandbox", "RemovePodSandboxRequest", {"pod_sandbox_id": sandbox["id"]})
         conn.close()
@@ -201,15 +267,20 @@ def test_unknown_method_is_unimplemented_with_containerds_message(containerd):
         # The error ended its stream cleanly: the connection serves the next call.
         answer = conn.call(cri.SERVICE + "Version", proto.encode("VersionRequest", {}))
     assert raised.value.status == "UNIMPLEMENTED" and raised.value.code == 12
-    assert raised.value.message == "unknown method NoSuchMethod for service runtime.v1.RuntimeService"
+    assert (
+        raised.value.message == "unknown method NoSuchMethod for service runtime.v1.RuntimeService"
+    )
     assert proto.decode("VersionResponse", answer)["runtime_name"] == "containerd"
 
 
 def test_not_found_carries_the_runtimes_message(containerd):
     sock, _ = containerd
     with pytest.raises(grpc.GrpcError) as raised:
-        grpc.unary(sock, cri.SERVICE + "ContainerStatus",
-                   proto.encode("ContainerStatusRequest", {"container_id": "no-such-id"}))
+        grpc.unary(
+            sock,
+            cri.SERVICE + "ContainerStatus",
+            proto.encode("ContainerStatusRequest", {"container_id": "no-such-id"}),
+        )
     assert raised.value.status == "NOT_FOUND"
     assert '"no-such-id"' in raised.value.message and "not found" in raised.value.message
 
@@ -235,14 +306,24 @@ def test_empty_runtime_reads_no_pods():
 def _sandbox(call, name, uid, attempt, annotations, kubelet_labels=True):
     labels = {"tier": "web"}
     if kubelet_labels:
-        labels.update({cri.POD_NAME_LABEL: name, cri.POD_NAMESPACE_LABEL: "kube-system",
-                       cri.POD_UID_LABEL: uid})
-    config = {"metadata": {"name": name, "uid": uid, "namespace": "kube-system",
-                           "attempt": attempt},
-              "labels": labels, "annotations": annotations,
-              "linux": {"security_context": {"namespace_options": {"network": NODE, "pid": NODE, "ipc": NODE}}}}
-    sandbox_id = call("RunPodSandbox", "RunPodSandboxRequest", {"config": config},
-                      "RunPodSandboxResponse")["pod_sandbox_id"]
+        labels.update(
+            {
+                cri.POD_NAME_LABEL: name,
+                cri.POD_NAMESPACE_LABEL: "kube-system",
+                cri.POD_UID_LABEL: uid,
+            }
+        )
+    config = {
+        "metadata": {"name": name, "uid": uid, "namespace": "kube-system", "attempt": attempt},
+        "labels": labels,
+        "annotations": annotations,
+        "linux": {
+            "security_context": {"namespace_options": {"network": NODE, "pid": NODE, "ipc": NODE}}
+        },
+    }
+    sandbox_id = call(
+        "RunPodSandbox", "RunPodSandboxRequest", {"config": config}, "RunPodSandboxResponse"
+    )["pod_sandbox_id"]
     return sandbox_id, config
 
 
@@ -251,24 +332,39 @@ def _container(call, sandbox, name, attempt, script, restart_count=None):
     labels, annotations = {}, {}
     meta = sandbox_config["metadata"]
     if cri.POD_UID_LABEL in sandbox_config["labels"]:
-        labels = {cri.POD_NAME_LABEL: meta["name"], cri.POD_NAMESPACE_LABEL: meta["namespace"],
-                  cri.POD_UID_LABEL: meta["uid"], cri.CONTAINER_NAME_LABEL: name}
+        labels = {
+            cri.POD_NAME_LABEL: meta["name"],
+            cri.POD_NAMESPACE_LABEL: meta["namespace"],
+            cri.POD_UID_LABEL: meta["uid"],
+            cri.CONTAINER_NAME_LABEL: name,
+        }
     if restart_count is not None:
         annotations[cri.RESTART_COUNT_ANNOTATION] = str(restart_count)
-    config = {"metadata": {"name": name, "attempt": attempt}, "image": {"image": IMAGE},
-              "command": ["/bin/sh", "-c", script], "labels": labels, "annotations": annotations}
-    container_id = call("CreateContainer", "CreateContainerRequest",
-                        {"pod_sandbox_id": sandbox_id, "config": config,
-                         "sandbox_config": sandbox_config},
-                        "CreateContainerResponse")["container_id"]
+    config = {
+        "metadata": {"name": name, "attempt": attempt},
+        "image": {"image": IMAGE},
+        "command": ["/bin/sh", "-c", script],
+        "labels": labels,
+        "annotations": annotations,
+    }
+    container_id = call(
+        "CreateContainer",
+        "CreateContainerRequest",
+        {"pod_sandbox_id": sandbox_id, "config": config, "sandbox_config": sandbox_config},
+        "CreateContainerResponse",
+    )["container_id"]
     call("StartContainer", "StartContainerRequest", {"container_id": container_id})
     return container_id
 
 
 def _wait_exited(call, container_id):
     for _ in range(100):
-        status = call("ContainerStatus", "ContainerStatusRequest", {"container_id": container_id},
-                      "ContainerStatusResponse")["status"]
+        status = call(
+            "ContainerStatus",
+            "ContainerStatusRequest",
+            {"container_id": container_id},
+            "ContainerStatusResponse",
+        )["status"]
         if status["state"] == 2:
             return status
         time.sleep(0.05)
@@ -279,14 +375,24 @@ def test_pods_with_recreated_sandbox_restarts_and_exit_codes(containerd):
     sock, call = containerd
     t0 = time.time()
     # A static pod whose first sandbox died (a node reboot): it ran one container that failed.
-    old = _sandbox(call, "web-n1", "uid-1", 0, {"kubernetes.io/config.source": "file",
-                                                 "spctl.test/sandbox": "old"})
+    old = _sandbox(
+        call,
+        "web-n1",
+        "uid-1",
+        0,
+        {"kubernetes.io/config.source": "file", "spctl.test/sandbox": "old"},
+    )
     first = _container(call, old, "app", 0, "exit 3", restart_count=0)
     _wait_exited(call, first)
     call("StopPodSandbox", "StopPodSandboxRequest", {"pod_sandbox_id": old[0]})
     # Its new sandbox: "app" failed once more, then runs; "job" failed with its own count.
-    new = _sandbox(call, "web-n1", "uid-1", 1, {"kubernetes.io/config.source": "file",
-                                                 "spctl.test/sandbox": "new"})
+    new = _sandbox(
+        call,
+        "web-n1",
+        "uid-1",
+        1,
+        {"kubernetes.io/config.source": "file", "spctl.test/sandbox": "new"},
+    )
     failed = _container(call, new, "app", 1, "exit 7", restart_count=1)
     _wait_exited(call, failed)
     running = _container(call, new, "app", 2, "exec sleep 3600", restart_count=2)
@@ -294,8 +400,9 @@ def test_pods_with_recreated_sandbox_restarts_and_exit_codes(containerd):
     _wait_exited(call, job)
     # Made without the kubelet's labels: identity from the metadata, restarts from attempt.
     # Its 300 kB annotation makes the answers span many DATA frames and the default windows.
-    bare = _sandbox(call, "bare", "uid-2", 0, {"spctl.test/big": "x" * 300000},
-                    kubelet_labels=False)
+    bare = _sandbox(
+        call, "bare", "uid-2", 0, {"spctl.test/big": "x" * 300000}, kubelet_labels=False
+    )
     bare_app = _container(call, bare, "app", 4, "exec sleep 3600")
 
     pods = cri.read_pods(sock, timeout=10)
@@ -310,7 +417,7 @@ def test_pods_with_recreated_sandbox_restarts_and_exit_codes(containerd):
     assert web["annotations"]["kubernetes.io/config.source"] == "file"
     assert web["labels"][cri.POD_UID_LABEL] == "uid-1" and web["labels"]["tier"] == "web"
     assert abs(web["sandbox"]["created"] - t0) < 60
-    assert web["sandbox"]["created"] == web["sandbox"]["created_ns"] // 10 ** 9
+    assert web["sandbox"]["created"] == web["sandbox"]["created_ns"] // 10**9
 
     assert set(web["containers"]) == {"app", "job"}
     app = web["containers"]["app"]
@@ -370,9 +477,11 @@ def test_silent_socket_times_out():
 
 @pytest.mark.parametrize(
     "endpoint, path",
-    [("unix:///run/containerd/containerd.sock", "/run/containerd/containerd.sock"),
-     ("/run/crio/crio.sock", "/run/crio/crio.sock"),
-     (" unix:///run/k3s/containerd/containerd.sock\n", "/run/k3s/containerd/containerd.sock")],
+    [
+        ("unix:///run/containerd/containerd.sock", "/run/containerd/containerd.sock"),
+        ("/run/crio/crio.sock", "/run/crio/crio.sock"),
+        (" unix:///run/k3s/containerd/containerd.sock\n", "/run/k3s/containerd/containerd.sock"),
+    ],
 )
 def test_socket_path(endpoint, path):
     assert cri.socket_path(endpoint) == path
@@ -380,8 +489,12 @@ def test_socket_path(endpoint, path):
 
 @pytest.mark.parametrize(
     "endpoint, why",
-    [("tcp://10.0.0.1:2375", "only unix sockets"), ("npipe:////./pipe/x", "only unix sockets"),
-     ("unix://relative.sock", "must be absolute"), ("crio.sock", "must be absolute")],
+    [
+        ("tcp://10.0.0.1:2375", "only unix sockets"),
+        ("npipe:////./pipe/x", "only unix sockets"),
+        ("unix://relative.sock", "must be absolute"),
+        ("crio.sock", "must be absolute"),
+    ],
 )
 def test_socket_path_refuses_other_transports(endpoint, why):
     with pytest.raises(cri.EndpointError, match=why):
@@ -395,7 +508,11 @@ def test_find_socket_takes_the_first_that_is_a_socket(tmp_path):
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(real))
     try:
-        endpoints = ["unix://%s" % (tmp_path / "absent.sock"), str(not_socket), "unix://" + str(real)]
+        endpoints = [
+            "unix://%s" % (tmp_path / "absent.sock"),
+            str(not_socket),
+            "unix://" + str(real),
+        ]
         assert cri.find_socket(endpoints) == str(real)
         assert cri.find_socket(endpoints[:2]) is None
     finally:
@@ -433,7 +550,8 @@ def test_the_shipped_agent_reads_the_cri_the_same_on_python_36(containerd, tmp_p
         "print(json.dumps(sorted([list(k), v] for k, v in pods.items()), sort_keys=True))"
     )
     done = subprocess.run(
-        [PY36, "-I", "-S", "-c", code, str(pyz), sock], capture_output=True,
+        [PY36, "-I", "-S", "-c", code, str(pyz), sock],
+        capture_output=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr.decode()
@@ -442,7 +560,9 @@ def test_the_shipped_agent_reads_the_cri_the_same_on_python_36(containerd, tmp_p
     assert done.stdout.decode().strip() == expected
     # And the whole agent answers a facts request on 3.6, run by hand as the README says.
     facts = subprocess.run(
-        [PY36, str(pyz)], input=b'{"op": "facts"}\n', capture_output=True,
+        [PY36, str(pyz)],
+        input=b'{"op": "facts"}\n',
+        capture_output=True,
         timeout=60,
     )
     answer = json.loads(facts.stdout.decode().strip().splitlines()[-1])

@@ -9,22 +9,137 @@ command line follow the configuration file, and a runtime whose pods follow the 
 disk, as the kubelet's would. Every case asserts the answer's error and that the live
 manifest and the kubelet's configuration file hold exactly the bytes they held before (or
 the new ones, when the change completed), with no temporary file left anywhere.
+
+Also: manifest directories others can write are refused before any write, a run waits
+only for the content it planned from, and a plan made while another run held the node is
+refused.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from spctl_agent.main import handle
+from spctl_agent.protocol import STALE_PLAN
 from spctl_agent.system.files import is_temporary
+from spctl_agent.system.lock import NodeLock
 
 from tests.unit.agent_fakes import FailingFileSystem, FakeClock, FakeRuntime, make_node, pod, tree
 from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, Kubelet, request, sha
 
+WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
+
+
+@pytest.mark.parametrize(
+    "setup, culprit, owner, mode",
+    [
+        ("group-writable", "pods", "root", "0775"),
+        ("world-writable-sticky", "pods", "root", "1777"),
+        ("not-root", "pods", "nobody", "0755"),
+        ("parent-writable", "parent", "root", "0777"),
+    ],
+)
+def test_directories_others_can_write_are_refused_before_any_write(
+    tmp_path, setup, culprit, owner, mode
+):
+    parent = tmp_path / "parent"
+    pods = parent / "pods"
+    pods.mkdir(parents=True)
+    os.chmod(parent, 0o755)
+    os.chmod(pods, 0o755)
+    if setup == "group-writable":
+        os.chmod(pods, 0o775)
+    elif setup == "world-writable-sticky":
+        os.chmod(pods, 0o1777)
+    elif setup == "not-root":
+        os.chown(pods, 65534, 65534)
+    else:
+        os.chmod(parent, 0o777)
+    node = make_node(tmp_path)
+    answer = handle(
+        {
+            "op": "apply",
+            "node_name": "n1",
+            "manifest_dir": str(pods),
+            "changes": [
+                {"pod": "web", "action": "create", "file": "web.yaml", "content": WEB.decode()}
+            ],
+        },
+        node,
+    )
+    where = pods if culprit == "pods" else parent
+    assert not answer["ok"]
+    assert f"{where} is owned by {owner} with mode {mode}" in answer["error"], answer["error"]
+    assert list(pods.iterdir()) == []
+    assert not (tmp_path / "state" / "journal.json").exists()
+
+
+def wait_request(root: Path, expected: str, **extra) -> dict:
+    return {
+        "op": "apply",
+        "node_name": "n1",
+        "manifest_dir": str(root / "manifests"),
+        "timeout": 10,
+        "stable_for": 1,
+        "wait_running": [{"pod": "web", "file": "web.yaml", "expected_sha256": expected}],
+        **extra,
+    }
+
+
+def test_a_run_waits_only_for_the_content_it_planned_from(tmp_path):
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "web.yaml").write_bytes(WEB)
+    node = make_node(tmp_path, runtime=FakeRuntime([pod(name="web-n1")]))
+    # Another run rolled the file back after this one read it: waiting would report the
+    # old pod's success as this version's.
+    answer = handle(wait_request(tmp_path, sha(b"the version another run wrote")), node)
+    assert not answer["ok"] and "changed on the node since spctl read it" in answer["error"]
+    answer = handle(wait_request(tmp_path, sha(WEB)), node)
+    assert answer["ok"] and answer["pods"][0]["ok"], answer
+
+
+class ReleasingClock(FakeClock):
+    """The other run ends (its lock is released) while this one waits for it."""
+
+    def __init__(self, other: NodeLock) -> None:
+        super().__init__()
+        self.other = other
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.other.fd != -1:
+            self.other.__exit__(None, None, None)
+            self.other.fd = -1
+
+
+def test_a_plan_made_while_another_run_held_the_node_is_refused_after_the_wait(tmp_path):
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "web.yaml").write_bytes(WEB)
+    other = NodeLock(make_node(tmp_path), "the other run", 0)
+    other.__enter__()
+    node = make_node(
+        tmp_path, clock=ReleasingClock(other), runtime=FakeRuntime([pod(name="web-n1")])
+    )
+    request = wait_request(tmp_path, sha(WEB), wait_lock=30, planned_while_busy=True)
+    answer = handle(request, node)
+    assert not answer["ok"] and answer["error"].startswith(STALE_PLAN), answer
+    assert "locked by another spctl run while this one read its facts" in answer["error"]
+    # Planned from facts read while the node was quiet, the same wait goes ahead.
+    request["planned_while_busy"] = False
+    assert handle(request, node)["ok"]
+
+
 OLD_FLAGS = b"--a=1\n"
+
+
 MANIFEST = "manifests/static-web.yaml"
+
+
 FLAGS = "etc/kubelet-flags"
+
+
 NEW_FLAGS = b"--a=1 --pod-manifest-path=/new\n"
 
 
@@ -43,8 +158,13 @@ def pods_from_disk(manifest: Path, new_pod: dict):
 
 
 RUNNING = pod(uid="new")
+
+
 FAILED = pod(uid="new", phase="Failed", exit_code=1)
+
+
 PENDING = pod(uid="new", phase="Pending")
+
 
 MANIFEST_CASES = {
     # name: (the failing step and file, the new pod, expected error or None, the manifest

@@ -24,7 +24,7 @@ import pytest
 
 from tests.unit.crash_driver import Tree
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 OLD_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v1\n"
 NEW_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v2\n"
 CRASHING_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v2 crash\n"

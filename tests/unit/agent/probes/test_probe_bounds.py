@@ -21,7 +21,6 @@ from spctl_agent.node import Clock
 from spctl_agent.probes.kinds import grpc_probe, http_probe, tcp_probe
 from spctl_agent.probes.prober import PodProber, mark_ready
 from spctl_agent.probes.runner import host_ip
-from spctl_agent.system.kubelet import kubelet_node_ip
 from spctl_agent.transaction.manifest_change import PodChange
 from spctl_agent.transaction.wait import wait_for
 
@@ -120,9 +119,6 @@ def http_spec(port: int, timeout: int, **extra: Any) -> dict[str, Any]:
 POD = {"containers": [{"name": "app", "id": "c1", "state": "running"}]}
 
 
-# -- one attempt, one deadline, one failure -----------------------------------------------------
-
-
 @pytest.mark.parametrize("respond", [None, trickle], ids=["never-answers", "trickles"])
 def test_a_slow_server_is_one_failure_within_the_timeout(server, respond) -> None:
     slow = server(respond)
@@ -211,9 +207,6 @@ def test_a_long_probe_timeout_is_capped_by_the_wait(tmp_path, server) -> None:
     assert "web: readiness probe:" in outcome["static-web"]
 
 
-# -- status: a budget for all probes of a node ------------------------------------------------
-
-
 def test_status_probes_share_one_budget(server) -> None:
     silent = server(None)
     pods = [fake_pod(name=f"web{i}-n1", uid=f"u{i}") for i in range(20)]
@@ -230,8 +223,6 @@ def test_status_probes_share_one_budget(server) -> None:
     assert any("deadline exceeded" in r for r in reasons)
     assert sum("not probed: the status call's time for probes ran out" in r for r in reasons) >= 15
 
-
-# -- nothing one pod does fails the node's facts --------------------------------------------------
 
 PROBED = """\
 apiVersion: v1
@@ -336,18 +327,6 @@ def test_an_exception_finding_the_pod_ip_is_a_reason_not_a_crash() -> None:
     bad = {"containers": [{"name": "app", "readinessProbe": {"timeoutSeconds": "soon"}}]}
     mark_ready(pods[:1], {"a": bad}, Runner(KeyError("ip")))
     assert pods[0]["ready"] is False and "ValueError" in pods[0]["not_ready"]
-
-
-# -- a hostNetwork pod is probed at the kubelet's --node-ip ---------------------------------------
-
-
-def test_kubelet_node_ip_from_the_command_line() -> None:
-    assert kubelet_node_ip([["kubelet", "--node-ip=10.0.0.5,fd00::5"]]) == "10.0.0.5"
-    assert kubelet_node_ip([["kubelet", "--node-ip", "fd00::5"]]) == "fd00::5"
-    assert kubelet_node_ip([["kubelet", "--node-ip=0.0.0.0"]]) is None  # only a family
-    assert kubelet_node_ip([["kubelet", "--hostname-override=10.0.0.7"]]) == "10.0.0.7"
-    assert kubelet_node_ip([["kubelet", "--hostname-override=node1"]]) is None
-    assert kubelet_node_ip([]) is None
 
 
 HOST_NETWORK = """\

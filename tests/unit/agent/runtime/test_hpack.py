@@ -8,16 +8,32 @@ from spctl_agent.runtime import hpack
 # C.3 and C.4: three requests on one connection (C.3 literal strings, C.4 the same in Huffman).
 REQUESTS = [
     [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")],
-    [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com"),
-     ("cache-control", "no-cache")],
-    [(":method", "GET"), (":scheme", "https"), (":path", "/index.html"),
-     (":authority", "www.example.com"), ("custom-key", "custom-value")],
+    [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        (":authority", "www.example.com"),
+        ("cache-control", "no-cache"),
+    ],
+    [
+        (":method", "GET"),
+        (":scheme", "https"),
+        (":path", "/index.html"),
+        (":authority", "www.example.com"),
+        ("custom-key", "custom-value"),
+    ],
 ]
 REQUEST_TABLES = [
     ([(":authority", "www.example.com")], 57),
     ([("cache-control", "no-cache"), (":authority", "www.example.com")], 110),
-    ([("custom-key", "custom-value"), ("cache-control", "no-cache"),
-      (":authority", "www.example.com")], 164),
+    (
+        [
+            ("custom-key", "custom-value"),
+            ("cache-control", "no-cache"),
+            (":authority", "www.example.com"),
+        ],
+        164,
+    ),
 ]
 C3 = [
     "828684410f7777772e6578616d706c652e636f6d",
@@ -36,15 +52,26 @@ LOCATION = ("location", "https://www.example.com")
 RESPONSES = [
     [(":status", "302"), ("cache-control", "private"), DATE1, LOCATION],
     [(":status", "307"), ("cache-control", "private"), DATE1, LOCATION],
-    [(":status", "200"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
-     LOCATION, ("content-encoding", "gzip"),
-     ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1")],
+    [
+        (":status", "200"),
+        ("cache-control", "private"),
+        ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
+        LOCATION,
+        ("content-encoding", "gzip"),
+        ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
+    ],
 ]
 RESPONSE_TABLES = [
     ([LOCATION, DATE1, ("cache-control", "private"), (":status", "302")], 222),
     ([(":status", "307"), LOCATION, DATE1, ("cache-control", "private")], 222),
-    ([("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
-      ("content-encoding", "gzip"), ("date", "Mon, 21 Oct 2013 20:13:22 GMT")], 215),
+    (
+        [
+            ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
+            ("content-encoding", "gzip"),
+            ("date", "Mon, 21 Oct 2013 20:13:22 GMT"),
+        ],
+        215,
+    ),
 ]
 C5 = [
     "4803333032580770726976617465611d4d6f6e2c203231204f637420323031332032303a31333a323120474d54"
@@ -86,8 +113,11 @@ def test_responses_evict_the_oldest_entries(blocks):
     "block, header, table",
     [
         # C.2.1 literal with incremental indexing: enters the table (32 + 10 + 13 = 55).
-        ("400a637573746f6d2d6b65790d637573746f6d2d686561646572",
-         ("custom-key", "custom-header"), [("custom-key", "custom-header")]),
+        (
+            "400a637573746f6d2d6b65790d637573746f6d2d686561646572",
+            ("custom-key", "custom-header"),
+            [("custom-key", "custom-header")],
+        ),
         # C.2.2 literal without indexing, indexed name.
         ("040c2f73616d706c652f70617468", (":path", "/sample/path"), []),
         # C.2.3 never indexed.
@@ -112,7 +142,7 @@ def test_single_fields_of_c2(block, header, table):
         (31, 5, "1f00"),  # the prefix full, then zero
         (127, 7, "7f00"),
         (128, 7, "7f01"),
-        (2 ** 21, 7, "7f81ff7f"),
+        (2**21, 7, "7f81ff7f"),
     ],
 )
 def test_integers(value, prefix, encoded):
@@ -186,8 +216,12 @@ def test_bad_indexes_are_errors():
 
 
 def test_encoder_output_decodes_to_the_same_headers_and_leaves_the_table_alone():
-    headers = [(":method", "POST"), (":path", "/runtime.v1.RuntimeService/Version"),
-               ("grpc-timeout", "10000m"), ("x-long", "v" * 300)]
+    headers = [
+        (":method", "POST"),
+        (":path", "/runtime.v1.RuntimeService/Version"),
+        ("grpc-timeout", "10000m"),
+        ("x-long", "v" * 300),
+    ]
     decoder = hpack.Decoder()
     assert decoder.decode(hpack.encode(headers)) == headers
     assert decoder.dynamic == []

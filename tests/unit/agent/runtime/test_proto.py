@@ -6,31 +6,62 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from spctl_agent.runtime import proto
 
 F = descriptor_pb2.FieldDescriptorProto
-TYPES = {"string": F.TYPE_STRING, "bytes": F.TYPE_BYTES, "int64": F.TYPE_INT64,
-         "int32": F.TYPE_INT32, "uint32": F.TYPE_UINT32, "bool": F.TYPE_BOOL}
+TYPES = {
+    "string": F.TYPE_STRING,
+    "bytes": F.TYPE_BYTES,
+    "int64": F.TYPE_INT64,
+    "int32": F.TYPE_INT32,
+    "uint32": F.TYPE_UINT32,
+    "bool": F.TYPE_BOOL,
+}
 
 # Written from api.proto independently of proto.MESSAGES, so a wrong field number in either shows.
 API = {
-    "PodSandboxMetadata": [("name", 1, "string"), ("uid", 2, "string"), ("namespace", 3, "string"),
-                           ("attempt", 4, "uint32")],
-    "PodSandbox": [("id", 1, "string"), ("metadata", 2, "PodSandboxMetadata"), ("state", 3, "int32"),
-                   ("created_at", 4, "int64"), ("labels", 5, "map"), ("annotations", 6, "map"),
-                   ("runtime_handler", 7, "string")],
+    "PodSandboxMetadata": [
+        ("name", 1, "string"),
+        ("uid", 2, "string"),
+        ("namespace", 3, "string"),
+        ("attempt", 4, "uint32"),
+    ],
+    "PodSandbox": [
+        ("id", 1, "string"),
+        ("metadata", 2, "PodSandboxMetadata"),
+        ("state", 3, "int32"),
+        ("created_at", 4, "int64"),
+        ("labels", 5, "map"),
+        ("annotations", 6, "map"),
+        ("runtime_handler", 7, "string"),
+    ],
     "ListPodSandboxResponse": [("items", 1, "PodSandbox*")],
     "ContainerMetadata": [("name", 1, "string"), ("attempt", 2, "uint32")],
-    "ImageSpec": [("image", 1, "string"), ("annotations", 2, "map"),
-                  ("user_specified_image", 18, "string")],
-    "ContainerStatus": [("id", 1, "string"), ("metadata", 2, "ContainerMetadata"),
-                        ("state", 3, "int32"), ("created_at", 4, "int64"),
-                        ("started_at", 5, "int64"), ("finished_at", 6, "int64"),
-                        ("exit_code", 7, "int32"), ("image", 8, "ImageSpec"),
-                        ("image_ref", 9, "string"), ("reason", 10, "string"),
-                        ("message", 11, "string"), ("labels", 12, "map"),
-                        ("annotations", 13, "map"), ("log_path", 15, "string"),
-                        ("image_id", 17, "string")],
+    "ImageSpec": [
+        ("image", 1, "string"),
+        ("annotations", 2, "map"),
+        ("user_specified_image", 18, "string"),
+    ],
+    "ContainerStatus": [
+        ("id", 1, "string"),
+        ("metadata", 2, "ContainerMetadata"),
+        ("state", 3, "int32"),
+        ("created_at", 4, "int64"),
+        ("started_at", 5, "int64"),
+        ("finished_at", 6, "int64"),
+        ("exit_code", 7, "int32"),
+        ("image", 8, "ImageSpec"),
+        ("image_ref", 9, "string"),
+        ("reason", 10, "string"),
+        ("message", 11, "string"),
+        ("labels", 12, "map"),
+        ("annotations", 13, "map"),
+        ("log_path", 15, "string"),
+        ("image_id", 17, "string"),
+    ],
     "ContainerStatusResponse": [("status", 1, "ContainerStatus"), ("info", 2, "map")],
-    "ExecSyncRequest": [("container_id", 1, "string"), ("cmd", 2, "string*"),
-                        ("timeout", 3, "int64")],
+    "ExecSyncRequest": [
+        ("container_id", 1, "string"),
+        ("cmd", 2, "string*"),
+        ("timeout", 3, "int64"),
+    ],
     "ExecSyncResponse": [("stdout", 1, "bytes"), ("stderr", 2, "bytes"), ("exit_code", 3, "int32")],
 }
 
@@ -38,8 +69,9 @@ API = {
 @pytest.fixture(scope="module")
 def real():
     """Message classes of the real protobuf library, package runtime.v1."""
-    fdp = descriptor_pb2.FileDescriptorProto(name="spctl_test_api.proto", package="runtime.v1",
-                                             syntax="proto3")
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="spctl_test_api.proto", package="runtime.v1", syntax="proto3"
+    )
     for name, fields in API.items():
         msg = fdp.message_type.add(name=name)
         for fname, number, kind in fields:
@@ -62,15 +94,18 @@ def real():
                 field.type_name = ".runtime.v1." + kind
     pool = descriptor_pool.DescriptorPool()
     pool.Add(fdp)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName("runtime.v1." + name))
-            for name in API}
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName("runtime.v1." + name))
+        for name in API
+    }
 
 
 def test_pod_sandbox_list_written_by_protobuf(real):
     msg = real["ListPodSandboxResponse"]()
     for i, state in enumerate([1, 0]):
-        item = msg.items.add(id=f"sb{i}", state=state, created_at=1700000000123456789 + i,
-                             runtime_handler="runc")
+        item = msg.items.add(
+            id=f"sb{i}", state=state, created_at=1700000000123456789 + i, runtime_handler="runc"
+        )
         item.metadata.name = "web-n1"
         item.metadata.uid = "uid-1"
         item.metadata.namespace = "kube-system"
@@ -81,7 +116,10 @@ def test_pod_sandbox_list_written_by_protobuf(real):
     assert [s["id"] for s in got["items"]] == ["sb0", "sb1"]
     first = got["items"][0]
     assert first == {
-        "id": "sb0", "state": 1, "created_at": 1700000000123456789, "runtime_handler": "runc",
+        "id": "sb0",
+        "state": 1,
+        "created_at": 1700000000123456789,
+        "runtime_handler": "runc",
         "metadata": {"name": "web-n1", "uid": "uid-1", "namespace": "kube-system", "attempt": 0},
         "labels": {"io.kubernetes.pod.name": "web-n1"},
         "annotations": {"kubernetes.io/config.source": "file"},
@@ -105,8 +143,11 @@ def test_container_status_with_negative_exit_code_and_unknown_fields(real):
     got = proto.decode("ContainerStatusResponse", msg.SerializeToString())
     status = got["status"]
     assert status["exit_code"] == -1
-    assert (status["state"], status["reason"], status["metadata"]) == (2, "Error",
-                                                                        {"name": "app", "attempt": 4})
+    assert (status["state"], status["reason"], status["metadata"]) == (
+        2,
+        "Error",
+        {"name": "app", "attempt": 4},
+    )
     assert (status["created_at"], status["started_at"], status["finished_at"]) == (1, 2, 3)
     assert status["image"] == {"image": "busybox:local", "annotations": {}}
     assert status["annotations"] == {"io.kubernetes.container.restartCount": "4"}
@@ -117,17 +158,30 @@ def test_our_encoding_parses_in_protobuf(real):
     request = {"container_id": "c1", "cmd": ["sh", "-c", ""], "timeout": 5}
     msg = real["ExecSyncRequest"].FromString(proto.encode("ExecSyncRequest", request))
     assert (msg.container_id, list(msg.cmd), msg.timeout) == ("c1", ["sh", "-c", ""], 5)
-    sandbox = {"id": "x", "state": 1, "created_at": -5, "labels": {"a": "1", "b": "2"},
-               "metadata": {"name": "n", "uid": "u", "namespace": "ns", "attempt": 3}}
+    sandbox = {
+        "id": "x",
+        "state": 1,
+        "created_at": -5,
+        "labels": {"a": "1", "b": "2"},
+        "metadata": {"name": "n", "uid": "u", "namespace": "ns", "attempt": 3},
+    }
     msg = real["PodSandbox"].FromString(proto.encode("PodSandbox", sandbox))
-    assert (msg.id, msg.state, msg.created_at, dict(msg.labels)) == ("x", 1, -5, {"a": "1", "b": "2"})
+    assert (msg.id, msg.state, msg.created_at, dict(msg.labels)) == (
+        "x",
+        1,
+        -5,
+        {"a": "1", "b": "2"},
+    )
     assert (msg.metadata.namespace, msg.metadata.attempt) == ("ns", 3)
 
 
 def test_exec_sync_response_bytes(real):
     wire = real["ExecSyncResponse"](stdout=b"ok\n\xff", stderr=b"", exit_code=3).SerializeToString()
-    assert proto.decode("ExecSyncResponse", wire) == {"stdout": b"ok\n\xff", "stderr": b"",
-                                                      "exit_code": 3}
+    assert proto.decode("ExecSyncResponse", wire) == {
+        "stdout": b"ok\n\xff",
+        "stderr": b"",
+        "exit_code": 3,
+    }
 
 
 def test_defaults_when_fields_are_absent():
@@ -136,7 +190,7 @@ def test_defaults_when_fields_are_absent():
     assert got["labels"] == {} and got["metadata"] is None
 
 
-@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2 ** 32, 2 ** 63 - 1])
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 2**32, 2**63 - 1])
 def test_varint_round_trip(value):
     wire = proto.encode_varint(value)
     assert proto.decode_varint(wire, 0) == (value, len(wire))
@@ -144,7 +198,10 @@ def test_varint_round_trip(value):
 
 def test_negative_int64_takes_ten_bytes_and_comes_back():
     assert len(proto.encode_varint(-1)) == 10
-    assert proto.decode("PodSandbox", proto.encode("PodSandbox", {"created_at": -1}))["created_at"] == -1
+    assert (
+        proto.decode("PodSandbox", proto.encode("PodSandbox", {"created_at": -1}))["created_at"]
+        == -1
+    )
 
 
 def test_fixed_width_fields_are_skipped():
@@ -154,8 +211,11 @@ def test_fixed_width_fields_are_skipped():
     assert proto.decode("PodSandbox", wire)["id"] == "a"
 
 
-@pytest.mark.parametrize("wire", [b"\x0a\x05ab", b"\x08", b"\x08\xff", b"\x0b", b"\x00"],
-                         ids=["short string", "no varint", "truncated varint", "group", "field 0"])
+@pytest.mark.parametrize(
+    "wire",
+    [b"\x0a\x05ab", b"\x08", b"\x08\xff", b"\x0b", b"\x00"],
+    ids=["short string", "no varint", "truncated varint", "group", "field 0"],
+)
 def test_broken_input_is_a_proto_error(wire):
     with pytest.raises(proto.ProtoError):
         proto.decode("PodSandbox", wire)

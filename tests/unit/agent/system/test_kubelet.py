@@ -1,5 +1,6 @@
-"""Facts from the running kubelet, not only its files: what its process was started with,
-and whether its --config file changed after it started (then what it read is unknown)."""
+"""The running kubelet (agent/system/kubelet.py): facts from its process, not only its files:
+what it was started with, whether its --config file changed after it started (then what it
+read is unknown), and the node IP it reports."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ import os
 import time
 
 from spctl_agent.main import handle
-from spctl_agent.system.kubelet import process_start, running_kubelets
+from spctl_agent.system.kubelet import kubelet_node_ip, process_start, running_kubelets
 from spctl_agent.system.lock import NodeLock
 
 from tests.unit.agent_fakes import make_node
+
+
+def test_kubelet_node_ip_from_the_command_line() -> None:
+    assert kubelet_node_ip([["kubelet", "--node-ip=10.0.0.5,fd00::5"]]) == "10.0.0.5"
+    assert kubelet_node_ip([["kubelet", "--node-ip", "fd00::5"]]) == "fd00::5"
+    assert kubelet_node_ip([["kubelet", "--node-ip=0.0.0.0"]]) is None  # only a family
+    assert kubelet_node_ip([["kubelet", "--hostname-override=10.0.0.7"]]) == "10.0.0.7"
+    assert kubelet_node_ip([["kubelet", "--hostname-override=node1"]]) is None
+    assert kubelet_node_ip([]) is None
 
 
 def unit(*cmdline: str) -> dict:

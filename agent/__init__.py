@@ -8,8 +8,8 @@ Layers, lowest first; a module imports its own layer or a lower one (a unit test
 
     protocol/      the contract: constants, messages (every request and answer field),
                    the probe spec, systemctl show's output, flag values
-    system/        the node itself: files, lock, ownership state, systemd, commands, http,
-                   the running kubelet, its log; errors, jsonfast, text
+    system/        the node itself: files, lock, ownership state and backups, systemd,
+                   commands, http, the running kubelet, its log, jsonfast; AgentError
     runtime/       which runtime the kubelet uses; cri (the CRI API), docker (cri-dockerd);
                    pods (pod identity and phase from the runtime's records)
     probes/        startup and readiness probes as the kubelet runs them

@@ -18,9 +18,8 @@ from .system.files import (
 from .system.jsonfast import loads
 from .system.kubelet import kubelet_dirs, running_kubelets
 from .system.lock import NodeLock, lock_holder
-from .system.state import load_state
+from .system.state import KEEP_BACKUPS, backups_of, load_state
 from .system.systemd import kubelet_cmdlines
-from .transaction.backups import KEEP_BACKUPS, backups_of
 
 #: The most the agent reads of one configuration file (the kubelet's own limit for a
 #: manifest; no configuration file spctl reads comes near it).

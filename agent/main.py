@@ -4,7 +4,7 @@ import sys
 
 from . import protocol
 from .protocol import messages
-from .system.errors import AgentError
+from .system import AgentError
 from .system.jsonfast import dumps, loads
 
 

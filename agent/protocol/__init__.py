@@ -5,12 +5,12 @@ Both sides import this package (the control host as ``spctl_agent.protocol``), s
 of the contract is written here once. It runs on the node's python (3.6 or newer) and its
 modules import nothing at module level, so importing them costs nothing on either side.
 
-    (this module)   ops, actions, paths, limits, ports, annotations: the constants
+    (this module)   ops, actions, paths, limits, ports, annotations; a flag's value as
+                    the kubelet reads its command line
     messages        every request and answer: one builder and one reader each, and the
                     documentation of every field
     probe_spec      what the agent needs of a pod to probe it
     systemd_show    the systemctl show properties asked for, and how their output reads
-    flags           a command-line flag's value, as the kubelet reads its flags
 """
 
 OP_FACTS = "facts"
@@ -50,6 +50,25 @@ DEFAULT_HEALTHZ_URL = "http://%s:%d/healthz" % (HEALTHZ_ADDRESS, HEALTHZ_PORT)
 CONFIG_SOURCE_ANNOTATION = "kubernetes.io/config.source"
 SOURCE_FILE = "file"
 SOURCE_HTTP = "http"
+
+
+def flag_value(args, name):
+    """The value of ``--name=value`` or ``--name value`` in a command line (a list of
+    words, or one string split as a shell would); the last occurrence wins; None if
+    absent."""
+    if isinstance(args, str):
+        import shlex
+
+        words = shlex.split(args)
+    else:
+        words = list(args)
+    value = None
+    for i, word in enumerate(words):
+        if word.startswith(name + "="):
+            value = word[len(name) + 1 :]
+        elif word == name and i + 1 < len(words):
+            value = words[i + 1]
+    return value
 
 
 #: The systemd units a kubelet runs as (kubeadm's packages, k3s, rke2), for the agent to

@@ -11,9 +11,9 @@ for the rest of the call.
 
 import os
 
-from ..protocol.flags import flag_value
+from ..protocol import flag_value
 from ..system.files import read_text
-from ..system.text import yaml_setting
+from ..system.kubelet import yaml_setting
 from .pods import summarize_all
 
 DOCKER_SOCKET = "/var/run/docker.sock"

@@ -21,7 +21,7 @@ list's Status text ("Exited (3) 2 seconds ago") is the fallback. The records hav
 shapes ``runtime.cri`` gives (see ``pods``).
 """
 
-from ..system.errors import AgentError
+from ..system import AgentError
 from ..system.http import get
 from ..system.jsonfast import loads
 

@@ -1,6 +1,6 @@
 """Running a command on the node."""
 
-from .errors import AgentError
+from . import AgentError
 
 
 def run_command(argv, timeout):

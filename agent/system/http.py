@@ -4,7 +4,7 @@ http.client would double the agent's start-up time (it imports the email package
 HTTP/1.0 keeps answers unchunked; the server closes the connection at the end.
 """
 
-from .errors import AgentError
+from . import AgentError
 
 _URL = r"http://([^/:]+)(?::(\d+))?(/.*)?$"
 

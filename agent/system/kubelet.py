@@ -1,11 +1,42 @@
-"""The running kubelet as its command line and configuration show it: where it reads static
-pods, when it started, the node IP it reports, and whether it is healthy."""
+"""The running kubelet as its command line and configuration file show it: where it reads
+static pods, the settings of its configuration file, when it started, the node IP it
+reports, and whether it is healthy."""
 
 import os
 
-from ..protocol.flags import flag_value
+from ..protocol import flag_value
 from .files import read_text
-from .text import yaml_setting
+
+
+# A setting of the kubelet's configuration file is scanned without ``re``: importing it costs
+# a facts call more CPU than everything it reads (see jsonfast). The scan gives what the
+# regular expression in its docstring gives, which the unit tests check on the same inputs.
+def yaml_setting(text, key):
+    """The first match of ``^KEY:\\s*['"]?([^'"\\s#]+)`` (re.M) in ``text``, or None: the value
+    of a top-level ``key: value`` line of a YAML file (staticPodPath, containerRuntimeEndpoint
+    in a KubeletConfiguration file)."""
+    head = key + ":"
+    at = 0 if text.startswith(head) else _next_line_start(text, head, 0)
+    while at >= 0:
+        i = at + len(head)
+        n = len(text)
+        while i < n and text[i].isspace():  # \s* (may cross lines, as in the pattern)
+            i += 1
+        if i < n and text[i] in "'\"":
+            i += 1
+        j = i
+        while j < n and text[j] not in "'\"#" and not text[j].isspace():
+            j += 1
+        if j > i:
+            return text[i:j]
+        at = _next_line_start(text, head, at + 1)
+    return None
+
+
+def _next_line_start(text, head, start):
+    """Where ``head`` next begins a line (after a newline) at or after ``start``, or -1."""
+    i = text.find("\n" + head, max(start - 1, 0))
+    return -1 if i < 0 else i + 1
 
 
 def _static_pod_path(text):

@@ -3,7 +3,7 @@
 import errno
 import os
 
-from .errors import AgentError
+from . import AgentError
 from .files import atomic_write, read_text, unsafe_directory
 from .jsonfast import dumps, loads
 

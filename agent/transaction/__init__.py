@@ -5,7 +5,6 @@ record           the journal record of one apply, read before the first write
 journal          the journal file: written before the first write, one phase at a time
 recovery         finishing or undoing the transaction a killed run left
 manifest_change  one manifest's change: check, back up, write, undo
-backups          a pod's manifest backups
 kubelet_change   the kubelet's configuration: write, restart, wait for health, or undo
 wait             waiting for the changed pods to run and stay up
 """

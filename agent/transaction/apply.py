@@ -7,7 +7,7 @@ change undone, the kubelet's configuration included, and the previous pods runni
 import os
 
 from ..protocol import MANIFEST_SUFFIX, STALE_PLAN, messages
-from ..system.errors import AgentError
+from ..system import AgentError
 from ..system.files import read_bytes, remove_stale_temporaries, sha256_bytes, unsafe_directory
 from ..system.lock import NodeLock
 from ..system.state import load_state

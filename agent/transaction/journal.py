@@ -22,7 +22,7 @@ import base64
 import json
 import os
 
-from ..system.errors import AgentError
+from ..system import AgentError
 from ..system.files import atomic_write, read_file, remove, sha256_bytes
 
 VERSION = 1

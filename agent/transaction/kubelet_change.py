@@ -3,8 +3,8 @@ health and for the change to be taken, or put every file back, restart again and
 
 import os
 
-from ..protocol.flags import flag_value
-from ..system.errors import AgentError
+from ..protocol import flag_value
+from ..system import AgentError
 from ..system.files import atomic_write, encode_text, read_original, remove, sha256_bytes
 from ..system.kubelet import running_kubelets, wait_healthy
 

@@ -9,10 +9,9 @@ import os
 
 from ..protocol import SOURCE_FILE
 from ..runtime import pods as podlib
-from ..system.errors import AgentError
+from ..system import AgentError
 from ..system.files import atomic_write, read_bytes, read_original, remove, sha256_bytes
-from ..system.state import save_state
-from .backups import backup_manifest, backups_of
+from ..system.state import backup_manifest, backups_of, save_state
 from .journal import file_entry
 
 

@@ -12,7 +12,7 @@ import shlex
 from typing import Optional
 
 # One reading of kubelet flags for the control host and the agent.
-from spctl_agent.protocol.flags import flag_value
+from spctl_agent.protocol import flag_value
 
 __all__ = ["flag_value", "get_var", "parse_env", "set_flag", "set_var"]
 

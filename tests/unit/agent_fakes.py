@@ -54,7 +54,7 @@ class FakeSystemd:
         self.restarts.append(unit)
         if self.restart_fails:
             self.restart_fails -= 1
-            from spctl_agent.system.errors import AgentError
+            from spctl_agent.system import AgentError
 
             raise AgentError(f"systemctl restart {unit}.service failed: Job failed")
         self.pid += 1

@@ -21,7 +21,7 @@ from spctl_agent.runtime import (
     docker,
 )
 from spctl_agent.runtime import pods as podlib
-from spctl_agent.system.errors import AgentError
+from spctl_agent.system import AgentError
 from spctl_agent.system.http import Stream, TimedOut
 
 

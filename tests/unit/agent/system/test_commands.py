@@ -4,8 +4,8 @@ reads stdout only, gives up after its timeout, and a missing program is an OSErr
 from __future__ import annotations
 
 import pytest
+from spctl_agent.system import AgentError
 from spctl_agent.system.commands import capture, run_command
-from spctl_agent.system.errors import AgentError
 
 
 def test_failing_command_names_itself():

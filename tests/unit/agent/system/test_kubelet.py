@@ -1,15 +1,23 @@
 """The running kubelet (agent/system/kubelet.py): facts from its process, not only its files:
 what it was started with, whether its --config file changed after it started (then what it
-read is unknown), and the node IP it reports."""
+read is unknown), and the node IP it reports; its config file's settings scanned without re,
+as the regular expression gives them."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
+import re
 import time
 
 from spctl_agent.main import handle
-from spctl_agent.system.kubelet import kubelet_node_ip, process_start, running_kubelets
+from spctl_agent.system.kubelet import (
+    kubelet_node_ip,
+    process_start,
+    running_kubelets,
+    yaml_setting,
+)
 from spctl_agent.system.lock import NodeLock
 
 from tests.unit.agent_fakes import make_node
@@ -80,3 +88,18 @@ def test_facts_leave_a_transaction_in_progress_alone(tmp_path):
         lock.__exit__(None, None, None)
     answer = handle({"op": "facts"}, make_node(tmp_path))
     assert answer["recovered"]["action"] == "rolled back" and not journal.exists()
+
+
+def _random_texts(alphabet, count, seed=7):
+    rng = random.Random(seed)
+    for _ in range(count):
+        yield "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
+
+
+def test_yaml_setting_matches_the_pattern():
+    pattern = re.compile(r"^staticPodPath:\s*['\"]?([^'\"\s#]+)", re.M)
+    alphabet = ["staticPodPath:", "\n", " ", "'", '"', "#", "/etc/k", "x", "\t", "\u00a0"]
+    alphabet.append("staticPodPath: /etc/kubernetes/manifests # the default\n")
+    for sample in _random_texts(alphabet, 30000):
+        match = pattern.search(sample)
+        assert yaml_setting(sample, "staticPodPath") == (match and match.group(1))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from spctl_agent.main import handle
 from spctl_agent.node import Paths
-from spctl_agent.system.errors import AgentError
+from spctl_agent.system import AgentError
 from spctl_agent.system.lock import NodeLock, lock_holder
 from spctl_agent.transaction import journal as journals
 

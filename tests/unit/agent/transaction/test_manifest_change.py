@@ -6,9 +6,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from spctl_agent.system.errors import AgentError
-from spctl_agent.system.state import load_state
-from spctl_agent.transaction.backups import backups_of
+from spctl_agent.system import AgentError
+from spctl_agent.system.state import backups_of, load_state
 from spctl_agent.transaction.manifest_change import PodChange
 
 from tests.unit.agent_fakes import make_node

@@ -1,9 +1,10 @@
-"""A command-line flag's value (agent/protocol/flags.py), as the kubelet reads its flags."""
+"""The protocol's constants module (agent/protocol/__init__.py): a command-line flag's value, as
+the kubelet reads its flags."""
 
 from __future__ import annotations
 
 import pytest
-from spctl_agent.protocol.flags import flag_value
+from spctl_agent.protocol import flag_value
 
 
 @pytest.mark.parametrize(

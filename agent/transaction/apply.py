@@ -91,15 +91,7 @@ def apply(node, request):
         if kubelet_change:
             check_kubelet_files(kubelet_change)
         current = node.pods()["pods"]
-        for change in changes:
-            pod = change.find(current)
-            change.original_uid = pod["uid"] if pod else None
-            if change.action in ("update", "rollback", "move") or change.from_path:
-                # The new pod is the one with another UID; until then the old one may
-                # still be running and must not be taken for it.
-                change.before_uid = change.original_uid
-            elif change.action == "adopt":
-                change.want_uid = change.original_uid  # same pod: the kubelet hashes the parsed pod
+        _note_running_pods(changes, current)
         if not changes and not kubelet_change:
             _wait_only(node, waits, timeout, stable_for, answer)
             return messages.apply_answer(**answer)
@@ -116,6 +108,19 @@ def apply(node, request):
                 wait_previous(node, journal.record, timeout)
             raise
     return messages.apply_answer(**answer)
+
+
+def _note_running_pods(changes, current):
+    """Which pod each change replaces or keeps, from the pods running before any write."""
+    for change in changes:
+        pod = change.find(current)
+        change.original_uid = pod["uid"] if pod else None
+        if change.action in ("update", "rollback", "move") or change.from_path:
+            # The new pod is the one with another UID; until then the old one may
+            # still be running and must not be taken for it.
+            change.before_uid = change.original_uid
+        elif change.action == "adopt":
+            change.want_uid = change.original_uid  # same pod: the kubelet hashes the parsed pod
 
 
 def _wait_only(node, waits, timeout, stable_for, answer):

@@ -3,7 +3,9 @@
 import os
 import sys
 
-from .files import (
+from .protocol import MANIFEST_SUFFIX, MAX_MANIFEST_BYTES, messages
+from .protocol.systemd_show import environment_file_paths
+from .system.files import (
     MAX_READ,
     NotRegularFile,
     TooLarge,
@@ -13,13 +15,11 @@ from .files import (
     sha256_bytes,
     unsafe_directory,
 )
-from .jsonfast import loads
-from .kubelet import kubelet_dirs, running_kubelets
-from .lock import NodeLock, lock_holder
-from .manifests import KEEP_BACKUPS, backups_of
-from .protocol import DEFAULT_HEALTHZ_URL, MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
-from .state import load_state
-from .systemd import environment_file_paths, kubelet_cmdlines
+from .system.jsonfast import loads
+from .system.kubelet import kubelet_dirs, running_kubelets
+from .system.lock import NodeLock, lock_holder
+from .system.state import KEEP_BACKUPS, backups_of, load_state
+from .system.systemd import kubelet_cmdlines
 
 #: The most the agent reads of one configuration file (the kubelet's own limit for a
 #: manifest; no configuration file spctl reads comes near it).
@@ -37,7 +37,7 @@ def os_release():
 
 def dir_listing(directory, trusted_above=None):
     """Every entry of a manifest directory, as the kubelet would see it. Only regular
-    files are opened (see ``files``); a symlink, FIFO or device is reported by its type."""
+    files are opened (see ``system.files``); a symlink, FIFO or device is reported by its type."""
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
@@ -178,45 +178,47 @@ FACTS_RECOVERY_WAIT = 60.0
 
 
 def recover_first(node):
-    """Finish or undo a transaction a killed run left (see ``journal``), under the node
-    lock. Returns (recovered, in_progress): what was done, or the journal of a run that
-    holds the lock now. Without a journal this costs one lstat."""
+    """Finish or undo a transaction a killed run left (see ``transaction.recovery``), under
+    the node lock. Returns (recovered, in_progress): what was done, or the journal of a run
+    that holds the lock now. Without a journal this costs one lstat."""
     if not os.path.lexists(node.paths.journal_file):
         return None, None
-    from . import journal as journals
+    from .transaction.journal import load as load_journal
+    from .transaction.recovery import recover
 
     lock = NodeLock(node, "spctl facts (recovery)", 0)
     if not lock.try_enter():
-        found = journals.load(node)
+        found = load_journal(node)
         return None, found.record if found is not None else None
     try:
-        found = journals.load(node)
+        found = load_journal(node)
         # A read-only call answers within the control host's deadline for facts (120s):
         # files and kubelet go back at once, the wait for the pods is capped.
-        recovered = journals.recover(node, found, FACTS_RECOVERY_WAIT) if found else None
+        recovered = recover(node, found, FACTS_RECOVERY_WAIT) if found else None
         return recovered, None
     finally:
         lock.__exit__(None, None, None)
 
 
 def facts(node, request):
+    request = messages.read_facts_request(request)
     recovered, in_progress = recover_first(node)
     state = load_state(node)
-    pods_wanted = request.get("pods") or []
-    units = node.systemd.show(request.get("units") or [])
+    pods_wanted = request["pods"]
+    units = node.systemd.show(request["units"])
     manifest_dirs = []
-    for d in (request.get("manifest_dirs") or []) + kubelet_dirs(units):
+    for d in request["manifest_dirs"] + kubelet_dirs(units):
         if d not in manifest_dirs:
             manifest_dirs.append(d)
     # Configuration files keep every byte (an environment file may hold any): the control
     # host hashes and rewrites them exactly. Manifests are never followed through links.
-    files = {path: read_text(path, errors="surrogateescape") for path in request.get("read") or []}
-    if request.get("read_env_files"):
+    files = {path: read_text(path, errors="surrogateescape") for path in request["read"]}
+    if request["read_env_files"]:
         for props in units.values():
             for path in environment_file_paths(props):
                 if path not in files:  # a file to edit is in "read", verbatim
                     files[path] = redact(read_text(path))
-    globs, globbed = read_globs(request.get("read_globs") or [])
+    globs, globbed = read_globs(request["read_globs"])
     files.update(globbed)
     for d in manifest_dirs:
         for pod in pods_wanted:
@@ -225,30 +227,31 @@ def facts(node, request):
     if units:
         node.choose_runtime(kubelet_cmdlines(units))
     runtime = node.pods()
-    if request.get("probes"):
+    if request["probes"]:
         # READY as the pods' readiness probes say it: one attempt each, now.
-        from .probes import NodeRunner, mark_ready
+        from .probes.prober import mark_ready
+        from .probes.runner import NodeRunner
 
         # The kubelet units' command lines (read above) give a hostNetwork pod's IP.
         runner = NodeRunner(node, kubelet_cmdlines(units) if units else None)
         mark_ready(runtime.get("pods") or [], request["probes"], runner, pods_wanted)
-    return {
-        "hostname": os.uname()[1],
-        "python": "%d.%d.%d" % sys.version_info[:3],
-        "os_release": os_release(),
-        "files": files,
-        "units": units,
-        "globs": globs,
-        "dirs": {d: dir_listing(d, node.trusted_above) for d in manifest_dirs},
-        "kubelets": running_kubelets(units, node.process_start),
-        "owned": state["manifests"],
-        "backups": {pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},
-        "runtime": runtime,
-        "healthz": node.healthz(request.get("healthz_url") or DEFAULT_HEALTHZ_URL),
-        "lock": lock_holder(node),
-        "journal": _summary(in_progress),
-        "recovered": recovered,
-    }
+    return messages.facts_answer(
+        hostname=os.uname()[1],
+        python="%d.%d.%d" % sys.version_info[:3],
+        os_release=os_release(),
+        files=files,
+        units=units,
+        globs=globs,
+        dirs={d: dir_listing(d, node.trusted_above) for d in manifest_dirs},
+        kubelets=running_kubelets(units, node.process_start),
+        owned=state["manifests"],
+        backups={pod: backups_of(node, pod)[:KEEP_BACKUPS] for pod in pods_wanted},
+        runtime=runtime,
+        healthz=node.healthz(request["healthz_url"]),
+        lock=lock_holder(node),
+        journal=_summary(in_progress),
+        recovered=recovered,
+    )
 
 
 def _summary(record):

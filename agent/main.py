@@ -3,8 +3,9 @@
 import sys
 
 from . import protocol
-from .errors import AgentError
-from .jsonfast import dumps, loads
+from .protocol import messages
+from .system import AgentError
+from .system.jsonfast import dumps, loads
 
 
 def _op(name):
@@ -14,7 +15,7 @@ def _op(name):
 
         return facts
     if name == protocol.OP_APPLY:
-        from .apply import apply
+        from .transaction.apply import apply
 
         return apply
     return None
@@ -23,26 +24,24 @@ def _op(name):
 def handle(request, node=None):
     """The answer to one request (a dict), errors included."""
     try:
-        op = _op(request.get("op"))
+        name = messages.read_op(request)
+        op = _op(name)
         if op is None:
-            raise AgentError(
-                "unknown op %r; expected one of %s" % (request.get("op"), ", ".join(protocol.OPS))
-            )
+            raise AgentError("unknown op %r; expected one of %s" % (name, ", ".join(protocol.OPS)))
         if node is None:
             from .node import Node
 
             node = Node()
-        answer = {"ok": True, "error": None}
-        answer.update(op(node, request))
+        answer = messages.ok_answer(op(node, request))
     except AgentError as exc:
-        answer = {"ok": False, "error": str(exc)}
+        answer = messages.error_answer(str(exc))
     except OSError as exc:
-        answer = {"ok": False, "error": "%s: %s" % (exc.filename or "I/O", exc.strerror or exc)}
+        answer = messages.error_answer("%s: %s" % (exc.filename or "I/O", exc.strerror or exc))
     except Exception as exc:  # a bug: still one JSON answer, and the traceback on stderr
         import traceback
 
         traceback.print_exc()
-        answer = {"ok": False, "error": "agent internal error: %s: %s" % (type(exc).__name__, exc)}
+        answer = messages.error_answer("agent internal error: %s: %s" % (type(exc).__name__, exc))
     return answer
 
 
@@ -55,9 +54,9 @@ def main():
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     lines = [line for line in sys.stdin.read().splitlines() if line.strip()]
     try:
-        request = loads(lines[-1]) if lines else {"op": protocol.OP_FACTS}
+        request = loads(lines[-1]) if lines else messages.facts_request()
     except ValueError as exc:
-        answer = {"ok": False, "error": "the request is not JSON: %s" % exc}
+        answer = messages.error_answer("the request is not JSON: %s" % exc)
     else:
         answer = handle(request if isinstance(request, dict) else {})
     try:

@@ -11,7 +11,8 @@ a temporary directory tree.
 
 import os
 
-from . import files, protocol
+from . import protocol
+from .system import files
 
 
 class Paths:
@@ -75,12 +76,12 @@ class Node:
         # Where the ownership check of manifest directories stops going up (None: at /);
         # tests build their trees under /tmp, which no manifest directory may be under.
         self.trusted_above = trusted_above
-        from .kubelet import process_start
+        from .system.kubelet import process_start
 
         self.process_start = process_start  # when a process started (tests replace it)
         self.fs = fs or files.REAL
         if systemd is None:
-            from .systemd import Systemd
+            from .system.systemd import Systemd
 
             systemd = Systemd()
         self.systemd = systemd
@@ -88,7 +89,7 @@ class Node:
         self._runtime = runtime
         self._runtime_injected = runtime is not None
         if healthz is None:
-            from .http import url_ok as healthz
+            from .system.http import url_ok as healthz
         self.healthz = healthz
         # The kubelet's log from an epoch time on: a kubelet_log.KubeletLog (tests replace it).
         self.kubelet_log = kubelet_log or self._kubelet_journal
@@ -97,7 +98,7 @@ class Node:
         """The container runtime the kubelet uses, chosen once per call (from the usual
         kubelet units' command lines unless ``choose_runtime`` was told them)."""
         if self._runtime is None:
-            from .systemd import kubelet_cmdlines
+            from .system.systemd import kubelet_cmdlines
 
             self.choose_runtime(kubelet_cmdlines(self.systemd.show(list(protocol.KUBELET_UNITS))))
         return self._runtime
@@ -119,7 +120,7 @@ class Node:
         return self.runtime().read()
 
     def _kubelet_journal(self, since):
-        from .kubelet_log import Journal, KubeletLog
+        from .system.kubelet_log import Journal, KubeletLog
 
         units = list(protocol.KUBELET_UNITS)
 

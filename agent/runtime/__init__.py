@@ -11,10 +11,10 @@ for the rest of the call.
 
 import os
 
-from ..files import read_text
-from ..pods import summarize_all
 from ..protocol import flag_value
-from ..text import yaml_setting
+from ..system.files import read_text
+from ..system.kubelet import yaml_setting
+from .pods import summarize_all
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 

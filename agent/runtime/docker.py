@@ -21,9 +21,9 @@ list's Status text ("Exited (3) 2 seconds ago") is the fallback. The records hav
 shapes ``runtime.cri`` gives (see ``pods``).
 """
 
-from ..errors import AgentError
-from ..http import get
-from ..jsonfast import loads
+from ..system import AgentError
+from ..system.http import get
+from ..system.jsonfast import loads
 
 ANNOTATION_PREFIX = "annotation."
 RESTART_COUNT = ANNOTATION_PREFIX + "io.kubernetes.container.restartCount"
@@ -248,7 +248,7 @@ def exec_run(socket_path, container_id, command, timeout):
     import json
     import time
 
-    from ..http import Stream, TimedOut, request
+    from ..system.http import Stream, TimedOut, request
 
     deadline = time.monotonic() + timeout
     create = json.dumps(

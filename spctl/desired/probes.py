@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from spctl_agent.probes import probe_spec_of
+from spctl_agent.protocol.probe_spec import probe_spec_of
 
 from spctl.desired.render import DesiredPod
 from spctl.desired.yamlio import ManifestError, parse_manifest

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from spctl_agent.files import TEMP_MARK, FileSystem, is_temporary
 from spctl_agent.node import Node, Paths
+from spctl_agent.system.files import TEMP_MARK, FileSystem, is_temporary
 
 
 class FakeClock:
@@ -54,7 +54,7 @@ class FakeSystemd:
         self.restarts.append(unit)
         if self.restart_fails:
             self.restart_fails -= 1
-            from spctl_agent.errors import AgentError
+            from spctl_agent.system import AgentError
 
             raise AgentError(f"systemctl restart {unit}.service failed: Job failed")
         self.pid += 1
@@ -152,7 +152,7 @@ def pod(name="static-web-n1", uid="u1", phase="Running", restarts=0, source="fil
 
 def quiet_kubelet_log(since):
     """A kubelet whose journal has nothing to say."""
-    from spctl_agent.kubelet_log import Journal, KubeletLog
+    from spctl_agent.system.kubelet_log import Journal, KubeletLog
 
     return KubeletLog(Journal(["kubelet"], since, run=lambda args: (b"", None)), dict)
 

@@ -29,9 +29,9 @@ import os
 import signal
 import sys
 
-from spctl_agent.files import FileSystem
 from spctl_agent.main import handle
 from spctl_agent.node import Node, Paths
+from spctl_agent.system.files import FileSystem
 
 from tests.unit.agent_fakes import FakeClock
 

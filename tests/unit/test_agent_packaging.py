@@ -27,7 +27,7 @@ def test_the_archive_is_the_same_bytes_every_time_and_holds_every_module():
     archive = zipfile.ZipFile(io.BytesIO(agent_archive.agent_archive()))
     names = archive.namelist()
     assert names == sorted(names)
-    assert {"__main__.py", "spctl_agent/main.py", "spctl_agent/protocol.py"} <= set(names)
+    assert {"__main__.py", "spctl_agent/main.py", "spctl_agent/protocol/__init__.py"} <= set(names)
     assert "spctl_agent/runtime/docker.py" in names
     agent_dir = Path(__file__).resolve().parents[2] / "agent"
     on_disk = {

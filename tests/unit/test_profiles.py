@@ -10,7 +10,7 @@ import pytest
 from spctl_agent import facts as agent_facts
 from spctl_agent.main import handle
 from spctl_agent.protocol import MAX_MANIFEST_BYTES
-from spctl_agent.systemd import environment_file_paths, parse_show
+from spctl_agent.protocol.systemd_show import environment_file_paths, parse_show
 
 from spctl import profiles
 from spctl.desired.inventory import Node, SSHSettings
@@ -350,7 +350,8 @@ def test_fedora_healthz_follows_the_config_file_and_a_flag_over_it():
 
 
 def test_the_agent_reads_systemctl_show_for_several_units(tmp_path, monkeypatch):
-    from spctl_agent.systemd import UNIT_PROPERTIES, Systemd
+    from spctl_agent.protocol.systemd_show import UNIT_PROPERTIES
+    from spctl_agent.system.systemd import Systemd
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

@@ -84,7 +84,7 @@ def test_cri_kubelet_runs_restarts_and_recreates_the_sandbox(tmp_path, monkeypat
 
 
 def test_cri_kubelet_image_pulls(tmp_path, monkeypatch, capsys) -> None:
-    from spctl_agent import kubelet_log
+    from spctl_agent.system import kubelet_log
 
     kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
     fake.images = set()

@@ -1,0 +1,450 @@
+"""The messages between spctl on the control host and its agent: one builder and one reader
+for every request and answer, with every field written down beside them.
+
+Both sides import this module (the control host as ``spctl_agent.protocol.messages``): the
+control host builds requests and reads answers, the agent reads requests and builds answers,
+through the same functions, so a field exists in one place. It runs on the node's python
+(3.6 or newer), standard library only, and imports nothing at module level, so importing it
+costs a facts call nothing.
+
+One call is one JSON request on the agent's stdin (the last non-empty line; none at all is
+a facts request with no fields) and one JSON answer on its stdout::
+
+    {"ok": true, "error": null, ...the op's fields}     ok_answer(fields)
+    {"ok": false, "error": "what went wrong"}           error_answer(message)
+
+read with ``read_status(answer)``. Builders take keyword arguments named as the fields they
+write; readers give every field, defaults filled in, in a dict keyed by those names.
+
+facts request (``facts_request``, ``read_facts_request``)
+    pods             [pod name]: read ``<dir>/<pod>.yaml`` in every manifest directory and
+                     list the pod's backups
+    units            [unit, without ".service"]: ``systemctl show`` of each (one process)
+    read             [path]: files read verbatim, undecodable bytes kept as lone surrogates
+    read_globs       [pattern]: a file, or ``DIR/*``; every regular file matched is read,
+                     secrets redacted (``facts.redact``)
+    read_env_files   bool: also read every EnvironmentFiles path of the units, redacted
+    manifest_dirs    [dir]: list these (and the directories the running kubelets watch)
+    healthz_url      the kubelet's healthz (default ``DEFAULT_HEALTHZ_URL``)
+    probes           {pod name: probe spec (``probe_spec.probe_spec_of``)}: set each running
+                     static pod's ``ready`` from one attempt of its readiness probes (and
+                     ``not_ready`` to why not), as status shows READY
+
+facts answer (``facts_answer``, ``read_facts_answer``)
+    hostname, python ("3.6.9"), os_release {KEY: value}
+    files       {path: text | null}: the "read" paths, the glob matches, the environment
+                files and ``<dir>/<pod>.yaml`` of each manifest directory (not followed
+                through a link)
+    globs       {pattern: [path, sorted]}
+    units       {unit: {systemd property: value, EnvironmentFiles and ExecStart as lists of
+                lines, "cmdline": [word] of its MainPID | null}}
+    dirs        {dir: {"exists", "entries": [{name, type, size?, mtime?, sha256?,
+                pod_name?}], "unsafe": why root must not write there | null, "error"?}};
+                types file, dir, symlink, fifo, char-device, block-device, socket
+    kubelets    {unit: {pid, started, manifest_dir, source, config, config_mtime,
+                config_changed}} (``system.kubelet.running_kubelets``)
+    owned       {manifest path: {pod, sha256}}: what spctl wrote
+    backups     {pod: [backup file name, newest first]}
+    runtime     {"runtime", "endpoint", "error", "pods": [summary]}
+                (``runtime.pods.summarize``; ``ready``/``not_ready`` with probes)
+    healthz     bool
+    lock        the node lock's holder ({holder, pid, ...}) | null
+    journal     {id, holder, pid, started, phase} of a transaction another run is carrying
+                out now | null
+    recovered   what this call did to an unfinished transaction a killed run left
+                (``transaction.recovery.recover``) | null
+
+apply request (``apply_request``, ``read_apply_request``)
+    node_name           the kubelet's node name (a static pod is ``<pod>-<node_name>``)
+    manifest_dir        the directory the changes are in (needed with changes or waits)
+    holder              who holds the node lock, shown to other runs ("spctl")
+    wait_lock           seconds to wait for another run's lock (0)
+    timeout             seconds each pod may take to settle (300)
+    stable_for          seconds a pod must stay up to count as running (5)
+    changes             [pod change]: the manifests to write, in order
+    wait_running        [wait]: pods left as they are that must run
+    kubelet             kubelet change | null: its configuration, changed first
+    planned_while_busy  bool: the facts were read while another run held the node; the
+                        agent refuses with ``STALE_PLAN`` (after recovering, if it must)
+    switch              bool: with a kubelet change, a change of source (directory <-> URL):
+                        the kubelet is stopped while the files change, so that no running
+                        kubelet sees one pod from both sources
+
+pod change (``pod_change``, ``read_pod_change``)
+    pod, action (one of ``ACTIONS``), file (its name in manifest_dir), content,
+    expected_sha256 (of the file as planned; null: absent),
+    from_path, from_sha256: a file the change retires (the pod's manifest in the directory
+    the kubelet is moved away from); action ``move`` writes its bytes at ``file``,
+    namespace (null: any), probes (the new pod's probe spec | null: waited for without),
+    sources (the kubelet sources whose pods count: ["file"]; "http" for a manifest URL)
+
+wait (``wait_for``, ``read_wait_for``): a bare pod name, or
+    pod, file (default ``<pod>.yaml``), expected_sha256 (the file must still hold these
+    bytes; absent: not checked; null: must be absent), sources
+
+kubelet change (``kubelet_change``, ``read_kubelet_change``)
+    unit, files [kubelet file], daemon_reload (bool), healthz_url, timeout (90),
+    flag ([name, value | null]: the restarted kubelet must run with it), dir_before (the
+    directory the kubelet watched), expect_dir (the one it must watch afterwards)
+kubelet file (``kubelet_file``, ``read_kubelet_file``)
+    path, content (text, lone surrogates for undecodable bytes), expected_sha256, mode
+
+apply answer (``apply_answer``, ``read_apply_answer``)
+    kubelet_restarted  bool
+    kubelet_restored   bool (written only when true): the kubelet's configuration was put back
+    pods               [pod result], the changes' then the waits'
+    errors             [problem met while undoing] (written only when there are some)
+    recovered          as in the facts answer (written only when there was a transaction)
+pod result (``pod_result``, ``read_pod_result``)
+    name, action ("unchanged" for a wait), ok, phase, error, rolled_back (written only
+    when true)
+"""
+
+#: ``read_wait_for``'s expected_sha256 when the request names none: any content will do.
+ANY_CONTENT = object()
+
+
+# -- the envelope ------------------------------------------------------------------------------
+
+
+def ok_answer(fields):
+    """A successful answer: ``fields`` (an op's answer) with ok and no error."""
+    answer = {"ok": True, "error": None}
+    answer.update(fields)
+    return answer
+
+
+def error_answer(message):
+    return {"ok": False, "error": message}
+
+
+def read_status(answer):
+    """(ok, error) of an answer."""
+    return bool(answer.get("ok")), answer.get("error")
+
+
+def read_op(request):
+    """The op a request asks for (``OPS``), or whatever else it names."""
+    return request.get("op")
+
+
+# -- facts ---------------------------------------------------------------------------------------
+
+
+def facts_request(
+    *,
+    pods=(),
+    units=(),
+    read=(),
+    read_globs=(),
+    read_env_files=False,
+    manifest_dirs=(),
+    healthz_url=None,
+    probes=None,
+):
+    from . import OP_FACTS
+
+    request = {
+        "op": OP_FACTS,
+        "pods": list(pods),
+        "units": list(units),
+        "read": list(read),
+        "read_globs": list(read_globs),
+        "read_env_files": bool(read_env_files),
+        "manifest_dirs": list(manifest_dirs),
+    }
+    if healthz_url:
+        request["healthz_url"] = healthz_url
+    if probes:
+        request["probes"] = probes
+    return request
+
+
+def read_facts_request(request):
+    from . import DEFAULT_HEALTHZ_URL
+
+    return {
+        "pods": request.get("pods") or [],
+        "units": request.get("units") or [],
+        "read": request.get("read") or [],
+        "read_globs": request.get("read_globs") or [],
+        "read_env_files": bool(request.get("read_env_files")),
+        "manifest_dirs": request.get("manifest_dirs") or [],
+        "healthz_url": request.get("healthz_url") or DEFAULT_HEALTHZ_URL,
+        "probes": request.get("probes") or {},
+    }
+
+
+def facts_answer(
+    *,
+    hostname,
+    python,
+    os_release,
+    files,
+    units,
+    globs,
+    dirs,
+    kubelets,
+    owned,
+    backups,
+    runtime,
+    healthz,
+    lock,
+    journal,
+    recovered,
+):
+    return {
+        "hostname": hostname,
+        "python": python,
+        "os_release": os_release,
+        "files": files,
+        "units": units,
+        "globs": globs,
+        "dirs": dirs,
+        "kubelets": kubelets,
+        "owned": owned,
+        "backups": backups,
+        "runtime": runtime,
+        "healthz": healthz,
+        "lock": lock,
+        "journal": journal,
+        "recovered": recovered,
+    }
+
+
+def read_facts_answer(answer):
+    return {
+        "hostname": str(answer.get("hostname", "")),
+        "python": answer.get("python"),
+        "os_release": answer.get("os_release") or {},
+        "files": answer.get("files") or {},
+        "units": answer.get("units") or {},
+        "globs": answer.get("globs") or {},
+        "dirs": answer.get("dirs") or {},
+        "kubelets": answer.get("kubelets") or {},
+        "owned": answer.get("owned") or {},
+        "backups": answer.get("backups") or {},
+        "runtime": answer.get("runtime") or {},
+        "healthz": bool(answer.get("healthz")),
+        "lock": answer.get("lock"),
+        "journal": answer.get("journal"),
+        "recovered": answer.get("recovered"),
+    }
+
+
+# -- apply ---------------------------------------------------------------------------------------
+
+
+def apply_request(
+    *,
+    node_name,
+    manifest_dir=None,
+    holder="spctl",
+    wait_lock=0.0,
+    timeout=300.0,
+    stable_for=5.0,
+    changes=(),
+    wait_running=(),
+    kubelet=None,
+    planned_while_busy=False,
+    switch=False,
+):
+    """``changes`` from ``pod_change``, ``wait_running`` from ``wait_for``, ``kubelet`` from
+    ``kubelet_change``."""
+    from . import OP_APPLY
+
+    request = {
+        "op": OP_APPLY,
+        "node_name": node_name,
+        "manifest_dir": manifest_dir,
+        "holder": holder,
+        "wait_lock": wait_lock,
+        "timeout": timeout,
+        "stable_for": stable_for,
+        "changes": list(changes),
+        "wait_running": list(wait_running),
+        "planned_while_busy": bool(planned_while_busy),
+        "switch": bool(switch),
+    }
+    if kubelet is not None:
+        request["kubelet"] = kubelet
+    return request
+
+
+def read_apply_request(request):
+    kubelet = request.get("kubelet")
+    return {
+        "node_name": request["node_name"],
+        "manifest_dir": request.get("manifest_dir"),
+        "holder": request.get("holder", "spctl"),
+        "wait_lock": float(request.get("wait_lock", 0)),
+        "timeout": float(request.get("timeout", 300)),
+        "stable_for": float(request.get("stable_for", 5)),
+        "changes": [read_pod_change(c) for c in request.get("changes") or []],
+        "wait_running": [read_wait_for(w) for w in request.get("wait_running") or []],
+        "kubelet": read_kubelet_change(kubelet) if kubelet else None,
+        "planned_while_busy": bool(request.get("planned_while_busy")),
+        "switch": bool(request.get("switch")),
+    }
+
+
+def pod_change(
+    *,
+    pod,
+    action,
+    file,
+    content="",
+    expected_sha256=None,
+    from_path=None,
+    from_sha256=None,
+    namespace=None,
+    probes=None,
+    sources=None,
+):
+    change = {
+        "pod": pod,
+        "file": file,
+        "action": action,
+        "content": content,
+        "expected_sha256": expected_sha256,
+    }
+    if from_path:
+        change.update({"from_path": from_path, "from_sha256": from_sha256})
+    if namespace is not None:
+        change["namespace"] = namespace
+    if probes:
+        change["probes"] = probes
+    if sources is not None:
+        change["sources"] = list(sources)
+    return change
+
+
+def read_pod_change(change):
+    return {
+        "pod": change["pod"],
+        "action": change["action"],
+        "file": change["file"],
+        "content": change.get("content", ""),
+        "expected_sha256": change.get("expected_sha256"),
+        "from_path": change.get("from_path"),
+        "from_sha256": change.get("from_sha256"),
+        "namespace": change.get("namespace"),
+        "probes": change.get("probes"),
+        "sources": change.get("sources"),
+    }
+
+
+def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None):
+    wait = {"pod": pod}
+    if file is not None:
+        wait["file"] = file
+    if expected_sha256 is not ANY_CONTENT:
+        wait["expected_sha256"] = expected_sha256
+    if sources is not None:
+        wait["sources"] = list(sources)
+    return wait
+
+
+def read_wait_for(wait):
+    if not isinstance(wait, dict):
+        wait = {"pod": wait}
+    return {
+        "pod": wait["pod"],
+        "file": wait.get("file"),
+        "expected_sha256": wait.get("expected_sha256", ANY_CONTENT),  # absent: not checked
+        "sources": wait.get("sources"),
+    }
+
+
+def kubelet_change(
+    *,
+    unit,
+    files,
+    daemon_reload=False,
+    healthz_url=None,
+    timeout=90.0,
+    flag=None,
+    dir_before=None,
+    expect_dir=None,
+):
+    """``files`` from ``kubelet_file``; ``flag`` (name, value | None) or None."""
+    return {
+        "unit": unit,
+        "files": list(files),
+        "daemon_reload": bool(daemon_reload),
+        "healthz_url": healthz_url,
+        "timeout": timeout,
+        "flag": list(flag) if flag else None,
+        "dir_before": dir_before,
+        "expect_dir": expect_dir,
+    }
+
+
+def read_kubelet_change(change):
+    from . import DEFAULT_HEALTHZ_URL
+
+    return {
+        "unit": change["unit"],
+        "files": [read_kubelet_file(f) for f in change["files"]],
+        "daemon_reload": bool(change.get("daemon_reload")),
+        "healthz_url": change.get("healthz_url") or DEFAULT_HEALTHZ_URL,
+        "timeout": float(change.get("timeout", 90)),
+        "flag": change.get("flag"),
+        "dir_before": change.get("dir_before"),
+        "expect_dir": change.get("expect_dir"),
+    }
+
+
+def kubelet_file(*, path, content, expected_sha256=None, mode=None):
+    return {"path": path, "content": content, "expected_sha256": expected_sha256, "mode": mode}
+
+
+def read_kubelet_file(entry):
+    return {
+        "path": entry["path"],
+        "content": entry["content"],
+        "expected_sha256": entry.get("expected_sha256"),
+        "mode": entry.get("mode"),
+    }
+
+
+def apply_answer(
+    *, kubelet_restarted=False, pods=(), kubelet_restored=False, errors=(), recovered=None
+):
+    """``pods`` from ``pod_result``."""
+    answer = {"kubelet_restarted": bool(kubelet_restarted), "pods": list(pods)}
+    if kubelet_restored:
+        answer["kubelet_restored"] = True
+    if errors:
+        answer["errors"] = list(errors)
+    if recovered is not None:
+        answer["recovered"] = recovered
+    return answer
+
+
+def read_apply_answer(answer):
+    return {
+        "kubelet_restarted": bool(answer.get("kubelet_restarted")),
+        "pods": [read_pod_result(p) for p in answer.get("pods") or []],
+        "kubelet_restored": bool(answer.get("kubelet_restored")),
+        "errors": list(answer.get("errors") or []),
+        "recovered": answer.get("recovered"),
+    }
+
+
+def pod_result(*, name, action, ok, phase=None, error=None, rolled_back=False):
+    result = {"name": name, "action": action, "ok": bool(ok), "phase": phase, "error": error}
+    if rolled_back:
+        result["rolled_back"] = True
+    return result
+
+
+def read_pod_result(result):
+    return {
+        "name": result["name"],
+        "action": result["action"],
+        "ok": bool(result.get("ok")),
+        "phase": result.get("phase"),
+        "error": result.get("error"),
+        "rolled_back": bool(result.get("rolled_back")),
+    }

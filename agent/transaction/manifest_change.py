@@ -1,0 +1,141 @@
+"""One manifest's change as a transaction: check, back up, write, and undo.
+
+Read as kubeadm's upgrade of one static pod (cmd/kubeadm/app/phases/upgrade/
+staticpods.go): every check comes before any write; the live file is replaced by a rename
+from its temporary path; after every step that can fail, the previous bytes go back.
+"""
+
+import os
+
+from ..protocol import SOURCE_FILE
+from ..runtime import pods as podlib
+from ..system import AgentError
+from ..system.files import atomic_write, read_bytes, read_original, remove, sha256_bytes
+from ..system.state import backup_manifest, backups_of, save_state
+from .journal import file_entry
+
+
+class PodChange:
+    """One manifest's transaction: the file, what was there, and how to undo it.
+
+    Actions: create, update, remove, rollback (the newest backup that differs goes back),
+    and adopt (the file already holds this pod in other bytes, or was not written by
+    spctl: it is rewritten as rendered and owned from now on; the pod does not change).
+    """
+
+    def __init__(self, node, spec, directory, node_name):
+        self.node = node
+        self.name = spec["pod"]
+        self.action = spec["action"]
+        self.path = os.path.join(directory, spec["file"])  # the live path
+        self.content = spec.get("content", "").encode()
+        self.expected = spec.get("expected_sha256")
+        # A manifest directory move: this pod's file in the old directory, which the change
+        # retires (for "move", its bytes are the new file's content).
+        self.from_path = spec.get("from_path")
+        self.from_expected = spec.get("from_sha256")
+        self.from_previous = None
+        self.from_owned = None
+        self.namespace = spec.get("namespace")  # None: any namespace
+        # The new pod's probes, as protocol.probe_spec.probe_spec_of gives them (None: no probes).
+        self.probes = spec.get("probes")
+        # The kubelet sources whose pods count ("file"; "http" for a manifest URL).
+        self.sources = tuple(spec.get("sources") or (SOURCE_FILE,))
+        self.kubelet_name = "%s-%s" % (self.name, node_name)
+        self.previous = None  # bytes of the file before this change, None if absent
+        self.was_owned = None  # the state entry before this change
+        self.before_uid = None  # the pod being replaced: the new one has another UID
+        self.want_uid = None  # the pod that must (still) run: after adopt, after a rollback
+        self.original_uid = None
+        self.result = {
+            "name": self.name,
+            "action": self.action,
+            "ok": False,
+            "phase": None,
+            "error": None,
+        }
+
+    def find(self, pods):
+        return podlib.find(pods, self.kubelet_name, self.namespace, self.sources)
+
+    def check(self, state):
+        """Read what is there now and refuse when it is not what the plan was made from."""
+        self.previous = read_bytes(self.path)
+        self.was_owned = state["manifests"].get(self.path)
+        current = sha256_bytes(self.previous) if self.previous is not None else None
+        if current != self.expected:
+            raise AgentError("%s changed on the node since spctl read it; rerun" % self.path)
+        if self.from_path:
+            self.from_previous = read_bytes(self.from_path)
+            self.from_owned = state["manifests"].get(self.from_path)
+            found = sha256_bytes(self.from_previous) if self.from_previous is not None else None
+            if found != self.from_expected:
+                raise AgentError(
+                    "%s changed on the node since spctl read it; rerun" % self.from_path
+                )
+            if self.action == "move":
+                self.content = self.from_previous
+        if self.action == "rollback":
+            directory = self.node.paths.manifest_backups(self.name)
+            candidates = []
+            for name in backups_of(self.node, self.name):
+                data = read_bytes(os.path.join(directory, name))
+                if data is not None and data != self.previous:
+                    candidates.append(data)
+            if not candidates:
+                raise AgentError("%s: no earlier version backed up on this node" % self.name)
+            self.content = candidates[0]
+
+    def write(self, state):
+        fs = self.node.fs
+        if self.previous is not None and self.action != "adopt":
+            backup_manifest(self.node, self.name, self.previous)
+        if self.action == "remove":
+            remove(self.path, fs)
+            state["manifests"].pop(self.path, None)
+        else:
+            atomic_write(self.path, self.content, 0o644, fs)
+            state["manifests"][self.path] = {"pod": self.name, "sha256": sha256_bytes(self.content)}
+        if self.from_path and self.from_previous is not None:
+            remove(self.from_path, fs)
+            state["manifests"].pop(self.from_path, None)
+        save_state(self.node, state)
+
+    def undo(self, state):
+        """Put back exactly what was there, ownership included."""
+        if self.previous is None:
+            if os.path.lexists(self.path):
+                remove(self.path, self.node.fs)
+        elif read_original(self.path)[0] != self.previous:
+            atomic_write(self.path, self.previous, 0o644, self.node.fs)
+        if self.was_owned is None:
+            state["manifests"].pop(self.path, None)
+        else:
+            state["manifests"][self.path] = self.was_owned
+        if self.from_path and self.from_previous is not None:
+            if read_original(self.from_path)[0] != self.from_previous:
+                atomic_write(self.from_path, self.from_previous, 0o644, self.node.fs)
+            if self.from_owned is not None:
+                state["manifests"][self.from_path] = self.from_owned
+        save_state(self.node, state)
+
+    def journal_files(self):
+        """This change's files for the journal: (path, before, after) each."""
+        after = None if self.action == "remove" else self.content
+        entries = [file_entry(self.path, "manifest", self.previous, 0o644, after, self.name)]
+        if self.from_path:
+            entries.append(
+                file_entry(self.from_path, "manifest", self.from_previous, 0o644, None, self.name)
+            )
+        return entries
+
+
+def undo_all(changes, state):
+    """Undo each change; one that cannot be undone does not stop the others."""
+    problems = []
+    for change in changes:
+        try:
+            change.undo(state)
+        except OSError as exc:
+            problems.append("could not restore %s: %s" % (change.path, exc.strerror or exc))
+    return problems

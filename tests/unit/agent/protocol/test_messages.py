@@ -1,0 +1,222 @@
+"""The control host/agent messages (agent/protocol/messages.py): every field a builder writes
+comes back from its reader after a trip through JSON, and no builder writes a field that
+its reader does not give back."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+from spctl_agent.protocol import DEFAULT_HEALTHZ_URL, OP_APPLY, OP_FACTS, messages
+
+SPEC = {"hostNetwork": False, "containers": [{"name": "web", "ports": [], "readinessProbe": {}}]}
+
+POD_CHANGE = {
+    "pod": "web",
+    "action": "move",
+    "file": "web.yaml",
+    "content": "kind: Pod\n",
+    "expected_sha256": "a" * 64,
+    "from_path": "/etc/old/web.yaml",
+    "from_sha256": "b" * 64,
+    "namespace": "kube-system",
+    "probes": SPEC,
+    "sources": ["file", "http"],
+}
+WAIT = {"pod": "db", "file": "db.yaml", "expected_sha256": None, "sources": ["http"]}
+KUBELET_FILE = {
+    "path": "/etc/default/kubelet",
+    "content": "X=\udcff\n",
+    "expected_sha256": "c" * 64,
+    "mode": 0o600,
+}
+KUBELET = {
+    "unit": "kubelet",
+    "files": [messages.kubelet_file(**KUBELET_FILE)],
+    "daemon_reload": True,
+    "healthz_url": "http://127.0.0.1:10999/healthz",
+    "timeout": 42.0,
+    "flag": ["--pod-manifest-path", "/etc/new"],
+    "dir_before": "/etc/old",
+    "expect_dir": "/etc/new",
+}
+POD_RESULT = {
+    "name": "web",
+    "action": "update",
+    "ok": True,
+    "phase": "Running",
+    "error": "x",
+    "rolled_back": True,
+}
+
+#: builder: (every keyword it takes, with a value that is not its default; what its reader
+#: gives for them: the same, with nested messages read by their own readers).
+CASES = {
+    messages.facts_request: (
+        {
+            "pods": ["web"],
+            "units": ["kubelet", "k3s"],
+            "read": ["/etc/default/kubelet"],
+            "read_globs": ["/etc/rancher/k3s/config.yaml.d/*"],
+            "read_env_files": True,
+            "manifest_dirs": ["/etc/kubernetes/manifests"],
+            "healthz_url": "http://127.0.0.1:1/healthz",
+            "probes": {"web": SPEC},
+        },
+        {},
+    ),
+    messages.facts_answer: (
+        {
+            "hostname": "node1",
+            "python": "3.6.9",
+            "os_release": {"ID": "ubuntu"},
+            "files": {"/etc/a": "text", "/etc/b": None},
+            "units": {"kubelet": {"MainPID": "7", "cmdline": ["/usr/bin/kubelet"]}},
+            "globs": {"/etc/x/*": ["/etc/x/a"]},
+            "dirs": {"/etc/m": {"exists": True, "entries": [], "unsafe": None}},
+            "kubelets": {"kubelet": {"pid": 7, "manifest_dir": "/etc/m"}},
+            "owned": {"/etc/m/web.yaml": {"pod": "web", "sha256": "d" * 64}},
+            "backups": {"web": ["20260101T000000000000Z.yaml"]},
+            "runtime": {
+                "runtime": "containerd",
+                "endpoint": "unix:///c",
+                "error": None,
+                "pods": [],
+            },
+            "healthz": True,
+            "lock": {"holder": "spctl by ann", "pid": 9},
+            "journal": {"id": "abc", "phase": "begun"},
+            "recovered": {"action": "rolled back", "ok": True},
+        },
+        {},
+    ),
+    messages.apply_request: (
+        {
+            "node_name": "node1",
+            "manifest_dir": "/etc/kubernetes/manifests",
+            "holder": "spctl by ann",
+            "wait_lock": 7.5,
+            "timeout": 60.0,
+            "stable_for": 2.0,
+            "changes": [messages.pod_change(**POD_CHANGE)],
+            "wait_running": [messages.wait_for(**WAIT)],
+            "kubelet": messages.kubelet_change(**KUBELET),
+            "planned_while_busy": True,
+            "switch": True,
+        },
+        {
+            "changes": [POD_CHANGE],
+            "wait_running": [WAIT],
+            "kubelet": {**KUBELET, "files": [KUBELET_FILE]},
+        },
+    ),
+    messages.pod_change: (POD_CHANGE, {}),
+    messages.wait_for: (WAIT, {}),
+    messages.kubelet_change: (KUBELET, {"files": [KUBELET_FILE]}),
+    messages.kubelet_file: (KUBELET_FILE, {}),
+    messages.apply_answer: (
+        {
+            "kubelet_restarted": True,
+            "pods": [messages.pod_result(**POD_RESULT)],
+            "kubelet_restored": True,
+            "errors": ["could not restore /etc/m/web.yaml: read-only"],
+            "recovered": {"action": "completed", "ok": True},
+        },
+        {"pods": [POD_RESULT]},
+    ),
+    messages.pod_result: (POD_RESULT, {}),
+}
+
+ENVELOPE = {"ok_answer", "error_answer", "read_status", "read_op"}
+
+
+def reader_of(builder):
+    return getattr(messages, "read_" + builder.__name__)
+
+
+def public_functions():
+    return {
+        name
+        for name, value in vars(messages).items()
+        if inspect.isfunction(value) and not name.startswith("_") and name not in ENVELOPE
+    }
+
+
+def test_every_builder_has_a_reader_and_a_case():
+    names = public_functions()
+    builders = {n for n in names if not n.startswith("read_")}
+    assert {"read_" + b for b in builders} == names - builders
+    assert {b.__name__ for b in CASES} == builders
+
+
+@pytest.mark.parametrize("builder", list(CASES), ids=lambda b: b.__name__)
+def test_every_field_comes_back_through_json(builder):
+    given, nested = CASES[builder]
+    params = inspect.signature(builder).parameters
+    assert all(p.kind is p.KEYWORD_ONLY for p in params.values()), "builders take keywords"
+    assert set(given) == set(params), "a case gives every keyword its builder takes"
+    wire = json.loads(json.dumps(builder(**given)))
+    read = reader_of(builder)(wire)
+    assert read == {**given, **nested}
+    # Nothing on the wire that the reader does not give back (the op is the envelope's).
+    assert set(wire) - {"op"} <= set(read)
+
+
+def test_requests_name_their_op():
+    assert messages.read_op(messages.facts_request()) == OP_FACTS
+    assert messages.read_op(messages.apply_request(node_name="n")) == OP_APPLY
+
+
+def test_readers_fill_in_what_a_request_leaves_out():
+    assert messages.read_facts_request({"op": "facts"}) == {
+        "pods": [],
+        "units": [],
+        "read": [],
+        "read_globs": [],
+        "read_env_files": False,
+        "manifest_dirs": [],
+        "healthz_url": DEFAULT_HEALTHZ_URL,
+        "probes": {},
+    }
+    assert messages.read_apply_request({"node_name": "n"}) == {
+        "node_name": "n",
+        "manifest_dir": None,
+        "holder": "spctl",
+        "wait_lock": 0.0,
+        "timeout": 300.0,
+        "stable_for": 5.0,
+        "changes": [],
+        "wait_running": [],
+        "kubelet": None,
+        "planned_while_busy": False,
+        "switch": False,
+    }
+    kubelet = messages.read_kubelet_change({"unit": "kubelet", "files": []})
+    assert kubelet["healthz_url"] == DEFAULT_HEALTHZ_URL and kubelet["timeout"] == 90.0
+    with pytest.raises(KeyError):
+        messages.read_apply_request({"op": "apply"})  # no node name: refused
+
+
+def test_a_wait_checks_the_file_only_when_it_names_its_content():
+    assert messages.read_wait_for("web")["expected_sha256"] is messages.ANY_CONTENT
+    unchecked = json.loads(json.dumps(messages.wait_for(pod="web")))
+    assert unchecked == {"pod": "web"}
+    assert messages.read_wait_for(unchecked)["expected_sha256"] is messages.ANY_CONTENT
+    absent = json.loads(json.dumps(messages.wait_for(pod="web", expected_sha256=None)))
+    assert messages.read_wait_for(absent)["expected_sha256"] is None
+
+
+def test_optional_answer_fields_are_written_only_when_set():
+    assert messages.apply_answer() == {"kubelet_restarted": False, "pods": []}
+    assert "rolled_back" not in messages.pod_result(name="w", action="create", ok=True)
+    assert messages.read_status(messages.ok_answer({"pods": []})) == (True, None)
+    assert messages.read_status(messages.error_answer("no")) == (False, "no")
+
+
+def test_nothing_is_imported_when_the_module_loads():
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(messages.__file__).read_text())
+    assert not [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]

@@ -1,0 +1,121 @@
+"""The journal (agent/transaction/journal.py): a journal the agent cannot use stops it with the
+field named, before any file is touched; an intact one is still rolled back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from spctl_agent.main import handle
+from spctl_agent.transaction import journal as journals
+
+from tests.unit.agent_fakes import make_node, pod, tree
+from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, request, sha
+
+
+@pytest.fixture
+def root(tmp_path):
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "static-web.yaml").write_bytes(OLD_MANIFEST)
+    return tmp_path
+
+
+def write_journal(root: Path, edit) -> Path:
+    """A journal of an update of static-web that was killed after writing the manifest,
+    changed by ``edit``; the manifest holds the new bytes, as it would."""
+    manifest = root / "manifests" / "static-web.yaml"
+    record = {
+        "version": journals.VERSION,
+        "id": "0123456789ab",
+        "holder": "alice@ctl",
+        "pid": 1,
+        "started": "2026-11-28T08:00:00Z",
+        "phase": "manifests-written",
+        "node_name": "n1",
+        "timeout": 30.0,
+        "stable_for": 2.0,
+        "files": [
+            journals.file_entry(
+                str(manifest), "manifest", OLD_MANIFEST, 0o644, NEW_MANIFEST, "static-web"
+            )
+        ],
+        "owned_before": {},
+        "kubelet": None,
+        "pods_before": [],
+    }
+    edit(record)
+    state = root / "state"
+    state.mkdir(mode=0o700)
+    path = state / "journal.json"
+    path.write_text(json.dumps(record))
+    manifest.write_bytes(NEW_MANIFEST)
+    return path
+
+
+CORRUPT = {
+    "a file without its path": (lambda r: r["files"][0].pop("path"), "files[0].path None"),
+    "a relative path": (
+        lambda r: r["files"][0].update(path="manifests/../x"),
+        "files[0].path 'manifests/../x' is not an absolute, normalized path",
+    ),
+    "a path with ..": (
+        lambda r: r["files"][0].update(path="/etc/kubernetes/../shadow"),
+        "is not an absolute, normalized path",
+    ),
+    "no before": (lambda r: r["files"][0].pop("before"), "files[0].before is missing"),
+    "bytes that do not match": (
+        lambda r: r["files"][0].update(before_sha256=sha(b"other")),
+        "files[0].before does not match its before_sha256",
+    ),
+    "an unknown role": (
+        lambda r: r["files"][0].update(role="shadow"),
+        "files[0].role 'shadow' is not manifest or kubelet",
+    ),
+    "an unknown phase": (lambda r: r.update(phase="half"), "phase 'half' is not one of"),
+    "no files": (lambda r: r.pop("files"), "files is missing or not a list"),
+    "a kubelet without healthz": (
+        lambda r: r.update(kubelet={"unit": "kubelet.service"}),
+        "kubelet.healthz_url is missing",
+    ),
+    "pods without a node name": (
+        lambda r: (r.pop("node_name"), r.update(pods_before=[{"name": "static-web"}])),
+        "node_name is missing",
+    ),
+    "a mode that is not a mode": (
+        lambda r: r["files"][0].update(mode="rwx"),
+        "files[0].mode 'rwx' is not a file mode",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CORRUPT, ids=list(CORRUPT))
+def test_a_journal_it_cannot_use_is_named_with_its_field_and_nothing_is_touched(root, case):
+    edit, problem = CORRUPT[case]
+    journal = write_journal(root, edit)
+    before = tree(root)
+    for op in ("facts", "apply"):
+        node = make_node(root)
+        node._runtime.pods = [pod(uid="new")]
+        if op == "facts":
+            answer = handle({"op": "facts", "pods": ["static-web"], "manifest_dirs": []}, node)
+        else:
+            answer = handle(request(root), node)
+        assert not answer["ok"], (op, answer)
+        assert f"the journal {journal} of an unfinished change (by alice@ctl" in answer["error"]
+        assert problem in answer["error"]
+        assert "remove the journal by hand" in answer["error"]
+        after = tree(root)
+        after.pop("state/lock", None)  # the empty lock file flock(2) needs; nothing in it
+        assert after == before, op
+
+
+def test_an_intact_journal_is_still_rolled_back(root):
+    write_journal(root, lambda r: None)
+    node = make_node(root)
+    node._runtime.pods = [pod(uid="old")]
+    answer = handle({"op": "facts", "pods": ["static-web"], "manifest_dirs": []}, node)
+    assert answer["ok"], answer
+    assert answer["recovered"]["action"] == "rolled back"
+    assert (root / "manifests" / "static-web.yaml").read_bytes() == OLD_MANIFEST
+    assert not (root / "state" / "journal.json").exists()

@@ -1,0 +1,207 @@
+"""The agent SIGKILLed at each step of a transaction, in a process of its own, then run again.
+
+``crash_driver`` runs the real agent against a temporary tree whose kubelet and runtime
+live in files, and kills its own process right after a step: the journal written, the
+kubelet's file edited, the kubelet restarted, a manifest written, during the wait, and
+after the journal recorded success. The next run (a read-only facts call, as `spctl status`
+makes, or an apply) must find the journal and leave a consistent node: the kubelet's file
+and the running kubelet as before, every manifest as before, the previous pods running with
+their UIDs, no journal and no temporary file; or, after success, the change completed.
+
+The transaction is the hardest one spctl makes: the kubelet moves from ROOT/manifests to
+ROOT/new, pod web is updated on the way, and pod api, which spctl also owns, moves with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.unit.crash_driver import Tree
+
+REPO = Path(__file__).resolve().parents[4]
+OLD_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v1\n"
+NEW_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v2\n"
+CRASHING_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v2 crash\n"
+API = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: api\n"
+OLD_FLAGS = b"--a=1\n"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def run(root: Path, request: dict, kill_at: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.unit.crash_driver", str(root), kill_at],
+        input=json.dumps(request).encode(),
+        cwd=REPO,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "kubelet-flags").write_bytes(OLD_FLAGS)
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "web.yaml").write_bytes(OLD_WEB)
+    (tmp_path / "manifests" / "api.yaml").write_bytes(API)
+    (tmp_path / "state").mkdir()
+    owned = {
+        str(tmp_path / "manifests" / "web.yaml"): {"pod": "web", "sha256": sha(OLD_WEB)},
+        str(tmp_path / "manifests" / "api.yaml"): {"pod": "api", "sha256": sha(API)},
+    }
+    (tmp_path / "state" / "state.json").write_text(json.dumps({"manifests": owned}))
+    (tmp_path / "kubelet.json").write_text(json.dumps({"flags": ["--a=1"], "pid": 100}))
+    return tmp_path
+
+
+def move_request(root: Path, web: bytes = NEW_WEB) -> dict:
+    new = str(root / "new")
+    return {
+        "op": "apply",
+        "node_name": "n1",
+        "manifest_dir": new,
+        "holder": "crash test",
+        "timeout": 20,
+        "stable_for": 1,
+        "kubelet": {
+            "unit": "kubelet",
+            "files": [
+                {
+                    "path": str(root / "etc" / "kubelet-flags"),
+                    "content": f"--a=1 --pod-manifest-path={new}\n",
+                    "expected_sha256": sha(OLD_FLAGS),
+                }
+            ],
+            "timeout": 10,
+            "flag": ["--pod-manifest-path", new],
+        },
+        "changes": [
+            {
+                "pod": "web",
+                "action": "create",
+                "file": "web.yaml",
+                "content": web.decode(),
+                "expected_sha256": None,
+                "from_path": str(root / "manifests" / "web.yaml"),
+                "from_sha256": sha(OLD_WEB),
+            },
+            {
+                "pod": "api",
+                "action": "move",
+                "file": "api.yaml",
+                "expected_sha256": None,
+                "from_path": str(root / "manifests" / "api.yaml"),
+                "from_sha256": sha(API),
+            },
+        ],
+    }
+
+
+def uids(root: Path) -> dict[str, str]:
+    return {p["pod"]: p["uid"] for p in Tree(str(root)).pods() if p["phase"] == "Running"}
+
+
+def files_in(directory: Path) -> dict[str, bytes]:
+    if not directory.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
+def assert_as_before(root: Path, before_uids: dict[str, str]) -> None:
+    assert (root / "etc" / "kubelet-flags").read_bytes() == OLD_FLAGS
+    assert Tree(str(root)).kubelet()["flags"] == ["--a=1"]  # the running kubelet too
+    assert files_in(root / "manifests") == {"web.yaml": OLD_WEB, "api.yaml": API}
+    assert files_in(root / "new") == {}  # no manifest, no temporary file
+    assert uids(root) == before_uids  # the previous pods, with their UIDs
+    owned = json.loads((root / "state" / "state.json").read_text())["manifests"]
+    assert sorted(owned) == sorted(str(root / "manifests" / f) for f in ("web.yaml", "api.yaml"))
+    assert not (root / "state" / "journal.json").exists()
+
+
+@pytest.mark.parametrize("step", ["journal", "kubelet-edit", "restart", "write", "wait"])
+@pytest.mark.parametrize("next_run", ["facts", "apply"])
+def test_killed_transaction_is_rolled_back_by_the_next_run(root, step, next_run):
+    before = uids(root)
+    assert set(before) == {"web-n1", "api-n1"}
+    killed = run(root, move_request(root), step)
+    assert killed.returncode == -9, killed.stderr.decode()
+    assert killed.stdout == b""
+    assert (root / "state" / "journal.json").exists()
+    if next_run == "facts":
+        answer = json.loads(run(root, {"op": "facts"}).stdout)
+    else:  # a deploy that changes nothing but waits for web: it recovers first
+        answer = json.loads(
+            run(
+                root,
+                {
+                    "op": "apply",
+                    "node_name": "n1",
+                    "manifest_dir": str(root / "manifests"),
+                    "timeout": 10,
+                    "stable_for": 1,
+                    "changes": [],
+                    "wait_running": [
+                        {"pod": "web", "file": "web.yaml", "expected_sha256": sha(OLD_WEB)}
+                    ],
+                },
+            ).stdout
+        )
+    assert answer["ok"], answer
+    recovered = answer["recovered"]
+    assert recovered["action"] == "rolled back" and recovered["ok"], recovered
+    assert recovered["pods"] == ["api", "web"]
+    assert_as_before(root, before)
+    # And a third run finds nothing to do.
+    assert json.loads(run(root, {"op": "facts"}).stdout)["recovered"] is None
+
+
+def test_killed_after_success_is_completed_by_the_next_run(root):
+    killed = run(root, move_request(root), "succeeded")
+    assert killed.returncode == -9
+    answer = json.loads(run(root, {"op": "facts"}).stdout)
+    assert answer["recovered"]["action"] == "completed", answer["recovered"]
+    new = root / "new"
+    assert files_in(new) == {"web.yaml": NEW_WEB, "api.yaml": API}
+    assert files_in(root / "manifests") == {}
+    assert Tree(str(root)).kubelet()["flags"] == ["--a=1", f"--pod-manifest-path={new}"]
+    owned = json.loads((root / "state" / "state.json").read_text())["manifests"]
+    assert owned == {
+        str(new / "web.yaml"): {"pod": "web", "sha256": sha(NEW_WEB)},
+        str(new / "api.yaml"): {"pod": "api", "sha256": sha(API)},
+    }
+    assert set(uids(root)) == {"web-n1", "api-n1"}
+    assert not (root / "state" / "journal.json").exists()
+
+
+def test_directory_move_carries_its_pods(root):
+    answer = json.loads(run(root, move_request(root)).stdout)
+    assert answer["ok"] and answer["kubelet_restarted"], answer
+    assert [(p["name"], p["ok"]) for p in answer["pods"]] == [("web", True), ("api", True)]
+    assert files_in(root / "new") == {"web.yaml": NEW_WEB, "api.yaml": API}
+    assert files_in(root / "manifests") == {}
+    assert set(uids(root)) == {"web-n1", "api-n1"}  # api kept running, from its new place
+    assert not (root / "state" / "journal.json").exists()
+
+
+def test_failed_pod_after_a_directory_move_brings_the_previous_directory_back(root):
+    """Moving the manifest directory, then a pod fails: the kubelet goes back to its
+    previous directory (file and restart), so the previous pods run again."""
+    before = uids(root)
+    answer = json.loads(run(root, move_request(root, CRASHING_WEB)).stdout)
+    assert answer["ok"], answer
+    web, api = answer["pods"]
+    assert (web["ok"], web["rolled_back"]) == (False, True)
+    assert "the pod failed" in web["error"] and "after rollback" not in web["error"]
+    assert (api["ok"], api["rolled_back"]) == (False, True)
+    assert api["error"] == "undone with the rest of the transaction"
+    assert answer["kubelet_restored"] is True
+    assert_as_before(root, before)

@@ -91,6 +91,8 @@ def install(name: str, files: dict[str, bytes], home: str) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(REPO))
+    from spctl_agent.protocol import messages
+
     from spctl import profiles
     from spctl.transport import agent_archive
 
@@ -118,7 +120,7 @@ def main() -> None:
     docker(
         "exec", "-i", name, "sh", "-c", "cat > /tmp/spctl-bench-loop.py", stdin=NODE_LOOP.encode()
     )
-    request = {"op": "facts", "pods": ["static-web"], **profiles.facts_request()}
+    request = messages.facts_request(pods=["static-web"], **profiles.facts_request())
     payload = (json.dumps(request) + "\n").encode()
     units = [f"{u}.service" for u in request["units"]]
     cases = {

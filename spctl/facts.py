@@ -2,45 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-# ``systemctl show`` prints one ``EnvironmentFiles=`` line per file, "PATH
-# (ignore_errors=yes|no)" (src/systemctl/systemctl-show.c, print_property, the "(sb)"
-# array). A path may hold spaces, so the path is everything before the marker.
-_ENV_FILE = re.compile(r"(/\S*(?: \S+)*?) \(ignore_errors=(?:yes|no)\)")
-# ... and one ``ExecStart=`` line per command, "{ path=P ; argv[]=A B C ; ignore_errors=no
-# ; start_time=[...] ; ... }" (the same function, the "(sasbttttuii)" array; argv joined
-# with single spaces by strv_join, unquoted). ``$VAR`` references stay unexpanded: systemd
-# expands them only when it starts the command.
-_EXEC_ARGV = re.compile(r"argv\[\]=(.*?) ; (?:ignore_errors|flags)=")
-
-
-def _lines(value: Any) -> list[str]:
-    """A repeated property as the agent reports it: a list of lines (older agents: one
-    string)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value else []
-    return [str(v) for v in value]
-
-
-def environment_files(value: Any) -> tuple[str, ...]:
-    """Every file of every ``EnvironmentFiles=`` line, in the order systemd reads them."""
-    return tuple(path for line in _lines(value) for path in _ENV_FILE.findall(line))
-
-
-def exec_start(value: Any) -> tuple[tuple[str, ...], ...]:
-    """The argv of every ``ExecStart=`` line."""
-    commands = []
-    for line in _lines(value):
-        match = _EXEC_ARGV.search(line)
-        if match:
-            commands.append(tuple(match.group(1).split(" ")))
-    return tuple(commands)
+from spctl_agent.protocol.messages import read_facts_answer
+from spctl_agent.protocol.systemd_show import environment_file_paths, exec_start_argvs
 
 
 @dataclass(frozen=True)
@@ -53,7 +20,7 @@ class Unit:
     environment_files: tuple[str, ...]
     cmdline: Optional[tuple[str, ...]]
     invocation_id: str
-    #: argv of each ExecStart= command, ``$VAR`` unexpanded (see ``exec_start``).
+    #: argv of each ExecStart= command, ``$VAR`` unexpanded (``systemd_show.exec_start_argvs``).
     exec_start: tuple[tuple[str, ...], ...] = ()
     #: The unit's ``Environment=`` assignments, ``KEY=value``. systemctl show prints them on
     #: one line separated by spaces and a value holding a space or newline as
@@ -78,10 +45,10 @@ class Unit:
             active_state=str(props.get("ActiveState", "")),
             fragment_path=str(props.get("FragmentPath", "")),
             drop_in_paths=tuple(str(props.get("DropInPaths", "")).split()),
-            environment_files=environment_files(props.get("EnvironmentFiles")),
+            environment_files=tuple(environment_file_paths(props)),
             cmdline=tuple(cmdline) if cmdline else None,
             invocation_id=str(props.get("InvocationID", "")),
-            exec_start=exec_start(props.get("ExecStart")),
+            exec_start=tuple(exec_start_argvs(props)),
             environment=tuple(
                 word
                 for word in str(props.get("Environment") or "").split(" ")
@@ -178,9 +145,11 @@ class NodeFacts:
         return None
 
     @classmethod
-    def from_agent(cls, answer: Mapping[str, Any]) -> NodeFacts:
+    def from_agent(cls, raw: Mapping[str, Any]) -> NodeFacts:
+        """The facts of an agent's facts answer (``messages.read_facts_answer``)."""
+        answer = read_facts_answer(raw)
         dirs: dict[str, Optional[tuple[DirEntry, ...]]] = {}
-        for path, listing in (answer.get("dirs") or {}).items():
+        for path, listing in answer["dirs"].items():
             if not listing.get("exists"):
                 dirs[path] = None
                 continue
@@ -194,7 +163,7 @@ class NodeFacts:
                 )
                 for e in listing.get("entries", [])
             )
-        runtime = answer.get("runtime") or {}
+        runtime = answer["runtime"]
         pods = tuple(
             RuntimePod(
                 pod=p["pod"],
@@ -216,29 +185,26 @@ class NodeFacts:
             for p in runtime.get("pods", [])
         )
         return cls(
-            hostname=str(answer.get("hostname", "")),
-            os_release=answer.get("os_release") or {},
-            files=answer.get("files") or {},
-            units={
-                name: Unit.from_agent(name, props)
-                for name, props in (answer.get("units") or {}).items()
-            },
+            hostname=answer["hostname"],
+            os_release=answer["os_release"],
+            files=answer["files"],
+            units={name: Unit.from_agent(name, props) for name, props in answer["units"].items()},
             dirs=dirs,
-            owned=answer.get("owned") or {},
-            backups={k: tuple(v) for k, v in (answer.get("backups") or {}).items()},
+            owned=answer["owned"],
+            backups={k: tuple(v) for k, v in answer["backups"].items()},
             runtime=runtime.get("runtime"),
             runtime_error=runtime.get("error"),
             pods=pods,
-            healthz=bool(answer.get("healthz")),
-            lock=answer.get("lock"),
-            globs={k: tuple(v) for k, v in (answer.get("globs") or {}).items()},
-            kubelets=answer.get("kubelets") or {},
-            journal=answer.get("journal"),
-            recovered=answer.get("recovered"),
+            healthz=answer["healthz"],
+            lock=answer["lock"],
+            globs={k: tuple(v) for k, v in answer["globs"].items()},
+            kubelets=answer["kubelets"],
+            journal=answer["journal"],
+            recovered=answer["recovered"],
             unsafe_dirs={
                 path: listing["unsafe"]
-                for path, listing in (answer.get("dirs") or {}).items()
+                for path, listing in answer["dirs"].items()
                 if listing.get("unsafe")
             },
-            raw=answer,
+            raw=raw,
         )

@@ -48,6 +48,24 @@ def environment_file_paths(props):
     return paths
 
 
+def exec_start_argvs(props):
+    """The argv of each ``ExecStart=`` line: "{ path=P ; argv[]=A B C ; ignore_errors=no ;
+    start_time=[...] ; ... }" (argv joined with single spaces by strv_join, unquoted).
+    ``$VAR`` references stay unexpanded: systemd expands them only when it starts the
+    command."""
+    import re
+
+    values = props.get("ExecStart") or []
+    if isinstance(values, str):
+        values = [values]
+    commands = []
+    for value in values:
+        match = re.search(r"argv\[\]=(.*?) ; (?:ignore_errors|flags)=", value)
+        if match:
+            commands.append(tuple(match.group(1).split(" ")))
+    return commands
+
+
 _MARKS = (" (ignore_errors=yes)", " (ignore_errors=no)")
 
 

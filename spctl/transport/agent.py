@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-from spctl_agent.protocol import READ_ONLY_OPS
+from spctl_agent.protocol import READ_ONLY_OPS, messages
 
 from spctl.errors import NodeError
 from spctl.transport.agent_archive import (
@@ -53,9 +53,10 @@ class Agent:
         self.read_only = read_only
 
     def call(self, request: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
-        if self.read_only and request.get("op") not in READ_ONLY_OPS:
+        op = messages.read_op(request)
+        if self.read_only and op not in READ_ONLY_OPS:
             raise RuntimeError(
-                f"{self.node}: a {request.get('op')!r} request on a read-only agent: only "
+                f"{self.node}: a {op!r} request on a read-only agent: only "
                 f"{', '.join(READ_ONLY_OPS)} may be sent where a dropped session is retried"
             )
         payload = json.dumps(request).encode() + b"\n"
@@ -76,8 +77,9 @@ class Agent:
             raise NodeError(
                 f"{self.node}: agent gave no answer: {_tail(done.stderr or done.stdout)}"
             ) from None
-        if not answer.get("ok"):
-            raise NodeError(f"{self.node}: {answer.get('error')}")
+        ok, error = messages.read_status(answer)
+        if not ok:
+            raise NodeError(f"{self.node}: {error}")
         return answer
 
     def _run(self, argv: list[str], payload: bytes, timeout: float) -> Completed:

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import replace
 from typing import Any, Callable, Optional
 
-from spctl_agent.protocol import STALE_PLAN
+from spctl_agent.protocol import STALE_PLAN, messages
 
 from spctl.desired.probes import probe_spec
 from spctl.errors import NodeError
@@ -41,63 +41,64 @@ def execute(
                 )
             )
         return outcome
-    request = {
-        "op": "apply",
-        "holder": holder_name(),
-        "wait_lock": settings.wait_lock,
-        "node_name": plan.node_name,
-        "manifest_dir": plan.manifest_dir,
-        "timeout": settings.timeout,
-        "stable_for": settings.stable_for,
-        "changes": [_change(s) for s in steps],
-        # A run waits only for content it planned from: each file must still hold it.
-        "wait_running": waits,
-        # Facts read while another run held the node may show what it then undid.
-        "planned_while_busy": facts.busy,
-        # A change of source (directory <-> URL): done with the kubelet stopped.
-        "switch": plan.switch,
-    }
+    kubelet = None
     if plan.kubelet is not None:
-        request["kubelet"] = {
-            "unit": plan.kubelet.unit,
-            "daemon_reload": plan.kubelet.daemon_reload,
-            "healthz_url": plan.healthz_url,
-            "timeout": min(settings.timeout, 120.0),
-            "flag": list(plan.kubelet.flag) if plan.kubelet.flag else None,
-            "dir_before": facts.running_dir(plan.unit),
-            "expect_dir": plan.manifest_dir,
-            "files": [
-                {
-                    "path": f.path,
-                    "content": f.new,
-                    "expected_sha256": file_sha256(f.old) if f.old is not None else None,
-                    "mode": f.mode,
-                }
+        kubelet = messages.kubelet_change(
+            unit=plan.kubelet.unit,
+            daemon_reload=plan.kubelet.daemon_reload,
+            healthz_url=plan.healthz_url,
+            timeout=min(settings.timeout, 120.0),
+            flag=plan.kubelet.flag,
+            dir_before=facts.running_dir(plan.unit),
+            expect_dir=plan.manifest_dir,
+            files=[
+                messages.kubelet_file(
+                    path=f.path,
+                    content=f.new,
+                    expected_sha256=file_sha256(f.old) if f.old is not None else None,
+                    mode=f.mode,
+                )
                 for f in plan.kubelet.files
             ],
-        }
+        )
+    request = messages.apply_request(
+        node_name=plan.node_name,
+        manifest_dir=plan.manifest_dir,
+        holder=holder_name(),
+        wait_lock=settings.wait_lock,
+        timeout=settings.timeout,
+        stable_for=settings.stable_for,
+        changes=[_change(s) for s in steps],
+        # A run waits only for content it planned from: each file must still hold it.
+        wait_running=waits,
+        kubelet=kubelet,
+        # Facts read while another run held the node may show what it then undid.
+        planned_while_busy=facts.busy,
+        # A change of source (directory <-> URL): done with the kubelet stopped.
+        switch=plan.switch,
+    )
     # The agent's worst case: the lock, a kubelet change that fails and is undone (two
     # restarts and two healthz waits), then pods that fail and are rolled back.
     kubelet_worst = 4 * 120 + 2 * min(settings.timeout, 120.0) if plan.kubelet else 0
     budget = settings.wait_lock + kubelet_worst + 2 * settings.timeout + 120
-    answer = agent.call(request, timeout=budget)
-    if answer.get("recovered"):  # another run was killed between our facts and this call
+    answer = messages.read_apply_answer(agent.call(request, timeout=budget))
+    if answer["recovered"]:  # another run was killed between our facts and this call
         outcome.plan = noted(plan, replace(facts, recovered=answer["recovered"]))
-    outcome.kubelet_restarted = bool(answer.get("kubelet_restarted"))
+    outcome.kubelet_restarted = answer["kubelet_restarted"]
     by_name = {step.name: step for step in plan.pods}
     reported = set()
-    for pod in answer.get("pods", []):
+    for pod in answer["pods"]:
         known = by_name.get(pod["name"])
         action = DONE.get(pod["action"], pod["action"])
-        if not pod.get("ok"):
+        if not pod["ok"]:
             action = "failed" if pod["action"] != "unchanged" else "unchanged"
         outcome.pods.append(
             PodOutcome(
                 pod["name"],
                 action,
-                pod.get("phase"),
-                bool(pod.get("ok")),
-                pod.get("error"),
+                pod["phase"],
+                pod["ok"],
+                pod["error"],
                 known.reason if known else "",
                 known.diff if known else "",
             )
@@ -114,7 +115,7 @@ def execute(
                 )
             )
     # Problems the agent met while undoing a failed change (a file it could not restore).
-    problems = [f"{p.name}: {p.error}" for p in outcome.pods if not p.ok] + answer.get("errors", [])
+    problems = [f"{p.name}: {p.error}" for p in outcome.pods if not p.ok] + answer["errors"]
     if problems:
         outcome.ok = False
         outcome.error = "; ".join(problems)
@@ -122,19 +123,16 @@ def execute(
 
 
 def _change(step: PodStep) -> dict[str, Any]:
-    change: dict[str, Any] = {
-        "pod": step.name,
-        "file": step.file,
-        "action": step.action,
-        "content": step.content,
-        "expected_sha256": step.expected_sha256,
-    }
-    if step.from_path:
-        change.update({"from_path": step.from_path, "from_sha256": step.from_sha256})
-    probes = _probes(step)
-    if probes:
-        change["probes"] = probes
-    return change
+    return messages.pod_change(
+        pod=step.name,
+        file=step.file,
+        action=step.action,
+        content=step.content,
+        expected_sha256=step.expected_sha256,
+        from_path=step.from_path,
+        from_sha256=step.from_sha256,
+        probes=_probes(step),
+    )
 
 
 def _probes(step: PodStep) -> Optional[dict[str, Any]]:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Optional
 
+from spctl_agent.protocol import messages
+
 from spctl import profiles
 from spctl.desired.inventory import Node
 from spctl.facts import NodeFacts
@@ -18,14 +20,11 @@ def facts_request(
     """What every facts call asks: what each profile reads to detect and configure, the
     inventory's manifest directory first; plus the files in ``read``, and the pods' probes
     to run (``probes``)."""
-    request: dict[str, Any] = {"op": "facts", "pods": pods, **profiles.facts_request()}
-    if probes:
-        request["probes"] = probes
+    wanted = profiles.facts_request()
     if node.manifest_dir:
-        request["manifest_dirs"] = [node.manifest_dir, *request["manifest_dirs"]]
-    if read:
-        request["read"] = [*request["read"], *read]
-    return request
+        wanted["manifest_dirs"] = [node.manifest_dir, *wanted["manifest_dirs"]]
+    wanted["read"] = [*wanted["read"], *read]
+    return messages.facts_request(pods=pods, probes=probes, **wanted)
 
 
 def read_facts(
@@ -33,19 +32,19 @@ def read_facts(
 ) -> NodeFacts:
     """The node's facts; with ``probes`` (``desired.probes.readiness_specs``), the pods' READY
     comes from their readiness probes (one attempt each on the node, as status shows it)."""
-    request = facts_request(node, pods, probes=probes)
-    facts = NodeFacts.from_agent(agent.call(request))
+    facts = NodeFacts.from_agent(agent.call(facts_request(node, pods, probes=probes)))
     # The probes run once, in the first call; its pods (with READY) are the ones returned.
     probed = facts.pods
-    request.pop("probes", None)
     # A data dir, config file or manifest directory other than the defaults is known only
     # from an answer (a config file named on the command line, then the directory that file
     # names): read it with another call, at most two more.
+    wanted = messages.read_facts_request(facts_request(node, pods))
     for _ in range(2):
         extra = profiles.follow_up(facts, node.profile)
         if extra is None:
             break
         for key, values in extra.items():
-            request[key] = [*request.get(key, []), *values]
-        facts = NodeFacts.from_agent(agent.call(request))
+            wanted[key] = [*wanted[key], *values]
+        wanted["probes"] = None
+        facts = NodeFacts.from_agent(agent.call(messages.facts_request(**wanted)))
     return replace(facts, pods=probed) if probes else facts

@@ -21,7 +21,7 @@ import time
 from datetime import datetime
 from typing import Any, Optional
 
-from spctl_agent.protocol import SOURCE_HTTP
+from spctl_agent.protocol import SOURCE_HTTP, messages
 
 from spctl import manifest_url
 from spctl.desired.inventory import Node, URLSettings
@@ -96,10 +96,9 @@ class DirectorySource(PodSource):
     def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
         # A run waits only for content it planned from: the file must still hold it.
         step = next((s for s in plan.pods if s.name == name), None)
-        wait: dict[str, Any] = {"pod": name}
-        if step is not None:
-            wait.update({"file": step.file, "expected_sha256": step.expected_sha256})
-        return wait
+        if step is None:
+            return messages.wait_for(pod=name)
+        return messages.wait_for(pod=name, file=step.file, expected_sha256=step.expected_sha256)
 
     def status(
         self,
@@ -138,7 +137,7 @@ class URLSource(PodSource):
         return [s.name for s in plan.pods]
 
     def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
-        return {"pod": name, "sources": [SOURCE_HTTP]}  # served: no file to check
+        return messages.wait_for(pod=name, sources=[SOURCE_HTTP])  # served: no file to check
 
     def after_apply(
         self, node: Node, desired: list[DesiredPod], plan: Plan, outcome: Outcome, started: float

@@ -32,11 +32,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from spctl_agent.protocol.systemd_show import environment_file_paths
 
 from spctl.desired.inventory import Node, SSHSettings
 from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
-from spctl.facts import NodeFacts, environment_files
+from spctl.facts import NodeFacts
 from spctl.plan.directory import plan_deploy
 from spctl.plan.model import Plan
 from spctl.plan.url import plan_file, plan_url
@@ -93,7 +94,7 @@ def facts_from_case(case: dict) -> NodeFacts:
         }
         wanted = set(request.get("read", [])) | {p for paths in globs.values() for p in paths}
         for props in units.values():
-            wanted |= set(environment_files(props.get("EnvironmentFiles")))
+            wanted |= set(environment_file_paths(props))
         read = {path: files.get(path) for path in wanted}  # None: not on the node
         read.update((p, t) for p, t in files.items() if p.rsplit("/", 1)[0] in listed)
         return NodeFacts.from_agent(

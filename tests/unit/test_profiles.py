@@ -10,12 +10,16 @@ import pytest
 from spctl_agent import facts as agent_facts
 from spctl_agent.main import handle
 from spctl_agent.protocol import MAX_MANIFEST_BYTES
-from spctl_agent.protocol.systemd_show import environment_file_paths, parse_show
+from spctl_agent.protocol.systemd_show import (
+    environment_file_paths,
+    exec_start_argvs,
+    parse_show,
+)
 
 from spctl import profiles
 from spctl.desired.inventory import Node, SSHSettings
 from spctl.errors import NodeError
-from spctl.facts import NodeFacts, Unit, environment_files, exec_start
+from spctl.facts import NodeFacts, Unit
 from spctl.profiles.fedora import set_static_pod_path
 from spctl.profiles.rancher import _flag
 from spctl.profiles.unitexec import expand
@@ -74,10 +78,10 @@ def test_exec_start_of_the_ex_property_and_of_several_commands():
         "{ path=/bin/true ; argv[]=/bin/true ; flags= ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
         "{ path=/usr/bin/kubelet ; argv[]=/usr/bin/kubelet --v=2 ; ignore_errors=yes ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }",
     ]
-    assert exec_start(lines) == (("/bin/true",), ("/usr/bin/kubelet", "--v=2"))
-    assert exec_start([]) == () and exec_start(None) == ()
+    assert exec_start_argvs({"ExecStart": lines}) == [("/bin/true",), ("/usr/bin/kubelet", "--v=2")]
+    assert exec_start_argvs({"ExecStart": []}) == [] and exec_start_argvs({}) == []
     # An agent of the previous version reported one string: still read.
-    assert environment_files("/a (ignore_errors=yes)") == ("/a",)
+    assert environment_file_paths({"EnvironmentFiles": "/a (ignore_errors=yes)"}) == ["/a"]
 
 
 def test_unit_variables_expand_as_systemd_expands_them():
@@ -218,7 +222,7 @@ class FakeAgent:
             g: sorted(p for p in self.files if fnmatch.fnmatch(p, g)) for g in request["read_globs"]
         }
         wanted = set(request["read"]) | {p for ps in globs.values() for p in ps}
-        wanted |= {p for u in self.units.values() for p in environment_files(u["EnvironmentFiles"])}
+        wanted |= {p for u in self.units.values() for p in environment_file_paths(u)}
         return {
             "hostname": "n1",
             "files": {p: self.files.get(p) for p in wanted},

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import click
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
@@ -75,6 +74,8 @@ class App:
             sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
             return True
         if fmt == "yaml":
+            import yaml  # only for -o yaml: --help and table output need no YAML library
+
             sys.stdout.write(yaml.safe_dump(data, sort_keys=False))
             return True
         return False

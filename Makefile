@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test deps venv lint wheel-check lab-up lab-down bench clean vagrant-check
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'

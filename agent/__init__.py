@@ -2,7 +2,7 @@
 
 It runs on the node's own python (3.6 or newer, standard library only), one call per
 process: a JSON request on stdin, a JSON answer on stdout (``protocol`` holds the contract,
-``main`` the entry point). The control host sends it as one zipapp (see spctl/remote.py).
+``main`` the entry point). The control host sends it as one zipapp (see spctl/transport/agent_archive.py).
 
 Layers, lowest first; a module imports its own layer or a lower one (a unit test checks):
 

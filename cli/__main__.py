@@ -1,3 +1,5 @@
+"""python -m spctl_cli: the same as the spctl command."""
+
 from .main import main
 
 main()

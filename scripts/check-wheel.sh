@@ -29,7 +29,7 @@ spctl="$work/venv/bin/spctl"
 "$spctl" -i "$repo/inventory/example.yaml" validate
 "$spctl" -i "$repo/inventory/example.yaml" render --all >/dev/null
 # The installed agent is the source tree's, byte for byte (the archive a node runs).
-hash_of='from spctl.transport import agent; print(agent.AGENT_HASH)'
+hash_of='from spctl.transport import agent_archive; print(agent_archive.AGENT_HASH)'
 installed="$("$work/venv/bin/python" -c "$hash_of")"
 source="$(cd "$repo" && "$py" -c "$hash_of")"
 [ "$installed" = "$source" ] || {

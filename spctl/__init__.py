@@ -1,4 +1,7 @@
-"""spctl: Kubernetes static pods on many nodes over SSH."""
+"""spctl: Kubernetes static pods on many nodes over SSH (the library; the CLI is spctl_cli).
+
+Importing it defers paramiko's import of invoke, a fifth of every run's start-up (below).
+"""
 
 import sys
 import types

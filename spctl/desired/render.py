@@ -17,7 +17,7 @@ import jinja2
 import jinja2.compiler
 import jinja2.nodes
 import jinja2.sandbox
-from spctl_agent.protocol import MANIFEST_SUFFIX as FILE_SUFFIX
+from spctl_agent.protocol import MANIFEST_SUFFIX
 
 from spctl.desired.inventory import Node, PodRef
 from spctl.desired.sandbox import environment, render_bounded
@@ -39,7 +39,7 @@ class DesiredPod:
 
     @property
     def file(self) -> str:
-        return self.name + FILE_SUFFIX
+        return self.name + MANIFEST_SUFFIX
 
     @property
     def sha256(self) -> str:

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Optional
 
-from spctl_agent.protocol import MAX_MANIFEST_BYTES
+from spctl_agent.protocol import MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 
 from spctl.desired.inventory import Node
-from spctl.desired.render import FILE_SUFFIX, DesiredPod
+from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
 from spctl.desired.yamlio import semantically_equal
 from spctl.facts import DirEntry, NodeFacts
@@ -232,7 +232,7 @@ def owned_path(node: Node, name: str, facts: NodeFacts, profile: Profile) -> str
     for path, meta in sorted(facts.owned.items()):
         if meta.get("pod") == name:
             return path
-    return f"{choose_dir(node, profile, facts)}/{name}{FILE_SUFFIX}"
+    return f"{choose_dir(node, profile, facts)}/{name}{MANIFEST_SUFFIX}"
 
 
 def _owned_files(

@@ -1,4 +1,5 @@
-"""A node's static pods as status shows them, decided from its facts (pure)."""
+"""A node's static pods as status shows them, decided from its facts (pure but for the clock,
+which gives each pod's age)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from spctl_agent.protocol import SOURCE_HTTP
+from spctl_agent.protocol import MANIFEST_SUFFIX, SOURCE_HTTP
 
 from spctl.desired.inventory import Node
-from spctl.desired.render import FILE_SUFFIX, DesiredPod
+from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
 from spctl.plan.directory import choose_dir, stray_files
@@ -148,7 +149,7 @@ def node_status(
     want = {p.name: p for p in desired or []}
     seen_pods: set[str] = set()
     for name in names:
-        file = name + FILE_SUFFIX
+        file = name + MANIFEST_SUFFIX
         path = f"{directory}/{file}"
         entry = entries.get(file)
         if entry is None:
@@ -165,7 +166,7 @@ def node_status(
         status.pods.append(
             _row(name, kubelet_name, path if entry else None, manifest, facts.pod(kubelet_name))
         )
-    listed = {name + FILE_SUFFIX for name in names}
+    listed = {name + MANIFEST_SUFFIX for name in names}
     for entry in facts.dirs.get(directory) or ():
         if not entry.kubelet_reads or entry.name in listed:
             continue

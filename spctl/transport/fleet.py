@@ -4,7 +4,7 @@
 node that failed holds its error as its result (failure is a value, not an exception that
 stops the others), and a node never started says why.
 
-    results = run(nodes, work, workers=20)
+    results, interrupted = run(nodes, work, workers=20)
     [r.node for r in results if r.failed]
 
 Batches (``--serial``) and the failure budget (``--max-fail``):

@@ -10,7 +10,7 @@ nothing). Where a node's pods come from (a directory, a URL) is its
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
@@ -57,10 +57,12 @@ def _deploy_node(
         facts = read_facts(agent, node, [p.name for p in desired])
         on_step(node.name, steps.PLANNING)
         plan = noted(source.plan(node, desired, facts), facts)
-        waits = source.waits(node, desired, plan, facts, settings)
-        _applying(node, plan, settings, on_step, waits)
-        specs = [source.wait_spec(plan, name) for name in waits]
-        outcome = execute(agent, facts, plan, settings, specs)
+        if settings.dry_run:
+            return execute(agent, facts, plan, settings, [])
+        source.before_apply(node, desired, plan, settings)
+        waits = source.waits(desired, plan, facts)
+        _applying(node, plan, on_step, [w["pod"] for w in waits])
+        outcome = execute(agent, facts, plan, settings, waits)
     source.after_apply(node, desired, plan, outcome, started)
     return outcome
 
@@ -97,17 +99,13 @@ def change_pods(
         on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, names)
         plan = noted(planner(node, names, facts), facts)
-        _applying(node, plan, settings, on_step)
+        if not settings.dry_run:
+            _applying(node, plan, on_step, [])
         return execute(agent, facts, plan, settings, [])
 
 
-def _applying(
-    node: Node,
-    plan: Plan,
-    settings: Settings,
-    on_step: steps.StepCallback,
-    waits: Optional[list[str]] = None,
-) -> None:
-    step = None if settings.dry_run else steps.applying(plan, waits or ())
+def _applying(node: Node, plan: Plan, on_step: steps.StepCallback, waits: list[str]) -> None:
+    """Tell the progress what the apply call will do (nothing when it applies nothing)."""
+    step = steps.applying(plan, waits)
     if step is not None:
         on_step(node.name, step)

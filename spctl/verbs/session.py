@@ -1,4 +1,5 @@
-"""A node's agent on one SSH connection, and the one retry spctl makes (for work that only reads)."""
+"""A node's agent on one SSH connection, and the one retry of a dropped connection (for work
+that only reads)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def agent_for(node: Node, settings: Settings, read_only: bool = False) -> Iterat
 def read_node(node: Node, settings: Settings, read: Callable[[Agent], T]) -> T:
     """``read(agent)`` on the node, once more when the SSH connection drops.
 
-    The one place spctl retries: for work that changes nothing on the node (status, diff,
+    The one place spctl connects again: for work that changes nothing on the node (status, diff,
     import's read), whose agent is read-only (it refuses to send ``apply``). Only a
     :class:`~spctl.errors.TransportError` is retried: a connection refused or reset, a
     node that closed it before its banner or during the handshake, a session refused or

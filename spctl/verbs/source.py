@@ -8,9 +8,10 @@ the points where the two sources differ:
   renders now, or nothing changes);
 - ``plan``: the plan from the facts (directory: the files; URL: the kubelet's URL, and
   spctl's files of the served pods taken out of the directory);
-- ``before_apply`` and ``waits``: which unchanged pods the agent must wait for, and how it
-  knows them (directory: by their file's content; URL: by their source, once the kubelet
-  has fetched what the server serves);
+- ``before_apply``: just before the agent's apply call (URL: wait until the kubelet has
+  fetched what the server serves, when it is not restarted);
+- ``waits``: the pods the agent waits for although their file does not change, each with how
+  it knows them (directory: by their file's content; URL: by their source);
 - ``after_apply``: after the agent's answer (URL: the restarted kubelet fetched the URL);
 - ``status``: the node's status rows from its facts.
 """
@@ -46,14 +47,16 @@ class PodSource:
     def plan(self, node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
         raise NotImplementedError
 
-    def waits(
-        self, node: Node, desired: list[DesiredPod], plan: Plan, facts: NodeFacts, settings: Settings
-    ) -> list[str]:
-        """The pods the agent waits for although their file does not change."""
-        raise NotImplementedError
+    def before_apply(
+        self, node: Node, desired: list[DesiredPod], plan: Plan, settings: Settings
+    ) -> None:
+        """Just before the agent's apply call (not in a dry run)."""
 
-    def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
-        """How the agent knows pod ``name`` is the one it waits for."""
+    def waits(
+        self, desired: list[DesiredPod], plan: Plan, facts: NodeFacts
+    ) -> list[dict[str, Any]]:
+        """The pods the agent waits for although their file does not change, as the apply
+        request's ``wait_running`` entries (``messages.wait_for``)."""
         raise NotImplementedError
 
     def after_apply(
@@ -82,23 +85,17 @@ class DirectorySource(PodSource):
         return plan_file(node, desired, facts, self.base)
 
     def waits(
-        self, node: Node, desired: list[DesiredPod], plan: Plan, facts: NodeFacts, settings: Settings
-    ) -> list[str]:
+        self, desired: list[DesiredPod], plan: Plan, facts: NodeFacts
+    ) -> list[dict[str, Any]]:
         # Pods whose file is unchanged still need a wait when the kubelet is restarted or
-        # when they are not running now (a previous deploy that did not converge).
+        # when they are not running now (a previous deploy that did not converge). A run
+        # waits only for content it planned from: the file must still hold it.
         return [
-            s.name
+            messages.wait_for(pod=s.name, file=s.file, expected_sha256=s.expected_sha256)
             for s in plan.pods
             if s.action == "unchanged"
             and (plan.kubelet is not None or phase_of(facts, plan, s.name) != "Running")
         ]
-
-    def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
-        # A run waits only for content it planned from: the file must still hold it.
-        step = next((s for s in plan.pods if s.name == name), None)
-        if step is None:
-            return messages.wait_for(pod=name)
-        return messages.wait_for(pod=name, file=step.file, expected_sha256=step.expected_sha256)
 
     def status(
         self,
@@ -125,19 +122,21 @@ class URLSource(PodSource):
         token = manifest_url.node_token(manifest_url.read_secret(self.url.secret_file), node.name)
         return plan_url(node, desired, facts, token)
 
-    def waits(
-        self, node: Node, desired: list[DesiredPod], plan: Plan, facts: NodeFacts, settings: Settings
-    ) -> list[str]:
-        if settings.dry_run or not desired:
-            return []
-        # The pods to wait for are the served ones: the kubelet must have fetched them
-        # (right after a restart it fetches at once; otherwise within its period).
-        if plan.kubelet is None:
+    def before_apply(
+        self, node: Node, desired: list[DesiredPod], plan: Plan, settings: Settings
+    ) -> None:
+        # The pods the agent waits for are the served ones: the kubelet must have fetched
+        # them (right after a restart it fetches at once; otherwise within its period).
+        if desired and plan.kubelet is None:
             self.wait_fetched(node, expected_sha256(node, desired), settings.timeout)
-        return [s.name for s in plan.pods]
 
-    def wait_spec(self, plan: Plan, name: str) -> dict[str, Any]:
-        return messages.wait_for(pod=name, sources=[SOURCE_HTTP])  # served: no file to check
+    def waits(
+        self, desired: list[DesiredPod], plan: Plan, facts: NodeFacts
+    ) -> list[dict[str, Any]]:
+        if not desired:
+            return []
+        # Served: no file to check; the pod counts when it comes from the URL.
+        return [messages.wait_for(pod=s.name, sources=[SOURCE_HTTP]) for s in plan.pods]
 
     def after_apply(
         self, node: Node, desired: list[DesiredPod], plan: Plan, outcome: Outcome, started: float

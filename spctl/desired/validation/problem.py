@@ -22,6 +22,13 @@ class Problem:
         return f"{self.field}: {self.message}"
 
 
+def key_path(prefix: str, key: str) -> str:
+    """``prefix.key``, or ``prefix["key"]`` for keys that are not identifiers."""
+    if _IDENTIFIER.fullmatch(key):
+        return f"{prefix}.{key}"
+    return f"{prefix}[{json.dumps(key)}]"
+
+
 def field_path(path: list[Any]) -> str:
     """A field's path as the user writes it: ``spec.containers[0].image``."""
     out = ""

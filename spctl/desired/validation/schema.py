@@ -114,7 +114,8 @@ def _from_schema_error(error: SchemaError) -> Iterator[Problem]:
                 yield Problem(field_path([*path, key]), "required field is missing")
     elif error.validator == "type":
         yield Problem(
-            field_path(path), f"must be {type_names(error.validator_value)}, not {kind_of(instance)}"
+            field_path(path),
+            f"must be {type_names(error.validator_value)}, not {kind_of(instance)}",
         )
     elif error.validator == "enum":
         allowed = ", ".join(show(v) for v in error.validator_value)
@@ -122,7 +123,9 @@ def _from_schema_error(error: SchemaError) -> Iterator[Problem]:
     elif error.validator in ("oneOf", "anyOf") and error.context:
         if all(sub.validator == "type" for sub in error.context):
             expected = [t for sub in error.context for t in as_list(sub.validator_value)]
-            yield Problem(field_path(path), f"must be {type_names(expected)}, not {kind_of(instance)}")
+            yield Problem(
+                field_path(path), f"must be {type_names(expected)}, not {kind_of(instance)}"
+            )
         else:
             from jsonschema.exceptions import best_match
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from spctl_agent.protocol import MANIFEST_SUFFIX as FILE_SUFFIX
+from spctl_agent.protocol import MANIFEST_SUFFIX
 
 from spctl.desired.validation.kubelet import kubelet_problems
 from spctl.desired.validation.problem import ROOT, Problem, show
@@ -159,11 +159,11 @@ def validate_pod_name(name: str) -> str | None:
             f"{name!r} is not a DNS-1123 subdomain: use lower-case letters, digits, '-' and "
             "'.', starting and ending with a letter or digit (e.g. static-web)"
         )
-    if len(name) + len(FILE_SUFFIX) > MAX_FILE_NAME_BYTES:
+    if len(name) + len(MANIFEST_SUFFIX) > MAX_FILE_NAME_BYTES:
         return (
-            f"{name[:20]!r}... is {len(name)} characters; the file {name[:8]}...{FILE_SUFFIX} "
+            f"{name[:20]!r}... is {len(name)} characters; the file {name[:8]}...{MANIFEST_SUFFIX} "
             f"would exceed the {MAX_FILE_NAME_BYTES}-byte file name limit; use at most "
-            f"{MAX_FILE_NAME_BYTES - len(FILE_SUFFIX)} characters"
+            f"{MAX_FILE_NAME_BYTES - len(MANIFEST_SUFFIX)} characters"
         )
     return None
 
@@ -177,7 +177,7 @@ def check_unique_names(pods: list[tuple[str, str]]) -> list[str]:
     return [
         f"pod {name!r} is defined by {len(used)} templates ({', '.join(used)}); the kubelet's "
         f"choice between manifests with the same pod name is undefined (a stale copy can win) "
-        f"and spctl would write both to {name}{FILE_SUFFIX}; give each a different metadata.name"
+        f"and spctl would write both to {name}{MANIFEST_SUFFIX}; give each a different metadata.name"
         for name, used in templates.items()
         if len(used) > 1
     ]
@@ -206,7 +206,7 @@ def _identity_problems(doc: dict[str, Any]) -> list[Problem]:
             Problem(
                 "metadata.name",
                 "required: the kubelet needs a name for the pod (and spctl names the file "
-                f"<name>{FILE_SUFFIX})",
+                f"<name>{MANIFEST_SUFFIX})",
             )
         )
     return problems

@@ -126,7 +126,7 @@ class Export:
 
 def kubelet_node_name(node: str) -> str:
     # The kubelet registers the node under its hostname, lower-cased; spctl assumes the
-    # inventory name is that hostname, as the static pod's name suffix does (validate.py).
+    # inventory name is that hostname, as the static pod's name suffix does (desired/validation/static_pod.py).
     return node.lower()
 
 

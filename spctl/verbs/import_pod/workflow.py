@@ -26,10 +26,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from spctl_agent.protocol import MANIFEST_SUFFIX
+
 from spctl import profiles
 from spctl.desired.inventory import Inventory, Node, PodRef, _build
 from spctl.desired.inventory_edit import add_pod, write_atomic
-from spctl.desired.render import FILE_SUFFIX, render_pod
+from spctl.desired.render import render_pod
 from spctl.desired.yamlio import ManifestError, parse_manifest, semantically_equal
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
@@ -65,7 +67,7 @@ def read_pod_manifest(node: Node, pod: str, call: AgentCall) -> Found:
     facts = NodeFacts.from_agent(call(facts_request(node, [pod])))
     profile = profiles.detect(facts, node.profile)
     directory = choose_dir(node, profile, facts)
-    path = f"{directory}/{pod}{FILE_SUFFIX}"
+    path = f"{directory}/{pod}{MANIFEST_SUFFIX}"
     text = facts.file(path)
     if text is not None:
         return Found(node.name, directory, NodeManifest(node.name, path, text), facts)
@@ -106,16 +108,16 @@ def check_found(pod: str, found: Sequence[Found]) -> list[NodeManifest]:
             "that run it"
         )
     manifests = [f.manifest for f in found if f.manifest is not None]
-    moved = [m for m in manifests if not m.path.endswith(f"/{pod}{FILE_SUFFIX}")]
+    moved = [m for m in manifests if not m.path.endswith(f"/{pod}{MANIFEST_SUFFIX}")]
     if moved:
         first = moved[0]
         directory = first.path.rsplit("/", 1)[0]
         raise ImportRefused(
             f"pod {pod!r} is defined by {', '.join(f'{m.node}:{m.path}' for m in moved)}, not "
-            f"{pod}{FILE_SUFFIX}; spctl keeps a pod in <name>{FILE_SUFFIX}, and the kubelet's UID "
+            f"{pod}{MANIFEST_SUFFIX}; spctl keeps a pod in <name>{MANIFEST_SUFFIX}, and the kubelet's UID "
             "for a static pod includes its file's path (pkg/kubelet/config/common.go), so "
             "taking this one over would restart it. When a restart is acceptable, rename it on "
-            f"the node (mv {first.path} {directory}/{pod}{FILE_SUFFIX}) and import again"
+            f"the node (mv {first.path} {directory}/{pod}{MANIFEST_SUFFIX}) and import again"
         )
     return manifests
 

@@ -8,12 +8,11 @@ values of the wrong type: the Pod schema reports those.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 # pkg/util/validation/validation.go
 DNS1123_LABEL_MAX = 63
@@ -34,11 +33,6 @@ def problem(field: str, what: str, instead: str, source: str) -> Problem:
     """A finding in the kubelet's words: what is wrong, what to write instead, and the
     function of ``pkg/apis/core/validation/validation.go`` (or its helpers) that refuses it."""
     return Problem(field, f"{what}; {instead} (the kubelet's {source} rejects the pod)")
-
-
-def show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -217,14 +211,3 @@ IP_HINT = "write an IPv4 or IPv6 address (e.g. 10.9.8.7 or 2001:db8::ffff)"
 def has_backsteps(path: str) -> bool:
     """validatePathNoBacksteps: a '..' element anywhere."""
     return ".." in path.split("/")  # filepath.ToSlash changes nothing on Linux
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-def key_path(prefix: str, key: str) -> str:
-    """``prefix.key``, or ``prefix["key"]`` for keys that are not identifiers (the field
-    syntax of spctl.desired.validation.static_pod)."""
-    if _IDENTIFIER.fullmatch(key):
-        return f"{prefix}.{key}"
-    return f"{prefix}[{json.dumps(key)}]"

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from spctl.desired.validation.kubelet.common import items, problem, show, text
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.kubelet.common import (
+    items,
+    problem,
+    text,
+)
+from spctl.desired.validation.problem import Problem, show
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 TERMINATION_MESSAGE_POLICIES = ("File", "FallbackToLogsOnError")

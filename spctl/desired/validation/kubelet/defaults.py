@@ -21,7 +21,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from spctl.desired.validation.kubelet.common import containers, items, mapping
+from spctl.desired.validation.kubelet.common import (
+    containers,
+    items,
+    mapping,
+)
 
 # Every volume source of core/v1 VolumeSource, in validateVolumeSource's order.
 VOLUME_SOURCES = (

@@ -16,7 +16,6 @@ from spctl.desired.validation.kubelet.common import (
     items,
     problem,
     qualified_name_error,
-    show,
     text,
 )
 from spctl.desired.validation.kubelet.quantity import (
@@ -25,7 +24,7 @@ from spctl.desired.validation.kubelet.quantity import (
     parse_quantity,
     quantity_text,
 )
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 # validEnvDownwardAPIFieldPathExpressions
 ENV_FIELD_PATHS = (

@@ -17,16 +17,14 @@ from spctl.desired.validation.kubelet.common import (
     entries,
     has_backsteps,
     items,
-    key_path,
     label_value_error,
     mapping,
     problem,
     qualified_name_error,
-    show,
     string_keys,
     text,
 )
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, key_path, show
 
 TOTAL_ANNOTATION_BYTES = 256 * 1024  # TotalAnnotationSizeLimitB
 STANDARD_FINALIZERS = ("kubernetes",)  # IsStandardFinalizerName

@@ -24,11 +24,10 @@ from spctl.desired.validation.kubelet.common import (
     mapping,
     problem,
     qualified_name_error,
-    show,
     text,
 )
 from spctl.desired.validation.kubelet.metadata import label_problems
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")

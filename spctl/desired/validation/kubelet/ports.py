@@ -12,10 +12,9 @@ from spctl.desired.validation.kubelet.common import (
     port_name_error,
     port_number_error,
     problem,
-    show,
     text,
 )
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 

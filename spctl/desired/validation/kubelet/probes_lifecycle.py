@@ -19,10 +19,9 @@ from spctl.desired.validation.kubelet.common import (
     mapping,
     port_error,
     problem,
-    show,
     text,
 )
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 LIFECYCLE_HANDLERS = ("exec", "httpGet", "tcpSocket", "sleep")

@@ -11,10 +11,8 @@ from typing import Any
 from spctl.desired.validation.kubelet.common import (
     QUALIFIED_HINT,
     containers,
-    key_path,
     problem,
     qualified_name_error,
-    show,
     string_keys,
 )
 from spctl.desired.validation.kubelet.quantity import (
@@ -24,7 +22,7 @@ from spctl.desired.validation.kubelet.quantity import (
     parse_quantity,
     quantity_text,
 )
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, key_path, show
 
 STANDARD_CONTAINER_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 HUGEPAGES = "hugepages-"

@@ -24,11 +24,10 @@ from spctl.desired.validation.kubelet.common import (
     mapping,
     problem,
     qualified_name_error,
-    show,
     text,
 )
 from spctl.desired.validation.kubelet.metadata import label_problems
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 NODE_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt")
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")

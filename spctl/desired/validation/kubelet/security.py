@@ -15,10 +15,9 @@ from spctl.desired.validation.kubelet.common import (
     items,
     mapping,
     problem,
-    show,
     text,
 )
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 MAX_ID = 2**31 - 1  # IsValidUserID / IsValidGroupID
 SECCOMP_TYPES = ("Localhost", "RuntimeDefault", "Unconfined")

@@ -14,7 +14,6 @@ from spctl.desired.validation.kubelet.common import (
     items,
     mapping,
     problem,
-    show,
     text,
 )
 from spctl.desired.validation.kubelet.defaults import VOLUME_SOURCES
@@ -25,7 +24,7 @@ from spctl.desired.validation.kubelet.quantity import (
     parse_quantity,
     quantity_text,
 )
-from spctl.desired.validation.problem import Problem
+from spctl.desired.validation.problem import Problem, show
 
 HOST_PATH_TYPES = (
     "",

@@ -1,11 +1,14 @@
 """Every spctl verb, registered explicitly in one list."""
 
-from .deploy import deploy, diff, remove, rollback
+from .deploy import deploy
+from .diff import diff
 from .export import export
 from .import_pod import import_pod
 from .inventory import inventory
 from .lab import lab
+from .remove import remove
 from .render import render
+from .rollback import rollback
 from .serve import serve
 from .status import status
 from .validate import validate

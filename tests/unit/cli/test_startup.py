@@ -23,7 +23,9 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["deploy", "--help"], ["status", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["deploy", "--help"], ["remove", "--help"], ["status", "--help"]]
+)
 def test_help_imports_no_heavy_library(args: list[str]) -> None:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, check=True

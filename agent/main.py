@@ -33,7 +33,7 @@ def handle(request, node=None):
 
             node = Node()
         answer = messages.ok_answer(op(node, request))
-    except AgentError as exc:
+    except (AgentError, messages.MessageError) as exc:
         answer = messages.error_answer(str(exc))
     except OSError as exc:
         answer = messages.error_answer("%s: %s" % (exc.filename or "I/O", exc.strerror or exc))

@@ -14,7 +14,8 @@ a facts request with no fields) and one JSON answer on its stdout::
     {"ok": false, "error": "what went wrong"}           error_answer(message)
 
 read with ``read_status(answer)``. Builders take keyword arguments named as the fields they
-write; readers give every field, defaults filled in, in a dict keyed by those names.
+write; readers give every field, defaults filled in, in a dict keyed by those names, and
+raise ``MessageError`` naming a field that is missing or of the wrong shape.
 
 facts request (``facts_request``, ``read_facts_request``)
     pods             [pod name]: read ``<dir>/<pod>.yaml`` in every manifest directory and
@@ -102,6 +103,28 @@ pod result (``pod_result``, ``read_pod_result``)
 
 #: ``read_wait_for``'s expected_sha256 when the request names none: any content will do.
 ANY_CONTENT = object()
+
+
+class MessageError(ValueError):
+    """A request or an answer that lacks a field, or holds one of the wrong shape: the
+    readers raise it naming the field, so a malformed message is refused in words."""
+
+
+def _need(message, key, where):
+    """``message[key]``; MessageError when ``message`` is no mapping or lacks it."""
+    if not isinstance(message, dict):
+        raise MessageError("%s is not a mapping" % where)
+    if key not in message:
+        raise MessageError("%s has no %r" % (where, key))
+    return message[key]
+
+
+def _list(message, key, where):
+    """The list ``message[key]`` (absent: empty); MessageError for anything else."""
+    value = message.get(key, [])
+    if not isinstance(value, list):
+        raise MessageError("%s.%s is not a list" % (where, key))
+    return value
 
 
 # -- the envelope ------------------------------------------------------------------------------
@@ -271,21 +294,43 @@ def apply_request(
     return request
 
 
-def read_apply_request(request):
-    kubelet = request.get("kubelet")
+def read_apply_request_head(request):
+    """What the agent needs of an apply request before it takes the node's lock and finishes
+    a killed run's transaction: who asks, how long to wait for the lock and for the pods,
+    whether the plan is stale. The changes are read after that (``read_apply_request``), so
+    that a malformed one never stops a recovery."""
     return {
-        "node_name": request["node_name"],
+        "node_name": _need(request, "node_name", "apply request"),
         "manifest_dir": request.get("manifest_dir"),
         "holder": request.get("holder", "spctl"),
         "wait_lock": float(request.get("wait_lock", 0)),
         "timeout": float(request.get("timeout", 300)),
         "stable_for": float(request.get("stable_for", 5)),
-        "changes": [read_pod_change(c) for c in request.get("changes") or []],
-        "wait_running": [read_wait_for(w) for w in request.get("wait_running") or []],
-        "kubelet": read_kubelet_change(kubelet) if kubelet else None,
+        "changes_pods": bool(request.get("changes") or request.get("wait_running")),
         "planned_while_busy": bool(request.get("planned_while_busy")),
         "switch": bool(request.get("switch")),
     }
+
+
+def read_apply_request(request):
+    head = read_apply_request_head(request)
+    del head["changes_pods"]
+    kubelet = request.get("kubelet")
+    where = "apply request"
+    head.update(
+        {
+            "changes": [
+                read_pod_change(c, "%s.changes[%d]" % (where, i))
+                for i, c in enumerate(_list(request, "changes", where))
+            ],
+            "wait_running": [
+                read_wait_for(w, "%s.wait_running[%d]" % (where, i))
+                for i, w in enumerate(_list(request, "wait_running", where))
+            ],
+            "kubelet": read_kubelet_change(kubelet) if kubelet else None,
+        }
+    )
+    return head
 
 
 def pod_change(
@@ -319,11 +364,11 @@ def pod_change(
     return change
 
 
-def read_pod_change(change):
+def read_pod_change(change, where="pod change"):
     return {
-        "pod": change["pod"],
-        "action": change["action"],
-        "file": change["file"],
+        "pod": _need(change, "pod", where),
+        "action": _need(change, "action", where),
+        "file": _need(change, "file", where),
         "content": change.get("content", ""),
         "expected_sha256": change.get("expected_sha256"),
         "from_path": change.get("from_path"),
@@ -345,11 +390,11 @@ def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None):
     return wait
 
 
-def read_wait_for(wait):
-    if not isinstance(wait, dict):
+def read_wait_for(wait, where="wait"):
+    if isinstance(wait, str):
         wait = {"pod": wait}
     return {
-        "pod": wait["pod"],
+        "pod": _need(wait, "pod", where),
         "file": wait.get("file"),
         "expected_sha256": wait.get("expected_sha256", ANY_CONTENT),  # absent: not checked
         "sources": wait.get("sources"),
@@ -383,9 +428,13 @@ def kubelet_change(
 def read_kubelet_change(change):
     from . import DEFAULT_HEALTHZ_URL
 
+    where = "kubelet change"
+    files = _need(change, "files", where)
+    if not isinstance(files, list):
+        raise MessageError("%s.files is not a list" % where)
     return {
-        "unit": change["unit"],
-        "files": [read_kubelet_file(f) for f in change["files"]],
+        "unit": _need(change, "unit", where),
+        "files": [read_kubelet_file(f, "%s.files[%d]" % (where, i)) for i, f in enumerate(files)],
         "daemon_reload": bool(change.get("daemon_reload")),
         "healthz_url": change.get("healthz_url") or DEFAULT_HEALTHZ_URL,
         "timeout": float(change.get("timeout", 90)),
@@ -399,10 +448,10 @@ def kubelet_file(*, path, content, expected_sha256=None, mode=None):
     return {"path": path, "content": content, "expected_sha256": expected_sha256, "mode": mode}
 
 
-def read_kubelet_file(entry):
+def read_kubelet_file(entry, where="kubelet file"):
     return {
-        "path": entry["path"],
-        "content": entry["content"],
+        "path": _need(entry, "path", where),
+        "content": _need(entry, "content", where),
         "expected_sha256": entry.get("expected_sha256"),
         "mode": entry.get("mode"),
     }
@@ -423,11 +472,18 @@ def apply_answer(
 
 
 def read_apply_answer(answer):
+    where = "apply answer"
+    errors = _list(answer, "errors", where)
+    if not all(isinstance(e, str) for e in errors):
+        raise MessageError("%s.errors holds something other than text" % where)
     return {
         "kubelet_restarted": bool(answer.get("kubelet_restarted")),
-        "pods": [read_pod_result(p) for p in answer.get("pods") or []],
+        "pods": [
+            read_pod_result(p, "%s.pods[%d]" % (where, i))
+            for i, p in enumerate(_list(answer, "pods", where))
+        ],
         "kubelet_restored": bool(answer.get("kubelet_restored")),
-        "errors": list(answer.get("errors") or []),
+        "errors": errors,
         "recovered": answer.get("recovered"),
     }
 
@@ -439,10 +495,10 @@ def pod_result(*, name, action, ok, phase=None, error=None, rolled_back=False):
     return result
 
 
-def read_pod_result(result):
+def read_pod_result(result, where="pod result"):
     return {
-        "name": result["name"],
-        "action": result["action"],
+        "name": _need(result, "name", where),
+        "action": _need(result, "action", where),
         "ok": bool(result.get("ok")),
         "phase": result.get("phase"),
         "error": result.get("error"),

@@ -44,7 +44,7 @@ def environment_file_paths(props):
     if isinstance(values, str):
         values = [values]
     for value in values:
-        paths.extend(env_file_paths(value))
+        paths.extend(env_file_paths(str(value)))
     return paths
 
 
@@ -59,7 +59,7 @@ def exec_start_argvs(props):
     if isinstance(values, str):
         values = [values]
     commands = []
-    for value in values:
+    for value in map(str, values):
         match = re.search(r"argv\[\]=(.*?) ; (?:ignore_errors|flags)=", value)
         if match:
             commands.append(tuple(match.group(1).split(" ")))

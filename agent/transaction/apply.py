@@ -56,22 +56,21 @@ def _waits(node, request, directory, node_name):
     return waits
 
 
-def apply(node, request):
-    request = messages.read_apply_request(request)
-    node_name = request["node_name"]
-    directory = request["manifest_dir"]
-    timeout = request["timeout"]
-    stable_for = request["stable_for"]
+def apply(node, raw):
+    head = messages.read_apply_request_head(raw)
+    node_name = head["node_name"]
+    directory = head["manifest_dir"]
+    timeout = head["timeout"]
+    stable_for = head["stable_for"]
     answer = {"kubelet_restarted": False, "pods": []}
-    specs = request["changes"]
-    if (specs or request["wait_running"]) and not directory:
+    if head["changes_pods"] and not directory:
         raise AgentError("no manifest directory given for the pods to change")
-    lock = NodeLock(node, request["holder"], request["wait_lock"])
+    lock = NodeLock(node, head["holder"], head["wait_lock"])
     with lock:
         found = load_journal(node)
         if found is not None:
             answer["recovered"] = recover(node, found)
-        if request["planned_while_busy"]:
+        if head["planned_while_busy"]:
             # Its facts may show a change that the other run then undid (or finished
             # otherwise): nothing planned from them is sure. Plan again from now.
             raise AgentError(
@@ -79,6 +78,8 @@ def apply(node, request):
                 "facts; rerun (with --wait-lock, spctl plans again by itself)" % STALE_PLAN
             )
         # Every check comes before any write: a plan made from stale facts changes nothing.
+        request = messages.read_apply_request(raw)
+        specs = request["changes"]
         state = load_state(node)
         changes = [PodChange(node, spec, directory, node_name) for spec in specs]
         if specs:

@@ -39,9 +39,9 @@ def encode_pods(docs: list[dict[str, Any]]) -> bytes:
 
 
 def node_document(node: str, source: str, served: list[DesiredPod]) -> NodeDocument:
-    """The document for a node whose pods come from ``source`` (``file`` or ``url``), serving
-    ``served``. A node in file mode is served no pods (an empty PodList): a kubelet still
-    pointed at the URL then drops the pods it had from it (an error would keep them)."""
+    """The document for a node whose pods come from ``source`` (``file`` or ``url``): a PodList
+    of ``served``. The caller serves a node in file mode no pods (an empty PodList): a kubelet
+    still pointed at the URL then drops the pods it had from it (an error would keep them)."""
     # The manifest text is what was validated; reading it back gives that same data.
     docs = [parse_manifest(p.content, source=f"node {node}, pod {p.name}") for p in served]
     body = encode_pods(docs)

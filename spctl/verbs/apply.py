@@ -81,7 +81,10 @@ def execute(
     # restarts and two healthz waits), then pods that fail and are rolled back.
     kubelet_worst = 4 * 120 + 2 * min(settings.timeout, 120.0) if plan.kubelet else 0
     budget = settings.wait_lock + kubelet_worst + 2 * settings.timeout + 120
-    answer = messages.read_apply_answer(agent.call(request, timeout=budget))
+    try:
+        answer = messages.read_apply_answer(agent.call(request, timeout=budget))
+    except messages.MessageError as exc:
+        raise NodeError(f"{plan.node}: the agent's answer is malformed: {exc}") from None
     if answer["recovered"]:  # another run was killed between our facts and this call
         outcome.plan = noted(plan, replace(facts, recovered=answer["recovered"]))
     outcome.kubelet_restarted = answer["kubelet_restarted"]

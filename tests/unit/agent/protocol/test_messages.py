@@ -146,7 +146,10 @@ def public_functions():
 def test_every_builder_has_a_reader_and_a_case():
     names = public_functions()
     builders = {n for n in names if not n.startswith("read_")}
-    assert {"read_" + b for b in builders} == names - builders
+    readers = names - builders
+    assert {"read_" + b for b in builders} <= readers
+    # Besides those, only a reader of a request's head (what is read before the lock).
+    assert readers - {"read_" + b for b in builders} <= {"read_" + b + "_head" for b in builders}
     assert {b.__name__ for b in CASES} == builders
 
 
@@ -194,7 +197,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
     }
     kubelet = messages.read_kubelet_change({"unit": "kubelet", "files": []})
     assert kubelet["healthz_url"] == DEFAULT_HEALTHZ_URL and kubelet["timeout"] == 90.0
-    with pytest.raises(KeyError):
+    with pytest.raises(messages.MessageError, match="no 'node_name'"):
         messages.read_apply_request({"op": "apply"})  # no node name: refused
 
 
@@ -220,3 +223,36 @@ def test_nothing_is_imported_when_the_module_loads():
 
     tree = ast.parse(Path(messages.__file__).read_text())
     assert not [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def test_the_head_of_an_apply_request_is_what_the_whole_request_reads():
+    given, _ = CASES[messages.apply_request]
+    wire = json.loads(json.dumps(messages.apply_request(**given)))
+    head = messages.read_apply_request_head(wire)
+    whole = messages.read_apply_request(wire)
+    assert head.pop("changes_pods") is True
+    assert head == {k: whole[k] for k in head}
+
+
+@pytest.mark.parametrize(
+    "read, message, words",
+    [
+        (messages.read_apply_request_head, {"changes": []}, "apply request has no 'node_name'"),
+        (
+            messages.read_apply_request,
+            {"node_name": "n", "changes": [{"pod": "web", "action": "create"}]},
+            "apply request.changes[0] has no 'file'",
+        ),
+        (messages.read_apply_request, {"node_name": "n", "changes": "web"}, "changes is not a list"),
+        (messages.read_apply_request, {"node_name": "n", "wait_running": [7]}, "is not a mapping"),
+        (messages.read_kubelet_change, {"unit": "kubelet", "files": {}}, "files is not a list"),
+        (messages.read_apply_answer, {"pods": None}, "apply answer.pods is not a list"),
+        (messages.read_apply_answer, {"pods": [{"name": "web"}]}, "pods[0] has no 'action'"),
+        (messages.read_apply_answer, {"errors": "disk full"}, "errors is not a list"),
+        (messages.read_apply_answer, {"errors": [1]}, "errors holds something other than text"),
+    ],
+)
+def test_a_malformed_message_is_refused_naming_the_field(read, message, words):
+    with pytest.raises(messages.MessageError) as refused:
+        read(message)
+    assert words in str(refused.value)

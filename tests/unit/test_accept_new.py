@@ -10,7 +10,7 @@ from pathlib import Path
 
 from spctl.transport.ssh import Connection
 from spctl.transport.target import SSHTarget
-from tests.unit.sshnode import FakeNode, client_key
+from tests.fakes.ssh_server import FakeNode, client_key
 
 
 def test_concurrent_connections_append_the_host_once(tmp_path: Path) -> None:

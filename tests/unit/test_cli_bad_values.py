@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.clitools import POD_TEMPLATE as TEMPLATE
-from tests.unit.clitools import SPCTL
+from tests.fakes.cli import POD_TEMPLATE as TEMPLATE
+from tests.fakes.cli import SPCTL
 
 
 def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.clitools import POD_TEMPLATE as GOOD_TEMPLATE
-from tests.unit.clitools import SPCTL
+from tests.fakes.cli import POD_TEMPLATE as GOOD_TEMPLATE
+from tests.fakes.cli import SPCTL
 
 CASES = {
     "template-syntax-error": ("web.yaml.j2", "metadata: {{ pod.name }\n", "line 1"),

@@ -10,9 +10,9 @@ import pytest
 
 from spctl.desired.validation.static_pod import dangerous_settings
 from spctl.desired.yamlio import parse_manifest
-from tests.unit.clitools import POD_TEMPLATE as BASE
-from tests.unit.clitools import SPCTL
-from tests.unit.sshnode import FakeNode, client_key
+from tests.fakes.cli import POD_TEMPLATE as BASE
+from tests.fakes.cli import SPCTL
+from tests.fakes.ssh_server import FakeNode, client_key
 
 CASES = {
     "privileged": (

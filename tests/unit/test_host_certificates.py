@@ -15,7 +15,7 @@ from spctl.errors import NodeError
 from spctl.transport.known_hosts import Entry, HostKeyError, KnownHostsError
 from spctl.transport.ssh import Connection
 from spctl.transport.target import SSHTarget
-from tests.unit.sshnode import FakeNode, client_key, make_key, public_line, sign_host_key
+from tests.fakes.ssh_server import FakeNode, client_key, make_key, public_line, sign_host_key
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import paramiko
 
-from tests.unit.sshnode import FakeNode, client_key, read_stdin, wait_for
+from tests.fakes.ssh_server import FakeNode, client_key, read_stdin, wait_for
 
 SPCTL = str(Path(sys.executable).parent / "spctl")
 

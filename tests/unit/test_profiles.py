@@ -28,7 +28,7 @@ from spctl.transport.ssh import Completed
 from spctl.transport.sudo import Sudo
 from spctl.transport.target import SSHTarget
 from spctl.verbs.read import read_facts
-from tests.unit.agent_fakes import FakeSystemd, make_node
+from tests.fakes.agent_node import FakeSystemd, make_node
 
 # `systemctl show --no-pager -p LoadState,...,EnvironmentFiles,ExecStart,MainPID kubelet.service
 # k3s.service` in systemd's format (src/systemctl/systemctl-show.c): one EnvironmentFiles=

@@ -15,9 +15,9 @@ from spctl.verbs import progress
 from spctl.verbs.deploy import deploy_node
 from spctl.verbs.settings import Settings
 from spctl.verbs.source import source_for
-from tests.unit.fake_agent import FakeAgent, write_inventory
-from tests.unit.pty_run import SPCTL, PtyProcess
-from tests.unit.sshnode import FakeNode
+from tests.fakes.agent import FakeAgent, write_inventory
+from tests.fakes.pty import SPCTL, PtyProcess
+from tests.fakes.ssh_server import FakeNode
 
 
 def test_fleet_tells_when_each_node_starts_and_ends() -> None:

@@ -1,7 +1,7 @@
 """A read-only command survives one dropped SSH session: it is read again, once, on a new
 connection; a second drop, a refusal (host key, authentication), an error of the agent or
-a change (apply) is never tried again. Nodes are served in-process (tests.unit.sshnode),
-their agent answers as the real one does (tests.unit.fake_agent)."""
+a change (apply) is never tried again. Nodes are served in-process (tests.fakes.ssh_server),
+their agent answers as the real one does (tests.fakes.agent)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from spctl.verbs.import_pod import workflow as import_workflow
 from spctl.verbs.settings import Settings
 from spctl.verbs.source import DirectorySource, source_for
 from spctl.verbs.status import status_node
-from tests.unit.clitools import SPCTL
-from tests.unit.fake_agent import FakeAgent, write_inventory
-from tests.unit.sshnode import FakeNode, read_stdin
+from tests.fakes.agent import FakeAgent, write_inventory
+from tests.fakes.cli import SPCTL
+from tests.fakes.ssh_server import FakeNode, read_stdin
 
 POD = "static-web"
 

@@ -24,11 +24,10 @@ from spctl.desired.inventory import load_inventory
 from spctl.errors import InventoryError
 from spctl.serve.document import node_document
 from spctl.serve.server import PodServer
-from tests.unit.certs import self_signed
-from tests.unit.clitools import POD_TEMPLATE as TEMPLATE
-from tests.unit.clitools import SPCTL
-
-from .kubelet_http_source import KubeletHTTPSource
+from tests.fakes.certs import self_signed
+from tests.fakes.cli import POD_TEMPLATE as TEMPLATE
+from tests.fakes.cli import SPCTL
+from tests.fakes.kubelet_http_source import KubeletHTTPSource
 
 INVENTORY = """\
 url: {base: "http://192.0.2.10:8080/", secret_file: secret}

@@ -12,7 +12,7 @@ import pytest
 from spctl.errors import NodeError
 from spctl.transport.ssh import Connection
 from spctl.transport.target import SSHTarget
-from tests.unit.sshnode import FakeNode, client_key, exit_with
+from tests.fakes.ssh_server import FakeNode, client_key, exit_with
 
 
 def target(node: FakeNode, tmp_path: Path, **extra) -> SSHTarget:

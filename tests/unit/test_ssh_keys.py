@@ -11,7 +11,7 @@ import pytest
 from spctl.errors import NodeError
 from spctl.transport.ssh import Connection
 from spctl.transport.target import SSHTarget
-from tests.unit.sshnode import FakeNode
+from tests.fakes.ssh_server import FakeNode
 
 
 def open_with(node: FakeNode, tmp_path: Path, key: Path) -> None:

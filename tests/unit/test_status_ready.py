@@ -13,8 +13,8 @@ from spctl.desired.probes import readiness_specs
 from spctl.desired.render import DesiredPod
 from spctl.facts import NodeFacts
 from spctl.plan.status import PodStatus, ready_text
-from tests.unit.agent_fakes import make_node
-from tests.unit.agent_fakes import pod as fake_pod
+from tests.fakes.agent_node import make_node
+from tests.fakes.agent_node import pod as fake_pod
 
 PROBED = """\
 apiVersion: v1

@@ -17,7 +17,7 @@ from spctl.transport.agent import Agent
 from spctl.transport.ssh import Connection
 from spctl.transport.sudo import SUDO_READY, Sudo
 from spctl.transport.target import SSHTarget
-from tests.unit.sshnode import FakeNode, client_key, read_stdin
+from tests.fakes.ssh_server import FakeNode, client_key, read_stdin
 
 
 def read_line(channel: paramiko.Channel) -> bytes | None:

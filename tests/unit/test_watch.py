@@ -18,9 +18,9 @@ from spctl.plan.changes import Change, changes, describe
 from spctl.plan.status import NodeStatus, PodStatus, node_status
 from spctl.verbs.settings import Settings
 from spctl.verbs.watch import Watch
-from tests.unit.fake_agent import FakeAgent, write_inventory
-from tests.unit.pty_run import SPCTL, PtyProcess
-from tests.unit.sshnode import FakeNode, read_stdin, wait_for
+from tests.fakes.agent import FakeAgent, write_inventory
+from tests.fakes.pty import SPCTL, PtyProcess
+from tests.fakes.ssh_server import FakeNode, read_stdin, wait_for
 
 
 def pod(phase: str = "Running", restarts: int = 0, manifest: str = "in-sync") -> PodStatus:

@@ -20,7 +20,7 @@ from spctl_agent.facts import dir_listing, guess_pod_name
 from spctl_agent.main import handle
 
 from spctl.transport.agent_archive import agent_archive
-from tests.unit.agent_fakes import make_node, pod
+from tests.fakes.agent_node import make_node, pod
 
 
 @pytest.fixture

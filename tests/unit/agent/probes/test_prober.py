@@ -14,7 +14,7 @@ from spctl_agent.probes.kinds import ProbeError
 from spctl_agent.probes.prober import PodProber, resolve_port
 from spctl_agent.protocol.probe_spec import probe_spec_of
 
-from tests.unit.agent_fakes import FakeClock
+from tests.fakes.agent_node import FakeClock
 
 
 class ScriptedProber(PodProber):

@@ -12,7 +12,7 @@ import pytest
 from spctl_agent.system import files
 from spctl_agent.system.files import atomic_write, sha256_bytes
 
-from tests.unit.agent_fakes import FailingFileSystem
+from tests.fakes.agent_node import FailingFileSystem
 
 
 def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_failure(tmp_path):

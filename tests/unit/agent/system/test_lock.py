@@ -15,8 +15,8 @@ from spctl_agent.system import AgentError
 from spctl_agent.system.lock import NodeLock, lock_holder
 from spctl_agent.transaction import journal as journals
 
-from tests.unit.agent_fakes import make_node, pod, tree
-from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, request
+from tests.fakes.agent_node import make_node, pod, tree
+from tests.fakes.apply_request import NEW_MANIFEST, OLD_MANIFEST, request
 
 
 @pytest.fixture

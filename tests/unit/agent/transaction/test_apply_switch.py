@@ -9,8 +9,8 @@ from pathlib import Path
 
 from spctl_agent.main import handle
 
-from tests.unit.agent_fakes import FakeRuntime, make_node, pod
-from tests.unit.apply_cases import OLD_MANIFEST, Kubelet, sha
+from tests.fakes.agent_node import FakeRuntime, make_node, pod
+from tests.fakes.apply_request import OLD_MANIFEST, Kubelet, sha
 
 URL = "http://10.0.0.5:8080/nodes/n1/pods.json"
 OLD_FLAGS = b"--pod-manifest-path=/m\n"

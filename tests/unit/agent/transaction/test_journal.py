@@ -10,8 +10,8 @@ import pytest
 from spctl_agent.main import handle
 from spctl_agent.transaction import journal as journals
 
-from tests.unit.agent_fakes import make_node, pod, tree
-from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, request, sha
+from tests.fakes.agent_node import make_node, pod, tree
+from tests.fakes.apply_request import NEW_MANIFEST, OLD_MANIFEST, request, sha
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A node agent's answers for nodes served by tests.unit.sshnode: a fedora node whose
+"""A node agent's answers for nodes served by tests.fakes.ssh_server: a fedora node whose
 static pods the test changes between calls (phase, restarts), so that the control host
 sees a real facts answer in the agent's format (agent/spctl_agent: op facts)."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import paramiko
 
-from tests.unit.sshnode import FakeNode, client_key, read_stdin
+from tests.fakes.ssh_server import FakeNode, client_key, read_stdin
 
 
 class FakeAgent:

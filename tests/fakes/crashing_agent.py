@@ -1,5 +1,5 @@
 """Runs the agent in its own process against a temporary tree, and SIGKILLs that process at
-a named step of a transaction. Test code only: ``python -m tests.unit.crash_driver ROOT
+a named step of a transaction. Test code only: ``python -m tests.fakes.crashing_agent ROOT
 [STEP]`` with the request on stdin, the answer on stdout.
 
 Everything the node is lives in files of ROOT, so a killed process leaves a node the next
@@ -33,7 +33,7 @@ from spctl_agent.main import handle
 from spctl_agent.node import Node, Paths
 from spctl_agent.system.files import FileSystem
 
-from tests.unit.agent_fakes import FakeClock
+from tests.fakes.agent_node import FakeClock
 
 
 def die() -> None:

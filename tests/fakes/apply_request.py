@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.unit.agent_fakes import FakeSystemd
+from tests.fakes.agent_node import FakeSystemd
 
 OLD_MANIFEST = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n# v1\n"
 NEW_MANIFEST = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: static-web\n# v2\n"

@@ -38,7 +38,21 @@ class Kubelet(FakeSystemd):
         return self.active
 
 
-def request(root: Path, kubelet: dict | None = None) -> dict:
+def request(
+    root: Path, kubelet: dict | None = None, changes: list[dict] | None = None, **fields
+) -> dict:
+    """An apply request for node n1's ROOT/manifests; its changes by default update
+    static-web from OLD_MANIFEST to NEW_MANIFEST; ``fields`` are added to it."""
+    if changes is None:
+        changes = [
+            {
+                "pod": "static-web",
+                "action": "update",
+                "file": "static-web.yaml",
+                "content": NEW_MANIFEST.decode(),
+                "expected_sha256": sha(OLD_MANIFEST),
+            }
+        ]
     return {
         "op": "apply",
         "node_name": "n1",
@@ -47,13 +61,6 @@ def request(root: Path, kubelet: dict | None = None) -> dict:
         "timeout": 30,
         "stable_for": 2,
         "kubelet": kubelet,
-        "changes": [
-            {
-                "pod": "static-web",
-                "action": "update",
-                "file": "static-web.yaml",
-                "content": NEW_MANIFEST.decode(),
-                "expected_sha256": sha(OLD_MANIFEST),
-            }
-        ],
+        "changes": changes,
+        **fields,
     }

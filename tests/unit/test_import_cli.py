@@ -12,7 +12,7 @@ import yaml
 from spctl_cli.main import main
 
 from spctl.verbs import session
-from tests.unit.test_import import fake_agent, node_files
+from tests.fakes.import_nodes import fake_agent, node_files
 
 CASES = Path(__file__).parent.parent / "cases" / "import"
 

@@ -19,112 +19,30 @@ URL mode: ``node: {source: url}`` plans with ``plan.url.plan_url`` (token TOKEN,
 URL_BASE); a case with a top-level ``url: true`` and a file-mode node plans with
 ``plan.url.plan_file`` (leaving URL mode). In files, ``@TOKEN@`` stands for TOKEN.
 
-Facts are read as ``verbs.read.read_facts`` reads them: the profiles' request first (files,
-drop-in globs), then the follow-up the first answer asks for (a custom data dir or config
-file): a file or directory the case does not hold is absent on the node.
+Facts are read as ``verbs.read.read_facts`` reads them (tests/fakes/node_facts.py): the
+profiles' request first (files, drop-in globs), then the follow-up the first answer asks for
+(a custom data dir or config file): a file or directory the case does not hold is absent on
+the node.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 from pathlib import Path
 
 import pytest
 import yaml
-from spctl_agent.protocol.systemd_show import environment_file_paths
 
 from spctl.desired.inventory import Node, SSHSettings
 from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
-from spctl.facts import NodeFacts
 from spctl.plan.directory import plan_deploy
 from spctl.plan.model import Plan
 from spctl.plan.url import plan_file, plan_url
-from spctl.profiles import facts_request, follow_up
+from tests.fakes.node_facts import facts_from_case
 
 TOKEN = "0123abcd" * 8  # noqa: S105 - a test token
 URL_BASE = "http://10.0.0.5:8080"
 CASES = sorted((Path(__file__).parent.parent / "cases" / "plan").glob("*.yaml"))
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def facts_from_case(case: dict) -> NodeFacts:
-    dirs, owned, files = {}, {}, dict(case.get("files") or {})
-    for directory, spec in (case.get("dirs") or {}).items():
-        spec = dict(spec or {})
-        owned_names = spec.pop("owned", [])
-        entries = []
-        for name, content in sorted(spec.items()):
-            entries.append(
-                {
-                    "name": name,
-                    "type": "file",
-                    "size": len(content),
-                    "sha256": _sha(content),
-                    "pod_name": (yaml.safe_load(content) or {}).get("metadata", {}).get("name"),
-                }
-            )
-            files[f"{directory}/{name}"] = content
-            if name in owned_names:
-                owned[f"{directory}/{name}"] = {
-                    "pod": name.rsplit(".", 1)[0],
-                    "sha256": _sha(content),
-                }
-        dirs[directory] = {"exists": True, "entries": entries}
-    for directory, why in (case.get("unsafe_dirs") or {}).items():
-        dirs.setdefault(directory, {"exists": False, "entries": []})["unsafe"] = why
-    units = {}
-    for name, props in (case.get("units") or {}).items():
-        units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}
-
-    def answer(request: dict) -> NodeFacts:
-        globs = {
-            pattern: sorted(p for p in files if fnmatch.fnmatch(p, pattern))
-            for pattern in request.get("read_globs", [])
-        }
-        # The agent lists the requested directories and those the running kubelet was
-        # started with (``running_dirs`` in a case).
-        listed = {
-            d: dirs.get(d, {"exists": False, "entries": []})
-            for d in [*request.get("manifest_dirs", []), *case.get("running_dirs", [])]
-        }
-        wanted = set(request.get("read", [])) | {p for paths in globs.values() for p in paths}
-        for props in units.values():
-            wanted |= set(environment_file_paths(props))
-        read = {path: files.get(path) for path in wanted}  # None: not on the node
-        read.update((p, t) for p, t in files.items() if p.rsplit("/", 1)[0] in listed)
-        return NodeFacts.from_agent(
-            {
-                "hostname": case.get("hostname", "my-node1"),
-                "os_release": case.get("os_release") or {},
-                "files": read,
-                "globs": globs,
-                "units": units,
-                "dirs": listed,
-                "owned": owned,
-                "runtime": {"runtime": "docker", "pods": []},
-                "healthz": True,
-                "kubelets": case.get("kubelets") or {},
-            }
-        )
-
-    request = facts_request()
-    node_dir = (case.get("node") or {}).get("manifest_dir")
-    if node_dir:
-        request["manifest_dirs"] = [node_dir, *request["manifest_dirs"]]
-    facts = answer(request)
-    for _ in range(2):  # as verbs.read.read_facts
-        extra = follow_up(facts, (case.get("node") or {}).get("profile"))
-        if not extra:
-            break
-        for key, values in extra.items():
-            request[key] = [*request.get(key, []), *values]
-        facts = answer(request)
-    return facts
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])

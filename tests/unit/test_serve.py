@@ -28,44 +28,7 @@ from tests.fakes.certs import self_signed
 from tests.fakes.cli import POD_TEMPLATE as TEMPLATE
 from tests.fakes.cli import SPCTL
 from tests.fakes.kubelet_http_source import KubeletHTTPSource
-
-INVENTORY = """\
-url: {base: "http://192.0.2.10:8080/", secret_file: secret}
-defaults:
-  source: url
-  vars: {image: "nginx:1.27"}
-groups:
-  webs:
-    members: [n1, n2, filenode]
-    pods: [web]
-  edge:
-    members: [n2]
-    pods: [cache]
-nodes:
-  n1: {}
-  n2: {}
-  empty: {}
-  filenode: {source: file}
-"""
-
-
-@pytest.fixture
-def site(tmp_path: Path) -> Path:
-    (tmp_path / "templates").mkdir()
-    (tmp_path / "templates" / "web.yaml.j2").write_text(TEMPLATE)
-    (tmp_path / "templates" / "cache.yaml.j2").write_text(TEMPLATE)
-    (tmp_path / "inv.yaml").write_text(INVENTORY)
-    assert manifest_url.init_secret(tmp_path / "secret")
-    return tmp_path
-
-
-@pytest.fixture
-def server(site: Path):
-    srv = PodServer(site / "inv.yaml", "127.0.0.1:0")
-    host, port = srv.start()
-    srv.base = f"http://{host}:{port}"  # type: ignore[attr-defined]
-    yield srv
-    srv.stop()
+from tests.fakes.url_site import INVENTORY
 
 
 def token(site: Path, node: str) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from spctl.desired.inventory import Node, SSHSettings
 from spctl.desired.render import DesiredPod
 from spctl.plan.status import node_status
-
-from .test_plan import facts_from_case
+from tests.fakes.node_facts import facts_from_case
 
 FEDORA = {
     "units": {"kubelet": {"EnvironmentFiles": "/etc/kubernetes/kubelet (ignore_errors=yes)"}},

@@ -16,20 +16,18 @@ from spctl.plan.status import URLStatus, url_node_status
 from spctl.transport.digest import ServerError
 from spctl.verbs.source import URLSource, expected_sha256
 
-from .test_serve import server, site  # noqa: F401 - fixtures
-
 
 def _settings(srv, site_dir) -> URLSettings:
     return URLSettings(base=srv.base, secret_file=site_dir / "secret")
 
 
-def test_check_served_accepts_the_current_rendering(server, site):  # noqa: F811
+def test_check_served_accepts_the_current_rendering(server, site):
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     digest = URLSource(_settings(server, site)).check_served(node, render_node(node))
     assert digest["sha256"] == expected_sha256(node, render_node(node))
 
 
-def test_check_served_refuses_an_older_inventory(server, site):  # noqa: F811
+def test_check_served_refuses_an_older_inventory(server, site):
     text = (site / "templates" / "web.yaml.j2").read_text().replace("{{ image }}", "busybox:1")
     (site / "templates" / "web.yaml.j2").write_text(text)
     os.utime(site / "templates" / "web.yaml.j2", ns=(1, 1))
@@ -41,7 +39,7 @@ def test_check_served_refuses_an_older_inventory(server, site):  # noqa: F811
     assert URLSource(_settings(server, site)).served(node, render_node(node)).served == "in-sync"
 
 
-def test_a_server_that_is_not_running_is_named(site, tmp_path):  # noqa: F811
+def test_a_server_that_is_not_running_is_named(site, tmp_path):
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     settings = URLSettings(base="http://127.0.0.1:9", secret_file=site / "secret")
     with pytest.raises(ServerError, match="start `spctl serve`"):
@@ -51,7 +49,7 @@ def test_a_server_that_is_not_running_is_named(site, tmp_path):  # noqa: F811
     assert "unreachable" in describe_url(status.as_dict())
 
 
-def test_a_server_with_another_secret_is_named(server, site, tmp_path):  # noqa: F811
+def test_a_server_with_another_secret_is_named(server, site, tmp_path):
     from spctl import manifest_url
 
     assert manifest_url.init_secret(tmp_path / "other")
@@ -95,7 +93,7 @@ def _pod(uid: str, source: str) -> dict:
     }
 
 
-def test_status_rows_are_the_http_pods(site):  # noqa: F811
+def test_status_rows_are_the_http_pods(site):
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     desired = render_node(node)
     want = expected_sha256(node, desired)

@@ -18,8 +18,8 @@ from spctl_lab.cluster import Lab, LabNode
 from spctl_lab.layouts import CRI_SOCKETS, RUNTIMES
 
 from spctl.transport.ssh import Completed, Connection
+from tests.fakes.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 STATE = REPO / ".spctl-lab"
 INVENTORY = STATE / "inventory.yaml"
 SPCTL = str(Path(sys.executable).parent / "spctl")

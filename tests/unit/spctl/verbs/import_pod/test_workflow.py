@@ -41,9 +41,10 @@ from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.directory import plan_deploy
 from spctl.verbs.import_pod.workflow import apply_import, plan_import, read_pod_manifest
+from tests.fakes import paths
 from tests.fakes.import_nodes import fake_agent, node_files
 
-CASES = sorted((Path(__file__).parent.parent / "cases" / "import").glob("*.yaml"))
+CASES = sorted((paths.CASES / "import").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])

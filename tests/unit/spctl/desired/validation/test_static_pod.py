@@ -21,8 +21,9 @@ from spctl.desired.validation.static_pod import (
     validate_pod_name,
 )
 from spctl.desired.yamlio import MAX_MANIFEST_BYTES, dump_manifest, parse_manifest
+from tests.fakes import paths
 
-CASES = sorted((Path(__file__).parent.parent / "cases" / "validate").glob("*.yaml"))
+CASES = sorted((paths.CASES / "validate").glob("*.yaml"))
 
 
 def _load_case(path: Path) -> dict[str, Any]:

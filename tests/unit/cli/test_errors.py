@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes import paths
 from tests.fakes.cli import POD_TEMPLATE as GOOD_TEMPLATE
 from tests.fakes.cli import SPCTL
 
@@ -170,7 +171,7 @@ def test_every_refused_validate_case_is_refused_by_spctl_validate(tmp_path: Path
     # inventory names the pod.
     from spctl.desired.yamlio import dump_manifest, parse_manifest
 
-    cases = Path(__file__).parent.parent / "cases" / "validate"
+    cases = paths.CASES / "validate"
     (tmp_path / "tpl").mkdir()
     expected: dict[str, list[str]] = {}
     for path in sorted(cases.glob("*.yaml")):

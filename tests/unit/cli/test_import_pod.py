@@ -12,9 +12,10 @@ import yaml
 from spctl_cli.main import main
 
 from spctl.verbs import session
+from tests.fakes import paths
 from tests.fakes.import_nodes import fake_agent, node_files
 
-CASES = Path(__file__).parent.parent / "cases" / "import"
+IMPORT_CASES = paths.CASES / "import"
 
 
 class FakeAgent:
@@ -23,7 +24,7 @@ class FakeAgent:
 
 
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case_name: str) -> tuple[Path, dict]:
-    case = yaml.safe_load((CASES / f"{case_name}.yaml").read_text())
+    case = yaml.safe_load((IMPORT_CASES / f"{case_name}.yaml").read_text())
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(case["inventory"])
     (tmp_path / "templates").mkdir()

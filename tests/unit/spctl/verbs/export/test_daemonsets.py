@@ -31,8 +31,9 @@ from spctl.verbs.export.daemonsets import (
     export_daemonsets,
 )
 from spctl.verbs.export.handover import plan_handover
+from tests.fakes import paths
 
-CASES = sorted((Path(__file__).parent.parent / "cases" / "export").glob("*.yaml"))
+CASES = sorted((paths.CASES / "export").glob("*.yaml"))
 SPCTL = str(Path(sys.executable).parent / "spctl")
 
 
@@ -246,7 +247,7 @@ def test_nodes_in_the_same_groups_rendering_differently_are_refused(tmp_path: Pa
     # same groups that render differently are still refused (here the split is given directly).
     from spctl.desired.pernode import per_node_differences
 
-    path = Path(__file__).parent.parent / "cases" / "export" / "same-rendering-everywhere.yaml"
+    path = paths.CASES / "export" / "same-rendering-everywhere.yaml"
     case = parse_manifest(path.read_text(encoding="utf-8"), source=str(path))
     inventory = _setup(case, tmp_path)
     web1, edge2 = inventory.nodes["web1"], inventory.nodes["Edge-2"]

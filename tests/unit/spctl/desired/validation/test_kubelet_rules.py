@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from spctl.desired.validation.kubelet import kubelet_problems
 from spctl.desired.validation.kubelet.quantity import QuantityError, parse_quantity
 from spctl.desired.validation.static_pod import validate_pod
 from spctl.desired.yamlio import parse_manifest
+from tests.fakes import paths
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def _replaced(doc: Any, path: tuple, new: Any) -> Any:
 def test_values_of_any_wrong_type_are_reported_not_crashed_on() -> None:
     # Every field of a pod that uses most of the rules, replaced in turn by values of other
     # types: the schema reports them; the kubelet rules must skip them without an exception.
-    case = Path(__file__).parent.parent / "cases" / "validate" / "kubelet-accepts-everything-here.yaml"
+    case = paths.CASES / "validate" / "kubelet-accepts-everything-here.yaml"
     pod = parse_manifest(case.read_text(encoding="utf-8"), source=str(case))["manifest"]
     checked = 0
     for path in list(_paths(pod))[1:]:

@@ -38,11 +38,12 @@ from spctl.errors import SpctlError
 from spctl.plan.directory import plan_deploy
 from spctl.plan.model import Plan
 from spctl.plan.url import plan_file, plan_url
+from tests.fakes import paths
 from tests.fakes.node_facts import facts_from_case
 
 TOKEN = "0123abcd" * 8  # noqa: S105 - a test token
 URL_BASE = "http://10.0.0.5:8080"
-CASES = sorted((Path(__file__).parent.parent / "cases" / "plan").glob("*.yaml"))
+CASES = sorted((paths.CASES / "plan").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])

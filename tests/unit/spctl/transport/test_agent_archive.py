@@ -19,6 +19,7 @@ from spctl.transport import agent_archive
 from spctl.transport.agent import Agent
 from spctl.transport.ssh import Completed
 from spctl.transport.sudo import Sudo
+from tests.fakes import paths
 
 
 def test_the_archive_is_the_same_bytes_every_time_and_holds_every_module():
@@ -29,7 +30,7 @@ def test_the_archive_is_the_same_bytes_every_time_and_holds_every_module():
     assert names == sorted(names)
     assert {"__main__.py", "spctl_agent/main.py", "spctl_agent/protocol/__init__.py"} <= set(names)
     assert "spctl_agent/runtime/docker.py" in names
-    agent_dir = Path(__file__).resolve().parents[2] / "agent"
+    agent_dir = paths.REPO / "agent"
     on_disk = {
         "spctl_agent/" + str(p.relative_to(agent_dir))
         for p in agent_dir.rglob("*.py")

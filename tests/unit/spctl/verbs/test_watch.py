@@ -1,5 +1,6 @@
 """status --watch: one connection per node across refreshes, changes marked, a dropped node
-reconnected without holding up the others, and the display on a terminal and off one."""
+reconnected without holding up the others, and the display on a terminal and off one (what
+counts as a change is in tests/unit/spctl/plan/test_changes.py)."""
 
 from __future__ import annotations
 
@@ -14,55 +15,13 @@ from pathlib import Path
 import paramiko
 
 from spctl.desired.inventory import load_inventory
-from spctl.plan.changes import Change, changes, describe
-from spctl.plan.status import NodeStatus, PodStatus, node_status
+from spctl.plan.changes import changes, describe
+from spctl.plan.status import node_status
 from spctl.verbs.settings import Settings
 from spctl.verbs.watch import Watch
 from tests.fakes.agent import FakeAgent, write_inventory
 from tests.fakes.pty import SPCTL, PtyProcess
 from tests.fakes.ssh_server import FakeNode, read_stdin, wait_for
-
-
-def pod(phase: str = "Running", restarts: int = 0, manifest: str = "in-sync") -> PodStatus:
-    state = "running" if phase == "Running" else "exited"
-    containers = [{"name": "web", "state": state, "restarts": restarts}]
-    return PodStatus(
-        "static-web", "static-web-n1", None, manifest, phase, phase == "Running", restarts, 5.0,
-        containers,
-    )  # fmt: skip
-
-
-def test_changes_name_each_field_that_moved_and_ignore_age() -> None:
-    before = [NodeStatus("n1", pods=[pod()]), NodeStatus("n2", pods=[pod()])]
-    older = [NodeStatus("n1", pods=[pod()]), NodeStatus("n2", pods=[pod()])]
-    older[0].pods[0].age = 500.0
-    assert changes(before, older) == []
-    after = [
-        NodeStatus("n1", pods=[pod("Failed", 1, "drifted")]),
-        NodeStatus("n2", reachable=False, error="n2: connection lost"),
-    ]
-    found = changes(before, after)
-    assert found == [
-        Change("n1", "static-web", "manifest", "in-sync", "drifted"),
-        Change("n1", "static-web", "phase", "Running", "Failed"),
-        Change("n1", "static-web", "ready", "1/1", "0/1"),
-        Change("n1", "static-web", "restarts", 0, 1),
-        Change("n2", None, "reachable", True, False, "n2: connection lost"),
-    ]
-    assert describe(found) == [
-        "pod static-web on n1: manifest in-sync -> drifted, Running -> Failed, ready 1/1 -> 0/1, "
-        "restarts 0 -> 1",
-        "node n2 unreachable: n2: connection lost",
-    ]
-    back = changes(after, before)
-    assert describe(back)[-1] == "node n2 reachable again"
-
-
-def test_pods_that_appear_and_go() -> None:
-    before = [NodeStatus("n1", pods=[])]
-    after = [NodeStatus("n1", pods=[pod()])]
-    assert describe(changes(before, after)) == ["pod static-web on n1: appeared (Running)"]
-    assert describe(changes(after, before)) == ["pod static-web on n1: gone"]
 
 
 def _watch(tmp_path: Path, nodes: dict[str, FakeNode], interval: float, **kw: float) -> Watch:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +17,11 @@ from spctl_lab.cluster import Lab, LabNode
 from spctl_lab.layouts import CRI_SOCKETS, RUNTIMES
 
 from spctl.transport.ssh import Completed, Connection
+from tests.fakes.cli import SPCTL
 from tests.fakes.paths import REPO
 
 STATE = REPO / ".spctl-lab"
 INVENTORY = STATE / "inventory.yaml"
-SPCTL = str(Path(sys.executable).parent / "spctl")
 PROFILES = ("fedora", "kubeadm-deb", "kubeadm-rpm", "k3s", "fedora", "kubeadm-deb", "rke2")
 # `spctl lab up` arguments that give each node of the suite its profile above.
 PROFILE_ARGS = tuple(arg for p in PROFILES for arg in ("--profile", p))

@@ -9,15 +9,15 @@ import pty
 import re
 import struct
 import subprocess
-import sys
 import termios
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.fakes.cli import SPCTL
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-SPCTL = str(Path(sys.executable).parent / "spctl")
 
 
 class PtyProcess:

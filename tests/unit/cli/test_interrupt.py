@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import paramiko
 
+from tests.fakes.cli import SPCTL
 from tests.fakes.ssh_server import FakeNode, client_key, read_stdin, wait_for
-
-SPCTL = str(Path(sys.executable).parent / "spctl")
 
 
 def hang(node: FakeNode, command: str, channel: paramiko.Channel) -> None:

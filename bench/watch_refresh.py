@@ -2,8 +2,8 @@
 
     python bench/watch_refresh.py [--nodes 50] [--rounds 10]
 
-The nodes are the unit tests' paramiko SSH server (tests/unit/sshnode.py) with an agent
-that answers facts at once (tests/unit/fake_agent.py), served by a child process so that
+The nodes are the unit tests' paramiko SSH server (tests/fakes/ssh_server.py) with an agent
+that answers facts at once (tests/fakes/agent.py), served by a child process so that
 only the control host's CPU is measured here (time.process_time: every thread of this
 process, paramiko's transport threads included). A cold status connects to every node
 (TCP, key exchange, host key check, public key authentication), makes one facts call and
@@ -30,8 +30,8 @@ def serve(count: int, directory: Path) -> None:
     import logging
     from contextlib import ExitStack
 
-    from tests.unit.fake_agent import FakeAgent, write_inventory
-    from tests.unit.sshnode import FakeNode
+    from tests.fakes.agent import FakeAgent, write_inventory
+    from tests.fakes.ssh_server import FakeNode
 
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # clients hanging up at the end
     with ExitStack() as stack:

@@ -13,7 +13,7 @@ from typing import Any
 
 from spctl_lab.layouts import k3s_node_name
 
-from .conftest import LabSession, wait_until
+from tests.fakes.lab import LabSession, wait_until
 
 NODE = "my-node2"  # kubeadm-deb
 K3S = "my-node4"

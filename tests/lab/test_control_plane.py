@@ -17,8 +17,7 @@ import pytest
 import yaml
 from spctl_lab import control_plane
 
-from .conftest import STATE, LabSession, spctl, wait_until
-from .test_deploy import node_row
+from tests.fakes.lab import STATE, LabSession, node_row, spctl, wait_until
 
 NODES = ("my-node2", "my-node3", "my-node6")  # kubeadm-deb, kubeadm-rpm, kubeadm-deb
 MANIFEST = control_plane.MANIFEST

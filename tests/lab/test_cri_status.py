@@ -8,8 +8,7 @@ socket. The crash-looping update on containerd (Failed with its exit code, rolle
 
 from __future__ import annotations
 
-from .conftest import LabSession, spctl_json, wait_until
-from .test_deploy import pod_row
+from tests.fakes.lab import LabSession, pod_row, spctl_json, wait_until
 
 NODE = "my-node3"
 

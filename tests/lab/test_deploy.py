@@ -9,20 +9,7 @@ from pathlib import Path
 import yaml
 from spctl_lab.layouts import k3s_node_name
 
-from .conftest import INVENTORY, LabSession, spctl, spctl_json, wait_until
-
-
-def pod_row(status: dict, node: str, pod: str) -> dict:
-    for n in status["nodes"]:
-        if n["name"] == node:
-            for p in n["pods"]:
-                if p["name"] == pod:
-                    return p
-    raise AssertionError(f"no row for {node}/{pod} in {status}")
-
-
-def node_row(result: dict, node: str) -> dict:
-    return next(n for n in result["nodes"] if n["name"] == node)
+from tests.fakes.lab import INVENTORY, LabSession, node_row, pod_row, spctl, spctl_json, wait_until
 
 
 def kubelet_starts(lab: LabSession, node: str, since: float) -> int:

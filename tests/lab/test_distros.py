@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from spctl_lab.layouts import RKE2_COMPONENTS, k3s_node_name
 
-from .conftest import (
+from tests.fakes.lab import (
     INVENTORY,
     PROFILE_ARGS,
     PROFILES,

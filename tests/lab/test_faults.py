@@ -12,8 +12,18 @@ from pathlib import Path
 
 import yaml
 
-from .conftest import INVENTORY, REPO, SPCTL, STATE, LabSession, spctl, spctl_json, wait_until
-from .test_deploy import node_row, pod_row
+from tests.fakes.lab import (
+    INVENTORY,
+    REPO,
+    SPCTL,
+    STATE,
+    LabSession,
+    node_row,
+    pod_row,
+    spctl,
+    spctl_json,
+    wait_until,
+)
 
 TEMPLATE = (REPO / "templates" / "static-web.yaml.j2").read_text()
 
@@ -425,7 +435,7 @@ def test_stopped_and_hung_nodes_do_not_stall_the_others(lab: LabSession) -> None
         client.containers.get(lab.lab.container_name(hung)).unpause()
         client.containers.get(lab.lab.container_name(stopped)).start()
         # The restarted node may have a new SSH port: reconcile the lab's inventory.
-        from .conftest import PROFILE_ARGS, PROFILES
+        from tests.fakes.lab import PROFILE_ARGS, PROFILES
 
         args = PROFILE_ARGS
         assert (

@@ -15,15 +15,22 @@ import subprocess
 import time
 from pathlib import Path
 
-import yaml
-
-from .conftest import INVENTORY, REPO, SPCTL, STATE, LabSession, spctl, spctl_json, wait_until
+from tests.fakes.lab import (
+    REPO,
+    SPCTL,
+    WEB,
+    LabSession,
+    inventory,
+    sha,
+    spctl,
+    spctl_json,
+    wait_until,
+)
 
 MANIFESTS = "/etc/kubernetes/manifests"
 ENV_FILE = "/etc/default/kubelet"  # where spctl puts --pod-manifest-path on kubeadm-deb
 JOURNAL = "/var/lib/spctl/journal.json"
 HOLDER = "/var/lib/spctl/lock.holder"
-WEB = (REPO / "templates" / "static-web.yaml.j2").read_text()
 # A second pod spctl owns: the same server under another pod and container name.
 API = WEB.replace("name: static-web", "name: static-api").replace("- name: web", "- name: api")
 CRASHING = WEB.replace(
@@ -33,38 +40,6 @@ CRASHING = WEB.replace(
 # Short waits: the stand-in starts a pod in about a second.
 FAST = ("--timeout", "40", "--stable-for", "1")
 KILL_HOLDER = f'kill -9 $(python3 -c \'import json; print(json.load(open("{HOLDER}"))["pid"])\')'
-
-
-def inventory(
-    tmp_path: Path,
-    name: str,
-    nodes: dict | None = None,
-    templates: dict[str, str] | None = None,
-    pods: list[str] | None = None,
-) -> Path:
-    """The lab's inventory with changes (node fields, templates, the pod list), in its own
-    directory; read when called, so it carries the nodes' current SSH ports."""
-    directory = tmp_path / name
-    directory.mkdir()
-    data = yaml.safe_load(INVENTORY.read_text())
-    data["defaults"]["ssh"]["key"] = str(STATE / "id_ed25519")
-    data["defaults"]["ssh"]["known_hosts"] = str(STATE / "known_hosts")
-    for node, fields in (nodes or {}).items():
-        data["nodes"][node].update(fields)
-    if pods is not None:
-        data["defaults"]["pods"] = pods
-    if templates is not None:
-        (directory / "templates").mkdir()
-        for pod, text in {"static-web": WEB, **templates}.items():
-            (directory / "templates" / f"{pod}.yaml.j2").write_text(text)
-        data["templates"] = "templates"
-    path = directory / "inventory.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def sha(lab: LabSession, node: str, path: str) -> str:
-    return lab.out(node, f"sha256sum {path} | cut -d' ' -f1").strip()
 
 
 def kubelet_cmdline(lab: LabSession, node: str) -> str:
@@ -207,7 +182,7 @@ def test_node_restarted_during_the_wait_is_rolled_back(lab: LabSession, tmp_path
 
 
 def reconcile(lab: LabSession) -> None:
-    from .conftest import PROFILE_ARGS, PROFILES
+    from tests.fakes.lab import PROFILE_ARGS, PROFILES
 
     args = PROFILE_ARGS
     done = spctl("lab", "up", "--nodes", str(len(PROFILES)), *args, inventory=None)

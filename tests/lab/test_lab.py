@@ -13,8 +13,7 @@ from spctl_lab.layouts import k3s_node_name
 from spctl.errors import SpctlError
 from spctl.transport.known_hosts import HostKeyError
 from spctl.transport.ssh import Connection
-
-from .conftest import LabSession, wait_until
+from tests.fakes.lab import LabSession, wait_until
 
 SEED_MANIFEST = """\
 apiVersion: v1
@@ -52,7 +51,7 @@ def test_three_node_lab_then_reconciled_to_seven_keeps_the_first_three(lab: LabS
 
 
 def test_lab_up_again_changes_nothing(lab: LabSession) -> None:
-    from .conftest import PROFILE_ARGS, PROFILES, spctl
+    from tests.fakes.lab import PROFILE_ARGS, PROFILES, spctl
 
     args = PROFILE_ARGS
     done = spctl("lab", "up", "--nodes", str(len(PROFILES)), *args, inventory=None)

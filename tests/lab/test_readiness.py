@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LabSession, spctl, spctl_json, wait_until
-from .test_journal import WEB, inventory, sha
+from tests.fakes.lab import WEB, LabSession, inventory, sha, spctl, spctl_json, wait_until
 
 MANIFEST = "/etc/kubernetes/manifests/static-web.yaml"
 NODES = ("my-node1", "my-node2")

@@ -24,8 +24,7 @@ import yaml
 
 from spctl import manifest_url
 from spctl.desired.inventory import URLSettings
-
-from .conftest import INVENTORY, SPCTL, STATE, LabSession, spctl, spctl_json, wait_until
+from tests.fakes.lab import INVENTORY, SPCTL, STATE, LabSession, spctl, spctl_json, wait_until
 
 NODE = "my-node1"
 URL_INVENTORY = STATE / "url-inventory.yaml"

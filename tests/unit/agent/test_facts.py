@@ -9,7 +9,6 @@ import glob
 import hashlib
 import io
 import os
-import signal
 import subprocess
 import sys
 import zipfile
@@ -20,7 +19,7 @@ from spctl_agent.facts import dir_listing, guess_pod_name
 from spctl_agent.main import handle
 
 from spctl.transport.agent_archive import agent_archive
-from tests.unit.agent_fakes import make_node, pod
+from tests.fakes.agent_node import make_node, pod
 
 
 @pytest.fixture
@@ -118,20 +117,6 @@ WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-@pytest.fixture
-def no_hang():
-    """Fail instead of hanging when something opens a FIFO for reading."""
-
-    def fail(*_):
-        raise AssertionError("blocked")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def test_fifos_devices_and_symlinks_are_listed_by_type_never_read(tmp_path, no_hang):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from spctl_agent.main import handle
 
-from tests.unit.agent_fakes import make_node
+from tests.fakes.agent_node import make_node
 
 
 @pytest.fixture

@@ -3,42 +3,11 @@ real servers on the loopback."""
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 from concurrent import futures
 
 import pytest
 from spctl_agent.probes.kinds import grpc_probe, http_probe, tcp_probe
-
-
-@pytest.fixture
-def web():
-    seen: list[dict[str, str]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(dict(self.headers))
-            if self.path == "/ok":
-                self.send_response(200)
-            elif self.path == "/away":
-                self.send_response(302)
-                self.send_header("Location", "http://elsewhere.invalid/x")
-            elif self.path == "/here":
-                self.send_response(301)
-                self.send_header("Location", "/ok")
-            else:
-                self.send_response(500)
-            self.end_headers()
-            self.wfile.write(b"body")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], seen
-    server.shutdown()
 
 
 def test_http_probe_statuses_headers_and_redirects(web) -> None:

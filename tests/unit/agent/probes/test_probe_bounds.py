@@ -26,9 +26,9 @@ from spctl_agent.transaction.wait import wait_for
 
 from spctl.desired.probes import readiness_specs
 from spctl.desired.render import DesiredPod
-from tests.unit.agent_fakes import FakeSystemd, make_node
-from tests.unit.agent_fakes import pod as fake_pod
-from tests.unit.certs import self_signed
+from tests.fakes.agent_node import FakeSystemd, make_node
+from tests.fakes.agent_node import pod as fake_pod
+from tests.fakes.certs import self_signed
 
 
 class Server:

@@ -5,8 +5,6 @@ named ports; exec through the runner."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ from spctl_agent.probes.kinds import ProbeError
 from spctl_agent.probes.prober import PodProber, resolve_port
 from spctl_agent.protocol.probe_spec import probe_spec_of
 
-from tests.unit.agent_fakes import FakeClock
+from tests.fakes.agent_node import FakeClock
 
 
 class ScriptedProber(PodProber):
@@ -160,35 +158,6 @@ def test_probe_spec_of_and_named_ports() -> None:
     with pytest.raises(ProbeError):
         resolve_port("nope", web)
     assert probe_spec_of({"spec": {"containers": [{"name": "a"}]}}) is None
-
-
-@pytest.fixture
-def web():
-    seen: list[dict[str, str]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(dict(self.headers))
-            if self.path == "/ok":
-                self.send_response(200)
-            elif self.path == "/away":
-                self.send_response(302)
-                self.send_header("Location", "http://elsewhere.invalid/x")
-            elif self.path == "/here":
-                self.send_response(301)
-                self.send_header("Location", "/ok")
-            else:
-                self.send_response(500)
-            self.end_headers()
-            self.wfile.write(b"body")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], seen
-    server.shutdown()
 
 
 def test_exec_probe_through_the_runner() -> None:

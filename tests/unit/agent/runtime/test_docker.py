@@ -30,7 +30,7 @@ def test_docker_exit_code_as_the_pattern():
     assert docker._exited("Exited (137) 2 seconds ago").group(1) == "137"
 
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 # Docker Engine 20.10's GET /containers/json?all=1 on a node whose kubelet runs through

@@ -16,7 +16,7 @@ from spctl_agent.runtime import (
     kubelet_endpoint,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 # Docker Engine 20.10's GET /containers/json?all=1 on a node whose kubelet runs through

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 
 import pytest
 from spctl_agent.system import files
 from spctl_agent.system.files import atomic_write, sha256_bytes
 
-from tests.unit.agent_fakes import FailingFileSystem
+from tests.fakes.agent_node import FailingFileSystem
 
 
 def test_atomic_write_leaves_no_temporary_and_keeps_old_file_on_failure(tmp_path):
@@ -30,20 +29,6 @@ def test_sha256_as_hashlib():
 
 
 WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
-
-
-@pytest.fixture
-def no_hang():
-    """Fail instead of hanging when something opens a FIFO for reading."""
-
-    def fail(*_):
-        raise AssertionError("blocked")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def test_reads_refuse_what_is_not_a_regular_file_and_stop_past_the_limit(tmp_path, no_hang):

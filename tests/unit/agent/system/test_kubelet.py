@@ -20,7 +20,7 @@ from spctl_agent.system.kubelet import (
 )
 from spctl_agent.system.lock import NodeLock
 
-from tests.unit.agent_fakes import make_node
+from tests.fakes.agent_node import make_node
 
 
 def test_kubelet_node_ip_from_the_command_line() -> None:

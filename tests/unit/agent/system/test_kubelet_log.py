@@ -16,7 +16,7 @@ from spctl_agent.system import kubelet_log
 from spctl_agent.transaction.manifest_change import PodChange
 from spctl_agent.transaction.wait import wait_for
 
-from tests.unit.agent_fakes import FakeClock, FakeRuntime, make_node
+from tests.fakes.agent_node import FakeClock, FakeRuntime, make_node
 
 # pkg/kubelet/config/file.go extractFromDir: klog.ErrorS(err, "Could not process manifest file",
 # "path", path); pkg/kubelet/pod_workers.go: klog.ErrorS(err, "Error syncing pod, skipping",

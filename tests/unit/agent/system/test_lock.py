@@ -13,10 +13,10 @@ from spctl_agent.main import handle
 from spctl_agent.node import Paths
 from spctl_agent.system import AgentError
 from spctl_agent.system.lock import NodeLock, lock_holder
-from spctl_agent.transaction import journal as journals
 
-from tests.unit.agent_fakes import make_node, pod, tree
-from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, request
+from tests.fakes.agent_node import make_node, pod, tree
+from tests.fakes.apply_request import OLD_MANIFEST, request
+from tests.fakes.journal import write_journal
 
 
 @pytest.fixture
@@ -102,38 +102,6 @@ def test_a_lock_file_planted_as_a_symlink_is_not_followed(root):
     assert str(state / "lock") in answer["error"]
     assert target.read_bytes() == b"keep"
     assert (root / "manifests" / "static-web.yaml").read_bytes() == OLD_MANIFEST
-
-
-def write_journal(root: Path, edit) -> Path:
-    """A journal of an update of static-web that was killed after writing the manifest,
-    changed by ``edit``; the manifest holds the new bytes, as it would."""
-    manifest = root / "manifests" / "static-web.yaml"
-    record = {
-        "version": journals.VERSION,
-        "id": "0123456789ab",
-        "holder": "alice@ctl",
-        "pid": 1,
-        "started": "2026-11-28T08:00:00Z",
-        "phase": "manifests-written",
-        "node_name": "n1",
-        "timeout": 30.0,
-        "stable_for": 2.0,
-        "files": [
-            journals.file_entry(
-                str(manifest), "manifest", OLD_MANIFEST, 0o644, NEW_MANIFEST, "static-web"
-            )
-        ],
-        "owned_before": {},
-        "kubelet": None,
-        "pods_before": [],
-    }
-    edit(record)
-    state = root / "state"
-    state.mkdir(mode=0o700)
-    path = state / "journal.json"
-    path.write_text(json.dumps(record))
-    manifest.write_bytes(NEW_MANIFEST)
-    return path
 
 
 def test_facts_with_a_journal_in_a_state_directory_others_can_write_is_refused(root):

@@ -26,8 +26,8 @@ from spctl_agent.protocol import STALE_PLAN
 from spctl_agent.system.files import is_temporary
 from spctl_agent.system.lock import NodeLock
 
-from tests.unit.agent_fakes import FailingFileSystem, FakeClock, FakeRuntime, make_node, pod, tree
-from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, Kubelet, request, sha
+from tests.fakes.agent_node import FailingFileSystem, FakeClock, FakeRuntime, make_node, pod, tree
+from tests.fakes.apply_request import NEW_MANIFEST, OLD_MANIFEST, Kubelet, request, sha
 
 WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n"
 

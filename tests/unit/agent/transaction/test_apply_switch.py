@@ -9,8 +9,8 @@ from pathlib import Path
 
 from spctl_agent.main import handle
 
-from tests.unit.agent_fakes import FakeRuntime, make_node, pod
-from tests.unit.apply_cases import OLD_MANIFEST, Kubelet, sha
+from tests.fakes.agent_node import FakeRuntime, make_node, pod
+from tests.fakes.apply_request import OLD_MANIFEST, Kubelet, request, sha
 
 URL = "http://10.0.0.5:8080/nodes/n1/pods.json"
 OLD_FLAGS = b"--pod-manifest-path=/m\n"
@@ -52,15 +52,10 @@ class SwitchingKubelet(Kubelet):
 
 
 def _request(root: Path, flags: Path) -> dict:
-    return {
-        "op": "apply",
-        "node_name": "n1",
-        "manifest_dir": str(root / "manifests"),
-        "holder": "test",
-        "timeout": 30,
-        "stable_for": 2,
-        "switch": True,
-        "kubelet": {
+    return request(
+        root,
+        switch=True,
+        kubelet={
             "unit": "kubelet",
             "timeout": 20,
             "flag": ["--manifest-url", URL],
@@ -73,7 +68,7 @@ def _request(root: Path, flags: Path) -> dict:
                 }
             ],
         },
-        "changes": [
+        changes=[
             {
                 "pod": "static-web",
                 "action": "remove",
@@ -82,8 +77,8 @@ def _request(root: Path, flags: Path) -> dict:
                 "expected_sha256": sha(OLD_MANIFEST),
             }
         ],
-        "wait_running": [{"pod": "static-web", "sources": ["http"]}],
-    }
+        wait_running=[{"pod": "static-web", "sources": ["http"]}],
+    )
 
 
 def _setup(tmp_path: Path, http_runs=True):

@@ -3,15 +3,12 @@ field named, before any file is touched; an intact one is still rolled back."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from spctl_agent.main import handle
-from spctl_agent.transaction import journal as journals
 
-from tests.unit.agent_fakes import make_node, pod, tree
-from tests.unit.apply_cases import NEW_MANIFEST, OLD_MANIFEST, request, sha
+from tests.fakes.agent_node import make_node, pod, tree
+from tests.fakes.apply_request import OLD_MANIFEST, request, sha
+from tests.fakes.journal import write_journal
 
 
 @pytest.fixture
@@ -19,38 +16,6 @@ def root(tmp_path):
     (tmp_path / "manifests").mkdir()
     (tmp_path / "manifests" / "static-web.yaml").write_bytes(OLD_MANIFEST)
     return tmp_path
-
-
-def write_journal(root: Path, edit) -> Path:
-    """A journal of an update of static-web that was killed after writing the manifest,
-    changed by ``edit``; the manifest holds the new bytes, as it would."""
-    manifest = root / "manifests" / "static-web.yaml"
-    record = {
-        "version": journals.VERSION,
-        "id": "0123456789ab",
-        "holder": "alice@ctl",
-        "pid": 1,
-        "started": "2026-11-28T08:00:00Z",
-        "phase": "manifests-written",
-        "node_name": "n1",
-        "timeout": 30.0,
-        "stable_for": 2.0,
-        "files": [
-            journals.file_entry(
-                str(manifest), "manifest", OLD_MANIFEST, 0o644, NEW_MANIFEST, "static-web"
-            )
-        ],
-        "owned_before": {},
-        "kubelet": None,
-        "pods_before": [],
-    }
-    edit(record)
-    state = root / "state"
-    state.mkdir(mode=0o700)
-    path = state / "journal.json"
-    path.write_text(json.dumps(record))
-    manifest.write_bytes(NEW_MANIFEST)
-    return path
 
 
 CORRUPT = {

@@ -9,7 +9,7 @@ import json
 from spctl_agent.main import handle
 
 from spctl.verbs.apply import file_sha256
-from tests.unit.agent_fakes import make_node
+from tests.fakes.agent_node import make_node
 
 
 def sha(data: bytes) -> str:

@@ -10,7 +10,7 @@ from spctl_agent.system import AgentError
 from spctl_agent.system.state import backups_of, load_state
 from spctl_agent.transaction.manifest_change import PodChange
 
-from tests.unit.agent_fakes import make_node
+from tests.fakes.agent_node import make_node
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The agent SIGKILLed at each step of a transaction, in a process of its own, then run again.
 
-``crash_driver`` runs the real agent against a temporary tree whose kubelet and runtime
-live in files, and kills its own process right after a step: the journal written, the
+``tests.fakes.crashing_agent`` runs the real agent against a temporary tree whose kubelet
+and runtime live in files, and kills its own process right after a step: the journal written, the
 kubelet's file edited, the kubelet restarted, a manifest written, during the wait, and
 after the journal recorded success. The next run (a read-only facts call, as `spctl status`
 makes, or an apply) must find the journal and leave a consistent node: the kubelet's file
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.crash_driver import Tree
+from tests.fakes.crashing_agent import Tree
 
 REPO = Path(__file__).resolve().parents[4]
 OLD_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v1\n"
@@ -38,7 +38,7 @@ def sha(data: bytes) -> str:
 
 def run(root: Path, request: dict, kill_at: str = "") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tests.unit.crash_driver", str(root), kill_at],
+        [sys.executable, "-m", "tests.fakes.crashing_agent", str(root), kill_at],
         input=json.dumps(request).encode(),
         cwd=REPO,
         capture_output=True,

@@ -1,6 +1,6 @@
 """Waiting for pods (agent/transaction/wait.py): which pod counts for a change (its UID, its
 source), the stable window, a crash loop, a failed pod, a rollback's previous UID, a removal.
-The runtime's pod list is given as data (tests/unit/agent_fakes)."""
+The runtime's pod list is given as data (tests/fakes/agent_node.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from spctl_agent.transaction.manifest_change import PodChange
 from spctl_agent.transaction.wait import pod_settled
 
-from tests.unit.agent_fakes import make_node, pod
+from tests.fakes.agent_node import make_node, pod
 
 
 @pytest.fixture

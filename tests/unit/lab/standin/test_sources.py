@@ -1,7 +1,7 @@
 """The kubelet's static pod sources (standin/sources.py). The manifest path: which files
 count, the 10 MiB limit, duplicates, a broken file on a re-list and after an event. The
 manifest URL follows the kubelet's http.go as the test model does
-(tests/unit/kubelet_http_source.py): both poll one small HTTP server through the same
+(tests/fakes/kubelet_http_source.py): both poll one small HTTP server through the same
 sequence of answers, and after each poll they hold the same pods."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 import yaml
 from spctl_lab.standin.sources import FileSource, URLSource
 
+from tests.fakes.kubelet_http_source import MAX_CONFIG_LENGTH, KubeletHTTPSource
 from tests.fakes.standin import NODE, SEED, listed, seed, write
-from tests.unit.kubelet_http_source import MAX_CONFIG_LENGTH, KubeletHTTPSource
 
 
 def test_which_files_count(tmp_path, capsys) -> None:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
 from spctl.desired.yamlio import parse_manifest
 from spctl.errors import SpctlError
@@ -51,3 +52,10 @@ def node_document(node: str, source: str, served: list[DesiredPod]) -> NodeDocum
             f"most {MAX_DOCUMENT_BYTES} from a URL; split them over fewer pods per node"
         )
     return NodeDocument(node=node, source=source, pods=tuple(p.name for p in served), body=body)
+
+
+def document_for(node: Node, desired: list[DesiredPod]) -> NodeDocument:
+    """What ``spctl serve`` answers ``node``: the PodList of its rendering when it is in URL
+    mode, an empty one when it is not (its kubelet, if still pointed at the URL, then drops
+    the pods it had from it)."""
+    return node_document(node.name, node.source, desired if node.manifest_url else [])

@@ -43,7 +43,7 @@ from spctl.desired.inventory import Inventory, Node, load_inventory
 from spctl.desired.render import render_all
 from spctl.desired.sandbox import reset_template_cache
 from spctl.errors import SpctlError, ValidationError
-from spctl.serve.document import NodeDocument, node_document
+from spctl.serve.document import NodeDocument, document_for
 
 log = logging.getLogger("spctl.serve.server")
 
@@ -53,7 +53,7 @@ def render_documents(nodes: Iterable[Node]) -> dict[str, NodeDocument]:
     (not rendered at all) get an empty PodList. Raises ValidationError with every problem."""
     nodes = list(nodes)
     rendered = render_all([n for n in nodes if n.manifest_url])
-    return {n.name: node_document(n.name, n.source, rendered.get(n.name, [])) for n in nodes}
+    return {n.name: document_for(n, rendered.get(n.name, [])) for n in nodes}
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from spctl.facts import NodeFacts
 from spctl.plan.model import Plan
 from spctl.plan.status import NodeStatus, URLStatus, node_status, url_node_status
 from spctl.plan.url import plan_file, plan_url
-from spctl.serve.document import node_document
+from spctl.serve.document import document_for
 from spctl.transport.digest import ServerError, fetch_digest
 from spctl.verbs.outcome import Outcome, phase_of
 from spctl.verbs.settings import Settings
@@ -209,9 +209,9 @@ def source_for(node: Node, url: URLSettings) -> PodSource:
 
 
 def expected_sha256(node: Node, desired: list[DesiredPod]) -> str:
-    """The sha256 of the document ``spctl serve`` must answer for ``node``: the same
-    rendering as ``serve.server.render_documents`` (a PodList of the node's pods)."""
-    return node_document(node.name, node.source, desired).sha256
+    """The sha256 of the document ``spctl serve`` must answer for ``node`` when the inventory
+    renders ``desired`` for it (``serve.document.document_for``, as the server renders it)."""
+    return document_for(node, desired).sha256
 
 
 def _epoch(value: Any) -> float:

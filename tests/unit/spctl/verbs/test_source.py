@@ -13,7 +13,7 @@ from spctl.desired.inventory import URLSettings, load_inventory
 from spctl.desired.render import render_node
 from spctl.facts import NodeFacts
 from spctl.plan.status import URLStatus, url_node_status
-from spctl.transport.digest import ServerError
+from spctl.transport.digest import ServerError, fetch_digest
 from spctl.verbs.source import URLSource, expected_sha256
 
 
@@ -25,6 +25,17 @@ def test_check_served_accepts_the_current_rendering(server, site):
     node = load_inventory(site / "inv.yaml").nodes["n1"]
     digest = URLSource(_settings(server, site)).check_served(node, render_node(node))
     assert digest["sha256"] == expected_sha256(node, render_node(node))
+
+
+def test_a_file_mode_node_is_expected_to_be_served_no_pods(server, site):
+    """What the server serves a node that left URL mode is an empty PodList (its kubelet,
+    if still pointed at the URL, drops the pods), and that is what is expected of it."""
+    node = load_inventory(site / "inv.yaml").nodes["filenode"]
+    assert node.manifest_url is None and render_node(node)  # it has pods, in its directory
+    served = fetch_digest(_settings(server, site), node)["sha256"]
+    assert served == expected_sha256(node, render_node(node)) == expected_sha256(node, [])
+    url_node = load_inventory(site / "inv.yaml").nodes["n1"]
+    assert expected_sha256(url_node, render_node(url_node)) != expected_sha256(url_node, [])
 
 
 def test_check_served_refuses_an_older_inventory(server, site):

@@ -7,7 +7,7 @@ PY      := $(VENV)/bin/python
 SPCTL   := $(VENV)/bin/spctl
 PYTEST_ARGS ?=
 
-.PHONY: demo test deps venv lint wheel-check lab-up lab-down bench clean vagrant-check
+.PHONY: demo test unit deps venv lint wheel-check lab-up lab-down bench clean vagrant-check
 
 $(VENV)/.installed: pyproject.toml setup.py
 	python3 -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: venv deps
 
 test: venv deps lint wheel-check
 	PY=$(PY) scripts/run-tests.sh $(PYTEST_ARGS)
+
+# The unit tests alone (no lab, no Docker): the quick loop while changing code.
+unit: venv
+	$(PY) -m pytest tests/unit -q
 
 # The sdist and wheel built from a copy of the tree, installed into a fresh venv, run.
 wheel-check: venv

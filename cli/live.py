@@ -20,8 +20,8 @@ from rich.console import Group
 from rich.live import Live
 from rich.text import Text
 
-from spctl.plan.changes import Change, changes, describe
 from spctl.plan.status import NodeStatus
+from spctl.plan.status_changes import Change, changes, describe
 from spctl.verbs.watch import Watch
 
 from .app import App, clean, safe

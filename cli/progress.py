@@ -2,7 +2,7 @@
 
 - On a terminal (stdout and stderr both): a live panel, redrawn in place and gone at the
   end: how many nodes are done, failed, in flight and waiting, and each node in flight with
-  its current step (spctl.verbs.progress) and for how long. A failure is also printed above it, and
+  its current step (spctl.verbs.steps) and for how long. A failure is also printed above it, and
   stays.
 - Otherwise (a pipe, a file, CI): one plain line per node when it ends,
   ``spctl: my-node2: done (changed)`` or ``spctl: my-node3: failed: <error>``.

@@ -7,8 +7,8 @@ from typing import Any, Optional
 
 from rich.table import Table
 
-from spctl.plan.changes import Change
 from spctl.plan.status import NodeStatus, ready_text
+from spctl.plan.status_changes import Change
 from spctl.transport.fleet import NodeResult
 from spctl.verbs.outcome import Outcome
 

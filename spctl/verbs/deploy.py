@@ -17,7 +17,7 @@ from spctl.desired.render import DesiredPod
 from spctl.facts import NodeFacts
 from spctl.plan.model import Plan, noted
 from spctl.transport.agent import Agent
-from spctl.verbs import progress as steps
+from spctl.verbs import steps
 from spctl.verbs.apply import execute, replanned
 from spctl.verbs.outcome import Outcome
 from spctl.verbs.read import read_facts

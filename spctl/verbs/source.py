@@ -33,7 +33,7 @@ from spctl.plan.model import Plan
 from spctl.plan.status import NodeStatus, URLStatus, node_status, url_node_status
 from spctl.plan.url import plan_file, plan_url
 from spctl.serve.document import document_for
-from spctl.transport.digest import ServerError, fetch_digest
+from spctl.transport.serve_client import ServerError, fetch_digest
 from spctl.verbs.outcome import Outcome, phase_of
 from spctl.verbs.settings import Settings
 

@@ -12,7 +12,7 @@ row and is not asked again until it has answered.
     statuses = watch.refresh()          # one NodeStatus per node, in node order
     watch.close()
 
-What changed between two refreshes is ``plan.changes``.
+What changed between two refreshes is ``plan.status_changes``.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def _healthy(base: str) -> bool:
 
 
 def digest(base: str) -> dict[str, Any]:
-    from spctl.transport.digest import fetch_digest
+    from spctl.transport.serve_client import fetch_digest
 
     return fetch_digest(URLSettings(base=base, secret_file=SECRET), _node())
 
@@ -146,7 +146,7 @@ def _node() -> Any:
 def served_now(base: str) -> bool:
     """The server has reloaded the inventory as it is now (it polls every second)."""
     from spctl.desired.render import render_node
-    from spctl.transport.digest import ServerError
+    from spctl.transport.serve_client import ServerError
     from spctl.verbs.source import expected_sha256
 
     node = _node()

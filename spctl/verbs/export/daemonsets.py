@@ -28,7 +28,7 @@ nodes run it, plus what a DaemonSet needs to keep it running exactly there:
 **Differing renderings.** Nodes that render the pod differently get one DaemonSet per rendering
 (named ``<pod>-<group>`` when its nodes are exactly one group's, ``<pod>-<hash>`` otherwise), as
 long as the difference follows the inventory's groups; a difference set on single nodes is
-refused, naming the input and the nodes (the rule is in :mod:`spctl.desired.pernode`).
+refused, naming the input and the nodes (the rule is in :mod:`spctl.verbs.export.pernode`).
 
 Fields a static pod may have but a DaemonSet's template may not are handled with a message:
 ``spec.nodeName`` is dropped (the kubelet overwrites it for static pods; in a template it would
@@ -47,13 +47,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from spctl.desired.inventory import Inventory, Node
-from spctl.desired.pernode import per_node_differences
 from spctl.desired.render import render_all
 from spctl.desired.validation.problem import field_path
 from spctl.desired.validation.schema import validator
 from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import parse_manifest
 from spctl.errors import SpctlError
+from spctl.verbs.export.pernode import per_node_differences
 
 if TYPE_CHECKING:
     pass

@@ -11,7 +11,7 @@ from spctl.desired.render import render_all
 from spctl.plan.model import Plan, PodStep
 from spctl.profiles.base import KubeletChange
 from spctl.transport import fleet
-from spctl.verbs import progress
+from spctl.verbs import steps
 from spctl.verbs.deploy import deploy_node
 from spctl.verbs.settings import Settings
 from spctl.verbs.source import source_for
@@ -44,9 +44,9 @@ def test_deploy_reports_its_steps_in_order(tmp_path: Path) -> None:
         outcome = deploy_node(node, desired, Settings(), source, lambda n, s: seen.append((n, s)))
     assert outcome.ok and outcome.changed
     assert seen == [
-        ("my-node1", progress.CONNECTING),
-        ("my-node1", progress.READING_FACTS),
-        ("my-node1", progress.PLANNING),
+        ("my-node1", steps.CONNECTING),
+        ("my-node1", steps.READING_FACTS),
+        ("my-node1", steps.PLANNING),
         ("my-node1", "applying: writing static-web, waiting for pods"),
     ]
 
@@ -60,17 +60,17 @@ def plan(kubelet: bool, *steps: tuple[str, str]) -> Plan:
 
 
 def test_the_apply_step_is_named_from_the_plan() -> None:
-    assert progress.applying(plan(False, ("web", "unchanged"))) is None
-    assert progress.applying(plan(False, ("web", "unchanged")), ["web"]) == (
+    assert steps.applying(plan(False, ("web", "unchanged"))) is None
+    assert steps.applying(plan(False, ("web", "unchanged")), ["web"]) == (
         "applying: waiting for pods"
     )
-    assert progress.applying(plan(True, ("web", "create"), ("lb", "update"))) == (
+    assert steps.applying(plan(True, ("web", "create"), ("lb", "update"))) == (
         "applying: reconfiguring kubelet, writing web, lb, waiting for pods"
     )
-    assert progress.applying(plan(False, ("web", "remove"))) == (
+    assert steps.applying(plan(False, ("web", "remove"))) == (
         "applying: removing web, waiting until gone"
     )
-    assert progress.applying(plan(False, ("web", "rollback"))) == (
+    assert steps.applying(plan(False, ("web", "rollback"))) == (
         "applying: rolling back web, waiting for pods"
     )
 

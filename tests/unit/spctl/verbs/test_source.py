@@ -13,7 +13,7 @@ from spctl.desired.inventory import URLSettings, load_inventory
 from spctl.desired.render import render_node
 from spctl.facts import NodeFacts
 from spctl.plan.status import URLStatus, url_node_status
-from spctl.transport.digest import ServerError, fetch_digest
+from spctl.transport.serve_client import ServerError, fetch_digest
 from spctl.verbs.source import URLSource, expected_sha256
 
 

@@ -1,6 +1,6 @@
 """status --watch: one connection per node across refreshes, changes marked, a dropped node
 reconnected without holding up the others, and the display on a terminal and off one (what
-counts as a change is in tests/unit/spctl/plan/test_changes.py)."""
+counts as a change is in tests/unit/spctl/plan/test_status_changes.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import paramiko
 
 from spctl.desired.inventory import load_inventory
-from spctl.plan.changes import changes, describe
 from spctl.plan.status import node_status
+from spctl.plan.status_changes import changes, describe
 from spctl.verbs.settings import Settings
 from spctl.verbs.watch import Watch
 from tests.fakes.agent import FakeAgent, write_inventory

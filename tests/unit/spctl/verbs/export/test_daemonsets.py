@@ -123,7 +123,7 @@ def test_schema_check_finds_broken_daemonsets(change: Any, message: str) -> None
 def test_nodes_in_the_same_groups_rendering_differently_are_refused(tmp_path: Path) -> None:
     # The safety net under the template analysis: were it to miss an input, two nodes of the
     # same groups that render differently are still refused (here the split is given directly).
-    from spctl.desired.pernode import per_node_differences
+    from spctl.verbs.export.pernode import per_node_differences
 
     path = paths.CASES / "export" / "same-rendering-everywhere.yaml"
     case = parse_manifest(path.read_text(encoding="utf-8"), source=str(path))

@@ -3,8 +3,8 @@ not one), pods that appear and go, a node that becomes unreachable or reachable 
 
 from __future__ import annotations
 
-from spctl.plan.changes import Change, changes, describe
 from spctl.plan.status import NodeStatus, PodStatus
+from spctl.plan.status_changes import Change, changes, describe
 
 
 def pod(phase: str = "Running", restarts: int = 0, manifest: str = "in-sync") -> PodStatus:

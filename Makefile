@@ -37,7 +37,8 @@ wheel-check: venv
 	PY=$(PY) scripts/check-wheel.sh
 
 lint: venv
-	$(VENV)/bin/ruff check spctl cli agent lab tests bench
+	$(VENV)/bin/ruff check spctl cli agent lab tests bench setup.py
+	$(VENV)/bin/ruff format --check spctl cli agent lab tests bench setup.py
 	$(VENV)/bin/mypy
 	# The agent runs on the node's own python: fail if it needs more than 3.6.
 	$(VENV)/bin/vermin -t=3.6- --no-tips --violations agent/

@@ -124,8 +124,12 @@ def main() -> None:
     payload = (json.dumps(request) + "\n").encode()
     units = [f"{u}.service" for u in request["units"]]
     cases = {
-        "facts call, before": agent_archive.python_argv("-c", agent_archive.run_code("/tmp/agent-before")),
-        "facts call, after": agent_archive.python_argv("-c", agent_archive.run_code("/tmp/agent-after")),
+        "facts call, before": agent_archive.python_argv(
+            "-c", agent_archive.run_code("/tmp/agent-before")
+        ),
+        "facts call, after": agent_archive.python_argv(
+            "-c", agent_archive.run_code("/tmp/agent-after")
+        ),
         "floor: sh -c true": ["sh", "-c", "true"],
         "floor: python3 -I -S -c pass": ["python3", "-I", "-S", "-c", "pass"],
         "floor: the one systemctl show": [

@@ -71,7 +71,9 @@ def measure(count: int, rounds: int) -> dict[str, float]:
             for _ in range(rounds):
                 cpu, wall = time.process_time(), time.monotonic()
                 results, _ = fleet.run(
-                    nodes, lambda n: status_node(n, None, names, settings, DirectorySource(None)), max_fail=None
+                    nodes,
+                    lambda n: status_node(n, None, names, settings, DirectorySource(None)),
+                    max_fail=None,
                 )
                 cold_cpu.append(time.process_time() - cpu)
                 cold_wall.append(time.monotonic() - wall)

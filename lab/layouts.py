@@ -510,8 +510,13 @@ RKE2_DATA_DIR = "/var/lib/rancher/rke2"
 # The control-plane pods rke2 writes into its manifest directory (pkg/podtemplate/types.go
 # names; pkg/executor/staticpod/staticpod.go writes <component>.yaml). Lab pods: they run
 # the lab's pod image and sleep, on the host network as the real ones do.
-RKE2_COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                   "kube-proxy")
+RKE2_COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+)
 
 
 def rke2_component_manifest(component: str) -> str:

@@ -33,7 +33,6 @@ class ProbeError(Exception):
     """An attempt that could not be made (retried, then Failure)."""
 
 
-
 # -- one attempt's deadline -------------------------------------------------------------------
 #
 # The kubelet gives each attempt one overall timeout: the http prober's client Timeout covers

@@ -50,6 +50,7 @@ def resolve_port(port, container):
             return int(p["containerPort"])
     raise ProbeError("port %r is not a number nor one of the container's named ports" % port)
 
+
 # -- the workers ----------------------------------------------------------------------------
 
 

@@ -90,4 +90,3 @@ class NodeRunner:
         from ..runtime import docker
 
         return docker.exec_run(source.path, container_id, command, timeout)
-

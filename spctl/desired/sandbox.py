@@ -179,5 +179,3 @@ def render_bounded(template: jinja2.Template, ctx: dict[str, Any]) -> str:
         _check_size(size, "the rendered output")
         parts.append(part)
     return "".join(parts)
-
-

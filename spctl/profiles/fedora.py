@@ -234,7 +234,6 @@ class Fedora(Profile):
             flag=(FLAG, None),
         )
 
-
     # -- URL mode -----------------------------------------------------------------------------
     # config-file layout: staticPodURL and staticPodURLHeader in the --config file, which
     # becomes mode 0600, so the token is in no command line; refused when --manifest-url is
@@ -250,7 +249,9 @@ class Fedora(Profile):
         self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
     ) -> tuple[KubeletChange, list[str]]:
         if self.layout(facts) == "legacy":
-            return configure_env_var(facts, self.unit(facts), ENV_FILE, "KUBELET_ARGS", url, token, False)
+            return configure_env_var(
+                facts, self.unit(facts), ENV_FILE, "KUBELET_ARGS", url, token, False
+            )
         if flag_value(self.kubelet_argv(facts), URL_FLAG) is not None:
             raise ProfileError(
                 f"the kubelet's command line carries {URL_FLAG}, which overrides staticPodURL "

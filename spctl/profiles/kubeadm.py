@@ -115,7 +115,6 @@ class Kubeadm(Profile):
             flag=(FLAG, value),
         )
 
-
     # URL mode: kubeadm owns /var/lib/kubelet/config.yaml and rewrites it on upgrade, so the
     # flags go into KUBELET_EXTRA_ARGS (mode 0600); the token is then readable in /proc.
 

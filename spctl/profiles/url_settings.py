@@ -122,5 +122,3 @@ def set_url_settings(text: str, url: Optional[str], token: Optional[str]) -> str
         text += "\n"
     header = json.dumps({TOKEN_HEADER: [token]})
     return text + f"staticPodURL: {json.dumps(url)}\nstaticPodURLHeader: {header}\n"
-
-

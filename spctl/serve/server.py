@@ -271,7 +271,9 @@ class PodServer:
         ):
             why = "no token" if not token else "several tokens" if len(token) > 1 else "wrong token"
             log.warning("node %s: %s from %s: refused", node, why, remote)
-            return _text(403, f"forbidden: {manifest_url.TOKEN_HEADER} is not node {node}'s token\n")
+            return _text(
+                403, f"forbidden: {manifest_url.TOKEN_HEADER} is not node {node}'s token\n"
+            )
         if what == "digest":
             fetch = self.fetches.get(node)
             info = {

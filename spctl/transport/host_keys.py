@@ -87,5 +87,3 @@ def append_known_host(path: Path, name: str, key: paramiko.PKey) -> bool:
 
 def _short(key: paramiko.PKey) -> str:
     return {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa"}.get(key.get_name(), "ecdsa")
-
-

@@ -30,5 +30,3 @@ class SSHTarget:
     def known_hosts_name(self) -> str:
         """The host name as OpenSSH writes it in known_hosts."""
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-
-

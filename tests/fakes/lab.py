@@ -181,5 +181,3 @@ def inventory(
 
 def sha(lab: LabSession, node: str, path: str) -> str:
     return lab.out(node, f"sha256sum {path} | cut -d' ' -f1").strip()
-
-

@@ -64,7 +64,9 @@ def assert_lab_down_leaves_nothing(lab: Lab) -> None:
     # ... and no volume named as its own, unlabelled (another lab's name may share a prefix).
     named = [v for v in client.volumes.list() if v.name.startswith(f"{lab.name}-")]
     assert [
-        v.name for v in named if (v.attrs.get("Labels") or {}).get(INSTANCE_LABEL) in (None, lab.name)
+        v.name
+        for v in named
+        if (v.attrs.get("Labels") or {}).get(INSTANCE_LABEL) in (None, lab.name)
     ] == []
     assert client.networks.list(filters={"label": mine}) == []
     assert [n.name for n in client.networks.list() if n.name == lab.name] == []

@@ -118,7 +118,9 @@ def test_cli_schema_failure_is_a_bug_exit_1(
 
     import spctl.verbs.export.daemonsets
 
-    monkeypatch.setattr(spctl.verbs.export.daemonsets, "daemonset_problems", lambda doc: ["spec.x: broken"])
+    monkeypatch.setattr(
+        spctl.verbs.export.daemonsets, "daemonset_problems", lambda doc: ["spec.x: broken"]
+    )
     monkeypatch.setattr(
         sys, "argv", ["spctl", "-i", str(_inventory(tmp_path)), "export", "daemonset", "web"]
     )

@@ -9,7 +9,15 @@ import sys
 
 import pytest
 
-HEAVY = ("paramiko", "jinja2", "jsonschema", "docker", "yaml", "spctl.desired", "spctl.verbs.deploy")
+HEAVY = (
+    "paramiko",
+    "jinja2",
+    "jsonschema",
+    "docker",
+    "yaml",
+    "spctl.desired",
+    "spctl.verbs.deploy",
+)
 
 PROBE = """
 import json, sys

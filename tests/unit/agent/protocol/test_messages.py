@@ -243,7 +243,11 @@ def test_the_head_of_an_apply_request_is_what_the_whole_request_reads():
             {"node_name": "n", "changes": [{"pod": "web", "action": "create"}]},
             "apply request.changes[0] has no 'file'",
         ),
-        (messages.read_apply_request, {"node_name": "n", "changes": "web"}, "changes is not a list"),
+        (
+            messages.read_apply_request,
+            {"node_name": "n", "changes": "web"},
+            "changes is not a list",
+        ),
         (messages.read_apply_request, {"node_name": "n", "wait_running": [7]}, "is not a mapping"),
         (messages.read_kubelet_change, {"unit": "kubelet", "files": {}}, "files is not a list"),
         (messages.read_apply_answer, {"pods": None}, "apply answer.pods is not a list"),

@@ -33,7 +33,11 @@ def test_a_non_utf8_byte_in_an_environment_file_survives_the_round_trip(tmp_path
                     "unit": "kubelet",
                     "timeout": 10,
                     "files": [
-                        {"path": str(env), "content": new_text, "expected_sha256": file_sha256(text)}
+                        {
+                            "path": str(env),
+                            "content": new_text,
+                            "expected_sha256": file_sha256(text),
+                        }
                     ],
                 },
             }

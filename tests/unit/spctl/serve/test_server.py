@@ -124,13 +124,18 @@ def test_another_nodes_token_and_no_token_are_refused(server, site):
     assert thief.poll() == f"{thief.url}: 403 Forbidden" and thief.pods is None
     status, _, _ = get(server.base + manifest_url.node_path("n1"))
     assert status == 403
-    status, _, _ = get(server.base + "/nodes/n1/digest", {manifest_url.TOKEN_HEADER: token(site, "n2")})
+    status, _, _ = get(
+        server.base + "/nodes/n1/digest", {manifest_url.TOKEN_HEADER: token(site, "n2")}
+    )
     assert status == 403
 
 
 def test_unknown_node_and_path_are_404(server, site):
     assert get(server.base + "/nodes/n9/pods.json", {manifest_url.TOKEN_HEADER: "x"})[0] == 404
-    assert get(server.base + "/nodes/n1/other", {manifest_url.TOKEN_HEADER: token(site, "n1")})[0] == 404
+    assert (
+        get(server.base + "/nodes/n1/other", {manifest_url.TOKEN_HEADER: token(site, "n1")})[0]
+        == 404
+    )
     assert get(server.base + "/healthz")[:3:2] == (200, b"ok\n")
 
 
@@ -199,7 +204,10 @@ def test_inventory_change_adds_and_removes_nodes(server, site):
     assert server.reload()
     assert kubelet(server, site, "n3").poll() is None
     assert (
-        get(server.base + manifest_url.node_path("n1"), {manifest_url.TOKEN_HEADER: token(site, "n1")})[0]
+        get(
+            server.base + manifest_url.node_path("n1"),
+            {manifest_url.TOKEN_HEADER: token(site, "n1")},
+        )[0]
         == 404
     )
 
@@ -220,7 +228,8 @@ def test_render_out_writes_what_serve_answers(server, site, tmp_path):
     for node in ("n1", "n2", "empty", "filenode"):
         path = out / "nodes" / node / manifest_url.DOCUMENT_FILE
         served = get(
-            server.base + manifest_url.node_path(node), {manifest_url.TOKEN_HEADER: token(site, node)}
+            server.base + manifest_url.node_path(node),
+            {manifest_url.TOKEN_HEADER: token(site, node)},
         )
         assert path.read_bytes() == served[2]
         assert oct(path.stat().st_mode & 0o777) == "0o644"

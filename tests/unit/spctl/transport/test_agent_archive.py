@@ -24,7 +24,9 @@ from tests.fakes import paths
 
 def test_the_archive_is_the_same_bytes_every_time_and_holds_every_module():
     files = agent_archive._package_files()
-    assert agent_archive.build_agent_archive(files) == agent_archive.build_agent_archive(list(reversed(files)))
+    assert agent_archive.build_agent_archive(files) == agent_archive.build_agent_archive(
+        list(reversed(files))
+    )
     archive = zipfile.ZipFile(io.BytesIO(agent_archive.agent_archive()))
     names = archive.namelist()
     assert names == sorted(names)
@@ -171,7 +173,9 @@ def test_first_call_installs_then_the_agent_answers_from_its_extracted_copy(tmp_
     assert sorted(os.listdir(home)) == sorted(
         ["state.json", agent_archive.AGENT_NAME + ".pyz", agent_archive.AGENT_NAME]
     )
-    assert (home / (agent_archive.AGENT_NAME + ".pyz")).read_bytes() == agent_archive.agent_archive()
+    assert (
+        home / (agent_archive.AGENT_NAME + ".pyz")
+    ).read_bytes() == agent_archive.agent_archive()
     with pytest.raises(NodeError, match="unknown op"):
         agent.call({"op": "hello"})
     assert len(conn.commands) == 4  # installed: one command per call

@@ -123,7 +123,9 @@ def test_a_second_drop_fails_the_node_with_the_transport_error(tmp_path: Path) -
     handler = Dropping(running_agent(), drops=2)
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
-        results, _ = fleet.run([node], lambda n: status_node(n, None, [POD], Settings(), DirectorySource(None)))
+        results, _ = fleet.run(
+            [node], lambda n: status_node(n, None, [POD], Settings(), DirectorySource(None))
+        )
         port = served_node.port
     assert handler.calls == ["facts", "facts"]
     assert served_node.connections == 2

@@ -60,7 +60,7 @@ def write_documents(app: App, chosen: list, out: Path) -> None:
     a web server serving DIR never sees a half-written document, and nothing is written when
     one node does not render."""
     from spctl import manifest_url
-    from spctl.serve.server import render_documents
+    from spctl.serve.document import render_documents
 
     documents = render_documents(chosen)
     for name, document in documents.items():

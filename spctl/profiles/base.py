@@ -30,7 +30,7 @@ class FileEdit:
 
 
 @dataclass(frozen=True)
-class URLConfig:
+class KubeletURL:
     """The manifest URL and spctl's token the kubelet is configured with (None: none)."""
 
     url: Optional[str]
@@ -97,7 +97,7 @@ class Profile:
 
     # -- URL mode: a manifest URL beside the directory (docs/url-mode.md) ------------------
 
-    def current_url(self, facts: NodeFacts) -> URLConfig:
+    def current_url(self, facts: NodeFacts) -> KubeletURL:
         """The manifest URL and spctl's token header the kubelet is configured with now."""
         raise ProfileError(f"profile {self.name} cannot point its kubelet at a manifest URL")
 
@@ -112,7 +112,7 @@ class Profile:
         return self.url_change(facts, now, url, token)
 
     def url_change(
-        self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
+        self, facts: NodeFacts, now: KubeletURL, url: Optional[str], token: Optional[str]
     ) -> tuple[KubeletChange, list[str]]:
         """The profile's own way to go from ``now`` to ``url`` (``configure_url``)."""
         raise ProfileError(f"profile {self.name} cannot point its kubelet at a manifest URL")

@@ -38,15 +38,14 @@ from spctl.facts import NodeFacts
 from spctl.profiles.base import (
     FileEdit,
     KubeletChange,
+    KubeletURL,
     Profile,
     ProfileError,
-    URLConfig,
     norm_dir,
     same_dir,
 )
 from spctl.profiles.envfile import flag_value, get_var, parse_env, set_flag, set_var
-from spctl.profiles.unitexec import unit_argv
-from spctl.profiles.url_settings import (
+from spctl.profiles.kubelet_url import (
     SECRET_MODE,
     URL_FLAG,
     config_file_url,
@@ -55,6 +54,7 @@ from spctl.profiles.url_settings import (
     fetches,
     set_url_settings,
 )
+from spctl.profiles.unitexec import unit_argv
 
 ENV_FILE = "/etc/kubernetes/kubelet"
 CONFIG_ENV = "/etc/kubernetes/config"
@@ -240,13 +240,13 @@ class Fedora(Profile):
     # on the command line (a flag overrides the file, cmd/kubelet/app/server.go). Legacy
     # layout: the flags in KUBELET_ARGS (mode 0600), the token then readable in /proc.
 
-    def current_url(self, facts: NodeFacts) -> URLConfig:
+    def current_url(self, facts: NodeFacts) -> KubeletURL:
         if self.layout(facts) == "config-file":
             return config_file_url(self._config(facts), self.kubelet_argv(facts))
         return env_var_url(facts, ENV_FILE, "KUBELET_ARGS")
 
     def url_change(
-        self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
+        self, facts: NodeFacts, now: KubeletURL, url: Optional[str], token: Optional[str]
     ) -> tuple[KubeletChange, list[str]]:
         if self.layout(facts) == "legacy":
             return configure_env_var(

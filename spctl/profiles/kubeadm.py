@@ -18,14 +18,14 @@ from spctl.facts import NodeFacts
 from spctl.profiles.base import (
     FileEdit,
     KubeletChange,
+    KubeletURL,
     Profile,
     ProfileError,
-    URLConfig,
     norm_dir,
     same_dir,
 )
 from spctl.profiles.envfile import flag_value, get_var, set_flag, set_var
-from spctl.profiles.url_settings import configure_env_var, env_var_url
+from spctl.profiles.kubelet_url import configure_env_var, env_var_url
 
 CONFIG = "/var/lib/kubelet/config.yaml"
 FLAGS_ENV = "/var/lib/kubelet/kubeadm-flags.env"
@@ -118,14 +118,14 @@ class Kubeadm(Profile):
     # URL mode: kubeadm owns /var/lib/kubelet/config.yaml and rewrites it on upgrade, so the
     # flags go into KUBELET_EXTRA_ARGS (mode 0600); the token is then readable in /proc.
 
-    def current_url(self, facts: NodeFacts) -> URLConfig:
+    def current_url(self, facts: NodeFacts) -> KubeletURL:
         now = env_var_url(facts, self.extra_args_file, "KUBELET_EXTRA_ARGS")
         if now.url is None:
-            return URLConfig(self._config(facts).get("staticPodURL") or None, now.token)
+            return KubeletURL(self._config(facts).get("staticPodURL") or None, now.token)
         return now
 
     def url_change(
-        self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
+        self, facts: NodeFacts, now: KubeletURL, url: Optional[str], token: Optional[str]
     ) -> tuple[KubeletChange, list[str]]:
         return configure_env_var(
             facts, self.unit(facts), self.extra_args_file, "KUBELET_EXTRA_ARGS", url, token, True

@@ -43,9 +43,9 @@ import yaml
 
 from spctl.facts import NodeFacts, Unit
 from spctl.manifest_url import TOKEN_HEADER
-from spctl.profiles.base import FileEdit, KubeletChange, Profile, ProfileError, URLConfig, same_dir
+from spctl.profiles.base import FileEdit, KubeletChange, KubeletURL, Profile, ProfileError, same_dir
+from spctl.profiles.kubelet_url import SECRET_MODE, fetches, header_token
 from spctl.profiles.unitexec import unit_argv, unit_env
-from spctl.profiles.url_settings import SECRET_MODE, fetches, header_token
 
 NODE_ID_FILE = "/etc/rancher/node/id"
 SUBCOMMANDS = ("server", "agent")
@@ -196,7 +196,7 @@ class Rancher(Profile):
     # kubelet runs inside k3s's or rke2's process, whose title they rewrite, so the token
     # is in no readable command line.
 
-    def current_url(self, facts: NodeFacts) -> URLConfig:
+    def current_url(self, facts: NodeFacts) -> KubeletURL:
         url = token = None
         for arg in self._config_args(facts) + self._cli(facts):
             for prefix in ("--kubelet-arg=", "--kubelet-arg "):
@@ -206,10 +206,10 @@ class Rancher(Profile):
                         url = value.split("=", 1)[1]
                     elif value.startswith("manifest-url-header="):
                         token = header_token(value.split("=", 1)[1])
-        return URLConfig(url, token)
+        return KubeletURL(url, token)
 
     def url_change(
-        self, facts: NodeFacts, now: URLConfig, url: Optional[str], token: Optional[str]
+        self, facts: NodeFacts, now: KubeletURL, url: Optional[str], token: Optional[str]
     ) -> tuple[KubeletChange, list[str]]:
         path = f"{self.config_path(facts)}.d/{URL_DROP_IN}"
         old_text = facts.file(path)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from spctl.desired.inventory import Node
-from spctl.desired.render import DesiredPod
+from spctl.desired.render import DesiredPod, render_all
 from spctl.desired.yamlio import parse_manifest
 from spctl.errors import SpctlError
 from spctl.manifest_url import MAX_DOCUMENT_BYTES
@@ -59,3 +60,11 @@ def document_for(node: Node, desired: list[DesiredPod]) -> NodeDocument:
     mode, an empty one when it is not (its kubelet, if still pointed at the URL, then drops
     the pods it had from it)."""
     return node_document(node.name, node.source, desired if node.manifest_url else [])
+
+
+def render_documents(nodes: Iterable[Node]) -> dict[str, NodeDocument]:
+    """Every node's document, rendered and validated as ``deploy`` renders; file-mode nodes
+    (not rendered at all) get an empty PodList. Raises ValidationError with every problem."""
+    nodes = list(nodes)
+    rendered = render_all([n for n in nodes if n.manifest_url])
+    return {n.name: document_for(n, rendered.get(n.name, [])) for n in nodes}

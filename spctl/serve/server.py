@@ -39,21 +39,12 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from spctl import manifest_url
-from spctl.desired.inventory import Inventory, Node, load_inventory
-from spctl.desired.render import render_all
+from spctl.desired.inventory import Inventory, load_inventory
 from spctl.desired.sandbox import reset_template_cache
 from spctl.errors import SpctlError, ValidationError
-from spctl.serve.document import NodeDocument, document_for
+from spctl.serve.document import NodeDocument, render_documents
 
 log = logging.getLogger("spctl.serve.server")
-
-
-def render_documents(nodes: Iterable[Node]) -> dict[str, NodeDocument]:
-    """Every node's document, rendered and validated as ``deploy`` renders; file-mode nodes
-    (not rendered at all) get an empty PodList. Raises ValidationError with every problem."""
-    nodes = list(nodes)
-    rendered = render_all([n for n in nodes if n.manifest_url])
-    return {n.name: document_for(n, rendered.get(n.name, [])) for n in nodes}
 
 
 @dataclass(frozen=True)

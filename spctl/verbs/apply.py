@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from spctl_agent.protocol import STALE_PLAN, messages
+from spctl_agent.protocol import messages
 
-from spctl.desired.probes import probe_spec
+from spctl.desired.probe_specs import probe_spec
 from spctl.errors import NodeError
 from spctl.facts import NodeFacts
 from spctl.plan.model import Plan, PodStep, noted
@@ -149,15 +149,3 @@ def file_sha256(text: str) -> str:
     # The agent carries undecodable bytes of a configuration file as lone surrogates: hash
     # the file's bytes, not a re-encoding of replacement characters.
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def replanned(run: Callable[[], Outcome]) -> Outcome:
-    """Run once more, from fresh facts, when the agent refused a plan made while another
-    run was changing the node (with --wait-lock: that run has ended by now, so the second
-    plan starts from what it left)."""
-    try:
-        return run()
-    except NodeError as exc:
-        if STALE_PLAN not in str(exc):
-            raise
-    return run()

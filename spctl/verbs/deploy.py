@@ -12,18 +12,34 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from spctl_agent.protocol import STALE_PLAN
+
 from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
+from spctl.errors import NodeError
 from spctl.facts import NodeFacts
 from spctl.plan.model import Plan, noted
 from spctl.transport.agent import Agent
 from spctl.verbs import steps
-from spctl.verbs.apply import execute, replanned
+from spctl.verbs.apply import execute
 from spctl.verbs.outcome import Outcome
 from spctl.verbs.read import read_facts
 from spctl.verbs.session import agent_for, read_node
 from spctl.verbs.settings import Settings
 from spctl.verbs.source import PodSource
+
+
+def replanned(run: Callable[[], Outcome]) -> Outcome:
+    """Run once more, from fresh facts, when the agent refused a plan made while another
+    run was changing the node (with --wait-lock: that run has ended by now, so the second
+    plan starts from what it left)."""
+    try:
+        return run()
+    except NodeError as exc:
+        if STALE_PLAN not in str(exc):
+            raise
+    return run()
+
 
 #: A plan of remove or rollback: (node, the pods named, facts) -> Plan.
 Planner = Callable[[Node, list[str], NodeFacts], Plan]

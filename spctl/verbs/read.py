@@ -30,7 +30,7 @@ def facts_request(
 def read_facts(
     agent: Agent, node: Node, pods: list[str], probes: Optional[dict[str, Any]] = None
 ) -> NodeFacts:
-    """The node's facts; with ``probes`` (``desired.probes.readiness_specs``), the pods' READY
+    """The node's facts; with ``probes`` (``desired.probe_specs.readiness_specs``), the pods' READY
     comes from their readiness probes (one attempt each on the node, as status shows it)."""
     facts = NodeFacts.from_agent(agent.call(facts_request(node, pods, probes=probes)))
     # The probes run once, in the first call; its pods (with READY) are the ones returned.

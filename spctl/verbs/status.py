@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from spctl.desired.inventory import Node
-from spctl.desired.probes import readiness_specs
+from spctl.desired.probe_specs import readiness_specs
 from spctl.desired.render import DesiredPod
 from spctl.plan.status import NodeStatus
 from spctl.verbs.read import read_facts

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Optional
 
 from spctl.desired.inventory import Node
-from spctl.desired.probes import readiness_specs
+from spctl.desired.probe_specs import readiness_specs
 from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts

@@ -24,7 +24,7 @@ from spctl_agent.probes.runner import host_ip
 from spctl_agent.transaction.manifest_change import PodChange
 from spctl_agent.transaction.wait import wait_for
 
-from spctl.desired.probes import readiness_specs
+from spctl.desired.probe_specs import readiness_specs
 from spctl.desired.render import DesiredPod
 from tests.fakes.agent_node import FakeSystemd, make_node
 from tests.fakes.agent_node import pod as fake_pod

@@ -98,7 +98,7 @@ def test_a_stale_plan_is_made_again_once_from_fresh_facts():
     from spctl_agent.protocol import STALE_PLAN
 
     from spctl.errors import NodeError
-    from spctl.verbs.apply import replanned
+    from spctl.verbs.deploy import replanned
 
     calls = []
 

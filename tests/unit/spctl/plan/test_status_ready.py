@@ -9,7 +9,7 @@ import socket
 import pytest
 from spctl_agent.main import handle
 
-from spctl.desired.probes import readiness_specs
+from spctl.desired.probe_specs import readiness_specs
 from spctl.desired.render import DesiredPod
 from spctl.facts import NodeFacts
 from spctl.plan.status import PodStatus, ready_text

@@ -1,6 +1,6 @@
-"""The kubelet's manifest-URL settings that profiles share: its flags, spctl's token header,
-the KubeletConfiguration fields. Each profile points its own kubelet at a URL with them
-(``Profile.current_url``, ``Profile.configure_url``).
+"""How a kubelet is told its manifest URL, as far as profiles share it: the flags, spctl's
+token header, the KubeletConfiguration fields. Each profile points its own kubelet at a URL
+with them (``Profile.current_url``, ``Profile.configure_url``).
 
 The kubelet keeps its manifest directory as well: a URL is a second source
 (``pkg/kubelet/kubelet.go``, ``makePodSourceConfig``: ``if kubeCfg.StaticPodURL != ""``
@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 from spctl.facts import NodeFacts
 from spctl.manifest_url import TOKEN_HEADER
-from spctl.profiles.base import FileEdit, KubeletChange, URLConfig
+from spctl.profiles.base import FileEdit, KubeletChange, KubeletURL
 from spctl.profiles.envfile import flag_value, get_var, set_flag, set_var
 
 URL_FLAG = "--manifest-url"
@@ -58,20 +58,20 @@ def header_token(value: Optional[str]) -> Optional[str]:
     return None
 
 
-def config_file_url(config: dict[str, Any], args: list[str]) -> URLConfig:
+def config_file_url(config: dict[str, Any], args: list[str]) -> KubeletURL:
     """The URL of a kubelet with a KubeletConfiguration file: its flags over the file's
     ``staticPodURL`` and ``staticPodURLHeader``."""
     url = flag_value(args, URL_FLAG) or config.get("staticPodURL") or None
     header = config.get("staticPodURLHeader") or {}
     values = header.get(TOKEN_HEADER) if isinstance(header, dict) else None
     token = values[0] if isinstance(values, list) and values else None
-    return URLConfig(url, header_token(flag_value(args, HEADER_FLAG)) or token)
+    return KubeletURL(url, header_token(flag_value(args, HEADER_FLAG)) or token)
 
 
-def env_var_url(facts: NodeFacts, path: str, var: str) -> URLConfig:
+def env_var_url(facts: NodeFacts, path: str, var: str) -> KubeletURL:
     """The URL set by flags in the variable ``var`` of the environment file ``path``."""
     args = get_var(facts.file(path) or "", var) or ""
-    return URLConfig(flag_value(args, URL_FLAG), header_token(flag_value(args, HEADER_FLAG)))
+    return KubeletURL(flag_value(args, URL_FLAG), header_token(flag_value(args, HEADER_FLAG)))
 
 
 def configure_env_var(

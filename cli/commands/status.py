@@ -48,14 +48,9 @@ def status(
     Every node unless -n or -l says otherwise. Unreachable nodes are rows with their error.
     Exit 0 when every node answered, 1 otherwise; --watch ends with Ctrl-C, exit 0.
     """
-    from spctl.desired.inventory import Node
-    from spctl.desired.render import DesiredPod, render_node
-    from spctl.errors import SpctlError
-    from spctl.facts import NodeFacts
     from spctl.plan.status import NodeStatus
     from spctl.transport import fleet
-    from spctl.verbs.source import source_for
-    from spctl.verbs.status import status_node
+    from spctl.verbs.status import StatusView
 
     from ..report import describe_url, status_rows
     from .options import settings_from
@@ -65,27 +60,7 @@ def status(
         nodes, selectors, all_nodes=all_nodes or not (nodes or selectors), require=False
     )
     settings = settings_from(options)
-    # Rendered here, one node after another, as deploy does: in the workers, every thread
-    # would load and compile the same templates at once.
-    rendered: dict[str, Any] = {}
-    for node in chosen:
-        try:
-            rendered[node.name] = render_node(node, pods)
-        except SpctlError:
-            rendered[node.name] = None  # still reported; `spctl validate` explains why
-
-    def names_of(node: Node) -> list[str]:
-        return [r.name for r in node.pods if not pods or r.name in pods] or list(pods)
-
-    def desired_of(node: Node) -> list[DesiredPod] | None:
-        return rendered[node.name]
-
-    def status_of(node: Node, facts: NodeFacts, desired: list[DesiredPod] | None) -> NodeStatus:
-        result = source_for(node, inv.url).status(node, facts, desired, names_of(node))
-        if pods:
-            result.pods = [p for p in result.pods if p.name in pods]
-        return result
-
+    view = StatusView(chosen, pods, inv.url)
     if watch:
         from spctl.verbs.watch import Watch
 
@@ -93,25 +68,22 @@ def status(
 
         session = Watch(
             chosen,
-            names_of,
-            lambda n, facts: status_of(n, facts, rendered[n.name]),
+            view.names,
+            view.of,
             settings,
             interval=interval,
             workers=options["workers"],
-            desired_of=desired_of,
+            desired_of=view.desired,
         )
         watch_status(app, session, fmt, interval)
         sys.exit(0)
 
-    def work(node: Node) -> NodeStatus:
-        desired = desired_of(node)
-        result = status_node(node, desired, names_of(node), settings, source_for(node, inv.url))
-        if pods:
-            result.pods = [p for p in result.pods if p.name in pods]
-        return result
-
     results, interrupted = fleet.run(
-        chosen, work, workers=options["workers"], max_fail=None, on_interrupt=app.interrupted_once
+        chosen,
+        lambda node: view.read(node, settings),
+        workers=options["workers"],
+        max_fail=None,
+        on_interrupt=app.interrupted_once,
     )
     statuses = []
     for r in results:

@@ -36,10 +36,21 @@ def choose_dir(node: Node, profile: Profile, facts: NodeFacts) -> str:
 def _step(
     pod: DesiredPod, action: str, reason: str, expected: Optional[str] = None, diff: str = ""
 ) -> PodStep:
-    return PodStep(pod.name, pod.file, action, reason, pod.content, expected, diff)
+    return PodStep(
+        pod.name,
+        pod.file,
+        action,
+        reason,
+        content=pod.content,
+        expected_sha256=expected,
+        diff=diff,
+    )
 
 
 def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+    """The plan that brings the node's manifest directory to ``desired``: the kubelet pointed
+    at the directory (and spctl's pods moved with it), then a step per pod, each with its
+    reason; refused, with what to do, where that is not safe."""
     profile = detect(facts, node.profile)
     profile.check_pods(facts, [pod.name for pod in desired])
     node_name = profile.node_name(facts)
@@ -81,7 +92,7 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
     for pod in desired:
         path = f"{directory}/{pod.file}"
         entry = entries.get(pod.file)
-        current = facts.file(path)
+        on_node = facts.file(path)
         others = [
             e.name
             for e in entries.values()
@@ -101,7 +112,7 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
             raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
         elif entry.sha256 == pod.sha256 and path in facts.owned:
             steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
-        elif current is not None and semantically_equal(current, pod.content):
+        elif on_node is not None and semantically_equal(on_node, pod.content):
             # Same pod, other bytes (another spctl version, a hand-written copy): rewrite it
             # in canonical form; the kubelet hashes the parsed pod, so nothing restarts.
             reason = (
@@ -123,7 +134,7 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
                     "update",
                     f"{path} differs",
                     entry.sha256,
-                    unified(current or "", pod.content, path),
+                    unified(on_node or "", pod.content, path),
                 )
             )
     for i, step in enumerate(steps):
@@ -149,11 +160,9 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
                 file,
                 "move",
                 f"moves with the manifest directory: {old_path} -> {directory}/{file}",
-                "",
-                None,
-                f"# {old_path} moves to {directory}/{file}\n",
-                old_path,
-                sha,
+                diff=f"# {old_path} moves to {directory}/{file}\n",
+                from_path=old_path,
+                from_sha256=sha,
             )
         )
     warnings = tuple(stray_files(facts, directory)) + ((config_warning,) if config_warning else ())
@@ -268,9 +277,8 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
                     file,
                     "remove",
                     f"{path} is removed",
-                    "",
-                    sha,
-                    unified(facts.file(path) or "", "", path),
+                    expected_sha256=sha,
+                    diff=unified(facts.file(path) or "", "", path),
                 )
             )
     return _single_dir_plan(node, profile, facts, directories, steps)
@@ -296,8 +304,7 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
                 file,
                 "rollback",
                 f"{path} goes back to its previous version",
-                "",
-                entry.sha256 if entry else None,
+                expected_sha256=entry.sha256 if entry else None,
             )
         )
     return _single_dir_plan(node, profile, facts, directories, steps)

@@ -23,7 +23,7 @@ class PlanError(SpctlError):
 class PodStep:
     name: str
     file: str
-    action: str  # create | update | unchanged | remove | adopt | rollback
+    action: str  # create | update | unchanged | remove | adopt | rollback | move
     reason: str
     content: str = ""
     expected_sha256: Optional[str] = None  # the file's sha256 when facts were read

@@ -74,9 +74,8 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
                     file,
                     "remove",
                     f"{path} is removed: the pod now comes from {url}",
-                    "",
-                    entry.sha256,
-                    unified(facts.file(path) or "", "", path),
+                    expected_sha256=entry.sha256,
+                    diff=unified(facts.file(path) or "", "", path),
                 )
             )
         if not removed:

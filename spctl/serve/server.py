@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import ssl
@@ -209,37 +210,48 @@ class PodServer:
             self._httpd = None
 
     def run_forever(self, poll: float = 2.0) -> None:
-        """Serve until SIGTERM or SIGINT; reload on SIGHUP and when files change."""
-        # Signal handlers only raise flags and wake the loop; the work happens here.
-        wake = threading.Event()
-        flags = {"stop": False, "hup": False}
+        """Serve until SIGTERM or SIGINT; reload on SIGHUP and when files change.
+
+        The signal handlers only set a flag: a handler runs in the main thread between any
+        two of its instructions, so one that took a lock (an Event's, the logging's) could
+        wait forever for the lock the main thread holds. The main loop sleeps in select()
+        on a pipe that the interpreter writes to when a signal arrives
+        (``signal.set_wakeup_fd``), so it wakes at once and does the work itself.
+        """
+        flags: dict[str, Any] = {"stop": None, "hup": False}
 
         def on_stop(signum: int, _frame: Any) -> None:
-            log.info("%s: shutting down", signal.Signals(signum).name)
-            flags["stop"] = True
-            wake.set()
+            flags["stop"] = signum
 
         def on_hup(_signum: int, _frame: Any) -> None:
             flags["hup"] = True
-            wake.set()
 
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        previous = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
         self.start()
         try:
-            while not flags["stop"]:
-                wake.wait(poll if poll > 0 else None)
-                wake.clear()
-                if flags["stop"]:
+            while flags["stop"] is None:
+                woken, _, _ = select.select([wake_r], [], [], poll if poll > 0 else None)
+                if woken:
+                    _drain(wake_r)
+                if flags["stop"] is not None:
                     break
                 if flags["hup"]:
                     flags["hup"] = False
                     self.reload("SIGHUP")
-                elif poll > 0:
+                elif poll > 0 and not woken:
                     self.check_for_changes()
+            log.info("%s: shutting down", signal.Signals(flags["stop"]).name)
         finally:
             self.stop()
+            signal.set_wakeup_fd(previous)
+            os.close(wake_r)
+            os.close(wake_w)
         log.info("stopped")
 
     def answer(self, method: str, path: str, token: Optional[list[str]], remote: str):
@@ -289,6 +301,15 @@ class PodServer:
             "Cache-Control": "no-store",
         }
         return 200, headers, document.body
+
+
+def _drain(fd: int) -> None:
+    """Read a non-blocking pipe empty."""
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _text(status: int, text: str) -> tuple[int, dict[str, str], bytes]:

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -374,3 +375,34 @@ def test_tls_serves_the_same_document_and_refuses_plain_http(site, tmp_path):
             assert response.read() == b"ok\n"
     finally:
         srv.stop()
+
+
+def test_a_burst_of_signals_never_wedges_the_server(site):
+    """Signals that arrive at any moment of the main loop (here: hundreds of SIGHUPs, then
+    SIGTERM) are handled: the handlers take no lock, so none can wait on one the loop
+    holds, and the server stops within its bound."""
+    proc = subprocess.Popen(
+        [SPCTL, "-i", str(site / "inv.yaml"), "serve", "--listen", "127.0.0.1:0", "--poll", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "listening on" not in line and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        for i in range(400):
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(0.0005 * (i % 7))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        reader.join(timeout=10)
+        assert any("SIGTERM: shutting down" in x for x in lines)
+        assert any("reloaded (SIGHUP)" in x for x in lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

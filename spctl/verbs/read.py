@@ -20,11 +20,16 @@ def facts_request(
     """What every facts call asks: what each profile reads to detect and configure, the
     inventory's manifest directory first; plus the files in ``read``, and the pods' probes
     to run (``probes``)."""
-    wanted = profiles.facts_request()
+    return messages.facts_request(probes=probes, **_wanted(node, pods, read))
+
+
+def _wanted(node: Node, pods: list[str], read: Sequence[str] = ()) -> dict[str, Any]:
+    """The facts request's fields but the probes (``messages.facts_request``'s keywords)."""
+    wanted: dict[str, Any] = {"pods": pods, **profiles.facts_request()}
     if node.manifest_dir:
         wanted["manifest_dirs"] = [node.manifest_dir, *wanted["manifest_dirs"]]
     wanted["read"] = [*wanted["read"], *read]
-    return messages.facts_request(pods=pods, probes=probes, **wanted)
+    return wanted
 
 
 def read_facts(
@@ -32,19 +37,18 @@ def read_facts(
 ) -> NodeFacts:
     """The node's facts; with ``probes`` (``desired.probe_specs.readiness_specs``), the pods' READY
     comes from their readiness probes (one attempt each on the node, as status shows it)."""
-    facts = NodeFacts.from_agent(agent.call(facts_request(node, pods, probes=probes)))
+    wanted = _wanted(node, pods)
+    facts = NodeFacts.from_agent(agent.call(messages.facts_request(probes=probes, **wanted)))
     # The probes run once, in the first call; its pods (with READY) are the ones returned.
     probed = facts.pods
     # A data dir, config file or manifest directory other than the defaults is known only
     # from an answer (a config file named on the command line, then the directory that file
     # names): read it with another call, at most two more.
-    wanted = messages.read_facts_request(facts_request(node, pods))
     for _ in range(2):
         extra = profiles.follow_up(facts, node.profile)
         if extra is None:
             break
         for key, values in extra.items():
             wanted[key] = [*wanted[key], *values]
-        wanted["probes"] = None
         facts = NodeFacts.from_agent(agent.call(messages.facts_request(**wanted)))
     return replace(facts, pods=probed) if probes else facts

@@ -35,10 +35,12 @@ def field_path(path: list[Any]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif out:
+            out = key_path(out, str(part))
         elif _IDENTIFIER.fullmatch(str(part)):
-            out += f".{part}" if out else str(part)
+            out = str(part)
         else:
-            out += f"[{json.dumps(str(part))}]"
+            out = f"[{json.dumps(str(part))}]"
     return out or ROOT
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .api import CONTAINER_STATES, SANDBOX_STATES, rfc3339
 from .client import CRIClient, CRIError, socket_path
@@ -16,12 +16,9 @@ def snapshot(client: CRIClient) -> Dict[str, Any]:
     """Every sandbox and container, with what ContainerStatus adds (exit code, reason, times)."""
     sandboxes = []
     for s in client.list_pod_sandbox():
-        try:
-            status = client.pod_sandbox_status(s["id"])
-        except CRIError as exc:
-            if exc.code != "NOT_FOUND":
-                raise
-            continue  # removed between the two calls (the kubelet's garbage collector)
+        status = _unless_gone(client.pod_sandbox_status, s["id"])
+        if status is None:
+            continue
         meta = s["metadata"] or {}
         sandboxes.append(
             {
@@ -39,12 +36,7 @@ def snapshot(client: CRIClient) -> Dict[str, Any]:
         )
     containers = []
     for c in client.list_containers():
-        try:
-            status = client.container_status(c["id"])
-        except CRIError as exc:
-            if exc.code != "NOT_FOUND":
-                raise
-            status = {}  # removed between the two calls
+        status = _unless_gone(client.container_status, c["id"]) or {}
         meta = c["metadata"] or {}
         containers.append(
             {
@@ -65,6 +57,17 @@ def snapshot(client: CRIClient) -> Dict[str, Any]:
         )
     key = lambda item: item["created_at"]  # noqa: E731
     return {"sandboxes": sorted(sandboxes, key=key), "containers": sorted(containers, key=key)}
+
+
+def _unless_gone(status_of: Callable[[str], Dict[str, Any]], id: str) -> Optional[Dict[str, Any]]:
+    """``status_of(id)``, or None when the runtime no longer has it: removed between its
+    list call and this one (the kubelet's garbage collector). Other errors are raised."""
+    try:
+        return status_of(id)
+    except CRIError as exc:
+        if exc.code != "NOT_FOUND":
+            raise
+        return None
 
 
 DEFAULT_ENDPOINTS = (

@@ -49,7 +49,12 @@ def print_outcomes(
         o = r.value
         if o is None:
             label = "not started" if not r.started else "[red]failed[/red]"
-            table.add_row(r.node, label, "-", safe(r.error or ""))
+            # A refusal can carry a diff (a file changed on the node): its first line goes
+            # in the table; the whole text is on stderr (the progress line, or below).
+            first, _, more = (r.error or "").partition("\n")
+            table.add_row(
+                r.node, label, "-", safe(first + (" (details on stderr)" if more else ""))
+            )
             continue
         if not o.ok:
             label = "[red]failed[/red]"
@@ -74,6 +79,8 @@ def print_outcomes(
     for r in results:
         o = r.value
         if o is None:
+            if app.quiet and "\n" in (r.error or ""):  # otherwise the progress printed it
+                app.err.print(f"[red]{safe(r.node)}:[/red] {safe(r.error or '')}")
             continue
         if show_diff:
             if o.plan.kubelet is not None:
@@ -130,6 +137,7 @@ def status_rows(
             )
             manifest = {
                 "drifted": "[yellow]drifted[/yellow]",
+                "changed-on-node": "[red]changed-on-node[/red]",
                 "missing": "[yellow]missing[/yellow]",
             }.get(p.manifest, p.manifest)
             row = [

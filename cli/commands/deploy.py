@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..app import App, output_option, pass_app
-from .options import connection, rollout, selection, settings_from, strict
+from .options import connection, force, rollout, selection, settings_from, strict
 from .run import finish, run_on_nodes
 
 
@@ -17,6 +17,7 @@ from .run import finish, run_on_nodes
 @click.option("--dry-run", is_flag=True, help="Plan only: show what would change, change nothing.")
 @click.option("--diff", "show_diff", is_flag=True, help="Show the diff of every file that changes.")
 @strict
+@force
 @rollout
 @connection
 @output_option("table", "json", "yaml")

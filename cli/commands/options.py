@@ -152,6 +152,7 @@ def rollout(func: F) -> F:
 
 
 def settings_from(options: dict[str, Any], dry_run: bool = False) -> Settings:
+    """The run's settings from the verb's options (``force``: deploy, remove, rollback)."""
     password: Optional[str] = os.environ.get("SPCTL_SUDO_PASSWORD")
     if options.get("ask_sudo_password"):
         password = click.prompt("sudo password", hide_input=True, err=True)
@@ -163,7 +164,19 @@ def settings_from(options: dict[str, Any], dry_run: bool = False) -> Settings:
         wait_lock=float(options.get("wait_lock") or 0.0),
         sudo_password=password,
         dry_run=dry_run,
+        force=bool(options.get("force")),
     )
+
+
+def force(func: F) -> F:
+    """--force: overwrite what changed on the node (deploy, remove, rollback)."""
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Also overwrite (remove, roll back) a file spctl owns that changed on the node "
+        "since spctl wrote it (kubeadm upgrade apply, a hand edit); without it that node is "
+        "refused. The node's version is kept in spctl's backups on the node.",
+    )(func)
 
 
 def strict(func: F) -> F:

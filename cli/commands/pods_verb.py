@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 from ..app import App, output_option, pass_app
-from .options import connection, rollout, selection, settings_from
+from .options import connection, force, rollout, selection, settings_from
 from .run import finish, run_on_nodes
 
 
@@ -19,6 +19,7 @@ def pods_verb(name: str, summary: str, planner: Callable[[], Any]) -> click.Comm
     @click.command(name, help=summary)
     @click.argument("pods", nargs=-1, required=True)
     @selection
+    @force
     @rollout
     @connection
     @output_option("table", "json", "yaml")

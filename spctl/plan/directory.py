@@ -5,7 +5,9 @@ decision carries its reason, so "nothing to do" says why.
 
 Ownership: spctl records on the node (``/var/lib/spctl/state.json``) each manifest it wrote.
 It changes or removes only those. A file at a pod's path that spctl does not own is adopted
-when its content already equals the desired one, and otherwise refused.
+when its content already equals the desired one, and otherwise refused. A file spctl owns
+that changed on the node since spctl wrote it (``plan.changed_on_node``) is not overwritten,
+removed or rolled back unless ``force``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
 from spctl.desired.yamlio import semantically_equal
 from spctl.facts import DirEntry, NodeFacts
+from spctl.plan.changed_on_node import changed_on_node, refusal
 from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import KubeletChange, Profile, detect
 from spctl.profiles.base import same_dir
@@ -47,10 +50,13 @@ def _step(
     )
 
 
-def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+def plan_deploy(
+    node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False
+) -> Plan:
     """The plan that brings the node's manifest directory to ``desired``: the kubelet pointed
     at the directory (and spctl's pods moved with it), then a step per pod, each with its
-    reason; refused, with what to do, where that is not safe."""
+    reason; refused, with what to do, where that is not safe. ``force``: a file spctl owns
+    that changed on the node is overwritten (updated from its sha256 on the node now)."""
     profile = detect(facts, node.profile)
     profile.check_pods(facts, [pod.name for pod in desired])
     node_name = profile.node_name(facts)
@@ -110,6 +116,8 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
             )
         elif entry.type != "file":
             raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
+        elif changed_on_node(facts, path, entry.sha256):
+            steps.append(_changed_step(node, pod, path, entry, on_node, facts, force))
         elif entry.sha256 == pod.sha256 and path in facts.owned:
             steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
         elif on_node is not None and semantically_equal(on_node, pod.content):
@@ -167,6 +175,40 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
         )
     warnings = tuple(stray_files(facts, directory)) + ((config_warning,) if config_warning else ())
     return Plan.for_node(node.name, profile, facts, directory, kubelet, tuple(steps), warnings)
+
+
+def _changed_step(
+    node: Node,
+    pod: DesiredPod,
+    path: str,
+    entry: DirEntry,
+    on_node: Optional[str],
+    facts: NodeFacts,
+    force: bool,
+) -> PodStep:
+    """The step for a file spctl owns that changed on the node since spctl wrote it."""
+    if entry.sha256 == pod.sha256 or (
+        on_node is not None and semantically_equal(on_node, pod.content)
+    ):
+        # The inventory renders the node's version (`spctl import` took it in): nothing
+        # is lost; spctl records it as its own (same pod: nothing restarts).
+        return _step(
+            pod,
+            "adopt",
+            f"{path} changed on node and the inventory renders that version; spctl owns it now",
+            entry.sha256,
+        )
+    if not force:
+        raise refusal(node.name, pod.name, path, facts, pod.content, "deploy")
+    # The agent still checks that the file holds what was read here (its sha256 now), so
+    # a change made between this plan and the apply is refused even with --force.
+    return _step(
+        pod,
+        "update",
+        f"{path} changed on node since spctl wrote it; --force puts spctl's version back",
+        entry.sha256,
+        unified(on_node or "", pod.content, path),
+    )
 
 
 def check_kubelet_names(node: Node, node_name: str, desired: list[DesiredPod]) -> None:
@@ -256,7 +298,8 @@ def _owned_files(
         yield name, path, directory, file
 
 
-def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
+def plan_remove(node: Node, names: list[str], facts: NodeFacts, force: bool = False) -> Plan:
+    """Remove the named pods' files; one that changed on the node only with ``force``."""
     profile = detect(facts, node.profile)
     steps: list[PodStep] = []
     directories: set[str] = set()
@@ -271,6 +314,8 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
             )
         else:
             sha = entry.sha256 if entry else None
+            if not force and changed_on_node(facts, path, sha):
+                raise refusal(node.name, name, path, facts, None, "remove")
             steps.append(
                 PodStep(
                     name,
@@ -284,7 +329,9 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts) -> Plan:
     return _single_dir_plan(node, profile, facts, directories, steps)
 
 
-def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
+def plan_rollback(node: Node, names: list[str], facts: NodeFacts, force: bool = False) -> Plan:
+    """Put back the named pods' previous files; one that changed on the node only with
+    ``force`` (its version is backed up like any other)."""
     profile = detect(facts, node.profile)
     steps: list[PodStep] = []
     directories: set[str] = set()
@@ -298,6 +345,8 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts) -> Plan:
                 f"node {node.name}: no earlier version of {name} is backed up on the node"
             )
         entry = _entries(facts, directory).get(file)
+        if not force and entry is not None and changed_on_node(facts, path, entry.sha256):
+            raise refusal(node.name, name, path, facts, None, "rollback")
         steps.append(
             PodStep(
                 name,

@@ -13,6 +13,8 @@ from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
+from spctl.plan.changed_on_node import STATE as CHANGED_ON_NODE
+from spctl.plan.changed_on_node import changed_on_node
 from spctl.plan.directory import choose_dir, stray_files
 from spctl.plan.model import recovered_note
 from spctl.profiles import detect
@@ -24,7 +26,9 @@ class PodStatus:
     name: str
     pod: str
     file: Optional[str]
-    manifest: str  # in-sync | drifted | missing | unmanaged
+    #: in-sync | drifted (the inventory renders something else) | changed-on-node (the
+    #: file changed since spctl wrote it: plan.changed_on_node) | missing | unmanaged
+    manifest: str
     phase: str  # Running | Pending | Failed | Succeeded | Absent
     ready: bool
     restarts: int
@@ -156,11 +160,21 @@ def node_status(
             manifest = "missing"
         elif path not in facts.owned:
             manifest = "unmanaged"  # a file spctl did not write; deploy will not touch it
+        elif name in want and entry.sha256 == want[name].sha256:
+            manifest = "in-sync"  # (after `spctl import`, deploy records it as spctl's)
+        elif changed_on_node(facts, path, entry.sha256):
+            manifest = CHANGED_ON_NODE  # deploy refuses to overwrite it (without --force)
+            status.warnings.append(
+                f"{path} changed on node since spctl wrote it (kubeadm upgrade apply, a hand "
+                f"edit): deploy refuses to overwrite it; `spctl import {name} --force` takes "
+                f"the node's version into the template, `spctl deploy {name} --node "
+                f"{node.name} --force` puts spctl's back"
+            )
         elif name in want:
-            manifest = "in-sync" if entry.sha256 == want[name].sha256 else "drifted"
+            manifest = "drifted"
         else:
-            owned = facts.owned.get(path) or {}
-            manifest = "in-sync" if owned.get("sha256") == entry.sha256 else "drifted"
+            recorded = (facts.owned.get(path) or {}).get("sha256")
+            manifest = "in-sync" if recorded == entry.sha256 else "drifted"
         kubelet_name = f"{name}-{node_name}"
         seen_pods.add(kubelet_name)
         status.pods.append(

@@ -26,14 +26,18 @@ from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
 from spctl.facts import NodeFacts
 from spctl.manifest_url import node_path, node_url
+from spctl.plan.changed_on_node import changed_on_node, refusal
 from spctl.plan.directory import check_kubelet_names, choose_dir, plan_deploy, stray_files
 from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import detect
 from spctl.profiles.base import same_dir
 
 
-def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str) -> Plan:
-    """The plan for a node in ``source: url`` (``node.manifest_url`` set)."""
+def plan_url(
+    node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str, force: bool = False
+) -> Plan:
+    """The plan for a node in ``source: url`` (``node.manifest_url`` set); a file of spctl's
+    that changed on the node is taken out of the directory only with ``force``."""
     url = node.manifest_url
     if not url:
         raise PlanError(f"node {node.name}: source url needs url.base in the inventory")
@@ -67,6 +71,8 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
             entry = entries.get(file)
             if entry is None:
                 continue
+            if not force and changed_on_node(facts, path, entry.sha256):
+                raise refusal(node.name, pod.name, path, facts, pod.content, "url")
             removed = True
             steps.append(
                 PodStep(
@@ -94,10 +100,16 @@ def plan_url(node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str
     )
 
 
-def plan_file(node: Node, desired: list[DesiredPod], facts: NodeFacts, base: Optional[str]) -> Plan:
+def plan_file(
+    node: Node,
+    desired: list[DesiredPod],
+    facts: NodeFacts,
+    base: Optional[str],
+    force: bool = False,
+) -> Plan:
     """The plan for a node in ``source: file``: the directory plan, plus taking out the URL
     spctl pointed its kubelet at earlier (a switch back from URL mode)."""
-    plan = plan_deploy(node, desired, facts)
+    plan = plan_deploy(node, desired, facts, force)
     profile = detect(facts, node.profile)
     now = profile.current_url(facts)
     if now.url is None:

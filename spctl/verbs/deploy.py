@@ -41,8 +41,8 @@ def replanned(run: Callable[[], Outcome]) -> Outcome:
     return run()
 
 
-#: A plan of remove or rollback: (node, the pods named, facts) -> Plan.
-Planner = Callable[[Node, list[str], NodeFacts], Plan]
+#: A plan of remove or rollback: (node, the pods named, facts, force) -> Plan.
+Planner = Callable[[Node, list[str], NodeFacts, bool], Plan]
 
 
 def deploy_node(
@@ -72,7 +72,7 @@ def _deploy_node(
         on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, [p.name for p in desired])
         on_step(node.name, steps.PLANNING)
-        plan = noted(source.plan(node, desired, facts), facts)
+        plan = noted(source.plan(node, desired, facts, settings.force), facts)
         if settings.dry_run:
             return execute(agent, facts, plan, settings, [])
         source.before_apply(node, desired, plan, settings)
@@ -114,7 +114,7 @@ def change_pods(
     with agent_for(node, settings) as agent:
         on_step(node.name, steps.READING_FACTS)
         facts = read_facts(agent, node, names)
-        plan = noted(planner(node, names, facts), facts)
+        plan = noted(planner(node, names, facts, settings.force), facts)
         if not settings.dry_run:
             _applying(node, plan, on_step, [])
         return execute(agent, facts, plan, settings, [])

@@ -17,3 +17,6 @@ class Settings:
     wait_lock: float = 0.0
     sudo_password: Optional[str] = field(default=None, repr=False)
     dry_run: bool = False
+    #: Overwrite (remove, roll back) files spctl owns that changed on the node since spctl
+    #: wrote them; without it such a node's plan is refused (``plan.changed_on_node``).
+    force: bool = False

@@ -44,7 +44,11 @@ class PodSource:
     def check(self, node: Node, desired: list[DesiredPod], settings: Settings) -> None:
         """Refuse before the node is touched."""
 
-    def plan(self, node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+    def plan(
+        self, node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False
+    ) -> Plan:
+        """``force``: files spctl owns that changed on the node are overwritten (deploy
+        --force); without it the plan refuses them (``plan.changed_on_node``)."""
         raise NotImplementedError
 
     def before_apply(
@@ -81,8 +85,10 @@ class DirectorySource(PodSource):
         #: ``url.base``: how a manifest URL spctl set earlier is recognised (and taken out).
         self.base = base
 
-    def plan(self, node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
-        return plan_file(node, desired, facts, self.base)
+    def plan(
+        self, node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False
+    ) -> Plan:
+        return plan_file(node, desired, facts, self.base, force)
 
     def waits(
         self, desired: list[DesiredPod], plan: Plan, facts: NodeFacts
@@ -118,9 +124,11 @@ class URLSource(PodSource):
         if not settings.dry_run:
             self.check_served(node, desired)
 
-    def plan(self, node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan:
+    def plan(
+        self, node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False
+    ) -> Plan:
         token = manifest_url.node_token(manifest_url.read_secret(self.url.secret_file), node.name)
-        return plan_url(node, desired, facts, token)
+        return plan_url(node, desired, facts, token, force)
 
     def before_apply(
         self, node: Node, desired: list[DesiredPod], plan: Plan, settings: Settings

@@ -24,6 +24,9 @@ def facts_from_case(case: dict) -> NodeFacts:
     for directory, spec in (case.get("dirs") or {}).items():
         spec = dict(spec or {})
         owned_names = spec.pop("owned", [])
+        # {file: what spctl wrote}: owned, recorded with that content's sha256 (the file
+        # changed on the node since when it differs).
+        written = spec.pop("written", {})
         entries = []
         for name, content in sorted(spec.items()):
             entries.append(
@@ -36,10 +39,10 @@ def facts_from_case(case: dict) -> NodeFacts:
                 }
             )
             files[f"{directory}/{name}"] = content
-            if name in owned_names:
+            if name in owned_names or name in written:
                 owned[f"{directory}/{name}"] = {
                     "pod": name.rsplit(".", 1)[0],
-                    "sha256": _sha(content),
+                    "sha256": _sha(written.get(name, content)),
                 }
         dirs[directory] = {"exists": True, "entries": entries}
     for directory, why in (case.get("unsafe_dirs") or {}).items():

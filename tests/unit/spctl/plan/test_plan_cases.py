@@ -5,7 +5,9 @@ A case file holds:
   units:    systemd units as the agent reports them (name -> properties)
   files:    configuration files on the node (path -> content)
   dirs:     manifest directories (path -> {file name: content}); `owned: [file, ...]` marks
-            the files spctl wrote
+            the files spctl wrote; `written: {file: content}` the files spctl wrote with
+            that content (changed on the node since, when it differs from the file's)
+  force:    plan as deploy --force does
   kubelets: what the running kubelet watches, from its process (unit -> {manifest_dir})
   unsafe_dirs: directories the agent found writable by others (path -> why)
   desired:  pods to deploy (name -> manifest text)
@@ -13,7 +15,8 @@ A case file holds:
   running_dirs: directories the running kubelet was started with (the agent lists them)
   expect:   profile, manifest_dir, node_name, kubelet (null or {file, contains, not_contains,
             daemon_reload, mode}), pods (name -> action), warnings (substrings), error
-            (substring), switch (the kubelet changes source: directory <-> URL)
+            (substring; `error_contains`: more substrings of it), switch (the kubelet
+            changes source: directory <-> URL)
 
 URL mode: ``node: {source: url}`` plans with ``plan.url.plan_url`` (token TOKEN, url.base
 URL_BASE); a case with a top-level ``url: true`` and a file-mode node plans with
@@ -71,16 +74,18 @@ def test_plan_case(path: Path) -> None:
     def make_plan() -> Plan:
         # URL mode (spctl/plan/url.py): a node in source url, or one whose kubelet may still
         # fetch spctl's URL; the token is TOKEN, url.base is URL_BASE.
+        force = bool(case.get("force"))
         if node.source == "url":
-            return plan_url(node, desired, facts, TOKEN)
+            return plan_url(node, desired, facts, TOKEN, force)
         if "url" in case:
-            return plan_file(node, desired, facts, URL_BASE)
-        return plan_deploy(node, desired, facts)
+            return plan_file(node, desired, facts, URL_BASE, force)
+        return plan_deploy(node, desired, facts, force)
 
     if "error" in expect:
         with pytest.raises(SpctlError) as raised:
             make_plan()
-        assert expect["error"] in str(raised.value)
+        for text in [expect["error"], *expect.get("error_contains", [])]:
+            assert text in str(raised.value), str(raised.value)
         return
     plan = make_plan()
     assert plan.switch is bool(expect.get("switch")), plan.switch

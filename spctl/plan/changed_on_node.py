@@ -1,0 +1,106 @@
+"""A file spctl owns whose content changed on the node since spctl wrote it.
+
+The agent records the sha256 of every manifest it writes (``facts.owned[path]["sha256"]``).
+A file whose sha256 differs from that record was rewritten by someone else: most often
+``kubeadm upgrade apply``, which writes each new control-plane manifest in a temporary
+directory, moves the current one to a backup directory and moves the new one into
+/etc/kubernetes/manifests (``upgradeComponent`` in kubernetes
+cmd/kubeadm/app/phases/upgrade/staticpods.go); or a hand edit. Overwriting it would undo
+that change without a word (after an upgrade, put kube-apiserver back on its old version),
+so deploy, remove and rollback refuse such a file for that node, unless ``--force``.
+
+What spctl wrote is known only by its sha256: the agent keeps the bytes each change
+*replaced* (its backups), not the bytes it wrote. When the inventory still renders that
+sha256, the rendering is what spctl wrote, and the refusal shows exactly what changed;
+otherwise it shows the rendering against the node's file, and says so.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from typing import Optional
+
+from spctl.facts import NodeFacts
+from spctl.plan.model import PlanError
+
+#: The manifest state ``status`` shows for such a file (``spctl.plan.status``).
+STATE = "changed-on-node"
+
+
+def changed_on_node(facts: NodeFacts, path: str, sha256: Optional[str]) -> bool:
+    """Whether ``path`` (now holding content of ``sha256``) is a file spctl owns whose
+    content is not what spctl recorded when it wrote it. A record without a sha256 (written
+    by an older spctl) proves nothing either way: not changed."""
+    recorded = (facts.owned.get(path) or {}).get("sha256")
+    return recorded is not None and sha256 is not None and sha256 != recorded
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def what_changed(facts: NodeFacts, path: str, rendered: Optional[str]) -> str:
+    """A unified diff of what changed in ``path``, with a line saying what it compares."""
+    now = facts.file(path)
+    if now is None:
+        return "(spctl could not read the file's content)\n"
+    recorded = (facts.owned.get(path) or {}).get("sha256")
+    if rendered is not None and _sha256(rendered) == recorded:
+        before, label, intro = (
+            rendered,
+            "as spctl wrote it",
+            "what spctl wrote -> the node's file now",
+        )
+    elif rendered is not None:
+        before, label = rendered, "as the inventory renders it now"
+        intro = (
+            "spctl keeps no copy of what it wrote and the inventory renders something else "
+            "now, so this is the inventory's rendering -> the node's file now"
+        )
+    else:
+        return (
+            "(spctl keeps no copy of what it wrote, only its sha256 "
+            f"{recorded}; the file's sha256 is now {_sha256(now)})\n"
+        )
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            now.splitlines(keepends=True),
+            fromfile=f"{path} ({label})",
+            tofile=f"{path} (on the node now)",
+        )
+    )
+    return f"{intro}:\n{diff or _SAME_TEXT}"
+
+
+_SAME_TEXT = "(the same text, other bytes)\n"
+
+
+def refusal(
+    node: str, pod: str, path: str, facts: NodeFacts, rendered: Optional[str], verb: str
+) -> PlanError:
+    """The error of a ``verb`` (deploy, remove, rollback; url: deploy's switch to URL
+    mode, which removes the file) refused for ``node`` because
+    ``path`` changed on the node: the file, what changed, and the two ways on."""
+    overwrite = {
+        "deploy": "overwrite it",
+        "remove": "delete it",
+        "rollback": "replace it with an older version",
+        "url": "remove it (the node now gets the pod from its manifest URL)",
+    }[verb]
+    force = {
+        "deploy": f"`spctl deploy {pod} --node {node} --force` puts spctl's version back",
+        "remove": f"`spctl remove {pod} --node {node} --force` removes it anyway",
+        "rollback": f"`spctl rollback {pod} --node {node} --force` rolls it back anyway",
+        "url": f"`spctl deploy {pod} --node {node} --force` removes it anyway",
+    }[verb]
+    return PlanError(
+        f"node {node}: {path} changed on node since spctl wrote it (kubeadm upgrade rewrites "
+        f"its control-plane manifests; or a hand edit): spctl will not {overwrite} silently.\n"
+        f"What changed, {what_changed(facts, path, rendered)}"
+        f"To keep the node's version: `spctl import {pod} --force`, with every node that runs "
+        f"it selected (e.g. `--node {node}`), takes it into the template; the next deploy then "
+        "adopts the file as it is.\n"
+        f"To discard it: {force} (the node's version is kept in spctl's backups on the node)."
+    )

@@ -1,0 +1,102 @@
+"""A file spctl owns that changed on the node since spctl wrote it (``plan.changed_on_node``):
+remove and rollback refuse it as deploy does (tests/cases/plan/*changed-on-node*), unless
+--force; status shows it as its own manifest state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from spctl.desired.inventory import Node, SSHSettings
+from spctl.desired.render import DesiredPod
+from spctl.plan.directory import plan_remove, plan_rollback
+from spctl.plan.model import PlanError
+from spctl.plan.status import node_status
+from tests.fakes.node_facts import facts_from_case
+
+NODE = Node(name="my-node2", address="127.0.0.1", ssh=SSHSettings())
+PATH = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+WROTE = "metadata: {name: kube-apiserver}\nspec: {containers: [{name: a, image: 'k:v1.30'}]}\n"
+KUBEADM = "metadata: {name: kube-apiserver}\nspec: {containers: [{name: a, image: 'k:v1.31'}]}\n"
+
+
+def facts(on_node: str = KUBEADM, wrote: str = WROTE):
+    case = {
+        "units": {
+            "kubelet": {"DropInPaths": "/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"}
+        },
+        "files": {"/var/lib/kubelet/config.yaml": "staticPodPath: /etc/kubernetes/manifests\n"},
+        "dirs": {
+            "/etc/kubernetes/manifests": {
+                "kube-apiserver.yaml": on_node,
+                "written": {"kube-apiserver.yaml": wrote},
+            }
+        },
+    }
+    return replace(
+        facts_from_case(case), backups={"kube-apiserver": ("20261201T000000000000Z.yaml",)}
+    )
+
+
+@pytest.mark.parametrize(
+    "planner, verb, what",
+    [
+        (plan_remove, "remove", "delete it silently"),
+        (plan_rollback, "rollback", "replace it with an older version silently"),
+    ],
+)
+def test_remove_and_rollback_refuse_a_file_changed_on_node(planner, verb, what):
+    with pytest.raises(PlanError) as raised:
+        planner(NODE, ["kube-apiserver"], facts())
+    text = str(raised.value)
+    assert text.startswith(f"node my-node2: {PATH} changed on node since spctl wrote it"), text
+    assert what in text
+    # No rendering here: only the sha256s, and both ways on.
+    assert "spctl keeps no copy of what it wrote" in text
+    assert "`spctl import kube-apiserver --force`" in text
+    assert f"`spctl {verb} kube-apiserver --node my-node2 --force`" in text
+
+
+@pytest.mark.parametrize("planner, action", [(plan_remove, "remove"), (plan_rollback, "rollback")])
+def test_force_plans_remove_and_rollback_from_the_sha_on_the_node(planner, action):
+    from hashlib import sha256
+
+    plan = planner(NODE, ["kube-apiserver"], facts(), True)
+    (step,) = plan.pods
+    assert step.action == action
+    # The agent checks this against the file before it writes: a change since is refused.
+    assert step.expected_sha256 == sha256(KUBEADM.encode()).hexdigest()
+
+
+def test_an_unchanged_file_is_removed_and_rolled_back_as_before():
+    unchanged = facts(on_node=WROTE)
+    assert [s.action for s in plan_remove(NODE, ["kube-apiserver"], unchanged).pods] == ["remove"]
+    assert [s.action for s in plan_rollback(NODE, ["kube-apiserver"], unchanged).pods] == [
+        "rollback"
+    ]
+
+
+def rows(node_facts, desired: str | None):
+    pods = None if desired is None else [DesiredPod("kube-apiserver", "t.yaml.j2", desired)]
+    return node_status(NODE, node_facts, pods, ["kube-apiserver"])
+
+
+def test_status_says_changed_on_node_apart_from_drifted():
+    changed = rows(facts(), WROTE)
+    assert [(p.name, p.manifest) for p in changed.pods] == [("kube-apiserver", "changed-on-node")]
+    assert changed.pods[0].as_dict()["manifest"] == "changed-on-node"
+    assert any(
+        f"{PATH} changed on node since spctl wrote it" in w
+        and "spctl import kube-apiserver --force" in w
+        and "spctl deploy kube-apiserver --node my-node2 --force" in w
+        for w in changed.warnings
+    ), changed.warnings
+    # Without a rendering (a template that does not render): still changed on node.
+    assert rows(facts(), None).pods[0].manifest == "changed-on-node"
+    # The file is as spctl wrote it and the inventory renders something else: drifted.
+    drifted = rows(facts(on_node=WROTE), KUBEADM)
+    assert drifted.pods[0].manifest == "drifted"
+    assert not any("changed on node" in w for w in drifted.warnings)
+    # After `spctl import` the inventory renders the node's file: in sync (deploy adopts it).
+    assert rows(facts(), KUBEADM).pods[0].manifest == "in-sync"

@@ -179,3 +179,126 @@ def test_rolling_change_of_a_control_plane(
     for node in NODES[1:]:
         assert snapshot(lab, node) == after[node], f"{node} was touched"
         assert lab.sh(node, "ls /etc/kubernetes/manifests/.*spctl* 2>/dev/null").exit_code != 0
+
+
+def kubeadm_upgrades(lab: LabSession, node: str, tag: str) -> str:
+    """Rewrite the node's kube-apiserver manifest as `kubeadm upgrade apply` does, in a plain
+    shell on the node (not through spctl): the new manifest, another image tag, is written in
+    a temporary directory, the current one moved to a backup directory and the new one moved
+    into the manifest directory (upgradeComponent in kubernetes
+    cmd/kubeadm/app/phases/upgrade/staticpods.go); the image is pulled beforehand, as kubeadm's
+    preflight does (here: tagged in containerd). Returns the bytes it wrote."""
+    lab.ctr(node, f"images tag --force {control_plane_image()} {control_plane_image(tag)}")
+    tmp = "/etc/kubernetes/tmp"
+    lab.out(
+        node,
+        f"set -e; mkdir -p {tmp}/kubeadm-upgraded-manifests {tmp}/kubeadm-backup-manifests; "
+        f"sed 's#spctl-lab/pod:1.0#spctl-lab/pod:{tag}#' {MANIFEST} "
+        f"> {tmp}/kubeadm-upgraded-manifests/kube-apiserver.yaml; "
+        f"mv {MANIFEST} {tmp}/kubeadm-backup-manifests/kube-apiserver.yaml; "
+        f"mv {tmp}/kubeadm-upgraded-manifests/kube-apiserver.yaml {MANIFEST}; "
+        f"rm -rf {tmp}",
+    )
+    wait_until(
+        lambda: any(
+            c["name"] == "kube-apiserver"
+            and c["state"] == "CONTAINER_RUNNING"
+            and tag in json.dumps(c)
+            for c in lab.cri(node)["containers"]
+        ),
+        60,
+        0.5,
+        f"kube-apiserver on {node} to run spctl-lab/pod:{tag}",
+    )
+    text = lab.out(node, f"cat {MANIFEST}")
+    assert f"spctl-lab/pod:{tag}" in text
+    return text
+
+
+def control_plane_image(tag: str = "1.0") -> str:
+    return f"docker.io/spctl-lab/pod:{tag}"
+
+
+def manifest_states(inventory: Path) -> dict[str, str]:
+    done = spctl(
+        "status", "kube-apiserver", "-n", "control-plane", "-o", "json", inventory=inventory
+    )
+    return {
+        n["name"]: p["manifest"]
+        for n in json.loads(done.stdout)["nodes"]
+        for p in n["pods"]
+        if p["name"] == "kube-apiserver"
+    }
+
+
+def test_a_kubeadm_upgrade_is_never_reverted_silently(
+    lab: LabSession, control_planes: tuple[Path, dict[str, str]]
+) -> None:
+    inventory, _ = control_planes
+    upgraded = NODES[0]
+    assert (
+        spctl("import", "kube-apiserver", "-n", "control-plane", inventory=inventory).returncode
+        == 0
+    )
+    done = spctl("deploy", "kube-apiserver", "-n", "control-plane", inventory=inventory)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ours = lab.out(upgraded, f"cat {MANIFEST}")
+
+    # kubeadm upgrades the first node: the next deploy refuses that node, naming the file
+    # and what changed, and leaves kubeadm's file as it is; the other nodes are deployed.
+    theirs = kubeadm_upgrades(lab, upgraded, "1.1")
+    done = spctl(
+        "deploy", "kube-apiserver", "-n", "control-plane", "--max-fail", "1", "-o", "json",
+        inventory=inventory,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    refused = node_row(result, upgraded)
+    assert not refused["ok"], refused
+    error = refused["error"]
+    assert f"{MANIFEST} changed on node since spctl wrote it" in error, error
+    assert "-    image: spctl-lab/pod:1.0\n+    image: spctl-lab/pod:1.1" in error, error
+    assert "`spctl import kube-apiserver --force`" in error and "--force` puts spctl" in error
+    for node in NODES[1:]:
+        row = node_row(result, node)
+        assert row["ok"] and [p["action"] for p in row["pods"]] == ["unchanged"], row
+    assert lab.out(upgraded, f"cat {MANIFEST}") == theirs
+    assert manifest_states(inventory) == {
+        upgraded: "changed-on-node",
+        **{n: "in-sync" for n in NODES[1:]},
+    }
+
+    # deploy --force puts spctl's version back (its pod restarts on the old image).
+    done = spctl(
+        "deploy", "kube-apiserver", "-n", upgraded, "--force", "--timeout", "60", "-o", "json",
+        inventory=inventory,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = node_row(json.loads(done.stdout), upgraded)
+    assert [p["action"] for p in row["pods"]] == ["updated"], row
+    assert lab.out(upgraded, f"cat {MANIFEST}") == ours
+    assert manifest_states(inventory)[upgraded] == "in-sync"
+
+    # kubeadm upgrades it again; `spctl import` takes its version into the template and the
+    # next deploy adopts it as it is: nothing changes on any node.
+    theirs = kubeadm_upgrades(lab, upgraded, "1.1")
+    before = {n: snapshot(lab, n) for n in NODES}
+    imported = spctl(
+        "import", "kube-apiserver", "-n", "control-plane", "--force", inventory=inventory
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert manifest_states(inventory)[upgraded] != "changed-on-node"
+    done = spctl(
+        "deploy", "kube-apiserver", "-n", "control-plane", "-o", "json", inventory=inventory
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for node in NODES:
+        row = node_row(json.loads(done.stdout), node)
+        assert [p["action"] for p in row["pods"]] == ["unchanged"], row
+    assert lab.out(upgraded, f"cat {MANIFEST}") == theirs
+    # No pod restarted (same containers, same UIDs).
+    assert {n: snapshot(lab, n)[1:] for n in NODES} == {n: before[n][1:] for n in NODES}
+    assert manifest_states(inventory) == {n: "in-sync" for n in NODES}
+    assert (
+        spctl("diff", "kube-apiserver", "-n", "control-plane", inventory=inventory).returncode == 0
+    )

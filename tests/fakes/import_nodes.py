@@ -5,7 +5,7 @@ requests as the agent does."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Optional
 
 from spctl_agent.facts import guess_pod_name
 
@@ -38,9 +38,10 @@ def node_files(case: dict[str, Any]) -> dict[str, dict[str, str]]:
     return files
 
 
-def fake_agent(hostname: str, files: dict[str, str]):
+def fake_agent(hostname: str, files: dict[str, str], written: Optional[dict[str, str]] = None):
     """A kubeadm-deb node's agent: answers `facts` as agent/spctl_agent.py does, for a
-    manifest directory holding ``files``."""
+    manifest directory holding ``files``; ``written``: {file name: text} of the files spctl
+    wrote there (its ownership record holds that text's sha256)."""
     on_disk = {f"{MANIFESTS}/{name}": text for name, text in files.items()}
     on_disk["/var/lib/kubelet/config.yaml"] = KUBELET_CONFIG
     calls: list[dict[str, Any]] = []
@@ -90,7 +91,13 @@ def fake_agent(hostname: str, files: dict[str, str]):
                 }
             },
             "dirs": listing,
-            "owned": {},
+            "owned": {
+                f"{MANIFESTS}/{name}": {
+                    "pod": name.rsplit(".", 1)[0],
+                    "sha256": hashlib.sha256(text.encode()).hexdigest(),
+                }
+                for name, text in (written or {}).items()
+            },
             "backups": {},
             "runtime": {"runtime": "docker", "pods": []},
             "healthz": True,

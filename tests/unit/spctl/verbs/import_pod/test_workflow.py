@@ -155,3 +155,57 @@ def test_an_inventory_that_cannot_be_written_leaves_the_template_as_it_was(
     else:
         assert template.read_text() == existing
         assert sorted(p.name for p in template.parent.iterdir()) == [template.name]
+
+
+def test_import_again_takes_in_a_file_that_changed_on_node(tmp_path: Path) -> None:
+    """After `kubeadm upgrade apply` rewrote a file spctl owns (another image tag), deploy
+    refuses it; `spctl import POD --force` takes the node's version into the template, and
+    the next deploy adopts it as it is."""
+    case = yaml.safe_load((paths.CASES / "import" / "identical-nodes.yaml").read_text())
+    pod = case["pod"]
+    inventory_path = tmp_path / "inventory.yaml"
+    inventory_path.write_text(case["inventory"])
+    (tmp_path / "templates").mkdir()
+    group = case["select"]["group"]
+    files = node_files(case)
+
+    def imported(nodes: dict[str, dict[str, str]], written: dict[str, dict[str, str]]):
+        inventory = load_inventory(inventory_path)
+        chosen = inventory.select([group])
+        agents = {n.name: fake_agent(n.name, nodes[n.name], written.get(n.name)) for n in chosen}
+        found = [read_pod_manifest(n, pod, agents[n.name]) for n in chosen]
+        plan = plan_import(
+            inventory, inventory_path.read_text(), pod, found, group=group, force=True
+        )
+        assert plan.warnings == ()
+        apply_import(plan)
+        return found
+
+    imported(files, {})  # the first import; deploy then owns every node's file as it is
+    upgraded = {
+        n: {name: text.replace("v1.31.2", "v1.32.0") for name, text in f.items()}
+        for n, f in files.items()
+    }
+    assert upgraded != files
+    # spctl wrote the old files; kubeadm rewrote them: the old template is refused...
+    inventory = load_inventory(inventory_path)
+    for node in inventory.select([group]):
+        facts = NodeFacts.from_agent(
+            fake_agent(node.name, upgraded[node.name], files[node.name])(
+                {"op": "facts", "pods": [pod], "manifest_dirs": ["/etc/kubernetes/manifests"]}
+            )
+        )
+        ref = next(r for r in node.pods if r.name == pod)
+        with pytest.raises(SpctlError, match="changed on node since spctl wrote it"):
+            plan_deploy(node, [render_pod(node, ref)], facts)
+    # ... and importing again with --force (the template exists) takes kubeadm's version in.
+    found = imported(upgraded, files)
+    template = (tmp_path / "templates" / f"{pod}.yaml.j2").read_text()
+    assert "v1.32.0" in template and "v1.31.2" not in template
+    updated = load_inventory(inventory_path)
+    for f in found:
+        node = updated.nodes[f.node]
+        ref = next(r for r in node.pods if r.name == pod)
+        deploy = plan_deploy(node, [render_pod(node, ref)], f.facts)
+        assert [(s.name, s.action) for s in deploy.pods] == [(pod, "adopt")]
+        assert not deploy.changed

@@ -154,6 +154,9 @@ def plan_deploy(
                 f"node {node.name}: pod {step.name!r} is in both {moved[0]} and "
                 f"{directory}/{step.file}; remove one of them, then deploy again"
             )
+        if not force and changed_on_node(facts, moved[0], moved[1]):
+            # Retiring it for the rendering in the new directory would discard that change.
+            raise refusal(node.name, step.name, moved[0], facts, step.content, "deploy")
         steps[i] = replace(
             step,
             reason=f"{step.reason}; {moved[0]} is retired (the kubelet moves to {directory})",

@@ -96,8 +96,9 @@ def refusal(
         "url": f"`spctl deploy {pod} --node {node} --force` removes it anyway",
     }[verb]
     return PlanError(
-        f"node {node}: {path} changed on node since spctl wrote it (kubeadm upgrade rewrites "
-        f"its control-plane manifests; or a hand edit): spctl will not {overwrite} silently.\n"
+        f"node {node}: {path} changed on node since spctl wrote it (`kubeadm upgrade` "
+        f"rewrites the control-plane manifests; or a hand edit): spctl will not {overwrite} "
+        "silently.\n"
         f"What changed, {what_changed(facts, path, rendered)}"
         f"To keep the node's version: `spctl import {pod} --force`, with every node that runs "
         f"it selected (e.g. `--node {node}`), takes it into the template; the next deploy then "

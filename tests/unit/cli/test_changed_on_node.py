@@ -117,3 +117,25 @@ def test_remove_and_rollback_take_force_too(tmp_path: Path) -> None:
     assert [(c["action"], c["expected_sha256"]) for c in apply["changes"]] == [
         ("remove", sha(REWRITTEN))
     ]
+
+
+class HostileAgent(UpgradedAgent):
+    """The node's file holds escape sequences (it is whatever someone wrote there)."""
+
+    def facts(self) -> dict:
+        facts = super().facts()
+        text = REWRITTEN + "# \x1b[2J\x1b]0;owned\x07\n"
+        facts["files"][PATH] = text
+        facts["dirs"]["/etc/kubelet.d"]["entries"][0]["sha256"] = sha(text)
+        return facts
+
+
+def test_the_diff_of_the_nodes_file_reaches_the_terminal_inert(tmp_path: Path) -> None:
+    with FakeNode(HostileAgent("my-node1")) as n1:
+        inv = write_inventory(tmp_path, {"my-node1": n1}, ("static-web",))
+        done = spctl(tmp_path, inv, "deploy", "--node", "my-node1")
+        diff = spctl(tmp_path, inv, "diff", "--node", "my-node1")
+    assert done.returncode == 1 and diff.returncode == 2
+    for out in (done.stdout + done.stderr, diff.stdout + diff.stderr):
+        assert "\x1b" not in out and "\x07" not in out
+        assert "+# \\x1b[2J\\x1b]0;owned\\x07" in out

@@ -46,14 +46,22 @@ facts answer (``facts_answer``, ``read_facts_answer``)
                 config_changed}} (``system.kubelet.running_kubelets``)
     owned       {manifest path: {pod, sha256}}: what spctl wrote
     backups     {pod: [backup file name, newest first]}
-    runtime     {"runtime", "endpoint", "error", "pods": [summary]}
-                (``runtime.pods.summarize``; ``ready``/``not_ready`` with probes)
+    runtime     runtime state (``runtime_state``, ``read_runtime_state``): where the pods
+                were read and what they are
     healthz     bool
     lock        the node lock's holder ({holder, pid, ...}) | null
     journal     {id, holder, pid, started, phase} of a transaction another run is carrying
                 out now | null
     recovered   what this call did to an unfinished transaction a killed run left
                 (``transaction.recovery.recover``) | null
+
+runtime state (``runtime_state``, ``read_runtime_state``)
+    runtime      "cri" | "docker" | null: the kind of socket the pods were read from
+    endpoint     that socket's endpoint ("unix:///run/containerd/containerd.sock") | null
+    error        why no runtime answered | null
+    cri_version  the CRI version the runtime answered in ("v1", "v1alpha2"); null for
+                 Docker or when no runtime answered
+    pods         [summary] (``runtime.pods.summarize``; ``ready``/``not_ready`` with probes)
 
 apply request (``apply_request``, ``read_apply_request``)
     node_name           the kubelet's node name (a static pod is ``<pod>-<node_name>``)
@@ -247,11 +255,34 @@ def read_facts_answer(answer):
         "kubelets": answer.get("kubelets") or {},
         "owned": answer.get("owned") or {},
         "backups": answer.get("backups") or {},
-        "runtime": answer.get("runtime") or {},
+        "runtime": read_runtime_state(answer.get("runtime") or {}),
         "healthz": bool(answer.get("healthz")),
         "lock": answer.get("lock"),
         "journal": answer.get("journal"),
         "recovered": answer.get("recovered"),
+    }
+
+
+def runtime_state(*, runtime, endpoint, error=None, pods=(), cri_version=None):
+    """``pods``: the summaries of ``runtime.pods.summarize``."""
+    return {
+        "runtime": runtime,
+        "endpoint": endpoint,
+        "error": error,
+        "cri_version": cri_version,
+        "pods": list(pods),
+    }
+
+
+def read_runtime_state(state, where="facts answer.runtime"):
+    if not isinstance(state, dict):
+        raise MessageError("%s is not a mapping" % where)
+    return {
+        "runtime": state.get("runtime"),
+        "endpoint": state.get("endpoint"),
+        "error": state.get("error"),
+        "cri_version": state.get("cri_version"),
+        "pods": _list(state, "pods", where),
     }
 
 

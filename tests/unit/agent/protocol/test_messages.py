@@ -50,6 +50,14 @@ POD_RESULT = {
     "rolled_back": True,
 }
 
+RUNTIME = {
+    "runtime": "cri",
+    "endpoint": "unix:///run/containerd/containerd.sock",
+    "error": "unix:///run/crio/crio.sock: UNAVAILABLE",
+    "cri_version": "v1alpha2",
+    "pods": [{"pod": "web-node1", "phase": "Running"}],
+}
+
 #: builder: (every keyword it takes, with a value that is not its default; what its reader
 #: gives for them: the same, with nested messages read by their own readers).
 CASES = {
@@ -78,19 +86,15 @@ CASES = {
             "kubelets": {"kubelet": {"pid": 7, "manifest_dir": "/etc/m"}},
             "owned": {"/etc/m/web.yaml": {"pod": "web", "sha256": "d" * 64}},
             "backups": {"web": ["20260101T000000000000Z.yaml"]},
-            "runtime": {
-                "runtime": "containerd",
-                "endpoint": "unix:///c",
-                "error": None,
-                "pods": [],
-            },
+            "runtime": messages.runtime_state(**RUNTIME),
             "healthz": True,
             "lock": {"holder": "spctl by ann", "pid": 9},
             "journal": {"id": "abc", "phase": "begun"},
             "recovered": {"action": "rolled back", "ok": True},
         },
-        {},
+        {"runtime": RUNTIME},
     ),
+    messages.runtime_state: (RUNTIME, {}),
     messages.apply_request: (
         {
             "node_name": "node1",

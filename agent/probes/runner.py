@@ -70,8 +70,10 @@ class NodeRunner:
 
         return docker.sandbox_ip(source.path, pod["sandbox_id"], timeout)
 
-    def exec(self, container_id, command, timeout):
-        """(exit code or None on timeout, output bytes)"""
+    def exec(self, container_id, command, timeout, deadline=None):
+        """(exit code or None on timeout, output bytes). The runtime stops the command after
+        ``timeout`` seconds; ``deadline``: the seconds the call may take in all (what is left
+        of the wait; default ``timeout``)."""
         source = self._source()
         if source is None:
             raise ProbeError("no container runtime to run the command in")
@@ -79,7 +81,7 @@ class NodeRunner:
             from ..runtime import cri, grpc
 
             try:
-                answer = cri.exec_sync(source.path, container_id, command, timeout)
+                answer = cri.exec_sync(source.path, container_id, command, timeout, deadline)
             except grpc.GrpcError as exc:
                 if exc.status == "DEADLINE_EXCEEDED":
                     return None, b""

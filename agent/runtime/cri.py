@@ -329,14 +329,28 @@ def sandbox_status(path, sandbox_id, timeout=10.0):
     }
 
 
-def exec_sync(path, container_id, cmd, timeout=10.0):
-    """Run cmd in a container; {"stdout", "stderr" (bytes), "exit_code"}."""
-    client = _Client(path, timeout + 5)
+def exec_timeout(seconds):
+    """ExecSyncRequest.timeout for a command given ``seconds``: whole seconds, rounded up,
+    at least 1. api.proto: "Timeout in seconds to stop the command. Default: 0 (run
+    forever)", so 0.4 s truncated to 0 would let the command run with no end."""
+    whole = int(seconds)
+    return max(1, whole + 1 if whole < seconds else whole)
+
+
+def exec_sync(path, container_id, cmd, timeout=10.0, deadline=None):
+    """Run cmd in a container; {"stdout", "stderr" (bytes), "exit_code"}.
+
+    The runtime stops the command after ``timeout`` (``exec_timeout``). ``deadline``: the
+    seconds the whole call may take (what is left of the caller's wait), default ``timeout``;
+    past it the call fails with DEADLINE_EXCEEDED, so an attempt never outlives the wait. (The
+    kubelet's remote_runtime.go ExecSync gives the call timeout plus its 2-minute runtime
+    timeout; a probe attempt here must end within its probe's time.)"""
+    client = _Client(path, timeout if deadline is None else deadline)
     try:
         return client.call(
             "ExecSync",
             "ExecSyncRequest",
-            {"container_id": container_id, "cmd": list(cmd), "timeout": int(timeout)},
+            {"container_id": container_id, "cmd": list(cmd), "timeout": exec_timeout(timeout)},
             "ExecSyncResponse",
         )
     finally:

@@ -2,7 +2,7 @@
 (containerd 1.5, tests/fakes/cri_peer.py) answers v1 with grpc-go's UNIMPLEMENTED "unknown
 service"; the agent asks v1alpha2 once and then goes straight to it, and the facts answer and
 the facts answer name the version it spoke. (test_cri.py reads a real containerd 1.6
-through both versions.)"""
+through both versions.) The ExecSync timeout is whole seconds rounded up, never 0."""
 
 from __future__ import annotations
 
@@ -130,3 +130,30 @@ def test_the_runtime_state_names_the_cri_version_spoken(peer_of):
 def test_docker_has_no_cri_version():
     state = Runtime([Source("docker", "unix:///var/run/docker.sock", "/x", lambda path: {})]).read()
     assert state["runtime"] == "docker" and state["cri_version"] is None
+
+
+@pytest.mark.parametrize(
+    "seconds,sent",
+    [(0, 1), (0.001, 1), (0.4, 1), (1, 1), (1.0, 1), (1.2, 2), (9.999, 10), (30, 30)],
+)
+def test_exec_timeout_is_rounded_up_and_never_0(seconds, sent):
+    # api.proto ExecSyncRequest.timeout: "Default: 0 (run forever)".
+    assert cri.exec_timeout(seconds) == sent
+
+
+def test_exec_sync_sends_the_rounded_timeout_and_ends_by_the_deadline(peer_of):
+    peer = peer_of(("v1alpha2",))
+    peer.answers["ExecSync"] = lambda request: (
+        "ExecSyncResponse",
+        {"stdout": b"ok\n", "stderr": b"", "exit_code": 0},
+    )
+    answer = cri.exec_sync(peer.path, "c1", ["sh", "-c", "true"], timeout=0.4, deadline=0.3)
+    assert answer == {"stdout": b"ok\n", "stderr": b"", "exit_code": 0}
+    path, request, headers = peer.calls[-1]
+    assert path == V1ALPHA2 + "ExecSync"
+    assert request == {"container_id": "c1", "cmd": ["sh", "-c", "true"], "timeout": 1}
+    # The call's own deadline is what the caller has left (0.3 s), not the command's timeout.
+    assert headers["grpc-timeout"].endswith("m") and 200 < int(headers["grpc-timeout"][:-1]) <= 300
+    cri.exec_sync(peer.path, "c1", ["true"], timeout=2.5)
+    path, request, headers = peer.calls[-1]
+    assert request["timeout"] == 3 and 2000 < int(headers["grpc-timeout"][:-1]) <= 2500

@@ -30,6 +30,8 @@ facts request (``facts_request``, ``read_facts_request``)
     probes           {pod name: probe spec (``probe_spec.probe_spec_of``)}: set each running
                      static pod's ``ready`` from one attempt of its readiness probes (and
                      ``not_ready`` to why not), as status shows READY
+    node_ip          the node's IP for hostNetwork probes, when the control host knows it
+                     from the node's files (k3s's and rke2's node-ip) | absent: the agent's own
 
 facts answer (``facts_answer``, ``read_facts_answer``)
     hostname, python ("3.6.9"), os_release {KEY: value}
@@ -65,6 +67,7 @@ runtime state (``runtime_state``, ``read_runtime_state``)
 
 apply request (``apply_request``, ``read_apply_request``)
     node_name           the kubelet's node name (a static pod is ``<pod>-<node_name>``)
+    node_ip             as in the facts request (absent: the agent finds it)
     manifest_dir        the directory the changes are in (needed with changes or waits)
     holder              who holds the node lock, shown to other runs ("spctl")
     wait_lock           seconds to wait for another run's lock (0)
@@ -172,6 +175,7 @@ def facts_request(
     manifest_dirs=(),
     healthz_url=None,
     probes=None,
+    node_ip=None,
 ):
     from . import OP_FACTS
 
@@ -188,6 +192,8 @@ def facts_request(
         request["healthz_url"] = healthz_url
     if probes:
         request["probes"] = probes
+    if node_ip:
+        request["node_ip"] = node_ip
     return request
 
 
@@ -203,6 +209,7 @@ def read_facts_request(request):
         "manifest_dirs": request.get("manifest_dirs") or [],
         "healthz_url": request.get("healthz_url") or DEFAULT_HEALTHZ_URL,
         "probes": request.get("probes") or {},
+        "node_ip": request.get("node_ip"),
     }
 
 
@@ -302,6 +309,7 @@ def apply_request(
     kubelet=None,
     planned_while_busy=False,
     switch=False,
+    node_ip=None,
 ):
     """``changes`` from ``pod_change``, ``wait_running`` from ``wait_for``, ``kubelet`` from
     ``kubelet_change``."""
@@ -322,6 +330,8 @@ def apply_request(
     }
     if kubelet is not None:
         request["kubelet"] = kubelet
+    if node_ip:
+        request["node_ip"] = node_ip
     return request
 
 
@@ -340,6 +350,7 @@ def read_apply_request_head(request):
         "changes_pods": bool(request.get("changes") or request.get("wait_running")),
         "planned_while_busy": bool(request.get("planned_while_busy")),
         "switch": bool(request.get("switch")),
+        "node_ip": request.get("node_ip"),
     }
 
 

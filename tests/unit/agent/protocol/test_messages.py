@@ -71,6 +71,7 @@ CASES = {
             "manifest_dirs": ["/etc/kubernetes/manifests"],
             "healthz_url": "http://127.0.0.1:1/healthz",
             "probes": {"web": SPEC},
+            "node_ip": "10.0.0.5",
         },
         {},
     ),
@@ -108,6 +109,7 @@ CASES = {
             "kubelet": messages.kubelet_change(**KUBELET),
             "planned_while_busy": True,
             "switch": True,
+            "node_ip": "10.0.0.5",
         },
         {
             "changes": [POD_CHANGE],
@@ -185,6 +187,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
         "manifest_dirs": [],
         "healthz_url": DEFAULT_HEALTHZ_URL,
         "probes": {},
+        "node_ip": None,
     }
     assert messages.read_apply_request({"node_name": "n"}) == {
         "node_name": "n",
@@ -198,6 +201,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
         "kubelet": None,
         "planned_while_busy": False,
         "switch": False,
+        "node_ip": None,
     }
     kubelet = messages.read_kubelet_change({"unit": "kubelet", "files": []})
     assert kubelet["healthz_url"] == DEFAULT_HEALTHZ_URL and kubelet["timeout"] == 90.0

@@ -146,6 +146,8 @@ class _Client:
                 continue
             _SPOKEN[self.path] = version
             return proto.decode(response_type, answer)
+        if first.message.startswith("unknown method"):
+            raise first  # v1 is there, without this method: v1alpha2 is no answer to that
         raise grpc.GrpcError(
             "UNIMPLEMENTED",
             "the runtime serves neither CRI %s (%s)"

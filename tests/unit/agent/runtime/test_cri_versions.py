@@ -102,6 +102,17 @@ def test_a_runtime_that_serves_neither_is_named_so(peer_of):
     assert cri.spoken(peer.path) is None
 
 
+def test_a_method_v1_lacks_is_named_as_v1_said_it(peer_of):
+    peer = peer_of(("v1",))
+    del peer.answers["ListPodSandbox"]
+    with pytest.raises(grpc.GrpcError) as raised:
+        cri.read_pods(peer.path)
+    assert raised.value.message == (
+        "unknown method ListPodSandbox for service runtime.v1.RuntimeService"
+    )
+    assert peer.paths() == [V1 + "ListPodSandbox", V1ALPHA2 + "ListPodSandbox"]
+
+
 def test_once_the_version_is_known_an_unimplemented_method_is_not_retried(peer_of):
     peer = peer_of(("v1alpha2",))
     cri.version(peer.path)

@@ -232,7 +232,9 @@ def facts(node, request):
         from .probes.prober import mark_ready
         from .probes.runner import NodeRunner
 
-        # The kubelet units' command lines (read above) give a hostNetwork pod's IP.
+        # The node IP the control host sent, else the kubelet units' command lines (read
+        # above) give a hostNetwork pod's IP.
+        node.node_ip = request["node_ip"]
         runner = NodeRunner(node, kubelet_cmdlines(units) if units else None)
         mark_ready(runtime.get("pods") or [], request["probes"], runner, pods_wanted)
     return messages.facts_answer(

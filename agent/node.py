@@ -93,6 +93,9 @@ class Node:
         self.healthz = healthz
         # The kubelet's log from an epoch time on: a kubelet_log.KubeletLog (tests replace it).
         self.kubelet_log = kubelet_log or self._kubelet_journal
+        # The node IP the control host resolved from files the kubelet's command line does
+        # not show (k3s's and rke2's node-ip), for hostNetwork probes; None: found here.
+        self.node_ip = None
 
     def runtime(self):
         """The container runtime the kubelet uses, chosen once per call (from the usual

@@ -327,7 +327,8 @@ K3S_IMAGES_DIR = f"{K3S_DATA_DIR}/agent/images"  # pre-loaded ("air-gap") image 
 # config file, then config.yaml.d/*.yaml in lexical order, become flags before the command
 # line's; a flag beats the K3S_*/RKE2_* variable; pkg/agent/config/config.go: the name
 # lowercased, `-<id>` from /etc/rancher/node/id under --with-node-id) and the kubelet watches
-# <data-dir>/agent/pod-manifests. rke2 is k3s's command line with version.Program = "rke2":
+# <data-dir>/agent/pod-manifests; node-ip (-i, a list) reaches the kubelet as --node-ip.
+# rke2 is k3s's command line with version.Program = "rke2":
 # /etc/rancher/rke2, RKE2_*, /var/lib/rancher/rke2, and the same containerd socket
 # /run/k3s/containerd/containerd.sock (rke2 runs k3s's agent, pkg/agent/config/config_linux.go).
 RANCHER_STANDIN = """\
@@ -364,7 +365,7 @@ def flag_pairs(args):
         else:
             name, value = arg, args[i + 1]
             i += 1
-        pairs.append(({"c": "config", "d": "data-dir"}.get(name, name), value))
+        pairs.append(({"c": "config", "d": "data-dir", "i": "node-ip"}.get(name, name), value))
         i += 1
     return pairs
 
@@ -450,6 +451,11 @@ manifests = data + "/agent/pod-manifests"
 os.makedirs(manifests, exist_ok=True)
 args = ["--pod-manifest-path=" + manifests, "--container-runtime-endpoint=unix://" + ADDRESS,
         "--hostname-override=" + node]
+# node-ip: every occurrence adds, each a comma list; k3s gives the list to its kubelet as
+# --node-ip (pkg/daemons/agent/agent_linux.go kubeletArgsAndConfig), before the kubelet-args.
+node_ips = [ip for k, v in pairs if k == "node-ip" for ip in v.split(",") if ip]
+if node_ips:
+    args.append("--node-ip=" + ",".join(node_ips))
 args += ["--" + v.lstrip("-") for k, v in pairs if k == "kubelet-arg"]
 sys.path.insert(0, "/usr/lib/spctl-lab")
 from standin.main import main  # noqa: E402  (the kubelet runs in this process, as k3s's does)

@@ -118,6 +118,10 @@ class NodeFacts:
     recovered: Optional[Mapping[str, Any]] = None
     #: {directory: why root must not write pods there} for the listed directories.
     unsafe_dirs: Mapping[str, str] = field(default_factory=dict)
+    #: The socket the pods were read from, and the CRI version it answered in ("v1",
+    #: "v1alpha2"; None for Docker).
+    runtime_endpoint: Optional[str] = None
+    runtime_cri_version: Optional[str] = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def unit(self, name: str) -> Optional[Unit]:
@@ -182,7 +186,7 @@ class NodeFacts:
                 ),
                 not_ready=str(p.get("not_ready") or ""),
             )
-            for p in runtime.get("pods", [])
+            for p in runtime["pods"]
         )
         return cls(
             hostname=answer["hostname"],
@@ -192,8 +196,10 @@ class NodeFacts:
             dirs=dirs,
             owned=answer["owned"],
             backups={k: tuple(v) for k, v in answer["backups"].items()},
-            runtime=runtime.get("runtime"),
-            runtime_error=runtime.get("error"),
+            runtime=runtime["runtime"],
+            runtime_error=runtime["error"],
+            runtime_endpoint=runtime["endpoint"],
+            runtime_cri_version=runtime["cri_version"],
             pods=pods,
             healthz=answer["healthz"],
             lock=answer["lock"],

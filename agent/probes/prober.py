@@ -24,6 +24,7 @@ half second).
 
 import time
 
+from .expansion import expand_command
 from .kinds import FAILURE, MAX_BODY, SUCCESS, ProbeError, grpc_probe, http_probe, tcp_probe
 
 MAX_RETRIES = 3  # prober.go maxProbeRetries
@@ -39,6 +40,9 @@ DEFAULTS = {
 STATUS_BUDGET = 10.0
 ATTEMPT_CAP = 2.0
 MIN_ATTEMPT = 0.05
+# An exec call's time beyond its command's timeout, for the runtime to start the command and
+# report its end (the runtime stops the command itself at the timeout).
+EXEC_MARGIN = 2.0
 
 
 def resolve_port(port, container):
@@ -179,6 +183,15 @@ class PodProber:
         end = self.clock.monotonic() if self.clock is not None else now
         worker.record(result, message or result, max(now, end))
 
+    def _call_time(self, timeout):
+        """The seconds an exec call may take in all: its timeout and a margin for the runtime
+        to answer (EXEC_MARGIN), never past the caller's deadline."""
+        allowed = timeout + EXEC_MARGIN
+        if self.deadline is not None:
+            now = self.clock.monotonic() if self.clock is not None else time.monotonic()
+            allowed = min(allowed, max(0.001, self.deadline - now))
+        return allowed
+
     def _pod_ip(self, pod, timeout):
         if self._ip is None:
             self._ip = self.runner.pod_ip(pod, self.spec.get("hostNetwork"), min(5.0, timeout))
@@ -221,8 +234,9 @@ class PodProber:
             host, timeout = self._target(None, pod, timeout)
             return grpc_probe(host, int(grpc_.get("port")), grpc_.get("service") or "", timeout)
         if "exec" in probe:
-            command = (probe["exec"] or {}).get("command") or []
-            code, output = self.runner.exec(cid, command, timeout)
+            # prober.go: the command with $(VAR) expanded from the container's static env.
+            command = expand_command((probe["exec"] or {}).get("command"), container.get("env"))
+            code, output = self.runner.exec(cid, command, timeout, self._call_time(timeout))
             text = output[:MAX_BODY].decode("utf-8", "replace")
             if code is None:
                 return FAILURE, "command %r timed out" % (command,)
@@ -243,7 +257,7 @@ def quick_ready(spec, pod, runner, timeout=ATTEMPT_CAP, deadline=None):
     runtime that does not answer for the pod's IP) is that probe failing, never the call's."""
     if not spec:
         return None, ""
-    prober = PodProber(spec, runner, None)
+    prober = PodProber(spec, runner, None, deadline)
     running = {c["name"]: c for c in pod.get("containers") or []}
     seen = False
     for container in spec.get("containers") or []:

@@ -3,8 +3,9 @@ the runtime the node's pods were read from.
 
 The host of an http probe is ``httpGet.host`` or the pod's IP; tcpSocket and grpc use the pod's
 IP (tcpSocket also its ``host``). A hostNetwork pod's IP is the node's (the kubelet reports the
-host's IPs for it, NodeRunner.node_ip): the kubelet's --node-ip, else the node's address
-toward its default route, else 127.0.0.1.
+host's IPs for it, NodeRunner.node_ip): the node IP the control host sent (k3s's and rke2's
+``node-ip`` from their config files, which their hidden command line does not show), else
+the kubelet's --node-ip, else the node's address toward its default route, else 127.0.0.1.
 """
 
 import socket
@@ -48,6 +49,8 @@ class NodeRunner:
         command line; for the others the agent takes its address toward the default route."""
         from ..system.kubelet import kubelet_node_ip
 
+        if getattr(self.node, "node_ip", None):
+            return self.node.node_ip
         if self.cmdlines is None:
             from .. import protocol
             from ..system.systemd import kubelet_cmdlines
@@ -70,8 +73,10 @@ class NodeRunner:
 
         return docker.sandbox_ip(source.path, pod["sandbox_id"], timeout)
 
-    def exec(self, container_id, command, timeout):
-        """(exit code or None on timeout, output bytes)"""
+    def exec(self, container_id, command, timeout, deadline=None):
+        """(exit code or None on timeout, output bytes). The runtime stops the command after
+        ``timeout`` seconds; ``deadline``: the seconds the call may take in all (what is left
+        of the wait; default ``timeout``)."""
         source = self._source()
         if source is None:
             raise ProbeError("no container runtime to run the command in")
@@ -79,7 +84,7 @@ class NodeRunner:
             from ..runtime import cri, grpc
 
             try:
-                answer = cri.exec_sync(source.path, container_id, command, timeout)
+                answer = cri.exec_sync(source.path, container_id, command, timeout, deadline)
             except grpc.GrpcError as exc:
                 if exc.status == "DEADLINE_EXCEEDED":
                     return None, b""

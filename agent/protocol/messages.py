@@ -30,6 +30,8 @@ facts request (``facts_request``, ``read_facts_request``)
     probes           {pod name: probe spec (``probe_spec.probe_spec_of``)}: set each running
                      static pod's ``ready`` from one attempt of its readiness probes (and
                      ``not_ready`` to why not), as status shows READY
+    node_ip          the node's IP for hostNetwork probes, when the control host knows it
+                     from the node's files (k3s's and rke2's node-ip) | absent: the agent's own
 
 facts answer (``facts_answer``, ``read_facts_answer``)
     hostname, python ("3.6.9"), os_release {KEY: value}
@@ -46,8 +48,8 @@ facts answer (``facts_answer``, ``read_facts_answer``)
                 config_changed}} (``system.kubelet.running_kubelets``)
     owned       {manifest path: {pod, sha256}}: what spctl wrote
     backups     {pod: [backup file name, newest first]}
-    runtime     {"runtime", "endpoint", "error", "pods": [summary]}
-                (``runtime.pods.summarize``; ``ready``/``not_ready`` with probes)
+    runtime     runtime state (``runtime_state``, ``read_runtime_state``): where the pods
+                were read and what they are
     healthz     bool
     lock        the node lock's holder ({holder, pid, ...}) | null
     journal     {id, holder, pid, started, phase} of a transaction another run is carrying
@@ -55,8 +57,17 @@ facts answer (``facts_answer``, ``read_facts_answer``)
     recovered   what this call did to an unfinished transaction a killed run left
                 (``transaction.recovery.recover``) | null
 
+runtime state (``runtime_state``, ``read_runtime_state``)
+    runtime      "cri" | "docker" | null: the kind of socket the pods were read from
+    endpoint     that socket's endpoint ("unix:///run/containerd/containerd.sock") | null
+    error        why no runtime answered | null
+    cri_version  the CRI version the runtime answered in ("v1", "v1alpha2"); null for
+                 Docker or when no runtime answered
+    pods         [summary] (``runtime.pods.summarize``; ``ready``/``not_ready`` with probes)
+
 apply request (``apply_request``, ``read_apply_request``)
     node_name           the kubelet's node name (a static pod is ``<pod>-<node_name>``)
+    node_ip             as in the facts request (absent: the agent finds it)
     manifest_dir        the directory the changes are in (needed with changes or waits)
     holder              who holds the node lock, shown to other runs ("spctl")
     wait_lock           seconds to wait for another run's lock (0)
@@ -164,6 +175,7 @@ def facts_request(
     manifest_dirs=(),
     healthz_url=None,
     probes=None,
+    node_ip=None,
 ):
     from . import OP_FACTS
 
@@ -180,6 +192,8 @@ def facts_request(
         request["healthz_url"] = healthz_url
     if probes:
         request["probes"] = probes
+    if node_ip:
+        request["node_ip"] = node_ip
     return request
 
 
@@ -195,6 +209,7 @@ def read_facts_request(request):
         "manifest_dirs": request.get("manifest_dirs") or [],
         "healthz_url": request.get("healthz_url") or DEFAULT_HEALTHZ_URL,
         "probes": request.get("probes") or {},
+        "node_ip": request.get("node_ip"),
     }
 
 
@@ -247,11 +262,34 @@ def read_facts_answer(answer):
         "kubelets": answer.get("kubelets") or {},
         "owned": answer.get("owned") or {},
         "backups": answer.get("backups") or {},
-        "runtime": answer.get("runtime") or {},
+        "runtime": read_runtime_state(answer.get("runtime") or {}),
         "healthz": bool(answer.get("healthz")),
         "lock": answer.get("lock"),
         "journal": answer.get("journal"),
         "recovered": answer.get("recovered"),
+    }
+
+
+def runtime_state(*, runtime, endpoint, error=None, pods=(), cri_version=None):
+    """``pods``: the summaries of ``runtime.pods.summarize``."""
+    return {
+        "runtime": runtime,
+        "endpoint": endpoint,
+        "error": error,
+        "cri_version": cri_version,
+        "pods": list(pods),
+    }
+
+
+def read_runtime_state(state, where="facts answer.runtime"):
+    if not isinstance(state, dict):
+        raise MessageError("%s is not a mapping" % where)
+    return {
+        "runtime": state.get("runtime"),
+        "endpoint": state.get("endpoint"),
+        "error": state.get("error"),
+        "cri_version": state.get("cri_version"),
+        "pods": _list(state, "pods", where),
     }
 
 
@@ -271,6 +309,7 @@ def apply_request(
     kubelet=None,
     planned_while_busy=False,
     switch=False,
+    node_ip=None,
 ):
     """``changes`` from ``pod_change``, ``wait_running`` from ``wait_for``, ``kubelet`` from
     ``kubelet_change``."""
@@ -291,6 +330,8 @@ def apply_request(
     }
     if kubelet is not None:
         request["kubelet"] = kubelet
+    if node_ip:
+        request["node_ip"] = node_ip
     return request
 
 
@@ -309,6 +350,7 @@ def read_apply_request_head(request):
         "changes_pods": bool(request.get("changes") or request.get("wait_running")),
         "planned_while_busy": bool(request.get("planned_while_busy")),
         "switch": bool(request.get("switch")),
+        "node_ip": request.get("node_ip"),
     }
 
 

@@ -59,6 +59,10 @@ class Source:
     def read(self):
         return self._read(self.path)
 
+    def cri_version(self):
+        """The CRI version a CRI source answered in (after a read); None for Docker."""
+        return _cri().spoken(self.path) if self.kind == "cri" else None
+
 
 def candidates(cmdlines, exists=os.path.exists, read=read_text, cri=None, docker=None):
     """The sources to ask, in order (see the module's docstring)."""
@@ -92,14 +96,16 @@ class Runtime:
         return cls(candidates(cmdlines, **kwargs))
 
     def read(self):
-        """{"runtime", "endpoint", "error", "pods": [summary...]}"""
+        """The runtime state (``protocol.messages.runtime_state``) of the first source that
+        shows pods, else of the first that answered, else the errors."""
+        from ..protocol.messages import runtime_state
+
         if not self.sources:
-            return {
-                "runtime": None,
-                "endpoint": None,
-                "error": "no container runtime found (no CRI socket, no docker socket)",
-                "pods": [],
-            }
+            return runtime_state(
+                runtime=None,
+                endpoint=None,
+                error="no container runtime found (no CRI socket, no docker socket)",
+            )
         errors = []
         answers = []
         for source in self.sources:
@@ -108,12 +114,12 @@ class Runtime:
             except Exception as exc:  # a runtime that does not answer is a fact, not a crash
                 errors.append("%s: %s" % (source.endpoint, exc))
                 continue
-            answer = {
-                "runtime": source.kind,
-                "endpoint": source.endpoint,
-                "error": None,
-                "pods": summarize_all(grouped),
-            }
+            answer = runtime_state(
+                runtime=source.kind,
+                endpoint=source.endpoint,
+                pods=summarize_all(grouped),
+                cri_version=source.cri_version(),
+            )
             if answer["pods"]:
                 # Ask this one first from now on.
                 self.sources.remove(source)
@@ -122,4 +128,4 @@ class Runtime:
             answers.append(answer)
         if answers:
             return answers[0]
-        return {"runtime": None, "endpoint": None, "error": "; ".join(errors), "pods": []}
+        return runtime_state(runtime=None, endpoint=None, error="; ".join(errors))

@@ -14,6 +14,17 @@ Facts come from the kubelet, kubernetes/kubernetes `pkg/kubelet/kuberuntime/`:
 - kuberuntime_container.go (getPodContainerStatuses) and helpers.go (containerStatusByCreated):
   a pod's containers newest first, so the newest container of a name is its current state;
   the exit code, reason and message come from ContainerStatus.
+
+Two versions of the CRI: ``runtime.v1`` (containerd 1.6 and later, CRI-O since it serves v1)
+and ``runtime.v1alpha2`` (containerd 1.5 and older, and CRI-O releases before v1; cri-api
+removed it in v0.26, kubelet 1.26). A runtime that does not serve v1 answers its calls as
+grpc-go answers a service it has no handler for: UNIMPLEMENTED, "unknown service
+runtime.v1.RuntimeService" (grpc-go ``server.go`` handleStream). The agent then asks
+v1alpha2, once per socket: the version that answered is remembered (``spoken``) and asked
+first by every later call in this process. Every message and field number the agent uses
+(``proto.MESSAGES``) is the same in cri-api's ``pkg/apis/runtime/v1alpha2/api.proto``
+(tag v0.25.0, its last) and ``pkg/apis/runtime/v1/api.proto``, the enums included; only
+the package name in the method path differs. The agent uses no ImageService call.
 """
 
 import os
@@ -34,7 +45,13 @@ DEFAULT_ENDPOINTS = (
     "unix:///run/k3s/containerd/containerd.sock",
 )
 
-SERVICE = "/runtime.v1.RuntimeService/"
+#: The CRI versions the agent speaks, newest first, and the RuntimeService of each.
+API_VERSIONS = ("v1", "v1alpha2")
+SERVICES = {version: "/runtime.%s.RuntimeService/" % version for version in API_VERSIONS}
+SERVICE = SERVICES["v1"]
+
+# {socket path: the CRI version that answered there}: the agent asks it first from then on.
+_SPOKEN = {}
 
 POD_NAME_LABEL = "io.kubernetes.pod.name"
 POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
@@ -84,8 +101,22 @@ def find_socket(endpoints=DEFAULT_ENDPOINTS):
     return None
 
 
+def spoken(path):
+    """The CRI version the runtime at ``path`` answered in ("v1", "v1alpha2"); None before
+    any call there succeeded."""
+    return _SPOKEN.get(path)
+
+
+def _unknown_service(error):
+    """True when ``error`` is the runtime saying it does not serve that CRI version: the
+    server ended the call with UNIMPLEMENTED (grpc-go's "unknown service ..."; an HTTP 404,
+    which doc/http-grpc-status-mapping.md maps to UNIMPLEMENTED, from a proxy in between)."""
+    return error.from_server and error.status == "UNIMPLEMENTED"
+
+
 class _Client:
-    """One connection, one deadline for all the calls of a read."""
+    """One connection, one deadline for all the calls of a read, in the CRI version the
+    runtime serves (v1, else v1alpha2; see the module's docstring)."""
 
     def __init__(self, path, timeout):
         import time
@@ -93,25 +124,50 @@ class _Client:
         from . import grpc
 
         self._time = time
+        self.path = path
         self.deadline = time.monotonic() + timeout
         self.conn = grpc.Connection(path, timeout)
 
     def call(self, method, request_type, request, response_type):
-        from . import proto
+        from . import grpc, proto
 
-        left = max(0.001, self.deadline - self._time.monotonic())
-        answer = self.conn.call(SERVICE + method, proto.encode(request_type, request), left)
-        return proto.decode(response_type, answer)
+        body = proto.encode(request_type, request)
+        known = _SPOKEN.get(self.path)
+        versions = (known,) if known else API_VERSIONS
+        first = None
+        for version in versions:
+            left = max(0.001, self.deadline - self._time.monotonic())
+            try:
+                answer = self.conn.call(SERVICES[version] + method, body, left)
+            except grpc.GrpcError as e:
+                if known or not _unknown_service(e):
+                    raise
+                first = first or e
+                continue
+            _SPOKEN[self.path] = version
+            return proto.decode(response_type, answer)
+        if first.message.startswith("unknown method"):
+            raise first  # v1 is there, without this method: v1alpha2 is no answer to that
+        raise grpc.GrpcError(
+            "UNIMPLEMENTED",
+            "the runtime serves neither CRI %s (%s)"
+            % (" nor ".join("runtime." + v for v in API_VERSIONS), first.message),
+            first.method,
+            from_server=True,
+        )
 
     def close(self):
         self.conn.close()
 
 
 def version(path, timeout=10.0):
-    """{"runtime_name", "runtime_version", "runtime_api_version"} of the runtime at path."""
+    """{"runtime_name", "runtime_version", "runtime_api_version"} of the runtime at path
+    (the runtime_api_version is the CRI version it answered in: "v1" or "v1alpha2")."""
     client = _Client(path, timeout)
     try:
-        answer = client.call("Version", "VersionRequest", {"version": "v1"}, "VersionResponse")
+        # The request's version is informational: the kubelet sends its own API version
+        # (pkg/kubelet/kuberuntime kubeRuntimeAPIVersion, "0.1.0"); runtimes answer with theirs.
+        answer = client.call("Version", "VersionRequest", {"version": "0.1.0"}, "VersionResponse")
     finally:
         client.close()
     return {key: answer[key] for key in ("runtime_name", "runtime_version", "runtime_api_version")}
@@ -275,14 +331,28 @@ def sandbox_status(path, sandbox_id, timeout=10.0):
     }
 
 
-def exec_sync(path, container_id, cmd, timeout=10.0):
-    """Run cmd in a container; {"stdout", "stderr" (bytes), "exit_code"}."""
-    client = _Client(path, timeout + 5)
+def exec_timeout(seconds):
+    """ExecSyncRequest.timeout for a command given ``seconds``: whole seconds, rounded up,
+    at least 1. api.proto: "Timeout in seconds to stop the command. Default: 0 (run
+    forever)", so 0.4 s truncated to 0 would let the command run with no end."""
+    whole = int(seconds)
+    return max(1, whole + 1 if whole < seconds else whole)
+
+
+def exec_sync(path, container_id, cmd, timeout=10.0, deadline=None):
+    """Run cmd in a container; {"stdout", "stderr" (bytes), "exit_code"}.
+
+    The runtime stops the command after ``timeout`` (``exec_timeout``). ``deadline``: the
+    seconds the whole call may take (what is left of the caller's wait), default ``timeout``;
+    past it the call fails with DEADLINE_EXCEEDED, so an attempt never outlives the wait. (The
+    kubelet's remote_runtime.go ExecSync gives the call timeout plus its 2-minute runtime
+    timeout; a probe attempt here must end within its probe's time.)"""
+    client = _Client(path, timeout if deadline is None else deadline)
     try:
         return client.call(
             "ExecSync",
             "ExecSyncRequest",
-            {"container_id": container_id, "cmd": list(cmd), "timeout": int(timeout)},
+            {"container_id": container_id, "cmd": list(cmd), "timeout": exec_timeout(timeout)},
             "ExecSyncResponse",
         )
     finally:

@@ -59,6 +59,7 @@ def _waits(node, request, directory, node_name):
 def apply(node, raw):
     head = messages.read_apply_request_head(raw)
     node_name = head["node_name"]
+    node.node_ip = head["node_ip"]  # hostNetwork probes (k3s's and rke2's node-ip)
     directory = head["manifest_dir"]
     timeout = head["timeout"]
     stable_for = head["stable_for"]

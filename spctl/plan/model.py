@@ -56,6 +56,9 @@ class Plan:
     switch: bool = False
     #: Values never shown (the node's token in the kubelet's files).
     redact: tuple[str, ...] = field(default=(), repr=False)
+    #: The node IP hostNetwork probes use, when the profile knows it from the node's files
+    #: (k3s's and rke2's node-ip); None: the agent finds it.
+    node_ip: Optional[str] = None
 
     @classmethod
     def for_node(
@@ -84,6 +87,7 @@ class Plan:
             warnings=warnings,
             switch=switch,
             redact=redact,
+            node_ip=profile.node_ip(facts),
         )
 
     @property

@@ -62,6 +62,8 @@ class NodeStatus:
     manifest_dir: Optional[str] = None
     runtime: Optional[str] = None  # "cri" or "docker": where the agent read the pods
     runtime_endpoint: Optional[str] = None
+    #: The CRI version the runtime answered in ("v1", "v1alpha2"); None for Docker.
+    runtime_cri_version: Optional[str] = None
     pods: list[PodStatus] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     #: URL mode: the URL, what the server serves, the last fetch (:class:`URLStatus`).
@@ -78,7 +80,11 @@ class NodeStatus:
                 "healthy": self.kubelet_healthy,
                 "manifest_dir": self.manifest_dir,
             },
-            "runtime": {"kind": self.runtime, "endpoint": self.runtime_endpoint},
+            "runtime": {
+                "kind": self.runtime,
+                "endpoint": self.runtime_endpoint,
+                "cri_version": self.runtime_cri_version,
+            },
             "warnings": self.warnings,
             "url": self.url,
             "pods": [p.as_dict() for p in self.pods],
@@ -117,7 +123,8 @@ def node_status(
     ``names``, then the other static pods the kubelet runs (unmanaged)."""
     status = NodeStatus(node.name)
     status.runtime = facts.runtime
-    status.runtime_endpoint = (facts.raw.get("runtime") or {}).get("endpoint")
+    status.runtime_endpoint = facts.runtime_endpoint
+    status.runtime_cri_version = facts.runtime_cri_version
     note = recovered_note(facts)
     if note:
         status.warnings.append(note)

@@ -117,6 +117,12 @@ class Profile:
         """The profile's own way to go from ``now`` to ``url`` (``configure_url``)."""
         raise ProfileError(f"profile {self.name} cannot point its kubelet at a manifest URL")
 
+    def node_ip(self, facts: NodeFacts) -> Optional[str]:
+        """The node IP the kubelet reports, when the profile knows it from files the kubelet's
+        command line does not show (k3s, rke2); None: the agent reads the running kubelet's
+        --node-ip itself, else takes the default route's address."""
+        return None
+
     def node_name(self, facts: NodeFacts) -> str:
         """The kubelet's node name: --hostname-override, else the host name, lower-cased."""
         unit = facts.unit(self.unit(facts))

@@ -21,6 +21,12 @@ what systemd starts instead (the unit's ExecStart with its environment files, se
 - the node name (``--node-name``, else the host name) is lowercased
   (``util.GetHostnameAndIPs``), then ``--with-node-id`` appends ``-`` and the id kept in
   ``/etc/rancher/node/id`` (``pkg/agent/config/config.go``, ``ensureNodeID``);
+- the node IP (``--node-ip``/``-i``, a list flag: every occurrence adds, each may be a comma
+  list; no environment variable) is the first address of that list, else the address of the
+  default route's interface (``util.GetHostnameAndIPs``, ``ParseStringSliceToIPs``); k3s
+  passes the list to its kubelet as ``--node-ip`` (``pkg/daemons/agent/agent_linux.go``
+  kubeletArgsAndConfig), and a ``kubelet-arg`` ``node-ip=`` comes after k3s's own flags, so
+  it wins. A hostNetwork pod's IP is that address (the agent's probes need it);
 - the data dir defaults to ``/var/lib/rancher/k3s`` (``/var/lib/rancher/rke2``: rke2
   ``pkg/cli/cmds/server.go``, ``rke2Path``). Rootless k3s (``~/.rancher/k3s``) is not handled.
 
@@ -37,6 +43,7 @@ them itself: spctl refuses pods of those names there.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar, Optional
 
 import yaml
@@ -181,6 +188,17 @@ class Rancher(Profile):
             name = f"{name}-{node_id}"
         return name
 
+    def node_ip(self, facts: NodeFacts) -> Optional[str]:
+        """The node's primary IP as k3s or rke2 gives it to its kubelet (see the module's
+        docstring); None when the configuration names none (the default route's address,
+        which the agent finds itself)."""
+        args = self._config_args(facts) + self._cli(facts)
+        kubelet_ip = None
+        for value in _flag_values(args, ("kubelet-arg",)):
+            if value.startswith("node-ip="):
+                kubelet_ip = _first_ip([value[len("node-ip=") :]])  # the kubelet's last wins
+        return kubelet_ip or _first_ip(_flag_values(args, ("node-ip", "i")))
+
     def check_pods(self, facts: NodeFacts, names: list[str]) -> None:
         taken = [n for n in names if n in self.owned_pods]
         if taken:
@@ -258,6 +276,36 @@ def _flag(args: list[str], names: tuple[str, ...], boolean: bool = False) -> Opt
         elif i + 1 < len(args):
             value = args[i + 1]
     return value
+
+
+def _flag_values(args: list[str], names: tuple[str, ...]) -> list[str]:
+    """Every value of a list flag, in order (urfave/cli's StringSlice adds each occurrence)."""
+    values = []
+    for i, word in enumerate(args):
+        if not word.startswith("-"):
+            continue
+        key, eq, rest = word.lstrip("-").partition("=")
+        if key not in names:
+            continue
+        if eq:
+            values.append(rest)
+        elif i + 1 < len(args):
+            values.append(args[i + 1])
+    return values
+
+
+def _first_ip(values: list[str]) -> Optional[str]:
+    """The first address of a list of comma lists of IPs, as ParseStringSliceToIPs reads
+    them; an unspecified address (0.0.0.0, ::) names no node IP, as for the kubelet."""
+    for value in values:
+        for item in value.split(","):
+            try:
+                address = ipaddress.ip_address(item.strip())
+            except ValueError:
+                continue
+            if not address.is_unspecified:
+                return str(address)
+    return None
 
 
 def _truthy(value: Optional[str]) -> bool:

@@ -76,6 +76,7 @@ def execute(
         planned_while_busy=facts.busy,
         # A change of source (directory <-> URL): done with the kubelet stopped.
         switch=plan.switch,
+        node_ip=plan.node_ip,
     )
     # The agent's worst case: the lock, a kubelet change that fails and is undone (two
     # restarts and two healthz waits), then pods that fail and are rolled back.

@@ -51,4 +51,22 @@ def read_facts(
         for key, values in extra.items():
             wanted[key] = [*wanted[key], *values]
         facts = NodeFacts.from_agent(agent.call(messages.facts_request(**wanted)))
+    node_ip = _host_network_ip(facts, node, probes)
+    if node_ip:
+        # A hostNetwork pod is probed on the node's IP, which k3s and rke2 take from their
+        # config files, known only now: probe again with it (one more call, on such nodes).
+        request = messages.facts_request(probes=probes, node_ip=node_ip, **wanted)
+        probed = NodeFacts.from_agent(agent.call(request)).pods
     return replace(facts, pods=probed) if probes else facts
+
+
+def _host_network_ip(
+    facts: NodeFacts, node: Node, probes: Optional[dict[str, Any]]
+) -> Optional[str]:
+    """The node IP the profile knows from the node's files, when a probed pod needs it."""
+    if not probes or not any(spec.get("hostNetwork") for spec in probes.values()):
+        return None
+    try:
+        return profiles.detect(facts, node.profile).node_ip(facts)
+    except profiles.ProfileError:
+        return None

@@ -76,7 +76,7 @@ def facts_from_case(case: dict) -> NodeFacts:
                 "units": units,
                 "dirs": listed,
                 "owned": owned,
-                "runtime": {"runtime": "docker", "pods": []},
+                "runtime": case.get("runtime") or {"runtime": "docker", "pods": []},
                 "healthz": True,
                 "kubelets": case.get("kubelets") or {},
             }

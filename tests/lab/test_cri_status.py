@@ -29,15 +29,18 @@ def test_status_reads_containerd_pods_through_the_cri(lab: LabSession) -> None:
     assert row["phase"] == "Running" and row["ready"] is True, row
     assert row["manifest"] == "in-sync"
     assert len(lab.running_pod_uids(NODE)) == 1
-    # Read through the CRI, on the socket the kubelet was started with (kubeadm-flags.env).
+    # Read through the CRI, on the socket the kubelet was started with (kubeadm-flags.env),
+    # in CRI v1 (Debian's containerd 1.6 serves v1 and v1alpha2: v1 is asked first).
     status = spctl_json("status", "--node", NODE)
     node = next(n for n in status["nodes"] if n["name"] == NODE)
     assert node["runtime"] == {
         "kind": "cri",
         "endpoint": "unix:///var/run/containerd/containerd.sock",
+        "cri_version": "v1",
     }, node
     docker_node = next(n for n in spctl_json("status", "--node", "my-node1")["nodes"])
     assert docker_node["runtime"]["kind"] == "docker"
+    assert docker_node["runtime"]["cri_version"] is None
 
 
 def test_a_killed_container_task_shows_a_counted_restart(lab: LabSession) -> None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.fakes.lab import (
     PROFILE_ARGS,
     PROFILES,
     LabSession,
+    inventory,
     spctl,
     spctl_json,
     wait_until,
@@ -72,6 +74,82 @@ def test_k3s_node_named_by_its_environment_file_gets_its_pod(lab: LabSession) ->
         if s["state"] == "SANDBOX_READY"
     ]
     assert f"static-web-{k3s_node_name(K3S).lower()}" in sandboxes, sandboxes
+
+
+NODE_IP = "10.250.0.4"  # on the k3s node's loopback: not its default route's address
+NODE_IP_DROP_IN = "/etc/rancher/k3s/config.yaml.d/50-node-ip.yaml"
+# A hostNetwork pod that serves only on the node IP, probed there.
+NODE_IP_WEB = f"""\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: node-ip-web
+spec:
+  hostNetwork: true
+  containers:
+    - name: web
+      image: {{{{ image }}}}
+      command: [/bin/busybox, httpd, -f, -p, "{NODE_IP}:8081", -h, /www]
+      readinessProbe:
+        httpGet: {{path: /index.html, port: 8081}}
+        periodSeconds: 1
+"""
+
+
+def k3s_restarted(lab: LabSession) -> None:
+    lab.out(K3S, "systemctl restart k3s")
+    wait_until(
+        lambda: node_row(spctl_json("status", "--node", K3S), K3S)["kubelet"]["healthy"],
+        what="k3s's kubelet healthy again",
+    )
+
+
+def test_k3s_host_network_pod_is_probed_at_the_node_ip_of_its_config(
+    lab: LabSession, tmp_path: Path
+) -> None:
+    """k3s gives its kubelet --node-ip from node-ip in config.yaml.d (its process title hides
+    it): spctl reads the drop-in, and the agent probes a hostNetwork pod bound to that
+    address there, not on the default route's address, in deploy's wait and in status."""
+    lab.out(K3S, f"ip addr add {NODE_IP}/32 dev lo")
+    lab.out(
+        K3S,
+        f"mkdir -p {NODE_IP_DROP_IN.rsplit('/', 1)[0]} && echo 'node-ip: {NODE_IP}' > {NODE_IP_DROP_IN}",
+    )
+    path = inventory(
+        tmp_path,
+        "node-ip",
+        templates={"node-ip-web": NODE_IP_WEB},
+        pods=["static-web", "node-ip-web"],
+    )
+    try:
+        k3s_restarted(lab)
+        done = spctl(
+            "deploy",
+            "node-ip-web",
+            "--node",
+            K3S,
+            "-o",
+            "json",
+            "--timeout",
+            "30",
+            "--stable-for",
+            "1",
+            inventory=path,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        row = node_row(json.loads(done.stdout), K3S)
+        assert row["pods"][0]["phase"] == "Running", row
+        web = pod_row(
+            spctl_json("status", "node-ip-web", "--node", K3S, inventory=path), K3S, "node-ip-web"
+        )
+        assert web["ready"] is True, web
+    finally:
+        spctl("remove", "node-ip-web", "--node", K3S, inventory=path)
+        drop_in_dir = NODE_IP_DROP_IN.rsplit("/", 1)[0]
+        lab.sh(
+            K3S, f"rm -f {NODE_IP_DROP_IN}; rmdir {drop_in_dir}; ip addr del {NODE_IP}/32 dev lo"
+        )
+        k3s_restarted(lab)
 
 
 def rke2_manifests(lab: LabSession) -> str:

@@ -131,6 +131,26 @@ readinessProbe:
     assert code == 0, result
 
 
+def test_exec_probe_expands_vars_from_the_containers_env(
+    lab: LabSession, tmp_path: Path, restore
+) -> None:
+    """$(PORT) and $(PAGE) come from the container's static env, as the kubelet's prober
+    expands them (ExpandContainerCommandOnlyStatic). No shell runs the command: unexpanded,
+    wget would be given ``127.0.0.1:$(PORT)`` and fail."""
+    probes = """
+env:
+  - {name: PORT, value: "80"}
+  - {name: PAGE, value: index.html}
+readinessProbe:
+  exec: {command: [wget, -q, -O, /dev/null, "http://127.0.0.1:$(PORT)/$(PAGE)"]}
+  periodSeconds: 1
+"""
+    path = inventory(tmp_path, "vars", templates={"static-web": with_probes(probes)})
+    code, result, _ = deploy(path, NODES, 30)
+    assert code == 0, result
+    assert all(pod_result(result, n)["phase"] == "Running" for n in NODES), result
+
+
 @pytest.mark.parametrize(
     "probes, message",
     [

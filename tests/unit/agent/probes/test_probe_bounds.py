@@ -361,3 +361,25 @@ def test_a_host_network_pod_is_probed_at_the_kubelets_node_ip(tmp_path, server) 
     # Without --node-ip: the node's address toward its default route, as before.
     assert answers[None]["ready"] is False
     assert f"dial tcp {host_ip()}:{listening.port}" in answers[None]["not_ready"]
+
+
+def test_a_host_network_pod_is_probed_at_the_node_ip_the_control_host_sent(
+    tmp_path, server
+) -> None:
+    # k3s and rke2 hide their kubelet's --node-ip: the control host reads node-ip from their
+    # config files and sends it, in a facts request as in an apply request.
+    listening = server(answer(b""), host="127.0.0.2")
+    specs = readiness_specs(
+        [DesiredPod("static-web", "t", HOST_NETWORK.format(port=listening.port))], ["static-web"]
+    )
+    request = {
+        "op": "facts",
+        "pods": ["static-web"],
+        "probes": specs,
+        "units": ["k3s"],
+        "node_ip": "127.0.0.2",
+    }
+    node = make_node(tmp_path, systemd=FakeSystemd(["/usr/local/bin/k3s", "server"]))
+    node._runtime.pods = [{**fake_pod(name="static-web-n1"), "source": "file"}]
+    (pod,) = handle(request, node)["runtime"]["pods"]
+    assert pod["ready"] is True, pod

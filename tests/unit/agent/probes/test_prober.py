@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from spctl_agent.probes.kinds import ProbeError
-from spctl_agent.probes.prober import PodProber, resolve_port
+from spctl_agent.probes.prober import EXEC_MARGIN, PodProber, resolve_port
 from spctl_agent.protocol.probe_spec import probe_spec_of
 
 from tests.fakes.agent_node import FakeClock
@@ -165,7 +165,7 @@ def test_exec_probe_through_the_runner() -> None:
         def __init__(self, answer):
             self.answer, self.calls = answer, []
 
-        def exec(self, cid, command, timeout):
+        def exec(self, cid, command, timeout, deadline=None):
             self.calls.append((cid, command, timeout))
             return self.answer
 
@@ -181,3 +181,28 @@ def test_exec_probe_through_the_runner() -> None:
         got = prober.run_once(container["readinessProbe"], POD, container, "c1", 2)
         assert got[0] == result
         assert runner.calls == [("c1", ["cat", "/x"], 2)]
+
+
+def test_an_exec_attempt_never_outlives_the_wait() -> None:
+    class Runner:
+        def __init__(self):
+            self.calls = []
+
+        def exec(self, cid, command, timeout, deadline=None):
+            self.calls.append((timeout, deadline))
+            return 0, b""
+
+    spec = {
+        "containers": [
+            {"name": "app", "readinessProbe": {"exec": {"command": ["true"]}, "timeoutSeconds": 3}}
+        ]
+    }
+    clock = FakeClock(100.0)
+    runner = Runner()
+    # The wait ends at 101.5: the command gets what is left, and so does the call.
+    PodProber(spec, runner, clock, deadline=101.5).ready(POD, clock.monotonic())
+    assert runner.calls == [(1.5, 1.5)]
+    # Time enough: the command gets its timeoutSeconds, the call a margin to report its end.
+    runner.calls.clear()
+    PodProber(spec, runner, clock, deadline=200.0).ready(POD, clock.monotonic())
+    assert runner.calls == [(3.0, 3.0 + EXEC_MARGIN)]

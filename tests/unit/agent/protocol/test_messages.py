@@ -50,6 +50,14 @@ POD_RESULT = {
     "rolled_back": True,
 }
 
+RUNTIME = {
+    "runtime": "cri",
+    "endpoint": "unix:///run/containerd/containerd.sock",
+    "error": "unix:///run/crio/crio.sock: UNAVAILABLE",
+    "cri_version": "v1alpha2",
+    "pods": [{"pod": "web-node1", "phase": "Running"}],
+}
+
 #: builder: (every keyword it takes, with a value that is not its default; what its reader
 #: gives for them: the same, with nested messages read by their own readers).
 CASES = {
@@ -63,6 +71,7 @@ CASES = {
             "manifest_dirs": ["/etc/kubernetes/manifests"],
             "healthz_url": "http://127.0.0.1:1/healthz",
             "probes": {"web": SPEC},
+            "node_ip": "10.0.0.5",
         },
         {},
     ),
@@ -78,19 +87,15 @@ CASES = {
             "kubelets": {"kubelet": {"pid": 7, "manifest_dir": "/etc/m"}},
             "owned": {"/etc/m/web.yaml": {"pod": "web", "sha256": "d" * 64}},
             "backups": {"web": ["20260101T000000000000Z.yaml"]},
-            "runtime": {
-                "runtime": "containerd",
-                "endpoint": "unix:///c",
-                "error": None,
-                "pods": [],
-            },
+            "runtime": messages.runtime_state(**RUNTIME),
             "healthz": True,
             "lock": {"holder": "spctl by ann", "pid": 9},
             "journal": {"id": "abc", "phase": "begun"},
             "recovered": {"action": "rolled back", "ok": True},
         },
-        {},
+        {"runtime": RUNTIME},
     ),
+    messages.runtime_state: (RUNTIME, {}),
     messages.apply_request: (
         {
             "node_name": "node1",
@@ -104,6 +109,7 @@ CASES = {
             "kubelet": messages.kubelet_change(**KUBELET),
             "planned_while_busy": True,
             "switch": True,
+            "node_ip": "10.0.0.5",
         },
         {
             "changes": [POD_CHANGE],
@@ -181,6 +187,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
         "manifest_dirs": [],
         "healthz_url": DEFAULT_HEALTHZ_URL,
         "probes": {},
+        "node_ip": None,
     }
     assert messages.read_apply_request({"node_name": "n"}) == {
         "node_name": "n",
@@ -194,6 +201,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
         "kubelet": None,
         "planned_while_busy": False,
         "switch": False,
+        "node_ip": None,
     }
     kubelet = messages.read_kubelet_change({"unit": "kubelet", "files": []})
     assert kubelet["healthz_url"] == DEFAULT_HEALTHZ_URL and kubelet["timeout"] == 90.0

@@ -273,6 +273,16 @@ def test_unknown_method_is_unimplemented_with_containerds_message(containerd):
     assert proto.decode("VersionResponse", answer)["runtime_name"] == "containerd"
 
 
+def test_an_unknown_service_is_unimplemented_with_grpc_gos_message(containerd):
+    # What a runtime without CRI v1 (containerd 1.5) answers a v1 call; tests/fakes/cri_peer.py
+    # answers so.
+    sock, _ = containerd
+    with pytest.raises(grpc.GrpcError) as raised:
+        grpc.unary(sock, "/runtime.v1beta9.RuntimeService/Version", b"")
+    assert raised.value.code == 12 and raised.value.from_server
+    assert raised.value.message == "unknown service runtime.v1beta9.RuntimeService"
+
+
 def test_not_found_carries_the_runtimes_message(containerd):
     sock, _ = containerd
     with pytest.raises(grpc.GrpcError) as raised:
@@ -439,6 +449,22 @@ def test_pods_with_recreated_sandbox_restarts_and_exit_codes(containerd):
     assert status["state"] == "running" and status["annotations"]["spctl.test/sandbox"] == "new"
     answer = cri.exec_sync(sock, running, ["/bin/sh", "-c", "echo out; echo err >&2; exit 5"])
     assert answer == {"stdout": b"out\n", "stderr": b"err\n", "exit_code": 5}
+    assert cri.spoken(sock) == "v1"
+
+    # containerd 1.6 serves runtime.v1alpha2 beside v1: the agent's messages, asked there,
+    # read the same pods (its field numbers are those of both api.proto files).
+    cri._SPOKEN[sock] = "v1alpha2"
+    try:
+        assert cri.read_pods(sock, timeout=10) == pods
+        assert cri.sandbox_status(sock, new[0]) == status
+        assert cri.exec_sync(sock, running, ["/bin/sh", "-c", "echo v; exit 4"]) == {
+            "stdout": b"v\n",
+            "stderr": b"",
+            "exit_code": 4,
+        }
+        assert cri.version(sock)["runtime_api_version"] == "v1alpha2"
+    finally:
+        cri._SPOKEN[sock] = "v1"
 
 
 def test_missing_socket_is_a_clear_error(tmp_path):

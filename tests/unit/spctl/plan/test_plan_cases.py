@@ -13,7 +13,7 @@ A case file holds:
   desired:  pods to deploy (name -> manifest text)
   hostname, os_release: as the agent reports them
   running_dirs: directories the running kubelet was started with (the agent lists them)
-  expect:   profile, manifest_dir, node_name, kubelet (null or {file, contains, not_contains,
+  expect:   profile, manifest_dir, node_name, node_ip (default null), kubelet (null or {file, contains, not_contains,
             daemon_reload, mode}), pods (name -> action), warnings (substrings), error
             (substring; `error_contains`: more substrings of it), switch (the kubelet
             changes source: directory <-> URL)
@@ -94,6 +94,7 @@ def test_plan_case(path: Path) -> None:
     assert plan.manifest_dir == expect["manifest_dir"]
     if "node_name" in expect:
         assert plan.node_name == expect["node_name"]
+    assert plan.node_ip == expect.get("node_ip"), plan.node_ip
     kubelet = expect.get("kubelet")
     if kubelet is None:
         assert plan.kubelet is None

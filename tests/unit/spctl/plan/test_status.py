@@ -171,3 +171,16 @@ def test_entries_that_are_not_files_are_named_by_type():
         "/etc/kubelet.d/zero is a char-device",
     ], warnings
     assert "never follows links" in warnings[1]
+
+
+def test_status_names_the_runtime_and_the_cri_version_the_agent_spoke():
+    endpoint = "unix:///run/containerd/containerd.sock"
+    old_runtime = {"runtime": "cri", "endpoint": endpoint, "cri_version": "v1alpha2", "pods": []}
+    shown = node_status(NODE, facts_from_case({**FEDORA, "runtime": old_runtime}), [], [])
+    assert shown.as_dict()["runtime"] == {
+        "kind": "cri",
+        "endpoint": endpoint,
+        "cri_version": "v1alpha2",
+    }
+    docker = node_status(NODE, facts_from_case(FEDORA), [], []).as_dict()["runtime"]
+    assert docker == {"kind": "docker", "endpoint": None, "cri_version": None}

@@ -404,3 +404,30 @@ def test_probes_run_in_the_first_call_only_and_its_readiness_is_kept():
     assert [("probes" in r) for r in agent.requests] == [True, False, False]
     assert [p.ready for p in facts.pods] == [False]
     assert profiles.detect(facts).manifest_dir(facts) == "/srv/k3s/agent/pod-manifests"
+
+
+def test_a_k3s_host_network_pod_is_probed_again_at_the_node_ip_of_its_config():
+    """k3s's node-ip is in its config file, which the first call brings back: the probes of
+    a hostNetwork pod run once more with it, and that answer's READY is the one returned.
+    A pod on the pod network, or a node whose config names no node-ip, costs no call."""
+    files = {"/etc/rancher/k3s/config.yaml.d/50-net.yaml": "node-ip: [10.0.0.5, fd00::5]\n"}
+    running = {"pod": "web-n1", "uid": "u1", "phase": "Running"}
+    host_network = {"web": {"hostNetwork": True, "containers": []}}
+    for name, given, probes, calls in (
+        ("host network", files, host_network, 2),
+        ("pod network", files, {"web": {"hostNetwork": False, "containers": []}}, 1),
+        ("no node-ip", {}, host_network, 1),
+    ):
+        agent = FakeAgent(given, {"k3s": _k3s("/usr/local/bin/k3s server")})
+        real_call = agent.call
+
+        def call(request, real_call=real_call):
+            answer = real_call(request)
+            answer["runtime"] = {"pods": [{**running, "ready": "node_ip" in request}]}
+            return answer
+
+        agent.call = call  # type: ignore[method-assign]
+        facts: NodeFacts = read_facts(agent, NODE, ["web"], probes)  # type: ignore[arg-type]
+        assert len(agent.requests) == calls, name
+        assert [r.get("node_ip") for r in agent.requests][1:] == ["10.0.0.5"] * (calls - 1)
+        assert [p.ready for p in facts.pods] == [calls == 2], name

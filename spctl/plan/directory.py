@@ -18,9 +18,9 @@ from typing import Optional
 from spctl_agent.protocol import MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 
 from spctl.desired.inventory import Node
+from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
-from spctl.desired.yamlio import semantically_equal
 from spctl.facts import DirEntry, NodeFacts
 from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import KubeletChange, Profile, detect
@@ -112,13 +112,15 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
             raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
         elif entry.sha256 == pod.sha256 and path in facts.owned:
             steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
-        elif on_node is not None and semantically_equal(on_node, pod.content):
-            # Same pod, other bytes (another spctl version, a hand-written copy): rewrite it
-            # in canonical form; the kubelet hashes the parsed pod, so nothing restarts.
+        elif on_node is not None and same_pod(on_node, pod.content):
+            # Same pod, other bytes (another spctl version, a hand-written copy, defaults
+            # spelled out or left out): rewrite it in canonical form; the kubelet hashes the
+            # decoded, defaulted pod (spctl.desired.pod_identity), so nothing restarts.
             reason = (
                 f"{path} already has this pod; spctl now owns it"
                 if path not in facts.owned
-                else f"{path} has this pod in another form; rewritten as rendered"
+                else f"{path} has this pod in another form (the kubelet decodes both to the "
+                "same pod, so it keeps running); rewritten as rendered"
             )
             steps.append(_step(pod, "adopt", reason, entry.sha256))
         elif path not in facts.owned:

@@ -122,7 +122,9 @@ def plan_deploy(node: Node, desired: list[DesiredPod], facts: NodeFacts) -> Plan
                 else f"{path} has this pod in another form (the kubelet decodes both to the "
                 "same pod, so it keeps running); rewritten as rendered"
             )
-            steps.append(_step(pod, "adopt", reason, entry.sha256))
+            steps.append(
+                _step(pod, "adopt", reason, entry.sha256, unified(on_node, pod.content, path))
+            )
         elif path not in facts.owned:
             raise PlanError(
                 f"node {node.name}: {path} exists and spctl did not write it; spctl never "

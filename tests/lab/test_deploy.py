@@ -276,6 +276,8 @@ def test_a_template_that_only_spells_out_defaults_restarts_nothing(
         spelled = _inventory_with(tmp_path, node, SPELLED_OUT)
         diff = spctl("diff", "plain-web", "--node", node, inventory=spelled)
         assert "plain-web: adopt: " in diff.stdout, diff.stdout + diff.stderr
+        assert "+      protocol: TCP" in diff.stdout, diff.stdout  # what the rewrite changes
+        assert diff.returncode == 0, diff.stdout  # no pod changes
         done = spctl(
             "deploy",
             "plain-web",

@@ -122,7 +122,9 @@ def _note_running_pods(changes, current):
             # still be running and must not be taken for it.
             change.before_uid = change.original_uid
         elif change.action == "adopt":
-            change.want_uid = change.original_uid  # same pod: the kubelet hashes the parsed pod
+            # Same pod: the kubelet hashes the decoded, defaulted pod, so its UID stays (the
+            # plan adopts only then); waiting for that UID shows it did.
+            change.want_uid = change.original_uid
 
 
 def _wait_only(node, waits, timeout, stable_for, answer):

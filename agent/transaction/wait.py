@@ -39,6 +39,10 @@ def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
     if prober is not None and not prober.ready(pod, now):
         stable_since.pop(change.name, None)
         return None
+    if change.action == "adopt":
+        # The same pod, rewritten in other bytes: the kubelet keeps it (its UID is the hash
+        # of the decoded, defaulted pod), so there is nothing to wait out; it only has to run.
+        return True
     first = stable_since.setdefault(change.name, (now, pod["uid"], pod["restarts"]))
     if first[1] != pod["uid"]:
         stable_since[change.name] = (now, pod["uid"], pod["restarts"])

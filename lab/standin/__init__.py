@@ -38,7 +38,8 @@ Its modules, from the bottom up (each imports only modules above it in this list
 
 - log: klog-style lines; release: the release mirrored and its feature gates; restarts:
   restartPolicy and the crash-loop back-off; flags: the command line; config: the settings;
-- validation: what a static pod must pass; manifests: files and URL bodies to StaticPods;
+- validation: what a static pod must pass; defaults: the scheme's defaults and the hashed
+  form; manifests: files and URL bodies to StaticPods;
   sources: the manifest path and the manifest URL;
 - pods: a pod's containers as the runtime holds them; runtime: what a runtime is asked and how
   it fails; image_pulls, garbage, status, volumes: the kubelet's policies on those;

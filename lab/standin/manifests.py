@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import yaml
 
+from .defaults import defaulted_pod, hashed_form
 from .validation import ManifestError, api_object_reference, validate_pod
 
 MAX_MANIFEST_BYTES = 10 << 20  # the kubelet's maxConfigLength
@@ -23,7 +24,7 @@ class StaticPod:
     uid: str
     name: str  # <metadata.name>-<node name>
     namespace: str
-    manifest: Dict[str, Any]  # as parsed, metadata.name untouched
+    manifest: Dict[str, Any]  # decoded and defaulted (defaults.py), metadata.name untouched
     source: str  # "file" or "http"
     origin: str  # the file path or the URL
 
@@ -53,9 +54,15 @@ class StaticPod:
 
 
 def compute_uid(pod: Dict[str, Any], node: str, origin: str, source: str) -> str:
-    """md5 of the content and its origin, as in the kubelet's applyDefaults: the same content
-    at the same path keeps its UID; a renamed file gets a new one."""
-    canonical = json.dumps(pod, sort_keys=True, separators=(",", ":"), default=str)
+    """The UID applyDefaults (pkg/kubelet/config/common.go) gives a pod with no
+    metadata.uid: a hash of the decoded, DEFAULTED pod (so spelling a default out changes
+    nothing), then of its origin (written after, as DeepHashObject resets the hasher): the
+    same pod at the same path keeps its UID; a renamed file gets a new one. ``pod`` is the
+    decoded manifest, defaulted here if it is not yet. (The kubelet hashes Go's structs with
+    spew; this hashes their JSON, which keeps equal pods equal and different pods apart.)"""
+    canonical = json.dumps(
+        hashed_form(defaulted_pod(pod)), sort_keys=True, separators=(",", ":"), default=str
+    )
     hasher = hashlib.md5(canonical.encode(), usedforsecurity=False)
     if source == "file":
         hasher.update(f"host:{node}file:{origin}".encode())
@@ -86,11 +93,14 @@ def pod_from_object(obj: Any, origin: str, node: str, source: str) -> StaticPod:
     resource = api_object_reference(obj["spec"])
     if resource:
         raise ManifestError(f"static pods may not reference {resource}")
-    try:  # a uid written in the manifest is kept, as the kubelet does
-        uid = str(meta.get("uid") or compute_uid(obj, node, origin, source))
+    try:
+        # Everything after works on the defaulted pod, as the kubelet's does (a port without
+        # protocol is TCP, a probe's 0 its default); a uid written in the manifest is kept.
+        pod = defaulted_pod(obj)
+        uid = str(meta.get("uid") or compute_uid(pod, node, origin, source))
     except TypeError as exc:  # YAML keys of mixed types, which no Pod decoder accepts either
         raise ManifestError(f"couldn't parse as pod({exc})") from None
-    return StaticPod(uid, name, meta.get("namespace") or "default", obj, source, origin)
+    return StaticPod(uid, name, meta.get("namespace") or "default", pod, source, origin)
 
 
 def read_manifest_file(path: str, node: str) -> StaticPod:

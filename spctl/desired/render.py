@@ -108,11 +108,6 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
     ]
     raw_metadata = doc.get("metadata")
     metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
-    if "uid" in metadata:
-        problems.append(
-            f"{where}: metadata.uid: the kubelet keeps a UID given in a static pod's manifest, so a "
-            "changed pod would keep it and its restart could not be told apart; remove the field"
-        )
     name = metadata.get("name")
     if name is not None and name != ref.name:
         problems.append(

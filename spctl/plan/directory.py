@@ -20,9 +20,9 @@ from typing import Optional
 from spctl_agent.protocol import MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 
 from spctl.desired.inventory import Node
+from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
-from spctl.desired.yamlio import semantically_equal
 from spctl.facts import DirEntry, NodeFacts
 from spctl.plan.changed_on_node import changed_on_node, refusal
 from spctl.plan.model import Plan, PlanError, PodStep, unified
@@ -120,15 +120,19 @@ def plan_deploy(
             steps.append(_changed_step(node, pod, path, entry, on_node, facts, force))
         elif entry.sha256 == pod.sha256 and path in facts.owned:
             steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
-        elif on_node is not None and semantically_equal(on_node, pod.content):
-            # Same pod, other bytes (another spctl version, a hand-written copy): rewrite it
-            # in canonical form; the kubelet hashes the parsed pod, so nothing restarts.
+        elif on_node is not None and same_pod(on_node, pod.content):
+            # Same pod, other bytes (another spctl version, a hand-written copy, defaults
+            # spelled out or left out): rewrite it in canonical form; the kubelet hashes the
+            # decoded, defaulted pod (spctl.desired.pod_identity), so nothing restarts.
             reason = (
                 f"{path} already has this pod; spctl now owns it"
                 if path not in facts.owned
-                else f"{path} has this pod in another form; rewritten as rendered"
+                else f"{path} has this pod in another form (the kubelet decodes both to the "
+                "same pod, so it keeps running); rewritten as rendered"
             )
-            steps.append(_step(pod, "adopt", reason, entry.sha256))
+            steps.append(
+                _step(pod, "adopt", reason, entry.sha256, unified(on_node, pod.content, path))
+            )
         elif path not in facts.owned:
             raise PlanError(
                 f"node {node.name}: {path} exists and spctl did not write it; spctl never "
@@ -191,7 +195,7 @@ def _changed_step(
 ) -> PodStep:
     """The step for a file spctl owns that changed on the node since spctl wrote it."""
     if entry.sha256 == pod.sha256 or (
-        on_node is not None and semantically_equal(on_node, pod.content)
+        on_node is not None and same_pod(on_node, pod.content)
     ):
         # The inventory renders the node's version (`spctl import` took it in): nothing
         # is lost; spctl records it as its own (same pod: nothing restarts).

@@ -200,3 +200,111 @@ def test_unreachable_node_is_a_row_not_a_crash(lab: LabSession, tmp_path: Path) 
     ghost = node_row(status, "ghost")
     assert ghost["reachable"] is False and "cannot connect" in ghost["error"]
     assert node_row(status, "my-node1")["reachable"] is True
+
+
+PLAIN_WEB = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: plain-web
+spec:
+  containers:
+    - name: plain
+      image: {{ image }}
+      ports:
+        - containerPort: 80
+"""
+# The same pod with what the kubelet's scheme defaults written out (pkg/apis/core/v1/
+# defaults.go): the kubelet decodes both to one pod and keeps its UID.
+SPELLED_OUT = (
+    PLAIN_WEB.replace(
+        "        - containerPort: 80\n",
+        "        - containerPort: 80\n          protocol: TCP\n",
+    ).replace(
+        "      image: {{ image }}\n",
+        "      image: {{ image }}\n      imagePullPolicy: IfNotPresent\n"
+        "      terminationMessagePolicy: File\n",
+    )
+    + "  restartPolicy: Always\n  dnsPolicy: ClusterFirst\n"
+)
+
+
+def _inventory_with(tmp_path: Path, node: str, template: str) -> Path:
+    """The lab inventory with a templates directory of its own holding plain-web (and the
+    lab's templates), plain-web assigned to ``node``."""
+    templates = tmp_path / "tpl"
+    templates.mkdir(exist_ok=True)
+    inventory = yaml.safe_load(INVENTORY.read_text())
+    for found in Path(inventory["templates"]).glob("*.j2"):
+        target = templates / found.name
+        if not target.exists():
+            target.symlink_to(found)
+    (templates / "plain-web.yaml.j2").write_text(template)
+    inventory["templates"] = str(templates)
+    inventory["nodes"][node]["pods"] = ["plain-web"]
+    path = tmp_path / "inventory.yaml"
+    for name in ("id_ed25519", "known_hosts"):
+        if not (tmp_path / name).exists():
+            (tmp_path / name).symlink_to(INVENTORY.parent / name)
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def test_a_template_that_only_spells_out_defaults_restarts_nothing(
+    lab: LabSession, tmp_path: Path
+) -> None:
+    """containerd node: a port without `protocol:` runs (the kubelet defaults it to TCP);
+    then a template that only adds defaults is the same pod to the kubelet, so deploy
+    rewrites the file and keeps the pod: same UID, same container, exit 0 within a timeout
+    that an update waiting for a new UID could never meet."""
+    node = "my-node3"  # kubeadm-rpm, containerd through the CRI
+    first = _inventory_with(tmp_path, node, PLAIN_WEB)
+    created = node_row(spctl_json("deploy", "plain-web", "--node", node, inventory=first), node)
+    assert created["pods"][0]["action"] == "created", created
+    assert created["pods"][0]["phase"] == "Running", created
+    # Read through the runtime, not spctl: the pod's UID and its container.
+    uids = lab.running_pod_uids(node, "plain")
+    containers = [
+        c["id"]
+        for c in lab.cri(node)["containers"]
+        if c["labels"].get("io.kubernetes.container.name") == "plain"
+    ]
+    assert len(uids) == 1 and len(containers) == 1, (uids, containers)
+    path = "/etc/kubernetes/manifests/plain-web.yaml"
+    assert "protocol" not in lab.out(node, f"cat {path}")
+    try:
+        spelled = _inventory_with(tmp_path, node, SPELLED_OUT)
+        diff = spctl("diff", "plain-web", "--node", node, inventory=spelled)
+        assert "plain-web: adopt: " in diff.stdout, diff.stdout + diff.stderr
+        assert "+      protocol: TCP" in diff.stdout, diff.stdout  # what the rewrite changes
+        assert diff.returncode == 0, diff.stdout  # no pod changes
+        done = spctl(
+            "deploy",
+            "plain-web",
+            "--node",
+            node,
+            "--timeout",
+            "30",
+            "-o",
+            "json",
+            inventory=spelled,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        import json
+
+        step = node_row(json.loads(done.stdout), node)["pods"][0]
+        assert step["action"] == "unchanged" and step["ok"], step  # adopted, not "updated"
+        assert "has this pod in another form" in step["reason"], step
+        assert "protocol: TCP" in lab.out(node, f"cat {path}")
+        assert lab.running_pod_uids(node, "plain") == uids
+        after = [
+            c["id"]
+            for c in lab.cri(node)["containers"]
+            if c["labels"].get("io.kubernetes.container.name") == "plain"
+        ]
+        assert after == containers
+        status = pod_row(spctl_json("status", "--node", node, inventory=spelled), node, "plain-web")
+        assert status["manifest"] == "in-sync" and status["phase"] == "Running", status
+    finally:
+        removed = spctl("remove", "plain-web", "--node", node, inventory=first)
+        assert removed.returncode == 0, removed.stdout + removed.stderr

@@ -209,6 +209,17 @@ def _identity_problems(doc: dict[str, Any]) -> list[Problem]:
                 f"<name>{MANIFEST_SUFFIX})",
             )
         )
+    elif "uid" in metadata:
+        # The kubelet accepts it, and that is the trouble: applyDefaults
+        # (pkg/kubelet/config/common.go) hashes the pod into a UID only when none is set.
+        problems.append(
+            Problem(
+                "metadata.uid",
+                "a static pod's UID must be left to the kubelet: it keeps a UID written in the "
+                "manifest, so the pod would never restart when its manifest changes (and spctl "
+                "could not see the new pod start); remove the field",
+            )
+        )
     return problems
 
 

@@ -22,8 +22,9 @@ one agent facts call, a second only when the file is not called ``POD.yaml``) an
 
 Why the next deploy changes no pod. spctl never writes a template's text to a node: it parses
 the rendered text, validates it and writes the canonical dump (``spctl.desired.yamlio``). For a
-file spctl did not write, the plan (``spctl.plan.directory.plan_deploy``) compares the *parsed* content:
-when the file on the node reads as the same data as the rendered pod, the step is ``adopt``
+file spctl did not write, the plan (``spctl.plan.directory.plan_deploy``) compares the pods as the
+kubelet decodes and defaults them (``spctl.desired.pod_identity``): when the file on the node
+is the same pod as the rendered one, the step is ``adopt``
 (the file is rewritten in canonical form and owned from then on), not ``update``. kubeadm
 writes its manifests through sigs.k8s.io/yaml (keys sorted, lists not indented), which for
 its own pods often gives the very bytes of spctl's dump; a hand edit, another quoting style,

@@ -31,8 +31,9 @@ from spctl_agent.protocol import MANIFEST_SUFFIX
 from spctl import profiles
 from spctl.desired.inventory import Inventory, Node, PodRef, _build
 from spctl.desired.inventory_edit import add_pod, write_atomic
+from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import render_pod
-from spctl.desired.yamlio import ManifestError, parse_manifest, semantically_equal
+from spctl.desired.yamlio import ManifestError, parse_manifest
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.directory import choose_dir, plan_deploy
@@ -232,7 +233,7 @@ def _check_next_deploy(plan: ImportPlan, found: Sequence[Found]) -> list[str]:
                     f"{f.node}: the imported template does not render: {exc}"
                 ) from None
             assert f.manifest is not None  # check_found refused absent pods
-            if not semantically_equal(desired.content, f.manifest.text):
+            if not same_pod(desired.content, f.manifest.text):
                 raise ImportRefused(
                     f"{f.node}: the imported template renders another pod than {f.manifest.path}"
                 )

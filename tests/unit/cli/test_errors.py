@@ -44,6 +44,11 @@ CASES = {
         GOOD_TEMPLATE + "      envFrom:\n        - configMapRef: {name: cfg}\n",
         "envFrom",
     ),
+    "metadata-uid": (
+        "web.yaml.j2",
+        GOOD_TEMPLATE.replace("  name: {{ pod.name }}\n", "  name: {{ pod.name }}\n  uid: fixed\n"),
+        "metadata.uid: a static pod's UID must be left to the kubelet",
+    ),
     "alias-bomb": ("web.yaml.j2", "a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", "alias"),
     "over-10-mib": (
         "web.yaml.j2",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
@@ -69,3 +70,210 @@ def format_quantity(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
     return str(float(value))
+
+
+# --- the parsed Quantity, as the kubelet's pod hash sees it ---------------------------------
+#
+# The kubelet hashes the decoded pod's structs (hash.DeepHashObject prints them with spew,
+# methods disabled), so a Quantity counts by its fields, not its value: ``i`` (value, scale)
+# or ``d`` (an inf.Dec), the cached string ``s`` and ``Format``. ParseQuantity
+# (apimachinery pkg/api/resource/quantity.go) fills them; SetDefaults_ResourceList
+# (pkg/apis/core/v1/defaults.go) then rounds every ResourceList entry up to milli scale
+# (Quantity.RoundUp). So `cpu: 1` and `cpu: "1"` are one pod (UnmarshalJSON strips the
+# quotes), while `cpu: 1000m` and `cpu: 1`, or `memory: 1Gi` and `memory: 1073741824`, are
+# two: the kubelet restarts the pod on such a change.
+
+_DECIMAL = "DecimalSI"
+_BINARY = "BinarySI"
+_EXPONENT_FORMAT = "DecimalExponent"
+_NANO = -9
+_MILLI = -3
+_MAX_INT64 = (1 << 63) - 1
+_SUFFIX_CHARS = "eEinumkKMGTP"
+_DIGITS = "0123456789"
+_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def go_json_number(value: int | float) -> str:
+    """The JSON text Go's encoding/json writes for a YAML number (sigs.k8s.io/yaml turns YAML
+    into JSON that way before the kubelet decodes it): shortest digits, plain notation between
+    1e-6 and 1e21, else ``1e+21`` / ``1e-7``."""
+    if isinstance(value, int):
+        return str(value)
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    digits = Decimal(repr(value))
+    if 1e-6 <= abs(value) < 1e21:
+        text = format(digits.normalize(), "f")
+        return text
+    sign, figures, _ = digits.normalize().as_tuple()
+    mantissa = "".join(map(str, figures))
+    exponent = digits.normalize().adjusted()
+    body = mantissa[0] + ("." + mantissa[1:] if len(mantissa) > 1 else "")
+    exp = f"{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exp.startswith("-0"):  # encoding/json cleans e-09 up to e-9, and only that
+        exp = "-" + exp[2:]
+    return f"{'-' if sign else ''}{body}e{exp}"
+
+
+def _scan(text: str) -> tuple[bool, str, str, str, str] | None:
+    """parseQuantityString: (positive, value, num, denom, suffix), None on ErrFormatWrong."""
+    positive, pos, end = True, 0, len(text)
+    if pos < end and text[0] in "+-":
+        positive = text[0] == "+"
+        pos += 1
+    while True:  # leading zeros
+        if pos >= end:
+            return positive, "0", "0", "", ""
+        if text[pos] != "0":
+            break
+        pos += 1
+    i = pos
+    while i < end and text[i] in _DIGITS:
+        i += 1
+    if i >= end:
+        return positive, text, text[pos:], "", ""
+    num, pos = text[pos:i] or "0", i
+    denom = ""
+    if text[pos] == ".":
+        pos += 1
+        i = pos
+        while i < end and text[i] in _DIGITS:
+            i += 1
+        if i >= end:
+            return positive, text, num, text[pos:], ""
+        denom, pos = text[pos:i], i
+    value, start = text[:pos], pos
+    while pos < end and text[pos] in _SUFFIX_CHARS:
+        pos += 1
+    if pos < end and text[pos] in "+-":
+        pos += 1
+    while pos < end:
+        if text[pos] not in _DIGITS:
+            return None
+        pos += 1
+    return positive, value, num, denom, text[start:]
+
+
+_SI = {"": 0, "n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def _interpret(suffix: str) -> tuple[int, int, str] | None:
+    """(base, exponent, format) of a suffix (suffix.go), None on ErrSuffix."""
+    if suffix in _SI:
+        return 10, _SI[suffix], _DECIMAL
+    if suffix in _BINARY_SI:
+        return 2, _BINARY_SI[suffix], _BINARY
+    if len(suffix) > 1 and suffix[0] in "eE":
+        body = suffix[1:]
+        if re.fullmatch(r"[+-]?[0-9]+", body) is None or abs(int(body)) > _MAX_INT64:
+            return None
+        exponent = (int(body) + 2**31) % 2**32 - 2**31  # int32(parsed), as Go truncates
+        return 10, exponent, _EXPONENT_FORMAT
+    return None
+
+
+def _ceil_away(numerator: int, denominator: int) -> int:
+    quotient, remainder = divmod(abs(numerator), denominator)
+    quotient += 1 if remainder else 0
+    return -quotient if numerator < 0 else quotient
+
+
+def parsed_quantity(text: str) -> tuple[Any, ...] | None:
+    """The Quantity ParseQuantity makes of ``text`` (already stripped of JSON quotes and
+    spaces), as a tuple of its fields: ("i", value, scale, s, format) for the int64 fast path,
+    ("d", unscaled, scale, format) for inf.Dec. None when the kubelet refuses the text."""
+    if not text:
+        return None
+    if text == "0":
+        return ("i", 0, 0, "0", _DECIMAL)
+    scanned = _scan(text)
+    if scanned is None:
+        return None
+    positive, value, num, denom, suffix = scanned
+    interpreted = _interpret(suffix)
+    if interpreted is None:
+        return None
+    base, exponent, fmt = interpreted
+    mantissa = 1
+    if fmt == _BINARY:
+        scale = 0
+        if exponent >= 0 and not denom:
+            mantissa = 1 << exponent
+            precision = 15 - len(num) - int(exponent * 3 / 10) - 1
+        else:
+            precision = -1
+    else:
+        scale = exponent
+        precision = 18 - (len(num) + len(denom))
+    if precision >= 0:
+        scale -= len(denom)
+        if scale >= _NANO:
+            shifted = num + denom
+            result = int(shifted) * mantissa
+            if result <= _MAX_INT64:
+                result = result if positive else -result
+                if fmt == _BINARY:
+                    canonical = exponent % 10 == 0 and int(shifted) & 0x07 != 0
+                else:
+                    canonical = scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0"
+                return ("i", result, scale, text if canonical else "", fmt)
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    sign, figures, dec_exponent = amount.as_tuple()
+    unscaled = int("".join(map(str, figures)) or "0")
+    dec_scale = -int(dec_exponent)
+    if base == 10:
+        dec_scale -= exponent
+    else:
+        unscaled <<= exponent
+    if unscaled != 0:  # rounded up (away from zero) to nano scale
+        if dec_scale > 9:
+            unscaled = _ceil_away(unscaled, 10 ** (dec_scale - 9))
+        else:
+            unscaled *= 10 ** (9 - dec_scale)
+        dec_scale = 9
+    if fmt == _BINARY and Fraction(unscaled, 10**dec_scale) > _MAX_INT64:
+        unscaled, dec_scale = _MAX_INT64, 0
+    if fmt == _BINARY and 0 < Fraction(unscaled, 10**dec_scale) < 1:
+        fmt = _DECIMAL
+    if sign and unscaled:
+        unscaled = -unscaled
+    return ("d", unscaled, dec_scale, fmt)
+
+
+def rounded_to_milli(quantity: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Quantity.RoundUp(-3), as SetDefaults_ResourceList applies it."""
+    if quantity[0] == "d":
+        _, unscaled, scale, fmt = quantity
+        if scale > 3:
+            unscaled = _ceil_away(unscaled, 10 ** (scale - 3))
+        else:
+            unscaled *= 10 ** (3 - scale)
+        return ("d", unscaled, 3, fmt)
+    _, value, scale, text, fmt = quantity
+    if scale >= _MILLI:
+        return quantity
+    return ("i", _ceil_away(value, 10 ** (_MILLI - scale)), _MILLI, "", fmt)
+
+
+def decoded_quantity(value: Any) -> tuple[Any, ...] | None:
+    """The Quantity the kubelet decodes from a manifest value (Quantity.UnmarshalJSON: JSON
+    null is the zero Quantity; quotes stripped, then spaces), None when it refuses it."""
+    if value is None:
+        return ("i", 0, 0, "", "")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        text = go_json_number(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        return None
+    return parsed_quantity(text.strip(_GO_SPACE))

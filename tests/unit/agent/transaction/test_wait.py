@@ -75,3 +75,12 @@ def test_remove_waits_until_no_pod_has_the_name(node):
     c = change(node, action="remove")
     assert pod_settled(c, [pod()], {}, 0, now=0) is None
     assert pod_settled(c, [pod(name="other-n1")], {}, 0, now=0) is True
+
+
+def test_an_adopt_is_done_as_soon_as_its_pod_runs_with_no_stable_window(node):
+    c = change(node, action="adopt")
+    c.want_uid = "same"
+    since: dict = {}
+    assert pod_settled(c, [pod(uid="same", phase="Pending")], since, 5, now=0) is None
+    assert pod_settled(c, [pod(uid="other")], since, 5, now=0) is None  # not the kept pod
+    assert pod_settled(c, [pod(uid="same")], since, 5, now=0) is True

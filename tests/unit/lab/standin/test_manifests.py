@@ -4,6 +4,7 @@ annotations and content-hash UIDs, and URL bodies (a Pod or a PodList)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import yaml
@@ -83,16 +84,92 @@ def test_uid_is_stable_for_same_content_at_same_path(tmp_path) -> None:
     [
         lambda d: pod_at(d, "renamed.yaml", seed()),
         lambda d: pod_at(d, "static-web.yaml", seed(), node="my-node2"),
-        lambda d: pod_at(d, "static-web.yaml", seed(restartPolicy="Always")),
+        lambda d: pod_at(d, "static-web.yaml", seed(restartPolicy="Never")),
         lambda d: pod_at(
             d, "static-web.yaml", seed(containers=[{"name": "web", "image": "nginx:2"}])
         ),
     ],
-    ids=["renamed file", "other node", "explicit default", "new image"],
+    ids=["renamed file", "other node", "other restart policy", "new image"],
 )
 def test_uid_changes_with_path_node_or_content(tmp_path, change) -> None:
     original = pod_at(tmp_path, "static-web.yaml", seed()).uid
     assert change(tmp_path).uid != original
+
+
+def _with_web(**fields: Any) -> dict[str, Any]:
+    """The seed pod, its container given ``fields`` (its port without protocol, which the
+    kubelet defaults) and a cpu limit of 1 unless ``fields`` says otherwise."""
+    pod = seed()
+    web = pod["spec"]["containers"][0]
+    web["ports"] = [{"name": "web", "containerPort": 80}]
+    web["resources"] = {"limits": {"cpu": 1}}
+    web.update(fields)
+    return pod
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        {"ports": [{"name": "web", "containerPort": 80, "protocol": "TCP"}]},
+        {"imagePullPolicy": "IfNotPresent", "terminationMessagePolicy": "File"},
+        {"terminationMessagePath": "/dev/termination-log"},
+        {"resources": {"limits": {"cpu": "1"}}},
+        {"resources": {"limits": {"cpu": 1}, "requests": {"cpu": 1}}},
+        {"livenessProbe": {"tcpSocket": {"port": 80}, "periodSeconds": 10, "timeoutSeconds": 0}},
+    ],
+    ids=["protocol", "pull and message policy", "message path", "cpu quoted", "request", "probe"],
+)
+def test_uid_is_that_of_the_defaulted_pod(tmp_path, spelled) -> None:
+    """applyDefaults (pkg/kubelet/config/common.go) hashes the decoded, defaulted pod: a
+    manifest that only spells defaults out is the same pod, with the same UID."""
+    plain = _with_web(
+        **({"livenessProbe": {"tcpSocket": {"port": 80}}} if "livenessProbe" in spelled else {})
+    )
+    original = pod_at(tmp_path, "static-web.yaml", plain).uid
+    assert pod_at(tmp_path, "static-web.yaml", _with_web(**spelled)).uid == original
+    spec_spelled = _with_web(**spelled)
+    spec_spelled["spec"].update(restartPolicy="Always", dnsPolicy="ClusterFirst")
+    assert pod_at(tmp_path, "static-web.yaml", spec_spelled).uid == original
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"resources": {"limits": {"cpu": "1000m"}}},  # another Quantity (value 1000, scale -3)
+        {"resources": {"limits": {"cpu": "2"}}},
+        {"ports": [{"name": "web", "containerPort": 80, "protocol": "UDP"}]},
+        {"imagePullPolicy": "Always"},
+    ],
+    ids=["1000m for 1", "cpu 2", "UDP", "pull always"],
+)
+def test_a_real_change_gets_a_new_uid(tmp_path, changed) -> None:
+    original = pod_at(tmp_path, "static-web.yaml", _with_web()).uid
+    assert pod_at(tmp_path, "static-web.yaml", _with_web(**changed)).uid != original
+
+
+def test_the_pod_is_used_defaulted(tmp_path) -> None:
+    """What runs the pod reads the defaulted fields: a port with no protocol is TCP, a
+    probe's 0 its default (SetDefaults_Probe)."""
+    pod = pod_at(
+        tmp_path,
+        "static-web.yaml",
+        _with_web(readinessProbe={"httpGet": {"port": 80}, "periodSeconds": 0}),
+    )
+    web = pod.spec["containers"][0]
+    assert web["ports"] == [{"name": "web", "containerPort": 80, "protocol": "TCP"}]
+    assert web["readinessProbe"]["periodSeconds"] == 10
+    assert web["readinessProbe"]["httpGet"] == {"port": 80, "path": "/", "scheme": "HTTP"}
+    assert web["imagePullPolicy"] == "IfNotPresent"  # spctl-lab/pod:1.0 is tagged, not latest
+
+
+def test_a_uid_in_the_manifest_is_kept(tmp_path) -> None:
+    """applyDefaults hashes only when metadata.uid is empty: a set UID survives a change."""
+    pod = seed()
+    pod["metadata"]["uid"] = "fixed-uid"
+    assert pod_at(tmp_path, "static-web.yaml", pod).uid == "fixed-uid"
+    changed = seed(containers=[{"name": "web", "image": "nginx:2"}])
+    changed["metadata"]["uid"] = "fixed-uid"
+    assert pod_at(tmp_path, "static-web.yaml", changed).uid == "fixed-uid"
 
 
 def test_url_pods_podlist_and_single_pod() -> None:

@@ -21,6 +21,7 @@ ORDER = [
     "flags",
     "config",
     "validation",
+    "defaults",
     "manifests",
     "sources",
     "pods",

@@ -30,6 +30,9 @@ facts request (``facts_request``, ``read_facts_request``)
     probes           {pod name: probe spec (``probe_spec.probe_spec_of``)}: set each running
                      static pod's ``ready`` from one attempt of its readiness probes (and
                      ``not_ready`` to why not), as status shows READY
+    restart_policies {pod name: restartPolicy}: each static pod's phase as the kubelet's
+                     getPhase computes it with that policy (the runtime does not hold it;
+                     a pod not named is read as ``runtime.pods.pod_phase`` says for None)
 
 facts answer (``facts_answer``, ``read_facts_answer``)
     hostname, python ("3.6.9"), os_release {KEY: value}
@@ -77,11 +80,12 @@ pod change (``pod_change``, ``read_pod_change``)
     from_path, from_sha256: a file the change retires (the pod's manifest in the directory
     the kubelet is moved away from); action ``move`` writes its bytes at ``file``,
     namespace (null: any), probes (the new pod's probe spec | null: waited for without),
-    sources (the kubelet sources whose pods count: ["file"]; "http" for a manifest URL)
+    sources (the kubelet sources whose pods count: ["file"]; "http" for a manifest URL),
+    restart_policy (the new pod's spec.restartPolicy, defaulted | null: not known)
 
 wait (``wait_for``, ``read_wait_for``): a bare pod name, or
     pod, file (default ``<pod>.yaml``), expected_sha256 (the file must still hold these
-    bytes; absent: not checked; null: must be absent), sources
+    bytes; absent: not checked; null: must be absent), sources, restart_policy
 
 kubelet change (``kubelet_change``, ``read_kubelet_change``)
     unit, files [kubelet file], daemon_reload (bool), healthz_url, timeout (90),
@@ -164,6 +168,7 @@ def facts_request(
     manifest_dirs=(),
     healthz_url=None,
     probes=None,
+    restart_policies=None,
 ):
     from . import OP_FACTS
 
@@ -180,6 +185,8 @@ def facts_request(
         request["healthz_url"] = healthz_url
     if probes:
         request["probes"] = probes
+    if restart_policies:
+        request["restart_policies"] = dict(restart_policies)
     return request
 
 
@@ -195,6 +202,7 @@ def read_facts_request(request):
         "manifest_dirs": request.get("manifest_dirs") or [],
         "healthz_url": request.get("healthz_url") or DEFAULT_HEALTHZ_URL,
         "probes": request.get("probes") or {},
+        "restart_policies": request.get("restart_policies") or {},
     }
 
 
@@ -345,6 +353,7 @@ def pod_change(
     namespace=None,
     probes=None,
     sources=None,
+    restart_policy=None,
 ):
     change = {
         "pod": pod,
@@ -361,6 +370,8 @@ def pod_change(
         change["probes"] = probes
     if sources is not None:
         change["sources"] = list(sources)
+    if restart_policy is not None:
+        change["restart_policy"] = restart_policy
     return change
 
 
@@ -376,10 +387,11 @@ def read_pod_change(change, where="pod change"):
         "namespace": change.get("namespace"),
         "probes": change.get("probes"),
         "sources": change.get("sources"),
+        "restart_policy": change.get("restart_policy"),
     }
 
 
-def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None):
+def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None, restart_policy=None):
     wait = {"pod": pod}
     if file is not None:
         wait["file"] = file
@@ -387,6 +399,8 @@ def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None):
         wait["expected_sha256"] = expected_sha256
     if sources is not None:
         wait["sources"] = list(sources)
+    if restart_policy is not None:
+        wait["restart_policy"] = restart_policy
     return wait
 
 
@@ -398,6 +412,7 @@ def read_wait_for(wait, where="wait"):
         "file": wait.get("file"),
         "expected_sha256": wait.get("expected_sha256", ANY_CONTENT),  # absent: not checked
         "sources": wait.get("sources"),
+        "restart_policy": wait.get("restart_policy"),
     }
 
 

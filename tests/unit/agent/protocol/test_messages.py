@@ -23,8 +23,15 @@ POD_CHANGE = {
     "namespace": "kube-system",
     "probes": SPEC,
     "sources": ["file", "http"],
+    "restart_policy": "OnFailure",
 }
-WAIT = {"pod": "db", "file": "db.yaml", "expected_sha256": None, "sources": ["http"]}
+WAIT = {
+    "pod": "db",
+    "file": "db.yaml",
+    "expected_sha256": None,
+    "sources": ["http"],
+    "restart_policy": "Never",
+}
 KUBELET_FILE = {
     "path": "/etc/default/kubelet",
     "content": "X=\udcff\n",
@@ -63,6 +70,7 @@ CASES = {
             "manifest_dirs": ["/etc/kubernetes/manifests"],
             "healthz_url": "http://127.0.0.1:1/healthz",
             "probes": {"web": SPEC},
+            "restart_policies": {"web": "Always", "job": "Never"},
         },
         {},
     ),
@@ -181,6 +189,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
         "manifest_dirs": [],
         "healthz_url": DEFAULT_HEALTHZ_URL,
         "probes": {},
+        "restart_policies": {},
     }
     assert messages.read_apply_request({"node_name": "n"}) == {
         "node_name": "n",

@@ -73,7 +73,7 @@ def facts_from_case(case: dict) -> NodeFacts:
                 "units": units,
                 "dirs": listed,
                 "owned": owned,
-                "runtime": {"runtime": "docker", "pods": []},
+                "runtime": {"runtime": "docker", "pods": case.get("pods") or []},
                 "healthz": True,
                 "kubelets": case.get("kubelets") or {},
             }

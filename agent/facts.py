@@ -227,6 +227,11 @@ def facts(node, request):
     if units:
         node.choose_runtime(kubelet_cmdlines(units))
     runtime = node.pods()
+    if request["restart_policies"]:
+        from .runtime import pods as podlib
+
+        for pod in runtime.get("pods") or []:
+            podlib.with_policy(pod, podlib.policy_for(pod["pod"], request["restart_policies"]))
     if request["probes"]:
         # READY as the pods' readiness probes say it: one attempt each, now.
         from .probes.prober import mark_ready

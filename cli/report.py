@@ -150,14 +150,22 @@ def status_rows(
                 _age(p.age),
             ]
             if wide:
-                containers = (
-                    ", ".join(safe(f"{c['name']}:{c['state']}") for c in p.containers) or "-"
-                )
+                containers = ", ".join(safe(container_text(c)) for c in p.containers) or "-"
                 if p.not_ready:
                     containers += f" (not ready: {safe(p.not_ready)})"
                 row += [s.profile or "-", safe(p.file or "-"), containers]
             table.add_row(*_mark(row, cells, s.name, p.name))
     return table
+
+
+def container_text(c: dict[str, Any]) -> str:
+    """One container in the wide table: ``web:running``, and how it last ended when it did
+    (``web:running (last exit 1, Error)``), as kubectl describe shows Last State."""
+    text = f"{c['name']}:{c['state']}"
+    if c.get("last_exit_code") is not None:
+        reason = f", {c['last_reason']}" if c.get("last_reason") else ""
+        text += f" (last exit {c['last_exit_code']}{reason})"
+    return text
 
 
 def _mark(

@@ -77,6 +77,10 @@ class ContainerState:
     state: str
     restarts: int
     exit_code: Optional[int]
+    #: The last termination, as the kubelet's lastState (or the state itself when the
+    #: container exited): exit code and reason; None when it never ended.
+    last_exit_code: Optional[int] = None
+    last_reason: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -178,12 +182,7 @@ class NodeFacts:
                 restarts=int(p.get("restarts") or 0),
                 created=p.get("created"),
                 annotations=p.get("annotations") or {},
-                containers=tuple(
-                    ContainerState(
-                        c["name"], c["state"], int(c.get("restarts") or 0), c.get("exit_code")
-                    )
-                    for c in p.get("containers", [])
-                ),
+                containers=tuple(_container_state(c) for c in p.get("containers", [])),
                 not_ready=str(p.get("not_ready") or ""),
             )
             for p in runtime["pods"]
@@ -214,3 +213,20 @@ class NodeFacts:
             },
             raw=raw,
         )
+
+
+def _container_state(c: Mapping[str, Any]) -> ContainerState:
+    """A container of a runtime pod summary (``runtime.pods.summarize``); its last exit is
+    its own when it exited, else the previous instance's (``runtime.pods.last_exit``)."""
+    if c.get("state") == "exited" and c.get("exit_code") is not None:
+        last_code, last_reason = c.get("exit_code"), c.get("reason")
+    else:
+        last_code, last_reason = c.get("last_exit_code"), c.get("last_reason")
+    return ContainerState(
+        c["name"],
+        c["state"],
+        int(c.get("restarts") or 0),
+        c.get("exit_code"),
+        None if last_code is None else int(last_code),
+        str(last_reason) if last_reason else None,
+    )

@@ -295,10 +295,12 @@ def mark_ready(pods, specs, runner, names=(), timeout=ATTEMPT_CAP, budget=STATUS
     even when only web has probes. All the attempts together take at most ``budget``
     seconds (plus one small margin), each at most ``timeout``: a status call answers in
     time however many pods are slow."""
+    from ..runtime import pods as podlib
+
     deadline = time.monotonic() + budget
     candidates = set(specs) | set(names)
     for pod in pods:
-        if pod.get("phase") != "Running" or pod.get("source") not in ("file", "http"):
+        if not podlib.containers_up(pod) or pod.get("source") not in ("file", "http"):
             continue
         name = pod.get("pod") or ""
         matches = [p for p in candidates if name.startswith(p + "-")]

@@ -32,6 +32,9 @@ facts request (``facts_request``, ``read_facts_request``)
                      ``not_ready`` to why not), as status shows READY
     node_ip          the node's IP for hostNetwork probes, when the control host knows it
                      from the node's files (k3s's and rke2's node-ip) | absent: the agent's own
+    restart_policies {pod name: restartPolicy}: each static pod's phase as the kubelet's
+                     getPhase computes it with that policy (the runtime does not hold it;
+                     a pod not named is read as ``runtime.pods.pod_phase`` says for None)
 
 facts answer (``facts_answer``, ``read_facts_answer``)
     hostname, python ("3.6.9"), os_release {KEY: value}
@@ -88,11 +91,12 @@ pod change (``pod_change``, ``read_pod_change``)
     from_path, from_sha256: a file the change retires (the pod's manifest in the directory
     the kubelet is moved away from); action ``move`` writes its bytes at ``file``,
     namespace (null: any), probes (the new pod's probe spec | null: waited for without),
-    sources (the kubelet sources whose pods count: ["file"]; "http" for a manifest URL)
+    sources (the kubelet sources whose pods count: ["file"]; "http" for a manifest URL),
+    restart_policy (the new pod's spec.restartPolicy, defaulted | null: not known)
 
 wait (``wait_for``, ``read_wait_for``): a bare pod name, or
     pod, file (default ``<pod>.yaml``), expected_sha256 (the file must still hold these
-    bytes; absent: not checked; null: must be absent), sources
+    bytes; absent: not checked; null: must be absent), sources, restart_policy
 
 kubelet change (``kubelet_change``, ``read_kubelet_change``)
     unit, files [kubelet file], daemon_reload (bool), healthz_url, timeout (90),
@@ -176,6 +180,7 @@ def facts_request(
     healthz_url=None,
     probes=None,
     node_ip=None,
+    restart_policies=None,
 ):
     from . import OP_FACTS
 
@@ -194,6 +199,8 @@ def facts_request(
         request["probes"] = probes
     if node_ip:
         request["node_ip"] = node_ip
+    if restart_policies:
+        request["restart_policies"] = dict(restart_policies)
     return request
 
 
@@ -210,6 +217,7 @@ def read_facts_request(request):
         "healthz_url": request.get("healthz_url") or DEFAULT_HEALTHZ_URL,
         "probes": request.get("probes") or {},
         "node_ip": request.get("node_ip"),
+        "restart_policies": request.get("restart_policies") or {},
     }
 
 
@@ -387,6 +395,7 @@ def pod_change(
     namespace=None,
     probes=None,
     sources=None,
+    restart_policy=None,
 ):
     change = {
         "pod": pod,
@@ -403,6 +412,8 @@ def pod_change(
         change["probes"] = probes
     if sources is not None:
         change["sources"] = list(sources)
+    if restart_policy is not None:
+        change["restart_policy"] = restart_policy
     return change
 
 
@@ -418,10 +429,11 @@ def read_pod_change(change, where="pod change"):
         "namespace": change.get("namespace"),
         "probes": change.get("probes"),
         "sources": change.get("sources"),
+        "restart_policy": change.get("restart_policy"),
     }
 
 
-def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None):
+def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None, restart_policy=None):
     wait = {"pod": pod}
     if file is not None:
         wait["file"] = file
@@ -429,6 +441,8 @@ def wait_for(*, pod, file=None, expected_sha256=ANY_CONTENT, sources=None):
         wait["expected_sha256"] = expected_sha256
     if sources is not None:
         wait["sources"] = list(sources)
+    if restart_policy is not None:
+        wait["restart_policy"] = restart_policy
     return wait
 
 
@@ -440,6 +454,7 @@ def read_wait_for(wait, where="wait"):
         "file": wait.get("file"),
         "expected_sha256": wait.get("expected_sha256", ANY_CONTENT),  # absent: not checked
         "sources": wait.get("sources"),
+        "restart_policy": wait.get("restart_policy"),
     }
 
 

@@ -230,7 +230,9 @@ def read_pods(path, timeout=10.0):
     Each value: {"sandboxes": [sandbox records, newest first], "sandbox": the newest or None,
     "containers": {container name: record of its newest container},
     "annotations": and "labels": of the newest sandbox}. One ListPodSandbox, one
-    ListContainers, and one ContainerStatus per exited container that is the newest of its name.
+    ListContainers, and one ContainerStatus per exited container that is the newest of its
+    name, and one for the exited container before a newest one that has not ended (its exit
+    code and reason are the record's ``last_exit_code`` and ``last_reason``).
     """
     from . import grpc
 
@@ -261,6 +263,8 @@ def read_pods(path, timeout=10.0):
             pod["sandbox"] = pod["sandboxes"][0]
 
         exited = []
+        previous = {}  # pod key: {container name: the container before the newest}
+        last = []  # (record of the newest, id of the one before it, which exited)
         for container in _newest_first(containers):
             labels = container["labels"]
             if POD_UID_LABEL in labels or POD_NAME_LABEL in labels:
@@ -279,9 +283,18 @@ def read_pods(path, timeout=10.0):
                     "labels": {},
                 }
             name = labels.get(CONTAINER_NAME_LABEL) or (container["metadata"] or {}).get("name", "")
-            if name in pod["containers"]:
-                continue  # an older container of this name
+            newest = pod["containers"].get(name)
+            if newest is not None:
+                # An older container of this name: the one before the newest is the
+                # kubelet's lastState (kuberuntime_container.go getPodContainerStatuses),
+                # read when the newest has not ended itself.
+                if newest["state"] != "exited" and name not in previous.get(key, {}):
+                    previous.setdefault(key, {})[name] = container
+                    if CONTAINER_STATES.get(container["state"]) == "exited":
+                        last.append((newest, container["id"]))
+                continue
             record = pod["containers"][name] = _container_record(container)
+            record["last_exit_code"] = record["last_reason"] = None
             if record["state"] == "exited":
                 exited.append(record)
 
@@ -303,6 +316,21 @@ def read_pods(path, timeout=10.0):
                 record["message"] = status["message"]
                 record["started"] = status["started_at"] // 10**9 or None
                 record["finished"] = status["finished_at"] // 10**9 or None
+        for record, container_id in last:
+            try:
+                status = client.call(
+                    "ContainerStatus",
+                    "ContainerStatusRequest",
+                    {"container_id": container_id},
+                    "ContainerStatusResponse",
+                )["status"]
+            except grpc.GrpcError as e:
+                if e.status == "NOT_FOUND":
+                    continue  # removed by the kubelet's garbage collector since the list
+                raise
+            if status:
+                record["last_exit_code"] = status["exit_code"]
+                record["last_reason"] = status["reason"]
         return pods
     finally:
         client.close()

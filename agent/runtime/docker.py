@@ -126,6 +126,13 @@ def group(containers, inspect=None):
             record = records[0]
             if record["state"] != "running" and inspect is not None:
                 _add_state(record, inspect(record["id"]))
+            # The instance before the newest is the kubelet's lastState: its exit code from
+            # the list's Status ("Exited (1) 3 seconds ago"), its reason as cri-dockerd
+            # gives it (core/container_status.go).
+            before = records[1] if len(records) > 1 else None
+            code = before["exit_code"] if before and before["state"] == "exited" else None
+            record["last_exit_code"] = code
+            record["last_reason"] = None if code is None else ("Error" if code else "Completed")
             pod["containers"][cname] = record
     return pods
 

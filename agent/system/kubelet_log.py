@@ -45,6 +45,14 @@ IMAGE_REASONS = (
     "CreateContainerConfigError",
 )
 BACK_OFF = ("ImagePullBackOff",)
+# kuberuntime_manager.go doBackOff: a container that exited again within its restart
+# back-off; pod_workers.go logs the sync error as ``failed to "StartContainer" for "<c>"
+# with CrashLoopBackOff: "back-off 20s restarting failed container=<c> pod=<name>_<ns>(<uid>)"``.
+# Not a failure by itself: the wait compares the back-off with the time it has left.
+CRASH_LOOP = "CrashLoopBackOff"
+_CRASH_LOOP = re.compile(
+    r"back-off ((?:\d+h)?(?:\d+m)?(?:[\d.]+s)?) restarting failed container=(\S+)"
+)
 # klog's header (klog.go, formatHeader): severity, mmdd hh:mm:ss.uuuuuu, the pid padded to 7
 # characters, file:line, "] ", then the structured call's quoted message (printS:
 # strconv.Quote(msg), always one line). Anchored at column 0: nothing may come before it.
@@ -160,6 +168,7 @@ class FailureWatch:
         self.not_uid = not_uid
         self.found = None
         self.backed_off = None
+        self.crash_loop = None  # (container, back-off seconds, the kubelet's text), the last
 
     @property
     def reason(self):
@@ -178,6 +187,9 @@ class FailureWatch:
             if self.not_uid and fields.get("podUID") == self.not_uid:
                 return
             text = fields.get("err", "")
+            if CRASH_LOOP in text:
+                self.crash_loop = crash_loop_backoff(text) or self.crash_loop
+                return
             reason = fields.get("reason") or next((r for r in IMAGE_REASONS if r in text), None)
             if reason in IMAGE_REASONS:
                 if reason not in text:
@@ -188,6 +200,18 @@ class FailureWatch:
                     self.backed_off = message
                 else:
                     self.found = message
+
+
+def crash_loop_backoff(text):
+    """(container, back-off seconds, text) of a CrashLoopBackOff sync error, else None; the
+    back-off as Go's time.Duration writes it (10s, 1m20s, 5m0s)."""
+    match = _CRASH_LOOP.search(text)
+    if not match or not match.group(1):
+        return None
+    seconds = 0.0
+    for amount, unit in re.findall(r"([\d.]+)([hms])", match.group(1)):
+        seconds += float(amount) * {"h": 3600, "m": 60, "s": 1}[unit]
+    return match.group(2), seconds, text
 
 
 def _relevant(entry):
@@ -376,10 +400,17 @@ class KubeletLog:
     def failure(self, path, pod_name, namespace=None, not_uid=None):
         """The kubelet's message that this file or pod cannot run, from every entry read so
         far, or None (see ``FailureWatch``)."""
+        return self._watch(path, pod_name, namespace, not_uid).reason
+
+    def crash_loop(self, path, pod_name, namespace=None, not_uid=None):
+        """The pod's last CrashLoopBackOff: (container, back-off seconds, text), or None."""
+        return self._watch(path, pod_name, namespace, not_uid).crash_loop
+
+    def _watch(self, path, pod_name, namespace, not_uid):
         key = (path, pod_name, namespace, not_uid)
         watch = self._watches.get(key)
         if watch is None:
             watch = self._watches[key] = FailureWatch(path, pod_name, namespace, not_uid)
             for entry in self._relevant:
                 watch.see(entry)
-        return watch.reason
+        return watch

@@ -40,6 +40,7 @@ def _waits(node, request, directory, node_name):
                 "action": "unchanged",
                 "file": spec["file"] or name + MANIFEST_SUFFIX,
                 "sources": spec["sources"],
+                "restart_policy": spec["restart_policy"],
             },
             directory,
             node_name,

@@ -41,6 +41,8 @@ class PodChange:
         self.probes = spec.get("probes")
         # The kubelet sources whose pods count ("file"; "http" for a manifest URL).
         self.sources = tuple(spec.get("sources") or (SOURCE_FILE,))
+        # The pod's restartPolicy (None: not known), for its phase (runtime.pods.pod_phase).
+        self.restart_policy = spec.get("restart_policy")
         self.kubelet_name = "%s-%s" % (self.name, node_name)
         self.previous = None  # bytes of the file before this change, None if absent
         self.was_owned = None  # the state entry before this change

@@ -3,12 +3,45 @@ the stable time, or fails, or the kubelet says it will not run it, or time runs 
 
 from ..runtime import pods as podlib
 
+#: Restarts during one wait after which a pod keeps crashing. The kubelet restarts a
+#: container that exited at once the first time and then after a back-off that doubles
+#: (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff, flowcontrol.Backoff; 10 s up
+#: to 300 s, pkg/kubelet/kubelet.go): a container that exits while a dependency comes up is
+#: restarted and the stable window starts over; the third restart within one wait is a
+#: crash that keeps recurring.
+CRASH_LIMIT = 3
+BACKOFF_INITIAL = 10.0
+BACKOFF_MAX = 300.0
 
-def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
+
+def next_backoff(crashes):
+    """The kubelet's wait before the next restart of a container restarted ``crashes``
+    times: none before the first restart, then 10 s doubling up to 300 s. Counted from the
+    restarts seen during this wait, so it never exceeds the kubelet's (a container that ran
+    10 minutes starts over at no wait)."""
+    if crashes <= 0:
+        return 0.0
+    return min(BACKOFF_INITIAL * 2 ** (crashes - 1), BACKOFF_MAX)
+
+
+def pod_settled(
+    change, pods, stable_since, stable_for, now, prober=None, left=None, crash_loop=None
+):
     """None while waiting, True when done, or an error string when the pod failed.
 
-    With a ``prober`` (probes.prober.PodProber), a running pod is up only while its startup and
-    readiness probes pass; the stable time counts from when they last started passing.
+    The pod is up when its sandbox runs and every container runs (with a ``prober``
+    (probes.prober.PodProber): and its startup and readiness probes pass); it is done when
+    it stayed up ``stable_for`` seconds. A crash alone fails nothing: the phase is the
+    kubelet's (``runtime.pods.pod_phase`` with the change's restartPolicy), so a crashed
+    container of a restartPolicy Always pod leaves it Running while the kubelet restarts
+    it, and the stable window starts over. The change fails when
+
+    - the pod is Failed (getPhase says so only under restartPolicy Never): "the pod
+      failed";
+    - it restarted ``CRASH_LIMIT`` times during the wait: "keeps crashing";
+    - a container waits for its restart and the kubelet's back-off (its CrashLoopBackOff
+      message ``crash_loop``, (container, seconds, text), else ``next_backoff``) plus the
+      stable time is more than the ``left`` seconds of the wait: "CrashLoopBackOff".
 
     While one pod replaces another both can exist under the same name for a moment; the
     one that counts is the pod with the expected UID (a rollback puts the old content back
@@ -28,14 +61,23 @@ def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
     if not candidates:
         stable_since.pop(change.name, None)
         return None
-    pod = max(candidates, key=lambda p: p["phase"] == "Running")
+    pod = max(candidates, key=lambda p: (bool(p.get("ready")), p["phase"] == "Running"))
+    podlib.with_policy(pod, change.restart_policy)
+    # The restarts when this pod was first seen in this wait: the crashes since count.
+    seen = stable_since.get(("seen", change.name))
+    if seen is None or seen[0] != pod["uid"]:
+        seen = stable_since[("seen", change.name)] = (pod["uid"], pod["restarts"])
+    crashes = pod["restarts"] - seen[1]
     if pod["phase"] == "Failed":
         return "the pod failed (%s)" % podlib.container_summary(pod)
-    if pod["phase"] != "Running":
+    if crashes >= CRASH_LIMIT:
+        return "the pod keeps crashing: restarted %d times during the wait (%s)" % (
+            crashes,
+            podlib.container_summary(pod),
+        )
+    if not pod.get("ready"):
         stable_since.pop(change.name, None)
-        if pod["restarts"] >= 2:
-            return "containers keep restarting (%s)" % podlib.container_summary(pod)
-        return None
+        return _backed_off(change, pod, crashes, stable_for, left, crash_loop)
     if prober is not None and not prober.ready(pod, now):
         stable_since.pop(change.name, None)
         return None
@@ -43,13 +85,38 @@ def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
         # The same pod, rewritten in other bytes: the kubelet keeps it (its UID is the hash
         # of the decoded, defaulted pod), so there is nothing to wait out; it only has to run.
         return True
-    first = stable_since.setdefault(change.name, (now, pod["uid"], pod["restarts"]))
-    if first[1] != pod["uid"]:
+    first = stable_since.get(change.name)
+    if first is None or first[1] != pod["uid"] or first[2] != pod["restarts"]:
+        # New, or restarted since the window began: the window starts (over) now.
         stable_since[change.name] = (now, pod["uid"], pod["restarts"])
-        return None
-    if pod["restarts"] != first[2]:
-        return "containers keep restarting (%s)" % podlib.container_summary(pod)
+        return True if stable_for <= 0 else None
     return True if now - first[0] >= stable_for else None
+
+
+def _backed_off(change, pod, crashes, stable_for, left, crash_loop):
+    """The CrashLoopBackOff failure when a container of ``pod`` waits for a restart that
+    comes too late for the pod to then stay up ``stable_for`` seconds, else None."""
+    policy = change.restart_policy or podlib.RESTART_ALWAYS
+    waiting = [
+        c
+        for c in pod.get("containers") or []
+        if c.get("state") == "exited" and podlib.will_restart(policy, c.get("exit_code"))
+    ]
+    if not waiting or left is None:
+        return None
+    names = {c["name"] for c in waiting}
+    if crash_loop is not None and crash_loop[0] in names:
+        name, backoff, said = crash_loop
+    else:
+        name, backoff, said = waiting[0]["name"], next_backoff(crashes), None
+    if backoff <= 0 or backoff + stable_for <= left:
+        return None  # restarted at once, or in time: the wait goes on
+    text = (
+        "the pod is in CrashLoopBackOff: the kubelet restarts %s only after a back-off of "
+        "%gs, and %ds of the wait are left for it to then stay up %gs (%s)"
+        % (name, backoff, max(left, 0), stable_for, podlib.container_summary(pod))
+    )
+    return text + ("; the kubelet: %s" % said if said else "")
 
 
 def wait_for(node, changes, timeout, stable_for):
@@ -92,7 +159,12 @@ def wait_for(node, changes, timeout, stable_for):
                     change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
                     continue
             prober = probers.get(change.name)
-            verdict = pod_settled(change, pods, stable_since, stable_for, now, prober)
+            crash_loop = kubelet_log.crash_loop(
+                change.path, change.kubelet_name, change.namespace, change.before_uid
+            )
+            verdict = pod_settled(
+                change, pods, stable_since, stable_for, now, prober, deadline - now, crash_loop
+            )
             if verdict is not None:
                 outcome[change.name] = verdict
                 change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
@@ -111,6 +183,11 @@ def wait_for(node, changes, timeout, stable_for):
                     prober = probers.get(change.name)
                     if pod and prober is not None and prober.why:
                         outcome[change.name] += ": not ready: %s" % prober.why
+                    elif pod and pod["restarts"]:
+                        outcome[change.name] += ": it did not stay up for %gs (%s)" % (
+                            stable_for,
+                            podlib.container_summary(pod),
+                        )
                     if kubelet_log.journal.problem:  # no reason could be read from it
                         outcome[change.name] += "; the kubelet's journal could not be read: %s" % (
                             kubelet_log.journal.problem

@@ -15,7 +15,7 @@ from .image_pulls import ImagePulls, pull_policy
 from .log import QuietLog, log
 from .manifests import StaticPod
 from .pods import ContainerDetail, PodContainers, RuntimeContainer
-from .restarts import BACKOFF_MAX, RestartBackoff, should_restart
+from .restarts import BACKOFF_MAX, RestartBackoff, go_duration, should_restart
 from .runtime import ImageNotPresent, RuntimeCallError, StartFailure
 from .sources import DirectoryWatch, FileSource, URLSource
 from .status import container_status, now_rfc3339, pod_phase
@@ -215,9 +215,22 @@ class Kubelet:
             now = time.time()
             exited_at = detail.finished_epoch() or now
             if self.backoff.remaining(key, exited_at, now):
-                why = f"back-off {self.backoff.delay(key):g}s restarting failed container="
-                why += f"{spec['name']} pod={pod.name}_{pod.namespace}({pod.uid})"
+                # doBackOff (pkg/kubelet/kuberuntime/kuberuntime_manager.go): the error
+                # names the back-off as Go's Duration prints it and the pod as format.Pod;
+                # pod_workers.go logs the failed sync with it (container/sync_result.go).
+                why = f"back-off {go_duration(self.backoff.delay(key))} restarting failed "
+                why += f"container={spec['name']} pod={pod.name}_{pod.namespace}({pod.uid})"
                 self._waiting[key] = ("CrashLoopBackOff", why)
+                self.quiet.say(
+                    ("sync", pod.uid, spec["name"]),
+                    "E",
+                    "pod_workers.go",
+                    "Error syncing pod, skipping",
+                    err=f'failed to "StartContainer" for "{spec["name"]}" with '
+                    f"CrashLoopBackOff: {json.dumps(why)}",
+                    pod=pod.full_name,
+                    podUID=pod.uid,
+                )
                 return False
             self.backoff.restarted(key, exited_at, now)
             attempt = latest.attempt + 1

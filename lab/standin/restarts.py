@@ -1,4 +1,7 @@
-"""When the kubelet restarts a container: its restartPolicy, and the crash-loop back-off."""
+"""When the kubelet restarts a container: its restartPolicy, and the crash-loop back-off
+(pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff, with the kubelet's
+flowcontrol.Backoff of pkg/kubelet/kubelet.go: containerBackOffPeriod 10 s,
+MaxContainerBackOff 300 s)."""
 
 from __future__ import annotations
 
@@ -6,6 +9,18 @@ from typing import Any, Dict, Tuple
 
 BACKOFF_INITIAL = 10.0  # the kubelet's restart back-off starts at 10 s and doubles ...
 BACKOFF_MAX = 300.0  # ... up to 5 minutes
+
+
+def go_duration(seconds: float) -> str:
+    """A whole number of seconds as Go's time.Duration String prints it: 10s, 1m20s, 5m0s."""
+    whole = int(round(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m{secs}s"
 
 
 def should_restart(policy: str, exit_code: int) -> bool:

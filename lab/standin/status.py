@@ -44,7 +44,10 @@ def container_status(
 
 
 def pod_phase(restart_policy: str, statuses: List[Dict[str, Any]]) -> str:
-    """The kubelet's getPhase, for a pod without init containers."""
+    """The kubelet's getPhase (pkg/kubelet/kubelet_pods.go), for a pod without init
+    containers (the stand-in runs none): a container Waiting with a last termination (in
+    CrashLoopBackOff, or about to restart) counts as stopped, so a restartPolicy Always pod
+    whose container crashed stays Running; Failed only under Never."""
     waiting = running = stopped = succeeded = 0
     for status in statuses:
         state = status["state"]

@@ -194,9 +194,7 @@ def _changed_step(
     force: bool,
 ) -> PodStep:
     """The step for a file spctl owns that changed on the node since spctl wrote it."""
-    if entry.sha256 == pod.sha256 or (
-        on_node is not None and same_pod(on_node, pod.content)
-    ):
+    if entry.sha256 == pod.sha256 or (on_node is not None and same_pod(on_node, pod.content)):
         # The inventory renders the node's version (`spctl import` took it in): nothing
         # is lost; spctl records it as its own (same pod: nothing restarts).
         return _step(

@@ -258,7 +258,14 @@ def _row(
         return PodStatus(name, kubelet_name, file, manifest, "Absent", False, 0, None, [])
     age = time.time() - pod.created if pod.created else None
     containers = [
-        {"name": c.name, "state": c.state, "restarts": c.restarts} for c in pod.containers
+        {
+            "name": c.name,
+            "state": c.state,
+            "restarts": c.restarts,
+            "last_exit_code": c.last_exit_code,
+            "last_reason": c.last_reason,
+        }
+        for c in pod.containers
     ]
     return PodStatus(
         name,

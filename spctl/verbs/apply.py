@@ -9,6 +9,7 @@ from typing import Any, Optional
 from spctl_agent.protocol import messages
 
 from spctl.desired.probe_specs import probe_spec
+from spctl.desired.restart_policies import restart_policy
 from spctl.errors import NodeError
 from spctl.facts import NodeFacts
 from spctl.plan.model import Plan, PodStep, noted
@@ -136,7 +137,15 @@ def _change(step: PodStep) -> dict[str, Any]:
         from_path=step.from_path,
         from_sha256=step.from_sha256,
         probes=_probes(step),
+        restart_policy=_restart_policy(step),
     )
+
+
+def _restart_policy(step: PodStep) -> Optional[str]:
+    """The new pod's restartPolicy, for the agent to read its phase as the kubelet does."""
+    if step.action in ("remove", "rollback") or not step.content:
+        return None
+    return restart_policy(step.content, step.file)
 
 
 def _probes(step: PodStep) -> Optional[dict[str, Any]]:

@@ -69,6 +69,13 @@ DONE = {
 }
 
 
+def ready(facts: NodeFacts, plan: Plan, name: str) -> bool:
+    """Whether the pod runs with every container up as the facts show it (a pod Running
+    while the kubelet restarts a crashed container is not)."""
+    pod = facts.pod(f"{name}-{plan.node_name}")
+    return bool(pod and pod.ready)
+
+
 def phase_of(facts: NodeFacts, plan: Plan, name: str) -> str:
     """The pod's phase as the facts show it (Absent when the runtime has no such pod)."""
     pod = facts.pod(f"{name}-{plan.node_name}")

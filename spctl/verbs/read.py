@@ -33,11 +33,18 @@ def _wanted(node: Node, pods: list[str], read: Sequence[str] = ()) -> dict[str, 
 
 
 def read_facts(
-    agent: Agent, node: Node, pods: list[str], probes: Optional[dict[str, Any]] = None
+    agent: Agent,
+    node: Node,
+    pods: list[str],
+    probes: Optional[dict[str, Any]] = None,
+    restart_policies: Optional[dict[str, str]] = None,
 ) -> NodeFacts:
     """The node's facts; with ``probes`` (``desired.probe_specs.readiness_specs``), the pods' READY
-    comes from their readiness probes (one attempt each on the node, as status shows it)."""
+    comes from their readiness probes (one attempt each on the node, as status shows it);
+    with ``restart_policies`` (``desired.restart_policies``), their phase is the kubelet's
+    for that policy."""
     wanted = _wanted(node, pods)
+    wanted["restart_policies"] = restart_policies
     facts = NodeFacts.from_agent(agent.call(messages.facts_request(probes=probes, **wanted)))
     # The probes run once, in the first call; its pods (with READY) are the ones returned.
     probed = facts.pods

@@ -27,6 +27,7 @@ from spctl_agent.protocol import SOURCE_HTTP, messages
 from spctl import manifest_url
 from spctl.desired.inventory import Node, URLSettings
 from spctl.desired.render import DesiredPod
+from spctl.desired.restart_policies import restart_policies
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.model import Plan
@@ -34,7 +35,7 @@ from spctl.plan.status import NodeStatus, URLStatus, node_status, url_node_statu
 from spctl.plan.url import plan_file, plan_url
 from spctl.serve.document import document_for
 from spctl.transport.serve_client import ServerError, fetch_digest
-from spctl.verbs.outcome import Outcome, phase_of
+from spctl.verbs.outcome import Outcome, ready
 from spctl.verbs.settings import Settings
 
 
@@ -96,11 +97,17 @@ class DirectorySource(PodSource):
         # Pods whose file is unchanged still need a wait when the kubelet is restarted or
         # when they are not running now (a previous deploy that did not converge). A run
         # waits only for content it planned from: the file must still hold it.
+        policies = restart_policies(desired, [s.name for s in plan.pods])
         return [
-            messages.wait_for(pod=s.name, file=s.file, expected_sha256=s.expected_sha256)
+            messages.wait_for(
+                pod=s.name,
+                file=s.file,
+                expected_sha256=s.expected_sha256,
+                restart_policy=policies.get(s.name),
+            )
             for s in plan.pods
             if s.action == "unchanged"
-            and (plan.kubelet is not None or phase_of(facts, plan, s.name) != "Running")
+            and (plan.kubelet is not None or not ready(facts, plan, s.name))
         ]
 
     def status(
@@ -144,7 +151,13 @@ class URLSource(PodSource):
         if not desired:
             return []
         # Served: no file to check; the pod counts when it comes from the URL.
-        return [messages.wait_for(pod=s.name, sources=[SOURCE_HTTP]) for s in plan.pods]
+        policies = restart_policies(desired, [s.name for s in plan.pods])
+        return [
+            messages.wait_for(
+                pod=s.name, sources=[SOURCE_HTTP], restart_policy=policies.get(s.name)
+            )
+            for s in plan.pods
+        ]
 
     def after_apply(
         self, node: Node, desired: list[DesiredPod], plan: Plan, outcome: Outcome, started: float

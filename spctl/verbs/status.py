@@ -8,6 +8,7 @@ from typing import Optional
 from spctl.desired.inventory import Node, URLSettings
 from spctl.desired.probe_specs import readiness_specs
 from spctl.desired.render import DesiredPod, render_node
+from spctl.desired.restart_policies import restart_policies
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.status import NodeStatus
@@ -26,7 +27,10 @@ def status_node(
 ) -> NodeStatus:
     """The node's status rows; READY from the readiness probes of the pods' rendering."""
     probes = readiness_specs(desired or [], names)
-    facts = read_node(node, settings, lambda agent: read_facts(agent, node, names, probes))
+    policies = restart_policies(desired or [], names)
+    facts = read_node(
+        node, settings, lambda agent: read_facts(agent, node, names, probes, policies)
+    )
     return source.status(node, facts, desired, names)
 
 

@@ -26,6 +26,7 @@ from typing import Any, Optional
 from spctl.desired.inventory import Node
 from spctl.desired.probe_specs import readiness_specs
 from spctl.desired.render import DesiredPod
+from spctl.desired.restart_policies import restart_policies
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.status import NodeStatus
@@ -73,6 +74,7 @@ class NodeSession:
         self.names = names
         # READY from their readiness probes: parsed once, sent with every refresh.
         self.probes = readiness_specs(desired or [], names)
+        self.policies = restart_policies(desired or [], names)
         self.status_of = status_of
         self.settings = settings
         self.deadline = deadline
@@ -102,7 +104,7 @@ class NodeSession:
             except SpctlError as exc:
                 return self._failed(exc)
         try:
-            facts = read_facts(agent, self.node, self.names, self.probes)
+            facts = read_facts(agent, self.node, self.names, self.probes, self.policies)
         except SpctlError as exc:
             return self._failed(exc)
         self.failures = 0

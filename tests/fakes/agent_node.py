@@ -130,20 +130,30 @@ class FailingFileSystem(FileSystem):
 
 
 def pod(name="static-web-n1", uid="u1", phase="Running", restarts=0, source="file", **extra):
+    """A pod summary as runtime.pods.summarize gives it: by default its one container runs
+    (ready); ``state`` another state of that container (``exited`` with ``exit_code``: it
+    crashed, and a Running pod waits for its restart)."""
+    state = extra.get("state") or ("running" if phase == "Running" else "exited")
     summary = {
         "pod": name,
         "namespace": "default",
         "uid": uid,
         "phase": phase,
+        "ready": phase == "Running" and state == "running",
         "restarts": restarts,
         "created": 1,
+        "sandbox_ready": True,
         "annotations": {"kubernetes.io/config.source": source},
         "containers": [
             {
                 "name": "web",
-                "state": "running" if phase == "Running" else "exited",
+                "state": state,
                 "restarts": restarts,
                 "exit_code": extra.get("exit_code"),
+                "reason": extra.get("reason"),
+                "last_exit_code": extra.get("last_exit_code"),
+                "last_reason": None,
+                "stale": False,
             }
         ],
     }

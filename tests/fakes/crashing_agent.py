@@ -81,6 +81,8 @@ class Tree:
                     "namespace": "default",
                     "uid": hashlib.sha256(path.encode() + b"\0" + data).hexdigest()[:12],
                     "phase": phase,
+                    "ready": phase == "Running",
+                    "sandbox_ready": True,
                     "restarts": 0,
                     "created": 1,
                     "annotations": {"kubernetes.io/config.source": "file"},

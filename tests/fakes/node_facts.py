@@ -76,7 +76,8 @@ def facts_from_case(case: dict) -> NodeFacts:
                 "units": units,
                 "dirs": listed,
                 "owned": owned,
-                "runtime": case.get("runtime") or {"runtime": "docker", "pods": []},
+                "runtime": case.get("runtime")
+                or {"runtime": "docker", "pods": case.get("pods") or []},
                 "healthz": True,
                 "kubelets": case.get("kubelets") or {},
             }

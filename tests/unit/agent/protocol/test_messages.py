@@ -23,8 +23,15 @@ POD_CHANGE = {
     "namespace": "kube-system",
     "probes": SPEC,
     "sources": ["file", "http"],
+    "restart_policy": "OnFailure",
 }
-WAIT = {"pod": "db", "file": "db.yaml", "expected_sha256": None, "sources": ["http"]}
+WAIT = {
+    "pod": "db",
+    "file": "db.yaml",
+    "expected_sha256": None,
+    "sources": ["http"],
+    "restart_policy": "Never",
+}
 KUBELET_FILE = {
     "path": "/etc/default/kubelet",
     "content": "X=\udcff\n",
@@ -72,6 +79,7 @@ CASES = {
             "healthz_url": "http://127.0.0.1:1/healthz",
             "probes": {"web": SPEC},
             "node_ip": "10.0.0.5",
+            "restart_policies": {"web": "Always", "job": "Never"},
         },
         {},
     ),
@@ -188,6 +196,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
         "healthz_url": DEFAULT_HEALTHZ_URL,
         "probes": {},
         "node_ip": None,
+        "restart_policies": {},
     }
     assert messages.read_apply_request({"node_name": "n"}) == {
         "node_name": "n",

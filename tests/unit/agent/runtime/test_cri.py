@@ -19,6 +19,7 @@ import time
 
 import pytest
 from spctl_agent.runtime import cri, grpc, proto
+from spctl_agent.runtime import pods as podlib
 
 IMAGE = "spctl.test/busybox:1"
 
@@ -433,11 +434,17 @@ def test_pods_with_recreated_sandbox_restarts_and_exit_codes(containerd):
     app = web["containers"]["app"]
     assert (app["id"], app["state"], app["restarts"], app["attempt"]) == (running, "running", 2, 2)
     assert app["exit_code"] is None and app["sandbox_id"] == new[0]
+    # The kubelet's lastState: the container before the running one, as ContainerStatus says.
+    assert (app["last_exit_code"], app["last_reason"]) == (7, "Error")
     job_record = web["containers"]["job"]
     assert (job_record["id"], job_record["state"], job_record["exit_code"]) == (job, "exited", 42)
     assert job_record["restarts"] == 5
     assert job_record["reason"] == "Error"
     assert job_record["started"] and job_record["finished"] >= job_record["started"]
+
+    # getPhase: app runs, job waits for its restart (restartPolicy Always): Running, not ready.
+    summary = podlib.summarize(*("kube-system", "web-n1", "uid-1"), web, restart_policy="Always")
+    assert (summary["phase"], summary["ready"], summary["restarts"]) == ("Running", False, 7)
 
     bare_pod = pods[("kube-system", "bare", "uid-2")]
     assert bare_pod["containers"]["app"]["id"] == bare_app

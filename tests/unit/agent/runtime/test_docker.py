@@ -77,6 +77,9 @@ def test_the_newest_sandbox_wins_and_restarts_come_from_the_label():
     assert web["labels"]["app"] == "static-web"
     summary = podlib.summarize(*WEB, web)
     assert (summary["phase"], summary["restarts"], summary["sandboxes"]) == ("Running", 1, 2)
+    # The kubelet's lastState: the instance before the running one, killed with 137.
+    (c,) = summary["containers"]
+    assert (c["last_exit_code"], c["last_reason"]) == (137, "Error")
 
 
 def test_grouping_does_not_depend_on_the_listing_order():
@@ -85,13 +88,16 @@ def test_grouping_does_not_depend_on_the_listing_order():
     assert docker.group(shuffled) == docker.group(CONTAINERS)
 
 
-def test_an_exited_container_with_a_code_makes_the_pod_failed():
+def test_an_exited_container_is_restarting_under_always_and_failed_under_never():
+    # getPhase (pkg/kubelet/kubelet_pods.go): a crashed container of a restartPolicy Always
+    # pod leaves it Running (not ready) while the kubelet restarts it; Never fails it.
     crash = docker.group(CONTAINERS)[CRASH]
     app = crash["containers"]["app"]
     assert (app["exit_code"], app["restarts"], app["created"]) == (3, 2, 1700000420)
-    summary = podlib.summarize(*CRASH, crash)
-    assert summary["phase"] == "Failed"
+    summary = podlib.summarize(*CRASH, crash, restart_policy="Always")
+    assert (summary["phase"], summary["ready"], summary["restarts"]) == ("Running", False, 2)
     assert "exit code 3" in podlib.container_summary(summary)
+    assert podlib.summarize(*CRASH, crash, restart_policy="Never")["phase"] == "Failed"
 
 
 def test_the_exit_code_and_reason_come_from_the_containers_state():

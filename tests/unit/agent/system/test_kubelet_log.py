@@ -16,7 +16,7 @@ from spctl_agent.system import kubelet_log
 from spctl_agent.transaction.manifest_change import PodChange
 from spctl_agent.transaction.wait import wait_for
 
-from tests.fakes.agent_node import FakeClock, FakeRuntime, make_node
+from tests.fakes.agent_node import FakeClock, FakeRuntime, make_node, pod
 
 # pkg/kubelet/config/file.go extractFromDir: klog.ErrorS(err, "Could not process manifest file",
 # "path", path); pkg/kubelet/pod_workers.go: klog.ErrorS(err, "Error syncing pod, skipping",
@@ -483,3 +483,65 @@ def test_a_wait_that_times_out_says_the_journal_could_not_be_read(tmp_path) -> N
     assert outcome["web"].endswith(
         "; the kubelet's journal could not be read: journalctl did not finish within 10s"
     )
+
+
+# pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff: fmt.Errorf("back-off %s
+# restarting failed container=%s pod=%s", backOff.Get(key), container.Name, format.Pod(pod))
+# with ErrCrashLoopBackOff; pod_workers.go logs the SyncResult error as for a pull. klog
+# quotes err with strconv.Quote.
+CRASH_LOOP = (
+    'E1128 09:12:20.000001    4242 pod_workers.go:1301] "Error syncing pod, skipping" err="failed'
+    ' to \\"StartContainer\\" for \\"web\\" with CrashLoopBackOff: \\"back-off 1m20s restarting'
+    ' failed container=web pod=web-node1_default(0a1b2c)\\"" pod="default/web-node1"'
+    ' podUID="0a1b2c"'
+)
+
+
+def test_crash_loop_back_off_is_read_but_is_no_failure_by_itself() -> None:
+    log = kubelet_log.KubeletLog(
+        kubelet_log.Journal(
+            ["kubelet"], 0, run=FakeJournalctl((output([record(CRASH_LOOP, 1)]), None))
+        ),
+        lambda: {"kubelet": 4242},
+    )
+    log.poll()
+    assert log.failure(WEB, "web-node1", "default") is None
+    container, seconds, text = log.crash_loop(WEB, "web-node1", "default")
+    assert (container, seconds) == ("web", 80.0)
+    assert text.startswith('failed to "StartContainer" for "web" with CrashLoopBackOff')
+    # Another pod, or the pod being replaced: not this change's.
+    assert log.crash_loop(WEB, "web-node2") is None
+    assert log.crash_loop(WEB, "web-node1", not_uid="0a1b2c") is None
+
+
+def test_go_durations_of_the_back_off() -> None:
+    for duration, seconds in (("10s", 10), ("5m0s", 300), ("1m20s", 80), ("2.5s", 2.5)):
+        found = kubelet_log.crash_loop_backoff(
+            f"back-off {duration} restarting failed container=c pod=p_ns(u)"
+        )
+        assert found[:2] == ("c", seconds)
+    assert kubelet_log.crash_loop_backoff("CrashLoopBackOff without a back-off") is None
+
+
+def test_a_wait_fails_when_the_kubelets_back_off_outlasts_it(tmp_path) -> None:
+    # The pod keeps Running (getPhase, restartPolicy Always) with its container waiting for
+    # the restart; the kubelet says it backs off 80 s, and the wait has 30 s: it fails at once
+    # with the kubelet's words rather than at its timeout.
+    journalctl = FakeJournalctl((output([record(CRASH_LOOP, 1)]), None))
+
+    def journal(since):
+        return kubelet_log.KubeletLog(
+            kubelet_log.Journal(["kubelet"], since, run=journalctl), lambda: {"kubelet": 4242}
+        )
+
+    crashed = pod(
+        name="web-node1", uid="new", restarts=2, state="exited", exit_code=1, reason="Error"
+    )
+    clock = FakeClock()
+    runtime = FakeRuntime([crashed])
+    node = make_node(tmp_path, clock=clock, runtime=runtime, kubelet_log=journal)
+    start = clock.monotonic()
+    outcome = wait_for(node, [wait_change(node)], timeout=30, stable_for=5)
+    assert outcome["web"].startswith("the pod is in CrashLoopBackOff: the kubelet restarts web")
+    assert "back-off of 80s" in outcome["web"] and "exit code 1, Error" in outcome["web"]
+    assert clock.monotonic() - start < 5

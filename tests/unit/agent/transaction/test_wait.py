@@ -48,14 +48,81 @@ def test_a_pod_of_the_same_name_from_another_source_is_not_the_static_pod(node):
     assert pod_settled(c, [pod(uid="api", source="api"), pod(uid="f")], since, 0, now=1) is True
 
 
-def test_a_restart_in_the_stable_window_is_a_crash_loop(node):
+def crashed(uid="new", restarts=0, exit_code=1):
+    """The pod while the kubelet restarts its crashed container: Running (getPhase under
+    restartPolicy Always), not ready."""
+    return pod(uid=uid, restarts=restarts, state="exited", exit_code=exit_code, reason="Error")
+
+
+def test_a_crash_then_a_stable_window_deploys(node):
+    # A container that exits once while a dependency comes up: the kubelet restarts it at
+    # once, the stable window starts over, and the change succeeds.
     c = change(node)
     since: dict = {}
-    assert pod_settled(c, [pod(uid="new")], since, 5, now=0) is None
-    verdict = pod_settled(c, [pod(uid="new", restarts=1)], since, 5, now=2)
-    assert isinstance(verdict, str) and "keep restarting" in verdict
-    pending = pod_settled(change(node), [pod(uid="x", phase="Pending", restarts=2)], {}, 5, now=0)
-    assert "keep restarting" in pending
+    assert pod_settled(c, [pod(uid="new")], since, 5, now=0, left=300) is None
+    assert pod_settled(c, [crashed()], since, 5, now=1, left=299) is None
+    back = pod(uid="new", restarts=1, last_exit_code=1)
+    assert pod_settled(c, [back], since, 5, now=2, left=298) is None
+    assert pod_settled(c, [back], since, 5, now=6.5, left=293.5) is None  # 4.5 s of 5
+    assert pod_settled(c, [back], since, 5, now=7.1, left=292.9) is True
+
+
+def test_a_crash_that_keeps_recurring_fails_the_change(node):
+    c = change(node)
+    since: dict = {}
+    assert pod_settled(c, [pod(uid="new")], since, 5, now=0, left=300) is None
+    assert pod_settled(c, [pod(uid="new", restarts=2)], since, 5, now=1, left=299) is None
+    verdict = pod_settled(c, [crashed(restarts=3)], since, 5, now=2, left=298)
+    assert verdict.startswith("the pod keeps crashing: restarted 3 times during the wait")
+    assert "exit code 1, Error" in verdict
+
+
+def test_restarts_from_before_the_wait_do_not_count(node):
+    c = change(node, action="unchanged")
+    since: dict = {}
+    assert pod_settled(c, [pod(uid="u1", restarts=40)], since, 0, now=0, left=300) is True
+
+
+def test_a_back_off_longer_than_what_is_left_fails_with_crashloopbackoff(node):
+    c = change(node)
+    since: dict = {}
+    assert pod_settled(c, [pod(uid="new")], since, 5, now=0, left=30) is None
+    # The kubelet's own back-off, from its log (kubelet_log.crash_loop): 40 s, 25 s left.
+    loop = ("web", 40.0, 'failed to "StartContainer" for "web" with CrashLoopBackOff: "..."')
+    verdict = pod_settled(c, [crashed(restarts=2)], since, 5, now=5, left=25, crash_loop=loop)
+    assert verdict.startswith("the pod is in CrashLoopBackOff: the kubelet restarts web only")
+    assert "back-off of 40s, and 25s of the wait are left" in verdict
+    assert "the kubelet: failed to" in verdict
+    # Without the log: the least back-off the kubelet waits after the restarts seen
+    # (10 s once restarted once, then 20 s).
+    since = {}
+    assert pod_settled(c, [pod(uid="new")], since, 5, now=0, left=30) is None
+    assert pod_settled(c, [crashed(restarts=1)], since, 5, now=1, left=29) is None  # 10+5 < 29
+    assert pod_settled(c, [crashed(restarts=2)], since, 5, now=2, left=28) is None  # 20+5 < 28
+    verdict = pod_settled(c, [crashed(restarts=2)], since, 5, now=20, left=10)
+    assert "back-off of 20s, and 10s of the wait are left" in verdict
+
+
+def test_a_first_crash_is_restarted_at_once_so_only_the_timeout_ends_it(node):
+    verdict = pod_settled(change(node), [crashed()], {}, 5, now=0, left=1)
+    assert verdict is None  # the kubelet restarts it now: the wait's own timeout decides
+
+
+def test_the_kubelets_back_off_schedule():
+    from spctl_agent.transaction.wait import next_backoff
+
+    assert [next_backoff(n) for n in range(7)] == [0, 10, 20, 40, 80, 160, 300]
+    assert next_backoff(12) == 300
+
+
+def test_restart_policy_never_keeps_failing_at_the_first_failure(node):
+    c = change(node)
+    c.restart_policy = "Never"
+    verdict = pod_settled(c, [crashed(exit_code=3)], {}, 5, now=0, left=300)
+    assert verdict.startswith("the pod failed") and "exit code 3" in verdict
+    # Always (the default): the same runtime view is a pod being restarted.
+    c.restart_policy = "Always"
+    assert pod_settled(c, [crashed(exit_code=3)], {}, 5, now=0, left=300) is None
 
 
 def test_a_failed_pod_fails_the_change_with_its_exit_code(node):

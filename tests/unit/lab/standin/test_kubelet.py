@@ -8,6 +8,7 @@ import os
 import time
 from typing import Any
 
+from spctl_agent.system import kubelet_log
 from spctl_lab.standin import pods as standin_pods
 from spctl_lab.standin.config import Settings
 from spctl_lab.standin.cri.api import CONTAINER_EXITED, CONTAINER_RUNNING, SANDBOX_NOTREADY
@@ -40,7 +41,7 @@ def sync(kubelet: Any) -> None:
         time.sleep(0.01)
 
 
-def test_cri_kubelet_runs_restarts_and_recreates_the_sandbox(tmp_path, monkeypatch) -> None:
+def test_cri_kubelet_runs_restarts_and_recreates_the_sandbox(tmp_path, monkeypatch, capsys) -> None:
     kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
     sync(kubelet)
     (s0,) = fake.sandboxes
@@ -67,8 +68,23 @@ def test_cri_kubelet_runs_restarts_and_recreates_the_sandbox(tmp_path, monkeypat
     assert fake.sandboxes[s1]["metadata"]["attempt"] == 1
     assert fake.containers["id3"]["state"] == CONTAINER_EXITED
     sync(kubelet)
-    waiting = kubelet.pod_list[0]["status"]["containerStatuses"][0]["state"]["waiting"]
+    status, meta = kubelet.pod_list[0]["status"], kubelet.pod_list[0]["metadata"]
+    waiting = status["containerStatuses"][0]["state"]["waiting"]
     assert waiting["reason"] == "CrashLoopBackOff" and "back-off 10s" in waiting["message"]
+    # getPhase: a restartPolicy Always pod waiting to restart its container is Running,
+    # with the restart counted and the last termination kept.
+    assert status["phase"] == "Running"
+    assert status["containerStatuses"][0]["restartCount"] == 1
+    assert "exitCode" in status["containerStatuses"][0]["lastState"]["terminated"]
+    # pod_workers.go's line, as the agent reads it (agent/system/kubelet_log.py).
+    lines = [line for line in capsys.readouterr().err.splitlines() if "CrashLoopBackOff" in line]
+    where, message, fields = kubelet_log.parse_line(lines[-1])
+    assert (where, message) == ("pod_workers.go", "Error syncing pod, skipping")
+    assert fields["err"] == (
+        'failed to "StartContainer" for "web" with CrashLoopBackOff: "back-off 10s restarting'
+        f' failed container=web pod={meta["name"]}_default({meta["uid"]})"'
+    )
+    assert kubelet_log.crash_loop_backoff(fields["err"])[:2] == ("web", 10.0)
     assert set(fake.sandboxes) == {s0, s1}
 
     kubelet.backoff = RestartBackoff(initial=0.0)  # skip the wait

@@ -46,3 +46,16 @@ def test_backoff_counts_from_the_exit() -> None:
     assert backoff.remaining("web", exited_at=5.0, now=5.0) == 10.0
     assert backoff.remaining("web", exited_at=5.0, now=12.0) == 3.0
     assert backoff.remaining("web", exited_at=5.0, now=15.0) == 0.0
+
+
+def test_back_off_is_written_as_go_writes_a_duration() -> None:
+    # doBackOff formats backOff.Get(key), a time.Duration: 10s, 1m20s, 5m0s.
+    from spctl_lab.standin.restarts import go_duration
+
+    assert [go_duration(s) for s in (10, 20, 80, 160, 300)] == [
+        "10s",
+        "20s",
+        "1m20s",
+        "2m40s",
+        "5m0s",
+    ]

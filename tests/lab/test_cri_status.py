@@ -84,8 +84,13 @@ def test_a_pod_with_a_recreated_sandbox_reads_running(lab: LabSession) -> None:
 
     # The kubelet keeps the dead sandbox while it holds a dead container: two sandboxes.
     wait_until(two_sandboxes_newest_ready, 90, 1, "a second sandbox, the first kept")
+    # The phase is the kubelet's (getPhase): Running while its container is restarted in the
+    # new sandbox, and ready once it runs again.
     row = wait_until(
-        lambda: (r := web_status(NODE))["phase"] == "Running" and r, 60, 1, "Running again"
+        lambda: (r := web_status(NODE))["phase"] == "Running" and r["ready"] is True and r,
+        60,
+        1,
+        "Running and ready again",
     )
     assert row["ready"] is True and row["manifest"] == "in-sync", row
     # Still the same pod (same UID), and a no-change deploy agrees it is up.

@@ -262,24 +262,13 @@ def url_drop_in(url: Optional[str], token: Optional[str]) -> str:
 def _flag(args: list[str], names: tuple[str, ...], boolean: bool = False) -> Optional[str]:
     """The last value of a flag (``--name=v``, ``--name v``, ``-name v``; one-letter aliases
     too, as Go's flag package accepts them); a bare boolean flag is ``"true"``."""
-    value = None
-    for i, word in enumerate(args):
-        if not word.startswith("-"):
-            continue
-        key, eq, rest = word.lstrip("-").partition("=")
-        if key not in names:
-            continue
-        if eq:
-            value = rest
-        elif boolean:
-            value = "true"
-        elif i + 1 < len(args):
-            value = args[i + 1]
-    return value
+    values = _flag_values(args, names, boolean)
+    return values[-1] if values else None
 
 
-def _flag_values(args: list[str], names: tuple[str, ...]) -> list[str]:
-    """Every value of a list flag, in order (urfave/cli's StringSlice adds each occurrence)."""
+def _flag_values(args: list[str], names: tuple[str, ...], boolean: bool = False) -> list[str]:
+    """Every value of a flag, in order (urfave/cli's StringSlice adds each occurrence); a bare
+    boolean flag is ``"true"``."""
     values = []
     for i, word in enumerate(args):
         if not word.startswith("-"):
@@ -289,6 +278,8 @@ def _flag_values(args: list[str], names: tuple[str, ...]) -> list[str]:
             continue
         if eq:
             values.append(rest)
+        elif boolean:
+            values.append("true")
         elif i + 1 < len(args):
             values.append(args[i + 1])
     return values

@@ -221,21 +221,27 @@ class Kubelet:
                 why = f"back-off {go_duration(self.backoff.delay(key))} restarting failed "
                 why += f"container={spec['name']} pod={pod.name}_{pod.namespace}({pod.uid})"
                 self._waiting[key] = ("CrashLoopBackOff", why)
-                self.quiet.say(
-                    ("sync", pod.uid, spec["name"]),
-                    "E",
-                    "pod_workers.go",
-                    "Error syncing pod, skipping",
-                    err=f'failed to "StartContainer" for "{spec["name"]}" with '
-                    f"CrashLoopBackOff: {json.dumps(why)}",
-                    pod=pod.full_name,
-                    podUID=pod.uid,
-                )
+                self._sync_error(pod, spec, "CrashLoopBackOff", why)
                 return False
             self.backoff.restarted(key, exited_at, now)
             attempt = latest.attempt + 1
             self._log("I", "Restarting container", pod, container=spec["name"], attempt=attempt)
         return self._start_container(pod, spec, sandbox_id, attempt)
+
+    def _sync_error(self, pod: StaticPod, spec: Dict[str, Any], reason: str, message: str) -> None:
+        """pod_workers.go's line for a failed sync, with kuberuntime's SyncResult error
+        (pkg/kubelet/container/sync_result.go: failed to %q for %q with %v: %q); said once
+        per pod and container while it repeats."""
+        self.quiet.say(
+            ("sync", pod.uid, spec["name"]),
+            "E",
+            "pod_workers.go",
+            "Error syncing pod, skipping",
+            err=f'failed to "StartContainer" for "{spec["name"]}" with '
+            f"{reason}: {json.dumps(message)}",
+            pod=pod.full_name,
+            podUID=pod.uid,
+        )
 
     def _start_container(self, pod: StaticPod, spec: Dict[str, Any], sandbox: str, n: int) -> bool:
         key = (pod.uid, spec["name"])
@@ -251,18 +257,7 @@ class Kubelet:
             self.runtime.start_container(pod, spec, sandbox, n, mounts)
         except ImageNotPresent:
             failure = self.pulls.failure(pod, spec, time.monotonic())
-            # pod_workers.go logs the failed sync with kuberuntime's SyncResult error
-            # (pkg/kubelet/container/sync_result.go: failed to %q for %q with %v: %q).
-            self.quiet.say(
-                ("sync", pod.uid, spec["name"]),
-                "E",
-                "pod_workers.go",
-                "Error syncing pod, skipping",
-                err=f'failed to "StartContainer" for "{spec["name"]}" with '
-                f"{failure.reason}: {json.dumps(failure.message)}",
-                pod=pod.full_name,
-                podUID=pod.uid,
-            )
+            self._sync_error(pod, spec, failure.reason, failure.message)
             return self._cannot_start(pod, spec, failure.reason, failure.message)
         except StartFailure as exc:
             # A container that failed to start stays as a failed attempt: the next sync

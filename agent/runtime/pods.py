@@ -121,9 +121,6 @@ def summarize(namespace, name, uid, pod, restart_policy=None):
         "namespace": namespace,
         "uid": uid,
         "phase": pod_phase(restart_policy, containers, sandbox_up),
-        "ready": sandbox_up
-        and bool(containers)
-        and all(c["state"] == "running" for c in containers),
         "restarts": sum(c["restarts"] for c in containers),
         "restart_policy": restart_policy,
         "created": sandbox["created"] if sandbox else None,
@@ -134,6 +131,7 @@ def summarize(namespace, name, uid, pod, restart_policy=None):
         "annotations": annotations,
         "containers": containers,
     }
+    summary["ready"] = containers_up(summary)
     return summary
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from spctl_agent.protocol.messages import read_facts_answer
+from spctl_agent.protocol.pod_summary import last_exit
 from spctl_agent.protocol.systemd_show import environment_file_paths, exec_start_argvs
 
 
@@ -217,11 +218,8 @@ class NodeFacts:
 
 def _container_state(c: Mapping[str, Any]) -> ContainerState:
     """A container of a runtime pod summary (``runtime.pods.summarize``); its last exit is
-    its own when it exited, else the previous instance's (``runtime.pods.last_exit``)."""
-    if c.get("state") == "exited" and c.get("exit_code") is not None:
-        last_code, last_reason = c.get("exit_code"), c.get("reason")
-    else:
-        last_code, last_reason = c.get("last_exit_code"), c.get("last_reason")
+    its own when it exited, else the previous instance's (``protocol.pod_summary.last_exit``)."""
+    last_code, last_reason = last_exit(c)
     return ContainerState(
         c["name"],
         c["state"],

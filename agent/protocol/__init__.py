@@ -10,6 +10,7 @@ modules import nothing at module level, so importing them costs nothing on eithe
     messages        every request and answer: one builder and one reader each, and the
                     documentation of every field
     probe_spec      what the agent needs of a pod to probe it
+    pod_summary     how a pod summary's container fields read (its last exit)
     systemd_show    the systemctl show properties asked for, and how their output reads
 """
 

@@ -6,6 +6,7 @@ The records come from ``runtime.cri`` or ``runtime.docker``, both in one shape:
 """
 
 from .. import protocol
+from ..protocol.pod_summary import last_exit
 
 RESTART_ALWAYS = (
     "Always"  # the kubelet's default (pkg/apis/core/v1/defaults.go SetDefaults_PodSpec)
@@ -189,14 +190,6 @@ def find(pods, name, namespace=None, sources=(protocol.SOURCE_FILE,)):
     return max(
         matches, key=lambda p: (bool(p.get("ready")), p["phase"] == "Running", p["created"] or 0)
     )
-
-
-def last_exit(container):
-    """(exit code, reason) of a container's last termination: its own when it exited, else
-    the previous instance's; (None, None) when it never ended."""
-    if container.get("state") == "exited" and container.get("exit_code") is not None:
-        return container["exit_code"], container.get("reason")
-    return container.get("last_exit_code"), container.get("last_reason")
 
 
 def container_summary(pod):

@@ -4,6 +4,7 @@ records, and which pod is the static pod of a name."""
 from __future__ import annotations
 
 import pytest
+from spctl_agent.protocol.pod_summary import last_exit
 from spctl_agent.runtime import pods as podlib
 
 
@@ -102,10 +103,10 @@ def test_the_last_exit_is_the_containers_own_or_the_one_before():
     summary = podlib.summarize("default", "p", "u", record, "Always")
     (c,) = summary["containers"]
     assert (c["last_exit_code"], c["last_reason"]) == (1, "Error")
-    assert podlib.last_exit(c) == (1, "Error")
+    assert last_exit(c) == (1, "Error")
     assert "a: running, 1 restarts, last exit code 1, Error" in podlib.container_summary(summary)
     exited = dict(container("exited", 2), reason="Error", last_exit_code=1)
-    assert podlib.last_exit(exited) == (2, "Error")
+    assert last_exit(exited) == (2, "Error")
 
 
 def test_restarts_are_the_sum_of_the_containers():

@@ -166,8 +166,11 @@ readinessProbe:
             # The command's output, both streams, is in the error on the Docker node (read
             # from the attached exec's stream) as on the containerd node (ExecSync); the
             # shell computes it, so the command's own text (also in the error) never has it.
+            # timeoutSeconds covers the whole exec, its creation included (cri-dockerd
+            # core/exec.go, containerd's ExecSync): 1 s, the default, is too short on a
+            # loaded machine, as it would be on a loaded node.
             "readinessProbe:\n  exec: {command: [sh, -c, 'echo out-$((6*7)); "
-            "echo err-$((6*8)) >&2; exit 4']}\n  periodSeconds: 1\n",
+            "echo err-$((6*8)) >&2; exit 4']}\n  periodSeconds: 1\n  timeoutSeconds: 5\n",
             ("exited with 4", "out-42", "err-48"),
         ),
         (

@@ -1,7 +1,15 @@
 """Waiting for pods: until each changed pod runs (and, with probes, is ready) and stays up for
 the stable time, or fails, or the kubelet says it will not run it, or time runs out."""
 
+from ..protocol import SOURCE_FILE, SOURCE_HTTP
 from ..runtime import pods as podlib
+
+# How far back a wait for pods of the manifest URL reads the kubelet's log. The control host
+# starts it once the kubelet has fetched the served body (verbs/source.py URLSource
+# before_apply), so the kubelet's word on that body is a few seconds older than the wait. An
+# earlier body's rejection in that time does not count: the kubelet logs "Successfully read
+# pods from URL" at its next good read, which clears it (kubelet_log.FailureWatch).
+URL_LOOK_BACK = 60.0
 
 
 def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
@@ -66,7 +74,11 @@ def wait_for(node, changes, timeout, stable_for):
         for c in changes
         if c.probes and c.action not in ("remove", "restore")
     }
-    kubelet_log = node.kubelet_log(clock.time() - 1)
+    watched = [c for c in changes if c.action not in ("remove", "restore")]
+    url_only = bool(watched) and all(SOURCE_HTTP in c.sources for c in watched)
+    start = clock.time() - 1
+    kubelet_log = node.kubelet_log(start - (URL_LOOK_BACK if url_only else 0))
+    kubelet_log.counts_from = start  # before it: the URL's word only
     log_every = 2.0
     next_log = clock.monotonic() + 1.0
     while True:
@@ -78,10 +90,14 @@ def wait_for(node, changes, timeout, stable_for):
         for change in changes:
             if change.name in outcome:
                 continue
-            if change.action not in ("remove", "restore", "unchanged"):
+            if change.action not in ("remove", "restore"):
                 # The kubelet said it will not run this file or pod: no point waiting.
                 reason = kubelet_log.failure(
-                    change.path, change.kubelet_name, change.namespace, change.before_uid
+                    change.path if SOURCE_FILE in change.sources else None,
+                    change.kubelet_name,
+                    change.namespace,
+                    change.before_uid,
+                    url=SOURCE_HTTP in change.sources,
                 )
                 if reason:
                     outcome[change.name] = reason

@@ -56,6 +56,19 @@ def pod_settled(change, pods, stable_since, stable_for, now, prober=None):
     return True if now - first[0] >= stable_for else None
 
 
+def _kubelet_says(kubelet_log, change):
+    """The kubelet's message that this change's file or pod will not run, or None."""
+    if change.action in ("remove", "restore"):
+        return None
+    return kubelet_log.failure(
+        change.path if SOURCE_FILE in change.sources else None,
+        change.kubelet_name,
+        change.namespace,
+        change.before_uid,
+        url=SOURCE_HTTP in change.sources,
+    )
+
+
 def wait_for(node, changes, timeout, stable_for):
     """Poll the runtime until every change settles; return {pod name: True | error}."""
     from ..probes.prober import PodProber
@@ -90,21 +103,21 @@ def wait_for(node, changes, timeout, stable_for):
         for change in changes:
             if change.name in outcome:
                 continue
-            if change.action not in ("remove", "restore"):
-                # The kubelet said it will not run this file or pod: no point waiting.
-                reason = kubelet_log.failure(
-                    change.path if SOURCE_FILE in change.sources else None,
-                    change.kubelet_name,
-                    change.namespace,
-                    change.before_uid,
-                    url=SOURCE_HTTP in change.sources,
-                )
-                if reason:
-                    outcome[change.name] = reason
-                    change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
-                    continue
+            # The kubelet said it will not run this file or pod: no point waiting.
+            reason = _kubelet_says(kubelet_log, change)
+            if reason:
+                outcome[change.name] = reason
+                change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
+                continue
             prober = probers.get(change.name)
             verdict = pod_settled(change, pods, stable_since, stable_for, now, prober)
+            if isinstance(verdict, str) and change.action not in ("remove", "restore"):
+                # The runtime shows the failure as soon as the kubelet logs why (a start
+                # that failed: "exit code 128, StartError"); its word says more. One more
+                # read of its journal, a moment later, as the line may be on its way.
+                clock.sleep(0.5)
+                kubelet_log.poll()
+                verdict = _kubelet_says(kubelet_log, change) or verdict
             if verdict is not None:
                 outcome[change.name] = verdict
                 change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")

@@ -304,3 +304,33 @@ def test_a_file_wait_reads_from_its_start(tmp_path) -> None:
     outcome = wait_for(node, [change], timeout=8, stable_for=2)
     assert outcome["web"] == f"the kubelet rejected {WEB}: {INVALID}"
     assert calls[0][calls[0].index("--since") + 1] == f"@{int(start - 1)}"
+
+
+def test_a_failed_pod_waits_a_moment_for_the_kubelets_word(tmp_path) -> None:
+    """The runtime shows a start that failed (exit code 128) as the kubelet logs why: the
+    journal is read once more before the pod's state is the answer."""
+    from tests.fakes.agent_node import pod
+
+    clock = FakeClock()
+    reads = []
+
+    def run(args):
+        # The kubelet logged it before the runtime showed the failure; the wait sees the
+        # failed pod at once, before its first regular read of the journal.
+        reads.append(args)
+        return json.dumps(record(RUN_JSON, clock.time(), len(reads))).encode() + b"\n", None
+
+    def kubelet_log_since(since):
+        return kubelet_log.KubeletLog(
+            kubelet_log.Journal(["kubelet"], since, run=run), lambda: {"kubelet": 4242}
+        )
+
+    failed = pod(name="web-node1", uid="new", phase="Failed", exit_code=128)
+    node = make_node(
+        tmp_path, clock=clock, runtime=FakeRuntime([failed]), kubelet_log=kubelet_log_since
+    )
+    spec = {"pod": "web", "action": "create", "file": "web.yaml", "namespace": "default"}
+    change = PodChange(node, spec, "/etc/kubernetes/manifests", "node1")
+    outcome = wait_for(node, [change], timeout=8, stable_for=2)
+    assert outcome["web"].startswith("the kubelet cannot start default/web-node1: "), outcome
+    assert "RunContainerError" in outcome["web"] and len(reads) == 1

@@ -111,6 +111,18 @@ class FileSource:
                 self._by_file.pop(path, None)
                 continue
             try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                mode = 0  # gone already: reading it says so
+            if not (stat.S_ISREG(mode) or mode == 0):
+                # consumeWatchEvent reads the file whatever its type: a directory gives
+                # "is a directory", and a FIFO's open blocks the kubelet's file source
+                # until someone writes to it. The stand-in does not hang: it skips it.
+                if stat.S_ISDIR(mode):
+                    err = f"can't process config file {go_quote(path)}: read {path}: is a directory"
+                    log("E", "file.go", "Unable to process watch event", err=err)
+                continue
+            try:
                 pod = read_manifest_file(path, self.node)
             except Exception as exc:  # whatever is in a file, it must not stop the others
                 if isinstance(exc, FileNotFoundError):

@@ -7,6 +7,7 @@ sequence of answers, and after each poll they hold the same pods."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -234,3 +235,13 @@ def test_the_url_source_logs_as_http_go(server, capsys):
     assert len(lines) == 4 and "Dropping verbosity of this message to V(4)" in lines[3]
     assert f"{server.url}: 404 Not Found" in lines[0]
     assert kubelet_log.failure(lines, None, "x", url=True) is None  # the fetch's, not the body's
+
+
+def test_a_watch_event_for_a_fifo_or_a_directory_never_blocks(tmp_path, capsys) -> None:
+    """A FIFO's open would block until a writer comes (the kubelet's would): skipped."""
+    source = FileSource(str(tmp_path), NODE)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "sub").mkdir()
+    assert source.consume([("pipe", IN_CREATE), ("sub", IN_CREATE)]) == []
+    err = capsys.readouterr().err
+    assert "pipe" not in err and f"read {tmp_path}/sub: is a directory" in err

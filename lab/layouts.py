@@ -138,6 +138,8 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 """  # noqa: E501
 
 
+# As kubeadm writes it (trimmed): its zero durations (fileCheckFrequency: 0s, ...) are what
+# the kubelet's v1beta1 defaults.go turns into 20 s.
 KUBEADM_CONFIG = """\
 apiVersion: kubelet.config.k8s.io/v1beta1
 authentication:
@@ -154,8 +156,10 @@ cgroupDriver: cgroupfs
 clusterDNS:
 - 10.96.0.10
 clusterDomain: cluster.local
+fileCheckFrequency: 0s
 healthzBindAddress: 127.0.0.1
 healthzPort: 10248
+httpCheckFrequency: 0s
 kind: KubeletConfiguration
 rotateCertificates: true
 staticPodPath: /etc/kubernetes/manifests

@@ -98,6 +98,10 @@ class RuntimePod:
     not_ready: str = ""  # why a readiness probe says the pod is not ready (status's READY)
 
 
+#: fileCheckFrequency's default (pkg/kubelet/apis/config/v1beta1/defaults.go).
+DEFAULT_RELIST_PERIOD = 20.0
+
+
 @dataclass(frozen=True)
 class NodeFacts:
     hostname: str
@@ -135,6 +139,16 @@ class NodeFacts:
 
     def file(self, path: str) -> Optional[str]:
         return self.files.get(path)
+
+    def relist_period(self) -> float:
+        """How often the kubelets re-list their manifest directory (fileCheckFrequency), the
+        longest of them; 20 s (the kubelet's default) when none tells."""
+        periods = [
+            float(info["file_check_frequency"])
+            for info in self.kubelets.values()
+            if isinstance(info.get("file_check_frequency"), (int, float))
+        ]
+        return max(periods, default=DEFAULT_RELIST_PERIOD)
 
     def running_dir(self, unit: str) -> Optional[str]:
         """The directory the running kubelet of ``unit`` watches, when its process tells."""

@@ -48,7 +48,8 @@ facts answer (``facts_answer``, ``read_facts_answer``)
                 pod_name?}], "unsafe": why root must not write there | null, "error"?}};
                 types file, dir, symlink, fifo, char-device, block-device, socket
     kubelets    {unit: {pid, started, manifest_dir, source, config, config_mtime,
-                config_changed}} (``system.kubelet.running_kubelets``)
+                config_changed, file_check_frequency (seconds | null)}}
+                (``system.kubelet.running_kubelets``)
     owned       {manifest path: {pod, sha256}}: what spctl wrote
     backups     {pod: [backup file name, newest first]}
     runtime     runtime state (``runtime_state``, ``read_runtime_state``): where the pods

@@ -44,6 +44,54 @@ def _static_pod_path(text):
     return yaml_setting(text, "staticPodPath")
 
 
+# fileCheckFrequency's default (pkg/kubelet/apis/config/v1beta1/defaults.go), which is also
+# what a zero in the config file becomes (kubeadm writes "0s").
+DEFAULT_FILE_CHECK_FREQUENCY = 20.0
+_DURATION_UNITS = (("ns", 1e-9), ("us", 1e-6), ("\u00b5s", 1e-6), ("ms", 1e-3), ("s", 1.0))
+_DURATION_UNITS += (("m", 60.0), ("h", 3600.0))
+
+
+def go_duration(text):
+    """Seconds in a Go duration (time.ParseDuration: "20s", "1m30s", "500ms", "0"), or None."""
+    if text == "0":
+        return 0.0
+    total, i, n = 0.0, 0, len(text)
+    if not text:
+        return None
+    while i < n:
+        j = i
+        while j < n and (text[j].isdigit() or text[j] == "."):
+            j += 1
+        if j == i:
+            return None
+        try:
+            number = float(text[i:j])
+        except ValueError:
+            return None
+        for unit, seconds in sorted(_DURATION_UNITS, key=lambda u: -len(u[0])):
+            if text.startswith(unit, j):
+                total += number * seconds
+                i = j + len(unit)
+                break
+        else:
+            return None
+    return total
+
+
+def _file_check_frequency(cmdline, config_text):
+    """How often the kubelet re-lists its manifest directory, in seconds, or None when its
+    settings do not tell: --file-check-frequency (taken as it is), else fileCheckFrequency
+    in its config file, zero and absent being 20 s."""
+    flag = flag_value(cmdline, "--file-check-frequency")
+    if flag:
+        return go_duration(flag)
+    value = yaml_setting(config_text or "", "fileCheckFrequency")
+    if value is None:
+        return DEFAULT_FILE_CHECK_FREQUENCY
+    seconds = go_duration(value)
+    return DEFAULT_FILE_CHECK_FREQUENCY if seconds == 0 else seconds
+
+
 def kubelet_dirs(units):
     """Manifest directories the running kubelets were started with: --pod-manifest-path,
     or staticPodPath in their --config file."""
@@ -81,7 +129,7 @@ def process_start(pid):
 def running_kubelets(units, started=process_start):
     """What each running kubelet watches, from its command line and its --config file as
     it was when the kubelet started: {unit: {pid, started, manifest_dir, source, config,
-    config_mtime, config_changed}}.
+    config_mtime, config_changed, file_check_frequency}}.
 
     A flag beats the config file (cmd/kubelet/app/server.go applies the command line over
     the file, kubeletConfigFlagPrecedence). A config file written after the process
@@ -103,6 +151,7 @@ def running_kubelets(units, started=process_start):
             "config_changed": False,
         }
         flag = flag_value(cmdline, "--pod-manifest-path")
+        config_text = None  # the --config file's text, once read
         if flag:
             info.update({"manifest_dir": flag.rstrip("/") or "/", "source": "flag"})
         elif info["config"]:
@@ -116,11 +165,18 @@ def running_kubelets(units, started=process_start):
                 and info["config_mtime"] > info["started"]
             )
             info["config_changed"] = changed
-            value = _static_pod_path(read_text(info["config"]) or "")
+            config_text = read_text(info["config"]) or ""
+            value = _static_pod_path(config_text)
             if value and not changed:
                 info.update({"manifest_dir": value.rstrip("/") or "/", "source": "config"})
         else:
             info["source"] = "none"  # no static pods at all
+        if info["config_changed"] and not flag_value(cmdline, "--file-check-frequency"):
+            info["file_check_frequency"] = None  # what it read is not known
+        else:
+            if config_text is None and info["config"]:
+                config_text = read_text(info["config"])
+            info["file_check_frequency"] = _file_check_frequency(cmdline, config_text)
         found[unit] = info
     return found
 

@@ -1,18 +1,38 @@
 """The kubelet's own reason, read from its log, when it rejects a file or cannot start a pod.
 
-The kubelet logs with klog's structured format (``E1128 12:00:00.000000 42 file.go:123] "msg"
-key="value" ...``) to stderr, which systemd's journal keeps for its unit. The lines that end a
-wait at once:
+The kubelet writes its log to stderr, which systemd's journal keeps for its unit, in one of two
+formats, both read here:
 
-- pkg/kubelet/config/file.go (extractFromDir / extractFromFile): ``"Could not process
-  manifest file" path="<file>" err="..."`` (the file does not decode, or fails validation in
-  config/common.go: "invalid pod: ..."); the pod of that file will not run.
+- klog's structured text, the default (``E1128 12:00:00.000000 42 file.go:123] "msg"
+  key="value" ...``);
+- component-base's JSON (``--logging-format=json``, ``logging.format: json``;
+  k8s.io/component-base/logs/json/json.go): one object a line, ``ts`` (a number: epoch
+  milliseconds), ``caller`` ("config/file.go:187"), ``msg``, ``v`` (a number, on info lines
+  only), then the call's keys in order and, for an error, ``err`` last. A pod (klog.KObj) is
+  an object ``{"name": ..., "namespace": ...}`` there, ``"<namespace>/<name>"`` in text; it
+  is read here as the text gives it.
+
+The messages that end a wait at once:
+
+- pkg/kubelet/config/file.go, the periodic re-list (extractFromDir, every fileCheckFrequency,
+  20 s by default): ``"Could not process manifest file" err="..." path="<file>"`` (the file
+  does not decode, or fails validation in config/common.go: "invalid pod: ...").
+- the same rejection seen through inotify (file_linux.go consumeWatchEvent, logged by file.go
+  run): ``"Unable to process watch event" err="can't process config file \"<file>\": ..."``,
+  with no path key: the path is in the error, quoted as Go's %q quotes it.
 - pkg/kubelet/pod_workers.go: ``"Error syncing pod, skipping" err="failed to \"StartContainer\"
   for \"<c>\" with ErrImagePull: ..." pod="<namespace>/<name>" podUID="<uid>"``, with the
   reasons of pkg/kubelet/images/types.go (ErrImagePull, ErrImageNeverPull, ImagePullBackOff,
-  InvalidImageName, ErrImageInspect) and kuberuntime_container.go
-  (CreateContainerConfigError): the kubelet retries these with back-off, but no retry helps
-  without a change on the node.
+  InvalidImageName, ErrImageInspect), of kuberuntime_container.go (CreateContainerConfigError,
+  CreateContainerError) and of container/sync_result.go (RunContainerError: the runtime could
+  not start the process, e.g. a command that is not in the image); and ``err="network is not
+  ready: ..."`` (kubelet.go SyncPod: the runtime reports no pod network, for a pod without
+  hostNetwork). The kubelet retries these, but no retry helps without a change on the node.
+- pkg/kubelet/config/http.go (run): ``"Failed to read pods from URL" err="..."`` at info
+  level, for the manifest URL as a whole (no pod, no URL key). Only a body that was fetched
+  and refused counts (a fetch that failed is retried); the kubelet logs a body once (the same
+  body again is skipped and logs ``"Successfully read pods from URL"``, as does any later
+  success), the first three failures in a row only (then at V(4), unseen).
 
 Pods write into the kubelet's log too: a string value with a line break is written by klog
 (k8s.io/klog/v2 internal/serialize/keyvalues.go, writeStringValue) as ``key=<``, then every
@@ -35,14 +55,21 @@ import json
 import re
 
 FILE_REJECTED = "Could not process manifest file"
+WATCH_REJECTED = "Unable to process watch event"
+WATCH_ERROR_PREFIX = "can't process config file "
 SYNC_ERROR = "Error syncing pod, skipping"
-IMAGE_REASONS = (
+NETWORK_NOT_READY = "network is not ready"
+URL_FAILED = "Failed to read pods from URL"
+URL_RECOVERED = "Successfully read pods from URL"
+START_REASONS = (
     "ErrImagePull",
     "ErrImageNeverPull",
     "ImagePullBackOff",
     "InvalidImageName",
     "ErrImageInspect",
     "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
 )
 BACK_OFF = ("ImagePullBackOff",)
 # kuberuntime_manager.go doBackOff: a container that exited again within its restart
@@ -51,8 +78,13 @@ BACK_OFF = ("ImagePullBackOff",)
 # Not a failure by itself: the wait compares the back-off with the time it has left.
 CRASH_LOOP = "CrashLoopBackOff"
 _CRASH_LOOP = re.compile(
-    r"back-off ((?:\d+h)?(?:\d+m)?(?:[\d.]+s)?) restarting failed container=(\S+)"
+    r"back-off ((?:\d+h)?(?:\d+m)?(?:\d+(?:\.\d+)?s)?) restarting failed container=(\S+)"
 )
+# http.go: fmt.Errorf("%v: %v", s.url, resp.Status), and Status is "404 Not Found".
+_STATUS_ERROR = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S*: \d{3}( |$)")
+# The keys of component-base's JSON lines that are not the call's own (json.go: TimeKey,
+# CallerKey, MessageKey, zapr's LogInfoLevel "v"; NameKey "logger" for a named logger).
+_JSON_META = ("ts", "caller", "msg", "v", "logger")
 # klog's header (klog.go, formatHeader): severity, mmdd hh:mm:ss.uuuuuu, the pid padded to 7
 # characters, file:line, "] ", then the structured call's quoted message (printS:
 # strconv.Quote(msg), always one line). Anchored at column 0: nothing may come before it.
@@ -96,10 +128,52 @@ def _header(line):
     return match.group(1), match.group(2), message, match.group(4)
 
 
+def _json_value(value):
+    """A JSON line's value as the text format gives it: an object reference
+    ({"name", "namespace"}, klog's ObjectRef.MarshalLog) as "<namespace>/<name>", a string
+    as itself, anything else as its JSON."""
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and len(value) <= 2:
+        namespace = value.get("namespace")
+        if namespace is None or isinstance(namespace, str):
+            return "%s/%s" % (namespace, value["name"]) if namespace else value["name"]
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def parse_json_line(line):
+    """(caller, message, {key: value}) of one component-base JSON line, else None. Its
+    ``ts`` and ``v`` are numbers and ``caller`` and ``msg`` strings (json.go), or it is not
+    one; a value that goes over several lines is escaped within the one line."""
+    line = line.rstrip("\r\n")
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    ts, caller, msg = obj.get("ts"), obj.get("caller", ""), obj.get("msg")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        return None
+    if not isinstance(msg, str) or not isinstance(caller, str):
+        return None
+    level = obj.get("v")
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
+        return None
+    fields = dict((k, _json_value(v)) for k, v in obj.items() if k not in _JSON_META)
+    return caller, msg, fields
+
+
 def parse_line(line):
-    """(source file, message, {key: value}) of one complete klog structured line, else None.
-    Leading blanks are not stripped: a klog line starts in column 0, and a value's lines are
-    indented (see ``KlogLines`` for entries over several lines)."""
+    """(source file, message, {key: value}) of one complete klog structured line or
+    component-base JSON line, else None. Leading blanks are not stripped: a klog line starts
+    in column 0, and a value's lines are indented (see ``KlogLines`` for entries over
+    several lines)."""
+    entry = parse_json_line(line)
+    if entry is not None:
+        return entry
     header = _header(line.rstrip("\r\n"))
     if header is None:
         return None
@@ -112,7 +186,8 @@ class KlogLines:
     """klog entries from one process's lines, in order, over as many ``feed`` calls as needed:
     a value's lines (``key=<``, tab-indented lines, `` >``) belong to their entry and are never
     read as entries of their own. ``pid``: the process's id as a string; a header with another
-    pid is not this process's."""
+    pid is not this process's. A component-base JSON line is an entry of its own (it carries
+    no pid: the stream's process is the one trusted, see ``KubeletLog``)."""
 
     def __init__(self, pid=None):
         self.pid = pid
@@ -141,6 +216,9 @@ class KlogLines:
             # klog writes a block whole; anything else means its end was lost (the process
             # died, the line was cut): that entry is incomplete and does not count.
             self._entry, self._key, self._value = None, None, []
+        entry = parse_json_line(line)
+        if entry is not None:
+            return [entry]
         header = _header(line)
         if header is None or (self.pid is not None and header[0] != self.pid):
             return []
@@ -155,51 +233,112 @@ class KlogLines:
         return []
 
 
+def go_quote(text):
+    """``text`` as Go's %q (strconv.Quote) writes it, for the characters a path holds."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append(ch)
+    return '"%s"' % "".join(out)
+
+
+def fetch_failed(err):
+    """Whether a "Failed to read pods from URL" error is the fetch's, not the body's
+    (http.go extractFromURL): the request (net/http's url.Error, ``Get "<url>": ...``), a
+    status other than 200 (``<url>: 404 Not Found``), or an empty body. Those are retried
+    and say nothing of the pods; any other error refused the body it read."""
+    if err.startswith('Get "') or err.startswith("zero-length data received from "):
+        return True
+    return _STATUS_ERROR.match(err) is not None
+
+
 class FailureWatch:
     """Whether the kubelet said that this file or pod cannot run, over entries seen one by one.
 
-    ``pod_name`` is the kubelet's name (``<pod>-<node>``); ``namespace`` None matches any;
-    entries about the pod ``not_uid`` (the one being replaced) do not count."""
+    ``path`` is the manifest file (None: the pod has no file); ``pod_name`` is the kubelet's
+    name (``<pod>-<node>``); ``namespace`` None matches any; entries about the pod ``not_uid``
+    (the one being replaced) do not count. ``url``: the pod comes from the manifest URL,
+    whose rejection of the body it served counts until a later success. ``since`` (epoch
+    seconds): entries older than that count for the URL only (a wait for the URL's pods
+    reads from before the kubelet fetched them, see wait.URL_LOOK_BACK)."""
 
-    def __init__(self, path, pod_name, namespace=None, not_uid=None):
+    def __init__(self, path, pod_name, namespace=None, not_uid=None, url=False, since=None):
         self.path = path
+        self.since = since
         self.pod_name = pod_name
         self.namespace = namespace
         self.not_uid = not_uid
+        self.url = url
         self.found = None
         self.backed_off = None
         self.crash_loop = None  # (container, back-off seconds, the kubelet's text), the last
+        self.url_rejected = None
+        self._watch_prefix = WATCH_ERROR_PREFIX + go_quote(path) + ": " if path else None
 
     @property
     def reason(self):
         """The kubelet's message, or None."""
-        return self.found or self.backed_off
+        return self.found or self.url_rejected or self.backed_off
 
-    def see(self, entry):
+    def see(self, entry, when=None):
+        """``when``: the entry's time (epoch seconds), None when unknown."""
         _, message, fields = entry
-        if message == FILE_REJECTED and fields.get("path") == self.path:
-            self.found = "the kubelet rejected %s: %s" % (self.path, fields.get("err", ""))
+        err = fields.get("err", "")
+        url_entry = message.startswith(URL_FAILED) or message == URL_RECOVERED
+        if not url_entry and None not in (when, self.since) and when < self.since:
+            return
+        if message == FILE_REJECTED:
+            if self.path and fields.get("path") == self.path:
+                self.found = "the kubelet rejected %s: %s" % (self.path, err)
+        elif message == WATCH_REJECTED:
+            if self._watch_prefix and err.startswith(self._watch_prefix):
+                self.found = "the kubelet rejected %s: %s" % (
+                    self.path,
+                    err[len(self._watch_prefix) :],
+                )
+        elif message.startswith(URL_FAILED):  # also "... Dropping verbosity ... to V(4)"
+            if self.url and not fetch_failed(err):
+                self.url_rejected = "the kubelet rejected the pods of its manifest URL: %s" % err
+        elif message == URL_RECOVERED:
+            self.url_rejected = None
         elif message == SYNC_ERROR or "reason" in fields:
-            pod = fields.get("pod", "")
-            ns, _, name = pod.rpartition("/")
-            if name != self.pod_name or (self.namespace is not None and ns != self.namespace):
-                return
-            if self.not_uid and fields.get("podUID") == self.not_uid:
-                return
-            text = fields.get("err", "")
-            if CRASH_LOOP in text:
-                self.crash_loop = crash_loop_backoff(text) or self.crash_loop
-                return
-            reason = fields.get("reason") or next((r for r in IMAGE_REASONS if r in text), None)
-            if reason in IMAGE_REASONS:
-                if reason not in text:
-                    text = "%s: %s" % (reason, text) if text else reason
-                message = "the kubelet cannot start %s: %s" % (pod, text)
-                # A back-off only repeats an earlier failure, which says why.
-                if reason in BACK_OFF:
-                    self.backed_off = message
-                else:
-                    self.found = message
+            self._sync_error(fields, err)
+
+    def _sync_error(self, fields, text):
+        pod = fields.get("pod", "")
+        ns, _, name = pod.rpartition("/")
+        if name != self.pod_name or (self.namespace is not None and ns != self.namespace):
+            return
+        if self.not_uid and fields.get("podUID") == self.not_uid:
+            return
+        # One sync error may name several containers (kuberuntime's SyncPod aggregates
+        # their results: "[failed to ... with CrashLoopBackOff: ..., failed to ... with
+        # ErrImagePull: ...]"), so a back-off does not hide another container's reason.
+        if CRASH_LOOP in text:
+            self.crash_loop = crash_loop_backoff(text) or self.crash_loop
+        if text.startswith(NETWORK_NOT_READY):
+            self.found = "the kubelet cannot start %s: %s" % (pod, text)
+            return
+        reason = fields.get("reason") or next((r for r in START_REASONS if r in text), None)
+        if reason in START_REASONS:
+            if reason not in text:
+                text = "%s: %s" % (reason, text) if text else reason
+            message = "the kubelet cannot start %s: %s" % (pod, text)
+            # A back-off only repeats an earlier failure, which says why.
+            if reason in BACK_OFF:
+                self.backed_off = message
+            else:
+                self.found = message
 
 
 def crash_loop_backoff(text):
@@ -215,14 +354,19 @@ def crash_loop_backoff(text):
 
 
 def _relevant(entry):
-    return entry[1] in (FILE_REJECTED, SYNC_ERROR) or "reason" in entry[2]
+    message = entry[1]
+    return (
+        message in (FILE_REJECTED, WATCH_REJECTED, SYNC_ERROR, URL_RECOVERED)
+        or message.startswith(URL_FAILED)
+        or "reason" in entry[2]
+    )
 
 
-def failure(lines, path, pod_name, namespace=None, not_uid=None):
+def failure(lines, path, pod_name, namespace=None, not_uid=None, url=False):
     """The kubelet's message that this file or pod cannot run, from its log lines (one
-    process's, in order), or None."""
+    process's, in order, klog text or JSON), or None."""
     entries = KlogLines()
-    watch = FailureWatch(path, pod_name, namespace, not_uid)
+    watch = FailureWatch(path, pod_name, namespace, not_uid, url)
     for line in lines:
         for entry in entries.feed(line):
             watch.see(entry)
@@ -329,6 +473,15 @@ class Journal:
         return entries
 
 
+def _realtime(record):
+    """When journald received the entry (__REALTIME_TIMESTAMP, microseconds as a string),
+    in epoch seconds, or None."""
+    value = record.get("__REALTIME_TIMESTAMP")
+    if isinstance(value, str) and value.isdigit():
+        return int(value) / 1e6
+    return None
+
+
 def unit_name(unit):
     """journald's name of a unit: ``kubelet`` is ``kubelet.service`` (_SYSTEMD_UNIT=)."""
     return unit if "." in unit else unit + ".service"
@@ -347,10 +500,12 @@ class KubeletLog:
 
     def __init__(self, journal, main_pids):
         self.journal = journal
+        # Entries older than this (epoch seconds) count for the manifest URL only; None: all.
+        self.counts_from = None
         self._main_pids = main_pids
         self._trusted = set()  # (unit, pid string)
         self._streams = {}  # (unit, pid string, stream id): KlogLines
-        self._relevant = []  # the entries a FailureWatch may care about
+        self._relevant = []  # (entry, when) a FailureWatch may care about
         self._watches = {}
         self._learn_pids()
 
@@ -389,28 +544,31 @@ class KubeletLog:
                 stream.feed("")
                 continue
             line_break = record.get("_LINE_BREAK")
+            when = _realtime(record)
             for entry in stream.feed(text, line_break if isinstance(line_break, str) else None):
                 new += 1
                 if _relevant(entry):
-                    self._relevant.append(entry)
+                    self._relevant.append((entry, when))
                     for watch in self._watches.values():
-                        watch.see(entry)
+                        watch.see(entry, when)
         return new
 
-    def failure(self, path, pod_name, namespace=None, not_uid=None):
+    def failure(self, path, pod_name, namespace=None, not_uid=None, url=False):
         """The kubelet's message that this file or pod cannot run, from every entry read so
         far, or None (see ``FailureWatch``)."""
-        return self._watch(path, pod_name, namespace, not_uid).reason
+        return self._watch(path, pod_name, namespace, not_uid, url).reason
 
     def crash_loop(self, path, pod_name, namespace=None, not_uid=None):
         """The pod's last CrashLoopBackOff: (container, back-off seconds, text), or None."""
         return self._watch(path, pod_name, namespace, not_uid).crash_loop
 
-    def _watch(self, path, pod_name, namespace, not_uid):
-        key = (path, pod_name, namespace, not_uid)
+    def _watch(self, path, pod_name, namespace, not_uid, url=False):
+        key = (path, pod_name, namespace, not_uid, url)
         watch = self._watches.get(key)
         if watch is None:
-            watch = self._watches[key] = FailureWatch(path, pod_name, namespace, not_uid)
-            for entry in self._relevant:
-                watch.see(entry)
+            watch = self._watches[key] = FailureWatch(
+                path, pod_name, namespace, not_uid, url, self.counts_from
+            )
+            for entry, when in self._relevant:
+                watch.see(entry, when)
         return watch

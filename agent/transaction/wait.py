@@ -1,9 +1,10 @@
 """Waiting for pods: until each changed pod runs (and, with probes, is ready) and stays up for
 the stable time, or fails, or the kubelet says it will not run it, or time runs out."""
 
+from ..protocol import SOURCE_FILE, SOURCE_HTTP
 from ..runtime import pods as podlib
 
-#: Restarts during one wait after which a pod keeps crashing. The kubelet restarts a
+#: Restarts of one container during one wait after which the pod keeps crashing. The kubelet restarts a
 #: container that exited at once the first time and then after a back-off that doubles
 #: (pkg/kubelet/kuberuntime/kuberuntime_manager.go doBackOff, flowcontrol.Backoff; 10 s up
 #: to 300 s, pkg/kubelet/kubelet.go): a container that exits while a dependency comes up is
@@ -12,6 +13,12 @@ from ..runtime import pods as podlib
 CRASH_LIMIT = 3
 BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
+# How far back a wait for pods of the manifest URL reads the kubelet's log. The control host
+# starts it once the kubelet has fetched the served body (verbs/source.py URLSource
+# before_apply), so the kubelet's word on that body is a few seconds older than the wait. An
+# earlier body's rejection in that time does not count: the kubelet logs "Successfully read
+# pods from URL" at its next good read, which clears it (kubelet_log.FailureWatch).
+URL_LOOK_BACK = 60.0
 
 
 def next_backoff(crashes):
@@ -38,7 +45,8 @@ def pod_settled(
 
     - the pod is Failed (getPhase says so only under restartPolicy Never): "the pod
       failed";
-    - it restarted ``CRASH_LIMIT`` times during the wait: "keeps crashing";
+    - one of its containers restarted ``CRASH_LIMIT`` times during the wait: "keeps
+      crashing";
     - a container waits for its restart and the kubelet's back-off (its CrashLoopBackOff
       message ``crash_loop``, (container, seconds, text), else ``next_backoff``) plus the
       stable time is more than the ``left`` seconds of the wait: "CrashLoopBackOff".
@@ -63,16 +71,14 @@ def pod_settled(
         return None
     pod = max(candidates, key=lambda p: (bool(p.get("ready")), p["phase"] == "Running"))
     podlib.with_policy(pod, change.restart_policy)
-    # The restarts when this pod was first seen in this wait: the crashes since count.
-    seen = stable_since.get(("seen", change.name))
-    if seen is None or seen[0] != pod["uid"]:
-        seen = stable_since[("seen", change.name)] = (pod["uid"], pod["restarts"])
-    crashes = pod["restarts"] - seen[1]
+    crashes = _crashes(stable_since, change.name, pod)
     if pod["phase"] == "Failed":
         return "the pod failed (%s)" % podlib.container_summary(pod)
-    if crashes >= CRASH_LIMIT:
-        return "the pod keeps crashing: restarted %d times during the wait (%s)" % (
-            crashes,
+    worst = max(crashes.values() or [0])
+    if worst >= CRASH_LIMIT:
+        return "the pod keeps crashing: %s restarted %d times during the wait (%s)" % (
+            next(name for name, n in crashes.items() if n == worst),
+            worst,
             podlib.container_summary(pod),
         )
     if not pod.get("ready"):
@@ -93,6 +99,23 @@ def pod_settled(
     return True if now - first[0] >= stable_for else None
 
 
+def _crashes(stable_since, name, pod):
+    """{container: restarts during this wait}: each container's restarts since the pod
+    (this UID) was first seen in the wait. Per container, as the kubelet backs off each
+    container on its own (kuberuntime_manager.go doBackOff keys the back-off by container):
+    three sidecars that each crash once while a dependency comes up are not one crash loop."""
+    key = ("seen", name)
+    seen = stable_since.get(key)
+    if seen is None or seen[0] != pod["uid"]:
+        seen = stable_since[key] = (pod["uid"], {})
+    first = seen[1]
+    crashes = {}
+    for c in pod.get("containers") or []:
+        restarts = int(c.get("restarts") or 0)
+        crashes[c["name"]] = restarts - first.setdefault(c["name"], restarts)
+    return crashes
+
+
 def _backed_off(change, pod, crashes, stable_for, left, crash_loop):
     """The CrashLoopBackOff failure when a container of ``pod`` waits for a restart that
     comes too late for the pod to then stay up ``stable_for`` seconds, else None."""
@@ -108,7 +131,7 @@ def _backed_off(change, pod, crashes, stable_for, left, crash_loop):
     if crash_loop is not None and crash_loop[0] in names:
         name, backoff, said = crash_loop
     else:
-        name, backoff, said = waiting[0]["name"], next_backoff(crashes), None
+        name, backoff, said = waiting[0]["name"], next_backoff(crashes[waiting[0]["name"]]), None
     if backoff <= 0 or backoff + stable_for <= left:
         return None  # restarted at once, or in time: the wait goes on
     text = (
@@ -117,6 +140,19 @@ def _backed_off(change, pod, crashes, stable_for, left, crash_loop):
         % (name, backoff, max(left, 0), stable_for, podlib.container_summary(pod))
     )
     return text + ("; the kubelet: %s" % said if said else "")
+
+
+def _kubelet_says(kubelet_log, change):
+    """The kubelet's message that this change's file or pod will not run, or None."""
+    if change.action in ("remove", "restore"):
+        return None
+    return kubelet_log.failure(
+        change.path if SOURCE_FILE in change.sources else None,
+        change.kubelet_name,
+        change.namespace,
+        change.before_uid,
+        url=SOURCE_HTTP in change.sources,
+    )
 
 
 def wait_for(node, changes, timeout, stable_for):
@@ -137,7 +173,11 @@ def wait_for(node, changes, timeout, stable_for):
         for c in changes
         if c.probes and c.action not in ("remove", "restore")
     }
-    kubelet_log = node.kubelet_log(clock.time() - 1)
+    watched = [c for c in changes if c.action not in ("remove", "restore")]
+    url_only = bool(watched) and all(SOURCE_HTTP in c.sources for c in watched)
+    start = clock.time() - 1
+    kubelet_log = node.kubelet_log(start - (URL_LOOK_BACK if url_only else 0))
+    kubelet_log.counts_from = start  # before it: the URL's word only
     log_every = 2.0
     next_log = clock.monotonic() + 1.0
     while True:
@@ -149,15 +189,12 @@ def wait_for(node, changes, timeout, stable_for):
         for change in changes:
             if change.name in outcome:
                 continue
-            if change.action not in ("remove", "restore", "unchanged"):
-                # The kubelet said it will not run this file or pod: no point waiting.
-                reason = kubelet_log.failure(
-                    change.path, change.kubelet_name, change.namespace, change.before_uid
-                )
-                if reason:
-                    outcome[change.name] = reason
-                    change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
-                    continue
+            # The kubelet said it will not run this file or pod: no point waiting.
+            reason = _kubelet_says(kubelet_log, change)
+            if reason:
+                outcome[change.name] = reason
+                change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
+                continue
             prober = probers.get(change.name)
             crash_loop = kubelet_log.crash_loop(
                 change.path, change.kubelet_name, change.namespace, change.before_uid
@@ -165,6 +202,13 @@ def wait_for(node, changes, timeout, stable_for):
             verdict = pod_settled(
                 change, pods, stable_since, stable_for, now, prober, deadline - now, crash_loop
             )
+            if isinstance(verdict, str) and change.action not in ("remove", "restore"):
+                # The runtime shows the failure as soon as the kubelet logs why (a start
+                # that failed: "exit code 128, StartError"); its word says more. One more
+                # read of its journal, a moment later, as the line may be on its way.
+                clock.sleep(0.5)
+                kubelet_log.poll()
+                verdict = _kubelet_says(kubelet_log, change) or verdict
             if verdict is not None:
                 outcome[change.name] = verdict
                 change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")

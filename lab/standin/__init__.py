@@ -6,7 +6,8 @@ the kubelet's documented static-pod behaviour where a tool managing static pods 
 it:
 
 - the command line (pflag rules; an unknown flag is fatal) and the KubeletConfiguration
-  file, flags overriding config fields;
+  file, flags overriding config fields, zero check frequencies defaulted as the kubelet's
+  v1beta1 defaults.go does;
 - the sources: a manifest directory (or file), re-listed every fileCheckFrequency and
   watched with inotify, and a manifest URL polled every httpCheckFrequency;
 - the file rules: dotfiles ignored, no extension filter, no recursion, 10 MiB limit, a file
@@ -36,7 +37,8 @@ Python 3.9 or newer (Debian bookworm has 3.11).
 
 Its modules, from the bottom up (each imports only modules above it in this list):
 
-- log: klog-style lines; release: the release mirrored and its feature gates; restarts:
+- log: the kubelet's log lines, klog's text or component-base's JSON (--logging-format,
+  logging.format); release: the release mirrored and its feature gates; restarts:
   restartPolicy and the crash-loop back-off; flags: the command line; config: the settings;
 - validation: what a static pod must pass; defaults: the scheme's defaults and the hashed
   form; manifests: files and URL bodies to StaticPods;

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 from .flags import parse_go_duration
-from .log import log
+from .log import FORMATS, log
 from .release import OLDEST_RELEASE, RELAXED_ENV, RELEASE
 from .restarts import BACKOFF_INITIAL
 
@@ -38,6 +38,7 @@ class Settings:
     runtime_endpoint: str = ""
     release: Tuple[int, int] = RELEASE
     feature_gates: Dict[str, bool] = field(default_factory=dict)  # as set by config and flags
+    logging_format: str = "text"
 
 
 # KubeletConfiguration field -> (Settings attribute, kind); flag -> Settings attribute.
@@ -52,6 +53,7 @@ CONFIG_FIELDS: Dict[str, Tuple[str, str]] = {
     "readOnlyPort": ("read_only_port", "int"),
     "containerRuntimeEndpoint": ("runtime_endpoint", "string"),
     "featureGates": ("feature_gates", "gates"),
+    "logging": ("logging_format", "logging"),
 }
 FLAG_SETTINGS: Dict[str, str] = {
     "pod-manifest-path": "manifest_path",
@@ -65,6 +67,7 @@ FLAG_SETTINGS: Dict[str, str] = {
     "root-dir": "root_dir",
     "container-runtime-endpoint": "runtime_endpoint",
     "feature-gates": "feature_gates",  # replaces the config's map, as cliflag.MapStringBool
+    "logging-format": "logging_format",
 }
 
 # Real fields the stand-in has no use for (kubeadm writes most of them); any other field
@@ -75,7 +78,7 @@ CONFIG_FIELDS_IGNORED = frozenset(
         "cgroupRoot clusterDNS clusterDomain cpuManagerPolicy "
         "cpuManagerReconcilePeriod evictionHard evictionPressureTransitionPeriod failSwapOn "
         "imageGCHighThresholdPercent imageGCLowThresholdPercent imageMaximumGCAge "
-        "imageMinimumGCAge kubeReserved logging maxPods memorySwap nodeStatusReportFrequency "
+        "imageMinimumGCAge kubeReserved maxPods memorySwap nodeStatusReportFrequency "
         "nodeStatusUpdateFrequency podPidsLimit providerID registerNode resolvConf "
         "rotateCertificates runtimeRequestTimeout serializeImagePulls serverTLSBootstrap "
         "shutdownGracePeriod shutdownGracePeriodCriticalPods streamingConnectionIdleTimeout "
@@ -105,9 +108,17 @@ def load_kubelet_config(path: str) -> Dict[str, Any]:
     return doc
 
 
+# Durations the kubelet's v1beta1 defaulting replaces when they are zero
+# (pkg/kubelet/apis/config/v1beta1/defaults.go SetDefaults_KubeletConfiguration:
+# "if obj.FileCheckFrequency == zeroDuration { ... 20 * time.Second }"): kubeadm writes
+# "fileCheckFrequency: 0s" and the kubelet re-lists every 20 s. Only the config file is
+# defaulted; a flag's value is applied after it.
+ZERO_MEANS_DEFAULT = ("fileCheckFrequency", "httpCheckFrequency")
+
+
 def _config_value(name: str, kind: str, value: Any, config_dir: str) -> Any:
     """One config field, typed as the kubelet's decoder would type it, or ConfigError."""
-    expected = {"int": int, "multimap": dict, "gates": dict}.get(kind, str)
+    expected = {"int": int, "multimap": dict, "gates": dict, "logging": dict}.get(kind, str)
     if not isinstance(value, expected) or isinstance(value, bool):
         raise ConfigError(f"kubelet config field {name}: unexpected value {value!r}")
     if kind == "duration":
@@ -122,6 +133,11 @@ def _config_value(name: str, kind: str, value: Any, config_dir: str) -> Any:
             str(k): [str(v) for v in (vs if isinstance(vs, list) else [vs])]
             for k, vs in value.items()
         }
+    if kind == "logging":  # LoggingConfiguration; its other fields are not modelled
+        fmt = value.get("format") or "text"
+        if not isinstance(fmt, str):
+            raise ConfigError(f"kubelet config field {name}.format: unexpected value {fmt!r}")
+        return fmt
     if kind == "gates":  # map[string]bool
         if not all(isinstance(v, bool) for v in value.values()):
             raise ConfigError(f"kubelet config field {name}: values must be true or false")
@@ -149,14 +165,9 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str], hostname: s
     if flags.get("config"):
         config = load_kubelet_config(flags["config"])
         config_dir = os.path.dirname(os.path.abspath(flags["config"]))
-        for key, (attr, kind) in CONFIG_FIELDS.items():
-            if config.get(key) is not None:
-                setattr(settings, attr, _config_value(key, kind, config[key], config_dir))
+        _apply_config(settings, config, config_dir)
         for dropin in config_dropins(flags.get("config-dir", "")):
-            extra = load_kubelet_config(dropin)
-            for key, (attr, kind) in CONFIG_FIELDS.items():
-                if extra.get(key) is not None:
-                    setattr(settings, attr, _config_value(key, kind, extra[key], config_dir))
+            _apply_config(settings, load_kubelet_config(dropin), config_dir)
     for flag, attr in FLAG_SETTINGS.items():
         if flag in flags:
             setattr(settings, attr, flags[flag])
@@ -164,9 +175,28 @@ def build_settings(flags: Mapping[str, Any], env: Mapping[str, str], hostname: s
     resolve_feature_gates(settings)  # a gate the release refuses stops the kubelet here
     if min(settings.file_check_frequency, settings.http_check_frequency) < 0:
         raise ConfigError("invalid configuration: check frequencies must not be negative")
+    if settings.logging_format not in FORMATS:
+        # cmd/kubelet/app/server.go: logsapi.ValidateAndApplyAsField(..., "logging"), and
+        # component-base/logs/api/v1/options.go Validate's error for an unknown format.
+        raise ConfigError(
+            f'initialize logging: logging.format: Invalid value: "{settings.logging_format}": '
+            "Unsupported log format"
+        )
     if not all(0 <= port <= 65535 for port in (settings.healthz_port, settings.read_only_port)):
         raise ConfigError("invalid configuration: ports must be between 0 and 65535")
     return settings
+
+
+def _apply_config(settings: Settings, config: Mapping[str, Any], config_dir: str) -> None:
+    """One KubeletConfiguration document over the settings. A zero duration the kubelet
+    defaults stays what it was (its default, or the lab's knob in its place)."""
+    for key, (attr, kind) in CONFIG_FIELDS.items():
+        if config.get(key) is None:
+            continue
+        value = _config_value(key, kind, config[key], config_dir)
+        if key in ZERO_MEANS_DEFAULT and value == 0:
+            continue
+        setattr(settings, attr, value)
 
 
 def parse_release(text: Optional[str]) -> Tuple[int, int]:

@@ -22,6 +22,7 @@ HONOURED_FLAGS: Dict[str, str] = {
     "root-dir": "string",
     "container-runtime-endpoint": "string",
     "feature-gates": "gates",
+    "logging-format": "string",  # component-base/logs/api/v1 options.go addFlags
 }
 
 # Flags that real nodes' unit and environment files pass (Fedora's kubernetes-node rpm,

@@ -3,7 +3,6 @@ published."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -12,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from .config import Settings
 from .garbage import garbage
 from .image_pulls import ImagePulls, pull_policy
-from .log import QuietLog, log
+from .log import QuietLog, go_quote, log
 from .manifests import StaticPod
 from .pods import ContainerDetail, PodContainers, RuntimeContainer
 from .restarts import BACKOFF_MAX, RestartBackoff, go_duration, should_restart
@@ -42,7 +41,8 @@ class Kubelet:
         self.settings, self.runtime, self.node = settings, runtime, settings.node_name
         self.host_ip = detect_host_ip()
         path, url = settings.manifest_path, settings.manifest_url
-        self.file_source = FileSource(path, self.node) if path else None
+        period = settings.file_check_frequency
+        self.file_source = FileSource(path, self.node, period) if path else None
         self.watch = DirectoryWatch(path) if path else None
         headers, period = settings.manifest_url_header, settings.http_check_frequency
         self.url_source = URLSource(url, headers, self.node, period) if url else None
@@ -59,7 +59,7 @@ class Kubelet:
         self._seen: Dict[str, str] = {}  # uid -> kubernetes.io/config.seen
         self._known: Dict[str, str] = {}  # uid -> full name, for the SyncLoop ADD/REMOVE lines
         self._next_relist = 0.0
-        self._event = False
+        self._events: List[Tuple[str, int]] = []  # inotify's, not yet handled
 
     def _log(self, sev: str, msg: str, pod: StaticPod, **kv: Any) -> None:
         log(sev, "kubelet.go", msg, pod=pod.full_name, **kv)
@@ -84,7 +84,7 @@ class Kubelet:
                     "sync", "E", "kubelet.go", "Sync loop iteration failed", err=repr(exc)
                 )
             if self.watch:
-                self._event |= self.watch.wait(SYNC_PERIOD)
+                self._events += self.watch.wait(SYNC_PERIOD)
             else:
                 self._stopping.wait(SYNC_PERIOD)
 
@@ -92,12 +92,12 @@ class Kubelet:
         if not self.file_source or not self.watch:
             return
         self.watch.arm()
-        periodic = time.monotonic() >= self._next_relist
-        if periodic or self._event:
-            self._event = False
-            self.file_source.relist(after_event=not periodic)
-            if periodic:
-                self._next_relist = time.monotonic() + self.settings.file_check_frequency
+        events, self._events = self._events, []
+        if events:
+            self.file_source.consume(events)
+        if time.monotonic() >= self._next_relist:
+            self.file_source.relist()
+            self._next_relist = time.monotonic() + self.settings.file_check_frequency
 
     def sources_ready(self) -> bool:
         """No pod is killed before every source has answered once (the kubelet's
@@ -114,6 +114,7 @@ class Kubelet:
             self._log("I", "SyncLoop ADD", desired[uid], source=desired[uid].source, podUID=uid)
         for uid in self._known.keys() - desired.keys():
             self._seen.pop(uid, None)
+            self.quiet.clear_about(uid)  # the same pod again says again why it cannot run
             log("I", "kubelet.go", "SyncLoop REMOVE", pod=self._known[uid], podUID=uid)
         self._known = {uid: pod.full_name for uid, pod in desired.items()}
         return desired
@@ -221,27 +222,12 @@ class Kubelet:
                 why = f"back-off {go_duration(self.backoff.delay(key))} restarting failed "
                 why += f"container={spec['name']} pod={pod.name}_{pod.namespace}({pod.uid})"
                 self._waiting[key] = ("CrashLoopBackOff", why)
-                self._sync_error(pod, spec, "CrashLoopBackOff", why)
+                self._sync_failed(pod, spec, "CrashLoopBackOff", why)
                 return False
             self.backoff.restarted(key, exited_at, now)
             attempt = latest.attempt + 1
             self._log("I", "Restarting container", pod, container=spec["name"], attempt=attempt)
         return self._start_container(pod, spec, sandbox_id, attempt)
-
-    def _sync_error(self, pod: StaticPod, spec: Dict[str, Any], reason: str, message: str) -> None:
-        """pod_workers.go's line for a failed sync, with kuberuntime's SyncResult error
-        (pkg/kubelet/container/sync_result.go: failed to %q for %q with %v: %q); said once
-        per pod and container while it repeats."""
-        self.quiet.say(
-            ("sync", pod.uid, spec["name"]),
-            "E",
-            "pod_workers.go",
-            "Error syncing pod, skipping",
-            err=f'failed to "StartContainer" for "{spec["name"]}" with '
-            f"{reason}: {json.dumps(message)}",
-            pod=pod.full_name,
-            podUID=pod.uid,
-        )
 
     def _start_container(self, pod: StaticPod, spec: Dict[str, Any], sandbox: str, n: int) -> bool:
         key = (pod.uid, spec["name"])
@@ -249,7 +235,7 @@ class Kubelet:
             mounts = prepare_mounts(pod, spec, self.settings.root_dir)
         except (VolumeError, OSError) as exc:
             return self._cannot_start(
-                pod, spec, "ContainerCreating", f"MountVolume.SetUp failed: {exc}"
+                pod, spec, "ContainerCreating", f"MountVolume.SetUp failed: {exc}", synced=False
             )
         try:
             if pull_policy(spec) == "Always":  # a pull every start, present or not
@@ -257,7 +243,6 @@ class Kubelet:
             self.runtime.start_container(pod, spec, sandbox, n, mounts)
         except ImageNotPresent:
             failure = self.pulls.failure(pod, spec, time.monotonic())
-            self._sync_error(pod, spec, failure.reason, failure.message)
             return self._cannot_start(pod, spec, failure.reason, failure.message)
         except StartFailure as exc:
             # A container that failed to start stays as a failed attempt: the next sync
@@ -267,16 +252,38 @@ class Kubelet:
             return self._cannot_start(pod, spec, "CreateContainerError", exc.message)
         self._waiting.pop(key, None)
         self.quiet.clear(key)
+        self.quiet.clear(("sync", pod.uid, spec["name"]))
         self._log("I", "Started container", pod, container=spec["name"], attempt=n)
         return True
 
-    def _cannot_start(self, pod: StaticPod, spec: Dict[str, Any], reason: str, why: str) -> bool:
+    def _sync_failed(self, pod: StaticPod, spec: Dict[str, Any], reason: str, why: str) -> None:
+        """pod_workers.go logs the failed sync ("Error syncing pod, skipping") with
+        kuberuntime's SyncResult error (pkg/kubelet/container/sync_result.go: failed to %q
+        for %q with %v: %q): the reason is ErrImagePull and its kin (images/types.go),
+        CreateContainerError when CreateContainer failed, RunContainerError when
+        StartContainer did (kuberuntime_container.go startContainer), with the runtime's
+        message, e.g. containerd's "exec: \"nope\": executable file not found in $PATH"."""
+        self.quiet.say(
+            ("sync", pod.uid, spec["name"]),
+            "E",
+            "pod_workers.go",
+            "Error syncing pod, skipping",
+            err=f'failed to "StartContainer" for "{spec["name"]}" with {reason}: {go_quote(why)}',
+            pod=pod.full_name,
+            podUID=pod.uid,
+        )
+
+    def _cannot_start(
+        self, pod: StaticPod, spec: Dict[str, Any], reason: str, why: str, synced: bool = True
+    ) -> bool:
         """Record why a container waits (shown in /pods) and say so; retried on each sync."""
         key = (pod.uid, spec["name"])
         self._waiting[key] = (reason, why)
         self._warn(
             key, "Failed to start container", pod, container=spec["name"], reason=reason, err=why
         )
+        if synced:  # then the pod worker's line for the runtime's failure
+            self._sync_failed(pod, spec, reason, why)
         return False
 
     def _collect_garbage(self, current: PodContainers, sandbox_id: str) -> bool:

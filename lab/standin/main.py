@@ -16,7 +16,7 @@ from .docker_api import DockerClient
 from .flags import HONOURED_FLAGS, IGNORED_FLAGS, FlagError, parse_flags
 from .kubelet import Kubelet
 from .kuberuntime import CRIRuntime
-from .log import log
+from .log import log, set_format
 from .release import FEATURE_GATES, version_text
 from .server import serve_http
 
@@ -54,11 +54,17 @@ def main(argv: Optional[List[str]] = None, env: Optional[Mapping[str, str]] = No
             print(f"Kubernetes {version_text(parse_release(env.get('KUBELET_STANDIN_RELEASE')))}")
             return 0
         settings = build_settings(flags, env, socket.gethostname())
+        set_format(settings.logging_format)  # what comes before is in text, as the kubelet's
         FEATURE_GATES.update(resolve_feature_gates(settings))
         kubelet = Kubelet(settings, make_runtime(settings, env))
     except ConfigError as exc:
         log("E", "run.go", "command failed", err=exc)
         return 1
+    if settings.manifest_path and settings.file_check_frequency <= 0:
+        # A --file-check-frequency=0 flag is not defaulted (only the config file is):
+        # pkg/kubelet/config/file.go run() calls time.NewTicker(s.period), which panics.
+        print("panic: non-positive interval for NewTicker", file=sys.stderr)
+        return 2
     # Exit 0 and leave the pods running, as a real kubelet does when it is restarted.
     signal.signal(signal.SIGTERM, lambda *_: kubelet.stop())
     signal.signal(signal.SIGINT, lambda *_: kubelet.stop())
@@ -76,6 +82,8 @@ def main(argv: Optional[List[str]] = None, env: Optional[Mapping[str, str]] = No
         staticPodPath=settings.manifest_path,
         staticPodURL=settings.manifest_url,
         fileCheckFrequency=settings.file_check_frequency,
+        httpCheckFrequency=settings.http_check_frequency,
+        loggingFormat=settings.logging_format,
         backoffBase=settings.backoff_base,
         runtime=kubelet.runtime.name,
         containerRuntimeEndpoint=settings.runtime_endpoint,

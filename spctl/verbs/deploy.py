@@ -10,6 +10,7 @@ nothing). Where a node's pods come from (a directory, a URL) is its
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable
 
 from spctl_agent.protocol import STALE_PLAN
@@ -26,7 +27,7 @@ from spctl.verbs.outcome import Outcome
 from spctl.verbs.read import read_facts
 from spctl.verbs.session import agent_for, read_node
 from spctl.verbs.settings import Settings
-from spctl.verbs.source import PodSource
+from spctl.verbs.source import DirectorySource, PodSource
 
 
 def replanned(run: Callable[[], Outcome]) -> Outcome:
@@ -73,6 +74,8 @@ def _deploy_node(
         facts = read_facts(agent, node, [p.name for p in desired])
         on_step(node.name, steps.PLANNING)
         plan = noted(source.plan(node, desired, facts, settings.force), facts)
+        if isinstance(source, DirectorySource):
+            plan = relist_noted(plan, facts, settings)
         if settings.dry_run:
             return execute(agent, facts, plan, settings, [])
         source.before_apply(node, desired, plan, settings)
@@ -81,6 +84,22 @@ def _deploy_node(
         outcome = execute(agent, facts, plan, settings, waits)
     source.after_apply(node, desired, plan, outcome, started)
     return outcome
+
+
+def relist_noted(plan: Plan, facts: NodeFacts, settings: Settings) -> Plan:
+    """The plan with a warning when it writes pod files and ``--timeout`` is shorter than
+    the kubelet's re-list period: the kubelet sees a new file through inotify at once, but
+    when that misses (a directory the watch has not caught up with), a rejection is logged
+    only at the next re-list (pkg/kubelet/config/file.go), maybe after the wait ended."""
+    period = facts.relist_period()
+    writes = any(s.action in ("create", "update", "rollback", "move") for s in plan.pods)
+    if not writes or settings.timeout >= period:
+        return plan
+    warning = (
+        f"--timeout {settings.timeout:g}s is shorter than the kubelet's re-list period: it "
+        f"re-lists every {period:g}s, and a file it rejects may be seen only then"
+    )
+    return replace(plan, warnings=(*plan.warnings, warning))
 
 
 def diff_node(

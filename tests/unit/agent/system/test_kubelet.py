@@ -13,6 +13,7 @@ import time
 
 from spctl_agent.main import handle
 from spctl_agent.system.kubelet import (
+    go_duration,
     kubelet_node_ip,
     process_start,
     running_kubelets,
@@ -62,6 +63,42 @@ def test_a_config_file_changed_after_the_start_is_not_trusted(tmp_path):
     after = running_kubelets(unit("kubelet", f"--config={config}"), started=lambda p: mtime - 5)
     assert after["kubelet"]["manifest_dir"] is None
     assert after["kubelet"]["config_changed"] is True
+
+
+def test_go_duration() -> None:
+    # time.ParseDuration's syntax, as the kubelet's flags and config file take it.
+    assert [go_duration(t) for t in ("20s", "1m30s", "500ms", "0", "0s", "1.5h")] == [
+        20.0,
+        90.0,
+        0.5,
+        0.0,
+        0.0,
+        5400.0,
+    ]
+    assert [go_duration(t) for t in ("20", "", "s", "1x", "1..2s")] == [None] * 5
+
+
+def test_the_re_list_period(tmp_path):
+    """fileCheckFrequency: the flag as it is, else the config file's with zero and absent
+    defaulted to 20 s (pkg/kubelet/apis/config/v1beta1/defaults.go; kubeadm writes 0s)."""
+    config = tmp_path / "config.yaml"
+
+    def period(text: str, *flags: str, started: float = 0.0) -> object:
+        config.write_text(text)
+        mtime = config.stat().st_mtime
+        found = running_kubelets(
+            unit("kubelet", f"--config={config}", *flags), started=lambda p: mtime + 5 - started
+        )
+        return found["kubelet"]["file_check_frequency"]
+
+    assert period("staticPodPath: /m\n") == 20.0
+    assert period("staticPodPath: /m\nfileCheckFrequency: 0s\n") == 20.0
+    assert period("fileCheckFrequency: 1m\n") == 60.0
+    assert period("fileCheckFrequency: 1m\n", "--file-check-frequency=5s") == 5.0
+    assert period("fileCheckFrequency: 1m\n", "--pod-manifest-path=/srv") == 60.0
+    assert period("fileCheckFrequency: 1m\n", started=10.0) is None  # changed since
+    found = running_kubelets(unit("kubelet", "--pod-manifest-path=/srv"), started=lambda p: 0.0)
+    assert found["kubelet"]["file_check_frequency"] == 20.0
 
 
 def test_facts_leave_a_transaction_in_progress_alone(tmp_path):

@@ -521,6 +521,31 @@ def test_go_durations_of_the_back_off() -> None:
         )
         assert found[:2] == ("c", seconds)
     assert kubelet_log.crash_loop_backoff("CrashLoopBackOff without a back-off") is None
+    # Text a container's name or a hostile line puts there is no duration: no error either.
+    assert kubelet_log.crash_loop_backoff("back-off 1.2.3s restarting failed container=c") is None
+
+
+# kuberuntime_manager.go SyncPod aggregates the results of every container of the pod
+# (utilerrors.NewAggregate: "[err1, err2]"), so one line can name a back-off and a pull.
+CRASH_LOOP_AND_PULL = (
+    'E1128 09:12:20.000001    4242 pod_workers.go:1301] "Error syncing pod, skipping" err="['
+    'failed to \\"StartContainer\\" for \\"web\\" with CrashLoopBackOff: \\"back-off 10s'
+    ' restarting failed container=web pod=web-node1_default(0a1b2c)\\", failed to'
+    ' \\"StartContainer\\" for \\"side\\" with ErrImagePull: \\"pull access denied\\"]"'
+    ' pod="default/web-node1" podUID="0a1b2c"'
+)
+
+
+def test_a_back_off_does_not_hide_another_containers_pull_failure() -> None:
+    log = kubelet_log.KubeletLog(
+        kubelet_log.Journal(
+            ["kubelet"], 0, run=FakeJournalctl((output([record(CRASH_LOOP_AND_PULL, 1)]), None))
+        ),
+        lambda: {"kubelet": 4242},
+    )
+    log.poll()
+    assert "ErrImagePull" in (log.failure(WEB, "web-node1", "default") or "")
+    assert log.crash_loop(WEB, "web-node1", "default")[:2] == ("web", 10.0)
 
 
 def test_a_wait_fails_when_the_kubelets_back_off_outlasts_it(tmp_path) -> None:

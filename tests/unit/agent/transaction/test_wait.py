@@ -67,13 +67,41 @@ def test_a_crash_then_a_stable_window_deploys(node):
     assert pod_settled(c, [back], since, 5, now=7.1, left=292.9) is True
 
 
+def with_sidecars(summary, restarts):
+    """``summary`` with one more running container per count in ``restarts``."""
+    for n, count in enumerate(restarts):
+        side = dict(summary["containers"][0], name=f"side{n}", state="running")
+        side["restarts"] = count
+        summary["containers"].append(side)
+    summary["restarts"] += sum(restarts)
+    return summary
+
+
+def test_crashes_are_counted_per_container_as_the_kubelet_backs_off_each(node):
+    # kuberuntime_manager.go doBackOff keys the back-off by container: three containers
+    # that each crashed once while a dependency came up are not a pod that keeps crashing.
+    c = change(node)
+    since: dict = {}
+    assert pod_settled(c, [with_sidecars(pod(uid="new"), [0, 0])], since, 5, now=0) is None
+    once_each = with_sidecars(pod(uid="new", restarts=1), [1, 1])
+    assert pod_settled(c, [once_each], since, 5, now=1, left=299) is None
+    assert pod_settled(c, [once_each], since, 5, now=6.5, left=293.5) is True
+    # One of them three times is.
+    since = {}
+    assert pod_settled(c, [with_sidecars(pod(uid="new"), [0, 0])], since, 5, now=0) is None
+    verdict = pod_settled(
+        c, [with_sidecars(pod(uid="new", restarts=1), [3, 0])], since, 5, now=1, left=299
+    )
+    assert verdict.startswith("the pod keeps crashing: side0 restarted 3 times"), verdict
+
+
 def test_a_crash_that_keeps_recurring_fails_the_change(node):
     c = change(node)
     since: dict = {}
     assert pod_settled(c, [pod(uid="new")], since, 5, now=0, left=300) is None
     assert pod_settled(c, [pod(uid="new", restarts=2)], since, 5, now=1, left=299) is None
     verdict = pod_settled(c, [crashed(restarts=3)], since, 5, now=2, left=298)
-    assert verdict.startswith("the pod keeps crashing: restarted 3 times during the wait")
+    assert verdict.startswith("the pod keeps crashing: web restarted 3 times during the wait")
     assert "exit code 1, Error" in verdict
 
 

@@ -209,3 +209,49 @@ def test_a_gate_the_release_refuses_stops_the_kubelet(tmp_path, capsys, release,
     argv = [f"--config={kubelet_config(tmp_path)}", f"--feature-gates={flag}"]
     assert main(argv, env={"KUBELET_STANDIN_RELEASE": release}) == 1
     assert message in capsys.readouterr().err
+
+
+def test_zero_check_frequencies_are_defaulted_in_the_config_file(tmp_path) -> None:
+    """kubeadm writes fileCheckFrequency: 0s; v1beta1 defaults.go makes it 20 s (and the
+    lab's knob stands in for that default)."""
+    config = kubelet_config(tmp_path, fileCheckFrequency="0s", httpCheckFrequency="0s")
+    settings = build_settings(parse_flags([f"--config={config}"]), {}, NODE)
+    assert (settings.file_check_frequency, settings.http_check_frequency) == (20.0, 20.0)
+    knob = {"KUBELET_STANDIN_FILE_CHECK_FREQUENCY": "1s"}
+    assert (
+        build_settings(parse_flags([f"--config={config}"]), knob, NODE).file_check_frequency == 1.0
+    )
+    # A flag is applied after the defaulting: zero stays zero, and file.go's ticker panics.
+    flags = parse_flags(["--pod-manifest-path=/etc/kubelet.d", "--file-check-frequency=0s"])
+    assert build_settings(flags, {}, NODE).file_check_frequency == 0.0
+
+
+def test_a_zero_file_check_frequency_flag_crashes_the_kubelet(tmp_path, capsys) -> None:
+    argv = [f"--pod-manifest-path={tmp_path}", "--file-check-frequency=0s", "--healthz-port=0"]
+    assert main(argv, {}) == 2
+    assert "panic: non-positive interval for NewTicker" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("config_fields", "argv", "expected"),
+    [
+        ({}, [], "text"),
+        ({"logging": {"format": "json"}}, [], "json"),
+        ({"logging": {"format": "json"}}, ["--logging-format=text"], "text"),
+        ({}, ["--logging-format=json"], "json"),
+        ({"logging": {"verbosity": 2}}, [], "text"),
+    ],
+)
+def test_logging_format(tmp_path, config_fields, argv, expected) -> None:
+    config = kubelet_config(tmp_path, **config_fields)
+    flags = parse_flags([f"--config={config}", *argv])
+    assert build_settings(flags, {}, NODE).logging_format == expected
+
+
+def test_an_unknown_logging_format_stops_the_kubelet(tmp_path) -> None:
+    # cmd/kubelet/app/server.go and component-base/logs/api/v1/options.go Validate.
+    with pytest.raises(ConfigError) as caught:
+        build_settings(parse_flags(["--logging-format=xml"]), {}, NODE)
+    assert str(caught.value) == (
+        'initialize logging: logging.format: Invalid value: "xml": Unsupported log format'
+    )

@@ -113,9 +113,10 @@ def test_cri_kubelet_image_pulls(tmp_path, monkeypatch, capsys) -> None:
         capsys.readouterr().err.splitlines(), "/nowhere", pod["name"], pod["namespace"]
     )
     assert first == (
-        "the kubelet cannot start default/static-web-my-node1: ErrImagePull: Failed to pull "
-        'image "spctl-lab/pod:1.0": rpc error: code = NotFound desc = failed to pull and '
-        'unpack image "spctl-lab/pod:1.0": the lab has no registry'
+        'the kubelet cannot start default/static-web-my-node1: failed to "StartContainer" for'
+        ' "web" with ErrImagePull: "Failed to pull image \\"spctl-lab/pod:1.0\\": rpc error:'
+        ' code = NotFound desc = failed to pull and unpack image \\"spctl-lab/pod:1.0\\":'
+        ' the lab has no registry"'
     )
     sync(kubelet)  # within the pull back-off
     status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
@@ -160,3 +161,73 @@ def test_cri_kubelet_pulls_a_latest_image_even_when_present(tmp_path, monkeypatc
     sync(kubelet)  # the pod of the old file goes first
     sync(kubelet)
     assert [c[3] for c in fake.web()] == [CONTAINER_RUNNING]
+
+
+def test_a_command_not_in_the_image_is_logged_as_pod_workers_does(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """StartContainer failing (containerd's runc cannot exec the command) is RunContainerError
+    in the kubelet's failed sync; CreateContainer failing is CreateContainerError."""
+    from spctl_agent.system import kubelet_log
+    from spctl_lab.standin.cri.client import CRIError
+
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    message = (
+        "failed to create containerd task: failed to create shim task: OCI runtime create"
+        ' failed: runc create failed: unable to start container process: exec: "nope":'
+        " executable file not found in $PATH: unknown"
+    )
+
+    def no_start(cid: str) -> None:
+        raise CRIError("UNKNOWN", message)
+
+    monkeypatch.setattr(fake, "start_container", no_start)
+    sync(kubelet)
+    pod = kubelet.pod_list[0]["metadata"]
+    reason = kubelet_log.failure(
+        capsys.readouterr().err.splitlines(), "/nowhere", pod["name"], pod["namespace"]
+    )
+    assert reason == (
+        'the kubelet cannot start default/static-web-my-node1: failed to "StartContainer" for'
+        f' "web" with RunContainerError: {json.dumps(message)}'
+    )
+    status = kubelet.pod_list[0]["status"]["containerStatuses"][0]
+    assert status["state"]["waiting"]["reason"] == "RunContainerError"
+
+    def no_create(*_args: Any) -> str:
+        raise CRIError("UNKNOWN", 'failed to reserve container name "web": name is reserved')
+
+    monkeypatch.setattr(fake, "create_container", no_create)
+    kubelet.quiet.clear_about(pod["uid"])
+    for c in list(fake.containers):
+        fake.containers.pop(c)
+    sync(kubelet)
+    reason = kubelet_log.failure(
+        capsys.readouterr().err.splitlines(), "/nowhere", pod["name"], pod["namespace"]
+    )
+    assert reason and "with CreateContainerError: " in reason and "name is reserved" in reason
+
+
+def test_json_lines_read_back_by_the_agent(tmp_path, monkeypatch, capsys) -> None:
+    """--logging-format=json: component-base's lines, which the agent reads as the text."""
+    from spctl_agent.system import kubelet_log
+    from spctl_lab.standin import log as standin_log
+
+    monkeypatch.setattr(standin_log, "_format", {"name": "json"})
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    fake.images = set()
+    sync(kubelet)
+    lines = capsys.readouterr().err.splitlines()
+    records = [json.loads(line) for line in lines]
+    sync_error = next(r for r in records if r["msg"] == "Error syncing pod, skipping")
+    assert list(sync_error)[:3] == ["ts", "caller", "msg"] and list(sync_error)[-1] == "err"
+    assert "v" not in sync_error and isinstance(sync_error["ts"], float)
+    assert sync_error["pod"] == {"name": f"static-web-{NODE}", "namespace": "default"}
+    added = next(r for r in records if r["msg"] == "SyncLoop ADD")
+    assert added["v"] == 0
+    pod = kubelet.pod_list[0]["metadata"]
+    reason = kubelet_log.failure(lines, "/nowhere", pod["name"], pod["namespace"])
+    assert reason and reason.startswith(
+        'the kubelet cannot start default/static-web-my-node1: failed to "StartContainer" for'
+        ' "web" with ErrImagePull: "Failed to pull image'
+    )

@@ -7,6 +7,7 @@ sequence of answers, and after each poll they hold the same pods."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
-from spctl_lab.standin.sources import FileSource, URLSource
+from spctl_lab.standin.sources import (
+    IN_CREATE,
+    IN_DELETE,
+    IN_MODIFY,
+    IN_MOVED_TO,
+    FileSource,
+    URLSource,
+)
 
 from tests.fakes.kubelet_http_source import MAX_CONFIG_LENGTH, KubeletHTTPSource
 from tests.fakes.standin import NODE, SEED, listed, seed, write
@@ -90,13 +98,44 @@ def test_other_namespace_is_not_a_duplicate(tmp_path) -> None:
     ]
 
 
-def test_unparseable_file_drops_its_pod_on_relist_but_not_on_an_inotify_event(tmp_path) -> None:
+def test_unparseable_file_drops_its_pod_on_relist_but_not_on_an_inotify_event(
+    tmp_path, capsys
+) -> None:
     path = write(tmp_path, "static-web.yaml", seed())
     source = FileSource(str(tmp_path), NODE)
     uid = source.relist()[0].uid
     path.write_text("apiVersion: v1\nkind: Po")  # caught half-written
-    assert [pod.uid for pod in source.relist(after_event=True)] == [uid]
+    assert [pod.uid for pod in source.consume([("static-web.yaml", IN_MODIFY)])] == [uid]
+    # file_linux.go consumeWatchEvent's error, logged by file.go run(): no path key.
+    err = capsys.readouterr().err
+    assert '"Unable to process watch event" err="can\'t process config file \\"' in err
+    assert "Could not process manifest file" not in err
     assert source.relist() == []  # the periodic re-list kills it
+    err = capsys.readouterr().err
+    assert '"Could not process manifest file" err=' in err and f'path="{path}"' in err
+
+
+def test_watch_events_one_file_each(tmp_path, capsys) -> None:
+    from spctl_agent.system import kubelet_log
+
+    source = FileSource(str(tmp_path), NODE)
+    assert source.relist() == []
+    write(tmp_path, "static-web.yaml", seed())
+    other = seed()
+    other["metadata"]["name"] = "other"
+    write(tmp_path, "other.yaml", other)
+    # spctl's rename into place: IN_MOVED_TO, which fsnotify calls Create.
+    assert [p.name for p in source.consume([("static-web.yaml", IN_MOVED_TO)])] == [
+        f"static-web-{NODE}"
+    ]
+    bad = write(tmp_path, "bad.yaml", "kind: Pod\napiVersion: v1\nmetadata: {}\n")
+    source.consume([("bad.yaml", IN_CREATE), ("gone.yaml", IN_CREATE)])
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2  # once per event
+    assert kubelet_log.failure(lines, str(bad), "bad").startswith(f"the kubelet rejected {bad}: ")
+    gone = str(tmp_path / "gone.yaml")
+    assert "no such file or directory" in kubelet_log.failure(lines, gone, "x")
+    assert source.consume([("static-web.yaml", IN_DELETE)]) == []
 
 
 def _podlist(*names: str) -> bytes:
@@ -171,3 +210,38 @@ def test_a_wrong_token_keeps_the_standin_pods(server):
     wrong.fetch_once()
     assert [p.name for p in standin.pods] == [f"a-{NODE}"]
     assert wrong.pods == [] and not wrong.listed
+
+
+def test_the_url_source_logs_as_http_go(server, capsys):
+    """http.go run(): a failure at info level, the first three in a row; a refused body is
+    read once, and the next good read (the same body again included) says so."""
+    from spctl_agent.system import kubelet_log
+
+    standin = URLSource(server.url, {"X-Spctl-Token": ["t"]}, NODE, 20.0)
+    server.body = json.dumps({**SEED, "spec": {"containers": [{"name": "web"}]}}).encode()
+    standin.fetch_once()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("I")
+    assert '"Failed to read pods from URL" err=' in lines[0]
+    refused = kubelet_log.failure(lines, None, "x", url=True)
+    assert refused.startswith("the kubelet rejected the pods of its manifest URL: ")
+    standin.fetch_once()  # the same body: skipped, a good read
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [lines[0]] and '"Successfully read pods from URL"' in lines[0]
+    server.status = 404
+    for _ in range(5):
+        standin.fetch_once()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and "Dropping verbosity of this message to V(4)" in lines[3]
+    assert f"{server.url}: 404 Not Found" in lines[0]
+    assert kubelet_log.failure(lines, None, "x", url=True) is None  # the fetch's, not the body's
+
+
+def test_a_watch_event_for_a_fifo_or_a_directory_never_blocks(tmp_path, capsys) -> None:
+    """A FIFO's open would block until a writer comes (the kubelet's would): skipped."""
+    source = FileSource(str(tmp_path), NODE)
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "sub").mkdir()
+    assert source.consume([("pipe", IN_CREATE), ("sub", IN_CREATE)]) == []
+    err = capsys.readouterr().err
+    assert "pipe" not in err and f"read {tmp_path}/sub: is a directory" in err

@@ -41,6 +41,7 @@ def summarize(namespace, name, uid, pod):
                 "exit_code": None if stale else c.get("exit_code"),
                 "reason": None if stale else c.get("reason"),
                 "created": c.get("created"),
+                "log_path": None if stale else c.get("log_path"),
             }
         )
     running = [c["state"] == "running" for c in containers]

@@ -12,7 +12,9 @@ wait at once:
   reasons of pkg/kubelet/images/types.go (ErrImagePull, ErrImageNeverPull, ImagePullBackOff,
   InvalidImageName, ErrImageInspect) and kuberuntime_container.go
   (CreateContainerConfigError): the kubelet retries these with back-off, but no retry helps
-  without a change on the node.
+  without a change on the node; and ``err="network is not ready: container runtime network
+  not ready: NetworkReady=false reason:NetworkPluginNotReady message:..."`` (kubelet.go
+  SyncPod, for a pod that is not hostNetwork on a node without a CNI configuration).
 
 Pods write into the kubelet's log too: a string value with a line break is written by klog
 (k8s.io/klog/v2 internal/serialize/keyvalues.go, writeStringValue) as ``key=<``, then every
@@ -45,6 +47,9 @@ IMAGE_REASONS = (
     "CreateContainerConfigError",
 )
 BACK_OFF = ("ImagePullBackOff",)
+# kubelet.go SyncPod: NetworkNotReadyErrorMsg, for a pod that is not hostNetwork while the
+# runtime's NetworkReady is false (no CNI configuration); retried, never helped by a retry.
+NETWORK_NOT_READY = "network is not ready"
 # klog's header (klog.go, formatHeader): severity, mmdd hh:mm:ss.uuuuuu, the pid padded to 7
 # characters, file:line, "] ", then the structured call's quoted message (printS:
 # strconv.Quote(msg), always one line). Anchored at column 0: nothing may come before it.
@@ -178,6 +183,9 @@ class FailureWatch:
             if self.not_uid and fields.get("podUID") == self.not_uid:
                 return
             text = fields.get("err", "")
+            if message == SYNC_ERROR and text.startswith(NETWORK_NOT_READY):
+                self.found = "the kubelet cannot start %s: %s" % (pod, text)
+                return
             reason = fields.get("reason") or next((r for r in IMAGE_REASONS if r in text), None)
             if reason in IMAGE_REASONS:
                 if reason not in text:

@@ -25,6 +25,7 @@ ORDER = [
     "sources",
     "pods",
     "runtime",
+    "network",
     "image_pulls",
     "garbage",
     "status",

@@ -82,11 +82,20 @@ def test_a_node_without_cni_fails_a_pod_with_the_kubelets_message(
         assert "not settled" not in pod["error"] and took < 100, (took, pod)
         assert lab.out(node, "ls /etc/kubernetes/manifests").split().count("net-web.yaml") == 0
     finally:
-        lab.out(node, f"mv /root/cni.conflist {CNI_CONF}")
-    wait_until(
-        lambda: spctl("deploy", "--node", node, "--timeout", "60", inventory=path).returncode == 0,
-        90,
-        1,
-        "net-web to deploy once the CNI configuration is back",
-    )
+        # Written, not moved back: containerd reloads its CNI config on a write, rename or
+        # remove in conf_dir and ignores a create (pkg/cri/server/cni_conf_syncer.go), and
+        # fsnotify reports a file moved into the directory as a create.
+        lab.out(node, f"cp /root/cni.conflist {CNI_CONF} && rm /root/cni.conflist")
+    tries: list[str] = []
+
+    def deployed() -> bool:
+        again = spctl("deploy", "--node", node, "--timeout", "60", inventory=path)
+        tries.append(again.stderr[-600:])
+        return again.returncode == 0
+
+    try:
+        wait_until(deployed, 90, 1, "net-web to deploy once the CNI configuration is back")
+    except AssertionError:
+        log = lab.out(node, "journalctl -u kubelet -u containerd --no-pager | tail -40")
+        raise AssertionError(f"{tries[-1]}\n{log}") from None
     spctl_json("remove", "net-web", "--node", node, inventory=path)

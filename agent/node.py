@@ -122,6 +122,11 @@ class Node:
         """The runtime's answer: {"runtime", "endpoint", "error", "pods": [summary...]}."""
         return self.runtime().read()
 
+    def container_output(self, container):
+        """The last lines a container (a pod summary's entry) wrote: (lines, cut) or None."""
+        read = getattr(self.runtime(), "container_output", None)
+        return read(container) if read is not None else None
+
     def _kubelet_journal(self, since):
         from .system.kubelet_log import Journal, KubeletLog
 

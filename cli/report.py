@@ -93,6 +93,18 @@ def print_outcomes(
             app.warn(f"{o.node}: {warning}")
         if o.error:
             app.err.print(f"[red]{safe(o.node)}:[/red] {safe(o.error)}")
+            print_output(app, o)
+
+
+def print_output(app: App, o: Outcome) -> None:
+    """Under a node's failure, the last lines each crashed container wrote (made inert: a
+    pod's output must not move the cursor or retitle the window)."""
+    for p in o.pods:
+        for entry in p.output:
+            more = ", the last ones" if entry["cut"] else ""
+            app.err.print(f"  {safe(p.name)}/{safe(entry['container'])} wrote{more}:")
+            for line in entry["lines"]:
+                app.err.print(f"    | {safe(line)}")
 
 
 #: Where a change is marked: the column of each field of spctl.verbs.watch.Change; the others

@@ -114,7 +114,13 @@ apply answer (``apply_answer``, ``read_apply_answer``)
     recovered          as in the facts answer (written only when there was a transaction)
 pod result (``pod_result``, ``read_pod_result``)
     name, action ("unchanged" for a wait), ok, phase, error, rolled_back (written only
-    when true)
+    when true), output (written only when there is some): [container output]
+container output (``container_output``, ``read_container_output``): what a container that
+    exited with a non-zero code wrote last (``runtime.container_logs``: its log file on a CRI
+    node, the Engine's logs on a Docker node), as the node has it, not yet made safe for a
+    terminal
+    container, lines [text: the last ones, at most 20 and 4 KiB in all], cut (bool: older
+    lines or the end of a long line were left out)
 """
 
 #: ``read_wait_for``'s expected_sha256 when the request names none: any content will do.
@@ -546,10 +552,13 @@ def read_apply_answer(answer):
     }
 
 
-def pod_result(*, name, action, ok, phase=None, error=None, rolled_back=False):
+def pod_result(*, name, action, ok, phase=None, error=None, rolled_back=False, output=()):
+    """``output`` from ``container_output``."""
     result = {"name": name, "action": action, "ok": bool(ok), "phase": phase, "error": error}
     if rolled_back:
         result["rolled_back"] = True
+    if output:
+        result["output"] = list(output)
     return result
 
 
@@ -561,4 +570,23 @@ def read_pod_result(result, where="pod result"):
         "phase": result.get("phase"),
         "error": result.get("error"),
         "rolled_back": bool(result.get("rolled_back")),
+        "output": [
+            read_container_output(o, "%s.output[%d]" % (where, i))
+            for i, o in enumerate(_list(result, "output", where))
+        ],
+    }
+
+
+def container_output(*, container, lines, cut=False):
+    return {"container": container, "lines": list(lines), "cut": bool(cut)}
+
+
+def read_container_output(output, where="container output"):
+    lines = _need(output, "lines", where)
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        raise MessageError("%s.lines is not a list of text" % where)
+    return {
+        "container": str(_need(output, "container", where)),
+        "lines": lines,
+        "cut": bool(output.get("cut")),
     }

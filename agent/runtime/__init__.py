@@ -90,6 +90,23 @@ class Runtime:
 
     def __init__(self, sources):
         self.sources = list(sources)
+        self.answered = None  # the source of the last answer
+
+    def container_output(self, container):
+        """The last lines ``container`` (a summary's entry) wrote, bounded
+        (``container_logs``), from the runtime that listed it: (lines, cut) or None."""
+        from . import container_logs
+
+        source = self.answered
+        if source is None or not container.get("id"):
+            return None
+        if source.kind == "docker":
+            lines = container_logs.docker_output(source.path, container["id"])
+        else:
+            lines = container_logs.cri_output(container.get("log_path"))
+        if not lines:
+            return None
+        return container_logs.bounded(lines)
 
     @classmethod
     def for_kubelet(cls, cmdlines, **kwargs):
@@ -121,11 +138,15 @@ class Runtime:
                 cri_version=source.cri_version(),
             )
             if answer["pods"]:
+                self.answered = source
                 # Ask this one first from now on.
                 self.sources.remove(source)
                 self.sources.insert(0, source)
                 return answer
             answers.append(answer)
         if answers:
+            self.answered = next(
+                (s for s in self.sources if s.endpoint == answers[0]["endpoint"]), None
+            )
             return answers[0]
         return runtime_state(runtime=None, endpoint=None, error="; ".join(errors))

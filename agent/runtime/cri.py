@@ -13,7 +13,8 @@ Facts come from the kubelet, kubernetes/kubernetes `pkg/kubelet/kuberuntime/`:
   created_at (podSandboxByCreated in helpers.go); the newest one is the pod's sandbox.
 - kuberuntime_container.go (getPodContainerStatuses) and helpers.go (containerStatusByCreated):
   a pod's containers newest first, so the newest container of a name is its current state;
-  the exit code, reason and message come from ContainerStatus.
+  the exit code, reason and message come from ContainerStatus, and so does the path of the
+  container's log file (log_path), read by runtime/container_logs.py.
 
 Two versions of the CRI: ``runtime.v1`` (containerd 1.6 and later, CRI-O since it serves v1)
 and ``runtime.v1alpha2`` (containerd 1.5 and older, and CRI-O releases before v1; cri-api
@@ -221,6 +222,7 @@ def _container_record(container):
         "started": None,
         "finished": None,
         "sandbox_id": container["pod_sandbox_id"],
+        "log_path": None,
     }
 
 
@@ -316,6 +318,8 @@ def read_pods(path, timeout=10.0):
                 record["message"] = status["message"]
                 record["started"] = status["started_at"] // 10**9 or None
                 record["finished"] = status["finished_at"] // 10**9 or None
+                # The runtime's log file of this instance (log_directory + log_path).
+                record["log_path"] = status["log_path"] or None
         for record, container_id in last:
             try:
                 status = client.call(

@@ -114,6 +114,7 @@ def summarize(namespace, name, uid, pod, restart_policy=None):
                 "last_reason": c.get("last_reason"),
                 "created": c.get("created"),
                 "stale": stale,
+                "log_path": None if stale else c.get("log_path"),
             }
         )
     annotations = pod.get("annotations") or {}

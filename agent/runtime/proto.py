@@ -116,6 +116,7 @@ MESSAGES = {
         11: ("message", "string"),
         12: ("labels", "map"),
         13: ("annotations", "map"),
+        15: ("log_path", "string"),
     },
     "ContainerStatusResponse": {1: ("status", "ContainerStatus"), 2: ("info", "map")},
     "ExecSyncRequest": {

@@ -55,21 +55,17 @@ def pod_settled(
     one that counts is the pod with the expected UID (a rollback puts the old content back
     at the same path, so the old pod's UID returns), or else any UID but the replaced one.
     """
-    same_name = [
-        p
-        for p in pods
-        if podlib.is_static(p, change.kubelet_name, change.namespace, change.sources)
-    ]
     if change.action == "remove":
+        same_name = [
+            p
+            for p in pods
+            if podlib.is_static(p, change.kubelet_name, change.namespace, change.sources)
+        ]
         return True if not same_name else None
-    if change.want_uid:
-        candidates = [p for p in same_name if p["uid"] == change.want_uid]
-    else:
-        candidates = [p for p in same_name if p["uid"] != change.before_uid]
-    if not candidates:
+    pod = judged_pod(change, pods)
+    if pod is None:
         stable_since.pop(change.name, None)
         return None
-    pod = max(candidates, key=lambda p: (bool(p.get("ready")), p["phase"] == "Running"))
     podlib.with_policy(pod, change.restart_policy)
     crashes = _crashes(stable_since, change.name, pod)
     if pod["phase"] == "Failed":
@@ -155,6 +151,46 @@ def _kubelet_says(kubelet_log, change):
     )
 
 
+def judged_pod(change, pods):
+    """The pod a change waits for (see ``pod_settled``), or None while there is none."""
+    same_name = [
+        p
+        for p in pods
+        if podlib.is_static(p, change.kubelet_name, change.namespace, change.sources)
+    ]
+    if change.want_uid:
+        candidates = [p for p in same_name if p["uid"] == change.want_uid]
+    else:
+        candidates = [p for p in same_name if p["uid"] != change.before_uid]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: (bool(p.get("ready")), p["phase"] == "Running"))
+
+
+def crash_output(node, pod):
+    """What each crashed container of ``pod`` wrote last (``messages.container_output``
+    entries), so that "exit code 1" comes with why."""
+    from ..protocol import messages
+
+    found = []
+    for c in pod["containers"]:
+        if c["state"] != "exited" or not c["exit_code"]:
+            continue
+        output = node.container_output(c)
+        if output:
+            lines, cut = output
+            found.append(messages.container_output(container=c["name"], lines=lines, cut=cut))
+    return found
+
+
+def _note_output(node, change, pods):
+    pod = judged_pod(change, pods)
+    if pod is not None:
+        output = crash_output(node, pod)
+        if output:
+            change.result["output"] = output
+
+
 def wait_for(node, changes, timeout, stable_for):
     """Poll the runtime until every change settles; return {pod name: True | error}."""
     from ..probes.prober import PodProber
@@ -211,6 +247,8 @@ def wait_for(node, changes, timeout, stable_for):
                 verdict = _kubelet_says(kubelet_log, change) or verdict
             if verdict is not None:
                 outcome[change.name] = verdict
+                if verdict is not True and change.action not in ("remove", "restore"):
+                    _note_output(node, change, pods)
                 change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
         if len(outcome) == len(changes):
             return outcome

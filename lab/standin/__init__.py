@@ -22,6 +22,8 @@ it:
   + 1) when the sandbox dies, the kubelet's container garbage collection (a dead sandbox is
   kept while it holds a dead container), replacement when the content changes, removal when
   the file goes, adoption of running pods when the stand-in restarts;
+- no sandbox for a pod that is not hostNetwork while the runtime's NetworkReady is false
+  (no CNI configuration), with the kubelet's "network is not ready" error;
 - /healthz, and /pods on the read-only port.
 
 Images: the lab has no registry. With imagePullPolicy IfNotPresent (the default for a tagged
@@ -44,7 +46,8 @@ Its modules, from the bottom up (each imports only modules above it in this list
   form; manifests: files and URL bodies to StaticPods;
   sources: the manifest path and the manifest URL;
 - pods: a pod's containers as the runtime holds them; runtime: what a runtime is asked and how
-  it fails; image_pulls, garbage, status, volumes: the kubelet's policies on those;
+  it fails; network: no sandbox while the runtime's network is not ready (as kubelet.go);
+  image_pulls, garbage, status, volumes: the kubelet's policies on those;
 - docker_api and docker: the node's dockerd, the cri-dockerd way; cri/ (the CRI's messages
   and client, and the spctl-lab-cri program) and kuberuntime: containerd through the CRI;
 - terminator, kubelet: the sync loop; server: /healthz and /pods; main: the program.

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .docker_api import DockerClient, DockerError
 from .manifests import DEFAULT_GRACE, StaticPod
+from .network import cri_dockerd_conditions
 from .pods import ContainerDetail, PodContainers, RuntimeContainer, pod_labels, sort_attempts
 from .runtime import ImageNotPresent, StartFailure
 from .volumes import prepare_mounts
@@ -140,8 +141,16 @@ class DockerRuntime:
 
     name = "docker"
 
-    def __init__(self, docker: DockerClient) -> None:
+    def __init__(self, docker: DockerClient, network_plugin: str = "") -> None:
         self.docker = docker
+        # "cni" behind cri-dockerd (its default); "" the old in-kubelet dockershim's no-op
+        # plugin (see network.py).
+        self.network_plugin = network_plugin
+
+    def conditions(self) -> List[Dict[str, Any]]:
+        if self.network_plugin == "cni":
+            return cri_dockerd_conditions()
+        return [{"type": "RuntimeReady", "status": True}, {"type": "NetworkReady", "status": True}]
 
     def pods(self, node: str) -> Dict[str, PodContainers]:
         return group_by_pod(self.docker.list_pod_containers(), node)

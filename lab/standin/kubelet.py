@@ -13,6 +13,7 @@ from .garbage import garbage
 from .image_pulls import ImagePulls, pull_policy
 from .log import QuietLog, go_quote, log
 from .manifests import StaticPod
+from .network import NetworkGate
 from .pods import ContainerDetail, PodContainers, RuntimeContainer
 from .restarts import BACKOFF_MAX, RestartBackoff, go_duration, should_restart
 from .runtime import ImageNotPresent, RuntimeCallError, StartFailure
@@ -21,6 +22,7 @@ from .status import container_status, now_rfc3339, pod_phase
 from .terminator import Terminator
 from .volumes import VolumeError, prepare_mounts
 
+POD_BACKOFF = 10.0  # a pod worker's back-off after a failed sync (kubelet.go backOffPeriod)
 SYNC_PERIOD = 1.0  # one container listing a second: cheap enough for 50 nodes on 2 cores
 
 
@@ -48,6 +50,8 @@ class Kubelet:
         self.url_source = URLSource(url, headers, self.node, period) if url else None
         self.backoff = RestartBackoff(settings.backoff_base, BACKOFF_MAX)
         self.terminator = Terminator(runtime, settings.root_dir)
+        self.network = NetworkGate(runtime)
+        self._refused: Dict[str, float] = {}  # uid -> when its refusal was last logged
         self.quiet = QuietLog()
         self.first_sync = threading.Event()
         self.last_sync = 0.0
@@ -122,7 +126,31 @@ class Kubelet:
     def observe(self) -> Dict[str, PodContainers]:
         return self.runtime.pods(self.node)
 
+    def _update_runtime_up(self) -> None:
+        """kubelet.go updateRuntimeUp: the runtime's network condition, every 5 s."""
+        try:
+            if not self.network.refresh():
+                return
+        except RuntimeCallError as exc:
+            self.quiet.say(
+                "runtime", "E", "kubelet.go", "Container runtime sanity check failed", err=exc
+            )
+            return
+        self.quiet.clear("runtime")
+        if self.network.error:
+            networkReady = self.network.error.split(": ", 1)[-1]
+            self.quiet.say(
+                "network",
+                "E",
+                "kubelet.go",
+                "Container runtime network not ready",
+                networkReady=networkReady,
+            )
+        else:
+            self.quiet.clear("network")
+
     def sync_once(self) -> None:
+        self._update_runtime_up()
         desired, observed = self.desired_pods(), self.observe()
         for uid, pod in observed.items():
             if uid not in desired and self.sources_ready() and not self.terminator.busy(uid):
@@ -132,6 +160,8 @@ class Kubelet:
         for pod in sorted(desired.values(), key=lambda p: p.full_name):
             if self.terminator.busy(pod.uid) or self._blocked(pod, desired, observed):
                 continue
+            if self._refused_by_network(pod):
+                continue
             try:
                 changed |= self.sync_pod(pod, observed.get(pod.uid) or PodContainers())
             except (RuntimeCallError, OSError) as exc:
@@ -139,6 +169,27 @@ class Kubelet:
         self._publish(desired, self.observe() if changed else observed)
         self.last_sync = time.monotonic()
         self.first_sync.set()
+
+    def _refused_by_network(self, pod: StaticPod) -> bool:
+        """kubelet.go SyncPod, before any sandbox: while the runtime's network is not ready
+        only hostNetwork pods run. pod_workers.go logs the error and tries the pod again
+        after the back-off (backOffPeriod, 10 s in kubelet.go): so the line comes again."""
+        refused = self.network.refuses(pod.spec)
+        if not refused:
+            self._refused.pop(pod.uid, None)
+            return False
+        now = time.monotonic()
+        if now - self._refused.get(pod.uid, now - POD_BACKOFF) >= POD_BACKOFF:
+            self._refused[pod.uid] = now
+            log(
+                "E",
+                "pod_workers.go",
+                "Error syncing pod, skipping",
+                err=refused,
+                pod=pod.full_name,
+                podUID=pod.uid,
+            )
+        return True
 
     def _blocked(self, pod: StaticPod, desired: Dict[str, Any], observed: Dict[str, Any]) -> bool:
         """A new version of a static pod waits until the old one is gone: the kubelet runs
@@ -310,6 +361,7 @@ class Kubelet:
         self._details = {k: v for k, v in self._details.items() if k[0] in live}
         keys = {(pod.uid, c["name"]) for pod in pods for c in pod.spec["containers"]}
         self._waiting = {k: v for k, v in self._waiting.items() if k in keys}
+        self._refused = {k: v for k, v in self._refused.items() if k in desired}
         self.backoff.forget_except(keys)
 
     def pod_object(self, pod: StaticPod, current: Optional[PodContainers]) -> Dict[str, Any]:

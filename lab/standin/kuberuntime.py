@@ -274,6 +274,10 @@ class CRIRuntime:
     def detail(self, c: RuntimeContainer) -> ContainerDetail:
         return detail_from_cri(self._call(self.cri.container_status, c.id))
 
+    def conditions(self) -> List[Dict[str, Any]]:
+        """The runtime's own Status conditions (containerd answers NetworkReady itself)."""
+        return self._call(self.cri.runtime_conditions)
+
     def run_sandbox(self, pod: StaticPod, attempt: int, annotations: Dict[str, str]) -> str:
         config = cri_sandbox_config(pod, attempt, annotations)
         os.makedirs(config["log_directory"], mode=0o755, exist_ok=True)  # the kubelet makes it

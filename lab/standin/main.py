@@ -28,8 +28,10 @@ def make_runtime(settings: Settings, env: Mapping[str, str]) -> Any:
     """The CRI on the endpoint the kubelet is given; Docker when that endpoint is cri-dockerd's
     or none is set (the lab's Fedora node runs dockerd, as in the seed walkthrough)."""
     endpoint = settings.runtime_endpoint
-    if not endpoint or endpoint in DOCKER_ENDPOINTS:
+    if not endpoint:  # the kubelet's own dockershim (before 1.24): the no-op network plugin
         return DockerRuntime(DockerClient(env))
+    if endpoint in DOCKER_ENDPOINTS:  # cri-dockerd: its default CNI network plugin
+        return DockerRuntime(DockerClient(env), network_plugin="cni")
     try:
         return CRIRuntime(cri_client.CRIClient(endpoint))
     except cri_client.CRIError as exc:

@@ -106,6 +106,7 @@ def execute(
                 pod["error"],
                 known.reason if known else "",
                 known.diff if known else "",
+                pod["output"],
             )
         )
         reported.add(pod["name"])

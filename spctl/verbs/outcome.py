@@ -18,9 +18,12 @@ class PodOutcome:
     error: Optional[str] = None
     reason: str = ""
     diff: str = ""
+    # What its crashed containers wrote last, as the agent read it (messages.container_output):
+    # text from the node, to be made safe before it reaches a terminal.
+    output: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "name": self.name,
             "action": self.action,
             "phase": self.phase,
@@ -28,6 +31,9 @@ class PodOutcome:
             "error": self.error,
             "reason": self.reason,
         }
+        if self.output:
+            answer["output"] = self.output
+        return answer
 
 
 @dataclass

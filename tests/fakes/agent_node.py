@@ -72,11 +72,15 @@ class FakeRuntime:
         self.pods = list(pods or [])
         self.script = script
         self.reads = 0
+        self.outputs: dict = {}  # container id -> (lines, cut): what container_output answers
 
     def read(self):
         self.reads += 1
         pods = self.script(self.reads) if self.script else self.pods
         return {"runtime": "fake", "endpoint": None, "error": None, "pods": pods}
+
+    def container_output(self, container):
+        return self.outputs.get(container.get("id"))
 
 
 class FailingFileSystem(FileSystem):
@@ -147,6 +151,7 @@ def pod(name="static-web-n1", uid="u1", phase="Running", restarts=0, source="fil
         "containers": [
             {
                 "name": "web",
+                "id": uid + "-web",
                 "state": state,
                 "restarts": restarts,
                 "exit_code": extra.get("exit_code"),

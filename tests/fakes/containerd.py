@@ -26,10 +26,19 @@ class FakeContainerd:
         self.status: dict[str, dict] = {}
         self.images = {"spctl-lab/pod:1.0"}
         self.made = 0
+        # Status's conditions; containerd's words without a CNI config (pkg/cri/server/status.go)
+        self.network_ready = True
 
     def _id(self) -> str:
         self.made += 1
         return f"id{self.made}"
+
+    def runtime_conditions(self) -> list[dict]:
+        network = {"type": "NetworkReady", "status": self.network_ready}
+        if not self.network_ready:
+            network["reason"] = "NetworkPluginNotReady"
+            network["message"] = "Network plugin returns error: cni plugin not initialized"
+        return [{"type": "RuntimeReady", "status": True}, network]
 
     def run_pod_sandbox(self, config: dict) -> str:
         wire = decode(POD_SANDBOX_CONFIG, encode(POD_SANDBOX_CONFIG, config))

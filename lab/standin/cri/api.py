@@ -160,6 +160,15 @@ VERSION_RESPONSE: Schema = {
     "runtime_version": (3, "string"),
     "runtime_api_version": (4, "string"),
 }
+STATUS_REQUEST: Schema = {"verbose": (1, "bool")}
+RUNTIME_CONDITION: Schema = {
+    "type": (1, "string"),
+    "status": (2, "bool"),
+    "reason": (3, "string"),
+    "message": (4, "string"),
+}
+RUNTIME_STATUS: Schema = {"conditions": (1, "messages", RUNTIME_CONDITION)}
+STATUS_RESPONSE: Schema = {"status": (1, "message", RUNTIME_STATUS)}
 IMAGE: Schema = {"id": (1, "string"), "repo_tags": (2, "strings")}
 IMAGE_STATUS_REQUEST: Schema = {"image": (1, "message", IMAGE_SPEC)}
 IMAGE_STATUS_RESPONSE: Schema = {"image": (1, "message", IMAGE)}
@@ -169,6 +178,7 @@ IMAGE_SERVICE = "/runtime.v1.ImageService/"
 # method -> (service, request schema, response schema); an empty schema is an empty message
 METHODS: Dict[str, Tuple[str, Schema, Schema]] = {
     "Version": (RUNTIME_SERVICE, VERSION_REQUEST, VERSION_RESPONSE),
+    "Status": (RUNTIME_SERVICE, STATUS_REQUEST, STATUS_RESPONSE),
     "RunPodSandbox": (RUNTIME_SERVICE, RUN_POD_SANDBOX_REQUEST, RUN_POD_SANDBOX_RESPONSE),
     "StopPodSandbox": (RUNTIME_SERVICE, POD_SANDBOX_ID_REQUEST, {}),
     "RemovePodSandbox": (RUNTIME_SERVICE, POD_SANDBOX_ID_REQUEST, {}),

@@ -59,6 +59,10 @@ class CRIClient:
     def version(self) -> Dict[str, Any]:
         return self.call("Version", {"version": "v1"})
 
+    def runtime_conditions(self) -> List[Dict[str, Any]]:
+        """The runtime's conditions (RuntimeReady, NetworkReady)."""
+        return (self.call("Status", {})["status"] or {}).get("conditions") or []
+
     def run_pod_sandbox(self, config: Dict[str, Any]) -> str:
         return self.call("RunPodSandbox", {"config": config}, timeout=120)["pod_sandbox_id"]
 

@@ -56,3 +56,29 @@ def test_a_node_error_in_the_deploy_report_is_inert() -> None:
     print_outcomes(app, [failed], dry_run=False, show_diff=False)
     table = app.out.file.getvalue()  # type: ignore[attr-defined]
     assert "\x1b[2J" not in table and "\\x1b[2J" in table and "[red]not red[/red]" in table
+
+
+def test_a_crashed_containers_output_is_shown_under_the_failure_inert() -> None:
+    from spctl.plan.model import Plan
+    from spctl.verbs.outcome import Outcome, PodOutcome
+
+    buffer = io.StringIO()
+    app = App()
+    app.out = Console(file=io.StringIO(), width=400, force_terminal=True, color_system=None)
+    app.err = Console(file=buffer, width=400, force_terminal=True, color_system=None)
+    plan = Plan("n1", "kubeadm-deb", "n1", "/etc/kubernetes/manifests", "", "kubelet", None, ())
+    pod = PodOutcome(
+        "web",
+        "failed",
+        "Failed",
+        ok=False,
+        error="the pod failed (web: exited, 0 restarts, exit code 1, Error)",
+        output=[{"container": "web", "lines": ["starting", HOSTILE], "cut": True}],
+    )
+    outcome = Outcome("n1", plan, ok=False, error=f"web: {pod.error}", pods=[pod])
+    print_outcomes(app, [NodeResult(node="n1", value=outcome, started=True)], False, False)
+    shown = buffer.getvalue()
+    assert "exit code 1" in shown and "web/web wrote, the last ones:" in shown
+    assert "    | starting\n" in shown
+    assert "| probe said \\x1b[2J\\x1b]0;owned\\x07 [red]not red[/red] \\x9b31m\\x0d" in shown
+    assert "\x1b[2J" not in shown and "\x07" not in shown and "\r" not in shown

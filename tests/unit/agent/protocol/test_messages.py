@@ -48,6 +48,7 @@ KUBELET = {
     "dir_before": "/etc/old",
     "expect_dir": "/etc/new",
 }
+CONTAINER_OUTPUT = {"container": "web", "lines": ["listen: \x1b[31maddress in use"], "cut": True}
 POD_RESULT = {
     "name": "web",
     "action": "update",
@@ -55,6 +56,7 @@ POD_RESULT = {
     "phase": "Running",
     "error": "x",
     "rolled_back": True,
+    "output": [messages.container_output(**CONTAINER_OUTPUT)],
 }
 
 RUNTIME = {
@@ -137,9 +139,10 @@ CASES = {
             "errors": ["could not restore /etc/m/web.yaml: read-only"],
             "recovered": {"action": "completed", "ok": True},
         },
-        {"pods": [POD_RESULT]},
+        {"pods": [{**POD_RESULT, "output": [CONTAINER_OUTPUT]}]},
     ),
-    messages.pod_result: (POD_RESULT, {}),
+    messages.pod_result: (POD_RESULT, {"output": [CONTAINER_OUTPUT]}),
+    messages.container_output: (CONTAINER_OUTPUT, {}),
 }
 
 ENVELOPE = {"ok_answer", "error_answer", "read_status", "read_op"}
@@ -230,6 +233,7 @@ def test_a_wait_checks_the_file_only_when_it_names_its_content():
 def test_optional_answer_fields_are_written_only_when_set():
     assert messages.apply_answer() == {"kubelet_restarted": False, "pods": []}
     assert "rolled_back" not in messages.pod_result(name="w", action="create", ok=True)
+    assert "output" not in messages.pod_result(name="w", action="create", ok=True)
     assert messages.read_status(messages.ok_answer({"pods": []})) == (True, None)
     assert messages.read_status(messages.error_answer("no")) == (False, "no")
 
@@ -277,3 +281,13 @@ def test_a_malformed_message_is_refused_naming_the_field(read, message, words):
     with pytest.raises(messages.MessageError) as refused:
         read(message)
     assert words in str(refused.value)
+
+
+def test_container_output_that_is_not_text_is_refused_by_name():
+    answer = {
+        "pods": [
+            {"name": "web", "action": "create", "output": [{"container": "web", "lines": [1]}]}
+        ]
+    }
+    with pytest.raises(messages.MessageError, match=r"apply answer.pods\[0\].output\[0\].lines"):
+        messages.read_apply_answer(answer)

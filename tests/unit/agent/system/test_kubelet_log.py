@@ -47,6 +47,29 @@ BACKOFF = (
 NOISE = 'I1128 09:12:00.500000    4242 kubelet.go:2410] "SyncLoop ADD" source="file" pods=["default/web-node1"]'
 
 
+# kubelet.go SyncPod returns fmt.Errorf("%s: %v", NetworkNotReadyErrorMsg, err) with the error
+# updateRuntimeUp keeps ("container runtime network not ready: %v" of the NetworkReady
+# condition, RuntimeCondition.String), here containerd's words without a CNI config
+# (pkg/cri/server/status.go); pod_workers.go logs it.
+NETWORK = (
+    'E1207 18:40:01.000001    4242 pod_workers.go:1301] "Error syncing pod, skipping"'
+    ' err="network is not ready: container runtime network not ready: NetworkReady=false'
+    " reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not"
+    ' initialized" pod="default/web-node1" podUID="0a1b2c"'
+)
+
+
+def test_failure_network_not_ready() -> None:
+    reason = kubelet_log.failure([NOISE, NETWORK], "/m/web.yaml", "web-node1", "default")
+    assert reason == (
+        "the kubelet cannot start default/web-node1: network is not ready: container runtime"
+        " network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network"
+        " plugin returns error: cni plugin not initialized"
+    )
+    assert kubelet_log.failure([NETWORK], "/m/web.yaml", "web-node2") is None
+    assert kubelet_log.failure([NETWORK], "/m/web.yaml", "web-node1", not_uid="0a1b2c") is None
+
+
 def test_parse_line() -> None:
     where, message, fields = kubelet_log.parse_line(REJECTED_LINE)
     assert where == "file.go:227" and message == "Could not process manifest file"

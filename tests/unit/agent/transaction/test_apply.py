@@ -365,3 +365,32 @@ def test_a_restart_that_leaves_the_kubelet_on_another_directory_is_undone(tree_r
     assert not answer["ok"]
     assert "the restarted kubelet watches /elsewhere instead of /wanted" in answer["error"]
     assert live.read_bytes() == OLD_MANIFEST  # no manifest is written
+
+
+def test_a_crashed_pods_result_carries_what_its_container_wrote_last(tree_root):
+    """exit code 1 comes with why: the agent reads the crashed container's output (from the
+    runtime that listed it) into the pod's result, and the rollback keeps it there."""
+    live = tree_root / "manifests" / "static-web.yaml"
+    runtime = FakeRuntime(script=pods_from_disk(live, FAILED))
+    runtime.outputs["new-web"] = (["starting", "config: no such file /etc/web.conf"], False)
+    runtime.outputs["old-web"] = (["the old pod's line"], False)
+    answer = handle(request(tree_root), make_node(tree_root, runtime=runtime))
+    result = answer["pods"][0]
+    assert not result["ok"] and result["rolled_back"], result
+    assert "exit code 1" in result["error"]
+    assert result["output"] == [
+        {
+            "container": "web",
+            "lines": ["starting", "config: no such file /etc/web.conf"],
+            "cut": False,
+        }
+    ]
+    assert live.read_bytes() == OLD_MANIFEST
+
+
+def test_a_running_pods_result_carries_no_output(tree_root):
+    live = tree_root / "manifests" / "static-web.yaml"
+    runtime = FakeRuntime(script=pods_from_disk(live, RUNNING))
+    runtime.outputs["new-web"] = (["hello"], False)
+    answer = handle(request(tree_root), make_node(tree_root, runtime=runtime))
+    assert answer["pods"][0]["ok"] and "output" not in answer["pods"][0], answer

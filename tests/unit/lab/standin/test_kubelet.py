@@ -231,3 +231,36 @@ def test_json_lines_read_back_by_the_agent(tmp_path, monkeypatch, capsys) -> Non
         'the kubelet cannot start default/static-web-my-node1: failed to "StartContainer" for'
         ' "web" with ErrImagePull: "Failed to pull image'
     )
+
+
+def test_no_sandbox_while_the_runtime_network_is_not_ready(tmp_path, monkeypatch, capsys) -> None:
+    """kubelet.go SyncPod: a pod that is not hostNetwork gets no sandbox while the runtime's
+    NetworkReady is false, and pod_workers.go logs the kubelet's error; hostNetwork pods run;
+    the pod starts once the network is ready (asked again after updateRuntimeUp's 5 s)."""
+    kubelet, fake = cri_kubelet(tmp_path, monkeypatch)
+    fake.network_ready = False
+    host = json.loads(json.dumps(SEED))
+    host["metadata"]["name"] = "host-web"
+    host["spec"]["hostNetwork"] = True
+    write(tmp_path / "manifests", "host-web.yaml", host)
+    sync(kubelet)
+    names = [s["metadata"]["name"] for s in fake.sandboxes.values()]
+    assert names == [f"host-web-{NODE}"]
+    err = capsys.readouterr().err
+    assert (
+        '"Error syncing pod, skipping" err="network is not ready: container runtime network not '
+        "ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns "
+        f'error: cni plugin not initialized" pod="default/static-web-{NODE}"'
+    ) in err
+    assert (
+        'kubelet.go] "Container runtime network not ready" networkReady="NetworkReady=false' in err
+    )
+    fake.network_ready = True
+    sync(kubelet)
+    assert len(fake.sandboxes) == 1  # the state is the one read 5 s ago
+    kubelet.network._next = 0.0
+    sync(kubelet)
+    assert sorted(s["metadata"]["name"] for s in fake.sandboxes.values()) == [
+        f"host-web-{NODE}",
+        f"static-web-{NODE}",
+    ]

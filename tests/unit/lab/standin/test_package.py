@@ -26,6 +26,7 @@ ORDER = [
     "sources",
     "pods",
     "runtime",
+    "network",
     "image_pulls",
     "garbage",
     "status",

@@ -181,3 +181,20 @@ def inventory(
 
 def sha(lab: LabSession, node: str, path: str) -> str:
     return lab.out(node, f"sha256sum {path} | cut -d' ' -f1").strip()
+
+
+RELEASE_DROPIN = "/etc/systemd/system/kubelet.service.d/91-spctl-lab-release.conf"
+
+
+def set_kubelet_release(lab: LabSession, node: str, release: str | None) -> None:
+    """Make the node's stand-in model an older kubelet release (None: back to 1.34)."""
+    if release:
+        dropin = f"[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE={release}\\n"
+        write = f"printf '{dropin}' > {RELEASE_DROPIN}"
+    else:
+        write = f"rm -f {RELEASE_DROPIN}"
+    lab.out(node, f"{write} && systemctl daemon-reload && systemctl restart kubelet")
+    wait_until(
+        lambda: lab.sh(node, "curl -fsS http://127.0.0.1:10248/healthz").exit_code == 0,
+        what=f"the kubelet on {node} to answer again",
+    )

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.lab import WEB, LabSession, inventory, sha, spctl, spctl_json, wait_until
+from tests.fakes.lab import (
+    WEB,
+    LabSession,
+    inventory,
+    set_kubelet_release,
+    sha,
+    spctl,
+    spctl_json,
+)
 
 MANIFEST = "/etc/kubernetes/manifests/static-web.yaml"
 NODES = ("my-node1", "my-node2")
@@ -236,23 +244,6 @@ def test_image_that_cannot_be_pulled_fails_fast_with_the_kubelets_reason(
         assert (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web"))) == (
             before[node]
         )
-
-
-RELEASE_DROPIN = "/etc/systemd/system/kubelet.service.d/91-spctl-lab-release.conf"
-
-
-def set_kubelet_release(lab: LabSession, node: str, release: str | None) -> None:
-    """Make the node's stand-in model an older kubelet release (None: back to 1.34)."""
-    if release:
-        dropin = f"[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE={release}\\n"
-        write = f"printf '{dropin}' > {RELEASE_DROPIN}"
-    else:
-        write = f"rm -f {RELEASE_DROPIN}"
-    lab.out(node, f"{write} && systemctl daemon-reload && systemctl restart kubelet")
-    wait_until(
-        lambda: lab.sh(node, "curl -fsS http://127.0.0.1:10248/healthz").exit_code == 0,
-        what=f"the kubelet on {node} to answer again",
-    )
 
 
 @pytest.fixture

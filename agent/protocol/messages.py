@@ -149,6 +149,30 @@ def _list(message, key, where):
     return value
 
 
+_KIND_NAMES = {str: "text", int: "a whole number"}
+
+
+def _optional(message, key, where, kind=str):
+    """``message[key]`` when it is absent, null or of ``kind``; MessageError for anything
+    else (a bool is no int)."""
+    value = message.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MessageError("%s.%s is not %s" % (where, key, _KIND_NAMES[kind]))
+    return value
+
+
+def _string_map(message, key, where):
+    """The mapping of strings to strings ``message[key]`` (absent or null: empty)."""
+    value = message.get(key) or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise MessageError("%s.%s is not a mapping of text to text" % (where, key))
+    return value
+
+
 # -- the envelope ------------------------------------------------------------------------------
 
 
@@ -223,8 +247,8 @@ def read_facts_request(request):
         "manifest_dirs": request.get("manifest_dirs") or [],
         "healthz_url": request.get("healthz_url") or DEFAULT_HEALTHZ_URL,
         "probes": request.get("probes") or {},
-        "node_ip": request.get("node_ip"),
-        "restart_policies": request.get("restart_policies") or {},
+        "node_ip": _optional(request, "node_ip", "facts request"),
+        "restart_policies": _string_map(request, "restart_policies", "facts request"),
     }
 
 
@@ -299,12 +323,22 @@ def runtime_state(*, runtime, endpoint, error=None, pods=(), cri_version=None):
 def read_runtime_state(state, where="facts answer.runtime"):
     if not isinstance(state, dict):
         raise MessageError("%s is not a mapping" % where)
+    pods = _list(state, "pods", where)
+    for n, pod in enumerate(pods):
+        if not isinstance(pod, dict):
+            raise MessageError("%s.pods[%d] is not a mapping" % (where, n))
+        for m, container in enumerate(_list(pod, "containers", "%s.pods[%d]" % (where, n))):
+            at = "%s.pods[%d].containers[%d]" % (where, n, m)
+            if not isinstance(container, dict):
+                raise MessageError("%s is not a mapping" % at)
+            _optional(container, "last_exit_code", at, int)
+            _optional(container, "last_reason", at)
     return {
-        "runtime": state.get("runtime"),
-        "endpoint": state.get("endpoint"),
-        "error": state.get("error"),
-        "cri_version": state.get("cri_version"),
-        "pods": _list(state, "pods", where),
+        "runtime": _optional(state, "runtime", where),
+        "endpoint": _optional(state, "endpoint", where),
+        "error": _optional(state, "error", where),
+        "cri_version": _optional(state, "cri_version", where),
+        "pods": pods,
     }
 
 
@@ -365,7 +399,7 @@ def read_apply_request_head(request):
         "changes_pods": bool(request.get("changes") or request.get("wait_running")),
         "planned_while_busy": bool(request.get("planned_while_busy")),
         "switch": bool(request.get("switch")),
-        "node_ip": request.get("node_ip"),
+        "node_ip": _optional(request, "node_ip", "apply request"),
     }
 
 
@@ -436,7 +470,7 @@ def read_pod_change(change, where="pod change"):
         "namespace": change.get("namespace"),
         "probes": change.get("probes"),
         "sources": change.get("sources"),
-        "restart_policy": change.get("restart_policy"),
+        "restart_policy": _optional(change, "restart_policy", where),
     }
 
 
@@ -461,7 +495,7 @@ def read_wait_for(wait, where="wait"):
         "file": wait.get("file"),
         "expected_sha256": wait.get("expected_sha256", ANY_CONTENT),  # absent: not checked
         "sources": wait.get("sources"),
-        "restart_policy": wait.get("restart_policy"),
+        "restart_policy": _optional(wait, "restart_policy", where),
     }
 
 

@@ -1,4 +1,4 @@
-"""The facts request: what a node is, read by its agent in one call (two more at most)."""
+"""The facts request: what a node is, read by its agent in one call (three more at most)."""
 
 from __future__ import annotations
 
@@ -45,9 +45,13 @@ def read_facts(
     for that policy."""
     wanted = _wanted(node, pods)
     wanted["restart_policies"] = restart_policies
-    facts = NodeFacts.from_agent(agent.call(messages.facts_request(probes=probes, **wanted)))
-    # The probes run once, in the first call; its pods (with READY) are the ones returned.
-    probed = facts.pods
+    # A hostNetwork pod is probed on the node's IP, which k3s and rke2 take from their
+    # config files, known only from an answer: such probes run in the last call, once that
+    # IP is known, and never first at another address.
+    host_network = any(s.get("hostNetwork") for s in (probes or {}).values())
+    first = None if host_network else probes
+    facts = NodeFacts.from_agent(agent.call(messages.facts_request(probes=first, **wanted)))
+    probed = facts.pods  # the probes ran in this call: its pods carry READY
     # A data dir, config file or manifest directory other than the defaults is known only
     # from an answer (a config file named on the command line, then the directory that file
     # names): read it with another call, at most two more.
@@ -58,21 +62,16 @@ def read_facts(
         for key, values in extra.items():
             wanted[key] = [*wanted[key], *values]
         facts = NodeFacts.from_agent(agent.call(messages.facts_request(**wanted)))
-    node_ip = _host_network_ip(facts, node, probes)
-    if node_ip:
-        # A hostNetwork pod is probed on the node's IP, which k3s and rke2 take from their
-        # config files, known only now: probe again with it (one more call, on such nodes).
+    if host_network:
+        node_ip = _node_ip(facts, node)
         request = messages.facts_request(probes=probes, node_ip=node_ip, **wanted)
         probed = NodeFacts.from_agent(agent.call(request)).pods
     return replace(facts, pods=probed) if probes else facts
 
 
-def _host_network_ip(
-    facts: NodeFacts, node: Node, probes: Optional[dict[str, Any]]
-) -> Optional[str]:
-    """The node IP the profile knows from the node's files, when a probed pod needs it."""
-    if not probes or not any(spec.get("hostNetwork") for spec in probes.values()):
-        return None
+def _node_ip(facts: NodeFacts, node: Node) -> Optional[str]:
+    """The node IP the profile knows from the node's files (k3s, rke2), else None: the
+    agent then finds the kubelet's own."""
     try:
         return profiles.detect(facts, node.profile).node_ip(facts)
     except profiles.ProfileError:

@@ -275,6 +275,41 @@ def test_the_head_of_an_apply_request_is_what_the_whole_request_reads():
         (messages.read_apply_answer, {"pods": [{"name": "web"}]}, "pods[0] has no 'action'"),
         (messages.read_apply_answer, {"errors": "disk full"}, "errors is not a list"),
         (messages.read_apply_answer, {"errors": [1]}, "errors holds something other than text"),
+        (messages.read_facts_request, {"node_ip": ["10.0.0.1"]}, "node_ip is not text"),
+        (
+            messages.read_facts_request,
+            {"restart_policies": {"web": 1}},
+            "not a mapping of text to text",
+        ),
+        (messages.read_apply_request, {"node_name": "n", "node_ip": 7}, "node_ip is not text"),
+        (
+            messages.read_wait_for,
+            {"pod": "web", "restart_policy": ["Never"]},
+            "wait.restart_policy is not text",
+        ),
+        (
+            messages.read_pod_change,
+            {"pod": "web", "action": "create", "file": "w.yaml", "restart_policy": 0},
+            "pod change.restart_policy is not text",
+        ),
+        (messages.read_runtime_state, {"cri_version": 1}, "runtime.cri_version is not text"),
+        (messages.read_runtime_state, {"endpoint": {}}, "runtime.endpoint is not text"),
+        (messages.read_runtime_state, {"pods": ["web"]}, "runtime.pods[0] is not a mapping"),
+        (
+            messages.read_runtime_state,
+            {"pods": [{"containers": [{"name": "web", "last_exit_code": "1; rm"}]}]},
+            "pods[0].containers[0].last_exit_code is not a whole number",
+        ),
+        (
+            messages.read_runtime_state,
+            {"pods": [{"containers": [{"name": "web", "last_exit_code": True}]}]},
+            "last_exit_code is not a whole number",
+        ),
+        (
+            messages.read_runtime_state,
+            {"pods": [{"containers": [{"name": "web", "last_reason": 3}]}]},
+            "last_reason is not text",
+        ),
     ],
 )
 def test_a_malformed_message_is_refused_naming_the_field(read, message, words):

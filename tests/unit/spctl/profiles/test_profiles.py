@@ -406,28 +406,31 @@ def test_probes_run_in_the_first_call_only_and_its_readiness_is_kept():
     assert profiles.detect(facts).manifest_dir(facts) == "/srv/k3s/agent/pod-manifests"
 
 
-def test_a_k3s_host_network_pod_is_probed_again_at_the_node_ip_of_its_config():
+def test_a_host_network_pod_is_probed_once_in_the_last_call_at_its_node_ip():
     """k3s's node-ip is in its config file, which the first call brings back: the probes of
-    a hostNetwork pod run once more with it, and that answer's READY is the one returned.
-    A pod on the pod network, or a node whose config names no node-ip, costs no call."""
+    a hostNetwork pod run once, in one more call, with it (never first at another address).
+    A pod on the pod network is probed in the first call; a node whose config names no
+    node-ip probes its hostNetwork pods once, the agent finding the kubelet's address."""
     files = {"/etc/rancher/k3s/config.yaml.d/50-net.yaml": "node-ip: [10.0.0.5, fd00::5]\n"}
     running = {"pod": "web-n1", "uid": "u1", "phase": "Running"}
     host_network = {"web": {"hostNetwork": True, "containers": []}}
-    for name, given, probes, calls in (
-        ("host network", files, host_network, 2),
-        ("pod network", files, {"web": {"hostNetwork": False, "containers": []}}, 1),
-        ("no node-ip", {}, host_network, 1),
+    for name, given, probes, probed_at in (
+        ("host network", files, host_network, [None, "10.0.0.5"]),
+        ("pod network", files, {"web": {"hostNetwork": False, "containers": []}}, [False]),
+        ("no node-ip", {}, host_network, [None, False]),
     ):
         agent = FakeAgent(given, {"k3s": _k3s("/usr/local/bin/k3s server")})
         real_call = agent.call
 
         def call(request, real_call=real_call):
             answer = real_call(request)
-            answer["runtime"] = {"pods": [{**running, "ready": "node_ip" in request}]}
+            ready = "probes" in request and request.get("node_ip") == "10.0.0.5"
+            answer["runtime"] = {"pods": [{**running, "ready": ready}]}
             return answer
 
         agent.call = call  # type: ignore[method-assign]
         facts: NodeFacts = read_facts(agent, NODE, ["web"], probes)  # type: ignore[arg-type]
-        assert len(agent.requests) == calls, name
-        assert [r.get("node_ip") for r in agent.requests][1:] == ["10.0.0.5"] * (calls - 1)
-        assert [p.ready for p in facts.pods] == [calls == 2], name
+        # Per call: None without probes, else the node_ip they ran with (False: none given).
+        seen = [r.get("node_ip", False) if "probes" in r else None for r in agent.requests]
+        assert seen == probed_at, name
+        assert [p.ready for p in facts.pods] == [name == "host network"], name

@@ -31,9 +31,18 @@ def next_backoff(crashes):
     return min(BACKOFF_INITIAL * 2 ** (crashes - 1), BACKOFF_MAX)
 
 
-def pod_settled(
-    change, pods, stable_since, stable_for, now, prober=None, left=None, crash_loop=None
-):
+class Windows:
+    """What one wait remembers of each change between two looks at the runtime: when its
+    pod's stable window began (``began``: name -> (time, uid, restarts)) and each
+    container's restarts when the pod was first seen (``first_seen``: name -> (uid,
+    {container: restarts}))."""
+
+    def __init__(self):
+        self.began = {}
+        self.first_seen = {}
+
+
+def pod_settled(change, pods, windows, stable_for, now, *, prober=None, left=None, crash_loop=None):
     """None while waiting, True when done, or an error string when the pod failed.
 
     The pod is up when its sandbox runs and every container runs (with a ``prober``
@@ -64,10 +73,10 @@ def pod_settled(
         return True if not same_name else None
     pod = judged_pod(change, pods)
     if pod is None:
-        stable_since.pop(change.name, None)
+        windows.began.pop(change.name, None)
         return None
     podlib.with_policy(pod, change.restart_policy)
-    crashes = _crashes(stable_since, change.name, pod)
+    crashes = _crashes(windows, change.name, pod)
     if pod["phase"] == "Failed":
         return "the pod failed (%s)" % podlib.container_summary(pod)
     worst = max(crashes.values() or [0])
@@ -78,32 +87,31 @@ def pod_settled(
             podlib.container_summary(pod),
         )
     if not pod.get("ready"):
-        stable_since.pop(change.name, None)
+        windows.began.pop(change.name, None)
         return _backed_off(change, pod, crashes, stable_for, left, crash_loop)
     if prober is not None and not prober.ready(pod, now):
-        stable_since.pop(change.name, None)
+        windows.began.pop(change.name, None)
         return None
     if change.action == "adopt":
         # The same pod, rewritten in other bytes: the kubelet keeps it (its UID is the hash
         # of the decoded, defaulted pod), so there is nothing to wait out; it only has to run.
         return True
-    first = stable_since.get(change.name)
+    first = windows.began.get(change.name)
     if first is None or first[1] != pod["uid"] or first[2] != pod["restarts"]:
         # New, or restarted since the window began: the window starts (over) now.
-        stable_since[change.name] = (now, pod["uid"], pod["restarts"])
+        windows.began[change.name] = (now, pod["uid"], pod["restarts"])
         return True if stable_for <= 0 else None
     return True if now - first[0] >= stable_for else None
 
 
-def _crashes(stable_since, name, pod):
+def _crashes(windows, name, pod):
     """{container: restarts during this wait}: each container's restarts since the pod
     (this UID) was first seen in the wait. Per container, as the kubelet backs off each
     container on its own (kuberuntime_manager.go doBackOff keys the back-off by container):
     three sidecars that each crash once while a dependency comes up are not one crash loop."""
-    key = ("seen", name)
-    seen = stable_since.get(key)
+    seen = windows.first_seen.get(name)
     if seen is None or seen[0] != pod["uid"]:
-        seen = stable_since[key] = (pod["uid"], {})
+        seen = windows.first_seen[name] = (pod["uid"], {})
     first = seen[1]
     crashes = {}
     for c in pod.get("containers") or []:
@@ -198,7 +206,7 @@ def wait_for(node, changes, timeout, stable_for):
 
     clock = node.clock
     deadline = clock.monotonic() + timeout
-    stable_since = {}
+    windows = Windows()
     outcome = {}
     # Probes are the new pod's: a rolled-back pod (restore) is waited for by today's rule.
     # No attempt runs past the deadline (a probe's timeoutSeconds may be longer than the
@@ -236,7 +244,14 @@ def wait_for(node, changes, timeout, stable_for):
                 change.path, change.kubelet_name, change.namespace, change.before_uid
             )
             verdict = pod_settled(
-                change, pods, stable_since, stable_for, now, prober, deadline - now, crash_loop
+                change,
+                pods,
+                windows,
+                stable_for,
+                now,
+                prober=prober,
+                left=deadline - now,
+                crash_loop=crash_loop,
             )
             if isinstance(verdict, str) and change.action not in ("remove", "restore"):
                 # The runtime shows the failure as soon as the kubelet logs why (a start

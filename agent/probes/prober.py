@@ -303,10 +303,8 @@ def mark_ready(pods, specs, runner, names=(), timeout=ATTEMPT_CAP, budget=STATUS
         if not podlib.containers_up(pod) or pod.get("source") not in ("file", "http"):
             continue
         name = pod.get("pod") or ""
-        matches = [p for p in candidates if name.startswith(p + "-")]
-        if not matches:
-            continue
-        spec = specs.get(max(matches, key=len))  # the longest: web-x's, not web's
+        pod_name = podlib.pod_name_of(name, candidates)  # web-x's, not web's
+        spec = specs.get(pod_name) if pod_name is not None else None
         if spec is None:
             continue
         try:

@@ -49,7 +49,7 @@ class NodeRunner:
         command line; for the others the agent takes its address toward the default route."""
         from ..system.kubelet import kubelet_node_ip
 
-        if getattr(self.node, "node_ip", None):
+        if self.node.node_ip:
             return self.node.node_ip
         if self.cmdlines is None:
             from .. import protocol

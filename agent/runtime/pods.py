@@ -159,12 +159,19 @@ def with_policy(summary, restart_policy):
     return summary
 
 
+def pod_name_of(name, pod_names):
+    """The pod of ``pod_names`` that the kubelet pod ``name`` (``<pod name>-<node name>``)
+    is: the longest it starts with, so web-x-node1 is pod web-x's even when web is named
+    too; None when none matches."""
+    matches = [p for p in pod_names if name.startswith(p + "-")]
+    return max(matches, key=len) if matches else None
+
+
 def policy_for(name, policies):
-    """The restartPolicy in ``policies`` ({pod name: policy}) of the kubelet pod ``name``
-    (``<pod name>-<node name>``): the longest pod name it starts with, so web-x-node1 is
-    pod web-x's even when web is named too; None when none matches."""
-    matches = [p for p in policies if name.startswith(p + "-")]
-    return policies[max(matches, key=len)] if matches else None
+    """The restartPolicy in ``policies`` ({pod name: policy}) of the kubelet pod ``name``,
+    None when it is none of theirs (``pod_name_of``)."""
+    pod = pod_name_of(name, policies)
+    return None if pod is None else policies[pod]
 
 
 def summarize_all(grouped):

@@ -24,7 +24,7 @@ half second).
 
 import time
 
-from .expansion import expand_command
+from .expansion import CommandTooLong, expand_command
 from .kinds import FAILURE, MAX_BODY, SUCCESS, ProbeError, grpc_probe, http_probe, tcp_probe
 
 MAX_RETRIES = 3  # prober.go maxProbeRetries
@@ -235,7 +235,10 @@ class PodProber:
             return grpc_probe(host, int(grpc_.get("port")), grpc_.get("service") or "", timeout)
         if "exec" in probe:
             # prober.go: the command with $(VAR) expanded from the container's static env.
-            command = expand_command((probe["exec"] or {}).get("command"), container.get("env"))
+            try:
+                command = expand_command((probe["exec"] or {}).get("command"), container.get("env"))
+            except CommandTooLong as exc:
+                raise ProbeError(str(exc)) from None
             code, output = self.runner.exec(cid, command, timeout, self._call_time(timeout))
             text = output[:MAX_BODY].decode("utf-8", "replace")
             if code is None:

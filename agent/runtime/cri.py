@@ -135,7 +135,7 @@ class _Client:
         body = proto.encode(request_type, request)
         known = _SPOKEN.get(self.path)
         versions = (known,) if known else API_VERSIONS
-        first = None
+        refused = []  # (version, error) of each version that answered UNIMPLEMENTED
         for version in versions:
             left = max(0.001, self.deadline - self._time.monotonic())
             try:
@@ -143,17 +143,27 @@ class _Client:
             except grpc.GrpcError as e:
                 if known or not _unknown_service(e):
                     raise
-                first = first or e
+                refused.append((version, e))
                 continue
             _SPOKEN[self.path] = version
             return proto.decode(response_type, answer)
+        first = refused[0][1]
         if first.message.startswith("unknown method"):
             raise first  # v1 is there, without this method: v1alpha2 is no answer to that
+        # Name both services and what each answered: one of them may be there without the
+        # method ("unknown method"), which v1's "unknown service" alone would hide.
+        lacking = any(e.message.startswith("unknown method") for _, e in refused)
         raise grpc.GrpcError(
             "UNIMPLEMENTED",
-            "the runtime serves neither CRI %s (%s)"
-            % (" nor ".join("runtime." + v for v in API_VERSIONS), first.message),
-            first.method,
+            "the runtime serves neither CRI %s%s: %s"
+            % (
+                " nor ".join("runtime." + v for v in API_VERSIONS),
+                " with " + method if lacking else "",
+                ", ".join(
+                    "%s answered %r" % (SERVICES[v].strip("/"), e.message) for v, e in refused
+                ),
+            ),
+            method,
             from_server=True,
         )
 
@@ -234,7 +244,8 @@ def read_pods(path, timeout=10.0):
     "annotations": and "labels": of the newest sandbox}. One ListPodSandbox, one
     ListContainers, and one ContainerStatus per exited container that is the newest of its
     name, and one for the exited container before a newest one that has not ended (its exit
-    code and reason are the record's ``last_exit_code`` and ``last_reason``).
+    code and reason are the record's ``last_exit_code`` and ``last_reason``, None when that
+    call fails).
     """
     from . import grpc
 
@@ -328,10 +339,11 @@ def read_pods(path, timeout=10.0):
                     {"container_id": container_id},
                     "ContainerStatusResponse",
                 )["status"]
-            except grpc.GrpcError as e:
-                if e.status == "NOT_FOUND":
-                    continue  # removed by the kubelet's garbage collector since the list
-                raise
+            except grpc.GrpcError:
+                # NOT_FOUND: removed by the kubelet's garbage collector since the list. Any
+                # other failure: this container's last state is unknown (left None), which
+                # must not cost the node the state of every pod read above.
+                continue
             if status:
                 record["last_exit_code"] = status["exit_code"]
                 record["last_reason"] = status["reason"]

@@ -28,6 +28,7 @@ from typing import Any
 from spctl.desired.validation.kubelet.common import containers, items, mapping
 from spctl.desired.validation.kubelet.defaults import scheme_defaults
 from spctl.desired.validation.kubelet.quantity import (
+    QuantityError,
     decoded_quantity,
     go_json_number,
     rounded_to_milli,
@@ -119,12 +120,13 @@ _RESOURCE_LISTS = frozenset({"limits", "requests", "overhead"})
 
 def same_pod(a: str, b: str) -> bool:
     """True when both texts decode to the same pod for the kubelet, so writing one over the
-    other restarts nothing; False when they differ or either does not read as a manifest."""
+    other restarts nothing; False when they differ or either does not read as a manifest
+    (any error reading either one: a file from a node can hold anything)."""
     try:
         return pod_identity(parse_manifest(a, source="a")) == pod_identity(
             parse_manifest(b, source="b")
         )
-    except ManifestError:
+    except (ManifestError, ValueError, RecursionError):
         return False
 
 
@@ -208,9 +210,12 @@ def _round_list(values: Any) -> None:
 
 
 def _quantity(value: Any, rounded: bool) -> Any:
-    parsed = decoded_quantity(value)
-    if parsed is None:
-        return ("unparsed", repr(value))  # the kubelet refuses it; validation says so
+    try:
+        parsed = decoded_quantity(value)
+    except QuantityError:
+        # The kubelet refuses it (validation says so), or spctl does not read it: equal only
+        # to the same value written the same way.
+        return ("unparsed", type(value).__name__, value if isinstance(value, str) else repr(value))
     return ("quantity", *(rounded_to_milli(parsed) if rounded else parsed))
 
 

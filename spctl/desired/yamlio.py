@@ -255,6 +255,12 @@ def _load(text: str, source: str) -> Any:
         raise ManifestError(
             f"{source}: nested too deeply to be a pod manifest; {_SYNTAX_HINT}", source=source
         ) from None
+    except ValueError as exc:  # int() refuses a number of more than 4300 digits
+        raise ManifestError(
+            f"{source}: {str(exc).split(';')[0]}: a number too long to read; quote it if it is "
+            "text",
+            source=source,
+        ) from None
     finally:
         loader.dispose()
 

@@ -7,7 +7,8 @@ runtime.v1.RuntimeService", in a trailers-only response (HEADERS with END_STREAM
 ``http2Server.WriteStatus`` writes it when no header was sent yet). A method the peer has no
 answer for is "unknown method M for service S", the same code. Answers are messages of the
 agent's schema (``proto.MESSAGES``), identical in both versions; each call is recorded with
-its path, its decoded request and its headers."""
+its path, its decoded request and its headers. A callable answer may raise :class:`Status` to
+end the call with that gRPC status instead."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ REQUESTS = {
     "ContainerStatus": "ContainerStatusRequest",
     "ExecSync": "ExecSyncRequest",
 }
+
+
+class Status(Exception):
+    """Raised by a callable answer: the call ends with this gRPC status code and message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
 
 
 def _frame(ftype: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
@@ -132,7 +142,10 @@ class CRIPeer:
             return self._status(stream, 12, f"unknown method {method} for service {service}")
         request = proto.decode(REQUESTS[method], call["data"][5:])
         self.calls.append((path, request, headers))
-        name, fields = answer(request) if callable(answer) else answer
+        try:
+            name, fields = answer(request) if callable(answer) else answer
+        except Status as status:
+            return self._status(stream, status.code, status.message)
         body = proto.encode(name, fields)
         head = hpack.encode([(":status", "200"), ("content-type", "application/grpc")])
         trailers = hpack.encode([("grpc-status", "0"), ("grpc-message", "")])

@@ -1,14 +1,25 @@
-"""Resource quantities as apimachinery's ``pkg/api/resource/quantity.go`` reads them.
+"""Resource quantities as the kubelet reads them: Quantity.UnmarshalJSON and ParseQuantity in
+apimachinery's ``pkg/api/resource/quantity.go``, with the suffixes of ``suffix.go``.
 
     <quantity>       ::= <signedNumber><suffix>
     <number>         ::= <digits> | <digits>.<digits> | <digits>. | .<digits>
     <suffix>         ::= <binarySI> | <decimalExponent> | <decimalSI>
     <binarySI>       ::= Ki | Mi | Gi | Ti | Pi | Ei
-    <decimalSI>      ::= m | "" | k | M | G | T | P | E
+    <decimalSI>      ::= n | u | m | "" | k | M | G | T | P | E
     <decimalExponent>::= "e" <signedNumber> | "E" <signedNumber>
 
-A quantity may also be written as a YAML number, which the kubelet reads through its JSON form.
-Values are exact fractions, so comparisons (requests against limits) never round.
+One parser, :func:`parsed_quantity`, serves validation (:func:`parse_quantity`, the value as an
+exact fraction, so requests against limits never round) and the pod's identity (the fields the
+kubelet hashes). A quantity may also be written as a YAML number, which the kubelet reads
+through its JSON text.
+
+Bounds. ParseQuantity bounds only the exponent's text (``strconv.ParseInt`` to 64 bits, then
+``int32(parsed)`` in suffix.go's ``interpret``), and its inf.Dec rounding to nano scale
+multiplies by ``10**(scale - 9)`` (go-inf/inf ``dec.go``: ``quoRem``, ``exp10``), so a real kubelet
+itself spends unbounded time and memory on ``1e-2000000000``. spctl reads a quantity of at most
+:data:`MAX_QUANTITY_CHARS` characters whose exponent is within :data:`MAX_EXPONENT`; beyond that
+it raises :class:`QuantityError` as for text the kubelet refuses: validation names it, and a
+file on a node that holds one is the same pod only as the identical text.
 """
 
 from __future__ import annotations
@@ -19,14 +30,14 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
-_NUMBER = re.compile(r"([+-]?)(\d+\.?\d*|\.\d+)(.*)", re.S)
-_EXPONENT = re.compile(r"[eE]([+-]?\d+)")
-_DECIMAL_SI = {"": 0, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+MAX_QUANTITY_CHARS = 1000
+MAX_EXPONENT = 1000
 _BINARY_SI = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_NUMBER_PART = re.compile(r"[+-]?[0-9]*\.?[0-9]*")
 
 QUANTITY_HINT = (
-    "write a number with an optional suffix: m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or an "
-    "exponent (e.g. 250m, 128Mi, 1.5, 1e3)"
+    "write a number with an optional suffix: n, u, m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei "
+    "or an exponent (e.g. 250m, 128Mi, 1.5, 1e3)"
 )
 
 
@@ -34,42 +45,41 @@ class QuantityError(ValueError):
     pass
 
 
+def _shown(text: str) -> str:
+    if len(text) <= 40:
+        return repr(text)
+    return f"{text[:20]!r}... ({len(text)} characters)"
+
+
 def quantity_text(value: Any) -> str | None:
-    """The text the kubelet parses for ``value``, or None when the schema reports its type."""
+    """The text ParseQuantity reads for a manifest value: Go's JSON text of a number, a string
+    with its spaces trimmed (Quantity.UnmarshalJSON); None when ``value`` is no string or number
+    (the schema reports its type)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else "NaN"
+    if isinstance(value, (int, float)):
+        return go_json_number(value) if math.isfinite(value) else "NaN"
     if isinstance(value, str):
-        return value
+        return value.strip(_TRIMMED)
     return None
 
 
 def parse_quantity(text: str) -> Fraction:
-    """The exact value of a quantity; :class:`QuantityError` when it is not one."""
-    match = _NUMBER.fullmatch(text)
-    if match is None:
-        raise QuantityError(f"{text!r} is not a quantity")
-    sign, number, suffix = match.groups()
-    value = Fraction(number.rstrip(".") or "0") if number != "." else Fraction(0)
-    if sign == "-":
-        value = -value
-    if suffix in _DECIMAL_SI:
-        return value * Fraction(10) ** _DECIMAL_SI[suffix]
-    if suffix in _BINARY_SI:
-        return value * 2 ** _BINARY_SI[suffix]
-    exponent = _EXPONENT.fullmatch(suffix)
-    if exponent is not None and len(exponent.group(1)) <= 6:
-        return value * Fraction(10) ** int(exponent.group(1))
-    raise QuantityError(f"{text!r} has an unknown suffix {suffix!r}")
+    """The exact value ParseQuantity gives ``text``; :class:`QuantityError` when it refuses it."""
+    return quantity_value(parsed_quantity(text))
+
+
+def quantity_value(quantity: tuple[Any, ...]) -> Fraction:
+    """The value of a Quantity's fields (see :func:`parsed_quantity`)."""
+    if quantity[0] == "i":
+        return Fraction(quantity[1]) * Fraction(10) ** quantity[2]
+    return Fraction(quantity[1]) / Fraction(10) ** quantity[2]
 
 
 def format_quantity(value: Fraction) -> str:
     if value.denominator == 1:
         return str(value.numerator)
-    return str(float(value))
+    return str(Decimal(value.numerator) / Decimal(value.denominator))
 
 
 # --- the parsed Quantity, as the kubelet's pod hash sees it ---------------------------------
@@ -91,7 +101,11 @@ _MILLI = -3
 _MAX_INT64 = (1 << 63) - 1
 _SUFFIX_CHARS = "eEinumkKMGTP"
 _DIGITS = "0123456789"
-_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+# What strings.TrimSpace strips (unicode.IsSpace) and encoding/json writes as it is: the JSON
+# that sigs.k8s.io/yaml makes of a manifest (json.Marshal) escapes \t \n \v \f \r and U+2028,
+# U+2029, and UnmarshalJSON hands ParseQuantity the raw bytes between the quotes, so those
+# reach it as a backslash and are refused.
+_TRIMMED = " \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
 
 
 def go_json_number(value: int | float) -> str:
@@ -165,10 +179,13 @@ def _interpret(suffix: str) -> tuple[int, int, str] | None:
     if suffix in _BINARY_SI:
         return 2, _BINARY_SI[suffix], _BINARY
     if len(suffix) > 1 and suffix[0] in "eE":
-        body = suffix[1:]
-        if re.fullmatch(r"[+-]?[0-9]+", body) is None or abs(int(body)) > _MAX_INT64:
+        body = suffix[1:]  # strconv.ParseInt(body, 10, 64): leading zeros are fine
+        if re.fullmatch(r"[+-]?[0-9]+", body) is None:
             return None
-        exponent = (int(body) + 2**31) % 2**32 - 2**31  # int32(parsed), as Go truncates
+        parsed = int(body)
+        if not -(2**63) <= parsed <= _MAX_INT64:
+            return None
+        exponent = (parsed + 2**31) % 2**32 - 2**31  # int32(parsed), as Go truncates
         return 10, exponent, _EXPONENT_FORMAT
     return None
 
@@ -179,21 +196,36 @@ def _ceil_away(numerator: int, denominator: int) -> int:
     return -quotient if numerator < 0 else quotient
 
 
-def parsed_quantity(text: str) -> tuple[Any, ...] | None:
+def parsed_quantity(text: str) -> tuple[Any, ...]:
     """The Quantity ParseQuantity makes of ``text`` (already stripped of JSON quotes and
     spaces), as a tuple of its fields: ("i", value, scale, s, format) for the int64 fast path,
-    ("d", unscaled, scale, format) for inf.Dec. None when the kubelet refuses the text."""
+    ("d", unscaled, scale, format) for inf.Dec. :class:`QuantityError` when the kubelet refuses
+    the text, or it is beyond what spctl reads (see the module)."""
+    if len(text) > MAX_QUANTITY_CHARS:
+        raise QuantityError(
+            f"{_shown(text)} is longer than the {MAX_QUANTITY_CHARS} characters spctl reads "
+            "in a quantity"
+        )
     if not text:
-        return None
+        raise QuantityError("'' is not a quantity")
     if text == "0":
         return ("i", 0, 0, "0", _DECIMAL)
     scanned = _scan(text)
-    if scanned is None:
-        return None
+    if scanned is None:  # ErrFormatWrong
+        number = _NUMBER_PART.match(text)
+        if number is None or not any(c in _DIGITS for c in number.group()):
+            raise QuantityError(f"{_shown(text)} is not a quantity")
+        raise QuantityError(f"{_shown(text)} has an unknown suffix {_shown(text[number.end() :])}")
     positive, value, num, denom, suffix = scanned
     interpreted = _interpret(suffix)
-    if interpreted is None:
-        return None
+    if interpreted is None:  # ErrSuffix
+        raise QuantityError(f"{_shown(text)} has an unknown suffix {_shown(suffix)}")
+    if abs(interpreted[1]) > MAX_EXPONENT:
+        raise QuantityError(
+            f"{_shown(text)} has the exponent {interpreted[1]}: spctl reads exponents from "
+            f"-{MAX_EXPONENT} to {MAX_EXPONENT} (the kubelet's own rounding of such a number "
+            "can take unbounded time)"
+        )
     base, exponent, fmt = interpreted
     mantissa = 1
     if fmt == _BINARY:
@@ -221,9 +253,9 @@ def parsed_quantity(text: str) -> tuple[Any, ...] | None:
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        return None
-    if not amount.is_finite():
-        return None
+        amount = Decimal("NaN")
+    if not amount.is_finite():  # ErrNumeric: inf.Dec's SetString refused it
+        raise QuantityError(f"{_shown(text)} is not a quantity")
     sign, figures, dec_exponent = amount.as_tuple()
     unscaled = int("".join(map(str, figures)) or "0")
     dec_scale = -int(dec_exponent)
@@ -261,19 +293,13 @@ def rounded_to_milli(quantity: tuple[Any, ...]) -> tuple[Any, ...]:
     return ("i", _ceil_away(value, 10 ** (_MILLI - scale)), _MILLI, "", fmt)
 
 
-def decoded_quantity(value: Any) -> tuple[Any, ...] | None:
+def decoded_quantity(value: Any) -> tuple[Any, ...]:
     """The Quantity the kubelet decodes from a manifest value (Quantity.UnmarshalJSON: JSON
-    null is the zero Quantity; quotes stripped, then spaces), None when it refuses it."""
+    null is the zero Quantity; quotes stripped, then spaces); :class:`QuantityError` when it
+    refuses it (or spctl does not read it, see :func:`parsed_quantity`)."""
     if value is None:
         return ("i", 0, 0, "", "")
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        text = go_json_number(value)
-    elif isinstance(value, str):
-        text = value
-    else:
-        return None
-    return parsed_quantity(text.strip(_GO_SPACE))
+    text = quantity_text(value)
+    if text is None:
+        raise QuantityError(f"{type(value).__name__} {_shown(str(value))} is not a quantity")
+    return parsed_quantity(text)

@@ -7,8 +7,14 @@ ExpandContainerCommandOnlyStatic with v1EnvVarsToMap."""
 from __future__ import annotations
 
 import pytest
-from spctl_agent.probes.expansion import env_mapping, expand, expand_command
-from spctl_agent.probes.prober import PodProber
+from spctl_agent.probes.expansion import (
+    MAX_EXPANDED_COMMAND,
+    CommandTooLong,
+    env_mapping,
+    expand,
+    expand_command,
+)
+from spctl_agent.probes.prober import PodProber, quick_ready
 from spctl_agent.protocol.probe_spec import probe_spec_of
 
 MAPPING = {"VAR_A": "A", "VAR_B": "B", "VAR_C": "C", "VAR_REF": "$(VAR_A)", "VAR_EMPTY": ""}
@@ -115,3 +121,49 @@ def test_probe_spec_carries_static_env_and_the_prober_runs_the_expanded_command(
     assert runner.calls == [["sh", "-c", "wget -q 127.0.0.1:8080/"]]
     no_env = probe_spec_of({"spec": {"containers": [{"name": "a", "readinessProbe": {}}]}})
     assert no_env is not None and "env" not in no_env["containers"][0]
+
+
+def test_expansion_stops_at_the_bound_before_building_more() -> None:
+    # A 1 MiB value referenced a million times would be a 1 TiB command: refused once the
+    # result passes MAX_EXPANDED_COMMAND, having built no more than that.
+    env = [{"name": "BIG", "value": "x" * (1 << 20)}]
+    with pytest.raises(CommandTooLong, match=r"more than 1 MiB at word 3: shorten it"):
+        expand_command(["sh", "-c", "$(BIG)" * (1 << 20)], env)
+    with pytest.raises(CommandTooLong, match=r"at word 2"):
+        expand_command(["echo", "$(BIG)", "$(BIG)"], env)
+
+
+def test_a_command_up_to_the_bound_is_expanded_whole() -> None:
+    env = [{"name": "V", "value": "y" * 1000}]
+    words = ["echo", "$(V)" * 1000]  # 1,000,000 bytes, and "echo"
+    assert expand_command(words, env) == ["echo", "y" * 1_000_000]
+    assert MAX_EXPANDED_COMMAND == 1 << 20
+
+
+def test_many_unclosed_references_are_one_scan() -> None:
+    # "$(" with no ")" after it: each used to search to the end again (quadratic).
+    text = "$(" * 2_000_000
+    assert expand(text, MAPPING) == text
+
+
+def test_a_command_too_long_is_that_probe_failing_with_the_reason() -> None:
+    container = {
+        "name": "web",
+        "env": [{"name": "BIG", "value": "x" * 4096}],
+        "readinessProbe": {"exec": {"command": ["sh", "-c", "$(BIG)" * 1024]}},
+    }
+    spec = {"containers": [container]}
+
+    class Runner:
+        calls: list = []
+
+        def exec(self, cid, command, timeout, deadline=None):
+            self.calls.append(command)
+            return 0, b""
+
+    runner = Runner()
+    pod = {"containers": [{"name": "web", "state": "running", "id": "c1"}]}
+    ready, why = quick_ready(spec, pod, runner)
+    assert ready is False
+    assert why.startswith("web: readiness probe: the command expands to more than 1 MiB")
+    assert runner.calls == []

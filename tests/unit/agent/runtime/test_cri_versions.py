@@ -95,11 +95,27 @@ def test_a_runtime_that_serves_neither_is_named_so(peer_of):
         cri.read_pods(peer.path)
     assert raised.value.status == "UNIMPLEMENTED"
     assert str(raised.value) == (
-        "/runtime.v1.RuntimeService/ListPodSandbox: UNIMPLEMENTED: the runtime serves neither "
-        "CRI runtime.v1 nor runtime.v1alpha2 (unknown service runtime.v1.RuntimeService)"
+        "ListPodSandbox: UNIMPLEMENTED: the runtime serves neither CRI runtime.v1 nor "
+        "runtime.v1alpha2: runtime.v1.RuntimeService answered "
+        "'unknown service runtime.v1.RuntimeService', runtime.v1alpha2.RuntimeService "
+        "answered 'unknown service runtime.v1alpha2.RuntimeService'"
     )
     assert peer.paths() == [V1 + "ListPodSandbox", V1ALPHA2 + "ListPodSandbox"]
     assert cri.spoken(peer.path) is None
+
+
+def test_a_method_only_v1alpha2_is_asked_and_lacks_is_named_with_both_answers(peer_of):
+    # v1 unknown, v1alpha2 there without the method: not reported as v1's "unknown service".
+    peer = peer_of(("v1alpha2",))
+    del peer.answers["ListPodSandbox"]
+    with pytest.raises(grpc.GrpcError) as raised:
+        cri.read_pods(peer.path)
+    assert str(raised.value) == (
+        "ListPodSandbox: UNIMPLEMENTED: the runtime serves neither CRI runtime.v1 nor "
+        "runtime.v1alpha2 with ListPodSandbox: runtime.v1.RuntimeService answered "
+        "'unknown service runtime.v1.RuntimeService', runtime.v1alpha2.RuntimeService "
+        "answered 'unknown method ListPodSandbox for service runtime.v1alpha2.RuntimeService'"
+    )
 
 
 def test_a_method_v1_lacks_is_named_as_v1_said_it(peer_of):

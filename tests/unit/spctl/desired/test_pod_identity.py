@@ -12,6 +12,7 @@ import pytest
 
 from spctl.desired.pod_identity import same_pod
 from spctl.desired.validation.kubelet.quantity import (
+    QuantityError,
     decoded_quantity,
     go_json_number,
     parsed_quantity,
@@ -159,13 +160,17 @@ def test_unreadable_text_is_never_the_same_pod() -> None:
         ("1Gi", ("i", 1 << 30, 0, "1Gi", "BinarySI")),
         ("1e3", ("i", 1, 3, "1e3", "DecimalExponent")),
         ("1.5Gi", ("d", 1610612736000000000, 9, "BinarySI")),  # inf.Dec, rounded to nano
-        ("1x", None),
-        ("", None),
-        ("1e", None),
+        ("100u", ("i", 100, -6, "100u", "DecimalSI")),
     ],
 )
-def test_parsed_quantity_fields(text: str, fields: tuple | None) -> None:
+def test_parsed_quantity_fields(text: str, fields: tuple) -> None:
     assert parsed_quantity(text) == fields
+
+
+@pytest.mark.parametrize("text", ["1x", "", "1e"])
+def test_parsed_quantity_refuses_what_parse_quantity_refuses(text: str) -> None:
+    with pytest.raises(QuantityError):
+        parsed_quantity(text)
 
 
 def test_round_up_to_milli() -> None:
@@ -191,4 +196,39 @@ def test_numbers_read_through_go_json(number: float, text: str) -> None:
 
 def test_decoded_quantity_strips_spaces_as_unmarshal_json_does() -> None:
     assert decoded_quantity(" 1 ") == decoded_quantity(1) == decoded_quantity("1")
-    assert decoded_quantity(True) is None
+    with pytest.raises(QuantityError):
+        decoded_quantity(True)
+
+
+def _cpu(value: str) -> str:
+    return pod(f"    resources: {{limits: {{cpu: {value}}}}}\n")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '"1e-2000000000"',  # ParseQuantity would round it through 10**(2e9 - 9)
+        '"1e2000000000"',
+        "1" * 5000,  # a YAML number Python's int() refuses (more than 4300 digits)
+        '"' + "1" * 5000 + '"',
+        '"0.' + "0" * 5000 + '1"',
+    ],
+    ids=["tiny exponent", "huge exponent", "long number", "long string", "long fraction"],
+)
+def test_a_quantity_spctl_does_not_read_is_the_same_pod_only_as_itself(value: str) -> None:
+    # A file read from a node can hold anything: same_pod answers at once and never raises.
+    assert same_pod(_cpu(value), _cpu(value)) == (not value.isdigit())
+    assert not same_pod(_cpu(value), _cpu("1"))
+    assert not same_pod(_cpu("1"), _cpu(value))
+
+
+def test_an_unparsed_quantity_is_not_its_respelling() -> None:
+    assert not same_pod(_cpu('"1e-2000000000"'), _cpu('"1.0e-2000000000"'))
+    assert not same_pod(_cpu('"1x"'), _cpu('" 1x"'))
+    assert same_pod(_cpu('"1x"'), _cpu('"1x"'))
+
+
+def test_micro_and_nano_quantities_are_read() -> None:
+    # suffix.go's u and n: 1000u is 1m after RoundUp(-3), and keeps no string; 1m keeps "1m".
+    assert same_pod(_cpu("1000u"), _cpu("1000000n"))
+    assert not same_pod(_cpu("1000u"), _cpu("1m"))

@@ -194,6 +194,12 @@ def test_deep_nesting_is_refused(loader: str) -> None:
     assert "fix the YAML" in str(error)
 
 
+def test_a_number_too_long_for_python_is_refused(loader: str) -> None:
+    # int() reads at most 4300 digits; the ValueError once escaped parse_manifest.
+    error = _refusal("a: 1\nb: " + "7" * 5000 + "\n")
+    assert "digits" in str(error) and "quote it" in str(error)
+
+
 def test_an_oversized_text_is_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     class NoParsing:
         def __init__(self, stream: str) -> None:

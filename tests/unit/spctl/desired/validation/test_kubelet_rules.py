@@ -1,47 +1,16 @@
-"""The parts of spctl.desired.validation.kubelet that the case files do not show directly: quantity
-syntax, defaulting on a copy, and limits too large for a case file."""
+"""The parts of spctl.desired.validation.kubelet that the case files do not show directly:
+defaulting on a copy, and limits too large for a case file (quantity syntax: test_quantity.py)."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from fractions import Fraction
 from typing import Any
 
-import pytest
-
 from spctl.desired.validation.kubelet import kubelet_problems
-from spctl.desired.validation.kubelet.quantity import QuantityError, parse_quantity
 from spctl.desired.validation.static_pod import validate_pod
 from spctl.desired.yamlio import parse_manifest
 from tests.fakes import paths
-
-
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [
-        ("1", Fraction(1)),
-        ("250m", Fraction(1, 4)),
-        ("1.5", Fraction(3, 2)),
-        (".5", Fraction(1, 2)),
-        ("1.", Fraction(1)),
-        ("+1Ki", Fraction(1024)),
-        ("-2Gi", Fraction(-(2**31))),
-        ("1e3", Fraction(1000)),
-        ("1E-2", Fraction(1, 100)),
-        ("5E", Fraction(5 * 10**18)),
-        ("128Mi", Fraction(128 * 2**20)),
-        ("1e-07", Fraction(1, 10**7)),
-    ],
-)
-def test_quantities_the_kubelet_reads(text: str, value: Fraction) -> None:
-    assert parse_quantity(text) == value
-
-
-@pytest.mark.parametrize("text", ["", "1GB", "5e", "Mi", "1 Gi", "1.2.3", "--1", "1Kib", "0x10"])
-def test_what_is_not_a_quantity(text: str) -> None:
-    with pytest.raises(QuantityError):
-        parse_quantity(text)
 
 
 def _pod() -> dict:
@@ -115,3 +84,23 @@ def test_values_of_any_wrong_type_are_reported_not_crashed_on() -> None:
             assert all(p.field and p.message for p in problems)
             checked += 1
     assert checked > 1000  # about 245 fields, 6 values each
+
+
+def test_a_quantity_too_long_to_read_is_a_problem_not_a_crash() -> None:
+    # More digits than Python's int() reads (4300): once a bare ValueError out of validation.
+    pod = _pod()
+    container = pod["spec"]["containers"][0]
+    container["resources"] = {"limits": {"memory": "1" * 5000, "cpu": 10**5000 // 10**4990}}
+    problems = kubelet_problems(pod, node_name="n1")
+    assert [(p.field, "longer than the 1000 characters" in p.message) for p in problems] == [
+        ("spec.containers[0].resources.limits.memory", True)
+    ]
+
+
+def test_a_request_far_above_its_limit_is_shown_without_overflow() -> None:
+    # format_quantity once went through float(), which overflows beyond 1e308.
+    pod = _pod()
+    big = "1" + "0" * 400 + ".5"
+    pod["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1"}, "requests": {"cpu": big}}
+    (found,) = kubelet_problems(pod, node_name="n1")
+    assert "is above its limit 1" in found.message

@@ -78,11 +78,12 @@ _SAME_TEXT = "(the same text, other bytes)\n"
 
 
 def refusal(
-    node: str, pod: str, path: str, facts: NodeFacts, rendered: Optional[str], verb: str
+    *, node: str, pod: str, path: str, facts: NodeFacts, verb: str, rendered: Optional[str]
 ) -> PlanError:
     """The error of a ``verb`` (deploy, remove, rollback; url: deploy's switch to URL
-    mode, which removes the file) refused for ``node`` because
-    ``path`` changed on the node: the file, what changed, and the two ways on."""
+    mode, which removes the file) refused for ``node`` because ``path`` (pod ``pod``)
+    changed on the node: the file, what changed, and the two ways on. ``rendered``: the
+    inventory's rendering of the pod (None: not known to this verb)."""
     overwrite = {
         "deploy": "overwrite it",
         "remove": "delete it",

@@ -117,7 +117,11 @@ def plan_deploy(
         elif entry.type != "file":
             raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
         elif changed_on_node(facts, path, entry.sha256):
-            steps.append(_changed_step(node, pod, path, entry, on_node, facts, force))
+            steps.append(
+                _changed_step(
+                    node, pod, path=path, entry=entry, on_node=on_node, facts=facts, force=force
+                )
+            )
         elif entry.sha256 == pod.sha256 and path in facts.owned:
             steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
         elif on_node is not None and same_pod(on_node, pod.content):
@@ -160,7 +164,14 @@ def plan_deploy(
             )
         if not force and changed_on_node(facts, moved[0], moved[1]):
             # Retiring it for the rendering in the new directory would discard that change.
-            raise refusal(node.name, step.name, moved[0], facts, step.content, "deploy")
+            raise refusal(
+                node=node.name,
+                pod=step.name,
+                path=moved[0],
+                facts=facts,
+                verb="deploy",
+                rendered=step.content,
+            )
         steps[i] = replace(
             step,
             reason=f"{step.reason}; {moved[0]} is retired (the kubelet moves to {directory})",
@@ -187,6 +198,7 @@ def plan_deploy(
 def _changed_step(
     node: Node,
     pod: DesiredPod,
+    *,
     path: str,
     entry: DirEntry,
     on_node: Optional[str],
@@ -204,7 +216,14 @@ def _changed_step(
             entry.sha256,
         )
     if not force:
-        raise refusal(node.name, pod.name, path, facts, pod.content, "deploy")
+        raise refusal(
+            node=node.name,
+            pod=pod.name,
+            path=path,
+            facts=facts,
+            verb="deploy",
+            rendered=pod.content,
+        )
     # The agent still checks that the file holds what was read here (its sha256 now), so
     # a change made between this plan and the apply is refused even with --force.
     return _step(
@@ -320,7 +339,9 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts, force: bool = Fa
         else:
             sha = entry.sha256 if entry else None
             if not force and changed_on_node(facts, path, sha):
-                raise refusal(node.name, name, path, facts, None, "remove")
+                raise refusal(
+                    node=node.name, pod=name, path=path, facts=facts, verb="remove", rendered=None
+                )
             steps.append(
                 PodStep(
                     name,
@@ -351,7 +372,9 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts, force: bool = 
             )
         entry = _entries(facts, directory).get(file)
         if not force and entry is not None and changed_on_node(facts, path, entry.sha256):
-            raise refusal(node.name, name, path, facts, None, "rollback")
+            raise refusal(
+                node=node.name, pod=name, path=path, facts=facts, verb="rollback", rendered=None
+            )
         steps.append(
             PodStep(
                 name,

@@ -72,7 +72,14 @@ def plan_url(
             if entry is None:
                 continue
             if not force and changed_on_node(facts, path, entry.sha256):
-                raise refusal(node.name, pod.name, path, facts, pod.content, "url")
+                raise refusal(
+                    node=node.name,
+                    pod=pod.name,
+                    path=path,
+                    facts=facts,
+                    verb="url",
+                    rendered=pod.content,
+                )
             removed = True
             steps.append(
                 PodStep(

@@ -100,3 +100,20 @@ def test_status_says_changed_on_node_apart_from_drifted():
     assert not any("changed on node" in w for w in drifted.warnings)
     # After `spctl import` the inventory renders the node's file: in sync (deploy adopts it).
     assert rows(facts(), KUBEADM).pods[0].manifest == "in-sync"
+
+
+def test_refusal_takes_its_arguments_by_name():
+    """Node, pod, path and verb are all strings: a call site names each, so none is swapped."""
+    from spctl.plan.changed_on_node import refusal
+
+    with pytest.raises(TypeError):
+        refusal("my-node2", "kube-apiserver", PATH, facts(), "remove", None)  # type: ignore[misc]
+    error = refusal(
+        node="my-node2",
+        pod="kube-apiserver",
+        path=PATH,
+        facts=facts(),
+        verb="remove",
+        rendered=None,
+    )
+    assert str(error).startswith(f"node my-node2: {PATH} changed on node"), str(error)

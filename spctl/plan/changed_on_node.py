@@ -22,10 +22,15 @@ import hashlib
 from typing import Optional
 
 from spctl.facts import NodeFacts
-from spctl.plan.model import PlanError
+from spctl.plan.model import PlanError, redacted, shown
 
 #: The manifest state ``status`` shows for such a file (``spctl.plan.status``).
 STATE = "changed-on-node"
+
+#: The most lines of a refusal's diff: enough to see what kind of change it is (an image
+#: tag, a flag); the whole file is on the node, and a rewrite of all of it would bury the
+#: refusal's ways on below hundreds of lines.
+DIFF_LINES = 40
 
 
 def changed_on_node(facts: NodeFacts, path: str, sha256: Optional[str]) -> bool:
@@ -40,8 +45,12 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def what_changed(facts: NodeFacts, path: str, rendered: Optional[str]) -> str:
-    """A unified diff of what changed in ``path``, with a line saying what it compares."""
+def what_changed(
+    facts: NodeFacts, path: str, rendered: Optional[str], redact: tuple[str, ...] = ()
+) -> str:
+    """A unified diff of what changed in ``path``, with a line saying what it compares: at
+    most ``DIFF_LINES`` lines of it, undecodable bytes shown as U+FFFD and the plan's
+    secrets (``redact``) replaced, as the kubelet diff shows them (``Plan.kubelet_diff``)."""
     now = facts.file(path)
     if now is None:
         return "(spctl could not read the file's content)\n"
@@ -63,27 +72,38 @@ def what_changed(facts: NodeFacts, path: str, rendered: Optional[str]) -> str:
             "(spctl keeps no copy of what it wrote, only its sha256 "
             f"{recorded}; the file's sha256 is now {_sha256(now)})\n"
         )
-    diff = "".join(
+    lines = list(
         difflib.unified_diff(
-            before.splitlines(keepends=True),
-            now.splitlines(keepends=True),
+            shown(before).splitlines(keepends=True),
+            shown(now).splitlines(keepends=True),
             fromfile=f"{path} ({label})",
             tofile=f"{path} (on the node now)",
         )
     )
-    return f"{intro}:\n{diff or _SAME_TEXT}"
+    diff = "".join(line if line.endswith("\n") else line + "\n" for line in lines[:DIFF_LINES])
+    if len(lines) > DIFF_LINES:
+        diff += f"… {len(lines) - DIFF_LINES} more lines\n"
+    return redacted(f"{intro}:\n{diff or _SAME_TEXT}", redact)
 
 
 _SAME_TEXT = "(the same text, other bytes)\n"
 
 
 def refusal(
-    *, node: str, pod: str, path: str, facts: NodeFacts, verb: str, rendered: Optional[str]
+    *,
+    node: str,
+    pod: str,
+    path: str,
+    facts: NodeFacts,
+    verb: str,
+    rendered: Optional[str],
+    redact: tuple[str, ...] = (),
 ) -> PlanError:
     """The error of a ``verb`` (deploy, remove, rollback; url: deploy's switch to URL
     mode, which removes the file) refused for ``node`` because ``path`` (pod ``pod``)
     changed on the node: the file, what changed, and the two ways on. ``rendered``: the
-    inventory's rendering of the pod (None: not known to this verb)."""
+    inventory's rendering of the pod (None: not known to this verb); ``redact``: the
+    plan's secrets (``Plan.redact``)."""
     overwrite = {
         "deploy": "overwrite it",
         "remove": "delete it",
@@ -100,7 +120,7 @@ def refusal(
         f"node {node}: {path} changed on node since spctl wrote it (`kubeadm upgrade` "
         f"rewrites the control-plane manifests; or a hand edit): spctl will not {overwrite} "
         "silently.\n"
-        f"What changed, {what_changed(facts, path, rendered)}"
+        f"What changed, {what_changed(facts, path, rendered, redact)}"
         f"To keep the node's version: `spctl import {pod} --force`, with every node that runs "
         f"it selected (e.g. `--node {node}`), takes it into the template; the next deploy then "
         "adopts the file as it is.\n"

@@ -51,12 +51,18 @@ def _step(
 
 
 def plan_deploy(
-    node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False
+    node: Node,
+    desired: list[DesiredPod],
+    facts: NodeFacts,
+    force: bool = False,
+    *,
+    redact: tuple[str, ...] = (),
 ) -> Plan:
     """The plan that brings the node's manifest directory to ``desired``: the kubelet pointed
     at the directory (and spctl's pods moved with it), then a step per pod, each with its
     reason; refused, with what to do, where that is not safe. ``force``: a file spctl owns
-    that changed on the node is overwritten (updated from its sha256 on the node now)."""
+    that changed on the node is overwritten (updated from its sha256 on the node now).
+    ``redact``: secrets a refusal never shows (the token of a kubelet leaving URL mode)."""
     profile = detect(facts, node.profile)
     profile.check_pods(facts, [pod.name for pod in desired])
     node_name = profile.node_name(facts)
@@ -119,7 +125,14 @@ def plan_deploy(
         elif changed_on_node(facts, path, entry.sha256):
             steps.append(
                 _changed_step(
-                    node, pod, path=path, entry=entry, on_node=on_node, facts=facts, force=force
+                    node,
+                    pod,
+                    path=path,
+                    entry=entry,
+                    on_node=on_node,
+                    facts=facts,
+                    force=force,
+                    redact=redact,
                 )
             )
         elif entry.sha256 == pod.sha256 and path in facts.owned:
@@ -171,6 +184,7 @@ def plan_deploy(
                 facts=facts,
                 verb="deploy",
                 rendered=step.content,
+                redact=redact,
             )
         steps[i] = replace(
             step,
@@ -204,6 +218,7 @@ def _changed_step(
     on_node: Optional[str],
     facts: NodeFacts,
     force: bool,
+    redact: tuple[str, ...],
 ) -> PodStep:
     """The step for a file spctl owns that changed on the node since spctl wrote it."""
     if entry.sha256 == pod.sha256 or (on_node is not None and same_pod(on_node, pod.content)):
@@ -223,6 +238,7 @@ def _changed_step(
             facts=facts,
             verb="deploy",
             rendered=pod.content,
+            redact=redact,
         )
     # The agent still checks that the file holds what was read here (its sha256 now), so
     # a change made between this plan and the apply is refused even with --force.

@@ -79,6 +79,7 @@ def plan_url(
                     facts=facts,
                     verb="url",
                     rendered=pod.content,
+                    redact=(token,),
                 )
             removed = True
             steps.append(
@@ -116,9 +117,9 @@ def plan_file(
 ) -> Plan:
     """The plan for a node in ``source: file``: the directory plan, plus taking out the URL
     spctl pointed its kubelet at earlier (a switch back from URL mode)."""
-    plan = plan_deploy(node, desired, facts, force)
     profile = detect(facts, node.profile)
     now = profile.current_url(facts)
+    plan = plan_deploy(node, desired, facts, force, redact=(now.token,) if now.token else ())
     if now.url is None:
         return plan
     # spctl's: the inventory's URL for the node, or (url.base moved since) one with the

@@ -117,3 +117,58 @@ def test_refusal_takes_its_arguments_by_name():
         rendered=None,
     )
     assert str(error).startswith(f"node my-node2: {PATH} changed on node"), str(error)
+
+
+def _refused(on_node: str, redact: tuple[str, ...] = ()) -> str:
+    from spctl.plan.changed_on_node import refusal
+
+    # The file's text as the agent carries it (undecodable bytes as lone surrogates); the
+    # refusal reads only that text and the ownership record.
+    node_facts = facts()
+    node_facts = replace(node_facts, files={**node_facts.files, PATH: on_node})
+    error = refusal(
+        node="my-node2",
+        pod="kube-apiserver",
+        path=PATH,
+        facts=node_facts,
+        verb="deploy",
+        rendered=WROTE,
+        redact=redact,
+    )
+    return str(error)
+
+
+def test_the_refusal_shows_a_bounded_diff():
+    """A rewrite of the whole file (kubeadm's own formatting, a file pasted over it) is not
+    printed whole: the first lines, then how many more."""
+    import difflib
+
+    from spctl.plan.changed_on_node import DIFF_LINES
+
+    big = "".join(f"# line {i}\n" for i in range(300)) + KUBEADM
+    whole = list(difflib.unified_diff(WROTE.splitlines(True), big.splitlines(True), "a", "b"))
+    assert len(whole) > DIFF_LINES + 10
+    text = _refused(big)
+    diff = text[text.index(f"--- {PATH}") :]
+    shown = diff[: diff.index("\n… ")].splitlines()
+    assert len(shown) == DIFF_LINES, shown
+    assert f"\n… {len(whole) - DIFF_LINES} more lines\n" in diff
+    assert "# line 299" not in text
+    # A short diff is shown whole, with no such line.
+    assert "more lines" not in _refused(KUBEADM)
+
+
+def test_the_refusal_redacts_the_plans_secrets():
+    token = "0123abcd" * 8  # noqa: S105 - a test token
+    text = _refused(KUBEADM.replace("k:v1.31", f"k:v1.31 --token={token}"), (token,))
+    assert token not in text
+    assert "+metadata: {name: kube-apiserver}" not in text  # only the changed line
+    assert "--token=<token>" in text
+
+
+def test_the_refusal_shows_undecodable_bytes_as_replacement_characters():
+    """The agent carries a file's undecodable bytes as lone surrogates; a terminal (and
+    Rich) cannot print those: they are shown as U+FFFD, as the kubelet diff shows them."""
+    text = _refused(KUBEADM + "# \udcff\udcfe\n")
+    text.encode("utf-8")  # no lone surrogate left
+    assert "+# \ufffd\ufffd" in text

@@ -86,6 +86,7 @@ def test_plan_case(path: Path) -> None:
             make_plan()
         for text in [expect["error"], *expect.get("error_contains", [])]:
             assert text in str(raised.value), str(raised.value)
+        assert TOKEN not in str(raised.value)
         return
     plan = make_plan()
     assert plan.switch is bool(expect.get("switch")), plan.switch

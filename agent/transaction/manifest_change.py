@@ -20,7 +20,8 @@ class PodChange:
 
     Actions: create, update, remove, rollback (the newest backup that differs goes back),
     and adopt (the file already holds this pod in other bytes, or was not written by
-    spctl: it is rewritten as rendered and owned from now on; the pod does not change).
+    spctl: it is rewritten as rendered and owned from now on; the pod does not change;
+    bytes spctl did not write are backed up first).
     """
 
     def __init__(self, node, spec, directory, node_name):
@@ -88,9 +89,22 @@ class PodChange:
                 raise AgentError("%s: no earlier version backed up on this node" % self.name)
             self.content = candidates[0]
 
+    def _keeps_previous(self):
+        """Whether the bytes this change replaces go to the backups: always, but for an
+        adopt of spctl's own bytes (the ones it recorded writing) or of the rendering
+        itself, which lose nothing. An adopt of a file someone else wrote or edited (a hand
+        edit that kept the pod, kubeadm's spelling) keeps that version."""
+        if self.previous is None:
+            return False
+        if self.action != "adopt":
+            return True
+        if self.previous == self.content:
+            return False
+        return (self.was_owned or {}).get("sha256") != sha256_bytes(self.previous)
+
     def write(self, state):
         fs = self.node.fs
-        if self.previous is not None and self.action != "adopt":
+        if self._keeps_previous():
             backup_manifest(self.node, self.name, self.previous)
         if self.action == "remove":
             remove(self.path, fs)

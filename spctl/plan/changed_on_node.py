@@ -98,12 +98,26 @@ def refusal(
     verb: str,
     rendered: Optional[str],
     redact: tuple[str, ...] = (),
+    bytes_only: bool = False,
 ) -> PlanError:
     """The error of a ``verb`` (deploy, remove, rollback; url: deploy's switch to URL
     mode, which removes the file) refused for ``node`` because ``path`` (pod ``pod``)
     changed on the node: the file, what changed, and the two ways on. ``rendered``: the
     inventory's rendering of the pod (None: not known to this verb); ``redact``: the
-    plan's secrets (``Plan.redact``)."""
+    plan's secrets (``Plan.redact``); ``bytes_only``: the node's file is still the pod
+    spctl wrote, in other bytes (a deploy would rewrite them, with no restart)."""
+    changed = what_changed(facts, path, rendered, redact)
+    if bytes_only:
+        return PlanError(
+            f"node {node}: {path} changed on node since spctl wrote it, in its bytes only: it "
+            "is still the pod the inventory renders (the kubelet would not restart it), but "
+            "spctl will not rewrite someone's edit silently.\n"
+            f"What changed, {changed}"
+            f"To discard the edit: `spctl deploy {pod} --node {node} --force` rewrites it as "
+            "rendered; nothing restarts, and the node's version is kept in spctl's backups on "
+            "the node. spctl writes canonical YAML (no comments, one spelling), so `spctl "
+            "import` cannot keep these bytes: put what matters into the template."
+        )
     overwrite = {
         "deploy": "overwrite it",
         "remove": "delete it",
@@ -120,7 +134,7 @@ def refusal(
         f"node {node}: {path} changed on node since spctl wrote it (`kubeadm upgrade` "
         f"rewrites the control-plane manifests; or a hand edit): spctl will not {overwrite} "
         "silently.\n"
-        f"What changed, {what_changed(facts, path, rendered, redact)}"
+        f"What changed, {changed}"
         f"To keep the node's version: `spctl import {pod} --force`, with every node that runs "
         f"it selected (e.g. `--node {node}`), takes it into the template; the next deploy then "
         "adopts the file as it is.\n"

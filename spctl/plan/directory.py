@@ -220,15 +220,35 @@ def _changed_step(
     force: bool,
     redact: tuple[str, ...],
 ) -> PodStep:
-    """The step for a file spctl owns that changed on the node since spctl wrote it."""
-    if entry.sha256 == pod.sha256 or (on_node is not None and same_pod(on_node, pod.content)):
-        # The inventory renders the node's version (`spctl import` took it in): nothing
-        # is lost; spctl records it as its own (same pod: nothing restarts).
+    """The step for a file spctl owns that changed on the node since spctl wrote it.
+
+    Nothing of the node's version may be lost without ``force``. When the inventory renders
+    its very bytes, nothing is (``spctl import`` took it in). When the inventory renders
+    the node's pod in other bytes (kubeadm's spelling, imported), the pod is kept and the
+    bytes go to the agent's backups (an adopt backs up every byte spctl did not write). A
+    file that is still the pod spctl wrote, respelled or commented (the inventory renders
+    what spctl wrote), is a hand edit of its bytes: refused like any other change; ``spctl
+    import`` cannot take it in, since spctl writes canonical YAML."""
+    recorded = (facts.owned.get(path) or {}).get("sha256")
+    kept_pod = on_node is not None and same_pod(on_node, pod.content)
+    diff = unified(on_node or "", pod.content, path)
+    if entry.sha256 == pod.sha256:
         return _step(
             pod,
             "adopt",
-            f"{path} changed on node and the inventory renders that version; spctl owns it now",
+            f"{path} changed on node and the inventory renders that version (`spctl import` "
+            "took it in); spctl owns it now",
             entry.sha256,
+        )
+    if kept_pod and pod.sha256 != recorded:
+        return _step(
+            pod,
+            "adopt",
+            f"{path} changed on node; the inventory now renders the node's pod in other bytes "
+            "(as `spctl import` takes it in): rewritten as rendered, nothing restarts; the "
+            "node's version is kept in spctl's backups",
+            entry.sha256,
+            diff,
         )
     if not force:
         raise refusal(
@@ -239,15 +259,26 @@ def _changed_step(
             verb="deploy",
             rendered=pod.content,
             redact=redact,
+            bytes_only=kept_pod,
         )
     # The agent still checks that the file holds what was read here (its sha256 now), so
     # a change made between this plan and the apply is refused even with --force.
+    if kept_pod:
+        # Same pod: an adopt (no new pod to wait for), which backs the edit up.
+        return _step(
+            pod,
+            "adopt",
+            f"{path} changed on node since spctl wrote it, in its bytes only; --force rewrites "
+            "it as rendered, nothing restarts; the node's version is kept in spctl's backups",
+            entry.sha256,
+            diff,
+        )
     return _step(
         pod,
         "update",
         f"{path} changed on node since spctl wrote it; --force puts spctl's version back",
         entry.sha256,
-        unified(on_node or "", pod.content, path),
+        diff,
     )
 
 

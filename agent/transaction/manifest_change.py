@@ -89,6 +89,16 @@ class PodChange:
                 raise AgentError("%s: no earlier version backed up on this node" % self.name)
             self.content = candidates[0]
 
+    def owned_sha256(self):
+        """The sha256 the ownership record of the written file gets: that of the bytes
+        spctl wrote. A move writes the bytes it finds in the old directory, which are
+        spctl's only when they are the ones it recorded: it carries the old record's sha,
+        so a file that changed on the node since spctl wrote it stays "changed on node" at
+        its new place instead of being taken for spctl's own."""
+        if self.action == "move" and (self.from_owned or {}).get("sha256"):
+            return self.from_owned["sha256"]
+        return sha256_bytes(self.content)
+
     def _keeps_previous(self):
         """Whether the bytes this change replaces go to the backups: always, but for an
         adopt of spctl's own bytes (the ones it recorded writing) or of the rendering
@@ -111,7 +121,7 @@ class PodChange:
             state["manifests"].pop(self.path, None)
         else:
             atomic_write(self.path, self.content, 0o644, fs)
-            state["manifests"][self.path] = {"pod": self.name, "sha256": sha256_bytes(self.content)}
+            state["manifests"][self.path] = {"pod": self.name, "sha256": self.owned_sha256()}
         if self.from_path and self.from_previous is not None:
             remove(self.from_path, fs)
             state["manifests"].pop(self.from_path, None)
@@ -138,7 +148,8 @@ class PodChange:
     def journal_files(self):
         """This change's files for the journal: (path, before, after) each."""
         after = None if self.action == "remove" else self.content
-        entries = [file_entry(self.path, "manifest", self.previous, 0o644, after, self.name)]
+        owned = self.owned_sha256() if after is not None else None
+        entries = [file_entry(self.path, "manifest", self.previous, 0o644, after, self.name, owned)]
         if self.from_path:
             entries.append(
                 file_entry(self.from_path, "manifest", self.from_previous, 0o644, None, self.name)

@@ -7,7 +7,8 @@ Ownership: spctl records on the node (``/var/lib/spctl/state.json``) each manife
 It changes or removes only those. A file at a pod's path that spctl does not own is adopted
 when its content already equals the desired one, and otherwise refused. A file spctl owns
 that changed on the node since spctl wrote it (``plan.changed_on_node``) is not overwritten,
-removed or rolled back unless ``force``.
+removed or rolled back unless ``force``; a move of the manifest directory carries it as it is,
+still changed on node at its new place.
 """
 
 from __future__ import annotations
@@ -194,12 +195,21 @@ def plan_deploy(
         )
     for name, (old_path, sha) in sorted(moves.items()):
         file = old_path.rsplit("/", 1)[1]
+        # A move writes the old file's bytes, so a change made on the node is not lost and
+        # not refused; the agent keeps the sha spctl recorded (PodChange.owned_sha256), so
+        # the file is not taken for spctl's own at its new place.
+        kept = (
+            f"; {old_path} changed on node since spctl wrote it: it moves as it is and stays "
+            "changed on node"
+            if changed_on_node(facts, old_path, sha)
+            else ""
+        )
         steps.append(
             PodStep(
                 name,
                 file,
                 "move",
-                f"moves with the manifest directory: {old_path} -> {directory}/{file}",
+                f"moves with the manifest directory: {old_path} -> {directory}/{file}{kept}",
                 diff=f"# {old_path} moves to {directory}/{file}\n",
                 from_path=old_path,
                 from_sha256=sha,

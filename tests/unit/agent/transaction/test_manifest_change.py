@@ -4,7 +4,7 @@ and ownership), and the refusal of a file that changed since the plan was made."
 from __future__ import annotations
 
 import hashlib
-import os
+from pathlib import Path
 
 import pytest
 from spctl_agent.system import AgentError
@@ -106,8 +106,8 @@ def test_an_adopt_backs_up_bytes_spctl_did_not_write(node, tmp_path, on_node, re
     backups = backups_of(node, "static-web")
     if backed_up:
         (name,) = backups
-        kept = os.path.join(node.paths.manifest_backups("static-web"), name)
-        assert open(kept, "rb").read() == on_node
+        kept = Path(node.paths.manifest_backups("static-web")) / name
+        assert kept.read_bytes() == on_node
     else:
         assert backups == []
     # A failure after the write (the pod does not come back) undoes it: bytes and ownership.

@@ -21,6 +21,7 @@ import difflib
 import hashlib
 from typing import Optional
 
+from spctl.desired.pod_identity import same_pod
 from spctl.facts import NodeFacts
 from spctl.plan.model import PlanError, redacted, shown
 
@@ -43,6 +44,30 @@ def changed_on_node(facts: NodeFacts, path: str, sha256: Optional[str]) -> bool:
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+#: How such a file compares with the inventory's rendering of its pod (:func:`compared`).
+TAKEN_IN = "taken in"
+BYTES_ONLY = "bytes only"
+OTHER_POD = "other pod"
+
+
+def compared(facts: NodeFacts, path: str, sha256: Optional[str], rendered: str) -> str:
+    """For ``path``, which changed on the node (now of content ``sha256``): ``TAKEN_IN``
+    when the inventory renders the node's version (its bytes, or its pod while the
+    rendering is not what spctl wrote: ``spctl import`` took it in, in spctl's canonical
+    YAML), so deploy adopts it; ``BYTES_ONLY`` when it is still the pod spctl wrote and
+    the inventory renders (a comment, another spelling: the kubelet would not restart it,
+    but the bytes are someone's edit, which ``spctl import`` cannot take in); else
+    ``OTHER_POD``."""
+    rendered_sha = _sha256(rendered)
+    if sha256 == rendered_sha:
+        return TAKEN_IN
+    now = facts.file(path)
+    if now is None or not same_pod(now, rendered):
+        return OTHER_POD
+    recorded = (facts.owned.get(path) or {}).get("sha256")
+    return BYTES_ONLY if rendered_sha == recorded else TAKEN_IN
 
 
 def what_changed(

@@ -25,7 +25,7 @@ from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
 from spctl.facts import DirEntry, NodeFacts
-from spctl.plan.changed_on_node import changed_on_node, refusal
+from spctl.plan.changed_on_node import BYTES_ONLY, TAKEN_IN, changed_on_node, compared, refusal
 from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import KubeletChange, Profile, detect
 from spctl.profiles.base import same_dir
@@ -239,10 +239,9 @@ def _changed_step(
     file that is still the pod spctl wrote, respelled or commented (the inventory renders
     what spctl wrote), is a hand edit of its bytes: refused like any other change; ``spctl
     import`` cannot take it in, since spctl writes canonical YAML."""
-    recorded = (facts.owned.get(path) or {}).get("sha256")
-    kept_pod = on_node is not None and same_pod(on_node, pod.content)
+    how = compared(facts, path, entry.sha256, pod.content)
     diff = unified(on_node or "", pod.content, path)
-    if entry.sha256 == pod.sha256:
+    if how == TAKEN_IN and entry.sha256 == pod.sha256:
         return _step(
             pod,
             "adopt",
@@ -250,7 +249,7 @@ def _changed_step(
             "took it in); spctl owns it now",
             entry.sha256,
         )
-    if kept_pod and pod.sha256 != recorded:
+    if how == TAKEN_IN:
         return _step(
             pod,
             "adopt",
@@ -269,11 +268,11 @@ def _changed_step(
             verb="deploy",
             rendered=pod.content,
             redact=redact,
-            bytes_only=kept_pod,
+            bytes_only=how == BYTES_ONLY,
         )
     # The agent still checks that the file holds what was read here (its sha256 now), so
     # a change made between this plan and the apply is refused even with --force.
-    if kept_pod:
+    if how == BYTES_ONLY:
         # Same pod: an adopt (no new pod to wait for), which backs the edit up.
         return _step(
             pod,

@@ -172,3 +172,19 @@ def test_the_refusal_shows_undecodable_bytes_as_replacement_characters():
     text = _refused(KUBEADM + "# \udcff\udcfe\n")
     text.encode("utf-8")  # no lone surrogate left
     assert "+# \ufffd\ufffd" in text
+
+
+def test_status_of_a_file_changed_on_node_in_its_bytes_or_imported_in_other_bytes():
+    # A comment added to the file spctl wrote: still changed on node, and the way on is
+    # --force (spctl import would render the same bytes as before).
+    commented = rows(facts(on_node="# pinned\n" + WROTE), WROTE)
+    assert commented.pods[0].manifest == "changed-on-node"
+    (warning,) = [w for w in commented.warnings if "changed on node" in w]
+    assert "in its bytes only" in warning and "spctl import" not in warning, warning
+    assert "spctl deploy kube-apiserver --node my-node2 --force" in warning
+    # kubeadm's rewrite, imported: the inventory renders its pod in spctl's spelling. Deploy
+    # adopts it (no refusal): drifted, as any file deploy rewrites without a restart.
+    respelled = KUBEADM.replace("'k:v1.31'", '"k:v1.31"')
+    imported = rows(facts(on_node=respelled), KUBEADM)
+    assert imported.pods[0].manifest == "drifted"
+    assert not any("changed on node" in w for w in imported.warnings), imported.warnings

@@ -123,6 +123,11 @@ class PodChange:
             atomic_write(self.path, self.content, 0o644, fs)
             state["manifests"][self.path] = {"pod": self.name, "sha256": self.owned_sha256()}
         if self.from_path and self.from_previous is not None:
+            if self.action != "move":
+                # Retired for another file (the rendering in the new directory): the version
+                # it held is kept like any replaced one (a --force over a change made on the
+                # node promises it). A move carries its bytes: nothing to keep.
+                backup_manifest(self.node, self.name, self.from_previous)
             remove(self.from_path, fs)
             state["manifests"].pop(self.from_path, None)
         save_state(self.node, state)

@@ -237,3 +237,20 @@ def test_a_moved_pod_that_changed_on_node_stays_changed_on_node(root, kill_at):
     assert str(root / "manifests" / "api.yaml") not in owned
     # web, written by this change, is recorded with what was written.
     assert owned[str(root / "new" / "web.yaml")] == {"pod": "web", "sha256": sha(NEW_WEB)}
+
+
+def test_deploy_force_over_a_retired_file_that_changed_on_node_keeps_it_in_the_backups(root):
+    """`deploy --force` with a directory move: web's old file, which changed on the node
+    since spctl wrote it, is retired for the rendering in the new directory. As with any
+    --force, the node's version is kept in the backups (spctl rollback brings it back)."""
+    edited = OLD_WEB + b"# edited on the node\n"
+    (root / "manifests" / "web.yaml").write_bytes(edited)
+    request = move_request(root)
+    request["changes"][0]["from_sha256"] = sha(edited)  # planned from the file now
+    answer = json.loads(run(root, request).stdout)
+    assert answer["ok"], answer
+    assert files_in(root / "new")["web.yaml"] == NEW_WEB
+    assert files_in(root / "manifests") == {}
+    assert list(files_in(root / "state" / "backups" / "manifests" / "web").values()) == [edited]
+    # api's bytes moved as they are: nothing of them to keep.
+    assert not (root / "state" / "backups" / "manifests" / "api").exists()

@@ -9,7 +9,9 @@ its directory) at each phase::
      "node_name", "timeout", "stable_for", "switch",
      "files": [{"path", "role": "manifest" | "kubelet", "pod", "mode",
                 "before": base64 | null, "before_sha256": sha | null,
-                "after_sha256": sha | null}],          # null: absent before / removed
+                "after_sha256": sha | null,            # null: absent before / removed
+                "owned_sha256": sha}],  # optional: the ownership record's sha, when it is
+                                        # not after_sha256 (a moved file: manifest_change)
      "owned_before": {manifest path: state entry | null},
      "kubelet": null | {"unit", "healthz_url", "daemon_reload", "cmdline_before",
                         "dir_before", "dir_after"},
@@ -29,9 +31,10 @@ VERSION = 1
 PHASES = ("begun", "kubelet-written", "kubelet-restarted", "manifests-written", "succeeded")
 
 
-def file_entry(path, role, before, mode, after, pod=None):
-    """One file of a transaction: its bytes before (None: absent), the sha it gets."""
-    return {
+def file_entry(path, role, before, mode, after, pod=None, owned_sha256=None):
+    """One file of a transaction: its bytes before (None: absent), the sha it gets, and
+    the sha its ownership record gets when that is another (``owned_sha256``)."""
+    entry = {
         "path": path,
         "role": role,
         "pod": pod,
@@ -40,6 +43,9 @@ def file_entry(path, role, before, mode, after, pod=None):
         "before_sha256": sha256_bytes(before) if before is not None else None,
         "after_sha256": sha256_bytes(after) if after is not None else None,
     }
+    if owned_sha256 is not None and owned_sha256 != entry["after_sha256"]:
+        entry["owned_sha256"] = owned_sha256
+    return entry
 
 
 class Journal:
@@ -147,6 +153,10 @@ def record_problem(record):
         for key in ("before_sha256", "after_sha256"):
             if key not in entry or not _is_sha(entry[key]):
                 return "%s.%s is missing or not a sha256" % (where, key)
+        if "owned_sha256" in entry and (
+            entry["owned_sha256"] is None or not _is_sha(entry["owned_sha256"])
+        ):
+            return "%s.owned_sha256 is not a sha256" % where
         if "before" not in entry:
             return "%s.before is missing" % where
         before = entry["before"]

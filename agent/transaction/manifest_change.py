@@ -20,7 +20,8 @@ class PodChange:
 
     Actions: create, update, remove, rollback (the newest backup that differs goes back),
     and adopt (the file already holds this pod in other bytes, or was not written by
-    spctl: it is rewritten as rendered and owned from now on; the pod does not change).
+    spctl: it is rewritten as rendered and owned from now on; the pod does not change;
+    bytes spctl did not write are backed up first).
     """
 
     def __init__(self, node, spec, directory, node_name):
@@ -88,17 +89,45 @@ class PodChange:
                 raise AgentError("%s: no earlier version backed up on this node" % self.name)
             self.content = candidates[0]
 
+    def owned_sha256(self):
+        """The sha256 the ownership record of the written file gets: that of the bytes
+        spctl wrote. A move writes the bytes it finds in the old directory, which are
+        spctl's only when they are the ones it recorded: it carries the old record's sha,
+        so a file that changed on the node since spctl wrote it stays "changed on node" at
+        its new place instead of being taken for spctl's own."""
+        if self.action == "move" and (self.from_owned or {}).get("sha256"):
+            return self.from_owned["sha256"]
+        return sha256_bytes(self.content)
+
+    def _keeps_previous(self):
+        """Whether the bytes this change replaces go to the backups: always, but for an
+        adopt of spctl's own bytes (the ones it recorded writing) or of the rendering
+        itself, which lose nothing. An adopt of a file someone else wrote or edited (a hand
+        edit that kept the pod, kubeadm's spelling) keeps that version."""
+        if self.previous is None:
+            return False
+        if self.action != "adopt":
+            return True
+        if self.previous == self.content:
+            return False
+        return (self.was_owned or {}).get("sha256") != sha256_bytes(self.previous)
+
     def write(self, state):
         fs = self.node.fs
-        if self.previous is not None and self.action != "adopt":
+        if self._keeps_previous():
             backup_manifest(self.node, self.name, self.previous)
         if self.action == "remove":
             remove(self.path, fs)
             state["manifests"].pop(self.path, None)
         else:
             atomic_write(self.path, self.content, 0o644, fs)
-            state["manifests"][self.path] = {"pod": self.name, "sha256": sha256_bytes(self.content)}
+            state["manifests"][self.path] = {"pod": self.name, "sha256": self.owned_sha256()}
         if self.from_path and self.from_previous is not None:
+            if self.action != "move":
+                # Retired for another file (the rendering in the new directory): the version
+                # it held is kept like any replaced one (a --force over a change made on the
+                # node promises it). A move carries its bytes: nothing to keep.
+                backup_manifest(self.node, self.name, self.from_previous)
             remove(self.from_path, fs)
             state["manifests"].pop(self.from_path, None)
         save_state(self.node, state)
@@ -124,7 +153,8 @@ class PodChange:
     def journal_files(self):
         """This change's files for the journal: (path, before, after) each."""
         after = None if self.action == "remove" else self.content
-        entries = [file_entry(self.path, "manifest", self.previous, 0o644, after, self.name)]
+        owned = self.owned_sha256() if after is not None else None
+        entries = [file_entry(self.path, "manifest", self.previous, 0o644, after, self.name, owned)]
         if self.from_path:
             entries.append(
                 file_entry(self.from_path, "manifest", self.from_previous, 0o644, None, self.name)

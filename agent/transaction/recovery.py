@@ -101,7 +101,7 @@ def _complete(node, record):
         else:
             state["manifests"][entry["path"]] = {
                 "pod": entry["pod"],
-                "sha256": entry["after_sha256"],
+                "sha256": entry.get("owned_sha256") or entry["after_sha256"],
             }
     save_state(node, state)
 

@@ -21,11 +21,17 @@ import difflib
 import hashlib
 from typing import Optional
 
+from spctl.desired.pod_identity import same_pod
 from spctl.facts import NodeFacts
-from spctl.plan.model import PlanError
+from spctl.plan.model import PlanError, redacted, shown
 
 #: The manifest state ``status`` shows for such a file (``spctl.plan.status``).
 STATE = "changed-on-node"
+
+#: The most lines of a refusal's diff: enough to see what kind of change it is (an image
+#: tag, a flag); the whole file is on the node, and a rewrite of all of it would bury the
+#: refusal's ways on below hundreds of lines.
+DIFF_LINES = 40
 
 
 def changed_on_node(facts: NodeFacts, path: str, sha256: Optional[str]) -> bool:
@@ -40,8 +46,36 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def what_changed(facts: NodeFacts, path: str, rendered: Optional[str]) -> str:
-    """A unified diff of what changed in ``path``, with a line saying what it compares."""
+#: How such a file compares with the inventory's rendering of its pod (:func:`compared`).
+TAKEN_IN = "taken in"
+BYTES_ONLY = "bytes only"
+OTHER_POD = "other pod"
+
+
+def compared(facts: NodeFacts, path: str, sha256: Optional[str], rendered: str) -> str:
+    """For ``path``, which changed on the node (now of content ``sha256``): ``TAKEN_IN``
+    when the inventory renders the node's version (its bytes, or its pod while the
+    rendering is not what spctl wrote: ``spctl import`` took it in, in spctl's canonical
+    YAML), so deploy adopts it; ``BYTES_ONLY`` when it is still the pod spctl wrote and
+    the inventory renders (a comment, another spelling: the kubelet would not restart it,
+    but the bytes are someone's edit, which ``spctl import`` cannot take in); else
+    ``OTHER_POD``."""
+    rendered_sha = _sha256(rendered)
+    if sha256 == rendered_sha:
+        return TAKEN_IN
+    now = facts.file(path)
+    if now is None or not same_pod(now, rendered):
+        return OTHER_POD
+    recorded = (facts.owned.get(path) or {}).get("sha256")
+    return BYTES_ONLY if rendered_sha == recorded else TAKEN_IN
+
+
+def what_changed(
+    facts: NodeFacts, path: str, rendered: Optional[str], redact: tuple[str, ...] = ()
+) -> str:
+    """A unified diff of what changed in ``path``, with a line saying what it compares: at
+    most ``DIFF_LINES`` lines of it, undecodable bytes shown as U+FFFD and the plan's
+    secrets (``redact``) replaced, as the kubelet diff shows them (``Plan.kubelet_diff``)."""
     now = facts.file(path)
     if now is None:
         return "(spctl could not read the file's content)\n"
@@ -63,26 +97,52 @@ def what_changed(facts: NodeFacts, path: str, rendered: Optional[str]) -> str:
             "(spctl keeps no copy of what it wrote, only its sha256 "
             f"{recorded}; the file's sha256 is now {_sha256(now)})\n"
         )
-    diff = "".join(
+    lines = list(
         difflib.unified_diff(
-            before.splitlines(keepends=True),
-            now.splitlines(keepends=True),
+            shown(before).splitlines(keepends=True),
+            shown(now).splitlines(keepends=True),
             fromfile=f"{path} ({label})",
             tofile=f"{path} (on the node now)",
         )
     )
-    return f"{intro}:\n{diff or _SAME_TEXT}"
+    diff = "".join(line if line.endswith("\n") else line + "\n" for line in lines[:DIFF_LINES])
+    if len(lines) > DIFF_LINES:
+        diff += f"… {len(lines) - DIFF_LINES} more lines\n"
+    return redacted(f"{intro}:\n{diff or _SAME_TEXT}", redact)
 
 
 _SAME_TEXT = "(the same text, other bytes)\n"
 
 
 def refusal(
-    node: str, pod: str, path: str, facts: NodeFacts, rendered: Optional[str], verb: str
+    *,
+    node: str,
+    pod: str,
+    path: str,
+    facts: NodeFacts,
+    verb: str,
+    rendered: Optional[str],
+    redact: tuple[str, ...] = (),
+    bytes_only: bool = False,
 ) -> PlanError:
     """The error of a ``verb`` (deploy, remove, rollback; url: deploy's switch to URL
-    mode, which removes the file) refused for ``node`` because
-    ``path`` changed on the node: the file, what changed, and the two ways on."""
+    mode, which removes the file) refused for ``node`` because ``path`` (pod ``pod``)
+    changed on the node: the file, what changed, and the two ways on. ``rendered``: the
+    inventory's rendering of the pod (None: not known to this verb); ``redact``: the
+    plan's secrets (``Plan.redact``); ``bytes_only``: the node's file is still the pod
+    spctl wrote, in other bytes (a deploy would rewrite them, with no restart)."""
+    changed = what_changed(facts, path, rendered, redact)
+    if bytes_only:
+        return PlanError(
+            f"node {node}: {path} changed on node since spctl wrote it, in its bytes only: it "
+            "is still the pod the inventory renders (the kubelet would not restart it), but "
+            "spctl will not rewrite someone's edit silently.\n"
+            f"What changed, {changed}"
+            f"To discard the edit: `spctl deploy {pod} --node {node} --force` rewrites it as "
+            "rendered; nothing restarts, and the node's version is kept in spctl's backups on "
+            "the node. spctl writes canonical YAML (no comments, one spelling), so `spctl "
+            "import` cannot keep these bytes: put what matters into the template."
+        )
     overwrite = {
         "deploy": "overwrite it",
         "remove": "delete it",
@@ -99,7 +159,7 @@ def refusal(
         f"node {node}: {path} changed on node since spctl wrote it (`kubeadm upgrade` "
         f"rewrites the control-plane manifests; or a hand edit): spctl will not {overwrite} "
         "silently.\n"
-        f"What changed, {what_changed(facts, path, rendered)}"
+        f"What changed, {changed}"
         f"To keep the node's version: `spctl import {pod} --force`, with every node that runs "
         f"it selected (e.g. `--node {node}`), takes it into the template; the next deploy then "
         "adopts the file as it is.\n"

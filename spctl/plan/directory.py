@@ -7,7 +7,8 @@ Ownership: spctl records on the node (``/var/lib/spctl/state.json``) each manife
 It changes or removes only those. A file at a pod's path that spctl does not own is adopted
 when its content already equals the desired one, and otherwise refused. A file spctl owns
 that changed on the node since spctl wrote it (``plan.changed_on_node``) is not overwritten,
-removed or rolled back unless ``force``.
+removed or rolled back unless ``force``; a move of the manifest directory carries it as it is,
+still changed on node at its new place.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
 from spctl.facts import DirEntry, NodeFacts
-from spctl.plan.changed_on_node import changed_on_node, refusal
+from spctl.plan.changed_on_node import BYTES_ONLY, TAKEN_IN, changed_on_node, compared, refusal
 from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import KubeletChange, Profile, detect
 from spctl.profiles.base import same_dir
@@ -51,12 +52,18 @@ def _step(
 
 
 def plan_deploy(
-    node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False
+    node: Node,
+    desired: list[DesiredPod],
+    facts: NodeFacts,
+    force: bool = False,
+    *,
+    redact: tuple[str, ...] = (),
 ) -> Plan:
     """The plan that brings the node's manifest directory to ``desired``: the kubelet pointed
     at the directory (and spctl's pods moved with it), then a step per pod, each with its
     reason; refused, with what to do, where that is not safe. ``force``: a file spctl owns
-    that changed on the node is overwritten (updated from its sha256 on the node now)."""
+    that changed on the node is overwritten (updated from its sha256 on the node now).
+    ``redact``: secrets a refusal never shows (the token of a kubelet leaving URL mode)."""
     profile = detect(facts, node.profile)
     profile.check_pods(facts, [pod.name for pod in desired])
     node_name = profile.node_name(facts)
@@ -117,7 +124,18 @@ def plan_deploy(
         elif entry.type != "file":
             raise PlanError(f"node {node.name}: {path} is a {entry.type}, not a file; move it away")
         elif changed_on_node(facts, path, entry.sha256):
-            steps.append(_changed_step(node, pod, path, entry, on_node, facts, force))
+            steps.append(
+                _changed_step(
+                    node,
+                    pod,
+                    path=path,
+                    entry=entry,
+                    on_node=on_node,
+                    facts=facts,
+                    force=force,
+                    redact=redact,
+                )
+            )
         elif entry.sha256 == pod.sha256 and path in facts.owned:
             steps.append(_step(pod, "unchanged", f"{path} is up to date", entry.sha256))
         elif on_node is not None and same_pod(on_node, pod.content):
@@ -160,7 +178,15 @@ def plan_deploy(
             )
         if not force and changed_on_node(facts, moved[0], moved[1]):
             # Retiring it for the rendering in the new directory would discard that change.
-            raise refusal(node.name, step.name, moved[0], facts, step.content, "deploy")
+            raise refusal(
+                node=node.name,
+                pod=step.name,
+                path=moved[0],
+                facts=facts,
+                verb="deploy",
+                rendered=step.content,
+                redact=redact,
+            )
         steps[i] = replace(
             step,
             reason=f"{step.reason}; {moved[0]} is retired (the kubelet moves to {directory})",
@@ -169,12 +195,21 @@ def plan_deploy(
         )
     for name, (old_path, sha) in sorted(moves.items()):
         file = old_path.rsplit("/", 1)[1]
+        # A move writes the old file's bytes, so a change made on the node is not lost and
+        # not refused; the agent keeps the sha spctl recorded (PodChange.owned_sha256), so
+        # the file is not taken for spctl's own at its new place.
+        kept = (
+            f"; {old_path} changed on node since spctl wrote it: it moves as it is and stays "
+            "changed on node"
+            if changed_on_node(facts, old_path, sha)
+            else ""
+        )
         steps.append(
             PodStep(
                 name,
                 file,
                 "move",
-                f"moves with the manifest directory: {old_path} -> {directory}/{file}",
+                f"moves with the manifest directory: {old_path} -> {directory}/{file}{kept}",
                 diff=f"# {old_path} moves to {directory}/{file}\n",
                 from_path=old_path,
                 from_sha256=sha,
@@ -187,32 +222,72 @@ def plan_deploy(
 def _changed_step(
     node: Node,
     pod: DesiredPod,
+    *,
     path: str,
     entry: DirEntry,
     on_node: Optional[str],
     facts: NodeFacts,
     force: bool,
+    redact: tuple[str, ...],
 ) -> PodStep:
-    """The step for a file spctl owns that changed on the node since spctl wrote it."""
-    if entry.sha256 == pod.sha256 or (on_node is not None and same_pod(on_node, pod.content)):
-        # The inventory renders the node's version (`spctl import` took it in): nothing
-        # is lost; spctl records it as its own (same pod: nothing restarts).
+    """The step for a file spctl owns that changed on the node since spctl wrote it.
+
+    Nothing of the node's version may be lost without ``force``. When the inventory renders
+    its very bytes, nothing is (``spctl import`` took it in). When the inventory renders
+    the node's pod in other bytes (kubeadm's spelling, imported), the pod is kept and the
+    bytes go to the agent's backups (an adopt backs up every byte spctl did not write). A
+    file that is still the pod spctl wrote, respelled or commented (the inventory renders
+    what spctl wrote), is a hand edit of its bytes: refused like any other change; ``spctl
+    import`` cannot take it in, since spctl writes canonical YAML."""
+    how = compared(facts, path, entry.sha256, pod.content)
+    diff = unified(on_node or "", pod.content, path)
+    if how == TAKEN_IN and entry.sha256 == pod.sha256:
         return _step(
             pod,
             "adopt",
-            f"{path} changed on node and the inventory renders that version; spctl owns it now",
+            f"{path} changed on node and the inventory renders that version (`spctl import` "
+            "took it in); spctl owns it now",
             entry.sha256,
         )
+    if how == TAKEN_IN:
+        return _step(
+            pod,
+            "adopt",
+            f"{path} changed on node; the inventory now renders the node's pod in other bytes "
+            "(as `spctl import` takes it in): rewritten as rendered, nothing restarts; the "
+            "node's version is kept in spctl's backups",
+            entry.sha256,
+            diff,
+        )
     if not force:
-        raise refusal(node.name, pod.name, path, facts, pod.content, "deploy")
+        raise refusal(
+            node=node.name,
+            pod=pod.name,
+            path=path,
+            facts=facts,
+            verb="deploy",
+            rendered=pod.content,
+            redact=redact,
+            bytes_only=how == BYTES_ONLY,
+        )
     # The agent still checks that the file holds what was read here (its sha256 now), so
     # a change made between this plan and the apply is refused even with --force.
+    if how == BYTES_ONLY:
+        # Same pod: an adopt (no new pod to wait for), which backs the edit up.
+        return _step(
+            pod,
+            "adopt",
+            f"{path} changed on node since spctl wrote it, in its bytes only; --force rewrites "
+            "it as rendered, nothing restarts; the node's version is kept in spctl's backups",
+            entry.sha256,
+            diff,
+        )
     return _step(
         pod,
         "update",
         f"{path} changed on node since spctl wrote it; --force puts spctl's version back",
         entry.sha256,
-        unified(on_node or "", pod.content, path),
+        diff,
     )
 
 
@@ -320,7 +395,9 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts, force: bool = Fa
         else:
             sha = entry.sha256 if entry else None
             if not force and changed_on_node(facts, path, sha):
-                raise refusal(node.name, name, path, facts, None, "remove")
+                raise refusal(
+                    node=node.name, pod=name, path=path, facts=facts, verb="remove", rendered=None
+                )
             steps.append(
                 PodStep(
                     name,
@@ -351,7 +428,9 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts, force: bool = 
             )
         entry = _entries(facts, directory).get(file)
         if not force and entry is not None and changed_on_node(facts, path, entry.sha256):
-            raise refusal(node.name, name, path, facts, None, "rollback")
+            raise refusal(
+                node=node.name, pod=name, path=path, facts=facts, verb="rollback", rendered=None
+            )
         steps.append(
             PodStep(
                 name,

@@ -98,17 +98,23 @@ class Plan:
         if self.kubelet is None:
             return ""
         text = "".join(
-            unified(_shown(f.old or ""), _shown(f.new), f.path) for f in self.kubelet.files
+            unified(shown(f.old or ""), shown(f.new), f.path) for f in self.kubelet.files
         )
-        for secret in self.redact:
-            text = text.replace(secret, "<token>")
-        return text
+        return redacted(text, self.redact)
 
 
-def _shown(text: str) -> str:
-    """A configuration file's text for a terminal: undecodable bytes (carried as lone
-    surrogates) shown as U+FFFD."""
+def shown(text: str) -> str:
+    """A node file's text for a terminal: undecodable bytes (carried as lone surrogates)
+    shown as U+FFFD. (Control characters are escaped where text is printed: cli.app.clean.)"""
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def redacted(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with each of a plan's secrets (``Plan.redact``: the node's token) replaced."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<token>")
+    return text
 
 
 def unified(old: str, new: str, path: str) -> str:

@@ -13,8 +13,14 @@ from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
+from spctl.plan.changed_on_node import (
+    BYTES_ONLY,
+    OTHER_POD,
+    TAKEN_IN,
+    changed_on_node,
+    compared,
+)
 from spctl.plan.changed_on_node import STATE as CHANGED_ON_NODE
-from spctl.plan.changed_on_node import changed_on_node
 from spctl.plan.directory import choose_dir, stray_files
 from spctl.plan.model import recovered_note
 from spctl.profiles import detect
@@ -169,14 +175,9 @@ def node_status(
             manifest = "unmanaged"  # a file spctl did not write; deploy will not touch it
         elif name in want and entry.sha256 == want[name].sha256:
             manifest = "in-sync"  # (after `spctl import`, deploy records it as spctl's)
-        elif changed_on_node(facts, path, entry.sha256):
+        elif how := _refused_change(facts, path, entry.sha256, want.get(name)):
             manifest = CHANGED_ON_NODE  # deploy refuses to overwrite it (without --force)
-            status.warnings.append(
-                f"{path} changed on node since spctl wrote it (kubeadm upgrade apply, a hand "
-                f"edit): deploy refuses to overwrite it; `spctl import {name} --force` takes "
-                f"the node's version into the template, `spctl deploy {name} --node "
-                f"{node.name} --force` puts spctl's back"
-            )
+            status.warnings.append(_changed_warning(path, name, node.name, how))
         elif name in want:
             manifest = "drifted"
         else:
@@ -210,6 +211,34 @@ def node_status(
         status.pods.append(_row(base, pod.pod, None, "unmanaged", pod))
     status.warnings += stray_files(facts, directory)
     return status
+
+
+def _refused_change(
+    facts: NodeFacts, path: str, sha256: Optional[str], desired: Optional[DesiredPod]
+) -> Optional[str]:
+    """How ``path`` changed on the node, when deploy refuses it (``BYTES_ONLY`` or
+    ``OTHER_POD``, ``plan.changed_on_node.compared``); None when it did not, or when the
+    inventory renders the node's version (deploy adopts it)."""
+    if not changed_on_node(facts, path, sha256):
+        return None
+    how = OTHER_POD if desired is None else compared(facts, path, sha256, desired.content)
+    return None if how == TAKEN_IN else how
+
+
+def _changed_warning(path: str, pod: str, node: str, how: str) -> str:
+    """What to do about ``path``, changed on node (``how``: ``plan.changed_on_node.compared``)."""
+    if how == BYTES_ONLY:
+        return (
+            f"{path} changed on node since spctl wrote it, in its bytes only (a comment, "
+            "another spelling; the same pod): deploy refuses to rewrite it; `spctl deploy "
+            f"{pod} --node {node} --force` rewrites it as rendered (nothing restarts)"
+        )
+    return (
+        f"{path} changed on node since spctl wrote it (kubeadm upgrade apply, a hand edit): "
+        f"deploy refuses to overwrite it; `spctl import {pod} --force` takes the node's "
+        f"version into the template, `spctl deploy {pod} --node {node} --force` puts "
+        "spctl's back"
+    )
 
 
 def url_node_status(

@@ -72,7 +72,15 @@ def plan_url(
             if entry is None:
                 continue
             if not force and changed_on_node(facts, path, entry.sha256):
-                raise refusal(node.name, pod.name, path, facts, pod.content, "url")
+                raise refusal(
+                    node=node.name,
+                    pod=pod.name,
+                    path=path,
+                    facts=facts,
+                    verb="url",
+                    rendered=pod.content,
+                    redact=(token,),
+                )
             removed = True
             steps.append(
                 PodStep(
@@ -109,9 +117,9 @@ def plan_file(
 ) -> Plan:
     """The plan for a node in ``source: file``: the directory plan, plus taking out the URL
     spctl pointed its kubelet at earlier (a switch back from URL mode)."""
-    plan = plan_deploy(node, desired, facts, force)
     profile = detect(facts, node.profile)
     now = profile.current_url(facts)
+    plan = plan_deploy(node, desired, facts, force, redact=(now.token,) if now.token else ())
     if now.url is None:
         return plan
     # spctl's: the inventory's URL for the node, or (url.base moved since) one with the

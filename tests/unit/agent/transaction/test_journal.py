@@ -47,6 +47,10 @@ CORRUPT = {
         lambda r: (r.pop("node_name"), r.update(pods_before=[{"name": "static-web"}])),
         "node_name is missing",
     ),
+    "an ownership sha that is not a sha": (
+        lambda r: r["files"][0].update(owned_sha256="spctl's"),
+        "files[0].owned_sha256 is not a sha256",
+    ),
     "a mode that is not a mode": (
         lambda r: r["files"][0].update(mode="rwx"),
         "files[0].mode 'rwx' is not a file mode",

@@ -205,3 +205,52 @@ def test_failed_pod_after_a_directory_move_brings_the_previous_directory_back(ro
     assert api["error"] == "undone with the rest of the transaction"
     assert answer["kubelet_restored"] is True
     assert_as_before(root, before)
+
+
+API_AS_WRITTEN = API + b"# as spctl wrote it, before a hand edit\n"
+
+
+@pytest.mark.parametrize("kill_at", ["", "succeeded", "write"])
+def test_a_moved_pod_that_changed_on_node_stays_changed_on_node(root, kill_at):
+    """api changed on the node since spctl wrote it (its bytes are not the recorded sha):
+    the move carries the node's bytes, and its ownership record keeps the sha spctl wrote,
+    so at its new place it is still changed on node (status says so, deploy refuses it)
+    rather than taken for spctl's own. Completed after a kill, the same; rolled back, the
+    record is as it was."""
+    state = root / "state" / "state.json"
+    owned = json.loads(state.read_text())
+    record = {"pod": "api", "sha256": sha(API_AS_WRITTEN)}
+    owned["manifests"][str(root / "manifests" / "api.yaml")] = record
+    state.write_text(json.dumps(owned))
+    done = run(root, move_request(root), kill_at)
+    if kill_at:
+        assert done.returncode == -9
+        assert json.loads(run(root, {"op": "facts"}).stdout)["ok"]
+    owned = json.loads(state.read_text())["manifests"]
+    if kill_at == "write":  # rolled back: where it was, with its record as it was
+        assert files_in(root / "manifests")["api.yaml"] == API
+        assert owned[str(root / "manifests" / "api.yaml")] == record
+        assert str(root / "new" / "api.yaml") not in owned
+        return
+    assert files_in(root / "new")["api.yaml"] == API
+    assert owned[str(root / "new" / "api.yaml")] == record
+    assert str(root / "manifests" / "api.yaml") not in owned
+    # web, written by this change, is recorded with what was written.
+    assert owned[str(root / "new" / "web.yaml")] == {"pod": "web", "sha256": sha(NEW_WEB)}
+
+
+def test_deploy_force_over_a_retired_file_that_changed_on_node_keeps_it_in_the_backups(root):
+    """`deploy --force` with a directory move: web's old file, which changed on the node
+    since spctl wrote it, is retired for the rendering in the new directory. As with any
+    --force, the node's version is kept in the backups (spctl rollback brings it back)."""
+    edited = OLD_WEB + b"# edited on the node\n"
+    (root / "manifests" / "web.yaml").write_bytes(edited)
+    request = move_request(root)
+    request["changes"][0]["from_sha256"] = sha(edited)  # planned from the file now
+    answer = json.loads(run(root, request).stdout)
+    assert answer["ok"], answer
+    assert files_in(root / "new")["web.yaml"] == NEW_WEB
+    assert files_in(root / "manifests") == {}
+    assert list(files_in(root / "state" / "backups" / "manifests" / "web").values()) == [edited]
+    # api's bytes moved as they are: nothing of them to keep.
+    assert not (root / "state" / "backups" / "manifests" / "api").exists()

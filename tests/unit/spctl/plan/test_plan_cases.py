@@ -14,7 +14,8 @@ A case file holds:
   hostname, os_release: as the agent reports them
   running_dirs: directories the running kubelet was started with (the agent lists them)
   expect:   profile, manifest_dir, node_name, node_ip (default null), kubelet (null or {file, contains, not_contains,
-            daemon_reload, mode}), pods (name -> action), warnings (substrings), error
+            daemon_reload, mode}), pods (name -> action), reasons (name -> a substring of
+            its step's reason), warnings (substrings), error
             (substring; `error_contains`: more substrings of it), switch (the kubelet
             changes source: directory <-> URL)
 
@@ -86,6 +87,7 @@ def test_plan_case(path: Path) -> None:
             make_plan()
         for text in [expect["error"], *expect.get("error_contains", [])]:
             assert text in str(raised.value), str(raised.value)
+        assert TOKEN not in str(raised.value)
         return
     plan = make_plan()
     assert plan.switch is bool(expect.get("switch")), plan.switch
@@ -118,6 +120,9 @@ def test_plan_case(path: Path) -> None:
         if "daemon_reload" in kubelet:
             assert plan.kubelet.daemon_reload is kubelet["daemon_reload"]
     assert {p.name: p.action for p in plan.pods} == expect.get("pods", {})
+    for name, text in (expect.get("reasons") or {}).items():
+        reason = next(p for p in plan.pods if p.name == name).reason
+        assert text in reason, reason
     for name, path in (expect.get("retires") or {}).items():
         assert next(p for p in plan.pods if p.name == name).from_path == path
     for text in expect.get("warnings", []):

@@ -137,3 +137,17 @@ def test_force_still_goes_through_the_agents_check_of_the_sha_on_the_node(upgrad
     assert live.read_text() == AGAIN  # the agent refused: the file is kubeadm's second one
     # Ownership record and backups untouched (the agent's lock file comes and goes).
     assert {k: v for k, v in tree(root / "state").items() if "lock" not in k} == before
+
+
+def test_a_hand_edit_that_keeps_the_pod_is_refused_too(upgraded) -> None:
+    """Someone added a comment to the file spctl wrote: the kubelet would not restart the
+    pod, but spctl does not rewrite the edit without --force."""
+    node, desired, agent, live, root = upgraded
+    live.write_text("# pinned: ops ticket 4711\n" + WROTE)
+    before = tree(root)
+    with pytest.raises(PlanError) as raised:
+        deploy.deploy_node(node, desired, Settings(), DirectorySource(None))
+    assert f"{live} changed on node since spctl wrote it, in its bytes only" in str(raised.value)
+    assert "+# pinned: ops ticket 4711" in str(raised.value)
+    assert agent.ops == ["facts"]  # never an apply call
+    assert tree(root) == before  # file bytes, ownership record, backups: all as they were

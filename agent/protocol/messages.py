@@ -35,6 +35,8 @@ facts request (``facts_request``, ``read_facts_request``)
     restart_policies {pod name: restartPolicy}: each static pod's phase as the kubelet's
                      getPhase computes it with that policy (the runtime does not hold it;
                      a pod not named is read as ``runtime.pods.pod_phase`` says for None)
+    pod_files        [absolute path]: the files that pods' changes write or remove
+                     (``file_change``): the state of each in the answer's ``pod_files``
 
 facts answer (``facts_answer``, ``read_facts_answer``)
     hostname, python ("3.6.9"), os_release {KEY: value}
@@ -51,6 +53,8 @@ facts answer (``facts_answer``, ``read_facts_answer``)
                 config_changed, file_check_frequency (seconds | null)}}
                 (``system.kubelet.running_kubelets``)
     owned       {manifest path: {pod, sha256}}: what spctl wrote
+    pod_files   {path: file state}: the request's ``pod_files`` (``file_state``)
+    owned_files {path: {pod, sha256}}: the pods' files spctl wrote (as ``owned``)
     backups     {pod: [backup file name, newest first]}
     runtime     runtime state (``runtime_state``, ``read_runtime_state``): where the pods
                 were read and what they are
@@ -93,7 +97,20 @@ pod change (``pod_change``, ``read_pod_change``)
     the kubelet is moved away from); action ``move`` writes its bytes at ``file``,
     namespace (null: any), probes (the new pod's probe spec | null: waited for without),
     sources (the kubelet sources whose pods count: ["file"]; "http" for a manifest URL),
-    restart_policy (the new pod's spec.restartPolicy, defaulted | null: not known)
+    restart_policy (the new pod's spec.restartPolicy, defaulted | null: not known),
+    files ([file change]: the pod's files, written in the same transaction before its
+    manifest, and removed after its pod is gone)
+
+file change (``file_change``, ``read_file_change``): one file of a pod on the node
+    path (absolute, normalised), action ("write" | "remove"), content_b64 (the bytes,
+    base64, for "write"), sha256 (of those bytes), expected_sha256 (of the file as planned:
+    null: absent), mode (the permission bits, an int), owner, group (a name or a number as
+    text | null: root), secret (bool: the bytes are a secret: backups kept 0600, never in
+    any answer or error)
+
+file state (``file_state``, ``read_file_state``): a path as the node has it
+    exists (bool), type ("file", "dir", "symlink", ... as in ``dirs``), sha256 (a regular
+    file's | null), size, mode (permission bits), owner, group (names, else numbers as text)
 
 wait (``wait_for``, ``read_wait_for``): a bare pod name, or
     pod, file (default ``<pod>.yaml``), expected_sha256 (the file must still hold these
@@ -150,6 +167,25 @@ def _list(message, key, where):
 
 
 _KIND_NAMES = {str: "text", int: "a whole number"}
+
+
+def _mapping(message, key, where):
+    """The mapping ``message[key]`` (absent or null: empty); MessageError for anything else."""
+    value = message.get(key) or {}
+    if not isinstance(value, dict):
+        raise MessageError("%s.%s is not a mapping" % (where, key))
+    return value
+
+
+def _absolute(path, where):
+    """``path`` when it is an absolute, normalised path; MessageError otherwise."""
+    import posixpath
+
+    if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
+        raise MessageError("%s is not an absolute path" % where)
+    if posixpath.normpath(path) != path or path.startswith("//"):
+        raise MessageError("%s is not a normalised path: %r" % (where, path))
+    return path
 
 
 def _optional(message, key, where, kind=str):
@@ -212,6 +248,7 @@ def facts_request(
     probes=None,
     node_ip=None,
     restart_policies=None,
+    pod_files=(),
 ):
     from . import OP_FACTS
 
@@ -232,6 +269,8 @@ def facts_request(
         request["node_ip"] = node_ip
     if restart_policies:
         request["restart_policies"] = dict(restart_policies)
+    if pod_files:
+        request["pod_files"] = list(pod_files)
     return request
 
 
@@ -249,6 +288,10 @@ def read_facts_request(request):
         "probes": request.get("probes") or {},
         "node_ip": _optional(request, "node_ip", "facts request"),
         "restart_policies": _string_map(request, "restart_policies", "facts request"),
+        "pod_files": [
+            _absolute(path, "facts request.pod_files[%d]" % i)
+            for i, path in enumerate(_list(request, "pod_files", "facts request"))
+        ],
     }
 
 
@@ -269,7 +312,10 @@ def facts_answer(
     lock,
     journal,
     recovered,
+    pod_files=None,
+    owned_files=None,
 ):
+    """``pod_files``: {path: ``file_state``}; ``owned_files``: {path: {pod, sha256}}."""
     return {
         "hostname": hostname,
         "python": python,
@@ -286,6 +332,8 @@ def facts_answer(
         "lock": lock,
         "journal": journal,
         "recovered": recovered,
+        "pod_files": pod_files or {},
+        "owned_files": owned_files or {},
     }
 
 
@@ -306,6 +354,34 @@ def read_facts_answer(answer):
         "lock": answer.get("lock"),
         "journal": answer.get("journal"),
         "recovered": answer.get("recovered"),
+        "pod_files": {
+            path: read_file_state(state, "facts answer.pod_files[%r]" % path)
+            for path, state in _mapping(answer, "pod_files", "facts answer").items()
+        },
+        "owned_files": _mapping(answer, "owned_files", "facts answer"),
+    }
+
+
+def file_state(*, exists, type=None, sha256=None, size=None, mode=None, owner=None, group=None):
+    """A path as the node has it (see the module's ``file state``)."""
+    state = {"exists": bool(exists)}
+    if exists:
+        state.update({"type": type, "sha256": sha256, "size": size, "mode": mode, "owner": owner})
+        state["group"] = group
+    return state
+
+
+def read_file_state(state, where="file state"):
+    if not isinstance(state, dict):
+        raise MessageError("%s is not a mapping" % where)
+    return {
+        "exists": bool(state.get("exists")),
+        "type": _optional(state, "type", where),
+        "sha256": _optional(state, "sha256", where),
+        "size": _optional(state, "size", where, int),
+        "mode": _optional(state, "mode", where, int),
+        "owner": _optional(state, "owner", where),
+        "group": _optional(state, "group", where),
     }
 
 
@@ -437,7 +513,9 @@ def pod_change(
     probes=None,
     sources=None,
     restart_policy=None,
+    files=(),
 ):
+    """``files`` from ``file_change``."""
     change = {
         "pod": pod,
         "file": file,
@@ -455,6 +533,8 @@ def pod_change(
         change["sources"] = list(sources)
     if restart_policy is not None:
         change["restart_policy"] = restart_policy
+    if files:
+        change["files"] = list(files)
     return change
 
 
@@ -471,6 +551,82 @@ def read_pod_change(change, where="pod change"):
         "probes": change.get("probes"),
         "sources": change.get("sources"),
         "restart_policy": _optional(change, "restart_policy", where),
+        "files": [
+            read_file_change(f, "%s.files[%d]" % (where, i))
+            for i, f in enumerate(_list(change, "files", where))
+        ],
+    }
+
+
+#: What a file change does (``file_change``).
+FILE_WRITE = "write"
+FILE_REMOVE = "remove"
+
+
+def file_change(
+    *,
+    path,
+    action,
+    content_b64=None,
+    sha256=None,
+    expected_sha256=None,
+    mode=0o644,
+    owner=None,
+    group=None,
+    secret=False,
+):
+    change = {
+        "path": path,
+        "action": action,
+        "expected_sha256": expected_sha256,
+        "mode": mode,
+        "secret": bool(secret),
+    }
+    if content_b64 is not None:
+        change.update({"content_b64": content_b64, "sha256": sha256})
+    if owner is not None:
+        change["owner"] = owner
+    if group is not None:
+        change["group"] = group
+    return change
+
+
+def read_file_change(change, where="file change"):
+    """The change, its path absolute and normalised, a write with its bytes and their sha256,
+    the mode a permission mask; MessageError naming the field otherwise. Never the bytes in
+    an error: a secret's are not to be shown."""
+    import base64
+    import binascii
+    import hashlib
+
+    path = _absolute(_need(change, "path", where), where + ".path")
+    action = _need(change, "action", where)
+    if action not in (FILE_WRITE, FILE_REMOVE):
+        raise MessageError("%s.action is %r, not write or remove" % (where, action))
+    content_b64 = _optional(change, "content_b64", where)
+    sha256 = _optional(change, "sha256", where)
+    if action == FILE_WRITE:
+        if content_b64 is None or sha256 is None:
+            raise MessageError("%s: a write needs content_b64 and its sha256" % where)
+        try:
+            data = base64.b64decode(content_b64.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raise MessageError("%s.content_b64 is not base64" % where) from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise MessageError("%s.sha256 is not the sha256 of its content" % where)
+    mode = _optional(change, "mode", where, int)
+    if mode is None or not 0 <= mode <= 0o7777:
+        raise MessageError("%s.mode is not a permission mode (0 to 0o7777)" % where)
+    return {
+        "path": path,
+        "action": action,
+        "content_b64": content_b64,
+        "sha256": sha256,
+        "expected_sha256": _optional(change, "expected_sha256", where),
+        "mode": mode,
+        "owner": _optional(change, "owner", where),
+        "group": _optional(change, "group", where),
+        "secret": bool(change.get("secret")),
     }
 
 

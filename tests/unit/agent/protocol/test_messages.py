@@ -4,6 +4,7 @@ its reader does not give back."""
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 
@@ -12,6 +13,26 @@ from spctl_agent.protocol import DEFAULT_HEALTHZ_URL, OP_APPLY, OP_FACTS, messag
 
 SPEC = {"hostNetwork": False, "containers": [{"name": "web", "ports": [], "readinessProbe": {}}]}
 
+FILE_CHANGE = {
+    "path": "/etc/haproxy/haproxy.cfg",
+    "action": "write",
+    "content_b64": "ZnJvbnRlbmQgYXBpCg==",  # "frontend api\n"
+    "sha256": "7a6b51ce47152a985057700d31d93d901e6c156acbedd12b548e474de484db08",
+    "expected_sha256": "e" * 64,
+    "mode": 0o600,
+    "owner": "haproxy",
+    "group": "0",
+    "secret": True,
+}
+FILE_STATE = {
+    "exists": True,
+    "type": "file",
+    "sha256": "f" * 64,
+    "size": 13,
+    "mode": 0o640,
+    "owner": "root",
+    "group": "haproxy",
+}
 POD_CHANGE = {
     "pod": "web",
     "action": "move",
@@ -24,6 +45,7 @@ POD_CHANGE = {
     "probes": SPEC,
     "sources": ["file", "http"],
     "restart_policy": "OnFailure",
+    "files": [FILE_CHANGE],
 }
 WAIT = {
     "pod": "db",
@@ -82,6 +104,7 @@ CASES = {
             "probes": {"web": SPEC},
             "node_ip": "10.0.0.5",
             "restart_policies": {"web": "Always", "job": "Never"},
+            "pod_files": ["/etc/haproxy/haproxy.cfg"],
         },
         {},
     ),
@@ -102,8 +125,10 @@ CASES = {
             "lock": {"holder": "spctl by ann", "pid": 9},
             "journal": {"id": "abc", "phase": "begun"},
             "recovered": {"action": "rolled back", "ok": True},
+            "pod_files": {"/etc/haproxy/haproxy.cfg": messages.file_state(**FILE_STATE)},
+            "owned_files": {"/etc/haproxy/haproxy.cfg": {"pod": "lb", "sha256": "f" * 64}},
         },
-        {"runtime": RUNTIME},
+        {"runtime": RUNTIME, "pod_files": {"/etc/haproxy/haproxy.cfg": FILE_STATE}},
     ),
     messages.runtime_state: (RUNTIME, {}),
     messages.apply_request: (
@@ -128,6 +153,8 @@ CASES = {
         },
     ),
     messages.pod_change: (POD_CHANGE, {}),
+    messages.file_change: (FILE_CHANGE, {}),
+    messages.file_state: (FILE_STATE, {}),
     messages.wait_for: (WAIT, {}),
     messages.kubelet_change: (KUBELET, {"files": [KUBELET_FILE]}),
     messages.kubelet_file: (KUBELET_FILE, {}),
@@ -200,6 +227,7 @@ def test_readers_fill_in_what_a_request_leaves_out():
         "probes": {},
         "node_ip": None,
         "restart_policies": {},
+        "pod_files": [],
     }
     assert messages.read_apply_request({"node_name": "n"}) == {
         "node_name": "n",
@@ -292,6 +320,24 @@ def test_the_head_of_an_apply_request_is_what_the_whole_request_reads():
             {"pod": "web", "action": "create", "file": "w.yaml", "restart_policy": 0},
             "pod change.restart_policy is not text",
         ),
+        (messages.read_facts_request, {"pod_files": ["etc/x"]}, "is not an absolute path"),
+        (messages.read_file_change, {**FILE_CHANGE, "path": "/etc/../x"}, "not a normalised"),
+        (messages.read_file_change, {**FILE_CHANGE, "path": "x"}, "is not an absolute path"),
+        (messages.read_file_change, {**FILE_CHANGE, "action": "chmod"}, "not write or remove"),
+        (messages.read_file_change, {**FILE_CHANGE, "content_b64": "!!"}, "is not base64"),
+        (
+            messages.read_file_change,
+            {**FILE_CHANGE, "sha256": "0" * 64},
+            "sha256 is not the sha256 of its content",
+        ),
+        (messages.read_file_change, {**FILE_CHANGE, "mode": 0o17777}, "not a permission mode"),
+        (messages.read_file_change, {**FILE_CHANGE, "mode": "0644"}, "mode is not a whole"),
+        (
+            messages.read_file_change,
+            {"path": "/x", "action": "write", "mode": 0o644},
+            "a write needs content_b64 and its sha256",
+        ),
+        (messages.read_facts_answer, {"pod_files": {"/x": 1}}, "pod_files['/x'] is not a mapping"),
         (messages.read_runtime_state, {"cri_version": 1}, "runtime.cri_version is not text"),
         (messages.read_runtime_state, {"endpoint": {}}, "runtime.endpoint is not text"),
         (messages.read_runtime_state, {"pods": ["web"]}, "runtime.pods[0] is not a mapping"),
@@ -326,3 +372,10 @@ def test_container_output_that_is_not_text_is_refused_by_name():
     }
     with pytest.raises(messages.MessageError, match=r"apply answer.pods\[0\].output\[0\].lines"):
         messages.read_apply_answer(answer)
+
+
+def test_a_refused_file_change_never_shows_its_bytes():
+    secret = base64.b64encode(b"password=hunter2").decode()
+    with pytest.raises(messages.MessageError) as refused:
+        messages.read_file_change({**FILE_CHANGE, "content_b64": secret})
+    assert secret not in str(refused.value) and "hunter2" not in str(refused.value)

@@ -11,11 +11,14 @@ import pytest
 
 from tests.fakes.lab import WEB, LabSession, inventory, node_row, spctl, spctl_json, wait_until
 
-# The container prints a line (with an escape sequence a terminal would act on) and exits 1.
+# The container prints a line, then another (with an escape sequence a terminal would act
+# on) to stderr, and exits 1. The pause between them keeps their order in a CRI log file:
+# containerd copies stdout and stderr in two goroutines, so lines written at once may land
+# in either order (pkg/cri/io/container_io.go).
 CRASHING = WEB.replace(
     "      image: {{ image }}\n",
     "      image: {{ image }}\n"
-    "      command: [/bin/sh, -c, 'echo starting; printf \"config: \\033[2Jcannot open"
+    "      command: [/bin/sh, -c, 'echo starting; sleep 0.5; printf \"config: \\033[2Jcannot open"
     " /etc/web.conf\\n\" >&2; sleep 1; exit 1']\n",
 )
 

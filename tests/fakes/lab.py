@@ -186,15 +186,41 @@ def sha(lab: LabSession, node: str, path: str) -> str:
 RELEASE_DROPIN = "/etc/systemd/system/kubelet.service.d/91-spctl-lab-release.conf"
 
 
-def set_kubelet_release(lab: LabSession, node: str, release: str | None) -> None:
-    """Make the node's stand-in model an older kubelet release (None: back to 1.34)."""
-    if release:
-        dropin = f"[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE={release}\\n"
-        write = f"printf '{dropin}' > {RELEASE_DROPIN}"
-    else:
-        write = f"rm -f {RELEASE_DROPIN}"
-    lab.out(node, f"{write} && systemctl daemon-reload && systemctl restart kubelet")
+def restart_kubelet(lab: LabSession, node: str) -> None:
+    """Restart the node's kubelet (its unit files reloaded) and wait until it answers."""
+    lab.out(node, "systemctl daemon-reload && systemctl restart kubelet")
     wait_until(
         lambda: lab.sh(node, "curl -fsS http://127.0.0.1:10248/healthz").exit_code == 0,
         what=f"the kubelet on {node} to answer again",
     )
+
+
+def set_kubelet_release(lab: LabSession, node: str, release: str | None) -> None:
+    """Make the node's stand-in model an older kubelet release (None: back to 1.34)."""
+    if release:
+        dropin = f"[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE={release}\\n"
+        lab.out(node, f"printf '{dropin}' > {RELEASE_DROPIN}")
+    else:
+        lab.out(node, f"rm -f {RELEASE_DROPIN}")
+    restart_kubelet(lab, node)
+
+
+def deploy_json(
+    path: Path, node: str | tuple[str, ...], timeout: int
+) -> tuple[int, dict[str, Any], str, float]:
+    """``spctl deploy`` of ``path`` on the node(s) with ``--timeout`` and a 1 s stable
+    window: (exit code, the JSON result, stderr, seconds it took)."""
+    start = time.monotonic()
+    nodes = [node] if isinstance(node, str) else list(node)
+    done = spctl(
+        "deploy",
+        *[arg for n in nodes for arg in ("--node", n)],
+        "-o",
+        "json",
+        "--timeout",
+        str(timeout),
+        "--stable-for",
+        "1",
+        inventory=path,
+    )
+    return done.returncode, json.loads(done.stdout), done.stderr, time.monotonic() - start

@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.lab import WEB, LabSession, inventory, sha, spctl, spctl_json, wait_until
+from tests.fakes.lab import (
+    WEB,
+    LabSession,
+    deploy_json,
+    inventory,
+    restart_kubelet,
+    sha,
+    spctl_json,
+)
 
 MANIFEST = "/etc/kubernetes/manifests/static-web.yaml"
 CONFIG = "/var/lib/kubelet/config.yaml"
@@ -29,30 +37,6 @@ REJECTED = WEB + '      env:\n        - {name: 1ST_PORT, value: "8080"}\n'
 NOT_IN_IMAGE = WEB.replace(
     "      image: {{ image }}\n", "      image: {{ image }}\n      command: [/no/such/command]\n"
 )
-
-
-def restart_kubelet(lab: LabSession, node: str) -> None:
-    lab.out(node, "systemctl daemon-reload && systemctl restart kubelet")
-    wait_until(
-        lambda: lab.sh(node, "curl -fsS http://127.0.0.1:10248/healthz").exit_code == 0,
-        what=f"the kubelet on {node} to answer again",
-    )
-
-
-def deploy(path: Path, node: str, timeout: int) -> tuple[int, dict, str]:
-    done = spctl(
-        "deploy",
-        "--node",
-        node,
-        "-o",
-        "json",
-        "--timeout",
-        str(timeout),
-        "--stable-for",
-        "1",
-        inventory=path,
-    )
-    return done.returncode, json.loads(done.stdout), done.stderr
 
 
 def pod_error(result: dict) -> str:
@@ -90,7 +74,7 @@ def test_a_node_logging_json_fails_a_rejected_file_fast_with_the_kubelets_messag
     assert lines and all(json.loads(line)["ts"] for line in lines), lines  # JSON, really
     before = (sha(lab, node, MANIFEST), sorted(lab.running_pod_uids(node, "web")))
     path = inventory(tmp_path, "env", templates={"static-web": REJECTED})
-    code, result, _ = deploy(path, node, 120)
+    code, result, _, _ = deploy_json(path, node, 120)
     assert code == 1, result
     error = pod_error(result)
     assert error.startswith(f"the kubelet rejected {MANIFEST}: invalid pod: "), error
@@ -104,7 +88,7 @@ def test_a_command_not_in_the_image_fails_fast_on_a_json_node(
     node = json_node
     before = sha(lab, node, MANIFEST)
     path = inventory(tmp_path, "nope", templates={"static-web": NOT_IN_IMAGE})
-    code, result, _ = deploy(path, node, 120)
+    code, result, _, _ = deploy_json(path, node, 120)
     assert code == 1, result
     error = pod_error(result)
     # containerd's StartContainer refuses it: the kubelet's RunContainerError, with why.
@@ -121,7 +105,7 @@ def test_a_command_not_in_the_image_fails_fast_on_docker(lab: LabSession, tmp_pa
     before = sha(lab, node, manifest)
     path = inventory(tmp_path, "nope", templates={"static-web": NOT_IN_IMAGE})
     try:
-        code, result, _ = deploy(path, node, 20)
+        code, result, _, _ = deploy_json(path, node, 20)
         assert code == 1, result
         error = pod_error(result)
         assert error.startswith(f"the kubelet cannot start default/static-web-{node}: "), error
@@ -160,13 +144,13 @@ def test_with_the_real_re_list_inotify_carries_the_rejection(
     assert "fileCheckFrequency=20" in started, started
     # A good change goes through inotify as well: nothing waits for the re-list.
     changed = WEB.replace("role: myrole", "role: relisted")
-    code, result, _ = deploy(
+    code, result, _, _ = deploy_json(
         inventory(tmp_path, "good", templates={"static-web": changed}), node, 60
     )
     assert code == 0, result
     path = inventory(tmp_path, "env", templates={"static-web": REJECTED})
     since = lab.out(node, "date +%s").strip()
-    code, result, stderr = deploy(path, node, 15)
+    code, result, stderr, _ = deploy_json(path, node, 15)
     assert code == 1, result
     error = pod_error(result)
     assert error.startswith(f"the kubelet rejected {MANIFEST}: invalid pod: "), error

@@ -14,7 +14,6 @@ root mounted read-only: a hostNetwork pod, so the probe reaches it on the node's
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ import pytest
 from tests.fakes.lab import (
     WEB,
     LabSession,
+    deploy_json,
     inventory,
     set_kubelet_release,
     sha,
@@ -80,23 +80,6 @@ spec:
 """
 
 
-def deploy(path: Path, node: str | tuple[str, ...], timeout: int) -> tuple[int, dict, float]:
-    start = time.monotonic()
-    nodes = [node] if isinstance(node, str) else list(node)
-    done = spctl(
-        "deploy",
-        *[arg for n in nodes for arg in ("--node", n)],
-        "-o",
-        "json",
-        "--timeout",
-        str(timeout),
-        "--stable-for",
-        "1",
-        inventory=path,
-    )
-    return done.returncode, json.loads(done.stdout), time.monotonic() - start
-
-
 def pod_result(result: dict, node: str | None = None) -> dict:
     nodes = [n for n in result["nodes"] if node is None or n["name"] == node]
     return nodes[0]["pods"][0]
@@ -123,7 +106,7 @@ readinessProbe:
   periodSeconds: 1
 """
     path = inventory(tmp_path, "http", templates={"static-web": with_probes(probes)})
-    code, result, took = deploy(path, NODES, 60)
+    code, result, _, took = deploy_json(path, NODES, 60)
     assert code == 0, result
     # Not up before the readiness probe's initialDelaySeconds.
     assert took >= 12, took
@@ -135,7 +118,7 @@ readinessProbe:
   periodSeconds: 1
 """
     path = inventory(tmp_path, "exec", templates={"static-web": with_probes(probes)})
-    code, result, took = deploy(path, NODES, 30)
+    code, result, _, took = deploy_json(path, NODES, 30)
     assert code == 0, result
 
 
@@ -154,7 +137,7 @@ readinessProbe:
   periodSeconds: 1
 """
     path = inventory(tmp_path, "vars", templates={"static-web": with_probes(probes)})
-    code, result, _ = deploy(path, NODES, 30)
+    code, result, _, _ = deploy_json(path, NODES, 30)
     assert code == 0, result
     assert all(pod_result(result, n)["phase"] == "Running" for n in NODES), result
 
@@ -201,7 +184,7 @@ def test_failing_probe_fails_the_deploy_and_rolls_back(
     spctl_json("deploy", *[a for n in NODES for a in ("--node", n)], "--stable-for", "1")
     before = {n: (sha(lab, n, MANIFEST), sorted(lab.running_pod_uids(n, "web"))) for n in NODES}
     path = inventory(tmp_path, "failing", templates={"static-web": with_probes(probes)})
-    code, result, _ = deploy(path, NODES, 10)
+    code, result, _, _ = deploy_json(path, NODES, 10)
     assert code == 1, result
     messages = (message,) if isinstance(message, str) else message
     for node in NODES:
@@ -215,11 +198,11 @@ def test_failing_probe_fails_the_deploy_and_rolls_back(
 
 def test_grpc_probe(lab: LabSession, tmp_path: Path, restore) -> None:
     serving = inventory(tmp_path, "ok", templates={"static-web": GRPC.replace("SERVICE", "ok")})
-    code, result, _ = deploy(serving, NODES, 60)
+    code, result, _, _ = deploy_json(serving, NODES, 60)
     assert code == 0, result
     before = {n: sha(lab, n, MANIFEST) for n in NODES}
     down = inventory(tmp_path, "down", templates={"static-web": GRPC.replace("SERVICE", "down")})
-    code, result, _ = deploy(down, NODES, 10)
+    code, result, _, _ = deploy_json(down, NODES, 10)
     assert code == 1, result
     for node in NODES:
         error = pod_result(result, node)["error"]
@@ -234,7 +217,7 @@ def test_image_that_cannot_be_pulled_fails_fast_with_the_kubelets_reason(
     before = {n: (sha(lab, n, MANIFEST), sorted(lab.running_pod_uids(n, "web"))) for n in NODES}
     text = WEB.replace("{{ image }}", "spctl-lab/absent:1")
     path = inventory(tmp_path, "absent", templates={"static-web": text})
-    code, result, took = deploy(path, NODES, 300)
+    code, result, _, took = deploy_json(path, NODES, 300)
     assert code == 1, result
     assert took < 30, took
     for node in NODES:
@@ -267,7 +250,7 @@ def test_file_the_kubelet_rejects_fails_fast_with_its_message_and_is_rolled_back
     env = '      env:\n        - {name: 1ST_PORT, value: "8080"}\n'
     path = inventory(tmp_path, "env", templates={"static-web": WEB + env})
     assert spctl("validate", "--node", node, inventory=path).returncode == 0  # 1.34's rules
-    code, result, took = deploy(path, node, 300)
+    code, result, _, took = deploy_json(path, node, 300)
     assert code == 1, result
     assert took < 30, took
     error = pod_result(result, node)["error"]
@@ -289,7 +272,7 @@ readinessProbe:
   periodSeconds: 1
 """
     path = inventory(tmp_path, "ready", templates={"static-web": with_probes(probes)})
-    code, result, _ = deploy(path, node, 60)
+    code, result, _, _ = deploy_json(path, node, 60)
     assert code == 0, result
 
     def status() -> dict:

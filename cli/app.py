@@ -16,16 +16,25 @@ from rich.markup import escape
 
 OUTPUT_FORMATS = ("table", "wide", "json", "yaml")
 
-# C0 controls but tab and newline, DEL and the C1 controls: what a terminal acts on.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 controls but tab and newline, DEL, C1; and the invisible format characters that
+# reorder or hide text on a terminal: zero-width ones, bidirectional embeddings, overrides
+# and isolates (U+200B-U+200F, U+202A-U+202E, U+2066-U+2069), so that a pod cannot make a
+# line read backwards.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean(text: str) -> str:
     """Text that came from a node (a pod's probe output, the kubelet's message, a file or
     container name), made safe for a terminal: each control character but tab and newline
-    is shown as ``\\xNN``, so nothing a pod prints can move the cursor, clear the screen or
-    retitle the window. JSON and YAML output escape them already."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    is shown as ``\\xNN`` (an invisible format character as ``\\uNNNN``), so nothing a pod
+    prints can move the cursor, clear the screen, retitle the window or reorder a line.
+    JSON and YAML output escape them already."""
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def safe(text: str) -> str:

@@ -407,6 +407,7 @@ def read_runtime_state(state, where="facts answer.runtime"):
             at = "%s.pods[%d].containers[%d]" % (where, n, m)
             if not isinstance(container, dict):
                 raise MessageError("%s is not a mapping" % at)
+            _optional(container, "exit_code", at, int)
             _optional(container, "last_exit_code", at, int)
             _optional(container, "last_reason", at)
     return {

@@ -97,17 +97,36 @@ def bounded(lines, max_lines=MAX_LINES, max_bytes=MAX_BYTES):
 
 
 def tail_file(path, limit=READ_BYTES):
-    """The last ``limit`` bytes of a file, from the first whole line in them; None when it
-    cannot be read."""
+    """The last ``limit`` bytes of a regular file, from the first whole line in them; None
+    when it cannot be read or is no regular file. Never through a link, never blocking: a
+    FIFO or a link put where the log file was (by whatever else can write there) is not
+    read, so the agent neither hangs nor reads another file as root."""
+    import os
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            start = max(0, size - limit)
-            f.seek(start)
-            data = f.read(limit)
+        fd = os.open(path, flags)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        size = os.lseek(fd, 0, os.SEEK_END)
+        start = max(0, size - limit)
+        os.lseek(fd, start, os.SEEK_SET)
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     if start > 0:
         data = data[data.find(b"\n") + 1 :] if b"\n" in data else b""
     return data

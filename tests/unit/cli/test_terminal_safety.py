@@ -25,6 +25,11 @@ def render(renderable) -> str:
 def test_clean_shows_control_characters_and_keeps_tab_and_newline() -> None:
     assert clean("a\x1b[2Jb\tc\nd\x9b\x7f\x00") == "a\\x1b[2Jb\tc\nd\\x9b\\x7f\\x00"
     assert clean("plain text: ok") == "plain text: ok"
+    # A right-to-left override would show "failed" as "deliaf"; zero-width text hides.
+    assert clean("ok \u202edeliaf\u202c \u200b\u2066x") == (
+        "ok \\u202edeliaf\\u202c \\u200b\\u2066x"
+    )
+    assert clean("überall – ok") == "überall – ok"
 
 
 def test_the_status_table_shows_node_text_inert() -> None:

@@ -353,6 +353,11 @@ def test_the_head_of_an_apply_request_is_what_the_whole_request_reads():
         ),
         (
             messages.read_runtime_state,
+            {"pods": [{"containers": [{"name": "web", "exit_code": "1; rm"}]}]},
+            "containers[0].exit_code is not a whole number",
+        ),
+        (
+            messages.read_runtime_state,
             {"pods": [{"containers": [{"name": "web", "last_reason": 3}]}]},
             "last_reason is not text",
         ),

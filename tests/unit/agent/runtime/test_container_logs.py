@@ -63,6 +63,22 @@ def test_a_log_file_is_read_from_its_end(tmp_path):
     assert container_logs.cri_output(None) is None
 
 
+def test_a_fifo_or_a_link_in_place_of_the_log_file_is_not_read(tmp_path):
+    """Whatever else can write under /var/log/pods could put a FIFO there (opening it would
+    hang the agent inside the transaction) or a link to another file (read as root)."""
+    import os
+
+    fifo = tmp_path / "1.log"
+    os.mkfifo(fifo)
+    assert container_logs.cri_output(str(fifo)) is None
+    other = tmp_path / "other.log"
+    other.write_bytes(CRI_LOG)
+    link = tmp_path / "2.log"
+    link.symlink_to(other)
+    assert container_logs.cri_output(str(link)) is None
+    assert container_logs.cri_output(str(other))[-1] == "exiting with code 1"
+
+
 def frame(stream: int, payload: bytes) -> bytes:
     """One frame of moby's multiplexed stream: type, three zero bytes, big-endian size."""
     return bytes([stream, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload

@@ -98,6 +98,17 @@ _OPENS = re.compile(r" (\w+)=<$")
 # byte, or when another process wrote the rest (systemd.journal-fields(7), _LINE_BREAK=):
 # the next entry of that stream goes on with the same line.
 _CUT = ("line-max", "nul", "pid-change")
+#: The characters of one value kept (an ``err``, a block): a body the kubelet could not
+#: decode is quoted whole in its error (http.go: "received '%v', but couldn't parse", up to
+#: its 10 MiB), and every URL pod's result would carry it.
+MAX_VALUE = 4096
+
+
+def _bounded(value):
+    """``value`` cut to ``MAX_VALUE`` characters, marked with "…" when cut."""
+    if isinstance(value, str) and len(value) > MAX_VALUE:
+        return value[:MAX_VALUE] + "\u2026"
+    return value
 
 
 def _fields(text, fields):
@@ -112,7 +123,7 @@ def _fields(text, fields):
                 raw = json.loads(raw)
             except ValueError:
                 raw = raw[1:-1]
-        fields[key] = raw
+        fields[key] = _bounded(raw)
     return opened.group(1) if opened else None
 
 
@@ -162,7 +173,7 @@ def parse_json_line(line):
     level = obj.get("v")
     if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
         return None
-    fields = dict((k, _json_value(v)) for k, v in obj.items() if k not in _JSON_META)
+    fields = dict((k, _bounded(_json_value(v))) for k, v in obj.items() if k not in _JSON_META)
     return caller, msg, fields
 
 
@@ -187,19 +198,25 @@ class KlogLines:
     a value's lines (``key=<``, tab-indented lines, `` >``) belong to their entry and are never
     read as entries of their own. ``pid``: the process's id as a string; a header with another
     pid is not this process's. A component-base JSON line is an entry of its own (it carries
-    no pid: the stream's process is the one trusted, see ``KubeletLog``)."""
+    no pid: the stream's process is the one trusted, see ``KubeletLog``); but once the
+    process has written a klog header it logs in text, and a JSON line after it is text a
+    pod got to the start of a line (a journald cut), not the kubelet's. A value keeps at most
+    ``MAX_VALUE`` characters."""
 
     def __init__(self, pid=None):
         self.pid = pid
         self._entry = None  # (source, message, fields) of the entry whose value is open
         self._key = None  # the key of that value
         self._value = []
+        self._size = 0  # the characters of _value
         self._cut = []  # the start of a line journald cut (_LINE_BREAK)
+        self._text = False  # a klog header of this process was seen: it logs in text
 
     def feed(self, line, line_break=None):
         """The entries this line completes: [(source file, message, {key: value})]."""
         if line_break in _CUT:
-            self._cut.append(line)
+            if sum(len(c) for c in self._cut) < MAX_VALUE * 4:
+                self._cut.append(line)
             return []
         if self._cut:
             line = "".join(self._cut) + line
@@ -207,21 +224,24 @@ class KlogLines:
         line = line.rstrip("\r\n")
         if self._key is not None:
             if line.startswith("\t"):
-                self._value.append(line[1:])
+                if self._size <= MAX_VALUE:
+                    self._value.append(line[1:])
+                    self._size += len(line)
                 return []
             if line.startswith(" >"):
                 source, message, fields = self._entry
-                fields[self._key] = "\n".join(self._value)
+                fields[self._key] = _bounded("\n".join(self._value))
                 return self._go_on(source, message, fields, line[2:])
             # klog writes a block whole; anything else means its end was lost (the process
             # died, the line was cut): that entry is incomplete and does not count.
             self._entry, self._key, self._value = None, None, []
-        entry = parse_json_line(line)
+        entry = None if self._text else parse_json_line(line)
         if entry is not None:
             return [entry]
         header = _header(line)
         if header is None or (self.pid is not None and header[0] != self.pid):
             return []
+        self._text = self.pid is not None  # a known process: it logs in text from now on
         return self._go_on(header[1], header[2], {}, header[3])
 
     def _go_on(self, source, message, fields, rest):
@@ -230,6 +250,7 @@ class KlogLines:
             self._entry, self._key, self._value = None, None, []
             return [(source, message, fields)]
         self._entry, self._key, self._value = (source, message, fields), key, []
+        self._size = 0
         return []
 
 
@@ -268,9 +289,10 @@ class FailureWatch:
     ``path`` is the manifest file (None: the pod has no file); ``pod_name`` is the kubelet's
     name (``<pod>-<node>``); ``namespace`` None matches any; entries about the pod ``not_uid``
     (the one being replaced) do not count. ``url``: the pod comes from the manifest URL,
-    whose rejection of the body it served counts until a later success. ``since`` (epoch
-    seconds): entries older than that count for the URL only (a wait for the URL's pods
-    reads from before the kubelet fetched them, see wait.URL_LOOK_BACK)."""
+    whose rejection of the body it served counts until a later success logged before the
+    wait. ``since`` (epoch seconds, the wait's start): entries older than that count for
+    the URL only (a wait for the URL's pods reads from before the kubelet fetched them, see
+    wait.URL_LOOK_BACK)."""
 
     def __init__(self, path, pod_name, namespace=None, not_uid=None, url=False, since=None):
         self.path = path
@@ -310,7 +332,12 @@ class FailureWatch:
             if self.url and not fetch_failed(err):
                 self.url_rejected = "the kubelet rejected the pods of its manifest URL: %s" % err
         elif message == URL_RECOVERED:
-            self.url_rejected = None
+            # http.go logs it at the next good read, and a refused body fetched again is
+            # one (extractFromURL returns early when the bytes did not change): so during
+            # the wait, when the kubelet has the body waited for, it says nothing of that
+            # body. Only an older one clears an earlier body's rejection.
+            if None in (when, self.since) or when < self.since:
+                self.url_rejected = None
         elif message == SYNC_ERROR or "reason" in fields:
             self._sync_error(fields, err)
 

@@ -17,7 +17,9 @@ BACKOFF_MAX = 300.0
 # starts it once the kubelet has fetched the served body (verbs/source.py URLSource
 # before_apply), so the kubelet's word on that body is a few seconds older than the wait. An
 # earlier body's rejection in that time does not count: the kubelet logs "Successfully read
-# pods from URL" at its next good read, which clears it (kubelet_log.FailureWatch).
+# pods from URL" at its next good read, the fetch of this body when it is good, which clears
+# it. A "Successfully" logged during the wait clears nothing: it is this body fetched again,
+# which http.go counts as a good read even when it refused it (kubelet_log.FailureWatch).
 URL_LOOK_BACK = 60.0
 
 

@@ -189,6 +189,38 @@ def test_header_of_another_pid_is_not_this_process() -> None:
     assert len(kubelet_log.KlogLines(KUBELET_PID).feed(REJECTED)) == 1
 
 
+def test_a_json_line_after_the_kubelets_text_is_not_the_kubelets() -> None:
+    """A process that wrote a klog header logs in text: a JSON-looking line that reaches
+    column 0 later (a pod's text after a journald cut) is not the kubelet's entry."""
+    forged = (
+        '{"ts":1,"caller":"x","msg":"Could not process manifest file",'
+        '"path":"/etc/kubernetes/manifests/kube-apiserver.yaml","err":"forged"}'
+    )
+    lines = kubelet_log.KlogLines(KUBELET_PID)
+    assert len(lines.feed(REJECTED)) == 1
+    assert lines.feed(forged) == []
+    # A kubelet that logs in JSON from the start is read as such.
+    assert len(kubelet_log.KlogLines(KUBELET_PID).feed(forged)) == 1
+
+
+def test_a_value_is_kept_to_a_bound() -> None:
+    """http.go quotes a body it cannot decode whole in its error (up to 10 MiB): a value
+    keeps MAX_VALUE characters, in a block as in one line, in text as in JSON."""
+    lines = kubelet_log.KlogLines(KUBELET_PID)
+    head = 'I1207 10:00:05.000001    4242 http.go:82] "Failed to read pods from URL" err=<'
+    assert lines.feed(head) == []
+    for _ in range(10000):
+        assert lines.feed("\t" + "A" * 1000) == []
+    ((_, _, fields),) = lines.feed(" >")
+    assert len(fields["err"]) == kubelet_log.MAX_VALUE + 1 and fields["err"].endswith("\u2026")
+    one_line = head[:-1] + '"' + "B" * 100000 + '"'
+    ((_, _, fields),) = kubelet_log.KlogLines(KUBELET_PID).feed(one_line)
+    assert len(fields["err"]) == kubelet_log.MAX_VALUE + 1
+    as_json = '{"ts":1,"caller":"http.go:82","msg":"Failed to read pods from URL","err":"%s"}'
+    ((_, _, fields),) = kubelet_log.KlogLines().feed(as_json % ("C" * 100000))
+    assert len(fields["err"]) == kubelet_log.MAX_VALUE + 1
+
+
 def record(message, n, pid=KUBELET_PID, unit="kubelet.service", transport="stdout", **extra):
     """One entry as journalctl -o json prints it for a service's stderr line."""
     entry = {

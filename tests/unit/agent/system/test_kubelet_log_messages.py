@@ -291,6 +291,26 @@ def test_a_url_wait_reads_back_to_the_fetch(tmp_path) -> None:
     assert outcome["web"].startswith("not settled within 8s")
 
 
+def test_the_body_fetched_again_during_the_wait_keeps_its_rejection(tmp_path) -> None:
+    """http.go: the same refused body fetched again is a good read (extractFromURL returns
+    early on unchanged bytes) and logs "Successfully read pods from URL": during the wait it
+    is this body's, and clears nothing; logged before the wait, it cleared an older one."""
+    clock = FakeClock()
+    now = clock.time()
+    records = [record(URL_JSON, now - 3, 1), record(URL_OK, now + 0.5, 2)]
+    node = make_node(
+        tmp_path, clock=clock, runtime=FakeRuntime(), kubelet_log=journal_of(records, [])
+    )
+    outcome = wait_for(node, [url_wait(node)], timeout=8, stable_for=2)
+    assert outcome["web"] == f"the kubelet rejected the pods of its manifest URL: {INVALID}"
+    records = [record(URL_JSON, now - 30, 1), record(URL_OK, now - 3, 2)]
+    node = make_node(
+        tmp_path, clock=FakeClock(), runtime=FakeRuntime(), kubelet_log=journal_of(records, [])
+    )
+    outcome = wait_for(node, [url_wait(node)], timeout=8, stable_for=2)
+    assert outcome["web"].startswith("not settled within 8s")
+
+
 def test_a_file_wait_reads_from_its_start(tmp_path) -> None:
     clock = FakeClock()
     start = clock.time()

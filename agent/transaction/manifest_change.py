@@ -64,12 +64,14 @@ class PodChange:
     def check(self, state):
         """Read what is there now and refuse when it is not what the plan was made from."""
         self.previous = read_bytes(self.path)
+        self.previous_mode = _mode_of(self.path) if self.previous is not None else None
         self.was_owned = state["manifests"].get(self.path)
         current = sha256_bytes(self.previous) if self.previous is not None else None
         if current != self.expected:
             raise AgentError("%s changed on the node since spctl read it; rerun" % self.path)
         if self.from_path:
             self.from_previous = read_bytes(self.from_path)
+            self.from_mode = _mode_of(self.from_path)
             self.from_owned = state["manifests"].get(self.from_path)
             found = sha256_bytes(self.from_previous) if self.from_previous is not None else None
             if found != self.from_expected:
@@ -99,6 +101,14 @@ class PodChange:
             return self.from_owned["sha256"]
         return sha256_bytes(self.content)
 
+    def written_mode(self):
+        """The mode of the file this change writes: the one the file had (kubeadm writes
+        its manifests 0600, phases/controlplane via WriteStaticPodToDisk), a moved file's
+        own, else 0644. An undo puts the old one back with it."""
+        if self.action == "move" and self.from_mode:
+            return self.from_mode
+        return self.previous_mode or 0o644
+
     def _keeps_previous(self):
         """Whether the bytes this change replaces go to the backups: always, but for an
         adopt of spctl's own bytes (the ones it recorded writing) or of the rendering
@@ -115,12 +125,14 @@ class PodChange:
     def write(self, state):
         fs = self.node.fs
         if self._keeps_previous():
-            backup_manifest(self.node, self.name, self.previous)
+            # An adopt's are kept apart: the same pod in other bytes, which a rollback
+            # (waiting for another pod) must never take for the previous version.
+            backup_manifest(self.node, self.name, self.previous, kept=self.action == "adopt")
         if self.action == "remove":
             remove(self.path, fs)
             state["manifests"].pop(self.path, None)
         else:
-            atomic_write(self.path, self.content, 0o644, fs)
+            atomic_write(self.path, self.content, self.written_mode(), fs)
             state["manifests"][self.path] = {"pod": self.name, "sha256": self.owned_sha256()}
         if self.from_path and self.from_previous is not None:
             if self.action != "move":
@@ -138,14 +150,15 @@ class PodChange:
             if os.path.lexists(self.path):
                 remove(self.path, self.node.fs)
         elif read_original(self.path)[0] != self.previous:
-            atomic_write(self.path, self.previous, 0o644, self.node.fs)
+            atomic_write(self.path, self.previous, self.previous_mode or 0o644, self.node.fs)
         if self.was_owned is None:
             state["manifests"].pop(self.path, None)
         else:
             state["manifests"][self.path] = self.was_owned
         if self.from_path and self.from_previous is not None:
             if read_original(self.from_path)[0] != self.from_previous:
-                atomic_write(self.from_path, self.from_previous, 0o644, self.node.fs)
+                mode = self.from_mode or 0o644
+                atomic_write(self.from_path, self.from_previous, mode, self.node.fs)
             if self.from_owned is not None:
                 state["manifests"][self.from_path] = self.from_owned
         save_state(self.node, state)
@@ -154,10 +167,15 @@ class PodChange:
         """This change's files for the journal: (path, before, after) each."""
         after = None if self.action == "remove" else self.content
         owned = self.owned_sha256() if after is not None else None
-        entries = [file_entry(self.path, "manifest", self.previous, 0o644, after, self.name, owned)]
+        entries = [
+            file_entry(
+                self.path, "manifest", self.previous, self.written_mode(), after, self.name, owned
+            )
+        ]
         if self.from_path:
+            mode = self.from_mode or 0o644
             entries.append(
-                file_entry(self.from_path, "manifest", self.from_previous, 0o644, None, self.name)
+                file_entry(self.from_path, "manifest", self.from_previous, mode, None, self.name)
             )
         return entries
 
@@ -171,3 +189,11 @@ def undo_all(changes, state):
         except OSError as exc:
             problems.append("could not restore %s: %s" % (change.path, exc.strerror or exc))
     return problems
+
+
+def _mode_of(path):
+    """The permission bits of ``path`` (not followed through a link), None when absent."""
+    try:
+        return os.lstat(path).st_mode & 0o7777
+    except OSError:
+        return None

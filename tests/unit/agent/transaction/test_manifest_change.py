@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from spctl_agent.system import AgentError
-from spctl_agent.system.state import backups_of, load_state, save_state
+from spctl_agent.system.state import backup_manifest, backups_of, load_state, save_state
 from spctl_agent.transaction.manifest_change import PodChange
 
 from tests.fakes.agent_node import make_node
@@ -103,11 +103,14 @@ def test_an_adopt_backs_up_bytes_spctl_did_not_write(node, tmp_path, on_node, re
     c.write(state)
     assert live.read_bytes() == RENDERED
     assert load_state(node)["manifests"][str(live)]["sha256"] == _sha(RENDERED)
-    backups = backups_of(node, "static-web")
+    # Kept apart from the versions a rollback may bring back: the same pod in other bytes
+    # is no previous version (a rollback to it would wait for a new pod that never comes).
+    assert backups_of(node, "static-web") == []
+    backups = backups_of(node, "static-web", kept=True)
     if backed_up:
         (name,) = backups
         kept = Path(node.paths.manifest_backups("static-web")) / name
-        assert kept.read_bytes() == on_node
+        assert kept.read_bytes() == on_node and name.endswith(".kept.yaml")
     else:
         assert backups == []
     # A failure after the write (the pod does not come back) undoes it: bytes and ownership.
@@ -118,3 +121,54 @@ def test_an_adopt_backs_up_bytes_spctl_did_not_write(node, tmp_path, on_node, re
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_a_rollback_after_an_adopt_takes_the_previous_version_not_the_kept_one(node, tmp_path):
+    """An adopt keeps the node's bytes (the same pod, other bytes) apart: the rollback that
+    follows brings back the version before, the one a new pod comes from."""
+    directory = tmp_path / "manifests"
+    directory.mkdir()
+    live = directory / "static-web.yaml"
+    backup_manifest(node, "static-web", b"previous version\n")
+    live.write_bytes(EDITED)
+    adopt = {
+        "pod": "static-web",
+        "file": "static-web.yaml",
+        "action": "adopt",
+        "content": SPCTLS.decode(),
+        "expected_sha256": _sha(EDITED),
+    }
+    state = load_state(node)
+    c = PodChange(node, adopt, str(directory), "n1")
+    c.check(state)
+    c.write(state)
+    rollback = {**adopt, "action": "rollback", "content": "", "expected_sha256": _sha(SPCTLS)}
+    r = PodChange(node, rollback, str(directory), "n1")
+    r.check(load_state(node))
+    assert r.content == b"previous version\n"
+
+
+def test_a_file_keeps_its_mode_through_the_change_and_the_undo(node, tmp_path):
+    """kubeadm writes its manifests 0600 (WriteStaticPodToDisk): spctl's update keeps that,
+    and an undo puts the old bytes back with it."""
+    directory = tmp_path / "manifests"
+    directory.mkdir()
+    live = directory / "kube-apiserver.yaml"
+    live.write_bytes(b"old\n")
+    live.chmod(0o600)
+    spec = {
+        "pod": "kube-apiserver",
+        "file": "kube-apiserver.yaml",
+        "action": "update",
+        "content": "new\n",
+        "expected_sha256": _sha(b"old\n"),
+    }
+    state = load_state(node)
+    c = PodChange(node, spec, str(directory), "n1")
+    c.check(state)
+    assert c.journal_files()[0]["mode"] == 0o600
+    c.write(state)
+    assert (live.read_bytes(), live.stat().st_mode & 0o7777) == (b"new\n", 0o600)
+    live.chmod(0o640)  # whatever happened since, the undo restores what was there
+    c.undo(state)
+    assert (live.read_bytes(), live.stat().st_mode & 0o7777) == (b"old\n", 0o600)

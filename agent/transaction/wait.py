@@ -239,6 +239,7 @@ def wait_for(node, changes, timeout, stable_for):
             reason = _kubelet_says(kubelet_log, change)
             if reason:
                 outcome[change.name] = reason
+                _note_output(node, change, pods)
                 change.result["phase"] = (change.find(pods) or {}).get("phase", "Absent")
                 continue
             prober = probers.get(change.name)
@@ -287,6 +288,8 @@ def wait_for(node, changes, timeout, stable_for):
                             stable_for,
                             podlib.container_summary(pod),
                         )
+                    if change.action not in ("remove", "restore"):
+                        _note_output(node, change, pods)
                     if kubelet_log.journal.problem:  # no reason could be read from it
                         outcome[change.name] += "; the kubelet's journal could not be read: %s" % (
                             kubelet_log.journal.problem

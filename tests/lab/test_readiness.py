@@ -184,7 +184,9 @@ def test_failing_probe_fails_the_deploy_and_rolls_back(
     spctl_json("deploy", *[a for n in NODES for a in ("--node", n)], "--stable-for", "1")
     before = {n: (sha(lab, n, MANIFEST), sorted(lab.running_pod_uids(n, "web"))) for n in NODES}
     path = inventory(tmp_path, "failing", templates={"static-web": with_probes(probes)})
-    code, result, _, _ = deploy_json(path, NODES, 10)
+    # 15 s: a failing probe fails the change only at the timeout (it may pass yet), and the
+    # pod must start and be probed within it on a loaded machine too.
+    code, result, _, _ = deploy_json(path, NODES, 15)
     assert code == 1, result
     messages = (message,) if isinstance(message, str) else message
     for node in NODES:

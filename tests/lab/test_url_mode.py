@@ -290,9 +290,16 @@ def test_url_mode_end_to_end(lab: LabSession, server: dict[str, Any]) -> None:
             assert "1ST_PORT" in error and took < 60, (took, error)
             assert lab.running_pod_uids(NODE) == changed_uid
         finally:
-            set_kubelet_release(lab, NODE, None)
+            # The body before, served and fetched first: a 1.34 kubelet would take the
+            # refused one (and replace the pod).
             write_inventory(base, "url", port=8081)
             wait_until(lambda: served_now(base), timeout=30, what="the server to serve it back")
+            wait_until(
+                lambda: (d := digest(base))["last_fetch"]["sha256"] == d["sha256"],
+                timeout=30,
+                what="the kubelet to fetch it",
+            )
+            set_kubelet_release(lab, NODE, None)
 
         # url -> file: the file comes back and the URL goes, in one switch
         write_inventory(base, "file", port=8081)

@@ -41,7 +41,9 @@ def env_mapping(env):
 
 def expand(text, mapping, limit=None):
     """One word with its ``$(NAME)`` references replaced (expand.go ``Expand``);
-    :class:`CommandTooLong` as soon as it grows past ``limit`` characters."""
+    :class:`CommandTooLong` as soon as it grows past ``limit`` characters (a caller that
+    bounds bytes passes its byte budget: a character is at least one byte, so the word is
+    cut no later than its bytes would be, and ``expand_command`` checks the bytes after)."""
     out = []
     size = 0
     checkpoint = 0

@@ -199,7 +199,8 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
 def uncovered_files(where: str, doc: Mapping[str, Any], files: list[DesiredFile]) -> list[str]:
     """A warning for each file no ``hostPath`` volume of the pod covers: the pod cannot
     read it (a mistake, or a file for the node itself)."""
-    spec = doc.get("spec") if isinstance(doc.get("spec"), dict) else {}
+    raw_spec = doc.get("spec")
+    spec: Mapping[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
     paths = []
     for volume in spec.get("volumes") or []:
         host_path = volume.get("hostPath") if isinstance(volume, dict) else None

@@ -301,6 +301,14 @@ def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
             problems.append(str(exc))
     names = [(p.name, p.template) for p in pods]
     problems += [f"node {node.name}: {d}" for d in check_unique_names(names)]
+    if node.source == "url":
+        problems += [
+            f"node {node.name}, pod {p.name}: the pod has files, but the node is in source: "
+            "url: files are delivered in directory mode; URL mode serves manifests only. "
+            "Deliver this pod in directory mode (source: file) or drop its files"
+            for p in pods
+            if p.files
+        ]
     if problems:
         raise ValidationError(problems)
     return pods

@@ -121,6 +121,20 @@ def _short(sha: Optional[str]) -> str:
     return f"{sha[:12]}…" if sha else "(absent)"
 
 
+def file_state(f: DesiredFile, facts: NodeFacts) -> str:
+    """How the node's file compares with the inventory's ``f`` (status shows it): missing,
+    in-sync (its bytes, mode, owner and group), changed-on-node (spctl wrote it and it
+    changed since: deploy refuses it), else drifted (deploy writes it)."""
+    state = facts.pod_files.get(f.path)
+    if state is None or not state.exists:
+        return MISSING
+    if state.sha256 != f.sha256 and file_changed_on_node(facts, f.path, state.sha256):
+        return CHANGED_ON_NODE
+    if state.type == "file" and state.sha256 == f.sha256 and not _metadata_differs(f, state):
+        return IN_SYNC
+    return DRIFTED
+
+
 def file_steps(
     node: str,
     pod: str,

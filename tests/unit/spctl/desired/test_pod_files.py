@@ -297,3 +297,29 @@ def test_a_secret_file_is_resolved_by_the_secrets_module_and_kept_0600(tmp_path,
     (key,) = pod.files
     assert (key.content, key.secret, key.mode) == (b"s3cret:HAPROXY_KEY", True, 0o600)
     assert "s3cret" not in repr(pod)
+
+
+def test_a_later_entry_replaces_the_pods_files_and_inventory_shows_them(tmp_path):
+    (tmp_path / "inv.yaml").write_text(
+        "defaults:\n  pods:\n    - name: haproxy\n      files: [{path: /etc/a, source: a}]\n"
+        "groups:\n  lb:\n    members: [n1]\n    pods:\n      - name: haproxy\n        files:\n"
+        '          - {path: /etc/b, secret: {env: B}, mode: "0400", owner: haproxy}\n'
+        "nodes:\n  n1: {}\n  n2: {}\n"
+    )
+    inv = load(tmp_path / "inv.yaml")
+    assert [f.path for f in inv.nodes["n1"].pods[0].files] == ["/etc/b"]
+    assert [f.path for f in inv.nodes["n2"].pods[0].files] == ["/etc/a"]
+    (shown,) = inv.nodes["n1"].as_dict()["pods"]
+    assert shown["files"] == [
+        {"path": "/etc/b", "secret": {"env": "B"}, "mode": "0400", "owner": "haproxy"}
+    ]
+
+
+def test_an_error_in_a_groups_files_names_the_group(tmp_path):
+    (tmp_path / "inv.yaml").write_text(
+        "groups:\n  lb:\n    members: [n1]\n    pods:\n      - name: haproxy\n"
+        "        files: [{path: /dev/null, source: a}]\nnodes:\n  n1: {}\n"
+    )
+    with pytest.raises(InventoryError) as raised:
+        load(tmp_path / "inv.yaml")
+    assert "groups.lb.pods[0] (haproxy).files[0].path: /dev/null is under /dev" in str(raised.value)

@@ -176,7 +176,8 @@ def plan_deploy(
                 )
             )
     by_name = {pod.name: pod for pod in desired}
-    steps = [_with_files(node, step, by_name[step.name], facts, force) for step in steps]
+    paths = {f.path for pod in desired for f in pod.files}
+    steps = [_with_files(node, step, by_name[step.name], facts, force, paths) for step in steps]
     for i, step in enumerate(steps):
         moved = moves.pop(step.name, None)
         if moved is None:
@@ -230,10 +231,12 @@ def plan_deploy(
 
 
 def _with_files(
-    node: Node, step: PodStep, pod: DesiredPod, facts: NodeFacts, force: bool
+    node: Node, step: PodStep, pod: DesiredPod, facts: NodeFacts, force: bool, paths: set[str]
 ) -> PodStep:
-    """``step`` with the pod's file steps, and their diffs after the manifest's."""
-    files = file_steps(node.name, pod.name, pod.files, facts, force)
+    """``step`` with the pod's file steps, and their diffs after the manifest's; ``paths``:
+    the files of every desired pod (one spctl wrote for this pod that another pod has now
+    is that pod's to write, not this one's to remove)."""
+    files = file_steps(node.name, pod.name, pod.files, facts, force, paths)
     if not files:
         return step
     changing = [f for f in files if f.changes]

@@ -141,12 +141,14 @@ def file_steps(
     files: Iterable[DesiredFile],
     facts: NodeFacts,
     force: bool = False,
+    others: Iterable[str] = (),
 ) -> tuple[FileStep, ...]:
     """A step for each of ``pod``'s desired files, then a removal for each file spctl wrote
-    for it that the inventory no longer gives it."""
+    for it that the inventory no longer gives it, nor to another pod of the node
+    (``others``: their paths; such a file passes to that pod's change)."""
     files = list(files)
     steps = [_write_step(node, pod, f, facts, force) for f in files]
-    wanted = {f.path for f in files}
+    wanted = {f.path for f in files} | set(others)
     steps += removal_steps(node, pod, facts, force, keep=wanted)
     return tuple(steps)
 

@@ -28,7 +28,7 @@ from spctl.desired.inventory import Node
 from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
-from spctl.facts import DirEntry, NodeFacts
+from spctl.facts import DirEntry, FileState, NodeFacts
 from spctl.plan.changed_on_node import BYTES_ONLY, TAKEN_IN, changed_on_node, compared, refusal
 from spctl.plan.files import file_steps, files_diff, refuse_in_manifest_dir, removal_steps
 from spctl.plan.model import Plan, PlanError, PodStep, unified
@@ -422,7 +422,11 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts, force: bool = Fa
     for name, path, directory, file in _owned_files(node, names, facts, profile, directories):
         entry = _entries(facts, directory).get(file)
         if entry is None and facts.file(path) is None:
-            leftover = removal_steps(node.name, name, facts, force)
+            leftover = sorted(
+                p
+                for p, meta in facts.owned_files.items()
+                if meta.get("pod") == name and (facts.pod_files.get(p) or FileState(False)).exists
+            )
             steps.append(
                 PodStep(
                     name,
@@ -431,7 +435,7 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts, force: bool = Fa
                     f"{path} is already absent"
                     + (
                         "; its files spctl wrote are left on the node ("
-                        + ", ".join(f.path for f in leftover)
+                        + ", ".join(leftover)
                         + "): remove them by hand"
                         if leftover
                         else ""

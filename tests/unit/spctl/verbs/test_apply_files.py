@@ -200,3 +200,15 @@ def test_the_facts_ask_for_the_pods_files_and_read_back_those_no_secret():
     # A file spctl wrote for the pod that the inventory no longer names: asked once more.
     assert second["pod_files"][-1] == "/etc/haproxy/old.map"
     assert "/etc/haproxy/old.map" in facts.pod_files
+
+
+def test_remove_of_an_absent_pod_names_the_files_it_leaves():
+    case = {
+        **FEDORA,
+        "dirs": {"/etc/kubelet.d": {"owned": ["other.yaml"], "other.yaml": MANIFEST}},
+        "pod_files": {"/etc/haproxy/haproxy.cfg": {"content": "edited\n"}},
+        "owned_files": {"/etc/haproxy/haproxy.cfg": {"pod": "haproxy", "written": "x\n"}},
+    }
+    (step,) = plan_remove(NODE, ["haproxy"], facts_from_case(case)).pods
+    assert step.action == "unchanged" and step.files == ()
+    assert "its files spctl wrote are left on the node (/etc/haproxy/haproxy.cfg)" in step.reason

@@ -179,7 +179,7 @@ def file_changed_on_node(facts: NodeFacts, path: str, sha256: Optional[str]) -> 
 def file_refusal(
     *, node: str, pod: str, path: str, facts: NodeFacts, verb: str, desired: Any = None
 ) -> PlanError:
-    """The error of a ``verb`` (deploy, remove) refused because the pod's file ``path``
+    """The error of a ``verb`` (deploy, remove, rollback) refused because the pod's file ``path``
     changed on the node since spctl wrote it: what changed (a secret's sha256 only) and
     the two ways on. ``desired``: the file the inventory gives it now
     (``render.DesiredFile``), None for a removal."""
@@ -219,10 +219,15 @@ def file_refusal(
         if len(lines) > DIFF_LINES:
             changed += f"… {len(lines) - DIFF_LINES} more lines\n"
         changed = changed or _SAME_TEXT
-    overwrite = {"deploy": "overwrite it", "remove": "delete it"}[verb]
+    overwrite = {
+        "deploy": "overwrite it",
+        "remove": "delete it",
+        "rollback": "replace it with an older version",
+    }[verb]
     force = {
         "deploy": f"`spctl deploy {pod} --node {node} --force` puts spctl's version back",
         "remove": f"`spctl remove {pod} --node {node} --force` removes it anyway",
+        "rollback": f"`spctl rollback {pod} --node {node} --force` rolls it back anyway",
     }[verb]
     return PlanError(
         f"node {node}: {path} (a file of pod {pod}) changed on node since spctl wrote it (a "

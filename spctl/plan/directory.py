@@ -29,7 +29,15 @@ from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
 from spctl.facts import DirEntry, FileState, NodeFacts
-from spctl.plan.changed_on_node import BYTES_ONLY, TAKEN_IN, changed_on_node, compared, refusal
+from spctl.plan.changed_on_node import (
+    BYTES_ONLY,
+    TAKEN_IN,
+    changed_on_node,
+    compared,
+    file_changed_on_node,
+    file_refusal,
+    refusal,
+)
 from spctl.plan.files import file_steps, files_diff, refuse_in_manifest_dir, removal_steps
 from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import KubeletChange, Profile, detect
@@ -489,6 +497,18 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts, force: bool = 
             raise refusal(
                 node=node.name, pod=name, path=path, facts=facts, verb="rollback", rendered=None
             )
+        for file_path, meta in sorted(facts.owned_files.items()):
+            state = facts.pod_files.get(file_path)
+            if (
+                not force
+                and meta.get("pod") == name
+                and state is not None
+                and file_changed_on_node(facts, file_path, state.sha256)
+            ):
+                # The agent puts the pod's previous files back with its manifest.
+                raise file_refusal(
+                    node=node.name, pod=name, path=file_path, facts=facts, verb="rollback"
+                )
         steps.append(
             PodStep(
                 name,

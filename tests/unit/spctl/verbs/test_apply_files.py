@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from spctl_agent.protocol import messages
 
 from spctl.desired.inventory import FileRef, Node, PodRef, SSHSettings
 from spctl.desired.render import DesiredFile, DesiredPod
-from spctl.plan.directory import plan_deploy, plan_remove
+from spctl.plan.directory import plan_deploy, plan_remove, plan_rollback
 from spctl.plan.model import PlanError
 from spctl.verbs.apply import execute
 from spctl.verbs.read import read_facts
@@ -212,3 +213,18 @@ def test_remove_of_an_absent_pod_names_the_files_it_leaves():
     (step,) = plan_remove(NODE, ["haproxy"], facts_from_case(case)).pods
     assert step.action == "unchanged" and step.files == ()
     assert "its files spctl wrote are left on the node (/etc/haproxy/haproxy.cfg)" in step.reason
+
+
+def test_rollback_refuses_a_file_changed_on_node_unless_forced():
+    case = {
+        **REMOVE_CASE,
+        "owned_files": {"/etc/haproxy/haproxy.cfg": {"pod": "haproxy", "written": "before\n"}},
+    }
+    facts = facts_from_case(case)
+    facts = replace(facts, backups={"haproxy": ("haproxy.yaml.1",)})
+    with pytest.raises(PlanError) as raised:
+        plan_rollback(NODE, ["haproxy"], facts)
+    assert "/etc/haproxy/haproxy.cfg (a file of pod haproxy) changed on node" in str(raised.value)
+    assert "spctl rollback haproxy --node my-node1 --force" in str(raised.value)
+    (step,) = plan_rollback(NODE, ["haproxy"], facts, force=True).pods
+    assert step.action == "rollback"

@@ -123,7 +123,7 @@ def status_rows(
     table = Table(box=None, header_style="bold", pad_edge=False)
     columns = ["NODE", "POD", "MANIFEST", "PHASE", "READY", "RESTARTS", "AGE"]
     if wide:
-        columns += ["PROFILE", "FILE", "CONTAINERS"]
+        columns += ["PROFILE", "FILE", "CONTAINERS", "FILES"]
     for column in columns:
         table.add_column(column)
     for s in statuses:
@@ -137,11 +137,11 @@ def status_rows(
                 "-",
                 safe(s.error or ""),
             ]
-            table.add_row(*_mark(row + (["-", "-", "-"] if wide else []), cells, s.name, None))
+            table.add_row(*_mark(row + (["-", "-", "-", "-"] if wide else []), cells, s.name, None))
             continue
         if not s.pods:
             row = [s.name, "(none)", "-", "-", "-", "-", "-"]
-            row += [s.profile or "-", safe(s.manifest_dir or "-"), "-"] if wide else []
+            row += [s.profile or "-", safe(s.manifest_dir or "-"), "-", "-"] if wide else []
             table.add_row(*_mark(row, cells, s.name, None))
         for p in s.pods:
             phase = {"Running": "[green]Running[/green]", "Failed": "[red]Failed[/red]"}.get(
@@ -165,9 +165,25 @@ def status_rows(
                 containers = ", ".join(safe(container_text(c)) for c in p.containers) or "-"
                 if p.not_ready:
                     containers += f" (not ready: {safe(p.not_ready)})"
-                row += [s.profile or "-", safe(p.file or "-"), containers]
+                row += [s.profile or "-", safe(p.file or "-"), containers, files_text(p.files)]
             table.add_row(*_mark(row, cells, s.name, p.name))
     return table
+
+
+_FILE_STATES = {
+    "drifted": "[yellow]drifted[/yellow]",
+    "changed-on-node": "[red]changed-on-node[/red]",
+    "missing": "[yellow]missing[/yellow]",
+}
+
+
+def files_text(files: list[dict[str, str]]) -> str:
+    """A pod's files in the wide table: ``/etc/haproxy/haproxy.cfg:in-sync``, one a line."""
+    if not files:
+        return "-"
+    return "\n".join(
+        f"{safe(f['path'])}:{_FILE_STATES.get(f['state'], safe(f['state']))}" for f in files
+    )
 
 
 def container_text(c: dict[str, Any]) -> str:

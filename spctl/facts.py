@@ -98,6 +98,19 @@ class RuntimePod:
     not_ready: str = ""  # why a readiness probe says the pod is not ready (status's READY)
 
 
+@dataclass(frozen=True)
+class FileState:
+    """A pod's file as the node has it (``messages.file_state``)."""
+
+    exists: bool
+    type: Optional[str] = None
+    sha256: Optional[str] = None
+    size: Optional[int] = None
+    mode: Optional[int] = None
+    owner: Optional[str] = None
+    group: Optional[str] = None
+
+
 #: fileCheckFrequency's default (pkg/kubelet/apis/config/v1beta1/defaults.go).
 DEFAULT_RELIST_PERIOD = 20.0
 
@@ -131,6 +144,10 @@ class NodeFacts:
     #: "v1alpha2"; None for Docker).
     runtime_endpoint: Optional[str] = None
     runtime_cri_version: Optional[str] = None
+    #: The pods' files the request named (``pod_files``): {path: state}.
+    pod_files: Mapping[str, FileState] = field(default_factory=dict)
+    #: The pods' files spctl wrote: {path: {"pod", "sha256"}} (as ``owned`` for manifests).
+    owned_files: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def unit(self, name: str) -> Optional[Unit]:
@@ -226,6 +243,8 @@ class NodeFacts:
                 for path, listing in answer["dirs"].items()
                 if listing.get("unsafe")
             },
+            pod_files={path: FileState(**state) for path, state in answer["pod_files"].items()},
+            owned_files=answer["owned_files"],
             raw=raw,
         )
 

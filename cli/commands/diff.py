@@ -25,7 +25,10 @@ def diff(
     all_nodes: bool,
     **options: Any,
 ) -> None:
-    """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error."""
+    """Show what deploy would change. Exit 0: no change, 1: changes, 2 or more: error.
+
+    A pod's files show as a unified diff each after its manifest's (a secret file as
+    "secret changed" with its sha256 only)."""
     from spctl.desired.render import render_all
     from spctl.verbs.deploy import diff_node
     from spctl.verbs.source import source_for
@@ -53,7 +56,7 @@ def diff(
             if step.changes or step.action == "adopt":
                 changed = changed or step.changes
                 sys.stdout.write(
-                    f"# {plan.node}: {step.name}: {step.action}: {step.reason}\n{step.diff}"
+                    f"# {plan.node}: {step.name}: {step.action}: {step.reason}\n{clean(step.diff)}"
                 )
     for r in results:
         if r.failed:

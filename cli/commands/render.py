@@ -6,11 +6,11 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
-from ..app import App, pass_app
+from ..app import App, clean, pass_app
 from .options import selection
 
 
@@ -24,6 +24,13 @@ from .options import selection
     help="Write each node's document for URL mode to DIR/nodes/<node>/pods.json (what "
     "`spctl serve` answers) instead of printing manifests.",
 )
+@click.option(
+    "--files",
+    "files",
+    is_flag=True,
+    help="Also print each pod's files after its manifest (a secret file's content is not "
+    "shown, only its sha256).",
+)
 @pass_app
 def render(
     app: App,
@@ -32,9 +39,10 @@ def render(
     selectors: tuple[str, ...],
     all_nodes: bool,
     out: Optional[Path],
+    files: bool,
 ) -> None:
     """Print the manifests spctl would write, exactly as they would be written (every node
-    unless -n or -l says otherwise)."""
+    unless -n or -l says otherwise); with --files, each pod's files too."""
     from spctl.desired.render import render_all
 
     inv = app.inventory()
@@ -53,6 +61,22 @@ def render(
             first = False
             sys.stdout.write(f"# node: {node.name}  file: {pod.file}  template: {pod.template}\n")
             sys.stdout.write(pod.content)
+            for f in pod.files if files else ():
+                sys.stdout.write(file_text(node.name, pod.name, f))
+
+
+def file_text(node: str, pod: str, f: Any) -> str:
+    """One of a pod's files as ``render --files`` prints it: a header line (path, mode,
+    owner, group, sha256, what it is made from), then its content; a secret's is masked."""
+    header = (
+        f"--- # node: {node}  pod: {pod}  path: {f.path}  mode: {f.mode:04o}  owner: "
+        f"{f.owner or 'root'}  group: {f.group or 'root'}  sha256: {f.sha256}  "
+        f"from: {f.origin}\n"
+    )
+    if f.secret:
+        return header + f"# (a secret: {len(f.content)} bytes, not shown)\n"
+    text = clean(f.content.decode("utf-8", "replace"))
+    return header + text + ("" if text.endswith("\n") or not text else "\n")
 
 
 def write_documents(app: App, chosen: list, out: Path) -> None:

@@ -13,6 +13,11 @@ Mappings (``vars``, ``labels``, ``ssh``) merge key by key, the later level winni
 scalars (``profile``, ``manifest_dir``, ``source``) are replaced; ``pods`` accumulate, and a later entry
 with the same pod name replaces the earlier one's template.
 
+A pod entry may name ``files:`` the pod reads through a ``hostPath`` (its configuration,
+certificates): each a path on the node with its content from a ``template`` (rendered as
+the pod's is), a plain ``source`` file or a ``secret``, and a ``mode``, ``owner`` and
+``group`` (:class:`FileRef`, checked here: ``_file_ref`` and ``_check_files``).
+
 ``source`` says how the node's kubelet gets its pods: ``file`` (the default: a manifest
 directory, written over SSH) or ``url`` (the kubelet polls ``spctl serve`` at
 :attr:`Node.manifest_url`; see ``spctl/manifest_url.py`` and docs/url-mode.md). The top-level
@@ -21,12 +26,14 @@ directory, written over SSH) or ``url`` (the kubelet polls ``spctl serve`` at
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import paramiko
+from spctl_agent.protocol import STATE_DIR
 
 from spctl import manifest_url
 from spctl.desired.validation.static_pod import validate_pod_name
@@ -44,10 +51,45 @@ NODE_KEYS = LEVEL_KEYS | {"address"}
 SSH_KEYS = {"user", "port", "key", "known_hosts", "jump", "sudo", "connect_timeout"}
 
 
+#: A pod's file is at most this large (its bytes as rendered or read): configuration and
+#: certificates are small, and every byte travels in the agent's request.
+MAX_FILE_BYTES = 1024 * 1024
+FILE_KEYS = {"path", "template", "source", "secret", "mode", "owner", "group"}
+#: Where a pod's file may never go: the kernel's and devices' pseudo file systems.
+FORBIDDEN_ROOTS = ("/proc", "/sys", "/dev")
+#: A file's content comes from exactly one of these.
+FILE_CONTENT_KEYS = ("template", "source", "secret")
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One file of a pod on the node: ``path`` (absolute, normalised), its content from
+    ``template`` (a Jinja file rendered as the pod's template), ``source`` (a plain file)
+    or ``secret`` (resolved by ``spctl.desired.secrets``), and its mode (None: 0644, 0600
+    for a secret), owner and group (a name or a number as text; None: root)."""
+
+    path: str
+    kind: str  # "template" | "source" | "secret"
+    file: Optional[Path] = None  # the template or source file
+    secret: Optional[Mapping[str, Any]] = None
+    mode: Optional[int] = None
+    owner: Optional[str] = None
+    group: Optional[str] = None
+
+    def as_dict(self) -> dict[str, Any]:
+        described: dict[str, Any] = {"path": self.path}
+        described[self.kind] = dict(self.secret or {}) if self.kind == "secret" else str(self.file)
+        if self.mode is not None:
+            described["mode"] = f"{self.mode:04o}"
+        described.update({k: v for k, v in (("owner", self.owner), ("group", self.group)) if v})
+        return described
+
+
 @dataclass(frozen=True)
 class PodRef:
     name: str
     template: Path
+    files: tuple[FileRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,7 +153,14 @@ class Node:
             "vars": dict(self.vars),
             "profile": self.profile,
             "manifest_dir": self.manifest_dir,
-            "pods": [{"name": p.name, "template": str(p.template)} for p in self.pods],
+            "pods": [
+                {
+                    "name": p.name,
+                    "template": str(p.template),
+                    **({"files": [f.as_dict() for f in p.files]} if p.files else {}),
+                }
+                for p in self.pods
+            ],
             "source": self.source,
             "url": self.manifest_url,
         }
@@ -280,6 +329,7 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
             if problem:
                 raise InventoryError(f"{nwhere}: {problem}")
             node = replace(node, manifest_url=manifest_url.node_url(url.base, name))
+        _check_files(node, nwhere)
         nodes[name] = node
     return Inventory(path=path, nodes=nodes, groups=groups, url=url)
 
@@ -342,7 +392,7 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
     for i, entry in enumerate(pods):
         if isinstance(entry, str):
             entry = {"name": entry}
-        entry = _mapping(entry, f"{where}.pods[{i}]", {"name", "template"})
+        entry = _mapping(entry, f"{where}.pods[{i}]", {"name", "template", "files"})
         name = entry.get("name")
         if not isinstance(name, str):
             raise InventoryError(f"{where}.pods[{i}]: a pod needs a name")
@@ -354,8 +404,174 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
         problem = validate_pod_name(name)
         if problem:
             raise InventoryError(f"{where}.pods[{i}]: pod name {name!r}: {problem}")
-        level["pods"].append((name, entry.get("template") or f"{name}.yaml.j2"))
+        raw_files = entry.get("files") or []
+        if not isinstance(raw_files, list):
+            raise InventoryError(
+                f"{where}.pods[{i}].files: expected a list of files ({{path: /etc/..., "
+                f"template: ...}}), got {_kind(raw_files)}"
+            )
+        files = tuple(
+            _file_entry(raw, f"{where}.pods[{i}] ({name}).files[{j}]")
+            for j, raw in enumerate(raw_files)
+        )
+        level["pods"].append((name, entry.get("template") or f"{name}.yaml.j2", files))
     return level
+
+
+def _file_entry(raw: Any, where: str) -> dict[str, Any]:
+    """One entry of a pod's ``files:``, checked on its own (``_check_files`` checks them
+    against the node: its manifest directories and the node's other files)."""
+    entry = _mapping(raw, where, FILE_KEYS)
+    path = entry.get("path")
+    if not isinstance(path, str) or not path:
+        raise InventoryError(
+            f"{where}.path: a file needs the absolute path it has on the node, got {_kind(path)}"
+        )
+    _check_file_path(path, f"{where}.path")
+    kinds = [k for k in FILE_CONTENT_KEYS if entry.get(k) is not None]
+    if len(kinds) != 1:
+        found = f"it has {' and '.join(kinds)}" if kinds else "it has none"
+        raise InventoryError(
+            f"{where}: a file's content comes from exactly one of template, source or secret; "
+            f"{found}"
+        )
+    kind = kinds[0]
+    value = entry[kind]
+    if kind == "secret":
+        if not isinstance(value, dict) or not value:
+            raise InventoryError(
+                f"{where}.secret: expected a mapping that says where the secret is, got "
+                f"{_kind(value)}"
+            )
+    elif not isinstance(value, str) or not value.strip():
+        raise InventoryError(f"{where}.{kind}: expected a file name, got {_kind(value)}")
+    return {
+        "path": path,
+        "kind": kind,
+        "value": value,
+        "mode": _file_mode(entry.get("mode"), f"{where}.mode"),
+        "owner": _file_owner(entry.get("owner"), f"{where}.owner"),
+        "group": _file_owner(entry.get("group"), f"{where}.group"),
+    }
+
+
+def _check_file_path(path: str, where: str) -> None:
+    if (
+        not path.startswith("/")
+        or path.startswith("//")
+        or posixpath.normpath(path) != path
+        or "\x00" in path
+    ):
+        raise InventoryError(
+            f"{where}: {path!r} must be an absolute, normalised path (no '..', '.', '//' or "
+            f"trailing '/'), e.g. {posixpath.normpath('/' + path.strip('/'))!r}"
+        )
+    if path == "/":
+        raise InventoryError(f"{where}: '/' is a directory, not a file")
+    for root in FORBIDDEN_ROOTS:
+        if _under(path, root):
+            raise InventoryError(
+                f"{where}: {path} is under {root}, which is not a place for files (the "
+                "kernel's or the devices' pseudo file system); put the file elsewhere"
+            )
+    if _under(path, STATE_DIR):
+        raise InventoryError(
+            f"{where}: {path} is under {STATE_DIR}, where spctl keeps its own state, lock and "
+            "backups on the node; put the file elsewhere"
+        )
+    for profile in PROFILES.values():
+        for directory in profile.known_dirs:
+            if _under(path, directory):
+                raise InventoryError(
+                    f"{where}: {path} is in {directory}, a manifest directory ({profile.name}'s "
+                    "default): the kubelet would parse it as a pod; put the file elsewhere "
+                    "(e.g. under /etc/<pod>/)"
+                )
+
+
+def _under(path: str, directory: str) -> bool:
+    directory = directory.rstrip("/") or "/"
+    return path == directory or path.startswith(directory + "/") or directory == "/"
+
+
+def _file_mode(value: Any, where: str) -> Optional[int]:
+    """A permission mode from ``"0644"`` (octal text) or a YAML number (``0644`` is octal
+    to YAML 1.1's safe loader), 0 to 0o7777."""
+    if value is None:
+        return None
+    mode: Optional[int] = None
+    if isinstance(value, str) and value.strip() and set(value.strip()) <= set("01234567"):
+        mode = int(value.strip(), 8)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    if mode is None or not 0 <= mode <= 0o7777:
+        raise InventoryError(
+            f'{where}: expected a permission mode in octal, quoted ("0644", "0600"), got '
+            f"{_kind(value)}"
+        )
+    return mode
+
+
+def _file_owner(value: Any, where: str) -> Optional[str]:
+    """A user or group: a name, or a number (kept as text)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and value and not any(c.isspace() or c in ":/" for c in value):
+        return value
+    raise InventoryError(
+        f"{where}: expected a user or group name, or a numeric id, got {_kind(value)}"
+    )
+
+
+def _file_refs(files: tuple[dict[str, Any], ...], templates: Path) -> tuple[FileRef, ...]:
+    refs = []
+    for f in files:
+        file = None
+        if f["kind"] != "secret":
+            p = Path(f["value"]).expanduser()
+            file = p if p.is_absolute() else templates / p
+        refs.append(
+            FileRef(
+                path=f["path"],
+                kind=f["kind"],
+                file=file,
+                secret=f["value"] if f["kind"] == "secret" else None,
+                mode=f["mode"],
+                owner=f["owner"],
+                group=f["group"],
+            )
+        )
+    return tuple(refs)
+
+
+def _check_files(node: Node, where: str) -> None:
+    """A node's pods' files against each other and the node's manifest directory: no path
+    used twice, none in ``manifest_dir`` (the kubelet would parse it as a pod)."""
+    seen: dict[str, str] = {}
+    for pod in node.pods:
+        for i, f in enumerate(pod.files):
+            at = f"{where}: pod {pod.name}: files[{i}].path"
+            if node.manifest_dir and _under(f.path, node.manifest_dir):
+                raise InventoryError(
+                    f"{at}: {f.path} is in the node's manifest_dir {node.manifest_dir}: the "
+                    "kubelet would parse it as a pod; put the file elsewhere"
+                )
+            other = seen.get(f.path)
+            if other is not None:
+                same = "this pod" if other == pod.name else f"pod {other}"
+                raise InventoryError(
+                    f"{at}: {f.path} is also a file of {same} on this node; one path holds "
+                    "one file: give one of them another path"
+                )
+            seen[f.path] = pod.name
+            for path, owner_pod in seen.items():
+                if path != f.path and (_under(path, f.path) or _under(f.path, path)):
+                    raise InventoryError(
+                        f"{at}: {f.path} and {path} (pod {owner_pod}) cannot both be files: "
+                        "one is inside the other"
+                    )
 
 
 def _kind(value: Any) -> str:
@@ -420,15 +636,15 @@ def _resolve_node(
         "manifest_dir": None,
         "source": "file",
     }
-    pods: dict[str, str] = {}
+    pods: dict[str, tuple[str, tuple[dict[str, Any], ...]]] = {}
     for level in levels:
         for key in ("vars", "labels", "ssh"):
             merged[key].update(level[key])
         for key in ("profile", "manifest_dir", "source"):
             if level[key] is not None:
                 merged[key] = level[key]
-        for pod_name, template in level["pods"]:
-            pods[pod_name] = template
+        for pod_name, template, files in level["pods"]:
+            pods[pod_name] = (template, files)
     ssh = merged["ssh"]
     if ssh_config is not None:
         address, ssh = _apply_ssh_config(ssh_config, address, ssh)
@@ -443,9 +659,15 @@ def _resolve_node(
     )
     settings = _absolute_paths(settings, base)
     refs = []
-    for pod_name, template in pods.items():
+    for pod_name, (template, files) in pods.items():
         tpath = Path(template)
-        refs.append(PodRef(pod_name, tpath if tpath.is_absolute() else (templates / tpath)))
+        refs.append(
+            PodRef(
+                pod_name,
+                tpath if tpath.is_absolute() else (templates / tpath),
+                _file_refs(files, templates),
+            )
+        )
     return Node(
         name=name,
         address=address,

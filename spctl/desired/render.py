@@ -5,13 +5,23 @@ string), rendered in a bounded sandbox (``sandbox``). Its context is the node's 
 ``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). The
 output is parsed with the safe loader, validated, and dumped canonically: the node receives
 exactly the text that was checked.
+
+A pod's files (``PodRef.files``) are rendered beside it: a ``template`` in the same sandbox
+and context as the pod's template, a ``source`` read as it is, a ``secret`` resolved by
+``spctl.desired.secrets``; each at most ``MAX_FILE_BYTES``. The manifest of a pod with files
+carries :data:`FILES_ANNOTATION`, the digest of them all (``files_digest``): a change of a
+file is a change of the pod, which the kubelet restarts (a new UID), spctl waits for and
+rolls back as any other.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+import importlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import jinja2
 import jinja2.compiler
@@ -19,11 +29,41 @@ import jinja2.nodes
 import jinja2.sandbox
 from spctl_agent.protocol import MANIFEST_SUFFIX
 
-from spctl.desired.inventory import Node, PodRef
+from spctl.desired.inventory import MAX_FILE_BYTES, FileRef, Node, PodRef
 from spctl.desired.sandbox import environment, render_bounded
 from spctl.desired.validation.static_pod import check_unique_names, dangerous_settings, validate_pod
 from spctl.desired.yamlio import ManifestError, dump_manifest, parse_manifest
 from spctl.errors import TemplateError, ValidationError
+
+#: The annotation of a pod with files: the digest of its files (``files_digest``).
+FILES_ANNOTATION = "spctl.io/files-sha256"
+
+
+@dataclass(frozen=True)
+class DesiredFile:
+    """One file of a pod as it should be on one node: its path, exact bytes and metadata.
+    ``secret``: the bytes are never shown (only their sha256)."""
+
+    path: str
+    content: bytes = field(default=b"", repr=False)
+    mode: int = 0o644
+    owner: Optional[str] = None
+    group: Optional[str] = None
+    secret: bool = False
+    #: What it is made from (the template or file; "secret"), for messages.
+    origin: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def files_digest(files: tuple[DesiredFile, ...]) -> str:
+    """The digest of a pod's files, over each one's (path, sha256, mode, owner, group) in
+    path order: what the manifest's annotation holds."""
+    rows = sorted([f.path, f.sha256, f.mode, f.owner, f.group] for f in files)
+    text = json.dumps(rows, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -36,6 +76,10 @@ class DesiredPod:
     # Settings that hand the node to the pod (validate.dangerous_settings), each naming
     # node, pod, template and field: warnings, or errors under --strict.
     warnings: tuple[str, ...] = ()
+    #: The pod's files on the node, written with its manifest.
+    files: tuple[DesiredFile, ...] = ()
+    #: Warnings that stay warnings under --strict (a file no hostPath volume covers).
+    notes: tuple[str, ...] = ()
 
     @property
     def file(self) -> str:
@@ -64,10 +108,16 @@ def render_text(node: Node, ref: PodRef) -> str:
         raise TemplateError(
             f"{where}: template file not found; create it or fix the pod's `template:`"
         )
-    env = environment(str(ref.template.parent))
+    return _render(node, ref.name, ref.template, where)
+
+
+def _render(node: Node, pod: str, path: Any, where: str) -> str:
+    """``path`` (a template file) rendered for ``pod`` on ``node``; TemplateError naming
+    ``where`` and the line."""
+    env = environment(str(path.parent))
     try:
-        template = env.get_template(ref.template.name)
-        return render_bounded(template, context(node, ref.name))
+        template = env.get_template(path.name)
+        return render_bounded(template, context(node, pod))
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         raise TemplateError(
@@ -114,12 +164,127 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
             f"{where}: metadata.name: is {name!r} but the inventory calls this pod {ref.name!r}; "
             "make them the same (the file on the node is named after the pod)"
         )
+    files: list[DesiredFile] = []
+    for i, file_ref in enumerate(ref.files):
+        try:
+            files.append(render_file(node, ref, i, file_ref))
+        except TemplateError as exc:
+            problems.append(str(exc))
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, dict) and FILES_ANNOTATION in annotations:
+        problems.append(
+            f"{where}: metadata.annotations.{FILES_ANNOTATION}: spctl sets this annotation "
+            "to the digest of the pod's files; remove it from the template"
+        )
     if problems:
         raise ValidationError(problems)
     warnings = tuple(f"{where}: {p}" for p in dangerous_settings(doc))
+    notes: tuple[str, ...] = ()
+    if files:
+        # A change of a file is a change of the pod: a new UID, a restart, the wait.
+        if not isinstance(metadata.get("annotations"), dict):
+            metadata["annotations"] = {}
+        metadata["annotations"][FILES_ANNOTATION] = files_digest(tuple(files))
+        notes = tuple(uncovered_files(where, doc, files))
     return DesiredPod(
-        name=ref.name, template=str(ref.template), content=dump_manifest(doc), warnings=warnings
+        name=ref.name,
+        template=str(ref.template),
+        content=dump_manifest(doc),
+        warnings=warnings,
+        files=tuple(files),
+        notes=notes,
     )
+
+
+def uncovered_files(where: str, doc: Mapping[str, Any], files: list[DesiredFile]) -> list[str]:
+    """A warning for each file no ``hostPath`` volume of the pod covers: the pod cannot
+    read it (a mistake, or a file for the node itself)."""
+    raw_spec = doc.get("spec")
+    spec: Mapping[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+    paths = []
+    for volume in spec.get("volumes") or []:
+        host_path = volume.get("hostPath") if isinstance(volume, dict) else None
+        if isinstance(host_path, dict) and isinstance(host_path.get("path"), str):
+            paths.append(host_path["path"].rstrip("/") or "/")
+    return [
+        f"{where}: file {f.path}: no hostPath volume of the pod covers it, so the pod cannot "
+        "read it; add a hostPath volume for it (or its directory)"
+        for f in files
+        if not any(f.path == p or f.path.startswith(p.rstrip("/") + "/") for p in paths)
+    ]
+
+
+def render_file(node: Node, ref: PodRef, index: int, file: FileRef) -> DesiredFile:
+    """One file of pod ``ref`` on ``node``: its bytes from its template (rendered as the
+    pod's is), its source file or its secret; TemplateError naming node, pod, the file's
+    index and what to do."""
+    where = f"node {node.name}, pod {ref.name}, files[{index}] ({file.path})"
+    if file.kind == "secret":
+        content = secret_bytes(where, file)
+        origin = "secret"
+    else:
+        assert file.file is not None
+        origin = str(file.file)
+        if not file.file.is_file():
+            raise TemplateError(
+                f"{where}: {file.kind} file {file.file} not found; create it or fix the "
+                f"file's `{file.kind}:` (relative to the templates directory)"
+            )
+        if file.kind == "template":
+            content = _render(node, ref.name, file.file, f"{where}, template {file.file}").encode()
+        else:
+            try:
+                if file.file.stat().st_size > MAX_FILE_BYTES:
+                    raise TemplateError(_too_large(where, file.file.stat().st_size))
+                content = file.file.read_bytes()
+            except OSError as exc:
+                raise TemplateError(
+                    f"{where}: cannot read {file.file}: {exc.strerror or exc}"
+                ) from None
+    if len(content) > MAX_FILE_BYTES:
+        raise TemplateError(_too_large(where, len(content)))
+    mode = file.mode if file.mode is not None else (0o600 if file.kind == "secret" else 0o644)
+    return DesiredFile(
+        path=file.path,
+        content=content,
+        mode=mode,
+        owner=file.owner,
+        group=file.group,
+        secret=file.kind == "secret",
+        origin=origin,
+    )
+
+
+def _too_large(where: str, size: int) -> str:
+    return (
+        f"{where}: the file is {size} bytes, over spctl's limit of {MAX_FILE_BYTES} bytes "
+        "(1 MiB) per file; a pod's files are configuration and certificates: ship large "
+        "data another way (an image, a package)"
+    )
+
+
+#: The module that resolves secrets, when this spctl has it.
+SECRETS_MODULE = "spctl.desired.secrets"
+
+
+def secret_bytes(where: str, file: FileRef) -> bytes:
+    """The bytes of a ``secret:`` file, resolved by ``spctl.desired.secrets``
+    (``file_secret(spec, where)``); a bad-input error while that module is not there. The
+    secret's bytes never appear in an error."""
+    try:
+        secrets = importlib.import_module(SECRETS_MODULE)
+    except ImportError:
+        raise TemplateError(
+            f"{where}: secret files are not available in this version of spctl; use "
+            "`template:` or `source:` for this file"
+        ) from None
+    resolve = getattr(secrets, "file_secret", None)
+    if resolve is None:
+        raise TemplateError(f"{where}: this spctl's secrets module cannot resolve secret files")
+    content = resolve(dict(file.secret or {}), where)
+    if isinstance(content, str):
+        content = content.encode()
+    return bytes(content)
 
 
 def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
@@ -136,6 +301,14 @@ def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
             problems.append(str(exc))
     names = [(p.name, p.template) for p in pods]
     problems += [f"node {node.name}: {d}" for d in check_unique_names(names)]
+    if node.source == "url":
+        problems += [
+            f"node {node.name}, pod {p.name}: the pod has files, but the node is in source: "
+            "url: files are delivered in directory mode; URL mode serves manifests only. "
+            "Deliver this pod in directory mode (source: file) or drop its files"
+            for p in pods
+            if p.files
+        ]
     if problems:
         raise ValidationError(problems)
     return pods
@@ -151,7 +324,8 @@ def dangerous_pods(rendered: dict[str, list[DesiredPod]], strict: bool = False) 
                 "--strict: refusing pods that hand the node to the pod; nothing was touched",
             ]
         )
-    return warnings
+    # Files no hostPath covers: warnings even under --strict.
+    return warnings + [n for pods in rendered.values() for p in pods for n in p.notes]
 
 
 def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[DesiredPod]]:

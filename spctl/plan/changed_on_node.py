@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from typing import Optional
+from typing import Any, Optional
 
 from spctl.desired.pod_identity import same_pod
 from spctl.facts import NodeFacts
@@ -163,5 +163,77 @@ def refusal(
         f"To keep the node's version: `spctl import {pod} --force`, with every node that runs "
         f"it selected (e.g. `--node {node}`), takes it into the template; the next deploy then "
         "adopts the file as it is.\n"
+        f"To discard it: {force} (the node's version is kept in spctl's backups on the node)."
+    )
+
+
+# -- a pod's files ----------------------------------------------------------------------------
+
+
+def file_changed_on_node(facts: NodeFacts, path: str, sha256: Optional[str]) -> bool:
+    """As :func:`changed_on_node`, for a pod's file (``facts.owned_files``)."""
+    recorded = (facts.owned_files.get(path) or {}).get("sha256")
+    return recorded is not None and sha256 is not None and sha256 != recorded
+
+
+def file_refusal(
+    *, node: str, pod: str, path: str, facts: NodeFacts, verb: str, desired: Any = None
+) -> PlanError:
+    """The error of a ``verb`` (deploy, remove, rollback) refused because the pod's file ``path``
+    changed on the node since spctl wrote it: what changed (a secret's sha256 only) and
+    the two ways on. ``desired``: the file the inventory gives it now
+    (``render.DesiredFile``), None for a removal."""
+    recorded = (facts.owned_files.get(path) or {}).get("sha256")
+    state = facts.pod_files.get(path)
+    now_sha = state.sha256 if state is not None else None
+    secret = desired is None or desired.secret
+    now = None if secret else facts.file(path)
+    if secret or now is None:
+        changed = (
+            f"its sha256 was {recorded} when spctl wrote it and is {now_sha} now"
+            + (
+                " (a secret, or a file spctl does not read back: no content is shown)"
+                if secret
+                else ""
+            )
+            + "\n"
+        )
+    else:
+        written = desired.content.decode("utf-8", "surrogateescape")
+        label = (
+            "as spctl wrote it"
+            if desired.sha256 == recorded
+            else "as the inventory gives it now (spctl keeps no copy of what it wrote)"
+        )
+        lines = list(
+            difflib.unified_diff(
+                shown(written).splitlines(keepends=True),
+                shown(now).splitlines(keepends=True),
+                fromfile=f"{path} ({label})",
+                tofile=f"{path} (on the node now)",
+            )
+        )
+        changed = "".join(
+            line if line.endswith("\n") else line + "\n" for line in lines[:DIFF_LINES]
+        )
+        if len(lines) > DIFF_LINES:
+            changed += f"… {len(lines) - DIFF_LINES} more lines\n"
+        changed = changed or _SAME_TEXT
+    overwrite = {
+        "deploy": "overwrite it",
+        "remove": "delete it",
+        "rollback": "replace it with an older version",
+    }[verb]
+    force = {
+        "deploy": f"`spctl deploy {pod} --node {node} --force` puts spctl's version back",
+        "remove": f"`spctl remove {pod} --node {node} --force` removes it anyway",
+        "rollback": f"`spctl rollback {pod} --node {node} --force` rolls it back anyway",
+    }[verb]
+    return PlanError(
+        f"node {node}: {path} (a file of pod {pod}) changed on node since spctl wrote it (a "
+        f"hand edit, another tool): spctl will not {overwrite} silently.\n"
+        f"What changed: {changed}"
+        "To keep the node's version: put it into the file's template or source in the "
+        "inventory; the next deploy then finds the two the same.\n"
         f"To discard it: {force} (the node's version is kept in spctl's backups on the node)."
     )

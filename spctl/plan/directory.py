@@ -9,6 +9,10 @@ when its content already equals the desired one, and otherwise refused. A file s
 that changed on the node since spctl wrote it (``plan.changed_on_node``) is not overwritten,
 removed or rolled back unless ``force``; a move of the manifest directory carries it as it is,
 still changed on node at its new place.
+
+A pod's files (``plan.files``) ride in its step, under the same rules; a pod whose manifest
+is up to date but one of whose files is not (absent, its mode changed) is rewritten as it is
+(an adopt: no new pod) with the file.
 """
 
 from __future__ import annotations
@@ -24,8 +28,17 @@ from spctl.desired.inventory import Node
 from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
 from spctl.desired.validation.static_pod import kubelet_name_problem
-from spctl.facts import DirEntry, NodeFacts
-from spctl.plan.changed_on_node import BYTES_ONLY, TAKEN_IN, changed_on_node, compared, refusal
+from spctl.facts import DirEntry, FileState, NodeFacts
+from spctl.plan.changed_on_node import (
+    BYTES_ONLY,
+    TAKEN_IN,
+    changed_on_node,
+    compared,
+    file_changed_on_node,
+    file_refusal,
+    refusal,
+)
+from spctl.plan.files import file_steps, files_diff, refuse_in_manifest_dir, removal_steps
 from spctl.plan.model import Plan, PlanError, PodStep, unified
 from spctl.profiles import KubeletChange, Profile, detect
 from spctl.profiles.base import same_dir
@@ -102,6 +115,9 @@ def plan_deploy(
     )
     entries = _entries(facts, directory)
     steps = []
+    watched = [directory, *([current] if current else [])]
+    for pod in desired:
+        refuse_in_manifest_dir(node.name, pod.name, pod.files, watched)
     for pod in desired:
         path = f"{directory}/{pod.file}"
         entry = entries.get(pod.file)
@@ -167,6 +183,9 @@ def plan_deploy(
                     unified(on_node or "", pod.content, path),
                 )
             )
+    by_name = {pod.name: pod for pod in desired}
+    paths = {f.path for pod in desired for f in pod.files}
+    steps = [_with_files(node, step, by_name[step.name], facts, force, paths) for step in steps]
     for i, step in enumerate(steps):
         moved = moves.pop(step.name, None)
         if moved is None:
@@ -217,6 +236,31 @@ def plan_deploy(
         )
     warnings = tuple(stray_files(facts, directory)) + ((config_warning,) if config_warning else ())
     return Plan.for_node(node.name, profile, facts, directory, kubelet, tuple(steps), warnings)
+
+
+def _with_files(
+    node: Node, step: PodStep, pod: DesiredPod, facts: NodeFacts, force: bool, paths: set[str]
+) -> PodStep:
+    """``step`` with the pod's file steps, and their diffs after the manifest's; ``paths``:
+    the files of every desired pod (one spctl wrote for this pod that another pod has now
+    is that pod's to write, not this one's to remove)."""
+    files = file_steps(node.name, pod.name, pod.files, facts, force, paths)
+    if not files:
+        return step
+    changing = [f for f in files if f.changes]
+    if step.action == "unchanged" and changing:
+        # The manifest is what the inventory renders (the files' digest included), so the
+        # pod is the one that should run: rewrite it as it is with its files, no new pod.
+        return replace(
+            step,
+            action="adopt",
+            reason=f"{step.reason}; its files are put back as the inventory gives them ("
+            + "; ".join(f.reason for f in changing)
+            + ")",
+            files=files,
+            diff=step.diff + files_diff(files),
+        )
+    return replace(step, files=files, diff=step.diff + files_diff(files))
 
 
 def _changed_step(
@@ -386,7 +430,26 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts, force: bool = Fa
     for name, path, directory, file in _owned_files(node, names, facts, profile, directories):
         entry = _entries(facts, directory).get(file)
         if entry is None and facts.file(path) is None:
-            steps.append(PodStep(name, file, "unchanged", f"{path} is already absent"))
+            leftover = sorted(
+                p
+                for p, meta in facts.owned_files.items()
+                if meta.get("pod") == name and (facts.pod_files.get(p) or FileState(False)).exists
+            )
+            steps.append(
+                PodStep(
+                    name,
+                    file,
+                    "unchanged",
+                    f"{path} is already absent"
+                    + (
+                        "; its files spctl wrote are left on the node ("
+                        + ", ".join(leftover)
+                        + "): remove them by hand"
+                        if leftover
+                        else ""
+                    ),
+                )
+            )
         elif path not in facts.owned:
             raise PlanError(
                 f"node {node.name}: {path} was not written by spctl; spctl never removes files "
@@ -398,14 +461,17 @@ def plan_remove(node: Node, names: list[str], facts: NodeFacts, force: bool = Fa
                 raise refusal(
                     node=node.name, pod=name, path=path, facts=facts, verb="remove", rendered=None
                 )
+            files = tuple(removal_steps(node.name, name, facts, force))
             steps.append(
                 PodStep(
                     name,
                     file,
                     "remove",
-                    f"{path} is removed",
+                    f"{path} is removed"
+                    + (f", then its files ({', '.join(f.path for f in files)})" if files else ""),
                     expected_sha256=sha,
-                    diff=unified(facts.file(path) or "", "", path),
+                    diff=unified(facts.file(path) or "", "", path) + files_diff(files),
+                    files=files,
                 )
             )
     return _single_dir_plan(node, profile, facts, directories, steps)
@@ -431,6 +497,18 @@ def plan_rollback(node: Node, names: list[str], facts: NodeFacts, force: bool = 
             raise refusal(
                 node=node.name, pod=name, path=path, facts=facts, verb="rollback", rendered=None
             )
+        for file_path, meta in sorted(facts.owned_files.items()):
+            state = facts.pod_files.get(file_path)
+            if (
+                not force
+                and meta.get("pod") == name
+                and state is not None
+                and file_changed_on_node(facts, file_path, state.sha256)
+            ):
+                # The agent puts the pod's previous files back with its manifest.
+                raise file_refusal(
+                    node=node.name, pod=name, path=file_path, facts=facts, verb="rollback"
+                )
         steps.append(
             PodStep(
                 name,

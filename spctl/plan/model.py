@@ -19,6 +19,44 @@ class PlanError(SpctlError):
     """The node cannot be brought to the desired state safely."""
 
 
+#: What a plan does with one of a pod's files (``FileStep.action``).
+FILE_WRITE = "write"
+FILE_REMOVE = "remove"
+FILE_UNCHANGED = "unchanged"
+
+#: How a pod's file on the node compares with the inventory (``FileStep.state``; status
+#: shows it): the same bytes and metadata, other ones, absent, or changed on the node
+#: since spctl wrote it (``plan.changed_on_node``).
+IN_SYNC = "in-sync"
+DRIFTED = "drifted"
+MISSING = "missing"
+CHANGED_ON_NODE = "changed-on-node"
+
+
+@dataclass(frozen=True)
+class FileStep:
+    """One of a pod's files: written, removed or left as it is, with the reason; carried in
+    the pod's change (``messages.file_change``), written before its manifest and removed
+    after its pod is gone."""
+
+    path: str
+    action: str  # write | remove | unchanged
+    reason: str
+    state: str  # in-sync | drifted | missing | changed-on-node
+    content: bytes = field(default=b"", repr=False)
+    sha256: Optional[str] = None  # of ``content``
+    expected_sha256: Optional[str] = None  # the file's sha256 when facts were read
+    mode: int = 0o644
+    owner: Optional[str] = None
+    group: Optional[str] = None
+    secret: bool = False
+    diff: str = ""
+
+    @property
+    def changes(self) -> bool:
+        return self.action in (FILE_WRITE, FILE_REMOVE)
+
+
 @dataclass(frozen=True)
 class PodStep:
     name: str
@@ -32,11 +70,15 @@ class PodStep:
     #: (for "move", its bytes become the file in the new directory).
     from_path: Optional[str] = None
     from_sha256: Optional[str] = None
+    #: The pod's files, in the inventory's order (then those it no longer has).
+    files: tuple[FileStep, ...] = ()
 
     @property
     def changes(self) -> bool:
-        return self.action in ("create", "update", "remove", "rollback", "move") or bool(
-            self.from_path
+        return (
+            self.action in ("create", "update", "remove", "rollback", "move")
+            or bool(self.from_path)
+            or any(f.changes for f in self.files)
         )
 
 

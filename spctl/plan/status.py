@@ -22,6 +22,8 @@ from spctl.plan.changed_on_node import (
 )
 from spctl.plan.changed_on_node import STATE as CHANGED_ON_NODE
 from spctl.plan.directory import choose_dir, stray_files
+from spctl.plan.files import file_state
+from spctl.plan.model import CHANGED_ON_NODE as FILE_CHANGED_ON_NODE
 from spctl.plan.model import recovered_note
 from spctl.profiles import detect
 from spctl.profiles.base import same_dir
@@ -41,6 +43,9 @@ class PodStatus:
     age: Optional[float]
     containers: list[dict[str, Any]]
     not_ready: str = ""  # why its readiness probe fails, when it runs but is not ready
+    #: The pod's files: [{"path", "state"}], state in-sync | drifted | missing |
+    #: changed-on-node (``plan.files.file_state``).
+    files: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +59,7 @@ class PodStatus:
             "age_seconds": None if self.age is None else int(self.age),
             "containers": self.containers,
             "not_ready": self.not_ready or None,
+            "files": self.files,
         }
 
 
@@ -185,9 +191,17 @@ def node_status(
             manifest = "in-sync" if recorded == entry.sha256 else "drifted"
         kubelet_name = f"{name}-{node_name}"
         seen_pods.add(kubelet_name)
-        status.pods.append(
-            _row(name, kubelet_name, path if entry else None, manifest, facts.pod(kubelet_name))
-        )
+        row = _row(name, kubelet_name, path if entry else None, manifest, facts.pod(kubelet_name))
+        if name in want:
+            row.files = [{"path": f.path, "state": file_state(f, facts)} for f in want[name].files]
+            status.warnings += [
+                f"{f['path']} (a file of pod {name}) changed on node since spctl wrote it: "
+                f"deploy refuses to overwrite it; `spctl deploy {name} --node {node.name} "
+                "--force` puts spctl's back"
+                for f in row.files
+                if f["state"] == FILE_CHANGED_ON_NODE
+            ]
+        status.pods.append(row)
     listed = {name + MANIFEST_SUFFIX for name in names}
     for entry in facts.dirs.get(directory) or ():
         if not entry.kubelet_reads or entry.name in listed:

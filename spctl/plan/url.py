@@ -33,6 +33,18 @@ from spctl.profiles import detect
 from spctl.profiles.base import same_dir
 
 
+def refuse_files(node: Node, desired: list[DesiredPod]) -> None:
+    """A pod with files on a node in URL mode: bad input (the kubelet fetches manifests
+    from the URL; nothing carries the files)."""
+    with_files = [pod.name for pod in desired if pod.files]
+    if with_files:
+        raise PlanError(
+            f"node {node.name}: pod(s) {', '.join(with_files)} have files, but the node is in "
+            "source: url: files are delivered in directory mode; URL mode serves manifests "
+            "only. Deliver this pod in directory mode (source: file) or drop its files"
+        )
+
+
 def plan_url(
     node: Node, desired: list[DesiredPod], facts: NodeFacts, token: str, force: bool = False
 ) -> Plan:
@@ -41,6 +53,7 @@ def plan_url(
     url = node.manifest_url
     if not url:
         raise PlanError(f"node {node.name}: source url needs url.base in the inventory")
+    refuse_files(node, desired)
     profile = detect(facts, node.profile)
     node_name = profile.node_name(facts)
     check_kubelet_names(node, node_name, desired)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import replace
 from typing import Any, Optional
@@ -12,7 +13,7 @@ from spctl.desired.probe_specs import probe_spec
 from spctl.desired.restart_policies import restart_policy
 from spctl.errors import NodeError
 from spctl.facts import NodeFacts
-from spctl.plan.model import Plan, PodStep, noted
+from spctl.plan.model import FILE_WRITE, FileStep, Plan, PodStep, noted
 from spctl.transport.agent import Agent, holder_name
 from spctl.verbs.outcome import DONE, Outcome, PodOutcome, phase_of
 from spctl.verbs.settings import Settings
@@ -139,6 +140,24 @@ def _change(step: PodStep) -> dict[str, Any]:
         from_sha256=step.from_sha256,
         probes=_probes(step),
         restart_policy=_restart_policy(step),
+        files=[_file_change(f) for f in step.files if f.changes],
+    )
+
+
+def _file_change(step: FileStep) -> dict[str, Any]:
+    """One of a pod's files in its change: the bytes (base64) of a write, the sha256 the
+    file must still have (null: absent)."""
+    write = step.action == FILE_WRITE
+    return messages.file_change(
+        path=step.path,
+        action=messages.FILE_WRITE if write else messages.FILE_REMOVE,
+        content_b64=base64.b64encode(step.content).decode("ascii") if write else None,
+        sha256=step.sha256 if write else None,
+        expected_sha256=step.expected_sha256,
+        mode=step.mode,
+        owner=step.owner,
+        group=step.group,
+        secret=step.secret,
     )
 
 

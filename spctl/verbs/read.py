@@ -24,12 +24,29 @@ def facts_request(
 
 
 def _wanted(node: Node, pods: list[str], read: Sequence[str] = ()) -> dict[str, Any]:
-    """The facts request's fields but the probes (``messages.facts_request``'s keywords)."""
+    """The facts request's fields but the probes (``messages.facts_request``'s keywords):
+    with the state of the pods' files (``pod_files``), and the text of those that are no
+    secret (``read``), for ``diff`` to show what changes in them."""
     wanted: dict[str, Any] = {"pods": pods, **profiles.facts_request()}
     if node.manifest_dir:
         wanted["manifest_dirs"] = [node.manifest_dir, *wanted["manifest_dirs"]]
-    wanted["read"] = [*wanted["read"], *read]
+    files = [f for ref in node.pods if ref.name in pods for f in ref.files]
+    wanted["read"] = [*wanted["read"], *read, *(f.path for f in files if f.kind != "secret")]
+    if files:
+        wanted["pod_files"] = [f.path for f in files]
     return wanted
+
+
+def _owned_elsewhere(facts: NodeFacts, pods: list[str], wanted: dict[str, Any]) -> list[str]:
+    """The files spctl wrote for ``pods`` that the request did not name (a file the
+    inventory no longer gives a pod, a pod being removed): their state is read with one
+    more call, for the plan to remove them."""
+    asked = set(wanted.get("pod_files") or ())
+    return sorted(
+        path
+        for path, meta in facts.owned_files.items()
+        if meta.get("pod") in pods and path not in asked
+    )
 
 
 def read_facts(
@@ -61,6 +78,10 @@ def read_facts(
             break
         for key, values in extra.items():
             wanted[key] = [*wanted[key], *values]
+        facts = NodeFacts.from_agent(agent.call(messages.facts_request(**wanted)))
+    extra_files = _owned_elsewhere(facts, pods, wanted)
+    if extra_files:
+        wanted["pod_files"] = [*(wanted.get("pod_files") or ()), *extra_files]
         facts = NodeFacts.from_agent(agent.call(messages.facts_request(**wanted)))
     if host_network:
         node_ip = _node_ip(facts, node)

@@ -32,7 +32,7 @@ from spctl.errors import SpctlError
 from spctl.facts import NodeFacts
 from spctl.plan.model import Plan
 from spctl.plan.status import NodeStatus, URLStatus, node_status, url_node_status
-from spctl.plan.url import plan_file, plan_url
+from spctl.plan.url import plan_file, plan_url, refuse_files
 from spctl.serve.document import document_for
 from spctl.transport.serve_client import ServerError, fetch_digest
 from spctl.verbs.outcome import Outcome, ready
@@ -128,6 +128,7 @@ class URLSource(PodSource):
         self.url = url
 
     def check(self, node: Node, desired: list[DesiredPod], settings: Settings) -> None:
+        refuse_files(node, desired)
         if not settings.dry_run:
             self.check_served(node, desired)
 

@@ -47,7 +47,9 @@ def applying(plan: Plan, wait_running: Sequence[str] = ()) -> Optional[str]:
         by_verb[verb] = []
     for step in plan.pods:
         if step.action in _VERBS:
-            by_verb[_VERBS[step.action]].append(step.name)
+            files = sum(1 for f in step.files if f.changes)
+            label = f"{step.name} ({files} file{'s' if files != 1 else ''})" if files else step.name
+            by_verb[_VERBS[step.action]].append(label)
     parts += [f"{verb} {', '.join(names)}" for verb, names in by_verb.items() if names]
     if not parts and not wait_running:
         return None

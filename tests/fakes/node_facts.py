@@ -47,6 +47,32 @@ def facts_from_case(case: dict) -> NodeFacts:
         dirs[directory] = {"exists": True, "entries": entries}
     for directory, why in (case.get("unsafe_dirs") or {}).items():
         dirs.setdefault(directory, {"exists": False, "entries": []})["unsafe"] = why
+    # A pod's files on the node (``pod_files: {path: {content, mode, owner, group, type}}``;
+    # null: absent) and those spctl wrote (``owned_files: {path: {pod, written}}``: recorded
+    # with the sha256 of ``written``, the file's content when not given). Their text is
+    # read as ``verbs.read`` asks (the files that are no secret).
+    pod_files, owned_files = {}, {}
+    for path, spec in (case.get("pod_files") or {}).items():
+        if spec is None:
+            pod_files[path] = {"exists": False}
+            continue
+        content = spec.get("content", "")
+        pod_files[path] = {
+            "exists": True,
+            "type": spec.get("type", "file"),
+            "sha256": _sha(content) if spec.get("type", "file") == "file" else None,
+            "size": len(content),
+            "mode": spec.get("mode", 0o644),
+            "owner": spec.get("owner", "root"),
+            "group": spec.get("group", "root"),
+        }
+        if spec.get("type", "file") == "file":
+            files[path] = content
+    for path, spec in (case.get("owned_files") or {}).items():
+        written = spec.get(
+            "written", ((case.get("pod_files") or {}).get(path) or {}).get("content")
+        )
+        owned_files[path] = {"pod": spec["pod"], "sha256": _sha(written or "")}
     units = {}
     for name, props in (case.get("units") or {}).items():
         units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}
@@ -63,6 +89,7 @@ def facts_from_case(case: dict) -> NodeFacts:
             for d in [*request.get("manifest_dirs", []), *case.get("running_dirs", [])]
         }
         wanted = set(request.get("read", [])) | {p for paths in globs.values() for p in paths}
+        wanted |= set(pod_files)
         for props in units.values():
             wanted |= set(environment_file_paths(props))
         read = {path: files.get(path) for path in wanted}  # None: not on the node
@@ -80,6 +107,8 @@ def facts_from_case(case: dict) -> NodeFacts:
                 or {"runtime": "docker", "pods": case.get("pods") or []},
                 "healthz": True,
                 "kubelets": case.get("kubelets") or {},
+                "pod_files": pod_files,
+                "owned_files": owned_files,
             }
         )
 

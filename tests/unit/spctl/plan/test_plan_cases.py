@@ -10,13 +10,20 @@ A case file holds:
   force:    plan as deploy --force does
   kubelets: what the running kubelet watches, from its process (unit -> {manifest_dir})
   unsafe_dirs: directories the agent found writable by others (path -> why)
-  desired:  pods to deploy (name -> manifest text)
+  desired:  pods to deploy (name -> manifest text, or {manifest, files: {path: content, or
+            {content, mode, owner, group, secret}}})
+  pod_files: a pod's files on the node (path -> {content, mode, owner, group, type} | null:
+            absent); owned_files: those spctl wrote (path -> {pod, written: what it wrote,
+            default the file's content})
   hostname, os_release: as the agent reports them
   running_dirs: directories the running kubelet was started with (the agent lists them)
   expect:   profile, manifest_dir, node_name, node_ip (default null), kubelet (null or {file, contains, not_contains,
-            daemon_reload, mode}), pods (name -> action), reasons (name -> a substring of
+            daemon_reload, mode}), pods (name -> action), files (path -> action: write,
+            remove, unchanged), file_states (path -> in-sync, drifted, missing,
+            changed-on-node), file_diffs (path -> substrings of the pod's diff), reasons (name -> a substring of
             its step's reason), warnings (substrings), error
-            (substring; `error_contains`: more substrings of it), switch (the kubelet
+            (substring; `error_contains`: more substrings of it, `error_not_contains`: none
+            of these), switch (the kubelet
             changes source: directory <-> URL)
 
 URL mode: ``node: {source: url}`` plans with ``plan.url.plan_url`` (token TOKEN, url.base
@@ -37,7 +44,7 @@ import pytest
 import yaml
 
 from spctl.desired.inventory import Node, SSHSettings
-from spctl.desired.render import DesiredPod
+from spctl.desired.render import DesiredFile, DesiredPod
 from spctl.errors import SpctlError
 from spctl.plan.directory import plan_deploy
 from spctl.plan.model import Plan
@@ -48,6 +55,27 @@ from tests.fakes.node_facts import facts_from_case
 TOKEN = "0123abcd" * 8  # noqa: S105 - a test token
 URL_BASE = "http://10.0.0.5:8080"
 CASES = sorted((paths.CASES / "plan").glob("*.yaml"))
+
+
+def _desired(name: str, spec: object) -> DesiredPod:
+    """A desired pod of a case: its manifest text, or {manifest, files}."""
+    if isinstance(spec, str):
+        return DesiredPod(name, f"{name}.yaml.j2", spec)
+    assert isinstance(spec, dict)
+    files = []
+    for path, f in (spec.get("files") or {}).items():
+        f = f if isinstance(f, dict) else {"content": f}
+        files.append(
+            DesiredFile(
+                path,
+                str(f.get("content", "")).encode(),
+                mode=f.get("mode", 0o600 if f.get("secret") else 0o644),
+                owner=f.get("owner"),
+                group=f.get("group"),
+                secret=bool(f.get("secret")),
+            )
+        )
+    return DesiredPod(name, f"{name}.yaml.j2", spec["manifest"], files=tuple(files))
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -65,10 +93,7 @@ def test_plan_case(path: Path) -> None:
         if node_fields.get("source") == "url"
         else None,
     )
-    desired = [
-        DesiredPod(name, f"{name}.yaml.j2", text)
-        for name, text in (case.get("desired") or {}).items()
-    ]
+    desired = [_desired(name, spec) for name, spec in (case.get("desired") or {}).items()]
     facts = facts_from_case(case)
     expect = case["expect"]
 
@@ -87,6 +112,8 @@ def test_plan_case(path: Path) -> None:
             make_plan()
         for text in [expect["error"], *expect.get("error_contains", [])]:
             assert text in str(raised.value), str(raised.value)
+        for text in expect.get("error_not_contains", []):
+            assert text not in str(raised.value), str(raised.value)
         assert TOKEN not in str(raised.value)
         return
     plan = make_plan()
@@ -125,6 +152,15 @@ def test_plan_case(path: Path) -> None:
         assert text in reason, reason
     for name, path in (expect.get("retires") or {}).items():
         assert next(p for p in plan.pods if p.name == name).from_path == path
+    file_steps = {f.path: f for p in plan.pods for f in p.files}
+    assert {path: f.action for path, f in file_steps.items()} == expect.get("files", {})
+    for path, state in (expect.get("file_states") or {}).items():
+        assert file_steps[path].state == state, file_steps[path]
+    diffs = "".join(p.diff for p in plan.pods)
+    for text in expect.get("diff_contains", []):
+        assert text in diffs, diffs
+    for text in expect.get("diff_not_contains", []):
+        assert text not in diffs, diffs
     for text in expect.get("warnings", []):
         assert any(text in w for w in plan.warnings), plan.warnings
     if not expect.get("warnings"):

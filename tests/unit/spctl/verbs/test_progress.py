@@ -8,7 +8,7 @@ from pathlib import Path
 
 from spctl.desired.inventory import Node, SSHSettings, load_inventory
 from spctl.desired.render import render_all
-from spctl.plan.model import Plan, PodStep
+from spctl.plan.model import FileStep, Plan, PodStep
 from spctl.profiles.base import KubeletChange
 from spctl.transport import fleet
 from spctl.verbs import steps
@@ -72,6 +72,17 @@ def test_the_apply_step_is_named_from_the_plan() -> None:
     )
     assert steps.applying(plan(False, ("web", "rollback"))) == (
         "applying: rolling back web, waiting for pods"
+    )
+
+
+def test_the_apply_step_counts_a_pods_files() -> None:
+    write = FileStep("/etc/lb/lb.cfg", "write", "differs", "drifted")
+    keep = FileStep("/etc/lb/other", "unchanged", "up to date", "in-sync")
+    lb = PodStep("lb", "lb.yaml", "update", "", files=(write, keep))
+    adopt = PodStep("web", "web.yaml", "adopt", "", files=(write, write))
+    the_plan = Plan("n", "fedora", "n", "/d", "", "kubelet", None, (lb, adopt))
+    assert steps.applying(the_plan) == (
+        "applying: writing lb (1 file), rewriting web (2 files), waiting for pods"
     )
 
 

@@ -18,8 +18,9 @@ generated from k8s.io/api core/v1/types.go and apimachinery meta/v1/types.go, v0
   ``0``, ``""``, a struct value whose fields are all zero (``resources: {}``), an
   IntOrString ``0``; for a pointer field it is not (``privileged: false``, ``runAsUser: 0``,
   ``securityContext: {}`` before the default);
-- an empty list or map is not its absence: spew prints a nil slice or map as ``(nil)`` and an
-  empty one as ``{}``; a null inside a map of strings is ``""``;
+- an empty list or map is not its absence: spew (davecgh/go-spew spew/format.go, at
+  d8f796a, the commit Kubernetes pins) writes a nil slice or map as ``<nil>`` and an empty
+  one as ``[]`` / ``map[]``; a null inside a map of strings is ``""``;
 - a YAML number counts by its JSON text (``80.0`` is ``80``); a resource quantity by the
   fields ParseQuantity fills (:mod:`.quantity`: ``cpu: 1`` is ``cpu: "1"``, ``1000m`` is
   another quantity).
@@ -28,7 +29,8 @@ The defaults (:func:`defaulted_pod`), in SetObjectDefaults_Pod's order, each nam
 is applied: SetDefaults_Pod (requests from limits for containers and init containers,
 enableServiceLinks, hostNetwork's hostPorts); SetDefaults_PodSpec (dnsPolicy, restartPolicy,
 securityContext, terminationGracePeriodSeconds, schedulerName); per volume SetDefaults_Volume
-(no source is an emptyDir; an image source's pullPolicy from its reference's tag),
+(no source is an emptyDir; an image source's pullPolicy from its reference's tag, which
+defaults.go does behind the ImageVolume gate: modelled as on),
 SetDefaults_HostPathVolumeSource, SetDefaults_SecretVolumeSource,
 SetDefaults_ConfigMapVolumeSource, SetDefaults_DownwardAPIVolumeSource and
 SetDefaults_ProjectedVolumeSource (defaultMode), the ISCSI and RBD +default tags
@@ -43,9 +45,11 @@ optional false, SetDefaults_Probe, SetDefaults_HTTPGetAction, GRPCAction's +defa
 "", the lifecycle handlers' HTTPGetAction; and SetDefaults_ResourceList wherever a
 ResourceList is (rounded up to milli scale, in :func:`hashed_form`).
 
-Not modelled: defaults behind feature gates that default them off for the modelled release
-or that this module cannot check against the 1.34 text of defaults.go (pod-level requests
-from PodLevelResources' defaultPodRequests, a resizePolicy from InPlacePodVerticalScaling).
+Not modelled, as they could not be checked here against the 1.34 text of defaults.go: the
+gated parts of SetDefaults_Pod (pod-level requests, PodLevelResources' defaultPodRequests;
+a container's resizePolicy, InPlacePodVerticalScaling). And the hash is taken of the internal
+core.Pod the UniversalDecoder converts to (tryDecodeSinglePod, pkg/apis/core/types.go); the v1
+types read here give the same verdict where an internal field is a pointer as its v1 field is.
 """
 
 from __future__ import annotations

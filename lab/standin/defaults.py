@@ -55,7 +55,7 @@ types read here give the same verdict where an internal field is a pointer as it
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict
+from typing import Any, Dict, Iterator
 
 from . import quantity
 from .pod_fields import FIELDS
@@ -194,10 +194,35 @@ def _quantities(obj: Any, name: str) -> Any:
 
 
 def _hashed_quantity(value: Any, rounded: bool) -> Any:
-    parsed = quantity.decoded(value)
-    if parsed is None:
-        return ["unparsed", repr(value)]  # the kubelet refuses the file before it hashes
+    try:
+        parsed = quantity.decoded(value)
+    except quantity.QuantityError:
+        return ["unparsed", repr(value)]  # the kubelet refuses the file (check_quantities)
     return list(quantity.rounded_up_to_milli(parsed) if rounded else parsed)
+
+
+def check_quantities(obj: Dict[str, Any]) -> None:
+    """Raise :class:`quantity.QuantityError` for the first quantity of a manifest that
+    Quantity.UnmarshalJSON refuses: the kubelet's decoder fails on it, so the file is no pod."""
+    for item in _quantity_values(decoded_pod(obj), "Pod"):
+        quantity.decoded(item)
+
+
+def _quantity_values(obj: Any, name: str) -> Iterator[Any]:
+    if not isinstance(obj, dict):
+        return
+    fields = FIELDS[name]
+    for key, value in obj.items():
+        kind = fields.get(key, "").lstrip("*")
+        if kind == "rl" and isinstance(value, dict):
+            yield from value.values()
+        elif kind == "q":
+            yield value
+        elif kind.startswith("S:"):
+            yield from _quantity_values(value, kind[2:])
+        elif kind.startswith("[]S:") and isinstance(value, list):
+            for item in value:
+                yield from _quantity_values(item, kind[4:])
 
 
 # --- the scheme's defaults -------------------------------------------------------------------

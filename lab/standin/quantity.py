@@ -5,7 +5,8 @@ amount.go / math.go (int64Amount.AsScale, negativeScaleInt64), at v0.34.10.
 
 A Quantity is either ``("i", value, scale, s, format)``, the int64Amount fast path (value x
 10^scale, with the text kept in ``s`` when it was canonical), or ``("d", unscaled, scale,
-format)``, an inf.Dec (unscaled x 10^-scale). ``None`` when ParseQuantity refuses the text.
+format)``, an inf.Dec (unscaled x 10^-scale). :class:`QuantityError`, with ParseQuantity's
+message, when it refuses the text: the kubelet then cannot decode the file at all.
 """
 
 from __future__ import annotations
@@ -35,26 +36,34 @@ _UNESCAPED_SPACE = " \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2
 _UNESCAPED_SPACE += "\u2009\u200a\u202f\u205f\u3000"
 
 ZERO: Quantity = ("i", 0, 0, "", "")  # Quantity{}: what JSON null decodes to
+# quantity.go's errors
+FORMAT_WRONG = (
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)
+NUMERIC = "unable to parse numeric part of quantity"
+SUFFIX = "unable to parse quantity's suffix"
 
 
-def decoded(value: Any) -> Optional[Quantity]:
+class QuantityError(ValueError):
+    """A value ParseQuantity refuses, with its error's text."""
+
+
+def decoded(value: Any) -> Quantity:
     """Quantity.UnmarshalJSON of the JSON the kubelet makes of a YAML value (sigs.k8s.io/yaml
     through encoding/json): null is the zero Quantity; else the text, its quotes stripped, then
     trimmed, is parsed."""
     if value is None:
         return ZERO
-    if isinstance(value, bool):
-        return None  # the JSON text true/false is no quantity
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise QuantityError(FORMAT_WRONG)  # true, a list or a map is no number's text
     if isinstance(value, int):
         text = str(value)
     elif isinstance(value, float):
-        if not math.isfinite(value):
-            return None  # encoding/json refuses to write it; the file does not decode
+        if not math.isfinite(value):  # encoding/json refuses to write it
+            raise QuantityError(f"json: unsupported value: {value!r}")
         text = go_json_float(value)
-    elif isinstance(value, str):
-        text = value.strip(_UNESCAPED_SPACE)
     else:
-        return None
+        text = value.strip(_UNESCAPED_SPACE)
     return parsed(text)
 
 
@@ -73,19 +82,19 @@ def go_json_float(value: float) -> str:
     return f"{mantissa}e{exponent}"
 
 
-def parsed(text: str) -> Optional[Quantity]:
+def parsed(text: str) -> Quantity:
     """ParseQuantity."""
     if not text:
-        return None  # ErrFormatWrong
+        raise QuantityError(FORMAT_WRONG)
     if text == "0":
         return ("i", 0, 0, "0", _DECIMAL_SI)
     scanned = _scanned(text)
     if scanned is None:
-        return None
+        raise QuantityError(FORMAT_WRONG)
     positive, value, num, denom, suffix = scanned
     interpreted = _interpreted(suffix)
     if interpreted is None:
-        return None  # ErrSuffix
+        raise QuantityError(SUFFIX)
     base, exponent, fmt = interpreted
     precision, scale, mantissa = 0, 0, 1
     if fmt in (_DECIMAL_EXPONENT, _DECIMAL_SI):
@@ -189,14 +198,14 @@ def _interpreted(suffix: str) -> Optional[Tuple[int, int, str]]:
     return None
 
 
-def _as_dec(value: str, base: int, exponent: int, fmt: str) -> Optional[Quantity]:
+def _as_dec(value: str, base: int, exponent: int, fmt: str) -> Quantity:
     """ParseQuantity's inf.Dec path."""
     try:
         amount = Decimal(value)  # inf.Dec SetString of the number's text
     except InvalidOperation:
-        return None  # ErrNumeric
+        raise QuantityError(NUMERIC) from None
     if not amount.is_finite():
-        return None
+        raise QuantityError(NUMERIC)
     sign, figures, dec_exponent = amount.as_tuple()
     unscaled = int("".join(map(str, figures)) or "0")
     scale = -int(dec_exponent)

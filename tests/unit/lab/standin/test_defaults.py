@@ -15,7 +15,7 @@ from spctl_lab.standin.manifests import compute_uid
 from spctl_lab.standin.pod_fields import FIELDS
 
 from spctl.desired.pod_identity import same_pod
-from tests.fakes.standin import NODE, seed
+from tests.fakes.standin import NODE, listed, logged_errors, seed, write
 
 Change = Callable[[dict[str, Any]], None]
 
@@ -205,6 +205,10 @@ DIFFERENT: list[tuple[str, Change, Change]] = [
 ]
 
 
+def _container(**resources: Any) -> dict[str, Any]:
+    return {"name": "web", "image": "spctl-lab/pod:1.0", "resources": resources}
+
+
 def _ids(cases: list[tuple[str, Change, Change]]) -> list[str]:
     return [case[0] for case in cases]
 
@@ -258,13 +262,40 @@ def test_decoding_drops_what_the_types_do_not_hold() -> None:
         ("0", ("i", 0, 0, "0", "DecimalSI")),
         (0.5, ("i", 5, -1, "", "DecimalSI")),  # JSON text 0.5
         (1e-7, ("i", 1, -7, "", "DecimalExponent")),  # JSON text 1e-7
-        ("1\n", None),  # the newline reaches UnmarshalJSON escaped: ErrFormatWrong
-        ("1Q", None),
     ],
 )
 def test_parse_quantity_fields(written, fields) -> None:
     """ParseQuantity (apimachinery pkg/api/resource/quantity.go) by its fields."""
     assert quantity.decoded(written) == fields
+
+
+@pytest.mark.parametrize(
+    "written, error",
+    [
+        ("1\n", quantity.FORMAT_WRONG),  # the newline reaches UnmarshalJSON escaped: \\n
+        ("", quantity.FORMAT_WRONG),
+        (True, quantity.FORMAT_WRONG),
+        ("1Q", quantity.FORMAT_WRONG),  # Q is no suffix letter at all
+        ("1kk", quantity.SUFFIX),  # suffix letters, but no suffix
+        ("1e", quantity.SUFFIX),
+    ],
+)
+def test_quantities_parse_quantity_refuses(written, error) -> None:
+    with pytest.raises(quantity.QuantityError) as refused:
+        quantity.decoded(written)
+    assert str(refused.value) == error
+
+
+def test_a_quantity_the_decoder_refuses_makes_the_file_no_pod(tmp_path, capsys) -> None:
+    """The kubelet's decoder fails on the quantity before it checks the pod: the file is
+    logged as no pod (config/file.go's "couldn't parse as pod(...)") and nothing runs."""
+    write(tmp_path, "static-web.yaml", seed(containers=[_container(limits={"cpu": "1kk"})]))
+    assert listed(tmp_path) == {}
+    err = capsys.readouterr().err
+    assert any(
+        "couldn't parse as pod(unable to parse quantity's suffix)" in line
+        for line in logged_errors(err)
+    ), err
 
 
 @pytest.mark.parametrize(

@@ -47,9 +47,13 @@ ResourceList is (rounded up to milli scale, in :func:`hashed_form`).
 
 Not modelled, as they could not be checked here against the 1.34 text of defaults.go: the
 gated parts of SetDefaults_Pod (pod-level requests, PodLevelResources' defaultPodRequests;
-a container's resizePolicy, InPlacePodVerticalScaling). And the hash is taken of the internal
-core.Pod the UniversalDecoder converts to (tryDecodeSinglePod, pkg/apis/core/types.go); the v1
-types read here give the same verdict where an internal field is a pointer as its v1 field is.
+a container's resizePolicy, InPlacePodVerticalScaling). The hash is taken of the internal
+core.Pod the UniversalDecoder converts to (tryDecodeSinglePod; pkg/apis/core/types.go): the
+v1 types read here give its verdict, as the two agree on every Pod field's pointer-ness but
+ServiceAccountTokenProjection.ExpirationSeconds (a value inside, which the v1 default always
+sets first), compared at the pair vendored together in kubernetes-sigs/cloud-provider-azure
+(k8s.io/kubernetes v1.21.0-alpha); v1's deprecated ``serviceAccount``, which conversion folds
+into serviceAccountName, no static pod may have.
 """
 
 from __future__ import annotations

@@ -42,8 +42,9 @@ Its modules, from the bottom up (each imports only modules above it in this list
 - log: the kubelet's log lines, klog's text or component-base's JSON (--logging-format,
   logging.format); release: the release mirrored and its feature gates; restarts:
   restartPolicy and the crash-loop back-off; flags: the command line; config: the settings;
-- validation: what a static pod must pass; defaults: the scheme's defaults and the hashed
-  form; manifests: files and URL bodies to StaticPods;
+- validation: what a static pod must pass; pod_fields: the Pod's Go fields (generated from
+  types.go); quantity: a resource quantity's Go fields; defaults: the decoded pod, the
+  scheme's defaults and the hashed form; manifests: files and URL bodies to StaticPods;
   sources: the manifest path and the manifest URL;
 - pods: a pod's containers as the runtime holds them; runtime: what a runtime is asked and how
   it fails; network: no sandbox while the runtime's network is not ready (as kubelet.go);

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import yaml
 
-from .defaults import defaulted_pod, hashed_form
+from .defaults import check_quantities, defaulted_pod, hashed_form
+from .quantity import QuantityError
 from .validation import ManifestError, api_object_reference, validate_pod
 
 MAX_MANIFEST_BYTES = 10 << 20  # the kubelet's maxConfigLength
@@ -83,6 +84,10 @@ def pod_from_object(obj: Any, origin: str, node: str, source: str) -> StaticPod:
         else:
             problem = f"not a v1 Pod: {type(obj).__name__}"
         raise ManifestError(f"couldn't parse as pod({problem}), please check config file")
+    try:  # the decoder fails on a quantity it cannot parse, before any check of the pod
+        check_quantities(obj)
+    except QuantityError as exc:
+        raise ManifestError(f"couldn't parse as pod({exc}), please check config file") from None
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not meta.get("name"):
         raise ManifestError("invalid pod: name is needed for the pod")

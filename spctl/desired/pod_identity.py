@@ -44,11 +44,14 @@ _POINTER = frozenset(
         "allowPrivilegeEscalation",
         "apiGroup",
         "automountServiceAccountToken",
+        "blockOwnerDeletion",
         "cachingMode",
+        "controller",
         "dataSource",
         "dataSourceRef",
         "defaultMode",
         "defaultUser",
+        "deletionGracePeriodSeconds",
         "enableServiceLinks",
         "exitCodes",
         "expirationSeconds",
@@ -150,6 +153,11 @@ def _pointer(path: tuple[str, ...], field: str) -> bool:
     return bool(path) and path[-1] in _POINTER_UNDER.get(field, ())
 
 
+def _int_or_string(path: tuple[str, ...], field: str) -> bool:
+    """The IntOrString fields of a Pod (HTTPGetAction.Port, TCPSocketAction.Port)."""
+    return field == "port" and bool(path) and path[-1] in ("httpGet", "tcpSocket")
+
+
 def _decoded(value: Any, path: tuple[str, ...]) -> Any:
     """``value`` as the JSON decoder leaves it in the Go structs (see the module's text)."""
     if isinstance(value, float):
@@ -170,7 +178,9 @@ def _decoded(value: Any, path: tuple[str, ...]) -> Any:
             continue
         decoded = _decoded(item, (*path, field))
         if not _pointer(path, field):
-            if decoded is False or decoded == "" or (type(decoded) is int and decoded == 0):
+            if decoded == "" and _int_or_string(path, field):
+                pass  # IntOrString "" is {Type: String}, not the zero struct (intstr.go)
+            elif decoded is False or decoded == "" or (type(decoded) is int and decoded == 0):
                 continue
             if decoded == {} and (field in _VALUE_STRUCTS or field == "resources"):
                 continue

@@ -215,17 +215,19 @@ spec:
         - containerPort: 80
 """
 # The same pod with what the kubelet's scheme defaults written out (pkg/apis/core/v1/
-# defaults.go): the kubelet decodes both to one pod and keeps its UID.
+# defaults.go), and zero values of fields that are no Go pointer (core/v1 types.go): the
+# kubelet decodes both to one pod and keeps its UID.
 SPELLED_OUT = (
     PLAIN_WEB.replace(
         "        - containerPort: 80\n",
-        "        - containerPort: 80\n          protocol: TCP\n",
+        "        - containerPort: 80\n          protocol: TCP\n          hostPort: 0\n",
     ).replace(
         "      image: {{ image }}\n",
         "      image: {{ image }}\n      imagePullPolicy: IfNotPresent\n"
-        "      terminationMessagePolicy: File\n",
+        "      terminationMessagePolicy: File\n      workingDir: ''\n      stdin: false\n",
     )
-    + "  restartPolicy: Always\n  dnsPolicy: ClusterFirst\n"
+    + "  restartPolicy: Always\n  dnsPolicy: ClusterFirst\n  hostNetwork: false\n"
+    + "  terminationGracePeriodSeconds: 30\n"
 )
 
 

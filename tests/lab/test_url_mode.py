@@ -9,7 +9,6 @@ would run both), and the pod is absent only around the kubelet's restart.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -29,9 +28,7 @@ from tests.fakes.lab import (
     INVENTORY,
     SPCTL,
     STATE,
-    WEB,
     LabSession,
-    set_kubelet_release,
     spctl,
     spctl_json,
     wait_until,
@@ -56,11 +53,9 @@ def free_port(address: str) -> int:
         return int(s.getsockname()[1])
 
 
-def write_inventory(base: str, source: str, port: int = 80, templates: Path | None = None) -> None:
+def write_inventory(base: str, source: str, port: int = 80) -> None:
     data = yaml.safe_load(INVENTORY.read_text())
     data["url"] = {"base": base, "secret_file": SECRET.name}
-    if templates is not None:
-        data["templates"] = str(templates)
     node = data["nodes"][NODE]
     node["source"] = source
     node.setdefault("vars", {})["port"] = port
@@ -254,52 +249,6 @@ def test_url_mode_end_to_end(lab: LabSession, server: dict[str, Any]) -> None:
             tmp.write_bytes(good)
             tmp.chmod(0o600)
             os.replace(tmp, SECRET)
-
-        # a body the kubelet refuses: a 1.31 kubelet allows only C-like environment variable
-        # names (spctl validates with 1.34's rules). http.go logs "Failed to read pods from
-        # URL" and keeps its pods; the deploy fails at that line, not at its timeout.
-        set_kubelet_release(lab, NODE, "1.31")
-        try:
-            wait_until(lambda: lab.running_pod_uids(NODE) == changed_uid, 30, 0.5, "the pod")
-            refused_templates = STATE / "url-refused-templates"
-            refused_templates.mkdir(exist_ok=True)
-            (refused_templates / "static-web.yaml.j2").write_text(
-                WEB + '      env:\n        - {name: 1ST_PORT, value: "8080"}\n'
-            )
-            write_inventory(base, "url", port=8081, templates=refused_templates)
-            wait_until(lambda: served_now(base), timeout=30, what="the server to serve it")
-            start = time.monotonic()
-            done = spctl(
-                "deploy",
-                "static-web",
-                "--node",
-                NODE,
-                "--timeout",
-                "120",
-                "-o",
-                "json",
-                inventory=URL_INVENTORY,
-            )
-            took = time.monotonic() - start
-            assert done.returncode == 1, done.stdout + done.stderr
-            row = next(n for n in json.loads(done.stdout)["nodes"] if n["name"] == NODE)
-            error = next(p for p in row["pods"] if p["name"] == "static-web")["error"]
-            assert error.startswith(
-                "the kubelet rejected the pods of its manifest URL: invalid pod: "
-            ), error
-            assert "1ST_PORT" in error and took < 60, (took, error)
-            assert lab.running_pod_uids(NODE) == changed_uid
-        finally:
-            # The body before, served and fetched first: a 1.34 kubelet would take the
-            # refused one (and replace the pod).
-            write_inventory(base, "url", port=8081)
-            wait_until(lambda: served_now(base), timeout=30, what="the server to serve it back")
-            wait_until(
-                lambda: (d := digest(base))["last_fetch"]["sha256"] == d["sha256"],
-                timeout=30,
-                what="the kubelet to fetch it",
-            )
-            set_kubelet_release(lab, NODE, None)
 
         # url -> file: the file comes back and the URL goes, in one switch
         write_inventory(base, "file", port=8081)

@@ -136,6 +136,26 @@ def _default_volume(volume: dict[str, Any]) -> None:
         for key, default in (("pool", "rbd"), ("user", "admin"), ("keyring", "/etc/ceph/keyring")):
             if not rbd.get(key):
                 rbd[key] = default
+    scale_io = volume.get("scaleIO")  # +default on ScaleIOVolumeSource (core/v1 types.go)
+    if isinstance(scale_io, dict):
+        for key, default in (("storageMode", "ThinProvisioned"), ("fsType", "xfs")):
+            if not scale_io.get(key):
+                scale_io[key] = default
+    azure_disk = volume.get("azureDisk")  # SetDefaults_AzureDiskVolumeSource: pointers
+    if isinstance(azure_disk, dict):
+        for key, value in (
+            ("cachingMode", "ReadWrite"),
+            ("kind", "Shared"),
+            ("fsType", "ext4"),
+            ("readOnly", False),
+        ):
+            if azure_disk.get(key) is None:
+                azure_disk[key] = value
+    template = mapping(volume.get("ephemeral")).get("volumeClaimTemplate")
+    if isinstance(template, dict):  # SetDefaults_PersistentVolumeClaimSpec on its spec
+        claim = template.setdefault("spec", {})
+        if isinstance(claim, dict) and claim.get("volumeMode") is None:
+            claim["volumeMode"] = "Filesystem"
     for _, file in items(mapping(volume.get("downwardAPI")).get("items")):
         _default_field_ref(file.get("fieldRef"))
     for _, projection in items(mapping(volume.get("projected")).get("sources")):
@@ -168,6 +188,9 @@ def _default_container(container: dict[str, Any], host_network: bool) -> None:
             port["hostPort"] = port.get("containerPort")
     for _, env in items(container.get("env")):
         _default_field_ref(mapping(env.get("valueFrom")).get("fieldRef"))
+        file_key = mapping(env.get("valueFrom")).get("fileKeyRef")
+        if isinstance(file_key, dict) and file_key.get("optional") is None:
+            file_key["optional"] = False  # +default=false on FileKeySelector.Optional
     for key in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = container.get(key)
         if isinstance(probe, dict):

@@ -21,6 +21,8 @@ ORDER = [
     "flags",
     "config",
     "validation",
+    "pod_fields",
+    "quantity",
     "defaults",
     "manifests",
     "sources",

@@ -55,6 +55,36 @@ CORRUPT = {
         lambda r: r["files"][0].update(mode="rwx"),
         "files[0].mode 'rwx' is not a file mode",
     ),
+    "a pod's file with a relative path": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, path="etc/app.conf")]),
+        "pod_files[0].path 'etc/app.conf' is not an absolute, normalized path",
+    ),
+    "a pod's file without its backup": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, backup=None)]),
+        "pod_files[0].backup is not the absolute path of the file's backup",
+    ),
+    "a pod's file with an owner that is no uid": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, uid="root")]),
+        "pod_files[0].uid 'root' is not a file's uid",
+    ),
+    "a pod's file with directories that are not paths": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, dirs="/etc/app")]),
+        "pod_files[0].dirs is not a list of absolute paths",
+    ),
+}
+
+
+POD_FILE = {
+    "path": "/etc/app/app.conf",
+    "pod": "static-web",
+    "before_sha256": sha(b"listen 80\n"),
+    "after_sha256": sha(b"listen 8080\n"),
+    "backup": "/var/lib/spctl/backups/files/static-web/20261128T080000000000Z/0",
+    "mode": 0o640,
+    "uid": 0,
+    "gid": 0,
+    "dirs": [],
+    "secret": False,
 }
 
 

@@ -90,15 +90,15 @@ def apply(node, raw):
         specs = request["changes"]
         state = load_state(node)
         changes = [PodChange(node, spec, directory, node_name) for spec in specs]
+        retired = [os.path.dirname(s["from_path"]) for s in specs if s["from_path"]]
         if specs:
-            retired = [os.path.dirname(s["from_path"]) for s in specs if s["from_path"]]
             _check_directories(node, sorted(set([directory] + retired)))
-        forbidden = sorted(set([directory] + retired)) if specs else []
+        kubelet_change = request["kubelet"]
+        forbidden = _not_for_pod_files(node, [directory] + retired, kubelet_change)
         for change in changes:
-            change.check(state, forbidden + [node.paths.state_dir])
+            change.check(state, forbidden)
         _check_one_writer(changes)
         waits = _waits(node, request, directory, node_name)
-        kubelet_change = request["kubelet"]
         if kubelet_change:
             check_kubelet_files(kubelet_change)
         current = node.pods()["pods"]
@@ -119,6 +119,16 @@ def apply(node, raw):
                 wait_previous(node, journal.record, timeout)
             raise
     return messages.apply_answer(**answer)
+
+
+def _not_for_pod_files(node, directories, kubelet_change):
+    """Where no pod's file may be: the manifest directories (the kubelet would read it as
+    a pod), spctl's state, the kubelet's own files and directories."""
+    places = [d for d in directories if d] + [node.paths.state_dir]
+    if kubelet_change:
+        places += [f["path"] for f in kubelet_change["files"]]
+        places += [d for d in (kubelet_change["dir_before"], kubelet_change["expect_dir"]) if d]
+    return sorted(set(places))
 
 
 def _check_one_writer(changes):

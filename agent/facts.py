@@ -265,8 +265,12 @@ def facts(node, request):
 
 
 def pod_file_state(path):
-    """A pod's file as the node has it (``messages.file_state``), never through a link."""
-    found = path_state(path)
+    """A pod's file as the node has it (``messages.file_state``), never through a link;
+    a path that cannot be looked at (a loop of links above it) is there as "other"."""
+    try:
+        found = path_state(path)
+    except OSError:
+        return messages.file_state(exists=True, type="other")
     if not found["exists"]:
         return messages.file_state(exists=False)
     from .system.owners import group_name, user_name

@@ -95,9 +95,9 @@ def apply(node, raw):
             _check_directories(node, sorted(set([directory] + retired)))
         kubelet_change = request["kubelet"]
         forbidden = _not_for_pod_files(node, [directory] + retired, kubelet_change)
+        _check_one_writer(changes)
         for change in changes:
             change.check(state, forbidden)
-        _check_one_writer(changes)
         waits = _waits(node, request, directory, node_name)
         if kubelet_change:
             check_kubelet_files(kubelet_change)

@@ -124,6 +124,11 @@ class FileChange:
                 "gid": st.st_gid,
             }
         self.was_owned = state["files"].get(self.path)
+        if self.was_owned and self.was_owned.get("pod") != self.pod:
+            raise AgentError(
+                "%s: it is pod %s's file; one file belongs to one pod (remove it from that "
+                "pod first)" % (self.where(), self.was_owned.get("pod"))
+            )
         found = sha256_bytes(self.previous) if self.previous is not None else None
         if self.expect_owned:
             # Rolled back to what spctl kept: the file there must be the one it wrote.

@@ -233,6 +233,30 @@ def test_two_pods_may_not_write_one_file(root):
     assert snapshot(root) == before
 
 
+def test_a_file_another_pod_owns_is_refused(root):
+    state = json.loads((root / "state" / "state.json").read_text())
+    state["files"][conf_path(root)]["pod"] = "api"
+    (root / "state" / "state.json").write_text(json.dumps(state))
+    before = snapshot(root)
+    answer, _ = run(root, update(root, the_usual_files(root)))
+    assert not answer["ok"]
+    assert (
+        f"file {conf_path(root)}: it is pod api's file; one file belongs to one pod"
+        in (answer["error"])
+    )
+    assert snapshot(root) == before
+
+
+def test_a_path_that_cannot_be_looked_at_is_other_in_the_facts(root):
+    loop = root / "loop"
+    os.symlink(loop, loop)
+    path = str(loop / "x.conf")
+    answer = handle(messages.facts_request(pod_files=[path]), make_node(root))
+    assert answer["ok"], answer
+    state = messages.read_facts_answer(answer)["pod_files"][path]
+    assert (state["exists"], state["type"]) == (True, "other")
+
+
 class SeeingRuntime(PodRuntime):
     """Remembers whether app.conf was still there when the pod was first seen gone."""
 

@@ -59,9 +59,27 @@ def no_temporaries(root: Path) -> None:
     assert [p for p in tree(root) if is_temporary(Path(p).name)] == []
 
 
+class Renames(FileSystem):
+    """The real file system, keeping the live path of every rename and unlink in order."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+
+    def rename(self, src, dst):
+        super().rename(src, dst)
+        self.done.append(dst)
+
+    def unlink(self, path):
+        super().unlink(path)
+        self.done.append(path)
+
+
 def test_files_are_written_before_the_manifest_with_their_mode_and_owner(root):
-    answer, runtime = run(root, update(root, the_usual_files(root)))
+    renames = Renames()
+    answer, runtime = run(root, update(root, the_usual_files(root)), fs=renames)
     assert answer["ok"] and answer["pods"][0]["ok"], answer
+    live = [conf_path(root), key_path(root), str(root / "manifests" / "web.yaml")]
+    assert [p for p in renames.done if p in live] == live  # the files, then the manifest
     assert (root / "manifests" / "web.yaml").read_bytes() == NEW_WEB
     # The new pod started with its file in place; the old one had the old file.
     assert runtime.started == {sha(OLD_WEB)[:8]: OLD_CONF, sha(NEW_WEB)[:8]: NEW_CONF}
@@ -99,7 +117,12 @@ def test_files_are_written_before_the_manifest_with_their_mode_and_owner(root):
 
 def test_a_pod_that_fails_brings_back_its_previous_files_and_manifest(root):
     before = snapshot(root)
-    answer, runtime = run(root, update(root, the_usual_files(root), CRASHING_WEB))
+    renames = Renames()
+    answer, runtime = run(root, update(root, the_usual_files(root), CRASHING_WEB), fs=renames)
+    live = [conf_path(root), key_path(root), str(root / "manifests" / "web.yaml")]
+    # Written: the files, then the manifest; undone: the files (the last first), then the
+    # manifest, so the previous pod starts on its previous files.
+    assert [p for p in renames.done if p in live] == live + [live[1], live[0], live[2]]
     assert answer["ok"], answer
     result = answer["pods"][0]
     assert (result["ok"], result["rolled_back"]) == (False, True)

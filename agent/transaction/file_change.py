@@ -19,7 +19,7 @@ holds the backup's path and sha only) or an answer.
 import errno
 import os
 
-from ..protocol import messages
+from ..protocol import MAX_MANIFEST_BYTES, messages
 from ..system import AgentError
 from ..system.files import (
     NotRegularFile,
@@ -113,8 +113,11 @@ class FileChange:
                 "%s: the node has a %s there, not a regular file; spctl writes regular "
                 "files only" % (self.where(), exc.kind)
             ) from None
-        except TooLarge as exc:
-            raise AgentError("%s: %s" % (self.where(), exc.strerror)) from None
+        except TooLarge:
+            raise AgentError(
+                "%s: the node's file is over %d bytes, more than spctl reads"
+                % (self.where(), MAX_MANIFEST_BYTES)
+            ) from None
         except NotADirectoryError:
             raise AgentError("%s: a parent is not a directory" % self.where()) from None
         if st is not None:
@@ -182,6 +185,7 @@ class FileChange:
             except FileExistsError:
                 continue  # another file of this transaction made it
             self.created_dirs.append(directory)
+            self.node.fs.fsync_dir(os.path.dirname(directory))
         write_owned(self.path, self.data, self.mode, self.uid, self.gid, self.node.fs)
         state["files"][self.path] = {"pod": self.pod, "sha256": self.sha256}
 

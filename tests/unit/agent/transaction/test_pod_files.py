@@ -216,6 +216,19 @@ def test_what_is_not_a_regular_file_is_never_written_through(root):
     assert snapshot(root) == before and target.read_bytes() == b"not the pod's\n"
 
 
+def test_a_file_on_the_node_too_large_to_read_is_refused_and_still_hashed_in_facts(root):
+    big = b"x" * (10 * 1024 * 1024 + 1)
+    Path(conf_path(root)).write_bytes(big)
+    before = snapshot(root)
+    answer, _ = run(root, update(root, [write(conf_path(root), NEW_CONF, sha(big))]))
+    assert not answer["ok"]
+    assert "the node's file is over 10485760 bytes, more than spctl reads" in answer["error"]
+    assert snapshot(root) == before
+    facts = handle(messages.facts_request(pod_files=[conf_path(root)]), make_node(root))
+    state = messages.read_facts_answer(facts)["pod_files"][conf_path(root)]
+    assert (state["sha256"], state["size"]) == (sha(big), len(big))
+
+
 @pytest.mark.parametrize("where", ["manifests/web.conf", "state/x.conf", "/proc/x", "/dev/x"])
 def test_paths_the_kubelet_or_spctl_use_are_refused(root, where):
     path = where if where.startswith("/") else str(root / where)

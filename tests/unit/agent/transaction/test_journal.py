@@ -118,3 +118,26 @@ def test_an_intact_journal_is_still_rolled_back(root):
     assert answer["recovered"]["action"] == "rolled back"
     assert (root / "manifests" / "static-web.yaml").read_bytes() == OLD_MANIFEST
     assert not (root / "state" / "journal.json").exists()
+
+
+def test_a_pods_file_whose_backup_is_gone_is_a_problem_of_the_recovery(root, tmp_path):
+    """Killed after a pod's file was replaced, its backup then lost: the recovery puts
+    back what it can (the manifest) and names the file it cannot; the journal stays for
+    the operator (a later call tries again)."""
+    conf = tmp_path / "etc" / "app.conf"
+    conf.parent.mkdir()
+    conf.write_bytes(b"listen 8080\n")  # the new bytes: the old ones are only in the backup
+    entry = dict(POD_FILE, path=str(conf), backup=str(tmp_path / "state" / "gone" / "0"))
+    write_journal(root, lambda r: r.update(pod_files=[entry]))
+    node = make_node(root)
+    node._runtime.pods = [pod(uid="old")]
+    answer = handle({"op": "facts", "pods": ["static-web"], "manifest_dirs": []}, node)
+    assert answer["ok"], answer
+    recovered = answer["recovered"]
+    assert recovered["action"] == "rolled back" and not recovered["ok"]
+    assert recovered["problems"] == [
+        f"could not restore {conf}: its backup {entry['backup']} is missing or damaged"
+    ]
+    assert (root / "manifests" / "static-web.yaml").read_bytes() == OLD_MANIFEST
+    assert conf.read_bytes() == b"listen 8080\n"  # never replaced by a guess
+    assert (root / "state" / "journal.json").exists()

@@ -136,6 +136,11 @@ class FileChange:
         if self.expect_owned:
             # Rolled back to what spctl kept: the file there must be the one it wrote.
             self.expected = (self.was_owned or {}).get("sha256")
+        if found != self.expected and self.expect_owned:
+            raise AgentError(
+                "%s: the node's file is not the one spctl wrote (it changed on the node); "
+                "nothing is rolled back" % self.where()
+            )
         if found != self.expected:
             raise AgentError("%s changed on the node since spctl read it; rerun" % self.path)
 

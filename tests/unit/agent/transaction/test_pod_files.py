@@ -457,7 +457,11 @@ def test_rollback_refuses_a_file_changed_since_spctl_wrote_it(root):
         pod="web", action="rollback", file="web.yaml", expected_sha256=sha(NEW_WEB)
     )
     answer, _ = run(root, apply(root, [back]))
-    assert not answer["ok"] and "changed on the node since spctl read it" in answer["error"]
+    assert not answer["ok"]
+    assert answer["error"] == (
+        f"pod web, file {conf_path(root)}: the node's file is not the one spctl wrote (it "
+        "changed on the node); nothing is rolled back"
+    )
     assert snapshot(root) == before
 
 

@@ -10,6 +10,7 @@ from .system.files import (
     NotRegularFile,
     TooLarge,
     file_type,
+    path_state,
     read_file,
     read_text,
     sha256_bytes,
@@ -258,6 +259,30 @@ def facts(node, request):
         lock=lock_holder(node),
         journal=_summary(in_progress),
         recovered=recovered,
+        pod_files={path: pod_file_state(path) for path in request["pod_files"]},
+        owned_files=state["files"],
+    )
+
+
+def pod_file_state(path):
+    """A pod's file as the node has it (``messages.file_state``), never through a link;
+    a path that cannot be looked at (a loop of links above it) is there as "other"."""
+    try:
+        found = path_state(path)
+    except OSError:
+        return messages.file_state(exists=True, type="other")
+    if not found["exists"]:
+        return messages.file_state(exists=False)
+    from .system.owners import group_name, user_name
+
+    return messages.file_state(
+        exists=True,
+        type=found["type"],
+        sha256=found["sha256"],
+        size=found["size"],
+        mode=found["mode"],
+        owner=user_name(found["uid"]),
+        group=group_name(found["gid"]),
     )
 
 

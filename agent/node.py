@@ -30,6 +30,11 @@ class Paths:
         """The directory of one pod's manifest backups (newest name sorts last)."""
         return os.path.join(self.backup_dir, "manifests", pod)
 
+    def file_backups(self, pod):
+        """The directory of one pod's file backups: one directory per change, named as
+        the manifest backup the same change made (``system.state.backup_files``)."""
+        return os.path.join(self.backup_dir, "files", pod)
+
     def kubelet_backup(self, stamp, live):
         """Where a kubelet configuration file is kept before a change (its full path
         under a directory named by the time of the change)."""

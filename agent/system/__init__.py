@@ -1,5 +1,6 @@
 """What the agent reads and changes on the node itself, one concept a module: files, the
-ownership state and the manifests' backups, the node lock, systemd, commands, HTTP over
+ownership state and the backups (manifests' and pods' files'), users and groups (owners),
+the node lock, systemd, commands, HTTP over
 sockets, the running kubelet, the kubelet's log, JSON without the json package; and here
 the one error every step reports as an answer.
 

@@ -134,6 +134,9 @@ class FileSystem:
     def fchmod(self, fd, mode):
         os.fchmod(fd, mode)
 
+    def fchown(self, fd, uid, gid):
+        os.fchown(fd, uid, gid)
+
     def close(self, fd):
         os.close(fd)
 
@@ -146,6 +149,14 @@ class FileSystem:
     def makedirs(self, path, mode=0o755):
         os.makedirs(path, mode=mode, exist_ok=True)
 
+    def mkdir(self, path, mode=0o755):
+        """One directory, ``mode`` exactly (not narrowed by the umask: a pod reads it)."""
+        os.mkdir(path, mode)
+        os.chmod(path, mode)
+
+    def rmdir(self, path):
+        os.rmdir(path)
+
     def fsync_dir(self, directory):
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
         try:
@@ -157,7 +168,7 @@ class FileSystem:
 REAL = FileSystem()
 
 
-def sha256_bytes(data):
+def _sha256():
     # CPython's own SHA-256 (_sha256 up to 3.11, _sha2 since 3.12) rather than hashlib,
     # which loads OpenSSL's libcrypto first: the same digest for a tenth of the start-up.
     try:
@@ -167,7 +178,13 @@ def sha256_bytes(data):
             from _sha2 import sha256
         except ImportError:
             from hashlib import sha256
-    return sha256(data).hexdigest()
+    return sha256()
+
+
+def sha256_bytes(data):
+    digest = _sha256()
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def read_text(path, follow=True, errors="replace"):
@@ -233,6 +250,89 @@ def atomic_write(path, data, mode=0o644, fs=REAL):
         except OSError:
             pass
         raise
+
+
+def write_owned(path, data, mode, uid, gid, fs=REAL):
+    """``atomic_write`` of a file with its owner: the temporary file is created 0600 (a
+    secret is never readable by others, not even for a moment), chowned, then given its
+    mode (after the chown, which clears set-id bits), fsynced and renamed into place, so the
+    file appears with its bytes, owner and mode at once."""
+    tmp = temporary_path(path)
+    try:
+        fd = fs.create(tmp, 0o600)
+        try:
+            fs.write(fd, data)
+            fs.fchown(fd, uid, gid)
+            fs.fchmod(fd, mode)
+            fs.fsync(fd)
+        finally:
+            fs.close(fd)
+        fs.rename(tmp, path)
+        fs.fsync_dir(os.path.dirname(path) or ".")
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_regular(path):
+    """(bytes, lstat) of a regular file, never through a symlink; (None, None) when nothing
+    is there. NotRegularFile for anything else; TooLarge past the kubelet's limit."""
+    try:
+        fd, st = open_regular(path)
+    except FileNotFoundError:
+        return None, None
+    try:
+        data = read_capped(fd)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise TooLarge(path)
+    return data, st
+
+
+def path_state(path):
+    """What is at ``path``, never followed through a symlink: {exists, type, sha256 (a
+    regular file's), size, mode (permission bits), uid, gid}; {"exists": False} when there
+    is nothing (or a parent is not a directory)."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return {"exists": False}
+    state = {
+        "exists": True,
+        "type": file_type(st.st_mode),
+        "sha256": None,
+        "size": st.st_size,
+        "mode": st.st_mode & 0o7777,
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+    }
+    if state["type"] == "file":
+        try:
+            fd, st = open_regular(path)
+        except NotRegularFile as exc:  # swapped since the lstat
+            state["type"] = exc.kind
+            return state
+        except OSError:
+            return state
+        try:
+            state["sha256"] = _sha256_of(fd)
+        finally:
+            os.close(fd)
+    return state
+
+
+def _sha256_of(fd):
+    """The sha256 of everything a descriptor reads, a MiB at a time (any size)."""
+    digest = _sha256()
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return digest.hexdigest()
+        digest.update(chunk)
 
 
 def remove(path, fs=REAL):

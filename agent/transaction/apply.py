@@ -2,6 +2,12 @@
 journaled transaction (see ``journal``): every check before the first write, the journal
 before the first write, and either every change made and its pods running, or every
 change undone, the kubelet's configuration included, and the previous pods running again.
+
+The order within it: the kubelet's configuration; then each pod's files and then its
+manifest (``manifest_change``: the new pod starts with its files in place); the wait; then
+the files the changes remove (a removed pod is gone by then, an updated one runs without
+them); the journal's ``succeeded``. A failure anywhere undoes the changes it concerns,
+files before manifests, and waits for the previous pods.
 """
 
 import os
@@ -84,13 +90,15 @@ def apply(node, raw):
         specs = request["changes"]
         state = load_state(node)
         changes = [PodChange(node, spec, directory, node_name) for spec in specs]
+        retired = [os.path.dirname(s["from_path"]) for s in specs if s["from_path"]]
         if specs:
-            retired = [os.path.dirname(s["from_path"]) for s in specs if s["from_path"]]
             _check_directories(node, sorted(set([directory] + retired)))
-        for change in changes:
-            change.check(state)
-        waits = _waits(node, request, directory, node_name)
         kubelet_change = request["kubelet"]
+        forbidden = _not_for_pod_files(node, [directory] + retired, kubelet_change)
+        _check_one_writer(changes)
+        for change in changes:
+            change.check(state, forbidden)
+        waits = _waits(node, request, directory, node_name)
         if kubelet_change:
             check_kubelet_files(kubelet_change)
         current = node.pods()["pods"]
@@ -111,6 +119,51 @@ def apply(node, raw):
                 wait_previous(node, journal.record, timeout)
             raise
     return messages.apply_answer(**answer)
+
+
+def _not_for_pod_files(node, directories, kubelet_change):
+    """Where no pod's file may be: the manifest directories (the kubelet would read it as
+    a pod), spctl's state, the kubelet's own files and directories."""
+    places = [d for d in directories if d] + [node.paths.state_dir]
+    if kubelet_change:
+        places += [f["path"] for f in kubelet_change["files"]]
+        places += [d for d in (kubelet_change["dir_before"], kubelet_change["expect_dir"]) if d]
+    return sorted(set(places))
+
+
+def _check_one_writer(changes):
+    """No two pods' changes name one file: each would undo the other."""
+    seen = {}
+    for change in changes:
+        for f in change.files:
+            if f.path in seen:
+                raise AgentError(
+                    "%s is a file of both pod %s and pod %s; one file belongs to one pod"
+                    % (f.path, seen[f.path], change.name)
+                )
+            seen[f.path] = change.name
+
+
+def _undone(problems, done="nothing was changed"):
+    """What an undo left: ``done`` when it put everything back, else what it could not;
+    never "nothing was changed" for a node that kept part of the change."""
+    if not problems:
+        return done
+    return "the change was undone except: " + "; ".join(problems)
+
+
+def _remove_files(changes, outcome, state):
+    """The files the settled changes drop (their pods are gone, or run without them); a
+    removal that fails fails its change, which is then undone with the others."""
+    for change in changes:
+        if outcome.get(change.name) is True and change.removals():
+            try:
+                change.remove_files(state)
+            except OSError as exc:
+                outcome[change.name] = "cannot remove %s: %s" % (
+                    change.writing,
+                    exc.strerror or exc,
+                )
 
 
 def _note_running_pods(changes, current):
@@ -189,11 +242,12 @@ def _transaction(node, journal, request, changes, waits, state, answer):
             )
         journal.done()
         raise AgentError(
-            "cannot write %s: %s; %s%s"
-            % (change.path, exc.strerror or exc, done, "".join("; " + p for p in problems))
+            "cannot write %s: %s; %s"
+            % (change.writing, exc.strerror or exc, _undone(problems, done))
         ) from None
     journal.phase("manifests-written")
     outcome = _wait_all(node, changes, waits, timeout, stable_for)
+    _remove_files(changes, outcome, state)
     failed = [c for c in changes if outcome.get(c.name) is not True]
     if not failed:
         journal.phase("succeeded")
@@ -270,8 +324,12 @@ def _switch(node, journal, kubelet_change, changes, state, directory, answer):
         problems += restore_kubelet(node, journal.record)[1]
         journal.done()
         raise AgentError(
-            "cannot write %s: %s; nothing was changed and the kubelet runs again as before%s"
-            % (written[-1].path, exc.strerror or exc, "".join("; " + p for p in problems))
+            "cannot write %s: %s; %s"
+            % (
+                written[-1].writing,
+                exc.strerror or exc,
+                _undone(problems, "nothing was changed and the kubelet runs again as before"),
+            )
         ) from None
     journal.phase("manifests-written")
     try:

@@ -13,6 +13,13 @@ its directory) at each phase::
                 "owned_sha256": sha}],  # optional: the ownership record's sha, when it is
                                         # not after_sha256 (a moved file: manifest_change)
      "owned_before": {manifest path: state entry | null},
+     "pod_files": [{"path", "pod", "before_sha256": sha | null, "after_sha256": sha | null,
+                    "backup": path | null,    # where the bytes before are kept (never
+                                              # the bytes: a secret's must not be here)
+                    "mode", "uid", "gid",     # of the file before (null: absent)
+                    "dirs": [path],           # parents absent before, made by the change
+                    "secret": bool}],         # optional, as owned_files_before
+     "owned_files_before": {pod file path: state entry | null},
      "kubelet": null | {"unit", "healthz_url", "daemon_reload", "cmdline_before",
                         "dir_before", "dir_after"},
      "pods_before": [{"name", "pod", "namespace", "uid"}]}
@@ -172,6 +179,9 @@ def record_problem(record):
     owned = record.get("owned_before")
     if owned is not None and not isinstance(owned, dict):
         return "owned_before is not an object"
+    problem = _pod_files_problem(record)
+    if problem:
+        return problem
     kubelet = record.get("kubelet")
     if kubelet is not None and (
         not isinstance(kubelet, dict) or not isinstance(kubelet.get("unit"), str)
@@ -190,4 +200,42 @@ def record_problem(record):
         return "pods_before is not a list of pods"
     if pods and not isinstance(record.get("node_name"), str):
         return "node_name is missing"
+    return None
+
+
+def _is_path(value):
+    return isinstance(value, str) and value.startswith("/") and os.path.normpath(value) == value
+
+
+def _pod_files_problem(record):
+    files = record.get("pod_files")
+    if files is None:
+        return None
+    if not isinstance(files, list):
+        return "pod_files is not a list"
+    for i, entry in enumerate(files):
+        where = "pod_files[%d]" % i
+        if not isinstance(entry, dict):
+            return "%s is not an object" % where
+        if not _is_path(entry.get("path")):
+            return "%s.path %r is not an absolute, normalized path" % (where, entry.get("path"))
+        if not isinstance(entry.get("pod"), str):
+            return "%s.pod is not a name" % where
+        for key in ("before_sha256", "after_sha256"):
+            if key not in entry or not _is_sha(entry[key]):
+                return "%s.%s is missing or not a sha256" % (where, key)
+        dirs = entry.get("dirs")
+        if not isinstance(dirs, list) or not all(_is_path(d) for d in dirs):
+            return "%s.dirs is not a list of absolute paths" % where
+        if entry["before_sha256"] is None:
+            continue
+        if not _is_path(entry.get("backup")):
+            return "%s.backup is not the absolute path of the file's backup" % where
+        for key, top in (("mode", 0o7777), ("uid", 1 << 32), ("gid", 1 << 32)):
+            value = entry.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+                return "%s.%s %r is not a file's %s" % (where, key, value, key)
+    owned = record.get("owned_files_before")
+    if owned is not None and not isinstance(owned, dict):
+        return "owned_files_before is not an object"
     return None

@@ -1,17 +1,34 @@
-"""One manifest's change as a transaction: check, back up, write, and undo.
+"""One pod's change as a transaction: check, back up, write, and undo, its manifest and
+its files (``file_change``).
 
 Read as kubeadm's upgrade of one static pod (cmd/kubeadm/app/phases/upgrade/
 staticpods.go): every check comes before any write; the live file is replaced by a rename
 from its temporary path; after every step that can fail, the previous bytes go back.
+
+The order: the pod's files are backed up and written first, then its manifest, so that the
+new pod starts with its files in place; files the change removes go only once the pod
+is gone or runs without them (``remove_files``, called after the wait); an undo puts the
+files back first, then the manifest, so the previous pod starts on its previous files. A
+change's manifest backup and its files' backup share one stamp, and a rollback to a
+manifest brings back the files kept with it.
 """
 
 import os
 
-from ..protocol import SOURCE_FILE
+from ..protocol import MANIFEST_SUFFIX, SOURCE_FILE, messages
 from ..runtime import pods as podlib
 from ..system import AgentError
 from ..system.files import atomic_write, read_bytes, read_original, remove, sha256_bytes
-from ..system.state import backup_manifest, backups_of, save_state
+from ..system.state import (
+    backup_files,
+    backup_manifest,
+    backups_of,
+    file_backup_dir,
+    file_backup_set,
+    new_stamp,
+    save_state,
+)
+from .file_change import FileChange, from_backup
 from .journal import file_entry
 
 
@@ -50,6 +67,10 @@ class PodChange:
         self.before_uid = None  # the pod being replaced: the new one has another UID
         self.want_uid = None  # the pod that must (still) run: after adopt, after a rollback
         self.original_uid = None
+        # The pod's files (file_change.FileChange), written before the manifest.
+        self.files = [FileChange(node, self.name, f) for f in spec.get("files") or ()]
+        self.stamp = None  # the backups' stamp of this change
+        self.writing = self.path  # the file a failed write was at
         self.result = {
             "name": self.name,
             "action": self.action,
@@ -61,8 +82,10 @@ class PodChange:
     def find(self, pods):
         return podlib.find(pods, self.kubelet_name, self.namespace, self.sources)
 
-    def check(self, state):
-        """Read what is there now and refuse when it is not what the plan was made from."""
+    def check(self, state, forbidden=()):
+        """Read what is there now and refuse when it is not what the plan was made from;
+        ``forbidden``: where none of the pod's files may be (manifest directories, spctl's
+        state)."""
         self.previous = read_bytes(self.path)
         self.previous_mode = _mode_of(self.path) if self.previous is not None else None
         self.was_owned = state["manifests"].get(self.path)
@@ -86,10 +109,20 @@ class PodChange:
             for name in backups_of(self.node, self.name):
                 data = read_bytes(os.path.join(directory, name))
                 if data is not None and data != self.previous:
-                    candidates.append(data)
+                    candidates.append((name, data))
             if not candidates:
                 raise AgentError("%s: no earlier version backed up on this node" % self.name)
-            self.content = candidates[0]
+            name, self.content = candidates[0]
+            kept = file_backup_set(self.node, self.name, name[: -len(MANIFEST_SUFFIX)])
+            if kept and not self.files:
+                # The files that went with that manifest come back with it.
+                self.files = from_backup(self.node, self.name, kept)
+        if self.files:
+            self.stamp = new_stamp(self.node, self.name)
+            backups = file_backup_dir(self.node, self.name, self.stamp)
+            for n, f in enumerate(self.files):
+                f.check(state, forbidden)
+                f.backup = os.path.join(backups, str(n))
 
     def owned_sha256(self):
         """The sha256 the ownership record of the written file gets: that of the bytes
@@ -123,11 +156,26 @@ class PodChange:
         return (self.was_owned or {}).get("sha256") != sha256_bytes(self.previous)
 
     def write(self, state):
+        """The files this change writes, then the manifest (files it removes wait for
+        ``remove_files``); OSError at the first step that fails (``writing`` names its
+        file), the rest left to ``undo``."""
         fs = self.node.fs
+        if self.files:
+            self.writing = self.node.paths.file_backups(self.name)
+            backup_files(self.node, self.name, self.stamp, [f.backup_entry() for f in self.files])
+            try:
+                for f in self.files:
+                    if f.action == messages.FILE_WRITE:
+                        self.writing = f.path
+                        f.write(state)
+            finally:
+                save_state(self.node, state)
+        self.writing = self.path
         if self._keeps_previous():
             # An adopt's are kept apart: the same pod in other bytes, which a rollback
             # (waiting for another pod) must never take for the previous version.
-            backup_manifest(self.node, self.name, self.previous, kept=self.action == "adopt")
+            kept = self.action == "adopt"
+            backup_manifest(self.node, self.name, self.previous, self.stamp, kept=kept)
         if self.action == "remove":
             remove(self.path, fs)
             state["manifests"].pop(self.path, None)
@@ -144,8 +192,36 @@ class PodChange:
             state["manifests"].pop(self.from_path, None)
         save_state(self.node, state)
 
+    def removals(self):
+        return [f for f in self.files if f.action == messages.FILE_REMOVE]
+
+    def remove_files(self, state):
+        """Remove the files the change drops, once its pod is gone (or runs without them)."""
+        try:
+            for f in self.removals():
+                self.writing = f.path
+                f.remove(state)
+        finally:
+            save_state(self.node, state)
+
     def undo(self, state):
-        """Put back exactly what was there, ownership included."""
+        """Put back exactly what was there, ownership included: the files first (each on
+        its own: one that cannot be restored does not keep the others or the manifest
+        from being), then the manifest. Returns the problems with the files; OSError when
+        the manifest cannot be put back."""
+        problems = []
+        for f in reversed(self.files):
+            try:
+                f.undo(state)
+            except OSError as exc:
+                problems.append("could not restore %s: %s" % (f.path, exc.strerror or exc))
+        try:
+            self._undo_manifest(state)
+        finally:
+            save_state(self.node, state)
+        return problems
+
+    def _undo_manifest(self, state):
         if self.previous is None:
             if os.path.lexists(self.path):
                 remove(self.path, self.node.fs)
@@ -161,7 +237,6 @@ class PodChange:
                 atomic_write(self.from_path, self.from_previous, mode, self.node.fs)
             if self.from_owned is not None:
                 state["manifests"][self.from_path] = self.from_owned
-        save_state(self.node, state)
 
     def journal_files(self):
         """This change's files for the journal: (path, before, after) each."""
@@ -180,12 +255,17 @@ class PodChange:
         return entries
 
 
+def journal_pod_files(changes):
+    """The pods' files of ``changes`` for the journal (``FileChange.journal_entry``)."""
+    return [f.journal_entry() for change in changes for f in change.files]
+
+
 def undo_all(changes, state):
     """Undo each change; one that cannot be undone does not stop the others."""
     problems = []
     for change in changes:
         try:
-            change.undo(state)
+            problems += change.undo(state)
         except OSError as exc:
             problems.append("could not restore %s: %s" % (change.path, exc.strerror or exc))
     return problems

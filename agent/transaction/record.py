@@ -1,9 +1,10 @@
-"""The journal record of one apply: every file it will change with its bytes before, the
-ownership before, the kubelet's command line and directory before, and the pods running
+"""The journal record of one apply: every file it will change with its bytes before (a
+pod's files: with the path of their backup instead), the ownership before, the kubelet's command line and directory before, and the pods running
 before, all read before the first write (see ``journal`` for its shape)."""
 
 from ..system.files import encode_text, read_original
 from .journal import file_entry
+from .manifest_change import journal_pod_files
 
 
 def journal_record(request, changes, kubelet_change, node, pods_now, waits):
@@ -19,6 +20,12 @@ def journal_record(request, changes, kubelet_change, node, pods_now, waits):
         # A change of source (directory <-> URL) is undone with the kubelet stopped.
         "switch": bool(request["switch"] and kubelet_change),
     }
+    pod_files = journal_pod_files(changes)
+    if pod_files:
+        record["pod_files"] = pod_files
+        record["owned_files_before"] = {
+            f.path: f.was_owned for change in changes for f in change.files
+        }
     for change in changes:
         record["files"] += change.journal_files()
         record["owned_before"][change.path] = change.was_owned

@@ -8,14 +8,28 @@ other phase is rolled back: every file goes back to its "before" bytes, the owne
 state to ``owned_before``, the kubelet is restarted when its running command line is not
 the one it had before (or it is not running), and the run then waits until every pod of
 ``pods_before`` runs again with its UID, or says that it does not.
+
+A pod's files go back before the manifests (the previous pod starts on its previous
+files), from the backups the journal names: bytes, mode and owner; a file the transaction
+created is removed, and so are the directories it created, when empty. A file whose backup
+is missing or damaged is a problem of the recovery, named, never passed over.
 """
 
 import base64
 import os
 
-from ..system.files import atomic_write, read_file, remove, remove_stale_temporaries, sha256_bytes
+from ..system.files import (
+    atomic_write,
+    path_state,
+    read_file,
+    read_regular,
+    remove,
+    remove_stale_temporaries,
+    sha256_bytes,
+)
 from ..system.kubelet import wait_healthy
 from ..system.state import load_state, save_state
+from .file_change import remove_empty_dirs, restore
 from .manifest_change import PodChange
 from .wait import wait_for
 
@@ -43,6 +57,35 @@ def restore_files(node, record, roles=("manifest", "kubelet")):
             continue
         try:
             _restore_file(node, entry)
+        except OSError as exc:
+            problems.append("could not restore %s: %s" % (entry["path"], exc.strerror or exc))
+    return problems
+
+
+def _restore_pod_file(node, entry):
+    path = entry["path"]
+    before = entry["before_sha256"]
+    if before is None:
+        restore(node, path, None, None)
+    else:
+        meta = {"mode": entry["mode"], "uid": entry["uid"], "gid": entry["gid"]}
+        now = path_state(path)
+        as_before = now["exists"] and now.get("sha256") == before
+        if not (as_before and all(now[k] == meta[k] for k in meta)):
+            data = read_regular(entry["backup"])[0]
+            if data is None or sha256_bytes(data) != before:
+                raise OSError("its backup %s is missing or damaged" % entry["backup"])
+            restore(node, path, data, meta)
+    remove_stale_temporaries(os.path.dirname(path))
+    remove_empty_dirs(node, entry["dirs"])
+
+
+def restore_pod_files(node, record):
+    """Every pod's file back as it was, the last written first; a list of problems."""
+    problems = []
+    for entry in reversed(record.get("pod_files") or []):
+        try:
+            _restore_pod_file(node, entry)
         except OSError as exc:
             problems.append("could not restore %s: %s" % (entry["path"], exc.strerror or exc))
     return problems
@@ -103,6 +146,11 @@ def _complete(node, record):
                 "pod": entry["pod"],
                 "sha256": entry.get("owned_sha256") or entry["after_sha256"],
             }
+    for entry in record.get("pod_files") or []:
+        if entry["after_sha256"] is None:
+            state["files"].pop(entry["path"], None)
+        else:
+            state["files"][entry["path"]] = {"pod": entry["pod"], "sha256": entry["after_sha256"]}
     save_state(node, state)
 
 
@@ -113,6 +161,11 @@ def _restore_state(node, record):
             state["manifests"].pop(path, None)
         else:
             state["manifests"][path] = owned
+    for path, owned in (record.get("owned_files_before") or {}).items():
+        if owned is None:
+            state["files"].pop(path, None)
+        else:
+            state["files"][path] = owned
     save_state(node, state)
 
 
@@ -126,7 +179,9 @@ def roll_back(node, record):
             node.systemd.stop(record["kubelet"]["unit"])
         except Exception:  # noqa: S110 - restore_kubelet below reports a kubelet that is not back
             pass
-    problems = restore_files(node, record, ("manifest",))
+    # The pods' files first: a previous pod the manifests bring back starts on its files.
+    problems = restore_pod_files(node, record)
+    problems += restore_files(node, record, ("manifest",))
     for directory in {os.path.dirname(e["path"]) for e in record["files"]}:
         remove_stale_temporaries(directory)
     try:
@@ -147,7 +202,9 @@ def recover(node, journal, wait=None):
         "holder": record.get("holder"),
         "started": record.get("started"),
         "phase": record.get("phase"),
-        "pods": sorted({e["pod"] for e in record["files"] if e.get("pod")}),
+        "pods": sorted(
+            {e["pod"] for e in record["files"] + (record.get("pod_files") or []) if e.get("pod")}
+        ),
         "kubelet": bool(record.get("kubelet")),
     }
     if record.get("phase") == "succeeded":

@@ -124,6 +124,10 @@ class FailingFileSystem(FileSystem):
         self._hit("fsync", self._fd_paths.get(fd, ""))
         super().fsync(fd)
 
+    def fchown(self, fd, uid, gid):
+        self._hit("fchown", self._fd_paths.get(fd, ""))
+        super().fchown(fd, uid, gid)
+
     def rename(self, src, dst):
         self._hit("rename", dst)
         super().rename(src, dst)
@@ -131,6 +135,10 @@ class FailingFileSystem(FileSystem):
     def unlink(self, path):
         self._hit("unlink", path)
         super().unlink(path)
+
+    def mkdir(self, path, mode=0o755):
+        self._hit("mkdir", path)
+        super().mkdir(path, mode)
 
 
 def pod(name="static-web-n1", uid="u1", phase="Running", restarts=0, source="file", **extra):

@@ -18,7 +18,9 @@ when the bytes hold "crash", else Running.
 Steps (where the process dies): journal (the journal is on disk, nothing else changed),
 kubelet-edit (the kubelet's file is rewritten), restart (the kubelet restarted on it),
 write (a manifest is written), wait (the agent is polling the runtime for the new pods),
-succeeded (the journal recorded that the pods ran).
+succeeded (the journal recorded that the pods ran); with a pod's files under ROOT/etc/app:
+pod-file (a pod's file is written, its manifest not yet), undo (the wait failed and the
+first pod's file is being put back).
 """
 
 from __future__ import annotations
@@ -172,6 +174,11 @@ class KillingFileSystem(FileSystem):
         )
         if self.kill_at == "write" and os.path.dirname(dst) in manifest_dirs:
             die()
+        if os.path.dirname(dst) == os.path.join(self.tree.root, "etc", "app"):
+            # Written before the manifests: after them, a rename there is the undo's.
+            undoing = _phase(self.journal) == "manifests-written"
+            if self.kill_at == ("undo" if undoing else "pod-file"):
+                die()
 
 
 def main() -> int:

@@ -55,6 +55,36 @@ CORRUPT = {
         lambda r: r["files"][0].update(mode="rwx"),
         "files[0].mode 'rwx' is not a file mode",
     ),
+    "a pod's file with a relative path": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, path="etc/app.conf")]),
+        "pod_files[0].path 'etc/app.conf' is not an absolute, normalized path",
+    ),
+    "a pod's file without its backup": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, backup=None)]),
+        "pod_files[0].backup is not the absolute path of the file's backup",
+    ),
+    "a pod's file with an owner that is no uid": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, uid="root")]),
+        "pod_files[0].uid 'root' is not a file's uid",
+    ),
+    "a pod's file with directories that are not paths": (
+        lambda r: r.update(pod_files=[dict(POD_FILE, dirs="/etc/app")]),
+        "pod_files[0].dirs is not a list of absolute paths",
+    ),
+}
+
+
+POD_FILE = {
+    "path": "/etc/app/app.conf",
+    "pod": "static-web",
+    "before_sha256": sha(b"listen 80\n"),
+    "after_sha256": sha(b"listen 8080\n"),
+    "backup": "/var/lib/spctl/backups/files/static-web/20261128T080000000000Z/0",
+    "mode": 0o640,
+    "uid": 0,
+    "gid": 0,
+    "dirs": [],
+    "secret": False,
 }
 
 
@@ -88,3 +118,26 @@ def test_an_intact_journal_is_still_rolled_back(root):
     assert answer["recovered"]["action"] == "rolled back"
     assert (root / "manifests" / "static-web.yaml").read_bytes() == OLD_MANIFEST
     assert not (root / "state" / "journal.json").exists()
+
+
+def test_a_pods_file_whose_backup_is_gone_is_a_problem_of_the_recovery(root, tmp_path):
+    """Killed after a pod's file was replaced, its backup then lost: the recovery puts
+    back what it can (the manifest) and names the file it cannot; the journal stays for
+    the operator (a later call tries again)."""
+    conf = tmp_path / "etc" / "app.conf"
+    conf.parent.mkdir()
+    conf.write_bytes(b"listen 8080\n")  # the new bytes: the old ones are only in the backup
+    entry = dict(POD_FILE, path=str(conf), backup=str(tmp_path / "state" / "gone" / "0"))
+    write_journal(root, lambda r: r.update(pod_files=[entry]))
+    node = make_node(root)
+    node._runtime.pods = [pod(uid="old")]
+    answer = handle({"op": "facts", "pods": ["static-web"], "manifest_dirs": []}, node)
+    assert answer["ok"], answer
+    recovered = answer["recovered"]
+    assert recovered["action"] == "rolled back" and not recovered["ok"]
+    assert recovered["problems"] == [
+        f"could not restore {conf}: its backup {entry['backup']} is missing or damaged"
+    ]
+    assert (root / "manifests" / "static-web.yaml").read_bytes() == OLD_MANIFEST
+    assert conf.read_bytes() == b"listen 8080\n"  # never replaced by a guess
+    assert (root / "state" / "journal.json").exists()

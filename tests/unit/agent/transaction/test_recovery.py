@@ -8,6 +8,11 @@ makes, or an apply) must find the journal and leave a consistent node: the kubel
 and the running kubelet as before, every manifest as before, the previous pods running with
 their UIDs, no journal and no temporary file; or, after success, the change completed.
 
+With a pod's files: killed after a file is written and before the manifest, after the
+manifest, during the wait, and while the undo puts a file back; the next run puts every
+file back (bytes, mode, owner), removes the file and the directory the change created, and
+restores the ownership records; a run killed after success is completed, files included.
+
 The transaction is the hardest one spctl makes: the kubelet moves from ROOT/manifests to
 ROOT/new, pod web is updated on the way, and pod api, which spctl also owns, moves with it.
 """
@@ -16,13 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from spctl_agent.protocol import messages
 
 from tests.fakes.crashing_agent import Tree
+from tests.fakes.pod_files import NEW_CONF, OLD_CONF, SECRET, write
 
 REPO = Path(__file__).resolve().parents[4]
 OLD_WEB = b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n# v1\n"
@@ -254,3 +263,108 @@ def test_deploy_force_over_a_retired_file_that_changed_on_node_keeps_it_in_the_b
     assert list(files_in(root / "state" / "backups" / "manifests" / "web").values()) == [edited]
     # api's bytes moved as they are: nothing of them to keep.
     assert not (root / "state" / "backups" / "manifests" / "api").exists()
+
+
+# -- a pod's files: killed between a file and the manifest, after the manifest, in the undo
+
+
+def with_pod_files(root: Path) -> dict:
+    """web reads ROOT/etc/app/app.conf (0640 root:daemon, spctl's); the request updates
+    web, changes app.conf (0600 daemon) and adds a secret in a new directory."""
+    conf = root / "etc" / "app" / "app.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_bytes(OLD_CONF)
+    os.chown(conf, 0, 1)
+    os.chmod(conf, 0o640)
+    state = root / "state" / "state.json"
+    owned = json.loads(state.read_text())
+    owned["files"] = {str(conf): {"pod": "web", "sha256": sha(OLD_CONF)}}
+    state.write_text(json.dumps(owned))
+    return owned
+
+
+def pod_files_request(root: Path, web: bytes) -> dict:
+    conf = str(root / "etc" / "app" / "app.conf")
+    key = str(root / "etc" / "app" / "tls.d" / "tls.key")
+    files = [
+        write(conf, NEW_CONF, sha(OLD_CONF), mode=0o600, owner="daemon"),
+        write(key, SECRET, None, mode=0o400, secret=True),
+    ]
+    change = messages.pod_change(
+        pod="web",
+        action="update",
+        file="web.yaml",
+        content=web.decode(),
+        expected_sha256=sha(OLD_WEB),
+        files=files,
+    )
+    return messages.apply_request(
+        node_name="n1",
+        manifest_dir=str(root / "manifests"),
+        holder="crash test",
+        timeout=20,
+        stable_for=1,
+        changes=[change],
+    )
+
+
+def pod_files_as_before(root: Path, owned: dict) -> None:
+    conf = root / "etc" / "app" / "app.conf"
+    st = os.lstat(conf)
+    assert conf.read_bytes() == OLD_CONF
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o640, 0, 1)
+    assert sorted(os.listdir(root / "etc" / "app")) == ["app.conf"]  # no key, no tls.d
+    assert json.loads((root / "state" / "state.json").read_text())["files"] == owned["files"]
+
+
+# journal; pod-file: app.conf written, the manifest not yet; write: the manifest written
+# after the files; wait; undo: the pod failed, killed while putting app.conf back.
+@pytest.mark.parametrize("step", ["journal", "pod-file", "write", "wait", "undo"])
+@pytest.mark.parametrize("next_run", ["facts", "apply"])
+def test_killed_with_pod_files_is_rolled_back_by_the_next_run(root, step, next_run):
+    web = CRASHING_WEB if step == "undo" else NEW_WEB
+    owned = with_pod_files(root)
+    before = uids(root)
+    killed = run(root, pod_files_request(root, web), step)
+    assert killed.returncode == -9, killed.stderr.decode()
+    journal = (root / "state" / "journal.json").read_text()
+    assert "TOPSECRET" not in journal
+    if step == "pod-file":
+        assert (root / "etc" / "app" / "app.conf").read_bytes() == NEW_CONF
+        assert (root / "manifests" / "web.yaml").read_bytes() == OLD_WEB
+    if next_run == "facts":
+        answer = json.loads(run(root, messages.facts_request()).stdout)
+    else:
+        request = messages.apply_request(
+            node_name="n1",
+            manifest_dir=str(root / "manifests"),
+            timeout=10,
+            stable_for=1,
+            wait_running=[
+                messages.wait_for(pod="web", file="web.yaml", expected_sha256=sha(OLD_WEB))
+            ],
+        )
+        answer = json.loads(run(root, request).stdout)
+    assert answer["ok"], answer
+    recovered = answer["recovered"]
+    assert recovered["action"] == "rolled back" and recovered["ok"], recovered
+    assert recovered["pods"] == ["web"]
+    assert_as_before(root, before)
+    pod_files_as_before(root, owned)
+    assert json.loads(run(root, messages.facts_request()).stdout)["recovered"] is None
+
+
+def test_killed_with_pod_files_after_success_is_completed(root):
+    with_pod_files(root)
+    killed = run(root, pod_files_request(root, NEW_WEB), "succeeded")
+    assert killed.returncode == -9
+    answer = json.loads(run(root, messages.facts_request()).stdout)
+    assert answer["recovered"]["action"] == "completed", answer["recovered"]
+    conf = str(root / "etc" / "app" / "app.conf")
+    key = str(root / "etc" / "app" / "tls.d" / "tls.key")
+    assert Path(conf).read_bytes() == NEW_CONF and Path(key).read_bytes() == SECRET
+    assert json.loads((root / "state" / "state.json").read_text())["files"] == {
+        conf: {"pod": "web", "sha256": sha(NEW_CONF)},
+        key: {"pod": "web", "sha256": sha(SECRET)},
+    }
+    assert files_in(root / "manifests")["web.yaml"] == NEW_WEB

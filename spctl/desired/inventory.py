@@ -29,13 +29,14 @@ from typing import Any, Optional
 import paramiko
 
 from spctl import manifest_url
+from spctl.desired.secrets import SecretSettings, normalise_vars, parse_settings
 from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import ManifestError, parse_manifest
 from spctl.errors import InventoryError
 from spctl.profiles import PROFILES
 from spctl.transport.target import DEFAULT_CONNECT_TIMEOUT, SSHTarget
 
-TOP_KEYS = {"defaults", "groups", "nodes", "templates", "url"}
+TOP_KEYS = {"defaults", "groups", "nodes", "secrets", "templates", "url"}
 LEVEL_KEYS = {"ssh", "vars", "labels", "pods", "profile", "manifest_dir", "source"}
 URL_KEYS = {"base", "secret_file", "listen"}
 SOURCES = ("file", "url")
@@ -89,6 +90,8 @@ class Node:
     source: str = "file"
     #: Where this node's kubelet fetches its pods when ``source`` is ``url`` (else None).
     manifest_url: Optional[str] = None
+    #: The inventory's ``secrets:`` block: where the age key for its secrets is.
+    secrets: SecretSettings = field(default_factory=SecretSettings)
 
     def target(
         self, host_key_policy: str = "strict", connect_timeout: Optional[float] = None
@@ -123,6 +126,7 @@ class Inventory:
     nodes: Mapping[str, Node]
     groups: Mapping[str, tuple[str, ...]]
     url: URLSettings = field(default_factory=URLSettings)
+    secrets: SecretSettings = field(default_factory=SecretSettings)
 
     def select(
         self,
@@ -231,8 +235,9 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
         )
     templates = (base / templates_dir).resolve()
     defaults = _level(
-        _mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults"
+        _mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults", base
     )
+    secret_settings = parse_settings(data.get("secrets"), f"{where}: secrets", base)
     url = _url_settings(_mapping(data.get("url"), f"{where}: url", URL_KEYS), base, f"{where}: url")
     raw_nodes = _mapping(data.get("nodes"), f"{where}: nodes")
     if not raw_nodes:
@@ -253,7 +258,7 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
         if gname in raw_nodes:
             raise InventoryError(f"{gwhere}: a group may not share its name with a node")
         groups[gname] = tuple(str(m) for m in members)
-        group_levels[gname] = _level(g, gwhere)
+        group_levels[gname] = _level(g, gwhere, base)
     nodes = {}
     for name, nraw in raw_nodes.items():
         nwhere = f"{where}: nodes.{name}"
@@ -266,7 +271,7 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
                 f"{nwhere}.address: expected a host name or IP address, got {_kind(address)}"
             )
         member_of = [g for g in groups if name in groups[g]]
-        levels = [defaults] + [group_levels[g] for g in member_of] + [_level(n, nwhere)]
+        levels = [defaults] + [group_levels[g] for g in member_of] + [_level(n, nwhere, base)]
         node = _resolve_node(
             name, str(n.get("address") or name), member_of, levels, templates, base, ssh_config
         )
@@ -280,8 +285,8 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
             if problem:
                 raise InventoryError(f"{nwhere}: {problem}")
             node = replace(node, manifest_url=manifest_url.node_url(url.base, name))
-        nodes[name] = node
-    return Inventory(path=path, nodes=nodes, groups=groups, url=url)
+        nodes[name] = replace(node, secrets=secret_settings)
+    return Inventory(path=path, nodes=nodes, groups=groups, url=url, secrets=secret_settings)
 
 
 def _url_settings(raw: dict[str, Any], base_dir: Path, where: str) -> URLSettings:
@@ -306,11 +311,12 @@ def _url_settings(raw: dict[str, Any], base_dir: Path, where: str) -> URLSetting
     )
 
 
-def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
+def _level(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
     """One precedence level, checked and normalised."""
     level: dict[str, Any] = {}
     for key in ("vars", "labels"):
         level[key] = _mapping(raw.get(key), f"{where}.{key}")
+    level["vars"] = normalise_vars(level["vars"], f"{where}.vars", base)
     for k, v in level["labels"].items():
         if isinstance(v, (dict, list)) or v is None:
             raise InventoryError(f"{where}.labels.{k}: expected a string, got {_kind(v)}")

@@ -2,9 +2,10 @@
 
 A template is Jinja2 with StrictUndefined (an undefined variable is an error, never an empty
 string), rendered in a bounded sandbox (``sandbox``). Its context is the node's variables at the top level, plus
-``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). The
-output is parsed with the safe loader, validated, and dumped canonically: the node receives
-exactly the text that was checked.
+``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). A
+secret variable (``secrets``) may go into a pod's files only: a manifest template that uses
+one is refused, before the secret is read. The output is parsed with the safe loader,
+validated, and dumped canonically: the node receives exactly the text that was checked.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from spctl_agent.protocol import MANIFEST_SUFFIX
 
 from spctl.desired.inventory import Node, PodRef
 from spctl.desired.sandbox import environment, render_bounded
+from spctl.desired.secrets import collecting, template_vars
 from spctl.desired.validation.static_pod import check_unique_names, dangerous_settings, validate_pod
 from spctl.desired.yamlio import ManifestError, dump_manifest, parse_manifest
 from spctl.errors import TemplateError, ValidationError
@@ -47,15 +49,18 @@ class DesiredPod:
 
 
 def context(node: Node, pod: str) -> dict[str, Any]:
+    # A secret variable enters as a SecretVariable: read only when a template uses it,
+    # and each use recorded, or refused (``secrets.collecting``).
+    variables = template_vars(node.vars, node.secrets)
     info = {
         "name": node.name,
         "address": node.address,
         "labels": dict(node.labels),
         "groups": list(node.groups),
         "profile": node.profile,
-        "vars": dict(node.vars),
+        "vars": variables,
     }
-    return {**node.vars, "node": info, "pod": {"name": pod}}
+    return {**variables, "node": info, "pod": {"name": pod}}
 
 
 def render_text(node: Node, ref: PodRef) -> str:
@@ -67,7 +72,9 @@ def render_text(node: Node, ref: PodRef) -> str:
     env = environment(str(ref.template.parent))
     try:
         template = env.get_template(ref.template.name)
-        return render_bounded(template, context(node, ref.name))
+        # A manifest is readable by every user of the node and the kubelet logs it.
+        with collecting(where, allow=False):
+            return render_bounded(template, context(node, ref.name))
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         raise TemplateError(

@@ -17,6 +17,10 @@ with the same pod name replaces the earlier one's template.
 directory, written over SSH) or ``url`` (the kubelet polls ``spctl serve`` at
 :attr:`Node.manifest_url`; see ``spctl/manifest_url.py`` and docs/url-mode.md). The top-level
 ``url:`` block says where the kubelets reach that server and where its secret lives.
+
+A variable may be a secret reference, ``{secret: {env|file|age: ...}}``: checked here and
+kept as a reference (``spctl/desired/secrets.py``), read only when a template uses it. The
+top-level ``secrets:`` block names the age key file.
 """
 
 from __future__ import annotations

@@ -238,7 +238,7 @@ def resolve(
                 f"{where}: environment variable {ref.name} is not set; export it on the "
                 "control host with the secret as its value"
             )
-        return Secret(value.encode())
+        return Secret(value.encode("utf-8", "surrogateescape"))  # the bytes as set
     path = Path(ref.name)
     data = _read_bounded(path, ref.describe(), where, ref.kind)
     if ref.kind == "file":
@@ -426,12 +426,21 @@ _collector: contextvars.ContextVar[Optional[Collector]] = contextvars.ContextVar
 @contextmanager
 def collecting(where: str, allow: bool = True) -> Iterator[Collector]:
     """Record (or, with ``allow`` False, refuse) every secret variable a render in this
-    block turns into text. A use outside any such block is refused."""
-    token = _collector.set(Collector(where, allow))
+    block turns into text. A use outside any such block is refused.
+
+    An exception leaving the block has the values of the secrets used masked in its
+    message: once a secret is text, Jinja may quote it (``{{ ports[password] }}`` says
+    ``'dict object' has no attribute '<the value>'``). Its type is kept, so the caller's
+    handling of Jinja's errors stays as it is."""
+    collector = Collector(where, allow)
+    token = _collector.set(collector)
     try:
-        collector = _collector.get()
-        assert collector is not None
         yield collector
+    except Exception as exc:
+        if collector.used:
+            used = collector.secrets
+            exc.args = tuple(redact(a, used) if isinstance(a, str) else a for a in exc.args)
+        raise
     finally:
         _collector.reset(token)
 

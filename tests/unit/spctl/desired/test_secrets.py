@@ -465,6 +465,27 @@ def test_a_file_template_gets_the_value_and_the_caller_learns_it_used_a_secret(
     assert plain == "user nginx\n" and nothing.secrets == ()
 
 
+def test_an_error_after_the_value_became_text_does_not_quote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STATS_PW", VALUE.decode())
+    node = inventory_with_secret(tmp_path, POD % "")
+    for text, kind in (
+        ("{{ {}[stats_pw | string] }}", jinja2.UndefinedError),
+        ("{{ (stats_pw | string) | int + missing }}", jinja2.UndefinedError),
+        ("{{ '%d' % (stats_pw | string) }}", TypeError),
+    ):
+        with pytest.raises(kind) as caught:  # the type the caller's handling expects
+            render_file(node, text)
+        seen(caught.value)
+    assert repr(Secret(VALUE)) in SEEN[0]  # masked, not left out
+
+
+def test_a_non_utf8_environment_value_is_the_bytes_as_set() -> None:
+    value = os.fsdecode(b"\xffpw")
+    assert resolve(SecretRef("env", "X"), WHERE, environ={"X": value}).reveal() == b"\xffpw"
+
+
 def test_a_secret_variable_has_no_other_way_to_its_value(tmp_path: Path) -> None:
     node = inventory_with_secret(tmp_path, POD % "")
     for text in (

@@ -22,6 +22,10 @@ the pod's is), a plain ``source`` file or a ``secret``, and a ``mode``, ``owner`
 directory, written over SSH) or ``url`` (the kubelet polls ``spctl serve`` at
 :attr:`Node.manifest_url`; see ``spctl/manifest_url.py`` and docs/url-mode.md). The top-level
 ``url:`` block says where the kubelets reach that server and where its secret lives.
+
+A variable may be a secret reference, ``{secret: {env|file|age: ...}}``: checked here and
+kept as a reference (``spctl/desired/secrets.py``), read only when a template uses it. The
+top-level ``secrets:`` block names the age key file.
 """
 
 from __future__ import annotations
@@ -36,13 +40,14 @@ import paramiko
 from spctl_agent.protocol import STATE_DIR
 
 from spctl import manifest_url
+from spctl.desired.secrets import SecretSettings, normalise_vars, parse_ref, parse_settings
 from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import ManifestError, parse_manifest
 from spctl.errors import InventoryError
 from spctl.profiles import PROFILES
 from spctl.transport.target import DEFAULT_CONNECT_TIMEOUT, SSHTarget
 
-TOP_KEYS = {"defaults", "groups", "nodes", "templates", "url"}
+TOP_KEYS = {"defaults", "groups", "nodes", "secrets", "templates", "url"}
 LEVEL_KEYS = {"ssh", "vars", "labels", "pods", "profile", "manifest_dir", "source"}
 URL_KEYS = {"base", "secret_file", "listen"}
 SOURCES = ("file", "url")
@@ -131,6 +136,8 @@ class Node:
     source: str = "file"
     #: Where this node's kubelet fetches its pods when ``source`` is ``url`` (else None).
     manifest_url: Optional[str] = None
+    #: The inventory's ``secrets:`` block: where the age key for its secrets is.
+    secrets: SecretSettings = field(default_factory=SecretSettings)
 
     def target(
         self, host_key_policy: str = "strict", connect_timeout: Optional[float] = None
@@ -172,6 +179,7 @@ class Inventory:
     nodes: Mapping[str, Node]
     groups: Mapping[str, tuple[str, ...]]
     url: URLSettings = field(default_factory=URLSettings)
+    secrets: SecretSettings = field(default_factory=SecretSettings)
 
     def select(
         self,
@@ -280,8 +288,9 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
         )
     templates = (base / templates_dir).resolve()
     defaults = _level(
-        _mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults"
+        _mapping(data.get("defaults"), f"{where}: defaults", LEVEL_KEYS), f"{where}: defaults", base
     )
+    secret_settings = parse_settings(data.get("secrets"), f"{where}: secrets", base)
     url = _url_settings(_mapping(data.get("url"), f"{where}: url", URL_KEYS), base, f"{where}: url")
     raw_nodes = _mapping(data.get("nodes"), f"{where}: nodes")
     if not raw_nodes:
@@ -302,7 +311,7 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
         if gname in raw_nodes:
             raise InventoryError(f"{gwhere}: a group may not share its name with a node")
         groups[gname] = tuple(str(m) for m in members)
-        group_levels[gname] = _level(g, gwhere)
+        group_levels[gname] = _level(g, gwhere, base)
     nodes = {}
     for name, nraw in raw_nodes.items():
         nwhere = f"{where}: nodes.{name}"
@@ -315,7 +324,7 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
                 f"{nwhere}.address: expected a host name or IP address, got {_kind(address)}"
             )
         member_of = [g for g in groups if name in groups[g]]
-        levels = [defaults] + [group_levels[g] for g in member_of] + [_level(n, nwhere)]
+        levels = [defaults] + [group_levels[g] for g in member_of] + [_level(n, nwhere, base)]
         node = _resolve_node(
             name, str(n.get("address") or name), member_of, levels, templates, base, ssh_config
         )
@@ -330,8 +339,8 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
                 raise InventoryError(f"{nwhere}: {problem}")
             node = replace(node, manifest_url=manifest_url.node_url(url.base, name))
         _check_files(node, nwhere)
-        nodes[name] = node
-    return Inventory(path=path, nodes=nodes, groups=groups, url=url)
+        nodes[name] = replace(node, secrets=secret_settings)
+    return Inventory(path=path, nodes=nodes, groups=groups, url=url, secrets=secret_settings)
 
 
 def _url_settings(raw: dict[str, Any], base_dir: Path, where: str) -> URLSettings:
@@ -356,11 +365,12 @@ def _url_settings(raw: dict[str, Any], base_dir: Path, where: str) -> URLSetting
     )
 
 
-def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
+def _level(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
     """One precedence level, checked and normalised."""
     level: dict[str, Any] = {}
     for key in ("vars", "labels"):
         level[key] = _mapping(raw.get(key), f"{where}.{key}")
+    level["vars"] = normalise_vars(level["vars"], f"{where}.vars", base)
     for k, v in level["labels"].items():
         if isinstance(v, (dict, list)) or v is None:
             raise InventoryError(f"{where}.labels.{k}: expected a string, got {_kind(v)}")
@@ -411,14 +421,14 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
                 f"template: ...}}), got {_kind(raw_files)}"
             )
         files = tuple(
-            _file_entry(raw, f"{where}.pods[{i}] ({name}).files[{j}]")
+            _file_entry(raw, f"{where}.pods[{i}] ({name}).files[{j}]", base)
             for j, raw in enumerate(raw_files)
         )
         level["pods"].append((name, entry.get("template") or f"{name}.yaml.j2", files))
     return level
 
 
-def _file_entry(raw: Any, where: str) -> dict[str, Any]:
+def _file_entry(raw: Any, where: str, base: Path) -> dict[str, Any]:
     """One entry of a pod's ``files:``, checked on its own (``_check_files`` checks them
     against the node: its manifest directories and the node's other files)."""
     entry = _mapping(raw, where, FILE_KEYS)
@@ -443,6 +453,8 @@ def _file_entry(raw: Any, where: str) -> dict[str, Any]:
                 f"{where}.secret: expected a mapping that says where the secret is, got "
                 f"{_kind(value)}"
             )
+        # Checked now, its path made absolute against the inventory's directory.
+        value = parse_ref(value, f"{where}.secret", base).as_dict()
     elif not isinstance(value, str) or not value.strip():
         raise InventoryError(f"{where}.{kind}: expected a file name, got {_kind(value)}")
     return {

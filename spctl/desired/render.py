@@ -2,22 +2,22 @@
 
 A template is Jinja2 with StrictUndefined (an undefined variable is an error, never an empty
 string), rendered in a bounded sandbox (``sandbox``). Its context is the node's variables at the top level, plus
-``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). The
-output is parsed with the safe loader, validated, and dumped canonically: the node receives
-exactly the text that was checked.
+``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). A
+secret variable (``secrets``) may go into a pod's files only: a manifest template that uses
+one is refused, before the secret is read. The output is parsed with the safe loader,
+validated, and dumped canonically: the node receives exactly the text that was checked.
 
 A pod's files (``PodRef.files``) are rendered beside it: a ``template`` in the same sandbox
-and context as the pod's template, a ``source`` read as it is, a ``secret`` resolved by
-``spctl.desired.secrets``; each at most ``MAX_FILE_BYTES``. The manifest of a pod with files
-carries :data:`FILES_ANNOTATION`, the digest of them all (``files_digest``): a change of a
-file is a change of the pod, which the kubelet restarts (a new UID), spctl waits for and
-rolls back as any other.
+and context as the pod's template (a file that uses a secret variable is a secret file), a
+``source`` read as it is, a ``secret`` resolved by ``spctl.desired.secrets``; each at most
+``MAX_FILE_BYTES``. The manifest of a pod with files carries :data:`FILES_ANNOTATION`, the
+digest of them all (``files_digest``): a change of a file is a change of the pod, which the
+kubelet restarts (a new UID), spctl waits for and rolls back as any other.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from spctl_agent.protocol import MANIFEST_SUFFIX
 
 from spctl.desired.inventory import MAX_FILE_BYTES, FileRef, Node, PodRef
 from spctl.desired.sandbox import environment, render_bounded
+from spctl.desired.secrets import Secret, SecretRef, collecting, resolve, template_vars
 from spctl.desired.validation.static_pod import check_unique_names, dangerous_settings, validate_pod
 from spctl.desired.yamlio import ManifestError, dump_manifest, parse_manifest
 from spctl.errors import TemplateError, ValidationError
@@ -91,15 +92,18 @@ class DesiredPod:
 
 
 def context(node: Node, pod: str) -> dict[str, Any]:
+    # A secret variable enters as a SecretVariable: read only when a template uses it,
+    # and each use recorded, or refused (``secrets.collecting``).
+    variables = template_vars(node.vars, node.secrets)
     info = {
         "name": node.name,
         "address": node.address,
         "labels": dict(node.labels),
         "groups": list(node.groups),
         "profile": node.profile,
-        "vars": dict(node.vars),
+        "vars": variables,
     }
-    return {**node.vars, "node": info, "pod": {"name": pod}}
+    return {**variables, "node": info, "pod": {"name": pod}}
 
 
 def render_text(node: Node, ref: PodRef) -> str:
@@ -108,16 +112,23 @@ def render_text(node: Node, ref: PodRef) -> str:
         raise TemplateError(
             f"{where}: template file not found; create it or fix the pod's `template:`"
         )
-    return _render(node, ref.name, ref.template, where)
+    # A manifest is readable by every user of the node and the kubelet logs it.
+    text, _ = _render(node, ref.name, ref.template, where, secrets_allowed=False)
+    return text
 
 
-def _render(node: Node, pod: str, path: Any, where: str) -> str:
-    """``path`` (a template file) rendered for ``pod`` on ``node``; TemplateError naming
-    ``where`` and the line."""
+def _render(
+    node: Node, pod: str, path: Any, where: str, secrets_allowed: bool
+) -> tuple[str, tuple[Secret, ...]]:
+    """``path`` (a template file) rendered for ``pod`` on ``node``, with the secret
+    variables it used (refused unless ``secrets_allowed``); TemplateError naming ``where``
+    and the line."""
     env = environment(str(path.parent))
     try:
         template = env.get_template(path.name)
-        return render_bounded(template, context(node, pod))
+        with collecting(where, allow=secrets_allowed) as used:
+            text = render_bounded(template, context(node, pod))
+        return text, used.secrets
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         raise TemplateError(
@@ -219,8 +230,9 @@ def render_file(node: Node, ref: PodRef, index: int, file: FileRef) -> DesiredFi
     pod's is), its source file or its secret; TemplateError naming node, pod, the file's
     index and what to do."""
     where = f"node {node.name}, pod {ref.name}, files[{index}] ({file.path})"
-    if file.kind == "secret":
-        content = secret_bytes(where, file)
+    secret = file.kind == "secret"
+    if secret:
+        content = secret_bytes(node, where, file)
         origin = "secret"
     else:
         assert file.file is not None
@@ -231,7 +243,10 @@ def render_file(node: Node, ref: PodRef, index: int, file: FileRef) -> DesiredFi
                 f"file's `{file.kind}:` (relative to the templates directory)"
             )
         if file.kind == "template":
-            content = _render(node, ref.name, file.file, f"{where}, template {file.file}").encode()
+            text, used = _render(
+                node, ref.name, file.file, f"{where}, template {file.file}", secrets_allowed=True
+            )
+            content, secret = text.encode(), bool(used)
         else:
             try:
                 if file.file.stat().st_size > MAX_FILE_BYTES:
@@ -243,14 +258,14 @@ def render_file(node: Node, ref: PodRef, index: int, file: FileRef) -> DesiredFi
                 ) from None
     if len(content) > MAX_FILE_BYTES:
         raise TemplateError(_too_large(where, len(content)))
-    mode = file.mode if file.mode is not None else (0o600 if file.kind == "secret" else 0o644)
+    mode = file.mode if file.mode is not None else (0o600 if secret else 0o644)
     return DesiredFile(
         path=file.path,
         content=content,
         mode=mode,
         owner=file.owner,
         group=file.group,
-        secret=file.kind == "secret",
+        secret=secret,
         origin=origin,
     )
 
@@ -263,28 +278,11 @@ def _too_large(where: str, size: int) -> str:
     )
 
 
-#: The module that resolves secrets, when this spctl has it.
-SECRETS_MODULE = "spctl.desired.secrets"
-
-
-def secret_bytes(where: str, file: FileRef) -> bytes:
-    """The bytes of a ``secret:`` file, resolved by ``spctl.desired.secrets``
-    (``file_secret(spec, where)``); a bad-input error while that module is not there. The
-    secret's bytes never appear in an error."""
-    try:
-        secrets = importlib.import_module(SECRETS_MODULE)
-    except ImportError:
-        raise TemplateError(
-            f"{where}: secret files are not available in this version of spctl; use "
-            "`template:` or `source:` for this file"
-        ) from None
-    resolve = getattr(secrets, "file_secret", None)
-    if resolve is None:
-        raise TemplateError(f"{where}: this spctl's secrets module cannot resolve secret files")
-    content = resolve(dict(file.secret or {}), where)
-    if isinstance(content, str):
-        content = content.encode()
-    return bytes(content)
+def secret_bytes(node: Node, where: str, file: FileRef) -> bytes:
+    """The bytes of a ``secret:`` file (``secrets.resolve``, with the node's age key
+    settings); a bad-input error naming ``where`` when it cannot be had, never its bytes."""
+    ((kind, name),) = dict(file.secret or {}).items()
+    return resolve(SecretRef(kind, name), where, node.secrets).reveal()
 
 
 def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:

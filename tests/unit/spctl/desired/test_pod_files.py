@@ -270,33 +270,37 @@ def test_a_file_over_the_limit_is_refused(tmp_path, kind):
     assert f"over spctl's limit of {MAX_FILE_BYTES} bytes (1 MiB)" in str(raised.value)
 
 
-def test_a_secret_file_without_the_secrets_module_is_bad_input(tmp_path, monkeypatch):
-    import spctl.desired.render as render
-
-    monkeypatch.setattr(render, "SECRETS_MODULE", "spctl.desired.no_such_module")
+def test_a_secret_file_whose_secret_is_missing_is_bad_input(tmp_path, monkeypatch):
+    monkeypatch.delenv("HAPROXY_KEY", raising=False)
     path = write(tmp_path, "{path: /etc/haproxy/key.pem, secret: {env: HAPROXY_KEY}}")
     with pytest.raises(ValidationError) as raised:
         render_all([load(path).nodes["n1"]])
     assert "node n1, pod haproxy, files[0] (/etc/haproxy/key.pem)" in str(raised.value)
-    assert "secret files are not available" in str(raised.value)
+    assert "environment variable HAPROXY_KEY is not set" in str(raised.value)
     assert raised.value.__class__.exit_code == 2
 
 
-def test_a_secret_file_is_resolved_by_the_secrets_module_and_kept_0600(tmp_path, monkeypatch):
-    import sys
-    import types
-
-    import spctl.desired.render as render
-
-    fake = types.ModuleType("fake_secrets")
-    fake.file_secret = lambda spec, where: b"s3cret:" + spec["env"].encode()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_secrets", fake)
-    monkeypatch.setattr(render, "SECRETS_MODULE", "fake_secrets")
+def test_a_secret_file_is_resolved_and_kept_0600_never_shown(tmp_path, monkeypatch):
+    monkeypatch.setenv("HAPROXY_KEY", "s3cret-key-bytes")
     path = write(tmp_path, "{path: /etc/haproxy/key.pem, secret: {env: HAPROXY_KEY}}")
     (pod,) = render_all([load(path).nodes["n1"]])["n1"]
     (key,) = pod.files
-    assert (key.content, key.secret, key.mode) == (b"s3cret:HAPROXY_KEY", True, 0o600)
-    assert "s3cret" not in repr(pod)
+    assert (key.content, key.secret, key.mode) == (b"s3cret-key-bytes", True, 0o600)
+    assert "s3cret" not in repr(pod) and "s3cret" not in pod.content
+
+
+def test_a_file_template_that_uses_a_secret_variable_is_a_secret_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("STATS_PW", "pw-0123456789")
+    (tmp_path / "templates").mkdir(exist_ok=True)
+    (tmp_path / "templates" / "stats.cfg.j2").write_text("password {{ stats_pw }}\n")
+    path = write(
+        tmp_path,
+        "{path: /etc/haproxy/stats.cfg, template: stats.cfg.j2}",
+        extra="defaults:\n  vars:\n    stats_pw: {secret: {env: STATS_PW}}\n",
+    )
+    (pod,) = render_all([load(path).nodes["n1"]])["n1"]
+    (cfg,) = pod.files
+    assert (cfg.content, cfg.secret, cfg.mode) == (b"password pw-0123456789\n", True, 0o600)
 
 
 def test_a_later_entry_replaces_the_pods_files_and_inventory_shows_them(tmp_path):

@@ -13,7 +13,6 @@ from pathlib import Path
 from tests.fakes.lab import WEB, LabSession, inventory, node_row, pod_row, sha, spctl_json
 
 NODES = ("my-node1", "my-node2")
-MANIFEST = "/etc/kubernetes/manifests/static-web.yaml"  # on both (test_readiness.py)
 SELECT = tuple(arg for n in NODES for arg in ("--node", n))
 MARKER_DIR = "/run/spctl-restart-test"
 
@@ -43,9 +42,20 @@ def uids(lab: LabSession) -> dict[str, list[str]]:
     return {n: sorted(lab.running_pod_uids(n, "web")) for n in NODES}
 
 
+def manifests(result: dict) -> dict[str, str]:
+    """Each node's static-web file, from a deploy's JSON (the profile's directory)."""
+    return {n: f"{node_row(result, n)['manifest_dir']}/static-web.yaml" for n in NODES}
+
+
+def shas(lab: LabSession, files: dict[str, str]) -> dict[str, str]:
+    for node, file in files.items():
+        lab.out(node, f"test -f {file}")
+    return {node: sha(lab, node, file) for node, file in files.items()}
+
+
 def test_restart_starts_a_new_pod_and_a_later_deploy_keeps_it(lab: LabSession) -> None:
-    spctl_json("deploy", *SELECT, "--stable-for", "1")
-    deployed = {n: sha(lab, n, MANIFEST) for n in NODES}
+    files = manifests(spctl_json("deploy", *SELECT, "--stable-for", "1"))
+    deployed = shas(lab, files)
     before = uids(lab)
     assert all(len(u) == 1 for u in before.values()), before
 
@@ -58,7 +68,7 @@ def test_restart_starts_a_new_pod_and_a_later_deploy_keeps_it(lab: LabSession) -
             ("static-web", "restarted", "Running")
         ], row
         assert len(after[node]) == 1 and after[node] != before[node], (before, after)
-        text = lab.out(node, f"cat {MANIFEST}")
+        text = lab.out(node, f"cat {files[node]}")
         assert "spctl.io/restarted-at: '" in text, text
 
     # Status: in sync; deploy: nothing to do, the same pod keeps running.
@@ -74,7 +84,7 @@ def test_restart_starts_a_new_pod_and_a_later_deploy_keeps_it(lab: LabSession) -
     # A rollback puts back the file as deployed (no annotation): a new pod again.
     back = spctl_json("rollback", "static-web", *SELECT, "--stable-for", "1")
     assert all(node_row(back, n)["ok"] for n in NODES), back
-    assert {n: sha(lab, n, MANIFEST) for n in NODES} == deployed
+    assert shas(lab, files) == deployed
 
 
 def test_a_restarted_pod_that_never_gets_ready_is_rolled_back(
@@ -84,8 +94,8 @@ def test_a_restarted_pod_that_never_gets_ready_is_rolled_back(
         lab.out(node, f"mkdir -p {MARKER_DIR} && rm -f {MARKER_DIR}/broken")
     path = inventory(tmp_path, "probed", templates={"static-web": WEB + NOT_READY_ONCE})
     try:
-        spctl_json("deploy", *SELECT, "--stable-for", "1", inventory=path)
-        before = {n: sha(lab, n, MANIFEST) for n in NODES}
+        files = manifests(spctl_json("deploy", *SELECT, "--stable-for", "1", inventory=path))
+        before = shas(lab, files)
         running = uids(lab)
         for node in NODES:
             lab.out(node, f"touch {MARKER_DIR}/broken")
@@ -99,8 +109,8 @@ def test_a_restarted_pod_that_never_gets_ready_is_rolled_back(
             (pod,) = row["pods"]
             assert pod["action"] == "failed", pod
             assert "readiness probe" in pod["error"], pod["error"]
-            assert sha(lab, node, MANIFEST) == before[node]
         # The previous file is back at its path: the previous pod, by its UID, runs again.
+        assert shas(lab, files) == before
         assert uids(lab) == running
     finally:
         spctl_json("deploy", *SELECT, "--stable-for", "1")

@@ -8,6 +8,7 @@ from .inventory import inventory
 from .lab import lab
 from .remove import remove
 from .render import render
+from .restart import restart
 from .rollback import rollback
 from .serve import serve
 from .status import status
@@ -17,6 +18,7 @@ COMMANDS = [
     deploy,
     remove,
     rollback,
+    restart,
     diff,
     status,
     render,

@@ -7,7 +7,8 @@ directory, moves the current one to a backup directory and moves the new one int
 /etc/kubernetes/manifests (``upgradeComponent`` in kubernetes
 cmd/kubeadm/app/phases/upgrade/staticpods.go); or a hand edit. Overwriting it would undo
 that change without a word (after an upgrade, put kube-apiserver back on its old version),
-so deploy, remove and rollback refuse such a file for that node, unless ``--force``.
+so deploy, remove and rollback refuse such a file for that node, unless ``--force``; restart
+refuses it always (it would write the edit as spctl's own).
 
 What spctl wrote is known only by its sha256: the agent keeps the bytes each change
 *replaced* (its backups), not the bytes it wrote. When the inventory still renders that
@@ -125,7 +126,7 @@ def refusal(
     redact: tuple[str, ...] = (),
     bytes_only: bool = False,
 ) -> PlanError:
-    """The error of a ``verb`` (deploy, remove, rollback; url: deploy's switch to URL
+    """The error of a ``verb`` (deploy, remove, rollback, restart; url: deploy's switch to URL
     mode, which removes the file) refused for ``node`` because ``path`` (pod ``pod``)
     changed on the node: the file, what changed, and the two ways on. ``rendered``: the
     inventory's rendering of the pod (None: not known to this verb); ``redact``: the
@@ -148,12 +149,15 @@ def refusal(
         "remove": "delete it",
         "rollback": "replace it with an older version",
         "url": "remove it (the node now gets the pod from its manifest URL)",
+        "restart": "rewrite it to restart the pod (spctl would then take the edit for its own)",
     }[verb]
     force = {
         "deploy": f"`spctl deploy {pod} --node {node} --force` puts spctl's version back",
         "remove": f"`spctl remove {pod} --node {node} --force` removes it anyway",
         "rollback": f"`spctl rollback {pod} --node {node} --force` rolls it back anyway",
         "url": f"`spctl deploy {pod} --node {node} --force` removes it anyway",
+        "restart": f"`spctl deploy {pod} --node {node} --force` puts spctl's version back, "
+        "which restarts the pod",
     }[verb]
     return PlanError(
         f"node {node}: {path} changed on node since spctl wrote it (`kubeadm upgrade` "

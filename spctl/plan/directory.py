@@ -7,8 +7,10 @@ Ownership: spctl records on the node (``/var/lib/spctl/state.json``) each manife
 It changes or removes only those. A file at a pod's path that spctl does not own is adopted
 when its content already equals the desired one, and otherwise refused. A file spctl owns
 that changed on the node since spctl wrote it (``plan.changed_on_node``) is not overwritten,
-removed or rolled back unless ``force``; a move of the manifest directory carries it as it is,
-still changed on node at its new place.
+removed, rolled back or restarted (``plan.restart``) unless ``force`` (a restart never);
+a move of the manifest directory carries it as it is, still changed on node at its new
+place. The restart annotation of a pod ``spctl restart`` restarted is kept
+(``desired.restart_annotation``).
 
 A pod's files (``plan.files``) ride in its step, under the same rules; a pod whose manifest
 is up to date but one of whose files is not (absent, its mode changed) is rewritten as it is
@@ -27,6 +29,7 @@ from spctl_agent.protocol import MANIFEST_SUFFIX, MAX_MANIFEST_BYTES
 from spctl.desired.inventory import Node
 from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import DesiredPod
+from spctl.desired.restart_annotation import kept_restart
 from spctl.desired.validation.static_pod import kubelet_name_problem
 from spctl.facts import DirEntry, FileState, NodeFacts
 from spctl.plan.changed_on_node import (
@@ -122,6 +125,9 @@ def plan_deploy(
         path = f"{directory}/{pod.file}"
         entry = entries.get(pod.file)
         on_node = facts.file(path)
+        # A pod `spctl restart` restarted carries its annotation: compared and written with
+        # it, so it is not a change (spctl.desired.restart_annotation).
+        pod = kept_restart(pod, on_node)
         others = [
             e.name
             for e in entries.values()

@@ -11,6 +11,7 @@ from spctl_agent.protocol import MANIFEST_SUFFIX, SOURCE_HTTP
 
 from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod
+from spctl.desired.restart_annotation import kept_restart
 from spctl.errors import SpctlError
 from spctl.facts import NodeFacts, RuntimePod
 from spctl.plan.changed_on_node import (
@@ -169,7 +170,8 @@ def node_status(
     if facts.runtime_error:
         status.warnings.append(f"container runtime: {facts.runtime_error}")
     entries = {e.name: e for e in facts.dirs.get(directory) or ()}
-    want = {p.name: p for p in desired or []}
+    # A pod `spctl restart` restarted is in sync: its annotation is kept (restart_annotation).
+    want = {p.name: kept_restart(p, facts.file(f"{directory}/{p.file}")) for p in desired or []}
     seen_pods: set[str] = set()
     for name in names:
         file = name + MANIFEST_SUFFIX

@@ -5,7 +5,8 @@ Each verb runs the same steps for every node and asks the node's :class:`PodSour
 the points where the two sources differ:
 
 - ``check``: before the node is touched (URL: the server must serve what the inventory
-  renders now, or nothing changes);
+  renders now, or nothing changes); ``check_restart``, the same for ``spctl restart`` (URL:
+  refused);
 - ``plan``: the plan from the facts (directory: the files; URL: the kubelet's URL, and
   spctl's files of the served pods taken out of the directory);
 - ``before_apply``: just before the agent's apply call (URL: wait until the kubelet has
@@ -44,6 +45,9 @@ class PodSource:
 
     def check(self, node: Node, desired: list[DesiredPod], settings: Settings) -> None:
         """Refuse before the node is touched."""
+
+    def check_restart(self, node: Node) -> None:
+        """Refuse ``spctl restart`` before the node is touched (URL: always)."""
 
     def plan(
         self, node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False
@@ -131,6 +135,16 @@ class URLSource(PodSource):
         refuse_files(node, desired)
         if not settings.dry_run:
             self.check_served(node, desired)
+
+    def check_restart(self, node: Node) -> None:
+        # A restart writes the node's manifest with an annotation (plan.restart); here the
+        # pod is the document the server renders from the inventory, which has none.
+        raise SpctlError(
+            f"node {node.name}: restart works in directory mode only; this node's kubelet "
+            f"gets its pods from {node.manifest_url} (source: url), where spctl serve renders "
+            "them from the inventory. To restart them, change the pod in its template (an "
+            "annotation will do) and `spctl deploy` it"
+        )
 
     def plan(
         self, node: Node, desired: list[DesiredPod], facts: NodeFacts, force: bool = False

@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -42,9 +42,9 @@ def render(
     if out is not None:
         if pods:
             raise click.UsageError("--out writes every pod of each node; name no pods with it")
-        write_documents(app, chosen, out)
+        write_documents(app, chosen, inv.fleet, out)
         return
-    rendered = render_all(chosen, pods)
+    rendered = render_all(chosen, inv.fleet, pods)
     first = True
     for node in chosen:
         for pod in rendered[node.name]:
@@ -55,14 +55,14 @@ def render(
             sys.stdout.write(pod.content)
 
 
-def write_documents(app: App, chosen: list, out: Path) -> None:
+def write_documents(app: App, chosen: list, fleet: Any, out: Path) -> None:
     """Render everything first, then write each file atomically (temp file, fsync, rename):
     a web server serving DIR never sees a half-written document, and nothing is written when
     one node does not render."""
     from spctl import manifest_url
     from spctl.serve.document import render_documents
 
-    documents = render_documents(chosen)
+    documents = render_documents(chosen, fleet)
     for name, document in documents.items():
         directory = out / "nodes" / name
         directory.mkdir(parents=True, exist_ok=True)

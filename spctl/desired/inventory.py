@@ -13,6 +13,11 @@ Mappings (``vars``, ``labels``, ``ssh``) merge key by key, the later level winni
 scalars (``profile``, ``manifest_dir``, ``source``) are replaced; ``pods`` accumulate, and a later entry
 with the same pod name replaces the earlier one's template.
 
+Templates see the node's vars at the top level beside ``node``, ``pod``, ``groups`` and
+``nodes`` (``spctl.desired.fleet.CONTEXT_NAMES``): a variable of one of those names would hide
+it or be hidden, so it is refused wherever it is set. The fleet view every template reads
+(``Inventory.fleet``) is built once, here, when the inventory is loaded.
+
 ``source`` says how the node's kubelet gets its pods: ``file`` (the default: a manifest
 directory, written over SSH) or ``url`` (the kubelet polls ``spctl serve`` at
 :attr:`Node.manifest_url`; see ``spctl/manifest_url.py`` and docs/url-mode.md). The top-level
@@ -29,6 +34,7 @@ from typing import Any, Optional
 import paramiko
 
 from spctl import manifest_url
+from spctl.desired.fleet import CONTEXT_NAMES, Fleet
 from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import ManifestError, parse_manifest
 from spctl.errors import InventoryError
@@ -123,6 +129,8 @@ class Inventory:
     nodes: Mapping[str, Node]
     groups: Mapping[str, tuple[str, ...]]
     url: URLSettings = field(default_factory=URLSettings)
+    #: ``groups`` and ``nodes`` as every template sees them: the whole inventory, read-only.
+    fleet: Fleet = field(default_factory=Fleet, compare=False, repr=False)
 
     def select(
         self,
@@ -281,7 +289,8 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
                 raise InventoryError(f"{nwhere}: {problem}")
             node = replace(node, manifest_url=manifest_url.node_url(url.base, name))
         nodes[name] = node
-    return Inventory(path=path, nodes=nodes, groups=groups, url=url)
+    fleet = Fleet.of(nodes.values(), groups)
+    return Inventory(path=path, nodes=nodes, groups=groups, url=url, fleet=fleet)
 
 
 def _url_settings(raw: dict[str, Any], base_dir: Path, where: str) -> URLSettings:
@@ -311,6 +320,13 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
     level: dict[str, Any] = {}
     for key in ("vars", "labels"):
         level[key] = _mapping(raw.get(key), f"{where}.{key}")
+    for reserved in CONTEXT_NAMES:
+        if reserved in level["vars"]:
+            raise InventoryError(
+                f"{where}.vars.{reserved}: `{reserved}` is a name every template already has "
+                f"({_CONTEXT_MEANING[reserved]}); a variable of that name would clash with it (one "
+                "would hide the other); rename the variable"
+            )
     for k, v in level["labels"].items():
         if isinstance(v, (dict, list)) or v is None:
             raise InventoryError(f"{where}.labels.{k}: expected a string, got {_kind(v)}")
@@ -356,6 +372,14 @@ def _level(raw: dict[str, Any], where: str) -> dict[str, Any]:
             raise InventoryError(f"{where}.pods[{i}]: pod name {name!r}: {problem}")
         level["pods"].append((name, entry.get("template") or f"{name}.yaml.j2"))
     return level
+
+
+_CONTEXT_MEANING = {
+    "node": "the node's name, address, labels, groups, profile and vars",
+    "pod": "the pod's name",
+    "groups": "every group's member names",
+    "nodes": "every node's address, labels, groups and vars",
+}
 
 
 def _kind(value: Any) -> str:

@@ -2,13 +2,16 @@
 
 A template is Jinja2 with StrictUndefined (an undefined variable is an error, never an empty
 string), rendered in a bounded sandbox (``sandbox``). Its context is the node's variables at the top level, plus
-``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). The
-output is parsed with the safe loader, validated, and dumped canonically: the node receives
-exactly the text that was checked.
+``node`` (name, address, labels, groups, profile, vars), ``pod`` (the pod's name), and the
+read-only fleet view of the whole inventory, ``groups`` and ``nodes`` (``fleet``): every node
+renders from the same inventory, so a change to a group re-renders every node whose templates
+read it. The output is parsed with the safe loader, validated, and dumped canonically: the node
+receives exactly the text that was checked.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +22,9 @@ import jinja2.nodes
 import jinja2.sandbox
 from spctl_agent.protocol import MANIFEST_SUFFIX
 
+from spctl.desired.fleet import Fleet
 from spctl.desired.inventory import Node, PodRef
-from spctl.desired.sandbox import environment, render_bounded
+from spctl.desired.sandbox import FleetLookupError, environment, render_bounded
 from spctl.desired.validation.static_pod import check_unique_names, dangerous_settings, validate_pod
 from spctl.desired.yamlio import ManifestError, dump_manifest, parse_manifest
 from spctl.errors import TemplateError, ValidationError
@@ -46,19 +50,23 @@ class DesiredPod:
         return hashlib.sha256(self.content.encode()).hexdigest()
 
 
-def context(node: Node, pod: str) -> dict[str, Any]:
+def context(node: Node, pod: str, fleet: Fleet) -> dict[str, Any]:
+    """What a template of ``node`` sees. The node's vars are copied for each rendering, so a
+    template that changes one of its own lists does not change the next pod's; no variable
+    is named like one of the other keys (the inventory refuses it: CONTEXT_NAMES)."""
+    own = copy.deepcopy(dict(node.vars))
     info = {
         "name": node.name,
         "address": node.address,
         "labels": dict(node.labels),
         "groups": list(node.groups),
         "profile": node.profile,
-        "vars": dict(node.vars),
+        "vars": dict(own),
     }
-    return {**node.vars, "node": info, "pod": {"name": pod}}
+    return {**own, "node": info, "pod": {"name": pod}, **fleet.context()}
 
 
-def render_text(node: Node, ref: PodRef) -> str:
+def render_text(node: Node, ref: PodRef, fleet: Fleet) -> str:
     where = f"node {node.name}, pod {ref.name}, template {ref.template}"
     if not ref.template.is_file():
         raise TemplateError(
@@ -67,7 +75,7 @@ def render_text(node: Node, ref: PodRef) -> str:
     env = environment(str(ref.template.parent))
     try:
         template = env.get_template(ref.template.name)
-        return render_bounded(template, context(node, ref.name))
+        return render_bounded(template, context(node, ref.name, fleet))
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         raise TemplateError(
@@ -84,6 +92,8 @@ def render_text(node: Node, ref: PodRef) -> str:
         ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{where}: line {exc.lineno}: {exc.message}") from None
+    except FleetLookupError as exc:
+        raise TemplateError(f"{where}: {exc.message}") from None
     except jinja2.UndefinedError as exc:
         raise TemplateError(
             f"{where}: {exc.message}; define it under `vars:` for the node, one of its groups or defaults"
@@ -95,10 +105,11 @@ def render_text(node: Node, ref: PodRef) -> str:
         raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from None
 
 
-def render_pod(node: Node, ref: PodRef) -> DesiredPod:
-    """Render, parse, validate and canonicalise one pod for one node."""
+def render_pod(node: Node, ref: PodRef, fleet: Fleet) -> DesiredPod:
+    """Render, parse, validate and canonicalise one pod for one node, ``fleet`` being the
+    view of the whole inventory (``Inventory.fleet``, not only the selected nodes)."""
     where = f"node {node.name}, pod {ref.name}, template {ref.template}"
-    text = render_text(node, ref)
+    text = render_text(node, ref, fleet)
     try:
         doc = parse_manifest(text, source=where)
     except ManifestError as exc:
@@ -122,14 +133,14 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
     )
 
 
-def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
+def render_node(node: Node, fleet: Fleet, only: tuple[str, ...] = ()) -> list[DesiredPod]:
     """Every pod of ``node`` (or only those named), all problems reported together."""
     refs = [r for r in node.pods if not only or r.name in only]
     problems: list[str] = []
     pods: list[DesiredPod] = []
     for ref in refs:
         try:
-            pods.append(render_pod(node, ref))
+            pods.append(render_pod(node, ref, fleet))
         except ValidationError as exc:
             problems.extend(exc.problems)
         except TemplateError as exc:
@@ -154,8 +165,11 @@ def dangerous_pods(rendered: dict[str, list[DesiredPod]], strict: bool = False) 
     return warnings
 
 
-def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[DesiredPod]]:
-    """Render every selected node; raise one ValidationError listing every problem."""
+def render_all(
+    nodes: list[Node], fleet: Fleet, only: tuple[str, ...] = ()
+) -> dict[str, list[DesiredPod]]:
+    """Render every selected node, each seeing ``fleet`` (the whole inventory's, whatever the
+    selection); raise one ValidationError listing every problem."""
     problems: list[str] = []
     result: dict[str, list[DesiredPod]] = {}
     if only:
@@ -168,7 +182,7 @@ def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[
                 )
     for node in nodes:
         try:
-            result[node.name] = render_node(node, only)
+            result[node.name] = render_node(node, fleet, only)
         except ValidationError as exc:
             problems.extend(exc.problems)
     if problems:

@@ -162,9 +162,12 @@ def served_now(base: str) -> bool:
     from spctl.transport.serve_client import ServerError
     from spctl.verbs.source import expected_sha256
 
-    node = _node()
+    from spctl.desired.inventory import load_inventory
+
+    inventory = load_inventory(URL_INVENTORY)
+    node = inventory.nodes[NODE]
     try:
-        return digest(base)["sha256"] == expected_sha256(node, render_node(node, ()))
+        return digest(base)["sha256"] == expected_sha256(node, render_node(node, inventory.fleet))
     except ServerError:  # not reloaded yet: another secret until it has
         return False
 

@@ -104,7 +104,7 @@ def test_each_node_gets_its_pods_as_the_kubelet_decodes_them(server, site):
     from spctl.desired.render import render_node
     from spctl.desired.yamlio import parse_manifest
 
-    rendered = render_node(inv.nodes["n1"])
+    rendered = render_node(inv.nodes["n1"], inv.fleet)
     assert list(one.pods.values()) == [parse_manifest(rendered[0].content, source="t")]
 
 

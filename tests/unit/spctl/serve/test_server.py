@@ -182,6 +182,28 @@ def test_template_change_is_served_after_reload(server, site):
     assert not server.check_for_changes()  # nothing changed since
 
 
+def test_a_group_change_is_served_to_the_nodes_that_read_it(server, site):
+    """n1's pod lists the members of `webs` (the fleet view): taking filenode out of the group
+    changes n1's document at the next reload, although nothing of n1 itself changed."""
+    members = "metadata:\n  annotations: {members: \"{{ groups.webs | join(',') }}\"}\n"
+    text = TEMPLATE.replace("metadata:\n", members)
+    (site / "templates" / "web.yaml.j2").write_text(text)
+    assert server.reload("SIGHUP")
+    source = kubelet(server, site, "n1")
+    assert source.poll() is None
+
+    def annotation() -> str:
+        return source.pods["web-n1"]["metadata"]["annotations"]["members"]
+
+    assert annotation() == "filenode,n1,n2"
+    inventory = (site / "inv.yaml").read_text()
+    (site / "inv.yaml").write_text(inventory.replace("[n1, n2, filenode]", "[n1, n2]"))
+    os.utime(site / "inv.yaml", ns=(1, 1))  # a change even within mtime resolution
+    assert server.check_for_changes()
+    assert source.poll() is None
+    assert annotation() == "n1,n2"
+
+
 def test_bad_template_keeps_the_last_good_answer_and_logs(server, site, caplog):
     headers = {manifest_url.TOKEN_HEADER: token(site, "n1")}
     _, _, good = get(server.base + manifest_url.node_path("n1"), headers)

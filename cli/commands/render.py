@@ -6,12 +6,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
 from ..app import App, pass_app
 from .options import selection
+
+if TYPE_CHECKING:
+    from spctl.desired.fleet import Fleet
 
 
 @click.command("render")
@@ -55,7 +58,7 @@ def render(
             sys.stdout.write(pod.content)
 
 
-def write_documents(app: App, chosen: list, fleet: Any, out: Path) -> None:
+def write_documents(app: App, chosen: list, fleet: Fleet, out: Path) -> None:
     """Render everything first, then write each file atomically (temp file, fsync, rename):
     a web server serving DIR never sees a half-written document, and nothing is written when
     one node does not render."""

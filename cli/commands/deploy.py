@@ -45,7 +45,8 @@ def deploy(
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
-    rendered = render_all(chosen, pods)  # every problem is reported before any node is touched
+    # Every problem is reported before any node is touched.
+    rendered = render_all(chosen, inv.fleet, pods)
     for warning in dangerous_pods(rendered, strict):
         app.warn(warning)
     settings = settings_from(options, dry_run=dry_run)

@@ -35,7 +35,7 @@ def diff(
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes)
-    rendered = render_all(chosen, pods)
+    rendered = render_all(chosen, inv.fleet, pods)
     settings = settings_from(options)
     results = run_on_nodes(
         app,

@@ -6,12 +6,15 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import click
 
 from ..app import App, clean, pass_app
 from .options import selection
+
+if TYPE_CHECKING:
+    from spctl.desired.fleet import Fleet
 
 
 @click.command("render")
@@ -50,9 +53,9 @@ def render(
     if out is not None:
         if pods:
             raise click.UsageError("--out writes every pod of each node; name no pods with it")
-        write_documents(app, chosen, out)
+        write_documents(app, chosen, inv.fleet, out)
         return
-    rendered = render_all(chosen, pods)
+    rendered = render_all(chosen, inv.fleet, pods)
     first = True
     for node in chosen:
         for pod in rendered[node.name]:
@@ -79,14 +82,14 @@ def file_text(node: str, pod: str, f: Any) -> str:
     return header + text + ("" if text.endswith("\n") or not text else "\n")
 
 
-def write_documents(app: App, chosen: list, out: Path) -> None:
+def write_documents(app: App, chosen: list, fleet: Fleet, out: Path) -> None:
     """Render everything first, then write each file atomically (temp file, fsync, rename):
     a web server serving DIR never sees a half-written document, and nothing is written when
     one node does not render."""
     from spctl import manifest_url
     from spctl.serve.document import render_documents
 
-    documents = render_documents(chosen)
+    documents = render_documents(chosen, fleet)
     for name, document in documents.items():
         directory = out / "nodes" / name
         directory.mkdir(parents=True, exist_ok=True)

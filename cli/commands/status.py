@@ -60,7 +60,7 @@ def status(
         nodes, selectors, all_nodes=all_nodes or not (nodes or selectors), require=False
     )
     settings = settings_from(options)
-    view = StatusView(chosen, pods, inv.url)
+    view = StatusView(chosen, pods, inv.url, inv.fleet)
     if watch:
         from spctl.verbs.watch import Watch
 

@@ -24,7 +24,7 @@ def validate(
 
     inv = app.inventory()
     chosen = inv.select(nodes, selectors, all_nodes or not (nodes or selectors), require=False)
-    rendered = render_all(chosen)
+    rendered = render_all(chosen, inv.fleet)
     for warning in dangerous_pods(rendered, strict):
         app.warn(warning)
     count = sum(len(p) for p in rendered.values())

@@ -18,6 +18,11 @@ certificates): each a path on the node with its content from a ``template`` (ren
 the pod's is), a plain ``source`` file or a ``secret``, and a ``mode``, ``owner`` and
 ``group`` (:class:`FileRef`, checked here: ``_file_ref`` and ``_check_files``).
 
+Templates see the node's vars at the top level beside ``node``, ``pod``, ``groups`` and
+``nodes`` (``spctl.desired.fleet.CONTEXT_NAMES``): a variable of one of those names would hide
+it or be hidden, so it is refused wherever it is set. The fleet view every template reads
+(``Inventory.fleet``) is built once, here, when the inventory is loaded.
+
 ``source`` says how the node's kubelet gets its pods: ``file`` (the default: a manifest
 directory, written over SSH) or ``url`` (the kubelet polls ``spctl serve`` at
 :attr:`Node.manifest_url`; see ``spctl/manifest_url.py`` and docs/url-mode.md). The top-level
@@ -40,6 +45,7 @@ import paramiko
 from spctl_agent.protocol import STATE_DIR
 
 from spctl import manifest_url
+from spctl.desired.fleet import CONTEXT_NAMES, Fleet
 from spctl.desired.secrets import SecretSettings, normalise_vars, parse_ref, parse_settings
 from spctl.desired.validation.static_pod import validate_pod_name
 from spctl.desired.yamlio import ManifestError, parse_manifest
@@ -180,6 +186,8 @@ class Inventory:
     groups: Mapping[str, tuple[str, ...]]
     url: URLSettings = field(default_factory=URLSettings)
     secrets: SecretSettings = field(default_factory=SecretSettings)
+    #: ``groups`` and ``nodes`` as every template sees them: the whole inventory, read-only.
+    fleet: Fleet = field(default_factory=Fleet, compare=False, repr=False)
 
     def select(
         self,
@@ -340,7 +348,10 @@ def _build(path: Path, data: dict[str, Any], ssh_config: Optional[paramiko.SSHCo
             node = replace(node, manifest_url=manifest_url.node_url(url.base, name))
         _check_files(node, nwhere)
         nodes[name] = replace(node, secrets=secret_settings)
-    return Inventory(path=path, nodes=nodes, groups=groups, url=url, secrets=secret_settings)
+    fleet = Fleet.of(nodes.values(), groups)
+    return Inventory(
+        path=path, nodes=nodes, groups=groups, url=url, secrets=secret_settings, fleet=fleet
+    )
 
 
 def _url_settings(raw: dict[str, Any], base_dir: Path, where: str) -> URLSettings:
@@ -370,6 +381,13 @@ def _level(raw: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
     level: dict[str, Any] = {}
     for key in ("vars", "labels"):
         level[key] = _mapping(raw.get(key), f"{where}.{key}")
+    for reserved in CONTEXT_NAMES:
+        if reserved in level["vars"]:
+            raise InventoryError(
+                f"{where}.vars.{reserved}: `{reserved}` is a name every template already has "
+                f"({_CONTEXT_MEANING[reserved]}); a variable of that name would clash with it (one "
+                "would hide the other); rename the variable"
+            )
     level["vars"] = normalise_vars(level["vars"], f"{where}.vars", base)
     for k, v in level["labels"].items():
         if isinstance(v, (dict, list)) or v is None:
@@ -584,6 +602,14 @@ def _check_files(node: Node, where: str) -> None:
                         f"{at}: {f.path} and {path} (pod {owner_pod}) cannot both be files: "
                         "one is inside the other"
                     )
+
+
+_CONTEXT_MEANING = {
+    "node": "the node's name, address, labels, groups, profile and vars",
+    "pod": "the pod's name",
+    "groups": "every group's member names",
+    "nodes": "every node's address, labels, groups and vars",
+}
 
 
 def _kind(value: Any) -> str:

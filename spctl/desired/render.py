@@ -2,10 +2,13 @@
 
 A template is Jinja2 with StrictUndefined (an undefined variable is an error, never an empty
 string), rendered in a bounded sandbox (``sandbox``). Its context is the node's variables at the top level, plus
-``node`` (name, address, labels, groups, profile, vars) and ``pod`` (the pod's name). A
-secret variable (``secrets``) may go into a pod's files only: a manifest template that uses
-one is refused, before the secret is read. The output is parsed with the safe loader,
-validated, and dumped canonically: the node receives exactly the text that was checked.
+``node`` (name, address, labels, groups, profile, vars), ``pod`` (the pod's name), and the
+read-only fleet view of the whole inventory, ``groups`` and ``nodes`` (``fleet``): every node
+renders from the same inventory, so a change to a group re-renders every node whose templates
+read it. A secret variable (``secrets``) may go into a pod's files only: a manifest template
+that uses one is refused, before the secret is read. The output is parsed with the safe
+loader, validated, and dumped canonically: the node receives exactly the text that was
+checked.
 
 A pod's files (``PodRef.files``) are rendered beside it: a ``template`` in the same sandbox
 and context as the pod's template (a file that uses a secret variable is a secret file), a
@@ -17,6 +20,7 @@ kubelet restarts (a new UID), spctl waits for and rolls back as any other.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -29,8 +33,9 @@ import jinja2.nodes
 import jinja2.sandbox
 from spctl_agent.protocol import MANIFEST_SUFFIX
 
+from spctl.desired.fleet import Fleet
 from spctl.desired.inventory import MAX_FILE_BYTES, FileRef, Node, PodRef
-from spctl.desired.sandbox import environment, render_bounded
+from spctl.desired.sandbox import FleetLookupError, environment, render_bounded
 from spctl.desired.secrets import Secret, SecretRef, collecting, resolve, template_vars
 from spctl.desired.validation.static_pod import check_unique_names, dangerous_settings, validate_pod
 from spctl.desired.yamlio import ManifestError, dump_manifest, parse_manifest
@@ -91,34 +96,37 @@ class DesiredPod:
         return hashlib.sha256(self.content.encode()).hexdigest()
 
 
-def context(node: Node, pod: str) -> dict[str, Any]:
-    # A secret variable enters as a SecretVariable: read only when a template uses it,
-    # and each use recorded, or refused (``secrets.collecting``).
-    variables = template_vars(node.vars, node.secrets)
+def context(node: Node, pod: str, fleet: Fleet) -> dict[str, Any]:
+    """What a template of ``node`` sees. The node's vars are copied for each rendering, so a
+    template that changes one of its own lists does not change the next pod's; no variable
+    is named like one of the other keys (the inventory refuses it: CONTEXT_NAMES). A secret
+    variable enters as a SecretVariable: read only when a template uses it, and each use
+    recorded, or refused (``secrets.collecting``)."""
+    own = template_vars(copy.deepcopy(dict(node.vars)), node.secrets)
     info = {
         "name": node.name,
         "address": node.address,
         "labels": dict(node.labels),
         "groups": list(node.groups),
         "profile": node.profile,
-        "vars": variables,
+        "vars": dict(own),
     }
-    return {**variables, "node": info, "pod": {"name": pod}}
+    return {**own, "node": info, "pod": {"name": pod}, **fleet.context()}
 
 
-def render_text(node: Node, ref: PodRef) -> str:
+def render_text(node: Node, ref: PodRef, fleet: Fleet) -> str:
     where = f"node {node.name}, pod {ref.name}, template {ref.template}"
     if not ref.template.is_file():
         raise TemplateError(
             f"{where}: template file not found; create it or fix the pod's `template:`"
         )
     # A manifest is readable by every user of the node and the kubelet logs it.
-    text, _ = _render(node, ref.name, ref.template, where, secrets_allowed=False)
+    text, _ = _render(node, ref.name, ref.template, where, fleet, secrets_allowed=False)
     return text
 
 
 def _render(
-    node: Node, pod: str, path: Any, where: str, secrets_allowed: bool
+    node: Node, pod: str, path: Any, where: str, fleet: Fleet, secrets_allowed: bool
 ) -> tuple[str, tuple[Secret, ...]]:
     """``path`` (a template file) rendered for ``pod`` on ``node``, with the secret
     variables it used (refused unless ``secrets_allowed``); TemplateError naming ``where``
@@ -127,7 +135,7 @@ def _render(
     try:
         template = env.get_template(path.name)
         with collecting(where, allow=secrets_allowed) as used:
-            text = render_bounded(template, context(node, pod))
+            text = render_bounded(template, context(node, pod, fleet))
         return text, used.secrets
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
@@ -145,6 +153,8 @@ def _render(
         ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"{where}: line {exc.lineno}: {exc.message}") from None
+    except FleetLookupError as exc:
+        raise TemplateError(f"{where}: {exc.message}") from None
     except jinja2.UndefinedError as exc:
         raise TemplateError(
             f"{where}: {exc.message}; define it under `vars:` for the node, one of its groups or defaults"
@@ -156,10 +166,11 @@ def _render(
         raise TemplateError(f"{where}: {type(exc).__name__}: {exc}") from None
 
 
-def render_pod(node: Node, ref: PodRef) -> DesiredPod:
-    """Render, parse, validate and canonicalise one pod for one node."""
+def render_pod(node: Node, ref: PodRef, fleet: Fleet) -> DesiredPod:
+    """Render, parse, validate and canonicalise one pod for one node, ``fleet`` being the
+    view of the whole inventory (``Inventory.fleet``, not only the selected nodes)."""
     where = f"node {node.name}, pod {ref.name}, template {ref.template}"
-    text = render_text(node, ref)
+    text = render_text(node, ref, fleet)
     try:
         doc = parse_manifest(text, source=where)
     except ManifestError as exc:
@@ -178,7 +189,7 @@ def render_pod(node: Node, ref: PodRef) -> DesiredPod:
     files: list[DesiredFile] = []
     for i, file_ref in enumerate(ref.files):
         try:
-            files.append(render_file(node, ref, i, file_ref))
+            files.append(render_file(node, ref, i, file_ref, fleet))
         except TemplateError as exc:
             problems.append(str(exc))
     annotations = metadata.get("annotations")
@@ -225,7 +236,7 @@ def uncovered_files(where: str, doc: Mapping[str, Any], files: list[DesiredFile]
     ]
 
 
-def render_file(node: Node, ref: PodRef, index: int, file: FileRef) -> DesiredFile:
+def render_file(node: Node, ref: PodRef, index: int, file: FileRef, fleet: Fleet) -> DesiredFile:
     """One file of pod ``ref`` on ``node``: its bytes from its template (rendered as the
     pod's is), its source file or its secret; TemplateError naming node, pod, the file's
     index and what to do."""
@@ -244,7 +255,12 @@ def render_file(node: Node, ref: PodRef, index: int, file: FileRef) -> DesiredFi
             )
         if file.kind == "template":
             text, used = _render(
-                node, ref.name, file.file, f"{where}, template {file.file}", secrets_allowed=True
+                node,
+                ref.name,
+                file.file,
+                f"{where}, template {file.file}",
+                fleet,
+                secrets_allowed=True,
             )
             content, secret = text.encode(), bool(used)
         else:
@@ -285,14 +301,14 @@ def secret_bytes(node: Node, where: str, file: FileRef) -> bytes:
     return resolve(SecretRef(kind, name), where, node.secrets).reveal()
 
 
-def render_node(node: Node, only: tuple[str, ...] = ()) -> list[DesiredPod]:
+def render_node(node: Node, fleet: Fleet, only: tuple[str, ...] = ()) -> list[DesiredPod]:
     """Every pod of ``node`` (or only those named), all problems reported together."""
     refs = [r for r in node.pods if not only or r.name in only]
     problems: list[str] = []
     pods: list[DesiredPod] = []
     for ref in refs:
         try:
-            pods.append(render_pod(node, ref))
+            pods.append(render_pod(node, ref, fleet))
         except ValidationError as exc:
             problems.extend(exc.problems)
         except TemplateError as exc:
@@ -326,8 +342,11 @@ def dangerous_pods(rendered: dict[str, list[DesiredPod]], strict: bool = False) 
     return warnings + [n for pods in rendered.values() for p in pods for n in p.notes]
 
 
-def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[DesiredPod]]:
-    """Render every selected node; raise one ValidationError listing every problem."""
+def render_all(
+    nodes: list[Node], fleet: Fleet, only: tuple[str, ...] = ()
+) -> dict[str, list[DesiredPod]]:
+    """Render every selected node, each seeing ``fleet`` (the whole inventory's, whatever the
+    selection); raise one ValidationError listing every problem."""
     problems: list[str] = []
     result: dict[str, list[DesiredPod]] = {}
     if only:
@@ -340,7 +359,7 @@ def render_all(nodes: list[Node], only: tuple[str, ...] = ()) -> dict[str, list[
                 )
     for node in nodes:
         try:
-            result[node.name] = render_node(node, only)
+            result[node.name] = render_node(node, fleet, only)
         except ValidationError as exc:
             problems.extend(exc.problems)
     if problems:

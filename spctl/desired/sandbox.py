@@ -1,5 +1,6 @@
 """The Jinja environment templates render in: sandboxed, StrictUndefined, and bounded so that
-no template can exhaust the control host (output size, strings, lists, range(), powers).
+no template can exhaust the control host (output size, strings, lists, range(), powers); the
+fleet view (``groups``, ``nodes``: ``spctl.desired.fleet``) can be read, never changed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import jinja2.compiler
 import jinja2.nodes
 import jinja2.sandbox
 
+from spctl.desired.fleet import READ_ONLY, ReadOnlyDict
 from spctl.desired.yamlio import MAX_MANIFEST_BYTES
 
 # What one render may build: its output, any one string or list, and all the numbers that
@@ -44,10 +46,61 @@ class _CheckedConcat(jinja2.compiler.CodeGenerator):
         self.write(")")
 
 
+class FleetLookupError(jinja2.UndefinedError):
+    """A group, node or key the fleet view does not have (not a variable to define)."""
+
+
 class _LimitedEnvironment(jinja2.sandbox.SandboxedEnvironment):
-    """Jinja's sandbox, with bounds on the size of what a template may build."""
+    """Jinja's sandbox, with bounds on the size of what a template may build, and the fleet
+    view read-only.
+
+    The plain sandbox lets a template call ``append`` or ``update`` (only Jinja's
+    ImmutableSandboxedEnvironment refuses them, and for every list, also a template's own);
+    the fleet view is shared by every rendering of every node, so its modifying methods are
+    refused here, before the call, with the reason."""
 
     code_generator_class = _CheckedConcat
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, READ_ONLY) and jinja2.sandbox.modifies_known_mutable(obj, attr):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        if isinstance(obj, READ_ONLY):
+            return self.undefined(
+                f"{obj.path}.{attribute}() would change the fleet view, which is read-only "
+                "(every template of every node reads the same `groups` and `nodes`); build a "
+                "new value instead, e.g. `groups['lb'] + ['extra']` or `dict(a, key=value)`",
+                name=attribute,
+                obj=obj,
+                exc=jinja2.sandbox.SecurityError,
+            )
+        return super().unsafe_undefined(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        return self._fleet_missing(obj, argument, super().getitem(obj, argument))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        return self._fleet_missing(obj, attribute, super().getattr(obj, attribute))
+
+    def _fleet_missing(self, obj: Any, key: Any, value: Any) -> Any:
+        """A key or index the fleet view lacks, named as such (not as a variable to define)."""
+        if not isinstance(obj, READ_ONLY) or not isinstance(value, jinja2.Undefined):
+            return value
+        if isinstance(key, str) and jinja2.sandbox.modifies_known_mutable(obj, key):
+            return value  # the read-only refusal above
+        if isinstance(obj, ReadOnlyDict):
+            known = sorted(str(k) for k in obj)
+            shown = ", ".join(known[:20]) + (
+                f" and {len(known) - 20} more" if len(known) > 20 else ""
+            )
+            hint = f"{obj.path} has no {key!r} (it has {shown or 'nothing'})"
+            if obj.path in ("groups", "nodes"):
+                hint += f"; test for it with `{key!r} in {obj.path}`, or add it to the inventory"
+        else:
+            hint = f"{obj.path} has no element {key!r} (it has {len(obj)})"
+        return self.undefined(hint, obj=obj, name=key, exc=FleetLookupError)
 
     @staticmethod
     def checked_concat(value: Any) -> Any:

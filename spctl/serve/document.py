@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from spctl.desired.fleet import Fleet
 from spctl.desired.inventory import Node
 from spctl.desired.render import DesiredPod, render_all
 from spctl.desired.yamlio import parse_manifest
@@ -62,9 +63,10 @@ def document_for(node: Node, desired: list[DesiredPod]) -> NodeDocument:
     return node_document(node.name, node.source, desired if node.manifest_url else [])
 
 
-def render_documents(nodes: Iterable[Node]) -> dict[str, NodeDocument]:
-    """Every node's document, rendered and validated as ``deploy`` renders; file-mode nodes
-    (not rendered at all) get an empty PodList. Raises ValidationError with every problem."""
+def render_documents(nodes: Iterable[Node], fleet: Fleet) -> dict[str, NodeDocument]:
+    """Every node's document, rendered and validated as ``deploy`` renders (each template
+    seeing ``fleet``, the whole inventory's); file-mode nodes (not rendered at all) get an
+    empty PodList. Raises ValidationError with every problem."""
     nodes = list(nodes)
-    rendered = render_all([n for n in nodes if n.manifest_url])
+    rendered = render_all([n for n in nodes if n.manifest_url], fleet)
     return {n.name: document_for(n, rendered.get(n.name, [])) for n in nodes}

@@ -68,7 +68,7 @@ class Fetch:
 def load_catalog(inventory_path: Path) -> Catalog:
     inv = load_inventory(inventory_path)
     secret = manifest_url.read_secret(inv.url.secret_file)
-    documents = render_documents(inv.nodes.values())
+    documents = render_documents(inv.nodes.values(), inv.fleet)
     tokens = {name: manifest_url.node_token(secret, name) for name in inv.nodes}
     return Catalog(documents, tokens, time.time(), _watched_paths(inv))
 

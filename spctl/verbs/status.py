@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from spctl.desired.fleet import Fleet
 from spctl.desired.inventory import Node, URLSettings
 from spctl.desired.probe_specs import readiness_specs
 from spctl.desired.render import DesiredPod, render_node
@@ -43,13 +44,15 @@ class StatusView:
     rows, with no rendering to compare (``spctl validate`` says why).
     """
 
-    def __init__(self, nodes: list[Node], pods: tuple[str, ...], url: URLSettings) -> None:
+    def __init__(
+        self, nodes: list[Node], pods: tuple[str, ...], url: URLSettings, fleet: Fleet
+    ) -> None:
         self.pods = pods
         self.url = url
         self.rendered: dict[str, Optional[list[DesiredPod]]] = {}
         for node in nodes:
             try:
-                self.rendered[node.name] = render_node(node, pods)
+                self.rendered[node.name] = render_node(node, fleet, pods)
             except SpctlError:
                 self.rendered[node.name] = None
 

@@ -153,13 +153,15 @@ def _node() -> Any:
 
 def served_now(base: str) -> bool:
     """The server has reloaded the inventory as it is now (it polls every second)."""
+    from spctl.desired.inventory import load_inventory
     from spctl.desired.render import render_node
     from spctl.transport.serve_client import ServerError
     from spctl.verbs.source import expected_sha256
 
-    node = _node()
+    inventory = load_inventory(URL_INVENTORY)
+    node = inventory.nodes[NODE]
     try:
-        return digest(base)["sha256"] == expected_sha256(node, render_node(node, ()))
+        return digest(base)["sha256"] == expected_sha256(node, render_node(node, inventory.fleet))
     except ServerError:  # not reloaded yet: another secret until it has
         return False
 

@@ -160,7 +160,7 @@ def export_daemonsets(
         raise ExportRefused(
             [f"pod {pod!r} is not assigned to any selected node; nothing runs it as a static pod"]
         )
-    rendered = render_all(having, (pod,))
+    rendered = render_all(having, inventory.fleet, (pod,))
     classes: dict[str, list[Node]] = {}
     for node in having:
         classes.setdefault(rendered[node.name][0].content, []).append(node)

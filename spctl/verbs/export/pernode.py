@@ -13,6 +13,12 @@ may differ freely. What a template reads is found in its syntax tree (and those 
 it includes); anything read indirectly (the whole ``node``, a computed key or include) counts as
 reading everything. The resolved inventory keeps only merged values, so which values are a node's
 own is read from the inventory file itself.
+
+The fleet view (``groups``, ``nodes``: ``spctl.desired.fleet``) is the whole inventory's and the
+same on every node, so reading it never makes nodes differ by itself: only the key a template
+looks it up with can, and that key is an input of its own (``nodes[peer]`` reads the variable
+``peer``). A node's own entry, ``nodes[node.name]``, is read as ``node`` is: its ``.vars.X`` is
+the variable X, its ``.address`` is ``node.address``, its ``.groups`` what DaemonSets split on.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import jinja2.sandbox
 from jinja2 import meta
 from jinja2 import nodes as ast
 
+from spctl.desired.fleet import CONTEXT_NAMES
 from spctl.desired.inventory import Inventory, Node
 from spctl.desired.yamlio import ManifestError, parse_manifest
 
@@ -203,17 +210,29 @@ def _template_inputs(path: Path, seen: Optional[set[str]] = None) -> set[_Input]
         tree = env.parse(path.read_text(encoding="utf-8"))
     except (OSError, jinja2.TemplateError):
         return _everything()  # rendering succeeded, so this cannot happen; stay conservative
-    found = {_Input("var", v) for v in meta.find_undeclared_variables(tree) - {"node", "pod"}}
+    found = {_Input("var", v) for v in meta.find_undeclared_variables(tree) - set(CONTEXT_NAMES)}
     accesses: list[ast.Getattr | ast.Getitem] = [
         a
         for a in tree.find_all((ast.Getattr, ast.Getitem))
         if isinstance(a, (ast.Getattr, ast.Getitem))
     ]
     bases = {id(a.node) for a in accesses}
+    # nodes[node.name]: the node's own entry of the fleet view, read as `node` is; the
+    # node.name inside it is only its key.
+    own_entries = {id(a) for a in accesses if _is_own_entry(a)}
+    keys_of_own = {
+        id(a.arg) for a in accesses if isinstance(a, ast.Getitem) and id(a) in own_entries
+    }
+
+    def is_node(expr: ast.Expr) -> bool:
+        return (isinstance(expr, ast.Name) and expr.name == "node") or id(expr) in own_entries
+
     for access in accesses:
         base: ast.Expr = access.node
         key = _key(access)
-        if isinstance(base, ast.Name) and base.name == "node":
+        if id(access) in keys_of_own:
+            continue
+        if is_node(base):
             if key in ("vars", "labels"):
                 if id(access) not in bases:
                     found.add(_Input(key[:-1], _ALL))
@@ -223,8 +242,7 @@ def _template_inputs(path: Path, seen: Optional[set[str]] = None) -> set[_Input]
                 found |= _everything()
         elif (
             isinstance(base, (ast.Getattr, ast.Getitem))
-            and isinstance(base.node, ast.Name)
-            and base.node.name == "node"
+            and is_node(base.node)
             and _key(base) in ("vars", "labels")
         ):
             kind = str(_key(base))[:-1]
@@ -234,12 +252,31 @@ def _template_inputs(path: Path, seen: Optional[set[str]] = None) -> set[_Input]
     for name in tree.find_all(ast.Name):
         if name.name == "node" and name.ctx == "load" and id(name) not in bases:
             found |= _everything()
+    if own_entries - bases:  # the node's own entry read whole ({% set me = nodes[node.name] %})
+        found |= _everything()
     for included in meta.find_referenced_templates(tree):
         if included is None:
             found |= _everything()
         else:
             found |= _template_inputs(path.parent / included, seen)
     return found
+
+
+def _is_own_entry(access: ast.Getattr | ast.Getitem) -> bool:
+    """``nodes[node.name]`` (or ``nodes[node['name']]``)."""
+    if not (
+        isinstance(access, ast.Getitem)
+        and isinstance(access.node, ast.Name)
+        and access.node.name == "nodes"
+    ):
+        return False
+    arg = access.arg
+    return (
+        isinstance(arg, (ast.Getattr, ast.Getitem))
+        and isinstance(arg.node, ast.Name)
+        and arg.node.name == "node"
+        and _key(arg) == "name"
+    )
 
 
 def _key(access: ast.Getattr | ast.Getitem) -> Optional[str]:

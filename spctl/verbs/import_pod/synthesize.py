@@ -50,6 +50,7 @@ import jinja2.sandbox
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
+from spctl.desired.fleet import CONTEXT_NAMES
 from spctl.desired.validation.static_pod import validate_pod
 from spctl.desired.yamlio import (
     ManifestError,
@@ -421,7 +422,7 @@ def _identifier(text: str) -> str:
 
 def _name_variables(spots: list[_Spot], prefix: str) -> list[_Var]:
     variables = _unique([p for s in spots for p in s.pieces if isinstance(p, _Var)])
-    taken: set[str] = {"node", "pod"}
+    taken: set[str] = set(CONTEXT_NAMES)  # the inventory refuses variables of these names
     for v in sorted(variables, key=lambda v: min(v.names)):
         _, _, base = min(v.names)
         name = base if base == prefix or base.startswith(prefix + "_") else f"{prefix}_{base}"

@@ -227,7 +227,7 @@ def _check_next_deploy(plan: ImportPlan, found: Sequence[Found]) -> list[str]:
             if not any(r.name == pod for r in node.pods):
                 raise ImportRefused(f"{f.node}: the updated inventory does not assign {pod!r}")
             try:
-                desired = render_pod(node, PodRef(pod, path))
+                desired = render_pod(node, PodRef(pod, path), updated.fleet)
             except SpctlError as exc:
                 raise ImportRefused(
                     f"{f.node}: the imported template does not render: {exc}"

@@ -66,6 +66,17 @@ CASES = {
         GOOD_TEMPLATE + "      ports: [{containerPort: 80, protocol: tcp}]\n",
         "'tcp' is not a port protocol",
     ),
+    # The fleet view is shared by every node's rendering: templates read it, never change it.
+    "fleet-changed": (
+        "web.yaml.j2",
+        GOOD_TEMPLATE.replace("{{ image }}", "{{ image }}{{ groups.update({'x': []}) }}"),
+        "refused: groups.update() would change the fleet view, which is read-only",
+    ),
+    "missing-group": (
+        "web.yaml.j2",
+        GOOD_TEMPLATE.replace("{{ image }}", "{{ groups['control-plane'] | first }}"),
+        "groups has no 'control-plane' (it has nothing)",
+    ),
     "name-mismatch": (
         "web.yaml.j2",
         GOOD_TEMPLATE.replace("{{ pod.name }}", "other"),
@@ -154,6 +165,10 @@ def test_bad_selection(tmp_path: Path, args: list[str], message: str) -> None:
         ("nodes:\n  n1: [\n", "inventory.yaml"),
         ("nodes: &a\n  n1: *a\n", "alias"),
         ("nodes:\n  n1: {address: 127.0.0.1, colour: red}\n", "unknown key 'colour'"),
+        (
+            "defaults:\n  vars: {groups: [a]}\nnodes:\n  n1: {}\n",
+            "defaults.vars.groups: `groups` is a name every template already has",
+        ),
     ],
 )
 def test_malformed_inventory(tmp_path: Path, text: str, message: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from spctl.desired.fleet import Fleet
 from spctl.desired.inventory import MAX_FILE_BYTES, load_inventory
 from spctl.desired.pod_identity import same_pod
 from spctl.desired.render import (
@@ -177,7 +178,7 @@ def test_rendered_files_and_the_digest_annotation(tmp_path):
             '{path: /etc/haproxy/ca.pem, source: ca.pem, mode: "0600", owner: haproxy}',
         )
     )
-    (pod,) = render_all([inv.nodes["n1"]])["n1"]
+    (pod,) = render_all([inv.nodes["n1"]], Fleet())["n1"]
     cfg, ca = pod.files
     # The same context as the pod's template: the node's vars, node and pod.
     assert cfg.content == b"global\n  # n1 haproxy 6443\n"
@@ -211,11 +212,11 @@ def test_a_file_change_is_a_pod_change(tmp_path):
     """The kubelet hashes the decoded pod, annotations included: a new digest is a new pod
     (a new UID), so the kubelet restarts it and spctl waits for it."""
     path = write(tmp_path, "{path: /etc/haproxy/haproxy.cfg, template: haproxy.cfg.j2}")
-    before = render_all([load(path).nodes["n1"]])["n1"][0]
+    before = render_all([load(path).nodes["n1"]], Fleet())["n1"][0]
     (tmp_path / "templates" / "haproxy.cfg.j2").write_text("global\n  maxconn 10\n")
-    after = render_all([load(path).nodes["n1"]])["n1"][0]
+    after = render_all([load(path).nodes["n1"]], Fleet())["n1"][0]
     assert not same_pod(before.content, after.content)
-    again = render_all([load(path).nodes["n1"]])["n1"][0]
+    again = render_all([load(path).nodes["n1"]], Fleet())["n1"][0]
     assert again.content == after.content
 
 
@@ -223,13 +224,13 @@ def test_a_pod_without_files_has_no_annotation(tmp_path):
     (tmp_path / "templates").mkdir()
     (tmp_path / "templates" / "haproxy.yaml.j2").write_text(POD)
     (tmp_path / "inv.yaml").write_text("nodes:\n  n1:\n    pods: [haproxy]\n")
-    (pod,) = render_all([load(tmp_path / "inv.yaml").nodes["n1"]])["n1"]
+    (pod,) = render_all([load(tmp_path / "inv.yaml").nodes["n1"]], Fleet())["n1"]
     assert FILES_ANNOTATION not in pod.content and pod.files == ()
 
 
 def test_a_file_no_hostpath_covers_is_a_warning_even_under_strict(tmp_path):
     inv = load(write(tmp_path, "{path: /etc/haproxy.cfg, template: haproxy.cfg.j2}"))
-    rendered = render_all([inv.nodes["n1"]])
+    rendered = render_all([inv.nodes["n1"]], Fleet())
     (note,) = rendered["n1"][0].notes
     assert "file /etc/haproxy.cfg: no hostPath volume of the pod covers it" in note
     assert "node n1, pod haproxy" in note
@@ -242,14 +243,14 @@ def test_the_template_may_not_set_the_annotation(tmp_path):
         POD.replace("  namespace:", f"  annotations: {{{FILES_ANNOTATION}: x}}\n  namespace:")
     )
     with pytest.raises(ValidationError, match="spctl sets this annotation"):
-        render_all([load(path).nodes["n1"]])
+        render_all([load(path).nodes["n1"]], Fleet())
 
 
 def test_file_template_errors_name_node_pod_and_file(tmp_path):
     path = write(tmp_path, "{path: /etc/haproxy/haproxy.cfg, template: haproxy.cfg.j2}")
     (tmp_path / "templates" / "haproxy.cfg.j2").write_text("{{ nowhere }}\n")
     with pytest.raises(ValidationError) as raised:
-        render_all([load(path).nodes["n1"]])
+        render_all([load(path).nodes["n1"]], Fleet())
     message = str(raised.value)
     assert "node n1, pod haproxy, files[0] (/etc/haproxy/haproxy.cfg)" in message
     assert "'nowhere' is undefined" in message
@@ -258,7 +259,7 @@ def test_file_template_errors_name_node_pod_and_file(tmp_path):
 def test_a_missing_source_file_is_named(tmp_path):
     path = write(tmp_path, "{path: /etc/haproxy/haproxy.cfg, source: gone.cfg}")
     with pytest.raises(ValidationError, match=r"files\[0\].*source file .*gone.cfg not found"):
-        render_all([load(path).nodes["n1"]])
+        render_all([load(path).nodes["n1"]], Fleet())
 
 
 @pytest.mark.parametrize("kind", ["source", "template"])
@@ -266,7 +267,7 @@ def test_a_file_over_the_limit_is_refused(tmp_path, kind):
     path = write(tmp_path, f"{{path: /etc/haproxy/big, {kind}: big}}")
     (tmp_path / "templates" / "big").write_bytes(b"x" * (MAX_FILE_BYTES + 1))
     with pytest.raises(ValidationError) as raised:
-        render_all([load(path).nodes["n1"]])
+        render_all([load(path).nodes["n1"]], Fleet())
     assert f"over spctl's limit of {MAX_FILE_BYTES} bytes (1 MiB)" in str(raised.value)
 
 
@@ -274,7 +275,7 @@ def test_a_secret_file_whose_secret_is_missing_is_bad_input(tmp_path, monkeypatc
     monkeypatch.delenv("HAPROXY_KEY", raising=False)
     path = write(tmp_path, "{path: /etc/haproxy/key.pem, secret: {env: HAPROXY_KEY}}")
     with pytest.raises(ValidationError) as raised:
-        render_all([load(path).nodes["n1"]])
+        render_all([load(path).nodes["n1"]], Fleet())
     assert "node n1, pod haproxy, files[0] (/etc/haproxy/key.pem)" in str(raised.value)
     assert "environment variable HAPROXY_KEY is not set" in str(raised.value)
     assert raised.value.__class__.exit_code == 2
@@ -283,7 +284,7 @@ def test_a_secret_file_whose_secret_is_missing_is_bad_input(tmp_path, monkeypatc
 def test_a_secret_file_is_resolved_and_kept_0600_never_shown(tmp_path, monkeypatch):
     monkeypatch.setenv("HAPROXY_KEY", "s3cret-key-bytes")
     path = write(tmp_path, "{path: /etc/haproxy/key.pem, secret: {env: HAPROXY_KEY}}")
-    (pod,) = render_all([load(path).nodes["n1"]])["n1"]
+    (pod,) = render_all([load(path).nodes["n1"]], Fleet())["n1"]
     (key,) = pod.files
     assert (key.content, key.secret, key.mode) == (b"s3cret-key-bytes", True, 0o600)
     assert "s3cret" not in repr(pod) and "s3cret" not in pod.content
@@ -298,7 +299,7 @@ def test_a_file_template_that_uses_a_secret_variable_is_a_secret_file(tmp_path, 
         "{path: /etc/haproxy/stats.cfg, template: stats.cfg.j2}",
         extra="defaults:\n  vars:\n    stats_pw: {secret: {env: STATS_PW}}\n",
     )
-    (pod,) = render_all([load(path).nodes["n1"]])["n1"]
+    (pod,) = render_all([load(path).nodes["n1"]], Fleet())["n1"]
     (cfg,) = pod.files
     assert (cfg.content, cfg.secret, cfg.mode) == (b"password pw-0123456789\n", True, 0o600)
 

@@ -24,6 +24,7 @@ import pytest
 from pyrage import x25519
 
 from spctl.desired import secrets
+from spctl.desired.fleet import Fleet
 from spctl.desired.inventory import load_inventory
 from spctl.desired.render import render_pod
 from spctl.desired.sandbox import environment
@@ -420,7 +421,7 @@ def test_a_pod_manifest_that_uses_a_secret_is_refused(
     monkeypatch.delenv("STATS_PW", raising=False)  # refused before the secret is read
     node = inventory_with_secret(tmp_path, POD % f', args: ["{use}"]')
     with pytest.raises(TemplateError) as caught:
-        render_pod(node, node.pods[0])
+        render_pod(node, node.pods[0], Fleet())
     message = seen(caught.value)
     assert message.startswith(f"node n1, pod web, template {node.pods[0].template}: ")
     assert "template uses secret variable stats_pw; secrets may go into files only" in message
@@ -431,7 +432,7 @@ def test_a_secret_the_manifest_does_not_use_needs_neither_secret_nor_key(
 ) -> None:
     monkeypatch.delenv("STATS_PW", raising=False)
     node = inventory_with_secret(tmp_path, POD % "", var="{age: nowhere.age}")
-    pod = render_pod(node, node.pods[0])
+    pod = render_pod(node, node.pods[0], Fleet())
     assert "image: nginx" in pod.content
 
 
@@ -440,7 +441,7 @@ def test_the_refusal_is_one_of_the_nodes_problems(tmp_path: Path) -> None:
 
     node = inventory_with_secret(tmp_path, POD % ', args: ["{{ stats_pw }}"]')
     with pytest.raises(ValidationError) as caught:
-        render_all([node])
+        render_all([node], Fleet())
     assert any("secret variable stats_pw" in p for p in caught.value.problems)
 
 
@@ -450,7 +451,7 @@ def render_file(node, text: str, where: str = WHERE) -> tuple[str, secrets.Colle
 
     template = environment("/").from_string(text)
     with collecting(where) as used:
-        return template.render(context(node, "web")), used
+        return template.render(context(node, "web", Fleet())), used
 
 
 def test_a_file_template_gets_the_value_and_the_caller_learns_it_used_a_secret(
@@ -506,7 +507,7 @@ def test_a_use_outside_any_collector_is_refused(tmp_path: Path, monkeypatch) -> 
     monkeypatch.setenv("STATS_PW", VALUE.decode())
     from spctl.desired.render import context
 
-    variable = context(inventory_with_secret(tmp_path, POD % ""), "web")["stats_pw"]
+    variable = context(inventory_with_secret(tmp_path, POD % ""), "web", Fleet())["stats_pw"]
     with pytest.raises(SecretError, match="a template: template uses secret variable stats_pw"):
         str(variable)
 

@@ -104,7 +104,7 @@ def test_each_node_gets_its_pods_as_the_kubelet_decodes_them(server, site):
     from spctl.desired.render import render_node
     from spctl.desired.yamlio import parse_manifest
 
-    rendered = render_node(inv.nodes["n1"])
+    rendered = render_node(inv.nodes["n1"], inv.fleet)
     assert list(one.pods.values()) == [parse_manifest(rendered[0].content, source="t")]
 
 
@@ -180,6 +180,28 @@ def test_template_change_is_served_after_reload(server, site):
     assert source.poll() is None
     assert source.pods["web-n1"]["spec"]["containers"][0]["image"] == "busybox:1.36"
     assert not server.check_for_changes()  # nothing changed since
+
+
+def test_a_group_change_is_served_to_the_nodes_that_read_it(server, site):
+    """n1's pod lists the members of `webs` (the fleet view): taking filenode out of the group
+    changes n1's document at the next reload, although nothing of n1 itself changed."""
+    members = "metadata:\n  annotations: {members: \"{{ groups.webs | join(',') }}\"}\n"
+    text = TEMPLATE.replace("metadata:\n", members)
+    (site / "templates" / "web.yaml.j2").write_text(text)
+    assert server.reload("SIGHUP")
+    source = kubelet(server, site, "n1")
+    assert source.poll() is None
+
+    def annotation() -> str:
+        return source.pods["web-n1"]["metadata"]["annotations"]["members"]
+
+    assert annotation() == "filenode,n1,n2"
+    inventory = (site / "inv.yaml").read_text()
+    (site / "inv.yaml").write_text(inventory.replace("[n1, n2, filenode]", "[n1, n2]"))
+    os.utime(site / "inv.yaml", ns=(1, 1))  # a change even within mtime resolution
+    assert server.check_for_changes()
+    assert source.poll() is None
+    assert annotation() == "n1,n2"
 
 
 def test_bad_template_keeps_the_last_good_answer_and_logs(server, site, caplog):

@@ -39,7 +39,7 @@ def test_deploy_reports_its_steps_in_order(tmp_path: Path) -> None:
     with FakeNode(agent) as n1:
         inv = load_inventory(write_inventory(tmp_path, {"my-node1": n1}, ("static-web",)))
         node = inv.select(("my-node1",), (), False)[0]
-        desired = render_all([node], ())[node.name]
+        desired = render_all([node], inv.fleet)[node.name]
         source = source_for(node, inv.url)
         outcome = deploy_node(node, desired, Settings(), source, lambda n, s: seen.append((n, s)))
     assert outcome.ok and outcome.changed

@@ -110,7 +110,12 @@ def test_diff_and_import_read_again_too(tmp_path: Path) -> None:
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
         url = load_inventory(tmp_path / "inventory.yaml").url
-        plan = diff_node(node, render_node(node), Settings(), source_for(node, url))
+        plan = diff_node(
+            node,
+            render_node(node, load_inventory(tmp_path / "inventory.yaml").fleet),
+            Settings(),
+            source_for(node, url),
+        )
         assert [s.name for s in plan.pods] == [POD]
         handler.drops = 1
         found = import_workflow.fetch_pod_manifest(node, POD, Settings())
@@ -216,7 +221,12 @@ def test_a_dropped_apply_is_not_sent_again(tmp_path: Path) -> None:
     with FakeNode(handler) as served_node:
         node = served(tmp_path, served_node)
         with pytest.raises(TransportError, match="connection lost"):
-            deploy_node(node, render_node(node), Settings(), DirectorySource(None))
+            deploy_node(
+                node,
+                render_node(node, load_inventory(tmp_path / "inventory.yaml").fleet),
+                Settings(),
+                DirectorySource(None),
+            )
     assert handler.calls == ["facts", "apply"]  # one attempt
     assert served_node.connections == 1
 

@@ -23,18 +23,18 @@ def test_the_assigned_pods_or_only_those_named(tmp_path: Path) -> None:
     with FakeNode(agent) as served:
         inv = load_inventory(write_inventory(tmp_path, {"n1": served}, ("web", "lb")))
         node = inv.nodes["n1"]
-        everything = StatusView([node], (), inv.url)
+        everything = StatusView([node], (), inv.url, inv.fleet)
         assert everything.names(node) == ["web", "lb"]
         assert [r[0] for r in rows(everything, node)] == ["web", "lb"]
         assert dict((r[0], r[2]) for r in rows(everything, node)) == {
             "web": "Running",
             "lb": "Absent",
         }
-        only_web = StatusView([node], ("web",), inv.url)
+        only_web = StatusView([node], ("web",), inv.url, inv.fleet)
         assert only_web.names(node) == ["web"]
         assert [r[0] for r in rows(only_web, node)] == ["web"]
         # A pod the node is not assigned is still looked for when named.
-        assert StatusView([node], ("other",), inv.url).names(node) == ["other"]
+        assert StatusView([node], ("other",), inv.url, inv.fleet).names(node) == ["other"]
 
 
 def test_a_node_whose_template_does_not_render_is_still_shown(tmp_path: Path) -> None:
@@ -45,6 +45,6 @@ def test_a_node_whose_template_does_not_render_is_still_shown(tmp_path: Path) ->
         (tmp_path / "templates" / "web.yaml.j2").write_text("{{ undefined_variable }}\n")
         inv = load_inventory(path)
         node = inv.nodes["n1"]
-        view = StatusView([node], (), inv.url)
+        view = StatusView([node], (), inv.url, inv.fleet)
         assert view.desired(node) is None
         assert [(r[0], r[2]) for r in rows(view, node)] == [("web", "Running")]

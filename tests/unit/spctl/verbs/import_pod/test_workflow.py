@@ -107,10 +107,10 @@ def test_import_case(path: Path, tmp_path: Path) -> None:
         ref = next(r for r in node.pods if r.name == pod)
         assert ref.template == template_path.resolve()
         on_node = files[f.node][case.get("file_name", f"{pod}.yaml")]
-        rendered = render_text(node, ref)
+        rendered = render_text(node, ref, updated.fleet)
         if f.node in byte_exact:
             assert rendered == on_node
-        desired = render_pod(node, ref)
+        desired = render_pod(node, ref, updated.fleet)
         assert semantically_equal(desired.content, on_node)
         facts = NodeFacts.from_agent(agents[f.node]({**agents[f.node].calls[0]}))
         deploy = plan_deploy(node, [desired], facts)
@@ -197,7 +197,7 @@ def test_import_again_takes_in_a_file_that_changed_on_node(tmp_path: Path) -> No
         )
         ref = next(r for r in node.pods if r.name == pod)
         with pytest.raises(SpctlError, match="changed on node since spctl wrote it"):
-            plan_deploy(node, [render_pod(node, ref)], facts)
+            plan_deploy(node, [render_pod(node, ref, inventory.fleet)], facts)
     # ... and importing again with --force (the template exists) takes kubeadm's version in.
     found = imported(upgraded, files)
     template = (tmp_path / "templates" / f"{pod}.yaml.j2").read_text()
@@ -206,6 +206,6 @@ def test_import_again_takes_in_a_file_that_changed_on_node(tmp_path: Path) -> No
     for f in found:
         node = updated.nodes[f.node]
         ref = next(r for r in node.pods if r.name == pod)
-        deploy = plan_deploy(node, [render_pod(node, ref)], f.facts)
+        deploy = plan_deploy(node, [render_pod(node, ref, updated.fleet)], f.facts)
         assert [(s.name, s.action) for s in deploy.pods] == [(pod, "adopt")]
         assert not deploy.changed

@@ -25,7 +25,7 @@ SECRET = "s3cret-never-shown-8f2a"
 WEB_WITH_PAGE = (
     WEB
     + """      readinessProbe:
-        exec: {command: [grep, -q, ready, /www/index.html]}
+        exec: {command: [sh, -c, 'read word rest < /www/index.html && test "$word" = ready']}
         periodSeconds: 1
         timeoutSeconds: 5
       volumeMounts:
@@ -38,7 +38,7 @@ WEB_WITH_PAGE = (
 
 
 def inventory(tmp_path: Path, page: str) -> Path:
-    directory = tmp_path / page.split()[0]
+    directory = tmp_path / page.replace(" ", "-")
     (directory / "templates").mkdir(parents=True)
     (directory / "templates" / "static-web.yaml.j2").write_text(WEB_WITH_PAGE)
     (directory / "templates" / "index.html.j2").write_text(page + " on {{ node.name }}\n")
@@ -81,6 +81,12 @@ def deploy(path: Path, timeout: str = "60") -> tuple[int, dict]:
     return done.returncode, json.loads(done.stdout)
 
 
+def errors(result: dict) -> list:
+    return [
+        (n["name"], n.get("error"), [p.get("error") for p in n["pods"]]) for n in result["nodes"]
+    ]
+
+
 def state(lab: LabSession, node: str) -> tuple[str, list[str]]:
     return lab.out(node, f"cat {PAGE}"), sorted(lab.running_pod_uids(node))
 
@@ -88,7 +94,7 @@ def state(lab: LabSession, node: str) -> tuple[str, list[str]]:
 def test_a_pods_files_change_with_it_and_come_back_with_it(lab: LabSession, tmp_path: Path) -> None:
     ready = inventory(tmp_path, "ready v1")
     code, result = deploy(ready)
-    assert code == 0, result
+    assert code == 0, errors(result)
     first = {n: state(lab, n) for n in NODES}
     for node in NODES:
         assert first[node][0] == f"ready v1 on {node}\n", first[node]
@@ -97,7 +103,7 @@ def test_a_pods_files_change_with_it_and_come_back_with_it(lab: LabSession, tmp_
 
     # A new page is a new pod (its manifest's files digest changed), ready on the new page.
     code, result = deploy(inventory(tmp_path, "ready v2"))
-    assert code == 0, result
+    assert code == 0, errors(result)
     second = {n: state(lab, n) for n in NODES}
     for node in NODES:
         assert second[node][0] == f"ready v2 on {node}\n"

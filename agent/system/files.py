@@ -230,14 +230,20 @@ def is_temporary(name):
     return name.startswith(".") and TEMP_MARK in name and name.endswith(TEMP_SUFFIX)
 
 
-def atomic_write(path, data, mode=0o644, fs=REAL):
+def atomic_write(path, data, mode=0o644, fs=REAL, owner=None):
     """Write ``path`` so that no reader ever sees a partial file. On any failure the
-    temporary file is removed and the old file is untouched."""
+    temporary file is removed and the old file is untouched.
+
+    ``owner`` (uid, gid): the file is created 0600 (a secret is never readable by others,
+    not even for a moment), chowned, then given its mode (after the chown, which clears
+    set-id bits), so it appears with its bytes, owner and mode at once."""
     tmp = temporary_path(path)
     try:
-        fd = fs.create(tmp, mode)
+        fd = fs.create(tmp, mode if owner is None else 0o600)
         try:
             fs.write(fd, data)
+            if owner is not None:
+                fs.fchown(fd, owner[0], owner[1])
             fs.fchmod(fd, mode)
             fs.fsync(fd)
         finally:
@@ -253,28 +259,8 @@ def atomic_write(path, data, mode=0o644, fs=REAL):
 
 
 def write_owned(path, data, mode, uid, gid, fs=REAL):
-    """``atomic_write`` of a file with its owner: the temporary file is created 0600 (a
-    secret is never readable by others, not even for a moment), chowned, then given its
-    mode (after the chown, which clears set-id bits), fsynced and renamed into place, so the
-    file appears with its bytes, owner and mode at once."""
-    tmp = temporary_path(path)
-    try:
-        fd = fs.create(tmp, 0o600)
-        try:
-            fs.write(fd, data)
-            fs.fchown(fd, uid, gid)
-            fs.fchmod(fd, mode)
-            fs.fsync(fd)
-        finally:
-            fs.close(fd)
-        fs.rename(tmp, path)
-        fs.fsync_dir(os.path.dirname(path) or ".")
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """``atomic_write`` of a file with its owner (see there)."""
+    atomic_write(path, data, mode, fs, owner=(uid, gid))
 
 
 def read_regular(path):

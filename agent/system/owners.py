@@ -6,6 +6,9 @@ and ids back to names for the facts (``protocol.messages.file_state``).
 on this node is refused before any write, never taken for a number.
 """
 
+#: The largest user or group id: 2**32 - 2 ((uid_t) -1 tells chown to leave it as it is).
+MAX_ID = 2**32 - 2
+
 
 class UnknownOwner(LookupError):
     """A user or group name the node does not know."""
@@ -16,7 +19,10 @@ def _id_of(value, lookup, kind):
         return 0  # root's: a file spctl writes is root's unless told otherwise
     text = str(value)
     if text.isdigit():
-        return int(text)
+        number = int(text)
+        if number > MAX_ID:  # chown(2) takes a 32-bit id; (uid_t)-1 means "no change"
+            raise UnknownOwner("%s id %s is beyond %d, the largest there is" % (kind, text, MAX_ID))
+        return number
     try:
         return lookup(text)
     except KeyError:

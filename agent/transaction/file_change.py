@@ -88,6 +88,9 @@ class FileChange:
         self.backup = None  # where the bytes before are kept (set with the stamp)
         self.touched = False  # a write or removal was started: the undo looks
 
+    def name_on_node(self):
+        return os.path.basename(self.path)
+
     def where(self):
         return "pod %s, file %s" % (self.pod, self.path)
 
@@ -95,9 +98,17 @@ class FileChange:
         """Refuse, before any write, what must not be written: a path inside ``forbidden``
         (the manifest directories, spctl's state), an owner unknown here, a parent others
         can write, something not a regular file there, a file not as planned."""
+        # By the path as written and as the node resolves it: a parent that is a link into
+        # a manifest directory would put the file where the kubelet parses it as a pod.
+        real = os.path.join(os.path.realpath(os.path.dirname(self.path)), self.name_on_node())
         for tree in FORBIDDEN_TREES + tuple(forbidden):
-            if _inside(self.path, tree):
+            if _inside(self.path, tree) or _inside(real, os.path.realpath(tree)):
                 raise AgentError("%s: refusing a path inside %s" % (self.where(), tree))
+        if real != self.path:
+            raise AgentError(
+                "%s: a parent directory is a symbolic link (the path leads to %s); spctl "
+                "writes pod files only where the path is the place" % (self.where(), real)
+            )
         try:
             self.uid = uid_of(self.owner)
             self.gid = gid_of(self.group)
@@ -180,7 +191,7 @@ class FileChange:
     def write(self, state):
         """Put the new file in place (its parents first), and record it as spctl's."""
         if self.unchanged():
-            state["files"][self.path] = {"pod": self.pod, "sha256": self.sha256}
+            state["files"][self.path] = self.record()
             return
         self._still_as_planned()
         self.touched = True
@@ -192,7 +203,15 @@ class FileChange:
             self.created_dirs.append(directory)
             self.node.fs.fsync_dir(os.path.dirname(directory))
         write_owned(self.path, self.data, self.mode, self.uid, self.gid, self.node.fs)
-        state["files"][self.path] = {"pod": self.pod, "sha256": self.sha256}
+        state["files"][self.path] = self.record()
+
+    def record(self):
+        """The ownership record of the file written: its pod and sha256, and whether it is
+        a secret (its text is then never read back for a diff)."""
+        record = {"pod": self.pod, "sha256": self.sha256}
+        if self.secret:
+            record["secret"] = True
+        return record
 
     def remove(self, state):
         """Remove the file (its pod is gone, or runs without it now); kept in the backups."""

@@ -546,8 +546,10 @@ def _file_owner(value: Any, where: str) -> Optional[str]:
     """A user or group: a name, or a number (kept as text)."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**32 - 2:
         return str(value)
+    if isinstance(value, str) and value.isdigit() and int(value) > 2**32 - 2:
+        raise InventoryError(f"{where}: {value} is beyond 4294967294, the largest id there is")
     if isinstance(value, str) and value and not any(c.isspace() or c in ":/" for c in value):
         return value
     raise InventoryError(

@@ -94,7 +94,8 @@ def test_files_are_written_before_the_manifest_with_their_mode_and_owner(root):
     owned = json.loads((root / "state" / "state.json").read_text())["files"]
     assert owned == {
         conf_path(root): {"pod": "web", "sha256": sha(NEW_CONF)},
-        key_path(root): {"pod": "web", "sha256": sha(SECRET)},
+        # A secret's record says so: its text is never read back for a diff.
+        key_path(root): {"pod": "web", "sha256": sha(SECRET), "secret": True},
     }
     # The previous app.conf is kept with the previous manifest, under one stamp, 0600.
     (manifest_backup,) = os.listdir(root / "state" / "backups" / "manifests" / "web")
@@ -235,6 +236,34 @@ def test_paths_the_kubelet_or_spctl_use_are_refused(root, where):
     before = snapshot(root)
     answer, _ = run(root, update(root, [write(path, NEW_CONF, None)]))
     assert not answer["ok"] and "refusing a path inside" in answer["error"], answer
+    assert snapshot(root) == before
+
+
+def test_a_parent_that_links_into_the_manifest_directory_is_refused(root):
+    """The path's text is not the place: a parent that is a symbolic link into the kubelet's
+    directory would make the file a pod the kubelet parses."""
+    os.symlink(root / "manifests", root / "etc" / "web")
+    before = snapshot(root)
+    answer, _ = run(
+        root, update(root, [write(str(root / "etc" / "web" / "evil.yaml"), NEW_CONF, None)])
+    )
+    assert not answer["ok"] and "refusing a path inside" in answer["error"], answer
+    assert snapshot(root) == before
+    os.makedirs(root / "srv" / "real")
+    os.symlink(root / "srv" / "real", root / "etc" / "linked")
+    answer, _ = run(
+        root, update(root, [write(str(root / "etc" / "linked" / "a.conf"), NEW_CONF, None)])
+    )
+    assert not answer["ok"] and "a parent directory is a symbolic link" in answer["error"], answer
+    assert not (root / "srv" / "real" / "a.conf").exists()
+
+
+def test_an_id_beyond_32_bits_is_refused_in_words(root):
+    before = snapshot(root)
+    change = write(conf_path(root), NEW_CONF, sha(OLD_CONF))
+    change["owner"] = "4294967296"
+    answer, _ = run(root, update(root, [change]))
+    assert not answer["ok"] and "beyond 4294967294" in answer["error"], answer
     assert snapshot(root) == before
 
 
@@ -496,7 +525,8 @@ def test_facts_give_each_pod_files_state_and_the_files_spctl_wrote(root):
     }
     assert facts["owned_files"] == {
         conf_path(root): {"pod": "web", "sha256": sha(NEW_CONF)},
-        key_path(root): {"pod": "web", "sha256": sha(SECRET)},
+        # A secret's record says so: its text is never read back for a diff.
+        key_path(root): {"pod": "web", "sha256": sha(SECRET), "secret": True},
     }
     assert "TOPSECRET" not in json.dumps(answer)
 

@@ -190,7 +190,8 @@ def file_refusal(
     recorded = (facts.owned_files.get(path) or {}).get("sha256")
     state = facts.pod_files.get(path)
     now_sha = state.sha256 if state is not None else None
-    secret = desired is None or desired.secret
+    was_secret = bool((facts.owned_files.get(path) or {}).get("secret"))
+    secret = desired is None or desired.secret or was_secret
     now = None if secret else facts.file(path)
     if secret or now is None:
         changed = (

@@ -155,14 +155,16 @@ def file_steps(
 
 def _write_step(node: str, pod: str, f: DesiredFile, facts: NodeFacts, force: bool) -> FileStep:
     state = facts.pod_files.get(f.path) or FileState(exists=False)
+    # A file spctl last wrote as a secret stays one in the diff, whatever it is now.
+    secret = f.secret or bool((facts.owned_files.get(f.path) or {}).get("secret"))
 
     def step(action: str, reason: str, kind: str, metadata: Iterable[str] = ()) -> FileStep:
         diff = (
             file_diff(
                 f.path,
-                None if f.secret else facts.file(f.path),
+                None if secret else facts.file(f.path),
                 f.content,
-                secret=f.secret,
+                secret=secret,
                 old_sha=state.sha256,
                 new_sha=f.sha256,
                 metadata=metadata,

@@ -73,6 +73,8 @@ def facts_from_case(case: dict) -> NodeFacts:
             "written", ((case.get("pod_files") or {}).get(path) or {}).get("content")
         )
         owned_files[path] = {"pod": spec["pod"], "sha256": _sha(written or "")}
+        if spec.get("secret"):
+            owned_files[path]["secret"] = True  # the agent's record of a secret it wrote
     units = {}
     for name, props in (case.get("units") or {}).items():
         units[name] = {"LoadState": "loaded", "ActiveState": "active", **props}

@@ -159,6 +159,10 @@ def _absolute(text: str, base: Optional[Path]) -> Path:
     return Path(os.path.abspath(path))
 
 
+#: The variables that hold the age key (``age_identities``): never a secret to deliver.
+_KEY_VARIABLES = (ENV_KEY, ENV_KEY_FILE)
+
+
 def is_reference(value: Any) -> bool:
     """A secret variable's value: a mapping whose only key is ``secret``."""
     return isinstance(value, dict) and len(value) == 1 and "secret" in value
@@ -177,6 +181,12 @@ def parse_ref(raw: Any, where: str, base: Optional[Path] = None) -> SecretRef:
     if not isinstance(value, str) or not value.strip():
         raise InventoryError(f"{where}.{kind}: expected a name or path, got {type(value).__name__}")
     if kind == "env":
+        if value in _KEY_VARIABLES:
+            raise InventoryError(
+                f"{where}.env: {value} holds spctl's age key, which decrypts every secret of "
+                "the inventory; it is never delivered to a node. Name the variable of the "
+                "secret itself"
+            )
         if not _ENV_NAME.match(value):
             raise InventoryError(
                 f"{where}.env: {value!r} is not an environment variable name (letters, digits, _)"

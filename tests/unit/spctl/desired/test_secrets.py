@@ -568,3 +568,11 @@ def test_redact_prefers_the_longest_match_and_never_rewrites_a_mask() -> None:
     masked = redact("x abcdefgh-and-more y abcdefgh z", [short, long])
     assert masked == f"x {long!r} y {short!r} z"
     assert redact(masked, [short, long]) == masked  # masking again changes nothing
+
+
+def test_the_age_key_is_no_secret_to_deliver():
+    """The variable that holds the age key decrypts every secret of the inventory: a
+    reference to it is refused when the inventory loads, never resolved."""
+    for name in ("SPCTL_AGE_KEY", "SPCTL_AGE_KEY_FILE"):
+        with pytest.raises(InventoryError, match="holds spctl's age key"):
+            secrets.parse_ref({"env": name}, "pod web, files[0]")

@@ -68,8 +68,33 @@ class ReadOnlyDict(dict):
 READ_ONLY = (ReadOnlyList, ReadOnlyDict)
 
 
+class HiddenSecret:
+    """A secret variable as the fleet view shows it: no text, no value. A template reads a
+    secret as its own variable (``secrets.SecretVariable``), where the rules of its use hold
+    (files only); through ``nodes`` it would reach another node's files, or a manifest."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def _refuse(self, *_args: Any) -> NoReturn:
+        from spctl.desired.secrets import SecretError
+
+        raise SecretError(
+            f"{self._path} is a secret variable; the fleet view does not show secrets: use "
+            "the node's own variable, in one of its pod's files"
+        )
+
+    __str__ = __html__ = __format__ = __iter__ = __len__ = _refuse
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+
 def freeze(value: Any, path: str) -> Any:
-    """A deep, read-only copy of ``value`` (what YAML loads: mappings, lists, scalars)."""
+    """A deep, read-only copy of ``value`` (what YAML loads: mappings, lists, scalars); a
+    secret reference (``{secret: ...}``) is a :class:`HiddenSecret`."""
+    if isinstance(value, Mapping) and len(value) == 1 and "secret" in value:
+        return HiddenSecret(path)
     if isinstance(value, Mapping):
         return ReadOnlyDict(((k, freeze(v, _child(path, k))) for k, v in value.items()), path)
     if isinstance(value, (list, tuple)):

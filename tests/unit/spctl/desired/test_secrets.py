@@ -576,3 +576,20 @@ def test_the_age_key_is_no_secret_to_deliver():
     for name in ("SPCTL_AGE_KEY", "SPCTL_AGE_KEY_FILE"):
         with pytest.raises(InventoryError, match="holds spctl's age key"):
             secrets.parse_ref({"env": name}, "pod web, files[0]")
+
+
+def test_the_fleet_view_shows_no_secret_variable():
+    """Another node's (or this node's) secret variable read through ``nodes`` is no text:
+    secrets are used as a node's own variables, in its files."""
+    from spctl.desired.fleet import Fleet, HiddenSecret
+
+    class N:
+        name, address, labels, groups = "n1", "10.0.0.1", {}, ()
+        vars = {"pw": {"secret": {"env": "PW"}}, "port": 80}
+
+    fleet = Fleet.of([N()], {})
+    hidden = fleet.nodes["n1"]["vars"]["pw"]
+    assert isinstance(hidden, HiddenSecret) and repr(hidden) == "<secret>"
+    with pytest.raises(secrets.SecretError, match=r"nodes\['n1'\].vars.pw is a secret variable"):
+        str(hidden)
+    assert fleet.nodes["n1"]["vars"]["port"] == 80

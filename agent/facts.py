@@ -283,6 +283,8 @@ def pod_file_state(path):
         mode=found["mode"],
         owner=user_name(found["uid"]),
         group=group_name(found["gid"]),
+        uid=found["uid"],
+        gid=found["gid"],
     )
 
 

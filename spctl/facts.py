@@ -109,6 +109,8 @@ class FileState:
     mode: Optional[int] = None
     owner: Optional[str] = None
     group: Optional[str] = None
+    uid: Optional[int] = None
+    gid: Optional[int] = None
 
 
 #: fileCheckFrequency's default (pkg/kubelet/apis/config/v1beta1/defaults.go).

@@ -110,7 +110,8 @@ file change (``file_change``, ``read_file_change``): one file of a pod on the no
 
 file state (``file_state``, ``read_file_state``): a path as the node has it
     exists (bool), type ("file", "dir", "symlink", ... as in ``dirs``), sha256 (a regular
-    file's | null), size, mode (permission bits), owner, group (names, else numbers as text)
+    file's | null), size, mode (permission bits), owner, group (names, else numbers as text),
+    uid, gid (the numbers)
 
 wait (``wait_for``, ``read_wait_for``): a bare pod name, or
     pod, file (default ``<pod>.yaml``), expected_sha256 (the file must still hold these
@@ -362,12 +363,23 @@ def read_facts_answer(answer):
     }
 
 
-def file_state(*, exists, type=None, sha256=None, size=None, mode=None, owner=None, group=None):
+def file_state(
+    *,
+    exists,
+    type=None,
+    sha256=None,
+    size=None,
+    mode=None,
+    owner=None,
+    group=None,
+    uid=None,
+    gid=None,
+):
     """A path as the node has it (see the module's ``file state``)."""
     state = {"exists": bool(exists)}
     if exists:
         state.update({"type": type, "sha256": sha256, "size": size, "mode": mode, "owner": owner})
-        state["group"] = group
+        state.update({"group": group, "uid": uid, "gid": gid})
     return state
 
 
@@ -382,6 +394,8 @@ def read_file_state(state, where="file state"):
         "mode": _optional(state, "mode", where, int),
         "owner": _optional(state, "owner", where),
         "group": _optional(state, "group", where),
+        "uid": _optional(state, "uid", where, int),
+        "gid": _optional(state, "gid", where, int),
     }
 
 

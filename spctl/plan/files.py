@@ -59,16 +59,17 @@ def refuse_in_manifest_dir(
                 )
 
 
-def same_id(wanted: Optional[str], found: Optional[str]) -> bool:
-    """Whether the owner (or group) the inventory wants is the one the node reports. The
-    agent reports names, else numbers; a name and a number cannot be compared here, and
-    count as the same (root is 0 everywhere)."""
+def same_id(wanted: Optional[str], found: Optional[str], found_id: Optional[int] = None) -> bool:
+    """Whether the owner (or group) the inventory wants is the one the node reports: a
+    number against the node's number, a name against its name (root is 0 everywhere)."""
     want = wanted if wanted is not None else "root"
+    if want in _ROOT:
+        return found_id == 0 if found_id is not None else (found is None or found in _ROOT)
+    if want.isdigit():
+        if found_id is not None:
+            return int(want) == found_id
+        return found is None or not found.isdigit() or found == want
     if found is None:
-        return True
-    if want in _ROOT or found in _ROOT:
-        return want in _ROOT and found in _ROOT
-    if want.isdigit() != found.isdigit():
         return True
     return want == found
 
@@ -77,9 +78,9 @@ def _metadata_differs(f: DesiredFile, state: FileState) -> list[str]:
     differs = []
     if state.mode is not None and state.mode != f.mode:
         differs.append(f"mode {state.mode:04o} -> {f.mode:04o}")
-    if not same_id(f.owner, state.owner):
+    if not same_id(f.owner, state.owner, state.uid):
         differs.append(f"owner {state.owner} -> {f.owner or 'root'}")
-    if not same_id(f.group, state.group):
+    if not same_id(f.group, state.group, state.gid):
         differs.append(f"group {state.group} -> {f.group or 'root'}")
     return differs
 

@@ -32,6 +32,8 @@ FILE_STATE = {
     "mode": 0o640,
     "owner": "root",
     "group": "haproxy",
+    "uid": 0,
+    "gid": 107,
 }
 POD_CHANGE = {
     "pod": "web",

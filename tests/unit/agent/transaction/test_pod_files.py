@@ -510,6 +510,8 @@ def test_facts_give_each_pod_files_state_and_the_files_spctl_wrote(root):
         "mode": 0o600,
         "owner": "daemon",
         "group": "nogroup",
+        "uid": 1,
+        "gid": 65534,
     }
     assert states[key_path(root)]["owner"] == "root" and states[key_path(root)]["group"] == "daemon"
     assert states[str(link)]["type"] == "symlink" and states[str(link)]["sha256"] is None
@@ -522,6 +524,8 @@ def test_facts_give_each_pod_files_state_and_the_files_spctl_wrote(root):
         "mode": None,
         "owner": None,
         "group": None,
+        "uid": None,
+        "gid": None,
     }
     assert facts["owned_files"] == {
         conf_path(root): {"pod": "web", "sha256": sha(NEW_CONF)},

@@ -46,7 +46,11 @@ def test_same_owner():
     assert same_id(None, "root") and same_id("0", "root") and same_id("root", "0")
     assert not same_id("haproxy", "root") and not same_id(None, "haproxy")
     assert same_id("haproxy", "haproxy") and not same_id("haproxy", "nobody")
-    assert same_id("1000", "ubuntu")  # a number and a name: not comparable here
+    assert same_id("1000", "ubuntu")  # a number and a name, and no number from the node
+    # The node gives the number too: a number is compared with it, a name with the name.
+    assert same_id("65534", "nobody", 65534) and not same_id("65534", "www-data", 33)
+    assert same_id("www-data", "www-data", 33) and not same_id("root", "haproxy", 107)
+    assert same_id(None, "root", 0) and same_id("0", "root", 0)
 
 
 def test_status_rows_carry_each_files_state_and_warn_of_a_changed_one():

@@ -11,7 +11,7 @@ Precedence, lowest first, written once here (``_resolve_node``):
 
 Mappings (``vars``, ``labels``, ``ssh``) merge key by key, the later level winning per key;
 scalars (``profile``, ``manifest_dir``, ``source``) are replaced; ``pods`` accumulate, and a later entry
-with the same pod name replaces the earlier one's template.
+with the same pod name replaces the earlier one whole (its template and its files).
 
 A pod entry may name ``files:`` the pod reads through a ``hostPath`` (its configuration,
 certificates): each a path on the node with its content from a ``template`` (rendered as

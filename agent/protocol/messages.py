@@ -99,7 +99,9 @@ pod change (``pod_change``, ``read_pod_change``)
     sources (the kubelet sources whose pods count: ["file"]; "http" for a manifest URL),
     restart_policy (the new pod's spec.restartPolicy, defaulted | null: not known),
     files ([file change]: the pod's files, written in the same transaction before its
-    manifest, and removed after its pod is gone)
+    manifest, and removed after its pod is gone), kept_backup (bool: the version replaced
+    is the same content, ``spctl restart``'s: its backup is kept apart from those a
+    rollback brings back, as an adopt's is)
 
 file change (``file_change``, ``read_file_change``): one file of a pod on the node
     path (absolute, normalised), action ("write" | "remove"), content_b64 (the bytes,
@@ -529,6 +531,7 @@ def pod_change(
     sources=None,
     restart_policy=None,
     files=(),
+    kept_backup=False,
 ):
     """``files`` from ``file_change``."""
     change = {
@@ -550,6 +553,8 @@ def pod_change(
         change["restart_policy"] = restart_policy
     if files:
         change["files"] = list(files)
+    if kept_backup:
+        change["kept_backup"] = True
     return change
 
 
@@ -570,6 +575,7 @@ def read_pod_change(change, where="pod change"):
             read_file_change(f, "%s.files[%d]" % (where, i))
             for i, f in enumerate(_list(change, "files", where))
         ],
+        "kept_backup": bool(change.get("kept_backup")),
     }
 
 

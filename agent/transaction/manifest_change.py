@@ -61,6 +61,7 @@ class PodChange:
         self.sources = tuple(spec.get("sources") or (SOURCE_FILE,))
         # The pod's restartPolicy (None: not known), for its phase (runtime.pods.pod_phase).
         self.restart_policy = spec.get("restart_policy")
+        self.kept_backup = bool(spec.get("kept_backup"))
         self.kubelet_name = "%s-%s" % (self.name, node_name)
         self.previous = None  # bytes of the file before this change, None if absent
         self.was_owned = None  # the state entry before this change
@@ -174,7 +175,7 @@ class PodChange:
         if self._keeps_previous():
             # An adopt's are kept apart: the same pod in other bytes, which a rollback
             # (waiting for another pod) must never take for the previous version.
-            kept = self.action == "adopt"
+            kept = self.action == "adopt" or self.kept_backup
             backup_manifest(self.node, self.name, self.previous, self.stamp, kept=kept)
         if self.action == "remove":
             remove(self.path, fs)

@@ -72,6 +72,9 @@ class PodStep:
     from_sha256: Optional[str] = None
     #: The pod's files, in the inventory's order (then those it no longer has).
     files: tuple[FileStep, ...] = ()
+    #: The version it replaces is the same content (``spctl restart``): its backup is kept
+    #: apart from the versions ``rollback`` brings back (messages.pod_change kept_backup).
+    kept_backup: bool = False
 
     @property
     def changes(self) -> bool:

@@ -94,6 +94,9 @@ def plan_restart(node: Node, names: list[str], facts: NodeFacts, at: datetime) -
                 content=content,
                 expected_sha256=entry.sha256,
                 diff=unified(on_node, content, path),
+                # Its backup is this very version: a rollback must skip it and bring back
+                # the one before, as it would have before the restart.
+                kept_backup=True,
             )
         )
     if len(directories) > 1:

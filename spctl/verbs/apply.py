@@ -141,6 +141,7 @@ def _change(step: PodStep) -> dict[str, Any]:
         probes=_probes(step),
         restart_policy=_restart_policy(step),
         files=[_file_change(f) for f in step.files if f.changes],
+        kept_backup=step.kept_backup,
     )
 
 

@@ -4,7 +4,7 @@ pod that never gets ready is rolled back to the previous file and pod (its UID a
 
 Nodes: my-node1 (fedora: Docker through the stand-in) and my-node2 (kubeadm-deb:
 containerd's CRI), both at once. Each test leaves static-web deployed as the lab's inventory
-renders it (a rollback takes the restart annotation out again)."""
+renders it (removed and deployed anew: the restart annotation stays through deploys)."""
 
 from __future__ import annotations
 
@@ -81,8 +81,11 @@ def test_restart_starts_a_new_pod_and_a_later_deploy_keeps_it(lab: LabSession) -
         assert [p["action"] for p in row["pods"]] == ["unchanged"], row
     assert uids(lab) == after
 
-    # A rollback puts back the file as deployed (no annotation): a new pod again.
-    back = spctl_json("rollback", "static-web", *SELECT, "--stable-for", "1")
+    # Out again as the lab deploys it, annotation and all: removed, then deployed anew (a
+    # rollback brings back the version before the one restarted, not the restart's own).
+    gone = spctl_json("remove", "static-web", *SELECT)
+    assert all(node_row(gone, n)["ok"] for n in NODES), gone
+    back = spctl_json("deploy", *SELECT, "--stable-for", "1")
     assert all(node_row(back, n)["ok"] for n in NODES), back
     assert shas(lab, files) == deployed
 

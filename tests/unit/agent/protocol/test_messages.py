@@ -48,6 +48,7 @@ POD_CHANGE = {
     "sources": ["file", "http"],
     "restart_policy": "OnFailure",
     "files": [FILE_CHANGE],
+    "kept_backup": True,
 }
 WAIT = {
     "pod": "db",

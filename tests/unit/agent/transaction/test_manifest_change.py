@@ -172,3 +172,31 @@ def test_a_file_keeps_its_mode_through_the_change_and_the_undo(node, tmp_path):
     live.chmod(0o640)  # whatever happened since, the undo restores what was there
     c.undo(state)
     assert (live.read_bytes(), live.stat().st_mode & 0o7777) == (b"old\n", 0o600)
+
+
+def test_a_rollback_after_a_restart_brings_back_the_version_before(node, tmp_path):
+    """A restart rewrites the pod's own version with an annotation: its backup is that
+    version, kept apart, so a rollback brings back the one deployed before it."""
+    directory = tmp_path / "manifests"
+    directory.mkdir()
+    live = directory / "static-web.yaml"
+    backup_manifest(node, "static-web", b"v1\n")
+    live.write_bytes(b"v2\n")
+    restart = {
+        "pod": "static-web",
+        "file": "static-web.yaml",
+        "action": "update",
+        "content": "v2 restarted\n",
+        "expected_sha256": _sha(b"v2\n"),
+        "kept_backup": True,
+    }
+    state = load_state(node)
+    c = PodChange(node, restart, str(directory), "n1")
+    c.check(state)
+    c.write(state)
+    assert backups_of(node, "static-web", kept=True)
+    rollback = {**restart, "action": "rollback", "content": "", "kept_backup": False}
+    rollback["expected_sha256"] = _sha(b"v2 restarted\n")
+    r = PodChange(node, rollback, str(directory), "n1")
+    r.check(load_state(node))
+    assert r.content == b"v1\n"

@@ -17,7 +17,7 @@ unit=$!
 set +m
 trap '[ "$unit" -gt 0 ] && kill -- "-$unit" 2>/dev/null; rm -f "$log"' EXIT
 trap 'exit 130' INT TERM
-"$py" -m pytest tests/lab
+"$py" -m pytest tests/lab --durations=20  # the slowest, to keep the suite in its budget
 lab=$?
 wait "$unit"
 unit_status=$?

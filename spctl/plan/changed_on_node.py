@@ -98,6 +98,13 @@ def what_changed(
             "(spctl keeps no copy of what it wrote, only its sha256 "
             f"{recorded}; the file's sha256 is now {_sha256(now)})\n"
         )
+    diff = bounded_diff(path, before, label, now)
+    return redacted(f"{intro}:\n{diff or _SAME_TEXT}", redact)
+
+
+def bounded_diff(path: str, before: str, label: str, now: str) -> str:
+    """``before`` (labelled) -> the node's file ``now``, as a unified diff of at most
+    ``DIFF_LINES`` lines, and how many more were left out."""
     lines = list(
         difflib.unified_diff(
             shown(before).splitlines(keepends=True),
@@ -109,7 +116,7 @@ def what_changed(
     diff = "".join(line if line.endswith("\n") else line + "\n" for line in lines[:DIFF_LINES])
     if len(lines) > DIFF_LINES:
         diff += f"… {len(lines) - DIFF_LINES} more lines\n"
-    return redacted(f"{intro}:\n{diff or _SAME_TEXT}", redact)
+    return diff
 
 
 _SAME_TEXT = "(the same text, other bytes)\n"
@@ -210,20 +217,7 @@ def file_refusal(
             if desired.sha256 == recorded
             else "as the inventory gives it now (spctl keeps no copy of what it wrote)"
         )
-        lines = list(
-            difflib.unified_diff(
-                shown(written).splitlines(keepends=True),
-                shown(now).splitlines(keepends=True),
-                fromfile=f"{path} ({label})",
-                tofile=f"{path} (on the node now)",
-            )
-        )
-        changed = "".join(
-            line if line.endswith("\n") else line + "\n" for line in lines[:DIFF_LINES]
-        )
-        if len(lines) > DIFF_LINES:
-            changed += f"… {len(lines) - DIFF_LINES} more lines\n"
-        changed = changed or _SAME_TEXT
+        changed = bounded_diff(path, written, label, now) or _SAME_TEXT
     overwrite = {
         "deploy": "overwrite it",
         "remove": "delete it",

@@ -195,11 +195,18 @@ def restart_kubelet(lab: LabSession, node: str) -> None:
     )
 
 
+def release_dropin(release: str) -> str:
+    """The shell command that makes the node's stand-in model ``release`` from its next
+    start (the kubelet unit's drop-in)."""
+    return (
+        f"printf '[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE={release}\\n' > {RELEASE_DROPIN}"
+    )
+
+
 def set_kubelet_release(lab: LabSession, node: str, release: str | None) -> None:
     """Make the node's stand-in model an older kubelet release (None: back to 1.34)."""
     if release:
-        dropin = f"[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE={release}\\n"
-        lab.out(node, f"printf '{dropin}' > {RELEASE_DROPIN}")
+        lab.out(node, release_dropin(release))
     else:
         lab.out(node, f"rm -f {RELEASE_DROPIN}")
     restart_kubelet(lab, node)

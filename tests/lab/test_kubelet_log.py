@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.lab import (
+    RELEASE_DROPIN,
     WEB,
     LabSession,
     deploy_json,
     inventory,
+    release_dropin,
     restart_kubelet,
     sha,
     spctl_json,
@@ -30,7 +32,6 @@ from tests.fakes.lab import (
 MANIFEST = "/etc/kubernetes/manifests/static-web.yaml"
 CONFIG = "/var/lib/kubelet/config.yaml"
 DROPINS = "/etc/systemd/system/kubelet.service.d"
-RELEASE_DROPIN = f"{DROPINS}/91-spctl-lab-release.conf"
 STANDIN_DROPIN = f"{DROPINS}/90-spctl-lab-standin.conf"  # the lab's 1 s re-list
 # A variable name 1.31 refuses (RelaxedEnvironmentVariableValidation is off there).
 REJECTED = WEB + '      env:\n        - {name: 1ST_PORT, value: "8080"}\n'
@@ -57,7 +58,7 @@ def json_node(lab: LabSession) -> Iterator[str]:
     lab.out(
         node,
         f"cp {CONFIG} /root/config.yaml.saved && printf 'logging:\\n  format: json\\n' >> {CONFIG}"
-        f" && printf '[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE=1.31\\n' > {RELEASE_DROPIN}",
+        " && " + release_dropin("1.31"),
     )
     restart_kubelet(lab, node)
     yield node
@@ -124,8 +125,7 @@ def real_relist(lab: LabSession) -> Iterator[str]:
     spctl_json("deploy", "--node", node, "--stable-for", "1")
     lab.out(
         node,
-        f"mv {STANDIN_DROPIN} /root/standin.conf.saved"
-        f" && printf '[Service]\\nEnvironment=KUBELET_STANDIN_RELEASE=1.31\\n' > {RELEASE_DROPIN}",
+        f"mv {STANDIN_DROPIN} /root/standin.conf.saved && " + release_dropin("1.31"),
     )
     restart_kubelet(lab, node)
     yield node
